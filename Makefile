@@ -1,0 +1,66 @@
+# shopstream: `make local` runs the system, `make test` runs the tests.
+# Both create .venv and install the pinned dependencies when they are missing or changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV ?= dev
+REQUIREMENTS := requirements.txt requirements-dev.txt layers/dependencies/requirements.txt
+DEPS_STAMP := $(VENV)/.deps-$(shell cat $(REQUIREMENTS) | sha1sum | cut -c1-12)
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
+
+export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CURDIR)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help local test test-unit generate check-generated synth deploy diff destroy clean venv node
+
+help:
+	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
+	@echo "make test              run every test (unit, integration, infra, e2e)"
+	@echo "make generate          regenerate schemas/ and docs/events.md from the catalog"
+	@echo "make synth ENV=dev     synthesize CloudFormation for an environment into cdk.out/"
+	@echo "make deploy ENV=dev    cdk deploy every stack of an environment (needs AWS credentials)"
+
+$(DEPS_STAMP): $(REQUIREMENTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.deps-* && touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@rm -f node_modules/.installed-* && touch $@
+
+venv: $(DEPS_STAMP)
+node: $(NODE_STAMP)
+
+local: venv
+	$(PY) -m local
+
+test: venv node
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+generate: venv
+	$(PY) -m tools.generate
+
+check-generated: venv
+	$(PY) -m tools.generate --check
+
+synth: venv node
+	npx cdk synth --quiet -c env=$(ENV)
+
+diff: venv node
+	npx cdk diff -c env=$(ENV)
+
+deploy: venv node
+	npx cdk deploy --all -c env=$(ENV) --require-approval broadening
+
+destroy: venv node
+	npx cdk destroy --all -c env=$(ENV)
+
+clean:
+	rm -rf cdk.out .local .pytest_cache

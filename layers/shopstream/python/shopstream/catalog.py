@@ -1,0 +1,389 @@
+"""The system described as data: topics, event types, services, handlers, routes.
+
+CDK (stacks/) and the local runtime (local/) both iterate over these specs, so what
+runs on one machine is what deploys. Nothing here touches AWS or Kafka.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from pydantic import BaseModel
+
+from shopstream import events as ev
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    retention: timedelta
+    description: str
+
+    @property
+    def retention_ms(self) -> int:
+        return int(self.retention.total_seconds() * 1000)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    version: str
+    topic: str
+    key_field: str
+    model: type[BaseModel]
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    """One Lambda function consuming one topic (one event source mapping, one consumer group)."""
+
+    name: str
+    topic: str
+    event_types: tuple[str, ...]
+    entry: str  # attribute of functions/<service>/handlers.py
+    batch_size: int = 100
+    max_batching_window_seconds: int = 1
+    retry_attempts: int = 3
+    max_record_age_seconds: int = 6 * 3600
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    admin_only: bool = False
+    public: bool = False  # no JWT (health only)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    entry: str
+    every_minutes: int
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    description: str
+    publishes: tuple[str, ...]
+    handlers: tuple[HandlerSpec, ...] = ()
+    routes: tuple[RouteSpec, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
+    api_entry: str = "api"
+
+    @property
+    def source(self) -> str:
+        return f"{self.name}-service"
+
+    def handler(self, name: str) -> HandlerSpec:
+        for handler in self.handlers:
+            if handler.name == name:
+                return handler
+        raise KeyError(f"{self.name} has no handler {name!r}")
+
+    @property
+    def produces_topics(self) -> tuple[str, ...]:
+        return tuple(sorted({event(name).topic for name in self.publishes}))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Every service table has the same shape; services choose what goes in the keys."""
+
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+    indexes: tuple[tuple[str, str, str], ...] = (("gsi1", "gsi1pk", "gsi1sk"),)
+    ttl_attribute: str = "ttl"
+    stream_view: str = "NEW_IMAGE"  # the outbox relay reads new items only
+
+
+@dataclass(frozen=True)
+class IdempotencyTableSpec:
+    partition_key: str = "id"
+    ttl_attribute: str = "expiration"
+
+
+SERVICE_TABLE = TableSpec()
+IDEMPOTENCY_TABLE = IdempotencyTableSpec()
+
+_DAY = timedelta(days=1)
+TOPICS: tuple[Topic, ...] = (
+    Topic("user-events", 12, 30 * _DAY, "User lifecycle: registration, profile changes, deactivation"),
+    Topic("catalog-events", 8, 90 * _DAY, "Products: creation, changes, discontinuation"),
+    Topic("inventory-events", 16, 7 * _DAY, "Stock levels, reservations and releases"),
+    Topic("cart-events", 12, 30 * _DAY, "Shopping carts: creation, changes, abandonment"),
+    Topic("order-events", 20, 365 * _DAY, "Order lifecycle"),
+    Topic("payment-events", 12, 7 * 365 * _DAY, "Payments: initiation, capture, failure, refund"),
+    Topic("shipping-events", 8, 365 * _DAY, "Shipments and deliveries"),
+    Topic("notification-events", 4, 30 * _DAY, "Messages sent to customers, and failures"),
+    Topic("audit-events", 4, 7 * 365 * _DAY, "Who did what through the API"),
+)
+
+
+def _events(topic: str, key_field: str, *models: type[BaseModel]) -> tuple[EventSpec, ...]:
+    return tuple(EventSpec(m.__name__, "v1", topic, key_field, m) for m in models)
+
+
+EVENTS: tuple[EventSpec, ...] = (
+    *_events("user-events", "userId", ev.UserRegistered, ev.UserUpdated, ev.UserDeactivated),
+    *_events("catalog-events", "productId", ev.ProductCreated, ev.ProductUpdated, ev.ProductDiscontinued),
+    *_events("inventory-events", "productId", ev.InventoryAdjusted),
+    # A reservation spans several products; keyed by order so one order's stock events stay ordered.
+    *_events(
+        "inventory-events",
+        "orderId",
+        ev.InventoryReserved,
+        ev.InventoryReleased,
+        ev.InventoryReservationFailed,
+    ),
+    *_events("cart-events", "cartId", ev.CartCreated, ev.CartUpdated, ev.CartAbandoned),
+    *_events("order-events", "orderId", ev.OrderCreated, ev.OrderConfirmed, ev.OrderCancelled, ev.OrderShipped),
+    *_events(
+        "payment-events",
+        "orderId",
+        ev.PaymentInitiated,
+        ev.PaymentProcessed,
+        ev.PaymentFailed,
+        ev.PaymentRefunded,
+    ),
+    *_events("shipping-events", "orderId", ev.ShippingCreated, ev.ShippingDispatched, ev.ShippingDelivered),
+    *_events("notification-events", "userId", ev.NotificationSent, ev.NotificationFailed),
+    *_events("audit-events", "actor", ev.AuditRecorded),
+)
+
+
+def _names(topic: str) -> tuple[str, ...]:
+    return tuple(e.name for e in EVENTS if e.topic == topic)
+
+
+def _handler(name: str, topic: str, *event_types: str, **settings: int) -> HandlerSpec:
+    entry = name.replace("-", "_")
+    return HandlerSpec(name=name, topic=topic, event_types=event_types or _names(topic), entry=entry, **settings)
+
+
+R = RouteSpec
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name="user",
+        description="Customer profiles",
+        publishes=("UserRegistered", "UserUpdated", "UserDeactivated", "AuditRecorded"),
+        routes=(
+            R("POST", "/users"),
+            R("GET", "/users/{userId}"),
+            R("PATCH", "/users/{userId}"),
+            R("POST", "/users/{userId}/deactivate"),
+        ),
+    ),
+    ServiceSpec(
+        name="catalog",
+        description="Products and their availability",
+        publishes=("ProductCreated", "ProductUpdated", "ProductDiscontinued", "AuditRecorded"),
+        handlers=(
+            _handler(
+                "stock-availability",
+                "inventory-events",
+                "InventoryAdjusted",
+                "InventoryReserved",
+                "InventoryReleased",
+            ),
+        ),
+        routes=(
+            R("POST", "/products", admin_only=True),
+            R("GET", "/products"),
+            R("GET", "/products/{productId}"),
+            R("PATCH", "/products/{productId}", admin_only=True),
+            R("POST", "/products/{productId}/discontinue", admin_only=True),
+        ),
+    ),
+    ServiceSpec(
+        name="inventory",
+        description="Stock levels and reservations",
+        publishes=(
+            "InventoryAdjusted",
+            "InventoryReserved",
+            "InventoryReleased",
+            "InventoryReservationFailed",
+            "AuditRecorded",
+        ),
+        handlers=(
+            _handler("product-sync", "catalog-events", "ProductCreated", "ProductDiscontinued"),
+            _handler("order-reservations", "order-events", "OrderCreated", "OrderCancelled"),
+            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed"),
+        ),
+        routes=(
+            R("GET", "/inventory/{productId}"),
+            R("POST", "/inventory/{productId}/adjustments", admin_only=True),
+        ),
+    ),
+    ServiceSpec(
+        name="cart",
+        description="Shopping carts",
+        publishes=("CartCreated", "CartUpdated", "CartAbandoned", "AuditRecorded"),
+        handlers=(
+            _handler("product-sync", "catalog-events", "ProductUpdated", "ProductDiscontinued"),
+            _handler("order-checkout", "order-events", "OrderCreated"),
+            _handler("user-sync", "user-events", "UserDeactivated"),
+        ),
+        routes=(R("POST", "/carts"), R("PUT", "/carts/{cartId}/items"), R("GET", "/carts/{cartId}")),
+        schedules=(ScheduleSpec("abandoned-carts", "sweep_abandoned_carts", every_minutes=15),),
+    ),
+    ServiceSpec(
+        name="order",
+        description="Orders and the order saga's state",
+        publishes=("OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped", "AuditRecorded"),
+        handlers=(
+            _handler("user-replica", "user-events"),
+            _handler("product-replica", "catalog-events"),
+            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed"),
+            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", "PaymentRefunded"),
+            _handler("shipping-outcomes", "shipping-events"),
+        ),
+        routes=(
+            R("POST", "/orders"),
+            R("GET", "/orders/{orderId}"),
+            R("GET", "/users/{userId}/orders"),
+            R("POST", "/orders/{orderId}/cancel"),
+        ),
+        schedules=(ScheduleSpec("saga-timeouts", "sweep_saga_timeouts", every_minutes=1),),
+    ),
+    ServiceSpec(
+        name="payment",
+        description="Payments through the provider adapter",
+        publishes=("PaymentInitiated", "PaymentProcessed", "PaymentFailed", "PaymentRefunded"),
+        handlers=(
+            _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled"),
+            _handler("inventory-outcomes", "inventory-events", "InventoryReserved"),
+        ),
+        routes=(R("GET", "/payments/{paymentId}"),),
+    ),
+    ServiceSpec(
+        name="shipping",
+        description="Shipments",
+        publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "AuditRecorded"),
+        handlers=(_handler("order-fulfilment", "order-events", "OrderConfirmed", "OrderCancelled"),),
+        routes=(
+            R("GET", "/shipments/{shipmentId}"),
+            R("GET", "/orders/{orderId}/shipment"),
+            R("POST", "/shipments/{shipmentId}/dispatch", admin_only=True),
+            R("POST", "/shipments/{shipmentId}/deliver", admin_only=True),
+        ),
+    ),
+    ServiceSpec(
+        name="notification",
+        description="Customer notifications",
+        publishes=("NotificationSent", "NotificationFailed"),
+        handlers=(
+            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated"),
+            _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped"),
+            _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded"),
+            _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered"),
+            _handler("cart-notices", "cart-events", "CartAbandoned"),
+        ),
+    ),
+    ServiceSpec(
+        name="audit",
+        description="Immutable trail of every event, and real-time business metrics",
+        publishes=(),
+        handlers=(
+            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name) for t in TOPICS),
+            _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),
+            _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed"),
+        ),
+        routes=(R("GET", "/audit/{correlationId}", admin_only=True),),
+    ),
+)
+
+HEALTH_ROUTE = RouteSpec("GET", "/health", public=True)
+
+
+# --- look-ups ------------------------------------------------------------------------
+@cache
+def _topics_by_name() -> dict[str, Topic]:
+    return {t.name: t for t in TOPICS}
+
+
+@cache
+def _events_by_ref() -> dict[tuple[str, str], EventSpec]:
+    return {e.ref: e for e in EVENTS}
+
+
+@cache
+def _services_by_name() -> dict[str, ServiceSpec]:
+    return {s.name: s for s in SERVICES}
+
+
+def topic(name: str) -> Topic:
+    return _topics_by_name()[name]
+
+
+def event(name: str, version: str = "v1") -> EventSpec:
+    return _events_by_ref()[(name, version)]
+
+
+def find_event(name: str, version: str) -> EventSpec | None:
+    return _events_by_ref().get((name, version))
+
+
+def known_event_name(name: str) -> bool:
+    return any(ref[0] == name for ref in _events_by_ref())
+
+
+def service(name: str) -> ServiceSpec:
+    return _services_by_name()[name]
+
+
+def producers_of(event_name: str) -> tuple[str, ...]:
+    return tuple(s.name for s in SERVICES if event_name in s.publishes)
+
+
+def consumers_of(event_name: str) -> tuple[str, ...]:
+    """``service.handler`` names that receive the event."""
+    return tuple(
+        f"{s.name}.{h.name}" for s in SERVICES for h in s.handlers if event_name in h.event_types
+    )
+
+
+def consumer_group_id(service_name: str, handler_name: str) -> str:
+    return f"{service_name}-{handler_name}"
+
+
+def function_environment(
+    service_spec: ServiceSpec,
+    *,
+    environment: str,
+    table_name: str,
+    idempotency_table_name: str,
+    bootstrap_servers: str,
+    kafka_auth: str,
+    handler: HandlerSpec | None = None,
+    dlq_url: str | None = None,
+    log_level: str = "INFO",
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Environment variables a function gets, the same on AWS (CDK) and locally (runner)."""
+    env = {
+        "POWERTOOLS_SERVICE_NAME": service_spec.name,
+        "POWERTOOLS_METRICS_NAMESPACE": "shopstream",
+        "POWERTOOLS_LOG_LEVEL": log_level,
+        "SHOPSTREAM_ENVIRONMENT": environment,
+        "SHOPSTREAM_SERVICE": service_spec.name,
+        "SHOPSTREAM_TABLE_NAME": table_name,
+        "SHOPSTREAM_IDEMPOTENCY_TABLE_NAME": idempotency_table_name,
+        "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "SHOPSTREAM_KAFKA_AUTH": kafka_auth,
+    }
+    if handler is not None:
+        env["SHOPSTREAM_HANDLER"] = handler.name
+    if dlq_url is not None:
+        env["SHOPSTREAM_DLQ_URL"] = dlq_url
+    if extra:
+        env.update(extra)
+    return env

@@ -1,0 +1,220 @@
+"""The consumer runtime behind every MSK event source mapping.
+
+Per record: decode, validate the envelope and the data against the catalog, run the
+service's handler function once per eventId (Powertools idempotency on DynamoDB).
+
+- Poison (can never succeed): sent to the handler's DLQ with its raw bytes and the
+  reason, and reported as processed so the partition moves on.
+- Transient (anything else): reported in ``batchItemFailures``; the ESM retries from it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from shopstream import catalog
+from shopstream.config import get_settings
+from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
+from shopstream.envelope import EventEnvelope
+from shopstream.observability import flush_metrics, logger, metrics, tracer
+from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
+
+
+class PoisonRecord(Exception):
+    """A record that no retry can fix. Raise it from a handler for a business-level reject."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail or reason
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    envelope: EventEnvelope
+    data: Any  # the catalog's typed model for (eventType, eventVersion)
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def event_type(self) -> str:
+        return self.envelope.event_type
+
+
+HandleFn = Callable[[InboundEvent], None]
+
+
+def _summarise(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in error.errors(include_url=False)
+    )
+
+
+def parse_record(record: IncomingRecord, accepts: frozenset[str]) -> tuple[InboundEvent | None, dict[str, Any] | None]:
+    """Validate one record. Returns (None, None) for a known type this handler does not take."""
+    header_type = record.header(HEADER_EVENT_TYPE)
+    if header_type and header_type not in accepts and catalog.known_event_name(header_type):
+        return None, None  # filtered on headers, without parsing the value
+    if record.value is None:
+        raise PoisonRecord("empty_value", "record has no value")
+    try:
+        body = json.loads(record.value.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonRecord("not_json", str(exc)) from exc
+    if not isinstance(body, dict):
+        raise PoisonRecord("invalid_envelope", f"value is a JSON {type(body).__name__}, not an object")
+    try:
+        envelope = EventEnvelope.model_validate(body)
+    except ValidationError as exc:
+        raise PoisonRecord("invalid_envelope", _summarise(exc)) from exc
+    spec = catalog.find_event(envelope.event_type, envelope.event_version)
+    if spec is None:
+        if catalog.known_event_name(envelope.event_type):
+            raise PoisonRecord("unsupported_version", f"{envelope.event_type} {envelope.event_version}")
+        raise PoisonRecord("unknown_event_type", envelope.event_type)
+    if envelope.event_type not in accepts:
+        return None, None
+    if spec.topic != record.topic:
+        raise PoisonRecord("wrong_topic", f"{envelope.event_type} belongs on {spec.topic}, not {record.topic}")
+    try:
+        data: BaseModel = spec.model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise PoisonRecord("invalid_data", _summarise(exc)) from exc
+    inbound = InboundEvent(envelope, data, record.topic, record.partition, record.offset)
+    return inbound, body
+
+
+class EventConsumer:
+    """Lambda entry point for one handler of one service (``consumer(event, context)``)."""
+
+    def __init__(
+        self,
+        service: str,
+        handler: str,
+        handle: HandleFn,
+        *,
+        dead_letters: DeadLetterSink | None = None,
+        persistence_store: Any | None = None,
+    ):
+        self.service_spec = catalog.service(service)
+        self.spec = self.service_spec.handler(handler)
+        self.name = f"{service}.{handler}"
+        self.accepts = frozenset(self.spec.event_types)
+        self._handle = handle
+        self._dead_letters = dead_letters
+        self._persistence_store = persistence_store
+        self._processor: Any = None
+        self._idempotency_config: Any = None
+        self._apply_once: Callable[..., Any] | None = None
+
+    # -- set-up on first invocation (never at import) ----------------------------------
+    def _setup(self) -> None:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        settings = get_settings()
+        self._processor = BatchProcessor(event_type=EventType.Kafka)
+        if self._dead_letters is None:
+            self._dead_letters = SqsDeadLetterSink(settings.dlq_url)
+        store = self._persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
+        self._idempotency_config = IdempotencyConfig(
+            event_key_jmespath="eventId",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=settings.idempotency_ttl_seconds,
+        )
+        self._apply_once = idempotent_function(
+            data_keyword_argument="envelope",
+            persistence_store=store,
+            config=self._idempotency_config,
+            key_prefix=self.name,
+        )(self._apply)
+
+    def _apply(self, *, envelope: dict[str, Any], inbound: InboundEvent) -> None:
+        self._handle(inbound)
+
+    # -- per invocation -------------------------------------------------------------------
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        if self._processor is None:
+            self._setup()
+        if context is not None:
+            self._idempotency_config.register_lambda_context(context)
+        try:
+            return process_partial_response(
+                event=event, record_handler=self._process_record, processor=self._processor, context=context
+            )
+        finally:
+            flush_metrics()
+
+    def _process_record(self, record: Any) -> None:
+        """Powertools calls this with ``record=`` (a KafkaEventRecord)."""
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        incoming = decode_msk_record(record.raw_event)
+        self._process(incoming, MetricUnit)
+
+    def _process(self, record: IncomingRecord, MetricUnit: Any) -> None:
+        log = logger()
+        try:
+            inbound, body = parse_record(record, self.accepts)
+        except PoisonRecord as poison:
+            self._dead_letter(record, poison)
+            return
+        if inbound is None:
+            metrics().add_metric(name="EventsSkipped", unit=MetricUnit.Count, value=1)
+            return
+        log.append_keys(
+            correlation_id=inbound.envelope.correlation_id,
+            event_id=inbound.envelope.event_id,
+            event_type=inbound.event_type,
+        )
+        try:
+            self._run(inbound, body)
+        except PoisonRecord as poison:
+            self._dead_letter(record, poison)
+            return
+        except Exception:
+            metrics().add_metric(name="EventsFailed", unit=MetricUnit.Count, value=1)
+            log.exception("event failed; will be retried", extra={"offset": record.offset})
+            raise
+        finally:
+            log.remove_keys(["correlation_id", "event_id", "event_type"])
+        lag_ms = (time.time() - inbound.envelope.timestamp.timestamp()) * 1000
+        metrics().add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=1)
+        metrics().add_metric(name="ProcessingLag", unit=MetricUnit.Milliseconds, value=max(lag_ms, 0.0))
+
+    def _run(self, inbound: InboundEvent, body: dict[str, Any] | None) -> None:
+        assert self._apply_once is not None
+        active_tracer = tracer()
+        if active_tracer is None:
+            self._apply_once(envelope=body, inbound=inbound)
+            return
+        with active_tracer.provider.in_subsegment(f"## {self.name}") as subsegment:
+            subsegment.put_annotation("eventType", inbound.event_type)
+            subsegment.put_annotation("correlationId", inbound.envelope.correlation_id)
+            self._apply_once(envelope=body, inbound=inbound)
+
+    def _dead_letter(self, record: IncomingRecord, poison: PoisonRecord) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        assert self._dead_letters is not None
+        # If the DLQ itself fails, this raises and the record is retried: nothing is lost.
+        self._dead_letters.send(poison_message(record, handler=self.name, reason=poison.reason, detail=poison.detail))
+        metrics().add_metric(name="EventsPoisoned", unit=MetricUnit.Count, value=1)
+        logger().warning(
+            "poison record sent to the dead-letter queue",
+            extra={"reason": poison.reason, "detail": poison.detail[:500], "topic": record.topic,
+                   "partition": record.partition, "offset": record.offset},
+        )

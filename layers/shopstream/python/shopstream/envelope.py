@@ -1,0 +1,112 @@
+"""The event envelope every record on every topic carries (camelCase on the wire)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    """Base for everything that crosses a service boundary: camelCase JSON, snake_case Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+class EventMetadata(WireModel):
+    user_id: str | None = None
+    session_id: str | None = None
+
+
+def _utc_now() -> datetime:
+    # Millisecond precision, as on the wire, so an event equals itself after a round trip.
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class EventEnvelope(WireModel):
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    event_type: str = Field(min_length=1)
+    event_version: str = Field(default="v1", pattern=r"^v[1-9][0-9]*$")
+    timestamp: datetime = Field(default_factory=_utc_now)
+    source: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*-service$")
+    correlation_id: str = Field(min_length=1)
+    causation_id: str | None = None
+    data: dict[str, Any]
+    metadata: EventMetadata = Field(default_factory=EventMetadata)
+
+    @field_validator("event_id")
+    @classmethod
+    def _event_id_is_uuid(cls, value: str) -> str:
+        uuid.UUID(value)
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp_is_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp must carry a UTC offset")
+        return value.astimezone(timezone.utc)
+
+    @field_serializer("timestamp")
+    def _timestamp_iso(self, value: datetime) -> str:
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def service_source(service: str) -> str:
+    """The envelope's ``source`` for a service name: ``order`` -> ``order-service``."""
+    return f"{service}-service"
+
+
+def event_from_command(
+    *,
+    event_type: str,
+    data: BaseModel | dict[str, Any],
+    service: str,
+    correlation_id: str,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    event_version: str = "v1",
+) -> EventEnvelope:
+    """An event caused directly by an API command: it starts a causal chain."""
+    return EventEnvelope(
+        event_type=event_type,
+        event_version=event_version,
+        source=service_source(service),
+        correlation_id=correlation_id,
+        causation_id=None,
+        data=_data_dict(data),
+        metadata=EventMetadata(user_id=user_id, session_id=session_id),
+    )
+
+
+def event_from_event(
+    parent: EventEnvelope,
+    *,
+    event_type: str,
+    data: BaseModel | dict[str, Any],
+    service: str,
+    event_version: str = "v1",
+) -> EventEnvelope:
+    """An event caused by another one: same correlation, causation = the parent's id."""
+    return EventEnvelope(
+        event_type=event_type,
+        event_version=event_version,
+        source=service_source(service),
+        correlation_id=parent.correlation_id,
+        causation_id=parent.event_id,
+        data=_data_dict(data),
+        metadata=parent.metadata,
+    )
+
+
+def _data_dict(data: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dict(data)

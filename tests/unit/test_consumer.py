@@ -1,0 +1,148 @@
+"""The consumer runtime against MSK-shaped batches, with moto for DynamoDB and SQS."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from shopstream.consumer import EventConsumer, InboundEvent, PoisonRecord
+from local.context import LocalLambdaContext as ctx
+from tests.support import batch, kafka_record_of, product_created, raw_record, sample_event
+
+
+class Recorder:
+    """The handler's side effect: appends what it applied; can fail on chosen event ids."""
+
+    def __init__(self):
+        self.applied: list[str] = []
+        self.fail_once: set[str] = set()
+        self.poison: set[str] = set()
+
+    def __call__(self, inbound: InboundEvent) -> None:
+        event_id = inbound.envelope.event_id
+        if event_id in self.fail_once:
+            self.fail_once.discard(event_id)
+            raise ConnectionError("table throttled")
+        if event_id in self.poison:
+            raise PoisonRecord("business_rule", "product already exists with another sku")
+        self.applied.append(event_id)
+
+
+@pytest.fixture
+def consumer(service_env):
+    env = service_env("inventory", "product-sync")
+    recorder = Recorder()
+    return EventConsumer("inventory", "product-sync", recorder), recorder, env
+
+
+def dlq_messages(aws, env) -> list[dict]:
+    out = []
+    while True:
+        got = aws["sqs"].receive_message(QueueUrl=env["SHOPSTREAM_DLQ_URL"], MaxNumberOfMessages=10)
+        if not got.get("Messages"):
+            return out
+        for message in got["Messages"]:
+            out.append(json.loads(message["Body"]))
+            aws["sqs"].delete_message(QueueUrl=env["SHOPSTREAM_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_valid_batch_is_applied_in_order(consumer):
+    run, recorder, _ = consumer
+    events = [product_created(f"p-{i}") for i in range(3)]
+    response = run(batch(*(kafka_record_of(e, offset=10 + i) for i, e in enumerate(events))), ctx())
+    assert response == {"batchItemFailures": []}
+    assert recorder.applied == [e.event_id for e in events]
+
+
+def _poison_cases():
+    good = json.loads(product_created().model_dump_json(by_alias=True))
+    return [
+        ("not_json", b"\xff\xfe not utf-8"),
+        ("not_json", b"{half a json"),
+        ("invalid_envelope", b"[1, 2, 3]"),
+        ("invalid_envelope", json.dumps({**good, "eventId": "nope"}).encode()),
+        ("unknown_event_type", json.dumps({**good, "eventType": "ProductTeleported"}).encode()),
+        ("unsupported_version", json.dumps({**good, "eventVersion": "v9"}).encode()),
+        ("invalid_data", json.dumps({**good, "data": {**good["data"], "price": {"amount": -1, "currency": "EUR"}}}).encode()),
+        ("empty_value", None),
+        ("wrong_topic", json.dumps({**good, "eventType": "UserDeactivated"}).encode()),
+    ]
+
+
+@pytest.mark.parametrize("reason, value", _poison_cases())
+def test_poison_goes_to_the_dlq_with_raw_bytes_and_the_partition_moves_on(consumer, aws, reason, value):
+    run, recorder, env = consumer
+    before, after = product_created("p-before"), product_created("p-after")
+    if reason == "wrong_topic":
+        # A user event's envelope published on catalog-events: valid JSON, wrong place.
+        wrong = sample_event("UserDeactivated")
+        value = wrong.model_dump_json(by_alias=True).encode()
+        run.accepts = run.accepts | {"UserDeactivated"}
+    event = batch(
+        kafka_record_of(before, offset=1),
+        raw_record(value, offset=2, headers=[("eventType", b"garbage")]),
+        kafka_record_of(after, offset=3),
+    )
+    assert run(event, ctx()) == {"batchItemFailures": []}
+    assert recorder.applied == [before.event_id, after.event_id]
+    [message] = dlq_messages(aws, env)
+    assert message["kind"] == "poison" and message["reason"] == reason
+    assert message["handler"] == "inventory.product-sync"
+    assert (message["topic"], message["partition"], message["offset"]) == ("catalog-events", 0, 2)
+    assert message["value"] == (base64.b64encode(value).decode() if value is not None else None)
+    assert message["key"] == base64.b64encode(b"k").decode()
+    assert base64.b64decode(message["headers"]["eventType"]) == b"garbage"
+    assert message["detail"]
+
+
+def test_a_handler_can_reject_an_event_as_poison(consumer, aws):
+    run, recorder, env = consumer
+    event = product_created("p-dup")
+    recorder.poison.add(event.event_id)
+    assert run(batch(kafka_record_of(event)), ctx()) == {"batchItemFailures": []}
+    [message] = dlq_messages(aws, env)
+    assert message["reason"] == "business_rule" and "another sku" in message["detail"]
+
+
+def test_events_the_handler_does_not_take_are_skipped_not_dead_lettered(consumer, aws):
+    run, recorder, env = consumer
+    updated = sample_event("ProductUpdated")  # product-sync takes ProductCreated/Discontinued only
+    assert run(batch(kafka_record_of(updated)), ctx()) == {"batchItemFailures": []}
+    assert recorder.applied == [] and dlq_messages(aws, env) == []
+
+
+def test_the_same_batch_twice_has_its_side_effects_once(consumer):
+    run, recorder, _ = consumer
+    events = [product_created(f"p-{i}") for i in range(5)]
+    records = [kafka_record_of(e, partition=i % 2, offset=20 + i) for i, e in enumerate(events)]
+    assert run(batch(*records), ctx()) == {"batchItemFailures": []}
+    assert run(batch(*records), ctx()) == {"batchItemFailures": []}
+    assert sorted(recorder.applied) == sorted(e.event_id for e in events)
+    assert len(recorder.applied) == 5
+
+
+def test_a_transient_failure_names_exactly_that_record_and_a_retry_completes_the_batch(consumer):
+    run, recorder, _ = consumer
+    events = [product_created(f"p-{i}") for i in range(3)]
+    recorder.fail_once.add(events[1].event_id)
+    records = [kafka_record_of(e, partition=3, offset=40 + i) for i, e in enumerate(events)]
+    response = run(batch(*records), ctx())
+    assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-3", "offset": 41}}]}
+    assert recorder.applied == [events[0].event_id, events[2].event_id]
+    # The ESM redelivers from the failed offset; already-applied events are not applied again.
+    assert run(batch(*records[1:]), ctx()) == {"batchItemFailures": []}
+    assert sorted(recorder.applied) == sorted(e.event_id for e in events)
+
+
+class BrokenDeadLetters:
+    def send(self, message):
+        raise ConnectionError("SQS unavailable")
+
+
+def test_poison_is_retried_rather_than_lost_when_the_dlq_is_unreachable(service_env):
+    service_env("inventory", "product-sync")
+    run = EventConsumer("inventory", "product-sync", Recorder(), dead_letters=BrokenDeadLetters())
+    response = run(batch(raw_record(b"nope", partition=1, offset=7), kafka_record_of(product_created(), offset=8)), ctx())
+    assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-1", "offset": 7}}]}

@@ -1,0 +1,112 @@
+"""Generate (or check) the files derived from the catalog: schemas/*.json and docs/events.md.
+
+    python -m tools.generate           write them
+    python -m tools.generate --check   fail on drift or on a backward-incompatible change
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from shopstream import catalog
+from shopstream.schemas import all_schemas, compare_catalogs
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS_DIR = ROOT / "schemas"
+EVENTS_DOC = ROOT / "docs" / "events.md"
+
+
+def dump(schema: dict) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def committed_schemas(directory: Path = SCHEMAS_DIR) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+
+
+def _fields(model) -> str:
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    return ", ".join(f"`{n}`" if n in required else f"`{n}?`" for n in schema.get("properties", {}))
+
+
+def events_markdown() -> str:
+    lines = [
+        "# Event catalog",
+        "",
+        "Generated from `layers/shopstream/python/shopstream/catalog.py` by `make generate`;",
+        "a test fails when this file and the code disagree. Do not edit by hand.",
+        "",
+        "Every record's value is the JSON envelope (`eventId`, `eventType`, `eventVersion`, `timestamp`,",
+        "`source`, `correlationId`, `causationId`, `data`, `metadata{userId, sessionId}`); its key is the",
+        "aggregate id named below; its headers are `eventType`, `eventVersion` and `correlationId`.",
+        "JSON Schemas: `schemas/<EventType>.<version>.json`. `field?` marks an optional field.",
+        "",
+        "## Topics",
+        "",
+        "| topic | partitions | retention (days) | what flows there |",
+        "|---|---|---|---|",
+    ]
+    for t in catalog.TOPICS:
+        lines.append(f"| `{t.name}` | {t.partitions} | {t.retention.days} | {t.description} |")
+    for t in catalog.TOPICS:
+        lines += ["", f"## {t.name}", "", "| event | version | key | producers | consumers | data fields |",
+                  "|---|---|---|---|---|---|"]
+        for e in (e for e in catalog.EVENTS if e.topic == t.name):
+            producers = ", ".join(catalog.producers_of(e.name)) or "—"
+            consumers = ", ".join(catalog.consumers_of(e.name)) or "—"
+            lines.append(f"| {e.name} | {e.version} | `{e.key_field}` | {producers} | {consumers} | {_fields(e.model)} |")
+    lines += ["", "## Handlers (one consumer group each: `<service>-<handler>`)", "",
+              "| service | handler | topic | event types | batch size | window (s) |", "|---|---|---|---|---|---|"]
+    for s in catalog.SERVICES:
+        for h in s.handlers:
+            lines.append(f"| {s.name} | {h.name} | `{h.topic}` | {', '.join(h.event_types)} | "
+                         f"{h.batch_size} | {h.max_batching_window_seconds} |")
+    return "\n".join(lines) + "\n"
+
+
+def check() -> list[str]:
+    problems: list[str] = []
+    generated = all_schemas()
+    committed = committed_schemas()
+    for name, reasons in compare_catalogs(committed, generated).items():
+        problems += [f"schemas/{name}: BREAKING: {r}" for r in reasons]
+    for name, schema in generated.items():
+        if committed.get(name) != json.loads(dump(schema)):
+            problems.append(f"schemas/{name}: out of date (run `make generate`)")
+    if not EVENTS_DOC.exists() or EVENTS_DOC.read_text() != events_markdown():
+        problems.append("docs/events.md: out of date (run `make generate`)")
+    return problems
+
+
+def write() -> None:
+    SCHEMAS_DIR.mkdir(exist_ok=True)
+    breaking = compare_catalogs(committed_schemas(), all_schemas())
+    if breaking:
+        for name, reasons in breaking.items():
+            print(f"refusing: {name} would break consumers: {reasons}", file=sys.stderr)
+        print("a breaking change needs a new eventVersion with its own model", file=sys.stderr)
+        raise SystemExit(1)
+    for name, schema in all_schemas().items():
+        (SCHEMAS_DIR / name).write_text(dump(schema))
+    EVENTS_DOC.write_text(events_markdown())
+    print(f"wrote {len(all_schemas())} schemas and {EVENTS_DOC.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    if args.check:
+        problems = check()
+        for p in problems:
+            print(p, file=sys.stderr)
+        raise SystemExit(1 if problems else 0)
+    write()
+
+
+if __name__ == "__main__":
+    main()
