@@ -14,7 +14,7 @@ from pydantic import create_model
 from shopstream import catalog
 from shopstream.envelope import EventEnvelope
 
-SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # Glue accepts drafts 4 to 7
 
 
 def schema_file_name(name: str, version: str) -> str:

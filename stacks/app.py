@@ -1,0 +1,36 @@
+"""Build every stack of one environment from the catalog."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from shopstream import catalog
+from stacks.config import EnvironmentConfig
+from stacks.messaging import MessagingStack
+from stacks.network import NetworkStack
+from stacks.platform import PlatformStack
+from stacks.service import ServiceStack
+
+
+def build(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
+    env = cdk.Environment(account=config.account, region=config.region) if config.account else None
+    prefix = config.prefix
+    common = {"env": env} if env else {}
+    network = NetworkStack(app, f"{prefix}-network", config=config,
+                           description="shopstream network: VPC, endpoints, security groups", **common)
+    messaging = MessagingStack(app, f"{prefix}-messaging", config=config, network=network,
+                               description="shopstream event backbone: MSK, topics, schema registry", **common)
+    platform = PlatformStack(app, f"{prefix}-platform", config=config,
+                             description="shopstream shared: layers, API, users, alarms, audit archive", **common)
+    stacks: dict[str, cdk.Stack] = {"network": network, "messaging": messaging, "platform": platform}
+    for spec in catalog.SERVICES:
+        stacks[spec.name] = ServiceStack(
+            app, f"{prefix}-{spec.name}", spec=spec, config=config, network=network, platform=platform,
+            cluster_arn=messaging.cluster_arn, bootstrap_servers=messaging.bootstrap_servers,
+            description=f"shopstream {spec.name} service: {spec.description}", **common)
+    for stack in stacks.values():
+        cdk.Tags.of(stack).add("project", "shopstream")
+        cdk.Tags.of(stack).add("environment", config.name)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks

@@ -1,0 +1,166 @@
+"""What every service shares: layers, the HTTP API and its users, alarms, the audit archive."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from shopstream import catalog
+from stacks.config import EnvironmentConfig, log_retention
+from stacks.layers import Layers
+from stacks.nag import acknowledge
+
+ADMIN_GROUP = "admin"
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogs:
+    def __init__(self, log_group: logs.ILogGroup):
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.json_with_standard_fields(
+            caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+            resource_path=True, response_length=True, status=True, user=True)
+
+
+class PlatformStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        removal = cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY
+        self.layers = Layers(self, "Layers")
+
+        # --- alarms ------------------------------------------------------------------
+        alarm_key = kms.Key(self, "AlarmKey", enable_key_rotation=True, removal_policy=removal,
+                            description="shopstream alarm notifications")
+        self.alarm_topic = sns.Topic(self, "Alarms", display_name=f"{config.prefix} alarms",
+                                     master_key=alarm_key, enforce_ssl=True)
+        alarm_key.grant_encrypt_decrypt(cdk.aws_iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        if config.alarm_email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+
+        # --- identity and API ----------------------------------------------------------
+        self.user_pool = cognito.UserPool(
+            self, "Users", user_pool_name=f"{config.prefix}-users", self_sign_up_enabled=True,
+            sign_in_aliases=cognito.SignInAliases(email=True), auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            password_policy=cognito.PasswordPolicy(min_length=12, require_digits=True, require_lowercase=True,
+                                                   require_uppercase=True, require_symbols=True),
+            mfa=cognito.Mfa.OPTIONAL, mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY, removal_policy=removal,
+        )
+        acknowledge(self.user_pool, "AwsSolutions-COG2",
+                    "MFA is optional for shoppers (offered as TOTP); admins are required to enrol by policy")
+        for rule in ("AwsSolutions-COG3", "AwsSolutions-COG8"):
+            acknowledge(self.user_pool, rule,
+                        "Cognito Plus (threat protection) is a per-environment cost decision, off by default")
+        cognito.CfnUserPoolGroup(self, "AdminGroup", user_pool_id=self.user_pool.user_pool_id,
+                                 group_name=ADMIN_GROUP, description="may manage products, stock and shipments")
+        self.user_pool_client = self.user_pool.add_client(
+            "WebClient", auth_flows=cognito.AuthFlow(user_srp=True), prevent_user_existence_errors=True)
+
+        self.api = apigwv2.HttpApi(self, "Api", api_name=f"{config.prefix}-api", create_default_stage=False,
+                                   description="shopstream synchronous API (reads and commands)")
+        access_logs = logs.LogGroup(self, "ApiAccessLogs", retention=log_retention(config.log_retention_days),
+                                    removal_policy=removal)
+        self.stage = apigwv2.HttpStage(
+            self, "DefaultStage", http_api=self.api, stage_name="$default", auto_deploy=True,
+            access_log_settings=_AccessLogs(access_logs),
+            throttle=apigwv2.ThrottleSettings(rate_limit=config.api_throttle.rate_limit,
+                                              burst_limit=config.api_throttle.burst_limit),
+        )
+        self.authorizer = authorizers.HttpUserPoolAuthorizer(
+            "Jwt", self.user_pool, user_pool_clients=[self.user_pool_client])
+
+        # --- audit archive -------------------------------------------------------------
+        self.audit_archive = self._audit_archive(config, removal)
+
+        self._backbone_dashboard(config)
+        cdk.CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
+        cdk.CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
+        cdk.CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+
+    def _audit_archive(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> s3.Bucket:
+        key = kms.Key(self, "AuditArchiveKey", enable_key_rotation=True, removal_policy=removal,
+                      description="shopstream audit archive")
+        access_logs = s3.Bucket(
+            self, "AuditArchiveAccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+        )
+        acknowledge(access_logs, "AwsSolutions-S1",
+                    "this bucket receives the archive's server access logs; logging it would recurse")
+        retention = cdk.Duration.days(config.audit_retention.days)
+        bucket = s3.Bucket(
+            self,
+            "AuditArchive",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            versioned=True,
+            object_lock_enabled=True,
+            object_lock_default_retention=(s3.ObjectLockRetention.compliance(retention)
+                                           if config.audit_retention.mode == "compliance"
+                                           else s3.ObjectLockRetention.governance(retention)),
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="audit-archive/",
+            lifecycle_rules=[s3.LifecycleRule(transitions=[
+                s3.Transition(storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                              transition_after=cdk.Duration.days(30)),
+                s3.Transition(storage_class=s3.StorageClass.DEEP_ARCHIVE, transition_after=cdk.Duration.days(365)),
+            ])],
+            removal_policy=removal,
+        )
+        return bucket
+
+    def _backbone_dashboard(self, config: EnvironmentConfig) -> None:
+        """Event backbone across all services; SEARCH finds every function by its name prefix."""
+        prefix = config.prefix
+
+        def search(namespace_dims: str, metric: str, stat: str, label: str) -> cloudwatch.MathExpression:
+            return cloudwatch.MathExpression(
+                expression=f"SEARCH('{{{namespace_dims}}} MetricName=\"{metric}\" {prefix}', '{stat}', 60)",
+                label=label, period=cdk.Duration.minutes(1))
+
+        dashboard = cloudwatch.Dashboard(self, "Backbone", dashboard_name=f"{prefix}-event-backbone")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="ESM offset lag (records behind, per function)", width=12,
+                                   left=[search("AWS/Lambda,FunctionName", "OffsetLag", "Maximum", "")]),
+            cloudwatch.GraphWidget(title="Dead-letter queue depth", width=12,
+                                   left=[search("AWS/SQS,QueueName", "ApproximateNumberOfMessagesVisible",
+                                                "Maximum", "")]),
+            cloudwatch.GraphWidget(title="Function errors", width=8,
+                                   left=[search("AWS/Lambda,FunctionName", "Errors", "Sum", "")]),
+            cloudwatch.GraphWidget(title="Function throttles", width=8,
+                                   left=[search("AWS/Lambda,FunctionName", "Throttles", "Sum", "")]),
+            cloudwatch.GraphWidget(title="Duration p99", width=8,
+                                   left=[search("AWS/Lambda,FunctionName", "Duration", "p99", "")]),
+            cloudwatch.GraphWidget(title="Processing lag (ms, event timestamp to handled)", width=12,
+                                   left=[cloudwatch.MathExpression(
+                                       expression="SEARCH('{shopstream,service} MetricName=\"ProcessingLag\"', "
+                                                  "'p99', 60)", label="", period=cdk.Duration.minutes(1))]),
+            cloudwatch.GraphWidget(title="Events processed / failed / poisoned", width=12,
+                                   left=[cloudwatch.MathExpression(
+                                       expression=f"SEARCH('{{shopstream,service}} MetricName=\"{m}\"', 'Sum', 60)",
+                                       label=m, period=cdk.Duration.minutes(1))
+                                       for m in ("EventsProcessed", "EventsFailed", "EventsPoisoned")]),
+        )

@@ -1,0 +1,334 @@
+"""One ServiceConstruct per catalog service: its tables, functions, mappings, queues, routes, alarms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from shopstream import catalog
+from stacks.config import EnvironmentConfig, log_retention
+from stacks.filters import esm_filter_patterns
+from stacks.kafka_arns import group_arn, topic_arn
+from stacks.layers import ARCHITECTURE, RUNTIME
+from stacks.nag import acknowledge
+from stacks.network import NetworkStack
+from stacks.platform import PlatformStack
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
+RELAY_HANDLER = "shopstream.outbox.relay_handler"  # shipped in the shared layer
+DLQ_RETENTION = cdk.Duration.days(14)
+TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
+                 "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                 "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
+IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+
+
+def construct_name(entry: str) -> str:
+    """``order_reservations`` -> ``OrderReservations``."""
+    return entry.title().replace("_", "")
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class QueueDestination:
+    """On-failure destination of a mapping. Unlike SqsDlq it grants nothing: the role's
+    explicit statements already allow SendMessage and the key's GenerateDataKey/Decrypt."""
+
+    def __init__(self, queue: sqs.IQueue):
+        self.queue = queue
+
+    def bind(self, _target: lambda_.IEventSourceMapping, _function: lambda_.IFunction) -> lambda_.DlqDestinationConfig:
+        return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
+
+
+class ServiceConstruct(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, spec: catalog.ServiceSpec,
+                 config: EnvironmentConfig, network: NetworkStack, platform: PlatformStack,
+                 cluster_arn: str, bootstrap_servers: str) -> None:
+        super().__init__(scope, construct_id)
+        self.spec, self.config, self.network, self.platform = spec, config, network, platform
+        self.cluster_arn = cluster_arn
+        self.bootstrap_servers = bootstrap_servers
+        self.removal = cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY
+        self.functions: dict[str, lambda_.Function] = {}
+        self.queues: dict[str, sqs.Queue] = {}
+
+        self.key = kms.Key(self, "Key", enable_key_rotation=True, removal_policy=self.removal,
+                           description=f"shopstream {spec.name}: dead-letter queues")
+        self.table = self._table()
+        self.idempotency_table = self._idempotency_table()
+        self.code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR),
+            exclude=["*", f"!{spec.name}", f"!{spec.name}/**", "**/__pycache__", "**/*.pyc", "**/tests"],
+        )
+
+        for handler in spec.handlers:
+            self._consumer(handler)
+        self._relay()
+        if spec.routes:
+            self._api()
+        for schedule in spec.schedules:
+            self._schedule(schedule)
+        self._dashboard()
+
+    # --- storage ------------------------------------------------------------------------
+    def _table(self) -> dynamodb.Table:
+        shape = catalog.SERVICE_TABLE
+        table = dynamodb.Table(
+            self, "Table",
+            partition_key=dynamodb.Attribute(name=shape.partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=shape.sort_key, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
+            time_to_live_attribute=shape.ttl_attribute,
+            removal_policy=self.removal,
+        )
+        for index, pk, sk in shape.indexes:
+            table.add_global_secondary_index(
+                index_name=index,
+                partition_key=dynamodb.Attribute(name=pk, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=sk, type=dynamodb.AttributeType.STRING),
+            )
+        return table
+
+    def _idempotency_table(self) -> dynamodb.Table:
+        shape = catalog.IDEMPOTENCY_TABLE
+        return dynamodb.Table(
+            self, "IdempotencyTable",
+            partition_key=dynamodb.Attribute(name=shape.partition_key, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute=shape.ttl_attribute,
+            removal_policy=self.removal,
+        )
+
+    def _dead_letter_queue(self, name: str) -> sqs.Queue:
+        queue = sqs.Queue(
+            self, f"{name}Dlq",
+            encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.key,
+            enforce_ssl=True, retention_period=DLQ_RETENTION, removal_policy=self.removal,
+        )
+        acknowledge(queue, "AwsSolutions-SQS3",
+                    "this queue is itself a dead-letter queue (poison records and ESM/stream failures)")
+        alarm = cloudwatch.Alarm(
+            self, f"{name}DlqNotEmpty",
+            metric=queue.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(1),
+                                                                        statistic="Maximum"),
+            threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"{self.spec.name}/{name}: records are waiting in the dead-letter queue "
+                              "(see docs/runbooks/dlq.md)",
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.platform.alarm_topic))
+        self.queues[name] = queue
+        return queue
+
+    # --- permissions (explicit, so every statement names this service's own resources) -----
+    @staticmethod
+    def _allow(function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    def _allow_table(self, function: lambda_.Function) -> None:
+        arn = self.table.table_arn
+        self._allow(function, TABLE_ACTIONS, [arn, *(f"{arn}/index/{i}" for i, _, _ in catalog.SERVICE_TABLE.indexes)])
+
+    def _allow_idempotency(self, function: lambda_.Function) -> None:
+        self._allow(function, IDEMPOTENCY_ACTIONS, [self.idempotency_table.table_arn])
+
+    def _allow_dead_letters(self, function: lambda_.Function, queue: sqs.Queue) -> None:
+        self._allow(function, ["sqs:SendMessage", "sqs:GetQueueAttributes"], [queue.queue_arn])
+        # SSE-KMS producers need a data key; nothing else of the key.
+        self._allow(function, ["kms:GenerateDataKey", "kms:Decrypt"], [self.key.key_arn])
+
+    def _allow_kafka_connect(self, function: lambda_.Function) -> None:
+        self._allow(function, ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [self.cluster_arn])
+
+    # --- functions ----------------------------------------------------------------------
+    def _function(self, name: str, handler: str, *, environment: dict[str, str],
+                  timeout: cdk.Duration = cdk.Duration.seconds(60), memory: int = 512) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=log_retention(self.config.log_retention_days),
+                                  removal_policy=self.removal)
+        role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"shopstream {self.spec.name} {name}")
+        # The VPC and logging permissions, written out instead of the AWS managed policies.
+        log_group.grant_write(role)
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+                     "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses", "ec2:DescribeSubnets",
+                     "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"],
+            resources=["*"]))
+        function = lambda_.Function(
+            self, name,
+            function_name=f"{self.config.prefix}-{self.spec.name}-{name}"[:64],
+            runtime=RUNTIME, architecture=ARCHITECTURE,
+            handler=handler, code=self.code, layers=self.platform.layers.all,
+            role=role, log_group=log_group, timeout=timeout, memory_size=memory,
+            vpc=self.network.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[self.network.functions_sg],
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={**environment, "POWERTOOLS_METRICS_FUNCTION_NAME": name},
+        )
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                    "ec2 network-interface actions (Lambda in a VPC) and X-Ray trace writes support no "
+                    "resource-level permissions")
+        self.functions[name] = function
+        return function
+
+    def _environment(self, handler: catalog.HandlerSpec | None = None, dlq: sqs.Queue | None = None) -> dict[str, str]:
+        return catalog.function_environment(
+            self.spec, environment=self.config.name, table_name=self.table.table_name,
+            idempotency_table_name=self.idempotency_table.table_name, bootstrap_servers=self.bootstrap_servers,
+            kafka_auth="iam", handler=handler, dlq_url=dlq.queue_url if dlq else None,
+            log_level="INFO",
+        )
+
+    def _consumer(self, handler: catalog.HandlerSpec) -> None:
+        name = construct_name(handler.entry)
+        dlq = self._dead_letter_queue(name)
+        function = self._function(name, f"{self.spec.name}.handlers.{handler.entry}",
+                                  environment=self._environment(handler, dlq))
+        self._allow_table(function)
+        self._allow_idempotency(function)
+        self._allow_dead_letters(function, dlq)
+        group = catalog.consumer_group_id(self.spec.name, handler.name)
+        self._allow_kafka_connect(function)
+        self._allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
+                    [topic_arn(self.cluster_arn, handler.topic)])
+        self._allow(function, ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"],
+                    [group_arn(self.cluster_arn, group)])
+        # What the mapping itself needs to find the brokers (instead of AWSLambdaMSKExecutionRole).
+        self._allow(function, ["kafka:DescribeCluster", "kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"],
+                    [self.cluster_arn])
+        topic = catalog.topic(handler.topic)
+        patterns = esm_filter_patterns(handler)
+        lambda_.EventSourceMapping(
+            self, f"{name}Mapping",
+            target=function,
+            event_source_arn=self.cluster_arn,
+            kafka_topic=handler.topic,
+            kafka_consumer_group_id=group,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=handler.batch_size,
+            max_batching_window=cdk.Duration.seconds(handler.max_batching_window_seconds),
+            report_batch_item_failures=True,
+            bisect_batch_on_error=True,
+            retry_attempts=handler.retry_attempts,
+            max_record_age=cdk.Duration.seconds(handler.max_record_age_seconds),
+            on_failure=QueueDestination(dlq),
+            filters=[lambda_.FilterCriteria.filter(p) for p in patterns] or None,
+            provisioned_poller_config=lambda_.ProvisionedPollerConfig(
+                minimum_pollers=1, maximum_pollers=max(1, topic.partitions)),
+        )
+
+    def _relay(self) -> None:
+        dlq = self._dead_letter_queue("Relay")
+        function = self._function("Relay", RELAY_HANDLER, environment=self._environment(),
+                                  timeout=cdk.Duration.seconds(30))
+        self._allow_dead_letters(function, dlq)
+        stream_arn = self.table.table_stream_arn
+        assert stream_arn is not None
+        self._allow(function, ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                    [stream_arn])
+        self._allow(function, ["dynamodb:ListStreams"], [f"{self.table.table_arn}/stream/*"])
+        self._allow_kafka_connect(function)
+        self._allow(function, ["kafka-cluster:WriteDataIdempotently"], [self.cluster_arn])
+        if self.spec.produces_topics:
+            self._allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
+                        [topic_arn(self.cluster_arn, t) for t in self.spec.produces_topics])
+        acknowledge(function.role, "AwsSolutions-IAM5[Resource::<ServiceTable603BACCB.Arn>/stream/*]",
+                    "ListStreams is granted on this service's own table streams only (stream ids change)")
+        lambda_.EventSourceMapping(
+            self, "RelayMapping",
+            target=function,
+            event_source_arn=stream_arn,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=100,
+            max_batching_window=cdk.Duration.seconds(1),
+            report_batch_item_failures=True,
+            bisect_batch_on_error=True,
+            retry_attempts=10,
+            on_failure=QueueDestination(dlq),
+            # Only outbox inserts reach the relay.
+            filters=[lambda_.FilterCriteria.filter({
+                "eventName": lambda_.FilterRule.is_equal("INSERT"),
+                "dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with("OUTBOX#")}}},
+            })],
+        )
+
+    def _api(self) -> None:
+        function = self._function("Api", f"{self.spec.name}.handlers.{self.spec.api_entry}",
+                                  environment=self._environment(), timeout=cdk.Duration.seconds(10))
+        self._allow_table(function)
+        integration = integrations.HttpLambdaIntegration("Integration", function)
+        for route in self.spec.routes:
+            apigwv2.HttpRoute(
+                self, f"Route{route.method}{route.path}".replace("/", "_").replace("{", "").replace("}", ""),
+                http_api=self.platform.api,
+                route_key=apigwv2.HttpRouteKey.with_(route.path, apigwv2.HttpMethod(route.method)),
+                integration=integration,
+                authorizer=None if route.public else self.platform.authorizer,
+            )
+
+    def _schedule(self, schedule: catalog.ScheduleSpec) -> None:
+        name = construct_name(schedule.entry)
+        function = self._function(name, f"{self.spec.name}.handlers.{schedule.entry}",
+                                  environment=self._environment(), timeout=cdk.Duration.minutes(5))
+        self._allow_table(function)
+        events.Rule(self, f"{name}Every{schedule.every_minutes}m",
+                    schedule=events.Schedule.rate(cdk.Duration.minutes(schedule.every_minutes)),
+                    targets=[targets.LambdaFunction(function, retry_attempts=2)])
+
+    # --- observability ------------------------------------------------------------------
+    def _dashboard(self) -> None:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{self.config.prefix}-{self.spec.name}")
+        for name, function in self.functions.items():
+            errors = function.metric_errors(period=cdk.Duration.minutes(5))
+            alarm = cloudwatch.Alarm(self, f"{name}Errors", metric=errors, threshold=0,
+                                     comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                                     evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                                     alarm_description=f"{self.spec.name}/{name} function errors")
+            alarm.add_alarm_action(cw_actions.SnsAction(self.platform.alarm_topic))
+            dashboard.add_widgets(cloudwatch.GraphWidget(
+                title=f"{name}", width=12,
+                left=[function.metric_invocations(), errors, function.metric_throttles()],
+                right=[function.metric_duration(statistic="p99")]))
+        for handler in self.spec.handlers:
+            function = self.functions[construct_name(handler.entry)]
+            lag = cloudwatch.Metric(namespace="AWS/Lambda", metric_name="OffsetLag",
+                                    dimensions_map={"FunctionName": function.function_name},
+                                    statistic="Maximum", period=cdk.Duration.minutes(1))
+            alarm = cloudwatch.Alarm(self, f"{construct_name(handler.entry)}OffsetLag", metric=lag,
+                                     threshold=10_000, evaluation_periods=5,
+                                     comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                                     treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                                     alarm_description=f"{self.spec.name}/{handler.name} is falling behind "
+                                                       f"on {handler.topic}")
+            alarm.add_alarm_action(cw_actions.SnsAction(self.platform.alarm_topic))
+
+
+class ServiceStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, spec: catalog.ServiceSpec, **props) -> None:
+        stack_props = {k: props.pop(k) for k in ("env", "description") if k in props}
+        super().__init__(scope, construct_id, **stack_props)
+        self.service = ServiceConstruct(self, "Service", spec=spec, **props)
+        if spec.routes:
+            cdk.CfnOutput(self, "Routes", value=json.dumps([f"{r.method} {r.path}" for r in spec.routes]))

@@ -1,0 +1,56 @@
+"""Synthesize each environment once per test session (jsii start-up and synthesis are slow)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@dataclass
+class Synthesized:
+    name: str
+    outdir: Path
+    templates: dict[str, dict]  # stack name -> template
+
+    def stack(self, part: str) -> dict:
+        return self.templates[f"shopstream-{self.name}-{part}"]
+
+    def resources(self, resource_type: str, part: str | None = None):
+        for stack_name, template in self.templates.items():
+            if part and stack_name != f"shopstream-{self.name}-{part}":
+                continue
+            for logical_id, resource in template["Resources"].items():
+                if resource["Type"] == resource_type:
+                    yield stack_name, logical_id, resource
+
+
+def cdk_context() -> dict:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def synthesize(name: str, outdir: Path, context_overrides: dict | None = None) -> Synthesized:
+    import aws_cdk as cdk
+
+    from stacks import app as shopstream_app
+    from stacks.config import load
+
+    context = cdk_context()
+    environments = context["environments"]
+    if context_overrides:
+        environments = {**environments, name: {**environments[name], **context_overrides}}
+    app = cdk.App(outdir=str(outdir), context={**context, "environments": environments})
+    shopstream_app.build(app, load(environments, name))
+    assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
+    templates = {stack.stack_name: stack.template for stack in assembly.stacks}
+    return Synthesized(name, outdir, templates)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> dict[str, Synthesized]:
+    return {name: synthesize(name, tmp_path_factory.mktemp(f"cdk-{name}")) for name in ENVIRONMENTS}

@@ -1,0 +1,307 @@
+"""The synthesized CloudFormation, checked against the catalog and the requirement."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shopstream import catalog
+from stacks.filters import esm_filter_patterns, passes
+from stacks.nag import ACKNOWLEDGED
+from stacks.service import construct_name
+from tests.infra.conftest import ENVIRONMENTS, ROOT, synthesize
+from tests.unit.test_catalog import ADR_TOPICS
+
+KAFKA_ESM = "AWS::Lambda::EventSourceMapping"
+
+
+def _kafka_mappings(synth):
+    for stack_name, logical_id, resource in synth.resources(KAFKA_ESM):
+        if "Topics" in resource["Properties"]:
+            yield stack_name, logical_id, resource["Properties"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_topics_in_the_template_are_the_catalog_and_the_adr_table(synthesized, env):
+    synth = synthesized[env]
+    topics = {}
+    for _, _, resource in synth.resources("AWS::MSK::Topic", "messaging"):
+        props = resource["Properties"]
+        configs = json.loads(base64.b64decode(props["Configs"]))
+        topics[props["TopicName"]] = (props["PartitionCount"], int(configs["retention.ms"]) // 86_400_000)
+    assert topics == {t.name: (t.partitions, t.retention.days) for t in catalog.TOPICS}
+    assert topics == {**ADR_TOPICS, "cart-events": (12, 30)}
+
+
+def test_seven_year_topics_use_tiered_storage_where_enabled(synthesized):
+    def configs(env):
+        return {r["Properties"]["TopicName"]: json.loads(base64.b64decode(r["Properties"]["Configs"]))
+                for _, _, r in synthesized[env].resources("AWS::MSK::Topic")}
+
+    prod, dev = configs("prod"), configs("dev")
+    assert prod["payment-events"]["remote.storage.enable"] == "true"
+    assert prod["audit-events"]["remote.storage.enable"] == "true"
+    assert "remote.storage.enable" not in prod["inventory-events"]
+    assert all("remote.storage.enable" not in c for c in dev.values())
+    [(_, _, cluster)] = synthesized["prod"].resources("AWS::MSK::Cluster")
+    assert cluster["Properties"]["StorageMode"] == "TIERED"
+    assert prod["order-events"]["min.insync.replicas"] == "2"
+
+
+def test_cluster_is_iam_only_tls_and_encrypted(synthesized):
+    [(_, _, cluster)] = synthesized["prod"].resources("AWS::MSK::Cluster")
+    props = cluster["Properties"]
+    assert props["ClientAuthentication"]["Sasl"]["Iam"]["Enabled"] is True
+    assert props["ClientAuthentication"]["Unauthenticated"]["Enabled"] is False
+    assert props["EncryptionInfo"]["EncryptionInTransit"] == {"ClientBroker": "TLS", "InCluster": True}
+    assert "DataVolumeKMSKeyId" in props["EncryptionInfo"]["EncryptionAtRest"]
+    assert props["NumberOfBrokerNodes"] == 3 and props["BrokerNodeGroupInfo"]["InstanceType"] == "kafka.m7g.large"
+    assert props["KafkaVersion"] >= "3.6"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_kafka_mapping_reports_partial_failures_retries_boundedly_and_dead_letters(synthesized, env):
+    mappings = list(_kafka_mappings(synthesized[env]))
+    assert len(mappings) == sum(len(s.handlers) for s in catalog.SERVICES)
+    for _, logical_id, props in mappings:
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], logical_id
+        assert props["BisectBatchOnFunctionError"] is True
+        assert 0 <= props["MaximumRetryAttempts"] <= 10
+        assert 0 < props["MaximumRecordAgeInSeconds"] <= 7 * 24 * 3600
+        assert "Fn::GetAtt" in props["DestinationConfig"]["OnFailure"]["Destination"]
+        assert props["ProvisionedPollerConfig"]["MinimumPollers"] >= 1
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+
+
+def test_consumer_groups_topics_and_filters_come_from_the_catalog(synthesized):
+    expected = {}
+    for spec in catalog.SERVICES:
+        for handler in spec.handlers:
+            expected[catalog.consumer_group_id(spec.name, handler.name)] = (handler.topic, esm_filter_patterns(handler))
+    actual = {}
+    for _, _, props in _kafka_mappings(synthesized["dev"]):
+        group = props["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"]
+        filters = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
+        actual[group] = (props["Topics"][0], filters)
+    assert actual == expected
+
+
+def test_filters_drop_only_known_unwanted_types_and_let_poison_through():
+    handler = catalog.service("inventory").handler("order-reservations")  # OrderCreated, OrderCancelled
+    patterns = esm_filter_patterns(handler)
+    assert passes(patterns, {"eventType": "OrderCreated"})
+    assert not passes(patterns, {"eventType": "OrderShipped"})
+    assert passes(patterns, {"eventType": "OrderTeleported"})  # unknown: dead-lettered by the runtime
+    assert passes(patterns, {"no": "type"}) and passes(patterns, "not json")
+    assert esm_filter_patterns(catalog.service("audit").handler("trail-order")) == []
+
+
+def _statements(template, role_logical_id):
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_logical_id} in resource["Properties"]["Roles"]:
+            yield from resource["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _refs(value) -> set[str]:
+    """Logical ids a policy resource points at (Ref / GetAtt, also inside Fn::Join)."""
+    found = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            found.add(value["Fn::GetAtt"][0])
+        for inner in value.values():
+            found |= _refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _refs(inner)
+    return found
+
+
+def _construct(logical_id: str) -> str:
+    """``ServiceOrderReservationsDlq1A2B3C4D`` -> ``OrderReservationsDlq`` (CDK adds an 8-char hash)."""
+    return logical_id.removeprefix("Service")[:-8]
+
+
+def _literals(value) -> str:
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize("spec", catalog.SERVICES, ids=lambda s: s.name)
+def test_every_function_touches_only_its_own_resources(synthesized, spec):
+    template = synthesized["prod"].stack(spec.name)
+    resources = template["Resources"]
+    functions = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"
+                 and lid.startswith("Service")}
+    assert functions
+    consumers = {construct_name(h.entry): h for h in spec.handlers}
+    for function_id, function in functions.items():
+        name = _construct(function_id)
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        handler = consumers.get(name)
+        for statement in _statements(template, role_id):
+            actions = _as_list(statement["Action"])
+            targets = _as_list(statement["Resource"])
+            services = {a.split(":")[0] for a in actions}
+            if targets == ["*"]:
+                assert services <= {"ec2", "xray"}, (function_id, actions)
+                continue
+            # The cluster ARN arrives as an import; everything else must be in this service's stack.
+            refs = {r for r in _refs(targets) if not r.startswith("AWS::")}
+            assert refs <= set(resources), (function_id, refs)
+            if services & {"dynamodb"}:
+                assert refs <= {r for r in resources if r.startswith(("ServiceTable", "ServiceIdempotencyTable"))}, \
+                    (function_id, refs)
+                if name in ("Api", "Relay") or name not in consumers:
+                    assert not any(r.startswith("ServiceIdempotencyTable") for r in refs), function_id
+            if services & {"sqs"}:
+                assert {_construct(r) for r in refs} == {f"{name}Dlq"}, (function_id, refs)
+            if services & {"kms"}:
+                assert {_construct(r) for r in refs} == {"Key"}, (function_id, refs)
+            if "kafka-cluster" in services and any(a in actions for a in ("kafka-cluster:ReadData",
+                                                                           "kafka-cluster:WriteData")):
+                text = _literals(targets)
+                allowed = ({handler.topic} if handler else set(spec.produces_topics))
+                named = {t.name for t in catalog.TOPICS if f"/{t.name}\"" in text}
+                assert named == allowed, (function_id, named, allowed)
+                if "kafka-cluster:WriteData" in actions:
+                    assert handler is None, "only the relay writes to Kafka"
+            if "kafka-cluster:AlterGroup" in actions:
+                assert handler is not None
+                assert f"/{catalog.consumer_group_id(spec.name, handler.name)}\"" in _literals(targets)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_function_has_aws_managed_policies_or_wildcard_actions(synthesized, env):
+    for _, logical_id, role in synthesized[env].resources("AWS::IAM::Role"):
+        if logical_id.startswith("Service"):
+            assert "ManagedPolicyArns" not in role["Properties"], logical_id
+    for _, logical_id, policy in synthesized[env].resources("AWS::IAM::Policy"):
+        if not logical_id.startswith("Service"):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, (logical_id, action)
+
+
+def test_prod_keeps_its_data_and_dev_can_be_torn_down(synthesized):
+    for env, policy in (("prod", "Retain"), ("staging", "Retain"), ("dev", "Delete")):
+        for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::MSK::Cluster", "AWS::SQS::Queue"):
+            found = list(synthesized[env].resources(kind))
+            assert found, kind
+            for _, logical_id, resource in found:
+                assert resource.get("DeletionPolicy") == policy, (env, logical_id)
+
+
+def test_every_service_table_has_pitr_stream_and_ttl(synthesized):
+    tables = list(synthesized["prod"].resources("AWS::DynamoDB::Table"))
+    assert len(tables) == 2 * len(catalog.SERVICES)
+    for _, logical_id, table in tables:
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["TimeToLiveSpecification"]["Enabled"] is True
+        if "Idempotency" not in logical_id:
+            assert props["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+
+
+def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synthesized):
+    prod = synthesized["prod"]
+    queues = list(prod.resources("AWS::SQS::Queue"))
+    assert len(queues) == sum(len(s.handlers) + 1 for s in catalog.SERVICES)
+    for stack_name, logical_id, queue in queues:
+        assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+        assert "KmsMasterKeyId" in queue["Properties"]
+        alarms = [a for _, _, a in prod.resources("AWS::CloudWatch::Alarm")
+                  if _refs(a["Properties"].get("Dimensions", [])) == {logical_id}]
+        assert alarms, logical_id
+    policies = [p for _, _, p in prod.resources("AWS::SQS::QueuePolicy")]
+    assert all("aws:SecureTransport" in json.dumps(p) for p in policies) and len(policies) == len(queues)
+
+
+def test_api_routes_are_the_service_specs_behind_the_jwt_authorizer(synthesized):
+    routes = {}
+    for _, _, route in synthesized["dev"].resources("AWS::ApiGatewayV2::Route"):
+        routes[route["Properties"]["RouteKey"]] = route["Properties"].get("AuthorizationType")
+    expected = {f"{r.method} {r.path}" for s in catalog.SERVICES for r in s.routes}
+    assert set(routes) == expected
+    assert set(routes.values()) == {"JWT"}
+    [(_, _, stage)] = synthesized["dev"].resources("AWS::ApiGatewayV2::Stage")
+    assert "AccessLogSettings" in stage["Properties"]
+    assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
+
+
+def test_audit_archive_is_object_locked_for_seven_years_in_prod(synthesized):
+    buckets = [b for _, lid, b in synthesized["prod"].resources("AWS::S3::Bucket") if lid.startswith("AuditArchive")
+               and "AccessLogs" not in lid]
+    [bucket] = buckets
+    lock = bucket["Properties"]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert lock == {"Mode": "COMPLIANCE", "Days": 2555}
+    assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+
+
+def test_schema_registry_holds_every_event_schema_with_backward_compatibility(synthesized):
+    schemas = [s["Properties"] for _, _, s in synthesized["dev"].resources("AWS::Glue::Schema")]
+    assert {s["Name"] for s in schemas} == {f"{e.name}-{e.version}" for e in catalog.EVENTS}
+    assert {s["Compatibility"] for s in schemas} == {"BACKWARD"}
+    assert {s["DataFormat"] for s in schemas} == {"JSON"}
+
+
+def test_functions_get_the_environment_the_local_runner_derives_from_the_same_specs(synthesized):
+    spec = catalog.service("inventory")
+    template = synthesized["dev"].stack("inventory")
+    local = catalog.function_environment(spec, environment="local", table_name="t", idempotency_table_name="i",
+                                         bootstrap_servers="b", kafka_auth="none",
+                                         handler=spec.handler("order-reservations"), dlq_url="q")
+    [function] = [r for lid, r in template["Resources"].items()
+                  if r["Type"] == "AWS::Lambda::Function" and lid.startswith("ServiceOrderReservations")]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert set(variables) - {"POWERTOOLS_METRICS_FUNCTION_NAME"} == set(local)
+    assert variables["SHOPSTREAM_HANDLER"] == "order-reservations"
+    assert variables["SHOPSTREAM_KAFKA_AUTH"] == "iam"
+    assert function["Properties"]["Architectures"] == ["arm64"]
+    assert function["Properties"]["Runtime"].startswith("python3.1")
+
+
+def test_every_nag_acknowledgement_has_a_reason(synthesized):
+    assert ACKNOWLEDGED
+    for ack in ACKNOWLEDGED:
+        assert len(ack.reason) >= 20 and ack.rule.startswith("AwsSolutions-"), ack
+
+
+def test_the_replicator_appears_only_behind_its_flag(synthesized, tmp_path):
+    assert not list(synthesized["prod"].resources("AWS::MSK::Replicator"))
+    replicated = synthesize("dev", tmp_path, {"replication": {
+        "targetRegion": "eu-central-1",
+        "targetClusterArn": "arn:aws:kafka:eu-central-1:111122223333:cluster/shopstream-dr/abc",
+        "targetSubnetIds": ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"],
+        "targetSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"]}})
+    [(_, _, replicator)] = replicated.resources("AWS::MSK::Replicator")
+    info = replicator["Properties"]["ReplicationInfoList"][0]
+    assert set(info["TopicReplication"]["TopicsToReplicate"]) == {t.name for t in catalog.TOPICS}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_cfn_lint_is_clean(synthesized, env):
+    templates = sorted(str(p) for p in synthesized[env].outdir.glob("*.template.json"))
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run([str(cfn_lint), "--ignore-checks", "W3005", "--", *templates],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path):
+    result = subprocess.run(["npx", "--no-install", "cdk", "synth", "-c", "env=dev", "--quiet", "-o", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "shopstream-dev-order.template.json").exists()
