@@ -228,7 +228,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Shopping carts",
         publishes=("CartCreated", "CartUpdated", "CartAbandoned", "AuditRecorded"),
         handlers=(
-            _handler("product-sync", "catalog-events", "ProductUpdated", "ProductDiscontinued"),
+            _handler("product-sync", "catalog-events", "ProductDiscontinued"),
             _handler("order-checkout", "order-events", "OrderCreated"),
             _handler("user-sync", "user-events", "UserDeactivated"),
         ),
@@ -268,7 +268,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         name="shipping",
         description="Shipments",
         publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "AuditRecorded"),
-        handlers=(_handler("order-fulfilment", "order-events", "OrderConfirmed", "OrderCancelled"),),
+        handlers=(_handler("order-fulfilment", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),),
         routes=(
             R("GET", "/shipments/{shipmentId}"),
             R("GET", "/orders/{orderId}/shipment"),

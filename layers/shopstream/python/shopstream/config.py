@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Literal
 
@@ -29,13 +32,37 @@ class Settings(BaseSettings):
     # Outbox items only need to live until the relay has published them.
     outbox_ttl_seconds: int = 24 * 3600
     producer_flush_timeout_seconds: float = 10.0
+    # Service-specific knobs (documented in docs/architecture.md).
+    order_saga_timeout_seconds: int = 300
+    cart_abandon_after_seconds: int = 24 * 3600
+    audit_archive_bucket: str = ""
+    notification_channel: Literal["table", "ses"] = "table"
+    notification_sender: str = "shop@shopstream.example"
+    payment_simulator_fault_rate: float = 0.0
+
+
+_override: ContextVar[Settings | None] = ContextVar("shopstream_settings_override", default=None)
 
 
 @cache
-def get_settings() -> Settings:
+def _from_environment() -> Settings:
     return Settings()
+
+
+def get_settings() -> Settings:
+    return _override.get() or _from_environment()
 
 
 def reset_settings() -> None:
     """Forget the cached settings (tests and the local runner change the environment)."""
-    get_settings.cache_clear()
+    _from_environment.cache_clear()
+
+
+@contextmanager
+def override_settings(settings: Settings) -> Iterator[Settings]:
+    """Run code as one service/handler while several share a process (in-process bus, local runner)."""
+    token = _override.set(settings)
+    try:
+        yield settings
+    finally:
+        _override.reset(token)

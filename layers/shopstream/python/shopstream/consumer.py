@@ -11,6 +11,7 @@ service's handler function once per eventId (Powertools idempotency on DynamoDB)
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,13 +111,12 @@ class EventConsumer:
         self._handle = handle
         self._dead_letters = dead_letters
         self._persistence_store = persistence_store
-        self._processor: Any = None
+        self._setup_lock = threading.Lock()
         self._idempotency_config: Any = None
         self._apply_once: Callable[..., Any] | None = None
 
     # -- set-up on first invocation (never at import) ----------------------------------
     def _setup(self) -> None:
-        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -124,7 +124,6 @@ class EventConsumer:
         )
 
         settings = get_settings()
-        self._processor = BatchProcessor(event_type=EventType.Kafka)
         if self._dead_letters is None:
             self._dead_letters = SqsDeadLetterSink(settings.dlq_url)
         store = self._persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
@@ -145,15 +144,18 @@ class EventConsumer:
 
     # -- per invocation -------------------------------------------------------------------
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        from aws_lambda_powertools.utilities.batch import process_partial_response
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-        if self._processor is None:
-            self._setup()
+        with self._setup_lock:
+            if self._apply_once is None:
+                self._setup()
         if context is not None:
             self._idempotency_config.register_lambda_context(context)
+        # A processor per batch: it holds the batch's state (and the local runner is threaded).
+        processor = BatchProcessor(event_type=EventType.Kafka)
         try:
             return process_partial_response(
-                event=event, record_handler=self._process_record, processor=self._processor, context=context
+                event=event, record_handler=self._process_record, processor=processor, context=context
             )
         finally:
             flush_metrics()

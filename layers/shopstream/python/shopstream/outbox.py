@@ -12,6 +12,7 @@ from typing import Any
 
 from shopstream import aws
 from shopstream.config import get_settings
+from shopstream.dynamo import to_attributes
 from shopstream.envelope import EventEnvelope
 from shopstream.observability import flush_metrics, logger, metrics
 from shopstream.publisher import Publisher, PublishError, get_publisher
@@ -33,17 +34,8 @@ class ConditionFailed(Exception):
         return [i for i, code in enumerate(self.reasons) if code == "ConditionalCheckFailed"]
 
 
-def _serializer():
-    from boto3.dynamodb.types import TypeSerializer
-
-    return TypeSerializer()
-
-
 def _to_attributes(values: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not values:
-        return None
-    serializer = _serializer()
-    return {name: serializer.serialize(value) for name, value in values.items()}
+    return to_attributes(values) if values else None
 
 
 class UnitOfWork:

@@ -1,0 +1,129 @@
+"""Carts: OPEN -> CHECKED_OUT (the order that used it) | ABANDONED (idle too long, or user deactivated)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from shopstream.api import Caller, Conflict, commit
+from shopstream.config import get_settings
+from shopstream.consumer import InboundEvent
+from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
+from shopstream.events import CartAbandoned, CartCreated, CartUpdated, ItemQuantity
+from shopstream.outbox import ConditionFailed, UnitOfWork
+
+from . import store
+from .models import CartItems, CartView
+
+SERVICE = "cart"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _items(items: list[ItemQuantity]) -> list[dict[str, Any]]:
+    return [i.to_wire() for i in items]
+
+
+def create(caller: Caller, body: CartItems) -> CartView:
+    cart = {"cartId": f"c_{uuid.uuid4().hex[:20]}", "userId": caller.user_id, "items": _items(body.items),
+            "status": "OPEN", "version": 1, "updatedAt": _now()}
+    uow = UnitOfWork()
+    store.create(uow, cart)
+    uow.emit(caller.command("CartCreated", CartCreated(cart_id=cart["cartId"], user_id=caller.user_id,
+                                                       items=body.items), SERVICE))
+    commit(uow, status=201)
+    return CartView.model_validate(cart)
+
+
+def get(caller: Caller, cart_id: str) -> CartView:
+    cart = store.get(cart_id)
+    caller.require_owner(cart["userId"] if cart else None, "cart not found")
+    return CartView.model_validate(cart)
+
+
+def replace_items(caller: Caller, cart_id: str, body: CartItems) -> CartView:
+    cart = store.get(cart_id)
+    caller.require_owner(cart["userId"] if cart else None, "cart not found")
+    assert cart is not None
+    if cart["status"] != "OPEN":
+        raise Conflict(f"the cart is {cart['status']}")
+    at = _now()
+    uow = UnitOfWork()
+    store.replace_items(uow, cart, _items(body.items), at)
+    uow.emit(caller.command("CartUpdated", CartUpdated(cart_id=cart_id, user_id=cart["userId"], items=body.items,
+                                                       version=cart["version"] + 1), SERVICE))
+    try:
+        commit(uow, status=200)
+    except ConditionFailed:
+        raise Conflict("the cart changed meanwhile; retry") from None
+    return get(caller, cart_id)
+
+
+def _close(cart: dict[str, Any], status: str, envelope_for) -> None:
+    at = _now()
+    uow = UnitOfWork()
+    store.close(uow, cart, status, at)
+    uow.emit(envelope_for(cart, at))
+    try:
+        uow.commit()
+    except ConditionFailed:
+        pass  # changed or closed meanwhile
+
+
+def on_order_created(event: InboundEvent) -> None:
+    data = event.data
+    cart = store.get(data.cart_id) if data.cart_id else None
+    if cart is None or cart["status"] != "OPEN" or cart["userId"] != data.user_id:
+        return
+    _close(cart, "CHECKED_OUT", lambda c, at: event_from_event(
+        event.envelope, event_type="CartUpdated", service=SERVICE,
+        data=CartUpdated(cart_id=c["cartId"], user_id=c["userId"], items=c["items"], status="CHECKED_OUT",
+                         version=c["version"] + 1)))
+
+
+def _abandoned(parent: EventEnvelope | None):
+    def envelope(cart: dict[str, Any], at: str) -> EventEnvelope:
+        data = CartAbandoned(cart_id=cart["cartId"], user_id=cart["userId"], items=cart["items"],
+                             last_activity_at=cart["updatedAt"])
+        if parent is not None:
+            return event_from_event(parent, event_type="CartAbandoned", service=SERVICE, data=data)
+        return event_from_command(event_type="CartAbandoned", data=data, service=SERVICE,
+                                  correlation_id=str(uuid.uuid4()), user_id=cart["userId"])
+    return envelope
+
+
+def on_user_deactivated(event: InboundEvent) -> None:
+    for cart in store.open_carts():
+        if cart["userId"] == event.data.user_id:
+            _close(cart, "ABANDONED", _abandoned(event.envelope))
+
+
+def on_product_event(event: InboundEvent) -> None:
+    """A discontinued product leaves every open cart."""
+    if event.event_type != "ProductDiscontinued":
+        return
+    product_id = event.data.product_id
+    for cart in store.open_carts():
+        if not any(i["productId"] == product_id for i in cart["items"]):
+            continue
+        items = [i for i in cart["items"] if i["productId"] != product_id]
+        uow = UnitOfWork()
+        store.replace_items(uow, cart, items, _now())
+        uow.emit(event_from_event(event.envelope, event_type="CartUpdated", service=SERVICE,
+                                  data=CartUpdated(cart_id=cart["cartId"], user_id=cart["userId"], items=items,
+                                                   version=cart["version"] + 1)))
+        try:
+            uow.commit()
+        except ConditionFailed:
+            pass
+
+
+def sweep_abandoned(now: datetime | None = None) -> int:
+    cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=get_settings().cart_abandon_after_seconds)
+    carts = store.open_carts(idle_before=cutoff.isoformat(timespec="milliseconds"))
+    for cart in carts:
+        _close(cart, "ABANDONED", _abandoned(None))
+    return len(carts)

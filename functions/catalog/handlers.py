@@ -1,0 +1,40 @@
+"""Lambda entry points of the catalog service."""
+
+from __future__ import annotations
+
+from shopstream.api import ServiceApi, caller, created
+from shopstream.consumer import EventConsumer
+
+from . import logic
+from .models import CreateProduct, Product, ProductList, UpdateProduct
+
+service_api = ServiceApi("catalog", title="catalog service")
+app = service_api.app
+api = service_api.handler
+
+stock_availability = EventConsumer("catalog", "stock-availability", logic.on_stock_event)
+
+
+@app.post("/products")
+def create_product(body: CreateProduct):
+    return created(logic.create(caller(), body))
+
+
+@app.get("/products")
+def list_products() -> ProductList:
+    return ProductList(products=logic.list_products())
+
+
+@app.get("/products/<productId>")
+def get_product(productId: str) -> Product:  # noqa: N803
+    return logic.get(productId)
+
+
+@app.patch("/products/<productId>")
+def update_product(productId: str, body: UpdateProduct) -> Product:  # noqa: N803
+    return logic.update(caller(), productId, body)
+
+
+@app.post("/products/<productId>/discontinue")
+def discontinue_product(productId: str) -> Product:  # noqa: N803
+    return logic.discontinue(caller(), productId)

@@ -1,0 +1,95 @@
+"""Products, and their availability as a read model of inventory's stock levels."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from shopstream.api import Caller, Conflict, NotFound, commit
+from shopstream.consumer import InboundEvent
+from shopstream.events import ProductCreated, ProductDiscontinued, ProductUpdated
+from shopstream.outbox import ConditionFailed, UnitOfWork
+
+from . import store
+from .models import Availability, CreateProduct, Product, UpdateProduct
+
+SERVICE = "catalog"
+
+
+def _product(item: dict[str, Any]) -> Product:
+    available = int(item.get("availableQty", 0))
+    return Product.model_validate({**item, "availability": Availability(available=available, in_stock=available > 0
+                                                                        and item["status"] == "ACTIVE")})
+
+
+def create(caller: Caller, body: CreateProduct) -> Product:
+    caller.require_admin()
+    product_id = f"p_{uuid.uuid4().hex[:16]}"
+    item = {"productId": product_id, "sku": body.sku, "name": body.name,
+            "price": body.price.to_wire(), "status": "ACTIVE", "version": 1}
+    uow = UnitOfWork()
+    store.create(uow, item)
+    uow.emit(caller.command("ProductCreated", ProductCreated(product_id=product_id, sku=body.sku, name=body.name,
+                                                             price=body.price, version=1), SERVICE))
+    try:
+        commit(uow, status=201)
+    except ConditionFailed:
+        raise Conflict(f"sku {body.sku} already exists") from None
+    return _product(item)
+
+
+def get(product_id: str) -> Product:
+    item = store.get(product_id)
+    if item is None:
+        raise NotFound("product not found")
+    return _product(item)
+
+
+def list_products() -> list[Product]:
+    return [_product(i) for i in store.list_all()]
+
+
+def update(caller: Caller, product_id: str, body: UpdateProduct) -> Product:
+    caller.require_admin()
+    current = get(product_id)
+    if current.status != "ACTIVE":
+        raise Conflict("product is discontinued")
+    changes = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    uow = UnitOfWork()
+    store.update(uow, product_id, changes, current.version)
+    uow.emit(caller.command("ProductUpdated", ProductUpdated(product_id=product_id, name=body.name, price=body.price,
+                                                             version=current.version + 1), SERVICE))
+    try:
+        commit(uow, status=200)
+    except ConditionFailed:
+        raise Conflict("the product changed meanwhile; retry") from None
+    return get(product_id)
+
+
+def discontinue(caller: Caller, product_id: str) -> Product:
+    caller.require_admin()
+    current = get(product_id)
+    if current.status != "ACTIVE":
+        raise Conflict("product is already discontinued")
+    uow = UnitOfWork()
+    store.update(uow, product_id, {"status": "DISCONTINUED"}, current.version)
+    uow.emit(caller.command("ProductDiscontinued",
+                            ProductDiscontinued(product_id=product_id, version=current.version + 1), SERVICE))
+    try:
+        commit(uow, status=200)
+    except ConditionFailed:
+        raise Conflict("the product changed meanwhile; retry") from None
+    return get(product_id)
+
+
+def on_stock_event(event: InboundEvent) -> None:
+    """Availability follows inventory; each level carries its version, so order of arrival does not matter."""
+    data = event.data
+    levels = [data.level] if event.event_type == "InventoryAdjusted" else data.levels
+    for level in levels:
+        uow = UnitOfWork()
+        store.apply_availability(uow, level.product_id, level.available, level.version)
+        try:
+            uow.commit()
+        except ConditionFailed:
+            pass  # unknown product or an older version: nothing to apply

@@ -1,0 +1,13 @@
+"""Lambda entry points of the notification service (no HTTP API)."""
+
+from __future__ import annotations
+
+from shopstream.consumer import EventConsumer
+
+from . import logic
+
+user_notices = EventConsumer("notification", "user-notices", logic.on_user_event)
+order_notices = EventConsumer("notification", "order-notices", logic.notify)
+payment_notices = EventConsumer("notification", "payment-notices", logic.notify)
+shipping_notices = EventConsumer("notification", "shipping-notices", logic.notify)
+cart_notices = EventConsumer("notification", "cart-notices", logic.notify)

@@ -1,0 +1,95 @@
+"""The order table.
+
+ORDER#<id> / EVENT#<seq>   the aggregate's events (append-only; event sourcing)
+ORDER#<id> / STATE         projection for reads (gsi1: USER#<userId> by creation time)
+PENDING#<id> / PENDING     present while PENDING (gsi1: PENDING by deadline) for the timeout sweeper
+REPLICA#USER#<id>, REPLICA#PRODUCT#<id> / REPLICA   read models of other services (newest version wins)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from shopstream import dynamo
+from shopstream.outbox import UnitOfWork
+
+from .aggregate import Change, Order, fold
+
+PENDING_INDEX = "PENDING"
+
+
+def _state_key(order_id: str) -> dict[str, str]:
+    return {"pk": f"ORDER#{order_id}", "sk": "STATE"}
+
+
+def _pending_key(order_id: str) -> dict[str, str]:
+    return {"pk": f"PENDING#{order_id}", "sk": "PENDING"}
+
+
+def get_state(order_id: str) -> dict[str, Any] | None:
+    return dynamo.get(**_state_key(order_id))
+
+
+def load(order_id: str) -> Order:
+    """Current state from the projection (a snapshot of the fold at its version)."""
+    item = get_state(order_id)
+    if item is None:
+        return Order(order_id=order_id)
+    fields = {k: v for k, v in item.items() if k in Order.__dataclass_fields__}
+    fields["items"] = tuple(fields.get("items", ()))
+    return Order(**fields)
+
+
+def rebuild(order_id: str) -> Order:
+    """State from the stored events alone."""
+    events = dynamo.query("pk = :pk AND begins_with(sk, :events)", {":pk": f"ORDER#{order_id}", ":events": "EVENT#"})
+    return fold(order_id, [(Change(e["kind"], e.get("data", {})), e["at"]) for e in events])
+
+
+def append(uow: UnitOfWork, before: Order, changes: list[tuple[Change, str]], after: Order) -> None:
+    """Append events and move the projection, conditioned on the version read (optimistic concurrency)."""
+    for offset, (change, at) in enumerate(changes, start=1):
+        uow.put({"pk": f"ORDER#{before.order_id}", "sk": f"EVENT#{before.version + offset:08d}",
+                 "kind": change.kind, "data": change.data, "at": at}, condition="attribute_not_exists(pk)")
+    state = {**_state_key(after.order_id), **asdict(after), "gsi1pk": f"USER#{after.user_id}",
+             "gsi1sk": f"{after.created_at}#{after.order_id}"}
+    if before.version == 0:
+        uow.put(state, condition="attribute_not_exists(pk)")
+    else:
+        uow.put(state, condition="version = :expected", values={":expected": before.version})
+    if after.status == "PENDING" and before.status != "PENDING":
+        uow.put({**_pending_key(after.order_id), "gsi1pk": PENDING_INDEX, "gsi1sk": after.deadline,
+                 "orderId": after.order_id})
+    elif before.status == "PENDING" and after.status != "PENDING":
+        uow.delete(_pending_key(after.order_id))
+
+
+def overdue(now_iso: str, limit: int = 100) -> list[str]:
+    items = dynamo.query("gsi1pk = :pending AND gsi1sk < :now", {":pending": PENDING_INDEX, ":now": now_iso},
+                         index="gsi1", limit=limit)
+    return [i["orderId"] for i in items]
+
+
+def orders_of(user_id: str) -> list[dict[str, Any]]:
+    return dynamo.query("gsi1pk = :user", {":user": f"USER#{user_id}"}, index="gsi1", forward=False)
+
+
+# --- replicas --------------------------------------------------------------------------
+def get_replica(kind: str, entity_id: str) -> dict[str, Any] | None:
+    return dynamo.get(f"REPLICA#{kind}#{entity_id}", "REPLICA")
+
+
+def get_product_replicas(product_ids: list[str]) -> dict[str, dict[str, Any]]:
+    found = dynamo.get_many([(f"REPLICA#PRODUCT#{p}", "REPLICA") for p in product_ids])
+    return {item["id"]: item for item in found.values()}
+
+
+def put_replica(uow: UnitOfWork, kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> None:
+    """Write the fields if this version is newer than the stored one (stale/duplicate events lose)."""
+    names = {f"#{k}": k for k in fields} | {"#version": "version", "#id": "id"}
+    values = {f":{k}": v for k, v in fields.items()} | {":version": version, ":id": entity_id}
+    sets = "".join(f"#{k} = :{k}, " for k in fields)
+    uow.update({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA"},
+               update=f"SET {sets}#version = :version, #id = :id",
+               condition="attribute_not_exists(pk) OR #version < :version", names=names, values=values)

@@ -1,0 +1,35 @@
+"""Lambda entry points of the shipping service."""
+
+from __future__ import annotations
+
+from shopstream.api import ServiceApi, caller
+from shopstream.consumer import EventConsumer
+
+from . import logic
+from .models import ShipmentView
+
+service_api = ServiceApi("shipping", title="shipping service")
+app = service_api.app
+api = service_api.handler
+
+order_fulfilment = EventConsumer("shipping", "order-fulfilment", logic.on_order_event)
+
+
+@app.get("/shipments/<shipmentId>")
+def get_shipment(shipmentId: str) -> ShipmentView:  # noqa: N803
+    return logic.get(caller(), shipmentId)
+
+
+@app.get("/orders/<orderId>/shipment")
+def get_order_shipment(orderId: str) -> ShipmentView:  # noqa: N803
+    return logic.get_for_order(caller(), orderId)
+
+
+@app.post("/shipments/<shipmentId>/dispatch")
+def dispatch_shipment(shipmentId: str) -> ShipmentView:  # noqa: N803
+    return logic.dispatch(caller(), shipmentId)
+
+
+@app.post("/shipments/<shipmentId>/deliver")
+def deliver_shipment(shipmentId: str) -> ShipmentView:  # noqa: N803
+    return logic.deliver(caller(), shipmentId)

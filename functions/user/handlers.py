@@ -1,0 +1,34 @@
+"""Lambda entry points of the user service (thin: parse, call logic, return)."""
+
+from __future__ import annotations
+
+from shopstream.api import ServiceApi, caller, created
+
+from . import logic
+from .models import RegisterUser, UpdateUser, UserProfile
+
+service_api = ServiceApi("user", title="user service")
+app = service_api.app
+
+
+@app.post("/users")
+def register_user(body: RegisterUser):
+    return created(logic.register(caller(), body))
+
+
+@app.get("/users/<userId>")
+def get_user(userId: str) -> UserProfile:  # noqa: N803 (path parameter name)
+    return logic.get(caller(), userId)
+
+
+@app.patch("/users/<userId>")
+def update_user(userId: str, body: UpdateUser) -> UserProfile:  # noqa: N803
+    return logic.update(caller(), userId, body)
+
+
+@app.post("/users/<userId>/deactivate")
+def deactivate_user(userId: str) -> UserProfile:  # noqa: N803
+    return logic.deactivate(caller(), userId)
+
+
+api = service_api.handler

@@ -1,0 +1,93 @@
+"""Item (de)serialization and the few read calls stores share. Expressions stay in stores."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from shopstream import aws
+from shopstream.config import get_settings
+
+
+def _serializer():
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+def _deserializer():
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_attributes(item: dict[str, Any]) -> dict[str, Any]:
+    serializer = _serializer()
+    return {k: serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
+    deserializer = _deserializer()
+    return {k: _plain(deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def table_name() -> str:
+    return get_settings().table_name
+
+
+def get(pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
+    found = aws.client("dynamodb").get_item(
+        TableName=table_name(), Key=to_attributes({"pk": pk, "sk": sk}), ConsistentRead=consistent)
+    return from_attributes(found["Item"]) if "Item" in found else None
+
+
+def get_many(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """BatchGetItem (consistent), keyed by (pk, sk); missing keys are absent."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    pending = [to_attributes({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
+    client = aws.client("dynamodb")
+    while pending:
+        batch, pending = pending[:100], pending[100:]
+        request = {table_name(): {"Keys": batch, "ConsistentRead": True}}
+        while request:
+            response = client.batch_get_item(RequestItems=request)
+            for raw in response["Responses"].get(table_name(), []):
+                item = from_attributes(raw)
+                out[(item["pk"], item["sk"])] = item
+            request = response.get("UnprocessedKeys") or {}
+    return out
+
+
+def query(key_condition: str, values: dict[str, Any], *, names: dict[str, str] | None = None,
+          index: str | None = None, filter_expression: str | None = None, forward: bool = True,
+          limit: int | None = None) -> list[dict[str, Any]]:
+    kwargs: dict[str, Any] = {
+        "TableName": table_name(), "KeyConditionExpression": key_condition,
+        "ExpressionAttributeValues": to_attributes(values), "ScanIndexForward": forward,
+    }
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    if index:
+        kwargs["IndexName"] = index
+    if filter_expression:
+        kwargs["FilterExpression"] = filter_expression
+    items: list[dict[str, Any]] = []
+    client = aws.client("dynamodb")
+    while True:
+        if limit:
+            kwargs["Limit"] = limit - len(items)
+        response = client.query(**kwargs)
+        items += [from_attributes(i) for i in response["Items"]]
+        if "LastEvaluatedKey" not in response or (limit and len(items) >= limit):
+            return items
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -1,0 +1,180 @@
+"""All nine services in one process, wired like production but without a broker.
+
+Outbox items are read from each table's DynamoDB stream (moto) and published by the real
+relay; published records are appended to in-memory topic partitions; every handler gets them
+as ``aws:kafka`` batches through the real consumer runtime, with the partial batch response
+honoured (a partition resumes at its first failed offset). Used by integration tests and
+benchmarks; the broker-backed runner (issue: local runtime) keeps the same semantics.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from local import naming
+from local.context import LocalLambdaContext
+from local.http_events import claims_for, http_event
+from shopstream import catalog
+from shopstream.config import Settings, override_settings
+from shopstream.outbox import OutboxRelay
+from shopstream.publisher import InMemoryPublisher
+from shopstream.wire import OutgoingRecord, msk_event, msk_record
+
+
+def partition_for(key: str, partitions: int) -> int:
+    return zlib.crc32(key.encode()) % partitions
+
+
+@dataclass
+class _Cursor:
+    next_offset: int = 0
+    failures: int = 0
+
+
+@dataclass
+class InProcessBus:
+    queue_urls: dict[str, str]
+    duplicate: bool = False  # deliver every batch twice
+    shuffle: bool = False  # interleave partitions randomly (order within a partition is kept)
+    seed: int = 7
+    batch_size: int = 10
+    log: dict[str, dict[int, list[OutgoingRecord]]] = field(default_factory=dict)
+    cursors: dict[tuple[str, str, int], _Cursor] = field(default_factory=dict)
+    relayed_up_to: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, shard) -> sequence
+    invocations: int = 0
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+        self.modules = {s.name: importlib.import_module(f"{s.name}.handlers") for s in catalog.SERVICES}
+        self.relay_publisher = InMemoryPublisher()
+        self.relay = OutboxRelay(self.relay_publisher)
+        for topic in catalog.TOPICS:
+            self.log[topic.name] = {p: [] for p in range(topic.partitions)}
+
+    # --- configuration ------------------------------------------------------------------
+    def settings_for(self, service: str, handler: str | None = None) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "local", "service": service, "table_name": naming.table(service),
+            "idempotency_table_name": naming.idempotency_table(service),
+        }
+        if handler:
+            values["handler"] = handler
+            values["dlq_url"] = self.queue_urls[naming.dlq(service, handler)]
+        if service == "audit":
+            values["audit_archive_bucket"] = naming.AUDIT_ARCHIVE_BUCKET
+        return Settings(**values)
+
+    # --- the API ------------------------------------------------------------------------
+    def call(self, service: str, method: str, path: str, *, user: str = "u-1", admin: bool = False,
+             body: Any = None, correlation_id: str | None = None) -> tuple[int, Any]:
+        headers = {"x-correlation-id": correlation_id} if correlation_id else {}
+        event = http_event(method, path, body=body, claims=claims_for(user, admin=admin), headers=headers)
+        with override_settings(self.settings_for(service)):
+            response = self.modules[service].api(event, LocalLambdaContext(function_name=f"{service}-api"))
+        return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+    def run_schedule(self, service: str, entry: str, *args: Any) -> Any:
+        with override_settings(self.settings_for(service)):
+            logic = importlib.import_module(f"{service}.logic")
+            return getattr(logic, entry)(*args)
+
+    # --- moving events ---------------------------------------------------------------------
+    def _relay_all(self) -> int:
+        import boto3
+
+        dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
+        moved = 0
+        for spec in catalog.SERVICES:
+            table = naming.table(spec.name)
+            arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+            for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+                # Read from the start and skip what was relayed: moto replaces a table's shard when it
+                # rolls back a failed transaction, which strands any iterator kept from before.
+                position = (table, shard["ShardId"])
+                iterator = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                fresh = []
+                while iterator:
+                    response = streams.get_records(ShardIterator=iterator, Limit=1000)
+                    fresh += [r for r in response["Records"]
+                              if int(r["dynamodb"]["SequenceNumber"]) > self.relayed_up_to.get(position, -1)]
+                    iterator = response.get("NextShardIterator") if response["Records"] else None
+                if fresh:
+                    self.relayed_up_to[position] = max(int(r["dynamodb"]["SequenceNumber"]) for r in fresh)
+                records = [{**r, "eventSource": "aws:dynamodb", "eventSourceARN": arn} for r in fresh]
+                if not records:
+                    continue
+                with override_settings(self.settings_for(spec.name)):
+                    result = self.relay({"Records": records}, LocalLambdaContext(function_name=f"{spec.name}-relay"))
+                assert result == {"batchItemFailures": []}, result
+        for record in self.relay_publisher.records:
+            topic = catalog.topic(record.topic)
+            self.log[record.topic][partition_for(record.key, topic.partitions)].append(record)
+            moved += 1
+        self.relay_publisher.records.clear()
+        return moved
+
+    def inject(self, topic: str, key: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()) -> tuple[int, int]:
+        """Put a raw record on a topic (poison, duplicates): returns (partition, offset)."""
+        partition = partition_for(key, catalog.topic(topic).partitions)
+        records = self.log[topic][partition]
+        records.append(OutgoingRecord(topic=topic, key=key, value=value, headers=headers, event_id="injected"))
+        return partition, len(records) - 1
+
+    def _deliver_all(self) -> int:
+        work = []
+        for spec in catalog.SERVICES:
+            for handler in spec.handlers:
+                for partition, records in self.log[handler.topic].items():
+                    cursor = self.cursors.setdefault((spec.name, handler.name, partition), _Cursor())
+                    if cursor.next_offset < len(records):
+                        work.append((spec, handler, partition, cursor))
+        if self.shuffle:
+            self.random.shuffle(work)
+        delivered = 0
+        for spec, handler, partition, cursor in work:
+            records = self.log[handler.topic][partition]
+            start = cursor.next_offset
+            batch = [msk_record(topic=handler.topic, partition=partition, offset=offset, key=r.key.encode(),
+                                value=r.value, headers=list(r.headers))
+                     for offset, r in enumerate(records[start:start + self.batch_size], start=start)]
+            consumer = getattr(self.modules[spec.name], handler.entry)
+            with override_settings(self.settings_for(spec.name, handler.name)):
+                for _ in range(2 if self.duplicate else 1):
+                    response = consumer(msk_event(batch), LocalLambdaContext(function_name=f"{spec.name}-{handler.name}"))
+                    self.invocations += 1
+            failed = [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]]
+            if failed:
+                cursor.next_offset = min(failed)
+                cursor.failures += 1
+                if cursor.failures > handler.retry_attempts * 10:
+                    raise RuntimeError(f"{spec.name}.{handler.name} keeps failing at offset {min(failed)}")
+            else:
+                cursor.next_offset = start + len(batch)
+                cursor.failures = 0
+            delivered += len(batch)
+        return delivered
+
+    def pump(self, max_rounds: int = 500) -> int:
+        """Move events until nothing is left to relay or deliver. Returns the rounds taken."""
+        for round_number in range(max_rounds):
+            moved = self._relay_all()
+            delivered = self._deliver_all()
+            if not moved and not delivered:
+                return round_number
+        raise RuntimeError("the system did not settle")
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        out = []
+        for records in self.log[topic].values():
+            for r in records:
+                try:
+                    out.append(json.loads(r.value))
+                except ValueError:
+                    continue
+        return out

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+
+import pytest
+from moto import mock_aws
+
+from local import naming, provision
+from local.bus import InProcessBus
+
+ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
+ADMIN = "admin-1"
+
+
+def scan(service: str) -> list[dict]:
+    import boto3
+
+    from shopstream.dynamo import from_attributes
+
+    client, items, kwargs = boto3.client("dynamodb"), [], {"TableName": naming.table(service)}
+    while True:
+        page = client.scan(**kwargs)
+        items += [from_attributes(i) for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def dlq(bus: InProcessBus, service: str, handler: str) -> list[dict]:
+    import boto3
+
+    sqs, url, out = boto3.client("sqs"), bus.queue_urls[naming.dlq(service, handler)], []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for m in messages:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+class Shop:
+    """Drives the system through its API like a client would, and reads the outcome."""
+
+    def __init__(self, bus: InProcessBus):
+        self.bus = bus
+
+    def register(self, user: str, name: str = "Ada") -> None:
+        status, body = self.bus.call("user", "POST", "/users", user=user, body={"email": f"{user}@x.ie", "name": name})
+        assert status == 201, body
+
+    def product(self, sku: str, price: int, stock: int) -> str:
+        status, body = self.bus.call("catalog", "POST", "/products", user=ADMIN, admin=True,
+                                     body={"sku": sku, "name": sku, "price": {"amount": price, "currency": "EUR"}})
+        assert status == 201, body
+        self.bus.pump()
+        if stock:
+            status, adjusted = self.bus.call("inventory", "POST", f"/inventory/{body['productId']}/adjustments",
+                                             user=ADMIN, admin=True, body={"delta": stock, "reason": "initial"})
+            assert status == 200, adjusted
+        return body["productId"]
+
+    def order(self, user: str, lines: dict[str, int], method: str = "pm_card_visa",
+              correlation_id: str | None = None, **extra) -> str:
+        status, body = self.bus.call("order", "POST", "/orders", user=user, correlation_id=correlation_id, body={
+            "items": [{"productId": p, "quantity": q} for p, q in lines.items()],
+            "paymentMethod": method, "shippingAddress": ADDRESS, **extra})
+        assert status == 202, body
+        return body["orderId"]
+
+    def get_order(self, order_id: str, user: str = ADMIN) -> dict:
+        status, body = self.bus.call("order", "GET", f"/orders/{order_id}", user=user, admin=user == ADMIN)
+        assert status == 200, body
+        return body
+
+    def ship(self, order_id: str) -> None:
+        shipment = f"shp_{order_id}"
+        for action in ("dispatch", "deliver"):
+            status, body = self.bus.call("shipping", "POST", f"/shipments/{shipment}/{action}", user=ADMIN, admin=True)
+            assert status == 200, body
+            self.bus.pump()
+
+
+def check_invariants(bus: InProcessBus) -> dict:
+    """What must hold after the system settles, whatever the scenario."""
+    orders = {i["order_id"]: i for i in scan("order") if i["sk"] == "STATE"}
+    for order in orders.values():
+        assert order["status"] != "PENDING", f"{order['order_id']} is stuck PENDING"
+        if order["status"] == "CANCELLED":
+            assert order.get("cancellation_reason"), order["order_id"]
+    # stock: everything received is available, reserved or sold; nothing stays reserved once settled
+    for stock in (i for i in scan("inventory") if i["sk"] == "STOCK"):
+        assert stock["received"] == stock["available"] + stock["reserved"] + stock["sold"], stock
+        assert stock["available"] >= 0 and stock["reserved"] == 0, stock
+    reservations = Counter(i["orderId"] for i in scan("inventory") if i["sk"] == "RESERVATION")
+    assert all(n == 1 for n in reservations.values())
+    # money: captured minus refunded equals what confirmed, not-cancelled orders are worth
+    payments = [i for i in scan("payment") if i["sk"] == "PAYMENT"]
+    assert len(payments) == len({p["orderId"] for p in payments}), "more than one payment for an order"
+    kept = sum(p["amount"]["amount"] for p in payments if p["status"] == "CAPTURED")
+    owed = sum(o["total"]["amount"] for o in orders.values() if o["status"] in ("CONFIRMED", "SHIPPED", "DELIVERED"))
+    assert kept == owed, (kept, owed)
+    charges = [i for i in scan("payment") if i["pk"].startswith("PROVIDER#pay_")]
+    assert len(charges) == len({c["pk"] for c in charges})
+    # the event-sourced state equals its projection
+    bus_order_module = __import__("order.store", fromlist=["rebuild"])
+    from shopstream.config import override_settings
+
+    with override_settings(bus.settings_for("order")):
+        for order_id, projection in orders.items():
+            rebuilt = bus_order_module.rebuild(order_id)
+            assert (rebuilt.status, rebuilt.version) == (projection["status"], projection["version"])
+    statuses = defaultdict(list)
+    for order in orders.values():
+        statuses[order["status"]].append(order.get("cancellation_reason"))
+    return dict(statuses)
+
+
+@pytest.fixture
+def bus():
+    import boto3
+
+    with mock_aws():
+        provision.create_tables(boto3.client("dynamodb"))
+        queues = provision.create_queues(boto3.client("sqs"))
+        provision.create_buckets(boto3.client("s3"), "eu-west-1")
+        yield InProcessBus(queue_urls=queues)
+
+
+@pytest.fixture
+def shop(bus):
+    return Shop(bus)
