@@ -65,7 +65,7 @@ class InProcessBus:
         if handler:
             values["handler"] = handler
             values["dlq_url"] = self.queue_urls[naming.dlq(service, handler)]
-        if service == "audit":
+        if handler and "audit-archive" in catalog.service(service).handler(handler).needs:
             values["audit_archive_bucket"] = naming.AUDIT_ARCHIVE_BUCKET
         return Settings(**values)
 
@@ -146,8 +146,14 @@ class InProcessBus:
             consumer = getattr(self.modules[spec.name], handler.entry)
             with override_settings(self.settings_for(spec.name, handler.name)):
                 for _ in range(2 if self.duplicate else 1):
-                    response = consumer(msk_event(batch), LocalLambdaContext(function_name=f"{spec.name}-{handler.name}"))
                     self.invocations += 1
+                    try:
+                        response = consumer(msk_event(batch),
+                                            LocalLambdaContext(function_name=f"{spec.name}-{handler.name}"))
+                    except Exception:
+                        # A function error (Powertools raises when every record failed): Lambda
+                        # retries the whole batch.
+                        response = {"batchItemFailures": [{"itemIdentifier": {"offset": start}}]}
             failed = [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]]
             if failed:
                 cursor.next_offset = min(failed)

@@ -30,13 +30,18 @@ def _finding_text(stack: cdk.Stack, value: str) -> str:
     """How cdk-nag names a resource in a finding id: Fn::Join parts concatenated, intrinsics as compact JSON."""
     import json
 
-    resolved = stack.resolve(value)
-    if isinstance(resolved, str):
-        return resolved
-    if isinstance(resolved, dict) and "Fn::Join" in resolved and resolved["Fn::Join"][0] == "":
-        return "".join(p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
-                       for p in resolved["Fn::Join"][1])
-    return json.dumps(resolved, separators=(",", ":"))
+    def render(part: object) -> str:
+        if isinstance(part, str):
+            return part
+        if isinstance(part, dict) and set(part) == {"Ref"}:
+            return f"<{part['Ref']}>"
+        if isinstance(part, dict) and set(part) == {"Fn::GetAtt"}:
+            return f"<{part['Fn::GetAtt'][0]}.{part['Fn::GetAtt'][1]}>"
+        if isinstance(part, dict) and "Fn::Join" in part and part["Fn::Join"][0] == "":
+            return "".join(render(p) for p in part["Fn::Join"][1])
+        return json.dumps(part, separators=(",", ":"))
+
+    return render(stack.resolve(value))
 
 
 def acknowledge_wildcard_resources(construct: IConstruct, resources: list[str], reason: str) -> None:

@@ -24,6 +24,11 @@ from stacks.nag import acknowledge
 ADMIN_GROUP = "admin"
 
 
+def audit_archive_bucket_name(config: EnvironmentConfig) -> str:
+    """Deterministic, so services name it without a cross-stack reference."""
+    return f"{config.prefix}-audit-archive-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogs:
     def __init__(self, log_group: logs.ILogGroup):
@@ -111,6 +116,7 @@ class PlatformStack(cdk.Stack):
         bucket = s3.Bucket(
             self,
             "AuditArchive",
+            bucket_name=audit_archive_bucket_name(config),
             encryption=s3.BucketEncryption.KMS,
             encryption_key=key,
             bucket_key_enabled=True,

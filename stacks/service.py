@@ -27,9 +27,9 @@ from stacks.config import EnvironmentConfig, log_retention
 from stacks.filters import esm_filter_patterns
 from stacks.kafka_arns import group_arn, topic_arn
 from stacks.layers import ARCHITECTURE, RUNTIME
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.network import NetworkStack
-from stacks.platform import PlatformStack
+from stacks.platform import PlatformStack, audit_archive_bucket_name
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
 RELAY_HANDLER = "shopstream.outbox.relay_handler"  # shipped in the shared layer
@@ -159,6 +159,21 @@ class ServiceConstruct(Construct):
         # SSE-KMS producers need a data key; nothing else of the key.
         self._allow(function, ["kms:GenerateDataKey", "kms:Decrypt"], [self.key.key_arn])
 
+    def _allow_needs(self, function: lambda_.Function, handler: catalog.HandlerSpec) -> None:
+        if "audit-archive" in handler.needs:
+            objects = f"arn:{cdk.Aws.PARTITION}:s3:::{audit_archive_bucket_name(self.config)}/*"
+            self._allow(function, ["s3:PutObject"], [objects])
+            self._allow(function, ["kms:GenerateDataKey"], [self.platform.audit_archive.encryption_key.key_arn])
+            acknowledge_wildcard_resources(function.role, [objects],
+                                           "the audit trail writes new objects (any key) into the archive bucket "
+                                           "only")
+        if "email" in handler.needs:
+            identity = f"arn:{cdk.Aws.PARTITION}:ses:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:identity/*"
+            self._allow(function, ["ses:SendEmail"], [identity])
+            acknowledge_wildcard_resources(function.role, [identity],
+                                           "sends from the verified shop identity to customers' addresses; SES "
+                                           "authorises recipient identities, which are not known in advance")
+
     def _allow_kafka_connect(self, function: lambda_.Function) -> None:
         self._allow(function, ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [self.cluster_arn])
 
@@ -198,7 +213,8 @@ class ServiceConstruct(Construct):
             self.spec, environment=self.config.name, table_name=self.table.table_name,
             idempotency_table_name=self.idempotency_table.table_name, bootstrap_servers=self.bootstrap_servers,
             kafka_auth="iam", handler=handler, dlq_url=dlq.queue_url if dlq else None,
-            log_level="INFO",
+            log_level="INFO", audit_archive_bucket=audit_archive_bucket_name(self.config),
+            notification_channel="ses",
         )
 
     def _consumer(self, handler: catalog.HandlerSpec) -> None:
@@ -209,6 +225,7 @@ class ServiceConstruct(Construct):
         self._allow_table(function)
         self._allow_idempotency(function)
         self._allow_dead_letters(function, dlq)
+        self._allow_needs(function, handler)
         group = catalog.consumer_group_id(self.spec.name, handler.name)
         self._allow_kafka_connect(function)
         self._allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],

@@ -17,6 +17,7 @@ from shopstream.schemas import all_schemas, compare_catalogs
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS_DIR = ROOT / "schemas"
 EVENTS_DOC = ROOT / "docs" / "events.md"
+OPENAPI_DOC = ROOT / "docs" / "openapi.json"
 
 
 def dump(schema: dict) -> str:
@@ -68,6 +69,30 @@ def events_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def openapi_document() -> dict:
+    """Every service's routes merged into one document (what API Gateway serves)."""
+    import importlib
+
+    merged: dict = {"openapi": "3.1.0", "info": {"title": "shopstream API", "version": "1.0.0",
+                    "description": "JWT bearer auth (Cognito); X-Correlation-Id on every response."},
+                    "paths": {}, "components": {"schemas": {}}}
+    for spec in catalog.SERVICES:
+        if not spec.routes:
+            continue
+        document = importlib.import_module(f"{spec.name}.handlers").service_api.openapi()
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                operation["tags"] = [spec.name]
+                merged["paths"].setdefault(path, {})[method] = operation
+        for name, schema in document.get("components", {}).get("schemas", {}).items():
+            known = merged["components"]["schemas"].setdefault(name, schema)
+            if known != schema:
+                raise SystemExit(f"schema {name} differs between services; rename one")
+    merged["paths"] = dict(sorted(merged["paths"].items()))
+    merged["components"]["schemas"] = dict(sorted(merged["components"]["schemas"].items()))
+    return merged
+
+
 def check() -> list[str]:
     problems: list[str] = []
     generated = all_schemas()
@@ -79,6 +104,8 @@ def check() -> list[str]:
             problems.append(f"schemas/{name}: out of date (run `make generate`)")
     if not EVENTS_DOC.exists() or EVENTS_DOC.read_text() != events_markdown():
         problems.append("docs/events.md: out of date (run `make generate`)")
+    if not OPENAPI_DOC.exists() or json.loads(OPENAPI_DOC.read_text()) != openapi_document():
+        problems.append("docs/openapi.json: out of date (run `make generate`)")
     return problems
 
 
@@ -93,7 +120,8 @@ def write() -> None:
     for name, schema in all_schemas().items():
         (SCHEMAS_DIR / name).write_text(dump(schema))
     EVENTS_DOC.write_text(events_markdown())
-    print(f"wrote {len(all_schemas())} schemas and {EVENTS_DOC.relative_to(ROOT)}")
+    OPENAPI_DOC.write_text(json.dumps(openapi_document(), indent=2) + "\n")
+    print(f"wrote {len(all_schemas())} schemas, {EVENTS_DOC.relative_to(ROOT)} and {OPENAPI_DOC.relative_to(ROOT)}")
 
 
 def main() -> None:

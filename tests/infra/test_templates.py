@@ -166,7 +166,11 @@ def test_every_function_touches_only_its_own_resources(synthesized, spec):
             if services & {"sqs"}:
                 assert {_construct(r) for r in refs} == {f"{name}Dlq"}, (function_id, refs)
             if services & {"kms"}:
-                assert {_construct(r) for r in refs} == {"Key"}, (function_id, refs)
+                if refs:  # this service's own key (dead-letter queues)
+                    assert {_construct(r) for r in refs} == {"Key"}, (function_id, refs)
+                else:  # the archive's key, imported, for handlers that write the archive
+                    assert "AuditArchiveKey" in _literals(targets), (function_id, targets)
+                    assert handler is not None and "audit-archive" in handler.needs, function_id
             if "kafka-cluster" in services and any(a in actions for a in ("kafka-cluster:ReadData",
                                                                            "kafka-cluster:WriteData")):
                 text = _literals(targets)
@@ -305,3 +309,23 @@ def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "shopstream-dev-order.template.json").exists()
+
+
+def test_only_handlers_that_need_them_get_the_archive_and_email(synthesized):
+    def actions_of(template, prefix):
+        found = {}
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::Lambda::Function" and logical_id.startswith(f"Service{prefix}"):
+                role = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+                found[logical_id] = {a for s in _statements(template, role) for a in _as_list(s["Action"])}
+                found[logical_id] |= set(resource["Properties"]["Environment"]["Variables"])
+        return found
+
+    audit = synthesized["dev"].stack("audit")
+    for logical_id, granted in actions_of(audit, "Trail").items():
+        assert "s3:PutObject" in granted and "SHOPSTREAM_AUDIT_ARCHIVE_BUCKET" in granted, logical_id
+    for logical_id, granted in actions_of(audit, "Analytics").items():
+        assert "s3:PutObject" not in granted, logical_id
+    notices = actions_of(synthesized["dev"].stack("notification"), "")
+    assert notices and all("ses:SendEmail" in g for lid, g in notices.items() if "Notices" in lid)
+    assert not any("ses:SendEmail" in g for lid, g in notices.items() if "Relay" in lid)

@@ -52,6 +52,7 @@ class HandlerSpec:
     max_batching_window_seconds: int = 1
     retry_attempts: int = 3
     max_record_age_seconds: int = 6 * 3600
+    needs: tuple[str, ...] = ()  # "audit-archive" (S3 writes), "email" (SES sends)
 
 
 @dataclass(frozen=True)
@@ -164,9 +165,10 @@ def _names(topic: str) -> tuple[str, ...]:
     return tuple(e.name for e in EVENTS if e.topic == topic)
 
 
-def _handler(name: str, topic: str, *event_types: str, **settings: int) -> HandlerSpec:
+def _handler(name: str, topic: str, *event_types: str, **settings: object) -> HandlerSpec:
     entry = name.replace("-", "_")
-    return HandlerSpec(name=name, topic=topic, event_types=event_types or _names(topic), entry=entry, **settings)
+    return HandlerSpec(name=name, topic=topic, event_types=event_types or _names(topic), entry=entry,
+                       **settings)  # type: ignore[arg-type]
 
 
 R = RouteSpec
@@ -281,11 +283,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Customer notifications",
         publishes=("NotificationSent", "NotificationFailed"),
         handlers=(
-            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated"),
-            _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped"),
-            _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded"),
-            _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered"),
-            _handler("cart-notices", "cart-events", "CartAbandoned"),
+            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", needs=("email",)),
+            _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped",
+                     needs=("email",)),
+            _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded", needs=("email",)),
+            _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered",
+                     needs=("email",)),
+            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email",)),
         ),
     ),
     ServiceSpec(
@@ -293,7 +297,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Immutable trail of every event, and real-time business metrics",
         publishes=(),
         handlers=(
-            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name) for t in TOPICS),
+            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",)) for t in TOPICS),
             _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),
             _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed"),
         ),
@@ -366,6 +370,8 @@ def function_environment(
     handler: HandlerSpec | None = None,
     dlq_url: str | None = None,
     log_level: str = "INFO",
+    audit_archive_bucket: str | None = None,
+    notification_channel: str = "table",
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment variables a function gets, the same on AWS (CDK) and locally (runner)."""
@@ -384,6 +390,11 @@ def function_environment(
         env["SHOPSTREAM_HANDLER"] = handler.name
     if dlq_url is not None:
         env["SHOPSTREAM_DLQ_URL"] = dlq_url
+    needs = handler.needs if handler else ()
+    if "audit-archive" in needs and audit_archive_bucket:
+        env["SHOPSTREAM_AUDIT_ARCHIVE_BUCKET"] = audit_archive_bucket
+    if "email" in needs:
+        env["SHOPSTREAM_NOTIFICATION_CHANNEL"] = notification_channel
     if extra:
         env.update(extra)
     return env

@@ -1,0 +1,218 @@
+"""Service behaviour beyond the saga: API contract, read models, sweepers, adapters, analytics."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shopstream import catalog
+from shopstream.config import override_settings
+from tests.integration.conftest import ADDRESS, ADMIN, check_invariants, scan
+from tools.generate import openapi_document
+
+
+@pytest.fixture
+def ready(shop):
+    shop.register("u-1")
+    shop.register("u-2", name="Grace")
+    mug = shop.product("MUG", 1250, stock=10)
+    shop.bus.pump()
+    return shop, mug
+
+
+def test_the_openapi_document_has_exactly_the_catalog_routes():
+    documented = {(method.upper(), path) for path, ops in openapi_document()["paths"].items() for method in ops}
+    declared = {(r.method, r.path) for s in catalog.SERVICES for r in s.routes}
+    assert documented == declared
+
+
+@pytest.mark.parametrize("service, method, path, body, field", [
+    ("order", "POST", "/orders", {"items": [{"productId": "p", "quantity": 0}], "paymentMethod": "pm_card_visa",
+                                  "shippingAddress": ADDRESS}, "body.items.0.quantity"),
+    ("order", "POST", "/orders", {"items": [], "paymentMethod": "pm_card_visa", "shippingAddress": ADDRESS},
+     "body.items"),
+    ("order", "POST", "/orders", {"items": [{"productId": "p", "quantity": 1}], "paymentMethod": "pm_card_visa",
+                                  "shippingAddress": {**ADDRESS, "country": "Ireland"}}, "body.shippingAddress.country"),
+    ("user", "POST", "/users", {"email": "not-an-email", "name": "x"}, "body.email"),
+    ("catalog", "POST", "/products", {"sku": "A", "name": "A", "price": {"amount": -5, "currency": "EUR"}},
+     "body.price.amount"),
+    ("inventory", "POST", "/inventory/p/adjustments", {"delta": "many", "reason": "x"}, "body.delta"),
+    ("cart", "POST", "/carts", {"items": [{"productId": "p"}]}, "body.items.0.quantity"),
+])
+def test_invalid_requests_are_422_naming_the_field(ready, service, method, path, body, field):
+    shop, _ = ready
+    status, answer = shop.bus.call(service, method, path, user=ADMIN, admin=True, body=body)
+    assert status == 422, answer
+    assert field in [e["field"] for e in answer["errors"]]
+
+
+def test_not_found_forbidden_conflict_and_privacy(ready):
+    shop, mug = ready
+    call = shop.bus.call
+    assert call("order", "GET", "/orders/o_missing", user="u-1")[0] == 404
+    assert call("catalog", "POST", "/products", user="u-1",
+                body={"sku": "X", "name": "X", "price": {"amount": 1, "currency": "EUR"}})[0] == 403
+    assert call("inventory", "POST", f"/inventory/{mug}/adjustments", user="u-1",
+                body={"delta": 1, "reason": "x"})[0] == 403
+    assert call("inventory", "POST", f"/inventory/{mug}/adjustments", user=ADMIN, admin=True,
+                body={"delta": -11, "reason": "too many"})[0] == 409
+    assert call("catalog", "POST", "/products", user=ADMIN, admin=True,
+                body={"sku": "MUG", "name": "again", "price": {"amount": 1, "currency": "EUR"}})[0] == 409
+    status, cart = call("cart", "POST", "/carts", user="u-1", body={"items": [{"productId": mug, "quantity": 1}]})
+    assert status == 201
+    assert call("cart", "GET", f"/carts/{cart['cartId']}", user="u-2")[0] == 404  # someone else's: not found
+    assert call("user", "GET", "/users/u-1", user="u-2")[0] == 404
+    assert call("order", "GET", "/users/u-1/orders", user="u-2")[0] == 404
+    status, body = call("order", "POST", "/orders", user="u-1", body={
+        "items": [{"productId": "p_unknown", "quantity": 1}], "paymentMethod": "pm_card_visa",
+        "shippingAddress": ADDRESS})
+    assert status == 422 and "p_unknown" in body["message"]
+    assert call("order", "POST", "/orders", user="nobody", body={
+        "items": [{"productId": mug, "quantity": 1}], "paymentMethod": "pm_card_visa",
+        "shippingAddress": ADDRESS})[0] == 422
+
+
+def test_every_mutating_call_is_audited_with_its_outcome(ready):
+    shop, mug = ready
+    shop.bus.call("catalog", "POST", "/products", user="u-1", correlation_id="corr-denied",
+                  body={"sku": "X", "name": "X", "price": {"amount": 1, "currency": "EUR"}})
+    shop.bus.call("user", "POST", "/users", user="u-9", correlation_id="corr-bad", body={"email": "x"})
+    shop.bus.pump()
+    audits = {e["correlationId"]: e["data"] for e in shop.bus.events("audit-events")}
+    assert audits["corr-denied"] == {"actor": "u-1", "action": "POST /products", "resource": "/products",
+                                     "outcome": "rejected", "statusCode": 403}
+    assert audits["corr-bad"]["statusCode"] == 422
+
+
+def test_cart_checkout_and_abandonment_with_a_reminder(ready):
+    shop, mug = ready
+    call = shop.bus.call
+    _, kept = call("cart", "POST", "/carts", user="u-1", body={"items": [{"productId": mug, "quantity": 1}]})
+    _, idle = call("cart", "POST", "/carts", user="u-2", body={"items": [{"productId": mug, "quantity": 2}]})
+    status, updated = call("cart", "PUT", f"/carts/{idle['cartId']}/items", user="u-2",
+                           body={"items": [{"productId": mug, "quantity": 3}]})
+    assert status == 200 and updated["version"] == 2
+    shop.order("u-1", {mug: 1}, cartId=kept["cartId"])
+    shop.bus.pump()
+    assert call("cart", "GET", f"/carts/{kept['cartId']}", user="u-1")[1]["status"] == "CHECKED_OUT"
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    assert shop.bus.run_schedule("cart", "sweep_abandoned", later) == 1
+    shop.bus.pump()
+    assert call("cart", "GET", f"/carts/{idle['cartId']}", user="u-2")[1]["status"] == "ABANDONED"
+    reminders = [n for n in scan("notification") if n["sk"] == "MESSAGE" and n["template"] == "cart-reminder"]
+    assert [(r["userId"], r["status"]) for r in reminders] == [("u-2", "SENT")]
+    assert call("cart", "PUT", f"/carts/{idle['cartId']}/items", user="u-2", body={"items": []})[0] == 409
+
+
+def test_profile_changes_reach_order_history_and_the_customer(ready):
+    shop, mug = ready
+    order_id = shop.order("u-1", {mug: 1})
+    status, _ = shop.bus.call("user", "PATCH", "/users/u-1", user="u-1", body={"name": "Ada Lovelace"})
+    assert status == 200
+    shop.bus.pump()
+    status, history = shop.bus.call("order", "GET", "/users/u-1/orders", user="u-1")
+    assert history["customerName"] == "Ada Lovelace" and [o["orderId"] for o in history["orders"]] == [order_id]
+    templates = [n["template"] for n in scan("notification") if n["sk"] == "MESSAGE" and n["userId"] == "u-1"]
+    assert "profile-updated" in templates
+
+
+def test_availability_never_goes_back_to_an_older_stock_version(ready):
+    from catalog import logic as catalog_logic
+
+    from shopstream.consumer import InboundEvent
+    from shopstream.events import InventoryAdjusted
+    from tests.support import sample_event
+
+    shop, mug = ready
+
+    def adjusted(available: int, version: int) -> InboundEvent:
+        data = InventoryAdjusted.model_validate({"productId": mug, "delta": 0, "reason": "sync", "level": {
+            "productId": mug, "quantity": available, "available": available, "reserved": 0, "version": version}})
+        return InboundEvent(sample_event("InventoryAdjusted"), data, "inventory-events", 0, 0)
+
+    with override_settings(shop.bus.settings_for("catalog")):
+        catalog_logic.on_stock_event(adjusted(7, 50))
+        catalog_logic.on_stock_event(adjusted(99, 49))  # late, older
+        catalog_logic.on_stock_event(adjusted(99, 50))  # duplicate version
+    assert shop.bus.call("catalog", "GET", f"/products/{mug}")[1]["availability"]["available"] == 7
+
+
+def test_provider_timeouts_are_retried_with_the_same_key_and_never_charge_twice(ready):
+    from payment import provider
+
+    shop, mug = ready
+    simulator = provider.provider
+    simulator.timeouts_to_inject = 4  # more than one invocation's retries: the mapping retries the record
+    try:
+        order_id = shop.order("u-1", {mug: 2})
+        shop.bus.pump()
+    finally:
+        simulator.timeouts_to_inject = 0
+    assert shop.get_order(order_id)["status"] == "CONFIRMED"
+    charges = [i for i in scan("payment") if i["pk"] == f"PROVIDER#pay_{order_id}"]
+    assert len(charges) == 1
+    check_invariants(shop.bus)
+
+
+def test_audit_archive_keeps_every_event_by_topic_and_date(ready):
+    import boto3
+
+    from local import naming
+
+    shop, mug = ready
+    shop.order("u-1", {mug: 1})
+    shop.bus.pump()
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=naming.AUDIT_ARCHIVE_BUCKET)["Contents"]]
+    event_ids = {e["eventId"] for t in catalog.TOPICS for e in shop.bus.events(t.name)}
+    archived = {k.rsplit("/", 1)[1].removesuffix(".json") for k in keys}
+    assert archived == event_ids
+    topic, year, month, day, _ = keys[0].split("/")
+    assert topic in {t.name for t in catalog.TOPICS} and len(year) == 4
+    trail = [i for i in scan("audit") if i["pk"].startswith("TRAIL#")]
+    assert len(trail) == len(event_ids)
+
+
+def test_analytics_emits_orders_revenue_and_payment_failures(ready, monkeypatch, capsys):
+    from shopstream import observability
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    observability.metrics.cache_clear()
+    shop, mug = ready
+    shop.order("u-1", {mug: 2})
+    shop.order("u-2", {mug: 1}, method="pm_card_chargeDeclined")
+    observability.metrics().clear_metrics()  # instances share one metric set; drop earlier tests' values
+    capsys.readouterr()
+    shop.bus.pump()
+    totals: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith('{"_aws"'):
+            blob = json.loads(line)
+            for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                values = blob[metric["Name"]]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(
+                    values if isinstance(values, list) else [values])
+    observability.metrics.cache_clear()
+    assert totals["OrdersPlaced"] == 2 and totals["OrdersConfirmed"] == 1 and totals["OrdersCancelled"] == 1
+    assert totals["RevenueEUR"] == 2500
+    assert totals["PaymentAttempts"] == 2 and totals["PaymentsFailed"] == 1
+
+
+def test_event_sourced_orders_refuse_a_concurrent_append(ready):
+    from order import aggregate, store
+
+    from shopstream.outbox import ConditionFailed, UnitOfWork
+
+    shop, mug = ready
+    order_id = shop.order("u-1", {mug: 1})
+    with override_settings(shop.bus.settings_for("order")):
+        seen = store.load(order_id)
+        first, second = UnitOfWork(), UnitOfWork()
+        for uow, reason in ((first, "timeout"), (second, "customer_request")):
+            [change] = aggregate.cancel(seen, reason)
+            store.append(uow, seen, [(change, "t")], aggregate.evolve(seen, change, "t"))
+        first.commit()
+        with pytest.raises(ConditionFailed):
+            second.commit()
+        assert store.rebuild(order_id).cancellation_reason == "timeout"
