@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CU
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help local test test-unit generate check-generated synth deploy diff destroy clean venv node
+.PHONY: demo token help local test test-unit generate check-generated synth deploy diff destroy clean venv node
 
 help:
 	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
@@ -64,3 +64,9 @@ destroy: venv node
 
 clean:
 	rm -rf cdk.out .local .pytest_cache
+
+demo: venv
+	$(PY) -m local.demo
+
+token: venv
+	@$(PY) -m local.auth --user $(or $(USER_ID),$(USER)) $(if $(ADMIN),--admin)

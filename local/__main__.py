@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -19,14 +20,31 @@ def _raise_stop(signum: int, _frame: object) -> None:
 def main() -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     stack = from_environment()
+    runtime = None
+    api_port = int(os.environ.get("SHOPSTREAM_LOCAL_API_PORT", "8000"))
     try:
         stack.start()
+        # Functions in this process reach the local stack exactly as they reach AWS: through boto3's
+        # standard environment (AWS_ENDPOINT_URL) and the Kafka bootstrap setting.
+        os.environ.update(stack.environment())
+        from local.runtime import LocalRuntime
+
+        runtime = LocalRuntime(stack, api_port=api_port).start()
+        runtime.wait_ready()
         print(stack.banner(), flush=True)
+        print(f"  API   : http://127.0.0.1:{api_port}  (GET /health; OpenAPI: docs/openapi.json)\n"
+              f"  token : make token USER=u1 [ADMIN=1]  ->  curl -H \"Authorization: Bearer $TOKEN\" ...\n"
+              "Ctrl-C stops everything.", flush=True)
         wait_forever()
     except _Stop:
         print("\nstopping...", flush=True)
     finally:
+        if runtime is not None:
+            runtime.stop()
         stack.stop()
         print("stopped; no process left behind", flush=True)
     return 0

@@ -122,7 +122,6 @@ class LocalStack:
             f"bucket {naming.AUDIT_ARCHIVE_BUCKET})",
             f"  logs  : {self.log_dir.resolve()}",
             "  use it : export " + " ".join(f"{k}={v}" for k, v in self.environment().items()),
-            "Ctrl-C stops everything.",
         ])
 
 

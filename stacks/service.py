@@ -24,7 +24,7 @@ from constructs import Construct
 
 from shopstream import catalog
 from stacks.config import EnvironmentConfig, log_retention
-from stacks.filters import esm_filter_patterns
+from shopstream.filters import esm_filter_patterns
 from stacks.kafka_arns import group_arn, topic_arn
 from stacks.layers import ARCHITECTURE, RUNTIME
 from stacks.nag import acknowledge, acknowledge_wildcard_resources

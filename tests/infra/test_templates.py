@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shopstream import catalog
-from stacks.filters import esm_filter_patterns, passes
+from shopstream.filters import esm_filter_patterns, passes
 from stacks.nag import ACKNOWLEDGED
 from stacks.service import construct_name
 from tests.infra.conftest import ENVIRONMENTS, ROOT, synthesize

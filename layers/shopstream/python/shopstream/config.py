@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     payment_simulator_fault_rate: float = 0.0
 
 
+def settings_from(environment: dict[str, str]) -> Settings:
+    """Settings as a function with exactly this environment would read them (local runner)."""
+    values: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        aliases = field.validation_alias.choices if field.validation_alias else []  # type: ignore[union-attr]
+        for key in [f"SHOPSTREAM_{name.upper()}", *aliases]:
+            if key in environment:
+                values[name] = environment[key]
+                break
+    return Settings.model_validate(values)
+
+
 _override: ContextVar[Settings | None] = ContextVar("shopstream_settings_override", default=None)
 
 

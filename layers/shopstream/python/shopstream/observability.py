@@ -26,9 +26,17 @@ def metrics() -> Metrics:
 
 
 def flush_metrics() -> None:
-    """Emit this invocation's metrics (EMF on stdout); nothing when none were recorded."""
+    """Emit this invocation's metrics (EMF on stdout); nothing when none were recorded.
+
+    With POWERTOOLS_METRICS_DISABLED, Powertools neither prints nor clears, yet prints anyway
+    once a metric holds 100 values; clearing here keeps disabled metrics silent and bounded.
+    """
     current = metrics()
-    if current.metric_set:
+    if not current.metric_set:
+        return
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
+        current.clear_metrics()
+    else:
         current.flush_metrics()
 
 

@@ -105,6 +105,12 @@ class KafkaPublisher:
                 self._producer.poll(0.1)
         self._producer.poll(0)
 
+    def close(self) -> None:
+        """Drop anything unsent and release the client (the process is shutting down)."""
+        self._producer.purge()
+        self._producer.flush(0)
+        del self._producer
+
     def flush(self) -> None:
         remaining = self._producer.flush(self._timeout)
         failed, self._failed = self._failed, {}
@@ -128,7 +134,9 @@ def get_publisher() -> Publisher:
 
 
 def set_publisher(publisher: Publisher | None) -> None:
-    """Install a publisher (tests, local runner) or forget the current one."""
+    """Install a publisher (tests, local runner) or forget the current one, closing it."""
     global _publisher
     with _lock:
-        _publisher = publisher
+        previous, _publisher = _publisher, publisher
+    if previous is not None and previous is not publisher and hasattr(previous, "close"):
+        previous.close()

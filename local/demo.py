@@ -1,0 +1,210 @@
+"""``make demo``: a mix of orders over HTTP, waited on until every saga settles, then checked.
+
+Uses the API of a running ``make local`` (SHOPSTREAM_DEMO_URL, default http://127.0.0.1:8000),
+or starts its own local stack when nothing answers there. Exits 1 if an invariant breaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from contextlib import ExitStack
+
+from local.client import ApiClient
+
+ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01 F5P2", "country": "IE"}
+ADMIN = {"user": "demo-admin", "admin": True}
+
+
+def progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r{label:<10} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else 0.0
+
+
+def run(client: ApiClient, orders: int, seed: int) -> tuple[list[str], dict]:
+    rng = random.Random(seed)
+    run_id = uuid.uuid4().hex[:6]
+    users = [f"demo-{run_id}-{n}" for n in range(5)]
+    for user in users:
+        status, body, _ = client.call("POST", "/users", user=user, body={"email": f"{user}@example.com", "name": user})
+        assert status == 201, body
+    stock = {"plenty": 10_000, "scarce": max(2, orders // 10)}
+    products = {}
+    for name, units in stock.items():
+        status, product, _ = client.call("POST", "/products", **ADMIN, body={
+            "sku": f"{name}-{run_id}", "name": name, "price": {"amount": rng.randint(500, 5000), "currency": "EUR"}})
+        assert status == 201, product
+        products[name] = product
+        client.wait_until(lambda p=product: client.call("GET", f"/inventory/{p['productId']}", **ADMIN)[0] == 200)
+        client.call("POST", f"/inventory/{product['productId']}/adjustments", **ADMIN,
+                    body={"delta": units, "reason": "demo seed"})
+    # the order service learns of users and products from their events
+    client.wait_until(lambda: all(client.call("GET", f"/products/{p['productId']}")[0] in (200, 401)
+                                  for p in products.values()))
+    kinds = rng.choices(["visa", "declined", "insufficient", "scarce", "cancel"], [55, 15, 10, 12, 8], k=orders)
+    placed: list[tuple[str, str, float, str]] = []
+    for n, kind in enumerate(kinds, start=1):
+        user = rng.choice(users)
+        product = products["scarce" if kind == "scarce" else "plenty"]
+        method = {"declined": "pm_card_chargeDeclined", "insufficient": "pm_card_insufficientFunds"}.get(kind,
+                                                                                                         "pm_card_visa")
+        body = {"items": [{"productId": product["productId"], "quantity": rng.randint(1, 3)}],
+                "paymentMethod": method, "shippingAddress": ADDRESS}
+        started = time.monotonic()
+        status, answer, _ = client.wait_until(
+            lambda: (r := client.call("POST", "/orders", user=user, body=body)) and r[0] != 422 and r, timeout=30)
+        assert status == 202, answer
+        placed.append((answer["orderId"], user, started, kind))
+        if kind == "cancel":
+            client.call("POST", f"/orders/{answer['orderId']}/cancel", user=user)
+        progress(n, orders, "placing")
+    settled: dict[str, dict] = {}
+    settle_seconds: list[float] = []
+    deadline = time.monotonic() + 180
+    while len(settled) < len(placed) and time.monotonic() < deadline:
+        for order_id, user, started, _ in placed:
+            if order_id in settled:
+                continue
+            status, order, _ = client.call("GET", f"/orders/{order_id}", user=user)
+            if status == 200 and order["status"] != "PENDING":
+                settled[order_id] = order
+                settle_seconds.append(time.monotonic() - started)
+        progress(len(settled), len(placed), "settling")
+        time.sleep(0.2)
+    problems = check(client, placed, settled, products, stock)
+    return problems, {"settled": settled, "settle_seconds": settle_seconds, "products": products}
+
+
+def check(client: ApiClient, placed, settled, products, stock) -> list[str]:
+    problems = []
+    for order_id, *_ in placed:
+        if order_id not in settled:
+            problems.append(f"{order_id} never left PENDING")
+    sold = Counter()
+    for order in settled.values():
+        status, payment, _ = client.call("GET", f"/payments/pay_{order['orderId']}", **ADMIN)
+        if order["status"] == "CONFIRMED":
+            for line in order["items"]:
+                sold[line["productId"]] += line["quantity"]
+            if status != 200 or payment["status"] != "CAPTURED" or payment["amount"] != order["total"]:
+                problems.append(f"{order['orderId']} confirmed but payment is {payment}")
+        elif order["status"] == "CANCELLED":
+            if not order.get("cancellationReason"):
+                problems.append(f"{order['orderId']} cancelled without a reason")
+            if status == 200 and payment["status"] == "CAPTURED":
+                problems.append(f"{order['orderId']} cancelled but money kept")
+    for name, product in products.items():
+        level = client.wait_until(lambda p=product: (r := client.call("GET", f"/inventory/{p['productId']}", **ADMIN)[1])
+                                  and r["reserved"] == 0 and r, timeout=30)
+        if stock[name] != level["available"] + sold[product["productId"]]:
+            problems.append(f"stock of {name} not conserved: {stock[name]} != {level['available']} available + "
+                            f"{sold[product['productId']]} sold")
+    return problems
+
+
+def summary(result: dict, elapsed: float) -> str:
+    outcome = Counter(f"{o['status']}{' (' + o['cancellationReason'] + ')' if o.get('cancellationReason') else ''}"
+                      for o in result["settled"].values())
+    lines = ["", "orders by final state", "---------------------"]
+    lines += [f"  {state:<32} {count:>5}" for state, count in sorted(outcome.items())]
+    lines += ["", "events per topic", "----------------"]
+    lines += [f"  {topic:<32} {count:>5}" for topic, count in topic_counts().items()]
+    lines += ["", "dead-letter queues", "------------------"]
+    depths = dlq_depths()
+    lines += [f"  {name:<48} {depth:>3}" for name, depth in depths.items() if depth] or ["  all empty"]
+    times = result["settle_seconds"]
+    lines += ["", f"time to settle: p50 {percentile(times, 50):.2f}s  p95 {percentile(times, 95):.2f}s  "
+                  f"max {max(times, default=0):.2f}s   ({len(times)} orders in {elapsed:.1f}s)"]
+    return "\n".join(lines)
+
+
+def topic_counts() -> dict[str, int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from shopstream import catalog
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('SHOPSTREAM_LOCAL_KAFKA_PORT', 9092)}")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-watermarks"})
+    try:
+        return {t.name: sum(consumer.get_watermark_offsets(TopicPartition(t.name, p), timeout=5)[1]
+                            for p in range(t.partitions)) for t in catalog.TOPICS}
+    finally:
+        consumer.close()
+
+
+def dlq_depths() -> dict[str, int]:
+    import boto3
+
+    from local import naming
+
+    sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or
+                       f"http://127.0.0.1:{os.environ.get('SHOPSTREAM_LOCAL_AWS_PORT', 4566)}",
+                       region_name="eu-west-1", aws_access_key_id="local", aws_secret_access_key="local")
+    depths = {}
+    for name in naming.all_queues():
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        depths[name] = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+                           ["Attributes"]["ApproximateNumberOfMessages"])
+    return depths
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default=os.environ.get("SHOPSTREAM_DEMO_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--orders", type=int, default=int(os.environ.get("ORDERS", 40)))
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    with ExitStack() as cleanup:
+        client = ApiClient(args.url)
+        if not client.healthy():
+            client = cleanup.enter_context(embedded_stack())
+            print(f"no API at {args.url}; started a local stack for this run", file=sys.stderr)
+        started = time.monotonic()
+        problems, result = run(client, args.orders, args.seed)
+        print(summary(result, time.monotonic() - started))
+    if problems:
+        print("\nINVARIANTS BROKEN:\n  " + "\n  ".join(problems))
+        return 1
+    print("\nall invariants hold: every order settled, stock and money conserved")
+    return 0
+
+
+class embedded_stack:  # noqa: N801 (a context manager used like a function)
+    def __enter__(self) -> ApiClient:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        from local.processes import free_port
+        from local.runtime import LocalRuntime
+        from local.stack import LocalStack
+
+        self.stack = LocalStack(external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None).start()
+        os.environ.update(self.stack.environment())
+        os.environ["SHOPSTREAM_LOCAL_KAFKA_PORT"] = str(self.stack.kafka_port)
+        os.environ["SHOPSTREAM_LOCAL_AWS_PORT"] = str(self.stack.aws_port)
+        self.runtime = LocalRuntime(self.stack, api_port=free_port()).start()
+        self.runtime.wait_ready()
+        return ApiClient(f"http://127.0.0.1:{self.runtime.api_port}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.runtime.stop()
+        self.stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""A local event source mapping: what Lambda's MSK ESM does, against any Kafka broker.
+
+- one consumer group per mapping (the id CDK gives it), offsets committed only after success
+- batches of up to batch_size within max_batching_window, as the ``aws:kafka`` event
+- the mapping's filters (records they drop are skipped and committed)
+- the partial batch response: a partition resumes at its first failed offset; a function
+  error retries the whole batch; once retry_attempts are spent, an on-failure record in
+  the ESM's format goes to the DLQ and the partition moves past the batch
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from shopstream import catalog
+from shopstream.config import Settings, override_settings
+from shopstream.filters import esm_filter_patterns, passes
+from shopstream.wire import msk_event, msk_record
+
+from local.context import LocalLambdaContext
+
+SESSION_TIMEOUT_MS = 6000  # short: a group's first fetch waits about half of it on Tansu
+
+
+def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
+    return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": 1000, "fetch.wait.max.ms": 100, "client.id": group}
+
+
+def on_failure_record(*, function: str, topic: str, partition: int, first: int, last: int, size: int,
+                      condition: str, error: str) -> dict[str, Any]:
+    """The shape Lambda sends to an MSK mapping's on-failure destination (no payload, offsets only)."""
+    return {
+        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function, "condition": condition,
+                           "approximateInvokeCount": 1},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": error},
+        "version": "1.0",
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "KafkaBatchInfo": {"batchSize": size, "topic": topic, "partition": partition, "firstOffset": first,
+                           "lastOffset": last, "eventSourceArn": "local"},
+    }
+
+
+class KafkaMapping:
+    def __init__(self, service: str, handler: catalog.HandlerSpec, function: Callable[[dict, Any], dict],
+                 settings: Settings, bootstrap: str, send_on_failure: Callable[[dict], None],
+                 group_id: str | None = None, start_offsets: dict[int, int] | None = None):
+        self.service, self.handler, self.function, self.settings = service, handler, function, settings
+        self.bootstrap = bootstrap
+        self.group = group_id or catalog.consumer_group_id(service, handler.name)
+        self.patterns = esm_filter_patterns(handler)
+        self.send_on_failure = send_on_failure
+        self.start_offsets = start_offsets
+        self.attempts: dict[tuple[int, int], int] = defaultdict(int)
+        self.assigned = threading.Event()
+        self.stopping = threading.Event()
+        self.processed = 0
+        self.thread = threading.Thread(target=self._run, name=f"esm-{self.group}", daemon=True)
+
+    def start(self) -> KafkaMapping:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=15)
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        if self.start_offsets is not None:
+            for tp in partitions:
+                tp.offset = self.start_offsets.get(tp.partition, tp.offset)
+            consumer.assign(partitions)
+        self.assigned.set()
+
+    def _run(self) -> None:
+        from confluent_kafka import Consumer
+
+        consumer = Consumer(consumer_config(self.bootstrap, self.group))
+        consumer.subscribe([self.handler.topic], on_assign=self._on_assign)
+        try:
+            while not self.stopping.is_set():
+                messages = consumer.consume(self.handler.batch_size, timeout=self.handler.max_batching_window_seconds)
+                messages = [m for m in messages if m.error() is None]
+                if messages:
+                    self._process(consumer, messages)
+        finally:
+            consumer.close()
+
+    def _wanted(self, message: Any) -> bool:
+        if not self.patterns:
+            return True
+        try:
+            value = json.loads(message.value())
+        except (TypeError, ValueError, UnicodeDecodeError):
+            value = "not json"
+        return passes(self.patterns, value)
+
+    def _process(self, consumer: Any, messages: list[Any]) -> None:
+        from confluent_kafka import TopicPartition
+
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for m in messages:
+            by_partition[m.partition()].append(m)
+        wanted = [m for m in messages if self._wanted(m)]
+        failed_at: dict[int, int] = {}
+        error = ""
+        if wanted:
+            records = [msk_record(topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
+                                  value=m.value(), headers=m.headers() or [], timestamp_ms=m.timestamp()[1])
+                       for m in wanted]
+            context = LocalLambdaContext(function_name=f"{self.service}-{self.handler.name}")
+            try:
+                with override_settings(self.settings):
+                    response = self.function(msk_event(records, bootstrap_servers=self.bootstrap), context)
+                for failure in response.get("batchItemFailures", []):
+                    item = failure["itemIdentifier"]
+                    partition = int(str(item["partition"]).rsplit("-", 1)[-1])
+                    failed_at[partition] = min(failed_at.get(partition, item["offset"]), item["offset"])
+            except Exception as exc:  # a function error: the whole batch is retried
+                error = f"{type(exc).__name__}: {exc}"
+                for partition, group in by_partition.items():
+                    failed_at[partition] = group[0].offset()
+        commits = []
+        for partition, group in by_partition.items():
+            last = group[-1].offset()
+            if partition not in failed_at:
+                commits.append(TopicPartition(self.handler.topic, partition, last + 1))
+                self.processed += len(group)
+                continue
+            offset = failed_at[partition]
+            self.attempts[(partition, offset)] += 1
+            if self.attempts[(partition, offset)] > self.handler.retry_attempts:
+                self.send_on_failure(on_failure_record(
+                    function=f"{self.service}-{self.handler.name}", topic=self.handler.topic, partition=partition,
+                    first=offset, last=last, size=last - offset + 1, condition="RetryAttemptsExhausted",
+                    error=error or "Unhandled"))
+                commits.append(TopicPartition(self.handler.topic, partition, last + 1))
+                continue
+            consumer.seek(TopicPartition(self.handler.topic, partition, offset))
+            if offset > group[0].offset():
+                commits.append(TopicPartition(self.handler.topic, partition, offset))
+            time.sleep(min(0.2 * self.attempts[(partition, offset)], 2.0))  # back off before the retry
+        if commits:
+            consumer.commit(offsets=commits, asynchronous=False)

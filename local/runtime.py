@@ -1,0 +1,173 @@
+"""Every function of the catalog running locally: mappings, outbox relays, schedules, the gateway."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from typing import Any
+
+from shopstream import catalog
+from shopstream.config import Settings, override_settings, settings_from
+from shopstream.outbox import OutboxRelay
+
+from local import naming
+from local.context import LocalLambdaContext
+from local.mapping import KafkaMapping
+from local.stack import LocalStack
+
+RELAY_POLL_SECONDS = 0.1
+
+
+def function_settings(stack: LocalStack, spec: catalog.ServiceSpec,
+                      handler: catalog.HandlerSpec | None = None) -> Settings:
+    """The same environment CDK gives the function, with local resource names."""
+    environment = catalog.function_environment(
+        spec, environment=naming.ENVIRONMENT, table_name=naming.table(spec.name),
+        idempotency_table_name=naming.idempotency_table(spec.name), bootstrap_servers=stack.bootstrap_servers,
+        kafka_auth="none", handler=handler,
+        dlq_url=stack.queue_urls[naming.dlq(spec.name, handler.name)] if handler else None,
+        audit_archive_bucket=naming.AUDIT_ARCHIVE_BUCKET, notification_channel="table")
+    return settings_from({**environment, "AWS_REGION": "eu-west-1"})
+
+
+class LocalRuntime:
+    def __init__(self, stack: LocalStack, *, api_port: int = 8000, schedule_seconds: dict[str, float] | None = None):
+        self.stack = stack
+        self.api_port = api_port
+        self.schedule_seconds = schedule_seconds or {}
+        self.modules = {s.name: importlib.import_module(f"{s.name}.handlers") for s in catalog.SERVICES}
+        self.mappings: list[KafkaMapping] = []
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.gateway: Any = None
+        self.relayed = 0
+
+    # --- pieces -----------------------------------------------------------------------------
+    def settings(self, service: str, handler: str | None = None) -> Settings:
+        spec = catalog.service(service)
+        return function_settings(self.stack, spec, spec.handler(handler) if handler else None)
+
+    def send_on_failure(self, service: str, handler: str):
+        from shopstream import aws
+
+        queue_url = self.stack.queue_urls[naming.dlq(service, handler)]
+
+        def send(record: dict[str, Any]) -> None:
+            aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+
+        return send
+
+    def mapping(self, spec: catalog.ServiceSpec, handler: catalog.HandlerSpec, *, group_id: str | None = None,
+                start_offsets: dict[int, int] | None = None) -> KafkaMapping:
+        return KafkaMapping(spec.name, handler, getattr(self.modules[spec.name], handler.entry),
+                            self.settings(spec.name, handler.name), self.stack.bootstrap_servers,
+                            self.send_on_failure(spec.name, handler.name), group_id=group_id,
+                            start_offsets=start_offsets)
+
+    def invoke_api(self, service: str, event: dict[str, Any]) -> dict[str, Any]:
+        with override_settings(self.settings(service)):
+            return self.modules[service].api(event, LocalLambdaContext(function_name=f"{service}-api"))
+
+    def _relay_loop(self) -> None:
+        relay = OutboxRelay()
+        streams = self.stack.client("dynamodbstreams")
+        dynamodb = self.stack.client("dynamodb")
+        arns = {s.name: dynamodb.describe_table(TableName=naming.table(s.name))["Table"]["LatestStreamArn"]
+                for s in catalog.SERVICES}
+        relayed_up_to: dict[tuple[str, str], int] = {}
+        while not self.stopping.is_set():
+            moved = 0
+            for service, arn in arns.items():
+                for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+                    # From the start, skipping what was relayed: moto replaces a shard object when it
+                    # rolls back a failed transaction, stranding iterators kept across polls.
+                    position = (service, shard["ShardId"])
+                    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                    fresh = []
+                    while iterator:
+                        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+                        fresh += [r for r in page["Records"]
+                                  if int(r["dynamodb"]["SequenceNumber"]) > relayed_up_to.get(position, -1)]
+                        iterator = page.get("NextShardIterator") if page["Records"] else None
+                    for start in range(0, len(fresh), 100):
+                        batch = [{**r, "eventSource": "aws:dynamodb", "eventSourceARN": arn}
+                                 for r in fresh[start:start + 100]]
+                        with override_settings(self.settings(service)):
+                            failures = relay({"Records": batch}, LocalLambdaContext(function_name=f"{service}-relay"))
+                        if failures["batchItemFailures"]:
+                            break  # retried on the next poll from the first failure
+                        relayed_up_to[position] = int(batch[-1]["dynamodb"]["SequenceNumber"])
+                        moved += len(batch)
+            self.relayed += moved
+            if not moved:
+                self.stopping.wait(RELAY_POLL_SECONDS)
+
+    def _schedule_loop(self, spec: catalog.ServiceSpec, schedule: catalog.ScheduleSpec) -> None:
+        every = self.schedule_seconds.get(schedule.name, schedule.every_minutes * 60)
+        function = getattr(self.modules[spec.name], schedule.entry)
+        while not self.stopping.wait(every):
+            with override_settings(self.settings(spec.name)):
+                function({"source": "aws.events", "detail-type": "Scheduled Event"},
+                         LocalLambdaContext(function_name=f"{spec.name}-{schedule.name}"))
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        checks: dict[str, Any] = {}
+        try:
+            from confluent_kafka.admin import AdminClient
+
+            topics = AdminClient({"bootstrap.servers": self.stack.bootstrap_servers}).list_topics(timeout=2).topics
+            checks["kafka"] = all(t.name in topics for t in catalog.TOPICS)
+        except Exception as exc:  # reported, not raised
+            checks["kafka"] = f"unreachable: {exc}"
+        try:
+            self.stack.client("dynamodb").describe_table(TableName=naming.table("order"))
+            checks["aws"] = True
+        except Exception as exc:
+            checks["aws"] = f"unreachable: {exc}"
+        checks["mappings"] = sum(m.assigned.is_set() for m in self.mappings)
+        ready = checks["kafka"] is True and checks["aws"] is True and checks["mappings"] == len(self.mappings)
+        return (200 if ready else 503), {"status": "ok" if ready else "starting", "checks": checks}
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> LocalRuntime:
+        from local import auth
+        from local.gateway import Gateway
+
+        for spec in catalog.SERVICES:
+            for handler in spec.handlers:
+                self.mappings.append(self.mapping(spec, handler).start())
+            for schedule in spec.schedules:
+                self.threads.append(threading.Thread(target=self._schedule_loop, args=(spec, schedule),
+                                                     name=f"schedule-{schedule.name}", daemon=True))
+        self.threads.append(threading.Thread(target=self._relay_loop, name="outbox-relays", daemon=True))
+        self.gateway = Gateway(host="127.0.0.1", port=self.api_port, invoke=self.invoke_api, verify=auth.verify,
+                               health=self.health)
+        self.threads.append(threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True))
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.health()[0] == 200:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"local runtime not ready: {self.health()[1]}")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.gateway is not None:
+            self.gateway.shutdown()
+        for mapping in self.mappings:
+            mapping.stopping.set()
+        for mapping in self.mappings:
+            mapping.stop()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        from shopstream.publisher import set_publisher
+
+        set_publisher(None)  # closes the producer before the broker goes away
