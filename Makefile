@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CU
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo token help local test test-unit generate check-generated synth deploy diff destroy clean venv node
+.PHONY: ops demo token help local test test-unit generate check-generated synth deploy diff destroy clean venv node
 
 help:
 	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
@@ -70,3 +70,6 @@ demo: venv
 
 token: venv
 	@$(PY) -m local.auth --user $(or $(USER_ID),$(USER)) $(if $(ADMIN),--admin)
+
+ops: venv
+	$(PY) -m tools.ops $(ARGS)

@@ -121,9 +121,11 @@ class ServiceConstruct(Construct):
             removal_policy=self.removal,
         )
 
-    def _dead_letter_queue(self, name: str) -> sqs.Queue:
+    def _dead_letter_queue(self, name: str, dlq_suffix: str) -> sqs.Queue:
+        """Named ``<prefix>-<service>-<handler>-dlq`` on AWS and locally (tools/ops.py finds it by name)."""
         queue = sqs.Queue(
             self, f"{name}Dlq",
+            queue_name=f"{self.config.prefix}-{self.spec.name}-{dlq_suffix}-dlq",
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.key,
             enforce_ssl=True, retention_period=DLQ_RETENTION, removal_policy=self.removal,
         )
@@ -219,7 +221,7 @@ class ServiceConstruct(Construct):
 
     def _consumer(self, handler: catalog.HandlerSpec) -> None:
         name = construct_name(handler.entry)
-        dlq = self._dead_letter_queue(name)
+        dlq = self._dead_letter_queue(name, handler.name)
         function = self._function(name, f"{self.spec.name}.handlers.{handler.entry}",
                                   environment=self._environment(handler, dlq))
         self._allow_table(function)
@@ -257,7 +259,7 @@ class ServiceConstruct(Construct):
         )
 
     def _relay(self) -> None:
-        dlq = self._dead_letter_queue("Relay")
+        dlq = self._dead_letter_queue("Relay", "relay")
         function = self._function("Relay", RELAY_HANDLER, environment=self._environment(),
                                   timeout=cdk.Duration.seconds(30))
         self._allow_dead_letters(function, dlq)
@@ -347,5 +349,6 @@ class ServiceStack(cdk.Stack):
         stack_props = {k: props.pop(k) for k in ("env", "description") if k in props}
         super().__init__(scope, construct_id, **stack_props)
         self.service = ServiceConstruct(self, "Service", spec=spec, **props)
+        cdk.CfnOutput(self, "TableName", value=self.service.table.table_name)  # found by tools/ops.py
         if spec.routes:
             cdk.CfnOutput(self, "Routes", value=json.dumps([f"{r.method} {r.path}" for r in spec.routes]))

@@ -68,15 +68,17 @@ def on_stock_reserved(event: InboundEvent) -> None:
     common = {"payment_id": payment_id, "order_id": payment["orderId"], "user_id": payment["userId"],
               "amount": amount}
     uow = UnitOfWork()
-    uow.emit(event_from_event(event.envelope, event_type="PaymentInitiated", service=SERVICE,
-                              data=PaymentInitiated(**common, payment_method=payment["paymentMethod"])))
+    initiated = event_from_event(event.envelope, event_type="PaymentInitiated", service=SERVICE,
+                                 data=PaymentInitiated(**common, payment_method=payment["paymentMethod"]))
+    uow.emit(initiated)
+    # The outcome is caused by the initiation: the trace reads reserved -> initiated -> processed.
     if result.succeeded:
         store.move(uow, payment_id, "PENDING", "CAPTURED", providerReference=result.reference)
-        outcome = event_from_event(event.envelope, event_type="PaymentProcessed", service=SERVICE,
+        outcome = event_from_event(initiated, event_type="PaymentProcessed", service=SERVICE,
                                    data=PaymentProcessed(**common, provider_reference=result.reference))
     else:
         store.move(uow, payment_id, "PENDING", "FAILED", declineCode=result.decline_code)
-        outcome = event_from_event(event.envelope, event_type="PaymentFailed", service=SERVICE,
+        outcome = event_from_event(initiated, event_type="PaymentFailed", service=SERVICE,
                                    data=PaymentFailed(**common, decline_code=result.decline_code or "declined"))
     uow.emit(outcome)
     try:

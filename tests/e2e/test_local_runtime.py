@@ -57,14 +57,14 @@ def _settled(client, order_id, user):
                              and o["status"] != "PENDING" and o, timeout=90)
 
 
-def _order(client, user, product_id, quantity=1, method="pm_card_visa"):
+def _order(client, user, product_id, quantity=1, method="pm_card_visa", with_correlation=False):
     body = {"items": [{"productId": product_id, "quantity": quantity}], "paymentMethod": method,
             "shippingAddress": ADDRESS}
     status, answer, headers = client.wait_until(
         lambda: (r := client.call("POST", "/orders", user=user, body=body)) and r[0] != 422 and r, timeout=60)
     assert status == 202, answer
     assert headers["X-Correlation-Id"] == answer["correlationId"]
-    return answer["orderId"]
+    return (answer["orderId"], answer["correlationId"]) if with_correlation else answer["orderId"]
 
 
 def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
@@ -80,7 +80,7 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     client.wait_until(lambda: client.call("GET", f"/inventory/{pid}", **ADMIN)[0] == 200)
     assert client.call("POST", f"/inventory/{pid}/adjustments", **ADMIN, body={"delta": 10, "reason": "e2e"})[0] == 200
 
-    happy = _order(client, "e2e-1", pid)
+    happy, happy_correlation = _order(client, "e2e-1", pid, with_correlation=True)
     declined = _order(client, "e2e-1", pid, method="pm_card_chargeDeclined")
     cancelled = _order(client, "e2e-1", pid)
     assert client.call("POST", f"/orders/{cancelled}/cancel", user="e2e-1")[0] == 202
@@ -128,6 +128,27 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
                               and s["reserved"] == 0 and s)
     assert level["available"] == 8  # the duplicate reserved nothing: only `later` took a unit
     assert client.call("GET", f"/payments/pay_{happy}", **ADMIN)[1]["status"] == "CAPTURED"
+
+    # The operations CLI against the running stack.
+    def ops(*args: str) -> str:
+        env = {**os.environ, "SHOPSTREAM_LOCAL_KAFKA_PORT": str(ports["kafka"]),
+               "SHOPSTREAM_LOCAL_AWS_PORT": str(ports["aws"]),
+               "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT / 'functions'}:{ROOT}"}
+        for name in ("KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL"):
+            env.pop(name, None)
+        result = subprocess.run([sys.executable, "-m", "tools.ops", *args], env=env, capture_output=True,
+                                text=True, timeout=120)
+        return result.stdout
+
+    assert "poison  not_json" in ops("dlq", "list", "--handler", "audit.trail-order")
+    assert "1 redriven, 0 kept" in ops("dlq", "redrive", "--handler", "audit.trail-order")
+    # Still poison: the handler took it and dead-lettered it again, as one fresh message.
+    assert "1 message(s)" in ops("dlq", "list", "--handler", "audit.trail-order")
+    assert "replayed 1 record(s) of user-events" in ops("replay", "--handler", "order.user-replica")
+    diagram = Path(os.environ.get("TMPDIR", "/tmp")) / f"{happy}.mmd"
+    trace = ops("trace", happy_correlation, "--mermaid", str(diagram))
+    assert "OrderCreated" in trace and "InventoryReserved" in trace and "PaymentProcessed" in trace
+    assert "payment->>order: OrderConfirmed" in diagram.read_text()
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0

@@ -46,7 +46,8 @@ def _alive(pid: int) -> bool:
 def running_stack(tmp_path):
     kafka_port, aws_port = free_port(), free_port()
     env = {**os.environ, "SHOPSTREAM_LOCAL_KAFKA_PORT": str(kafka_port), "SHOPSTREAM_LOCAL_AWS_PORT": str(aws_port),
-           "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT}"}
+           "SHOPSTREAM_LOCAL_API_PORT": str(free_port()),
+           "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT / 'functions'}:{ROOT}"}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     process = subprocess.Popen([sys.executable, "-m", "local"], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,0 +1,314 @@
+"""Operations CLI: replay, dead-letter inspection and redrive, and causal traces.
+
+    python -m tools.ops replay --handler order.user-replica --from-timestamp 2026-11-27T10:00:00Z
+    python -m tools.ops replay --handler audit.trail-order --from-offsets 0:0,3:120
+    python -m tools.ops dlq list [--handler inventory.order-reservations]
+    python -m tools.ops dlq redrive --handler inventory.order-reservations
+    python -m tools.ops trace <correlationId> [--mermaid trace.mmd]
+
+Against the local stack by default (ports from SHOPSTREAM_LOCAL_*_PORT); with ``--env dev`` (and
+AWS credentials) against that environment: handlers are then invoked as Lambda functions,
+Kafka is reached with IAM auth (KAFKA_BOOTSTRAP_SERVERS), queues and tables by their names.
+Replay and redrive are safe to repeat: every handler is idempotent on eventId.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Callable
+
+from shopstream import catalog
+from shopstream.wire import msk_event, msk_record
+
+
+# --- where things are -----------------------------------------------------------------------
+class Target:
+    """The local stack, or a deployed environment."""
+
+    def __init__(self, env: str):
+        self.env = env
+        self.local = env == "local"
+        if self.local:
+            kafka = os.environ.get("SHOPSTREAM_LOCAL_KAFKA_PORT", "9092")
+            aws = os.environ.get("SHOPSTREAM_LOCAL_AWS_PORT", "4566")
+            os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka}")
+            os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{aws}")
+            for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                               "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
+                               "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "POWERTOOLS_LOG_LEVEL": "ERROR",
+                               "POWERTOOLS_METRICS_DISABLED": "true"}.items():
+                os.environ.setdefault(key, value)
+        self.prefix = f"shopstream-{env}"
+        self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+
+    def client(self, name: str) -> Any:
+        from shopstream import aws
+
+        return aws.client(name)
+
+    def queue_url(self, service: str, handler: str) -> str:
+        return self.client("sqs").get_queue_url(QueueName=f"{self.prefix}-{service}-{handler}-dlq")["QueueUrl"]
+
+    def table(self, service: str) -> str:
+        if self.local:
+            return f"{self.prefix}-{service}"
+        outputs = self.client("cloudformation").describe_stacks(StackName=f"{self.prefix}-{service}")["Stacks"][0]
+        return next(o["OutputValue"] for o in outputs.get("Outputs", []) if o["OutputKey"] == "TableName")
+
+    def kafka_config(self) -> dict[str, Any]:
+        from shopstream.config import Settings
+        from shopstream.publisher import producer_config
+
+        settings = Settings(kafka_bootstrap_servers=self.bootstrap, kafka_auth="none" if self.local else "iam")
+        config = {k: v for k, v in producer_config(settings).items()
+                  if k in ("bootstrap.servers", "security.protocol", "sasl.mechanisms", "oauth_cb")}
+        return config
+
+    def invoker(self, service: str, handler: catalog.HandlerSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """Run one batch through the handler exactly as its mapping would."""
+        if self.local:
+            import importlib
+
+            from local.context import LocalLambdaContext
+            from local.naming import dlq
+            from shopstream.config import override_settings, settings_from
+
+            spec = catalog.service(service)
+            environment = catalog.function_environment(
+                spec, environment="local", table_name=f"{self.prefix}-{service}",
+                idempotency_table_name=f"{self.prefix}-{service}-idempotency", bootstrap_servers=self.bootstrap,
+                kafka_auth="none", handler=handler, dlq_url=self.client("sqs").get_queue_url(
+                    QueueName=dlq(service, handler.name))["QueueUrl"],
+                audit_archive_bucket=f"{self.prefix}-audit-archive")
+            settings = settings_from({**environment, "AWS_REGION": os.environ["AWS_REGION"]})
+            function = getattr(importlib.import_module(f"{service}.handlers"), handler.entry)
+
+            def invoke_local(event: dict[str, Any]) -> dict[str, Any]:
+                with override_settings(settings):
+                    return function(event, LocalLambdaContext(function_name=f"{service}-{handler.name}"))
+
+            return invoke_local
+        name = f"{self.prefix}-{service}-{handler.entry.title().replace('_', '')}"[:64]
+
+        def invoke_lambda(event: dict[str, Any]) -> dict[str, Any]:
+            answer = self.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
+            payload = json.loads(answer["Payload"].read() or b"{}")
+            if answer.get("FunctionError"):
+                raise RuntimeError(f"{name} failed: {payload}")
+            return payload
+
+        return invoke_lambda
+
+
+def find_handler(ref: str) -> tuple[str, catalog.HandlerSpec]:
+    service, _, name = ref.partition(".")
+    return service, catalog.service(service).handler(name)
+
+
+# --- replay ---------------------------------------------------------------------------------
+def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets: str | None,
+           idle_seconds: float = 3.0, out=print) -> int:
+    """Re-consume a topic into one handler through a fresh consumer group, until caught up."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    service, handler = find_handler(ref)
+    topic = catalog.topic(handler.topic)
+    group = f"{catalog.consumer_group_id(service, handler.name)}-replay-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer({**target.kafka_config(), "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    partitions = [TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in range(topic.partitions)]
+    if from_timestamp:
+        millis = int(datetime.fromisoformat(from_timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+        partitions = consumer.offsets_for_times([TopicPartition(topic.name, p, millis)
+                                                 for p in range(topic.partitions)], timeout=10)
+    elif from_offsets:
+        starts = dict(tuple(map(int, pair.split(":"))) for pair in from_offsets.split(","))
+        partitions = [TopicPartition(topic.name, p, starts.get(p, OFFSET_BEGINNING)) for p in range(topic.partitions)]
+    consumer.assign(partitions)
+    invoke = target.invoker(service, handler)
+    replayed, failed, last = 0, 0, time.monotonic()
+    try:
+        while time.monotonic() - last < idle_seconds:
+            messages = [m for m in consumer.consume(handler.batch_size, 0.5) if m.error() is None]
+            if not messages:
+                continue
+            last = time.monotonic()
+            event = msk_event([msk_record(topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
+                                          value=m.value(), headers=m.headers() or [], timestamp_ms=m.timestamp()[1])
+                               for m in messages])
+            response = invoke(event)
+            failed += len(response.get("batchItemFailures", []))
+            replayed += len(messages)
+    finally:
+        consumer.close()
+    out(f"replayed {replayed} record(s) of {topic.name} into {ref} (group {group}); {failed} reported failed")
+    return 0 if not failed else 1
+
+
+# --- dead letters ---------------------------------------------------------------------------
+def _dlq_messages(target: Target, service: str, handler: str) -> list[dict[str, Any]]:
+    sqs, url, seen = target.client("sqs"), target.queue_url(service, handler), {}
+    for _ in range(10):
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                  AttributeNames=["SentTimestamp"])
+        for message in got.get("Messages", []):
+            seen[message["MessageId"]] = message
+        if not got.get("Messages"):
+            break
+    return list(seen.values())
+
+
+def _describe(body: dict[str, Any]) -> str:
+    if body.get("kind") == "poison":
+        return (f"poison  {body['reason']:<20} {body['topic']}[{body['partition']}]@{body['offset']}  "
+                f"{body['detail'][:80]}")
+    info = body.get("KafkaBatchInfo", {})
+    return (f"retries {body.get('requestContext', {}).get('condition', '?'):<20} {info.get('topic')}"
+            f"[{info.get('partition')}]@{info.get('firstOffset')}..{info.get('lastOffset')}")
+
+
+def _release(target: Target, service: str, handler: str, messages: list[dict[str, Any]]) -> None:
+    sqs, url = target.client("sqs"), target.queue_url(service, handler)
+    for message in messages:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+
+def dlq_list(target: Target, ref: str | None, out=print) -> int:
+    refs = [ref] if ref else [f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers]
+    total = 0
+    for each in refs:
+        service, handler = find_handler(each)
+        messages = _dlq_messages(target, service, handler.name)
+        for message in messages:
+            out(f"{each:<36} {_describe(json.loads(message['Body']))}")
+        _release(target, service, handler.name, messages)
+        total += len(messages)
+    out(f"{total} message(s)")
+    return 0
+
+
+def _records_of(target: Target, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Kafka records a DLQ message stands for: carried (poison) or read back (ESM failure)."""
+    if body.get("kind") == "poison":
+        def raw(value: str | None) -> bytes | None:
+            return base64.b64decode(value) if value is not None else None
+
+        return [msk_record(topic=body["topic"], partition=body["partition"], offset=body["offset"],
+                           key=raw(body["key"]), value=raw(body["value"]),
+                           headers=[(k, raw(v) or b"") for k, v in body.get("headers", {}).items()],
+                           timestamp_ms=body.get("timestamp") or 0)]
+    from confluent_kafka import Consumer, TopicPartition
+
+    info = body["KafkaBatchInfo"]
+    consumer = Consumer({**target.kafka_config(), "group.id": f"redrive-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(info["topic"], info["partition"], info["firstOffset"])])
+    records, deadline = [], time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and (not records or records[-1]["offset"] < info["lastOffset"]):
+            for m in consumer.consume(100, 0.5):
+                if m.error() is None and m.offset() <= info["lastOffset"]:
+                    records.append(msk_record(topic=m.topic(), partition=m.partition(), offset=m.offset(),
+                                              key=m.key(), value=m.value(), headers=m.headers() or [],
+                                              timestamp_ms=m.timestamp()[1]))
+    finally:
+        consumer.close()
+    return records
+
+
+def dlq_redrive(target: Target, ref: str, out=print) -> int:
+    """Feed each DLQ message back to its handler; delete it once the handler took it."""
+    service, handler = find_handler(ref)
+    invoke = target.invoker(service, handler)
+    sqs, url = target.client("sqs"), target.queue_url(service, handler.name)
+    redriven, kept = 0, 0
+    for message in _dlq_messages(target, service, handler.name):
+        body = json.loads(message["Body"])
+        records = _records_of(target, body)
+        response = invoke(msk_event(records)) if records else {"batchItemFailures": [{"missing": True}]}
+        if response.get("batchItemFailures"):
+            kept += 1
+            out(f"kept     {_describe(body)}  (still failing)")
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            continue
+        # Taken: applied, or dead-lettered anew with a fresh reason if it is still poison.
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        redriven += 1
+        out(f"redriven {_describe(body)}")
+    out(f"{redriven} redriven, {kept} kept  (a record that is still poison is dead-lettered again, afresh)")
+    return 0 if not kept else 1
+
+
+# --- trace ------------------------------------------------------------------------------------
+def trace(target: Target, correlation_id: str, mermaid_path: str | None, out=print) -> int:
+    from audit.logic import causal_order
+
+    from shopstream.dynamo import from_attributes, to_attributes
+
+    page = target.client("dynamodb").query(
+        TableName=target.table("audit"), KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=to_attributes({":pk": f"TRAIL#{correlation_id}"}))
+    events = causal_order([json.loads(from_attributes(i)["envelope"]) for i in page["Items"]])
+    if not events:
+        out(f"no events with correlation id {correlation_id}")
+        return 1
+    depth: dict[str, int] = {}
+    for e in events:
+        depth[e["eventId"]] = depth.get(e.get("causationId") or "", -1) + 1
+        out(f"{'   ' * depth[e['eventId']]}{'└─ ' if depth[e['eventId']] else ''}{e['eventType']}  "
+            f"[{e['source']}]  {e['timestamp']}  {e['eventId'][:8]}")
+    if mermaid_path:
+        with open(mermaid_path, "w") as handle:
+            handle.write(mermaid(events))
+        out(f"sequence diagram written to {mermaid_path}")
+    return 0
+
+
+def mermaid(events: list[dict[str, Any]]) -> str:
+    by_id = {e["eventId"]: e for e in events}
+    participants = list(dict.fromkeys(["client", *(e["source"] for e in events)]))
+    lines = ["sequenceDiagram", *(f"    participant {p.replace('-service', '')}" for p in participants)]
+    for e in events:
+        cause = by_id.get(e.get("causationId") or "")
+        sender = (cause["source"] if cause else "client").replace("-service", "")
+        lines.append(f"    {sender}->>{e['source'].replace('-service', '')}: {e['eventType']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ops", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--env", default="local", help="local (default), dev, staging or prod")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_replay = sub.add_parser("replay", help="re-consume a topic into one handler")
+    p_replay.add_argument("--handler", required=True, help="service.handler, e.g. order.user-replica")
+    start = p_replay.add_mutually_exclusive_group()
+    start.add_argument("--from-timestamp", help="ISO-8601, e.g. 2026-11-27T10:00:00Z")
+    start.add_argument("--from-offsets", help="partition:offset,... (others from the beginning)")
+    p_dlq = sub.add_parser("dlq", help="dead-letter queues")
+    dlq_sub = p_dlq.add_subparsers(dest="action", required=True)
+    p_list = dlq_sub.add_parser("list")
+    p_list.add_argument("--handler")
+    p_redrive = dlq_sub.add_parser("redrive")
+    p_redrive.add_argument("--handler", required=True)
+    p_trace = sub.add_parser("trace", help="the causal chain of one correlation id")
+    p_trace.add_argument("correlation_id")
+    p_trace.add_argument("--mermaid", help="also write a Mermaid sequence diagram to this file")
+    args = parser.parse_args(argv)
+    target = Target(args.env)
+    if args.command == "replay":
+        return replay(target, args.handler, from_timestamp=args.from_timestamp, from_offsets=args.from_offsets)
+    if args.command == "dlq":
+        return dlq_list(target, args.handler) if args.action == "list" else dlq_redrive(target, args.handler)
+    return trace(target, args.correlation_id, args.mermaid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
