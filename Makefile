@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CU
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: ops demo token help local test test-unit generate check-generated synth deploy diff destroy clean venv node
+.PHONY: bench ops demo token help local test test-unit generate check-generated synth deploy diff destroy clean venv node
 
 help:
 	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
@@ -73,3 +73,6 @@ token: venv
 
 ops: venv
 	$(PY) -m tools.ops $(ARGS)
+
+bench: venv
+	$(PY) -m bench.run

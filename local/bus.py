@@ -45,7 +45,7 @@ class InProcessBus:
     batch_size: int = 10
     log: dict[str, dict[int, list[OutgoingRecord]]] = field(default_factory=dict)
     cursors: dict[tuple[str, str, int], _Cursor] = field(default_factory=dict)
-    relayed_up_to: dict[tuple[str, str], int] = field(default_factory=dict)  # (table, shard) -> sequence
+    readers: dict[str, Any] = field(default_factory=dict)  # service -> StreamReader
     invocations: int = 0
 
     def __post_init__(self) -> None:
@@ -87,31 +87,20 @@ class InProcessBus:
     def _relay_all(self) -> int:
         import boto3
 
-        dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
+        from local.streams import StreamReader
+
+        if not self.readers:
+            dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
+            for spec in catalog.SERVICES:
+                arn = dynamodb.describe_table(TableName=naming.table(spec.name))["Table"]["LatestStreamArn"]
+                self.readers[spec.name] = StreamReader(streams, arn)
         moved = 0
-        for spec in catalog.SERVICES:
-            table = naming.table(spec.name)
-            arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-            for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-                # Read from the start and skip what was relayed: moto replaces a table's shard when it
-                # rolls back a failed transaction, which strands any iterator kept from before.
-                position = (table, shard["ShardId"])
-                iterator = streams.get_shard_iterator(
-                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-                fresh = []
-                while iterator:
-                    response = streams.get_records(ShardIterator=iterator, Limit=1000)
-                    fresh += [r for r in response["Records"]
-                              if int(r["dynamodb"]["SequenceNumber"]) > self.relayed_up_to.get(position, -1)]
-                    iterator = response.get("NextShardIterator") if response["Records"] else None
-                if fresh:
-                    self.relayed_up_to[position] = max(int(r["dynamodb"]["SequenceNumber"]) for r in fresh)
-                records = [{**r, "eventSource": "aws:dynamodb", "eventSourceARN": arn} for r in fresh]
-                if not records:
-                    continue
-                with override_settings(self.settings_for(spec.name)):
-                    result = self.relay({"Records": records}, LocalLambdaContext(function_name=f"{spec.name}-relay"))
+        for service, reader in self.readers.items():
+            for shard_id, records in reader.read():
+                with override_settings(self.settings_for(service)):
+                    result = self.relay({"Records": records}, LocalLambdaContext(function_name=f"{service}-relay"))
                 assert result == {"batchItemFailures": []}, result
+                reader.advance(shard_id, records[-1])
         for record in self.relay_publisher.records:
             topic = catalog.topic(record.topic)
             self.log[record.topic][partition_for(record.key, topic.partitions)].append(record)

@@ -202,12 +202,18 @@ class embedded_stack:  # noqa: N801 (a context manager used like a function)
         from local.runtime import LocalRuntime
         from local.stack import LocalStack
 
+        from shopstream import aws
+        from shopstream.config import reset_settings
+
         self.stack = LocalStack(external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None).start()
         os.environ.update(self.stack.environment())
+        aws.reset_clients()  # clients made before this point would not use the local endpoint
+        reset_settings()
         os.environ["SHOPSTREAM_LOCAL_KAFKA_PORT"] = str(self.stack.kafka_port)
         os.environ["SHOPSTREAM_LOCAL_AWS_PORT"] = str(self.stack.aws_port)
         self.runtime = LocalRuntime(self.stack, api_port=free_port()).start()
         self.runtime.wait_ready()
+        embedded_stack.current = self.runtime  # benchmarks read the runtime's counters
         return ApiClient(f"http://127.0.0.1:{self.runtime.api_port}")
 
     def __exit__(self, *exc: object) -> None:

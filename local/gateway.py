@@ -78,7 +78,13 @@ class Gateway:
         event = http_event(method, url.path, claims=claims, raw_body=raw,
                            headers={k: v for k, v in request.headers.items()},
                            query=dict(parse_qsl(url.query)) or None)
-        response = self.invoke(match[0], event)
+        try:
+            response = self.invoke(match[0], event)
+        except Exception:  # a function error: API Gateway answers 500 and the function logs it
+            import traceback
+
+            traceback.print_exc()
+            return self._reply(request, 500, {"message": "Internal Server Error"})
         self._reply(request, response["statusCode"], response.get("body") or "", response.get("headers"))
 
     def serve_forever(self) -> None:

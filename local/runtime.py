@@ -43,6 +43,7 @@ class LocalRuntime:
         self.threads: list[threading.Thread] = []
         self.gateway: Any = None
         self.relayed = 0
+        self.relay_busy_seconds = 0.0
 
     # --- pieces -----------------------------------------------------------------------------
     def settings(self, service: str, handler: str | None = None) -> Settings:
@@ -71,37 +72,28 @@ class LocalRuntime:
             return self.modules[service].api(event, LocalLambdaContext(function_name=f"{service}-api"))
 
     def _relay_loop(self) -> None:
+        """One poller for every table's stream, as Lambda's stream mapping would run one per table."""
+        from local.streams import StreamReader
+
         relay = OutboxRelay()
-        streams = self.stack.client("dynamodbstreams")
-        dynamodb = self.stack.client("dynamodb")
-        arns = {s.name: dynamodb.describe_table(TableName=naming.table(s.name))["Table"]["LatestStreamArn"]
-                for s in catalog.SERVICES}
-        relayed_up_to: dict[tuple[str, str], int] = {}
+        streams, dynamodb = self.stack.client("dynamodbstreams"), self.stack.client("dynamodb")
+        readers = {s.name: StreamReader(streams, dynamodb.describe_table(
+            TableName=naming.table(s.name))["Table"]["LatestStreamArn"]) for s in catalog.SERVICES}
         while not self.stopping.is_set():
             moved = 0
-            for service, arn in arns.items():
-                for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-                    # From the start, skipping what was relayed: moto replaces a shard object when it
-                    # rolls back a failed transaction, stranding iterators kept across polls.
-                    position = (service, shard["ShardId"])
-                    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-                    fresh = []
-                    while iterator:
-                        page = streams.get_records(ShardIterator=iterator, Limit=1000)
-                        fresh += [r for r in page["Records"]
-                                  if int(r["dynamodb"]["SequenceNumber"]) > relayed_up_to.get(position, -1)]
-                        iterator = page.get("NextShardIterator") if page["Records"] else None
-                    for start in range(0, len(fresh), 100):
-                        batch = [{**r, "eventSource": "aws:dynamodb", "eventSourceARN": arn}
-                                 for r in fresh[start:start + 100]]
+            started = time.perf_counter()
+            for service, reader in readers.items():
+                for shard_id, records in reader.read():
+                    for start in range(0, len(records), 100):
+                        batch = records[start:start + 100]
                         with override_settings(self.settings(service)):
                             failures = relay({"Records": batch}, LocalLambdaContext(function_name=f"{service}-relay"))
                         if failures["batchItemFailures"]:
-                            break  # retried on the next poll from the first failure
-                        relayed_up_to[position] = int(batch[-1]["dynamodb"]["SequenceNumber"])
+                            break  # read again from the last relayed record on the next poll
+                        reader.advance(shard_id, batch[-1])
                         moved += len(batch)
             self.relayed += moved
+            self.relay_busy_seconds += time.perf_counter() - started
             if not moved:
                 self.stopping.wait(RELAY_POLL_SECONDS)
 

@@ -65,7 +65,7 @@ class LocalStack:
     def _start_moto(self) -> None:
         self.aws_port = self.aws_port or free_port()
         process = spawn(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.aws_port)],
+            [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(self.aws_port)],
             log_path=str(self.log_dir / "moto.log"),
         )
         self.processes["moto"] = process

@@ -15,10 +15,8 @@ def get_contact(user_id: str) -> dict[str, Any] | None:
 
 def put_contact(uow: UnitOfWork, user_id: str, email: str | None, name: str | None, version: int) -> None:
     fields = {k: v for k, v in (("email", email), ("name", name)) if v is not None}
-    names = {f"#{k}": k for k in fields} | {"#version": "version"}
-    values = {f":{k}": v for k, v in fields.items()} | {":version": version}
-    sets = "".join(f"#{k} = :{k}, " for k in fields)
-    uow.update({"pk": f"CONTACT#{user_id}", "sk": "CONTACT"}, update=f"SET {sets}#version = :version",
+    sets, names, values = dynamo.assignments({**fields, "version": version})
+    uow.update({"pk": f"CONTACT#{user_id}", "sk": "CONTACT"}, update=f"SET {sets}",
                condition="attribute_not_exists(pk) OR #version < :version", names=names, values=values)
 
 

@@ -87,9 +87,6 @@ def get_product_replicas(product_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 def put_replica(uow: UnitOfWork, kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> None:
     """Write the fields if this version is newer than the stored one (stale/duplicate events lose)."""
-    names = {f"#{k}": k for k in fields} | {"#version": "version", "#id": "id"}
-    values = {f":{k}": v for k, v in fields.items()} | {":version": version, ":id": entity_id}
-    sets = "".join(f"#{k} = :{k}, " for k in fields)
-    uow.update({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA"},
-               update=f"SET {sets}#version = :version, #id = :id",
+    sets, names, values = dynamo.assignments({**fields, "version": version, "id": entity_id})
+    uow.update({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA"}, update=f"SET {sets}",
                condition="attribute_not_exists(pk) OR #version < :version", names=names, values=values)

@@ -25,8 +25,6 @@ def create(uow: UnitOfWork, payment: dict[str, Any]) -> None:
 
 
 def move(uow: UnitOfWork, payment_id: str, expected: str, status: str, **fields: Any) -> None:
-    names = {"#status": "status"} | {f"#{k}": k for k in fields}
-    values = {":status": status, ":expected": expected} | {f":{k}": v for k, v in fields.items()}
-    sets = "".join(f", #{k} = :{k}" for k in fields)
-    uow.update(_key(payment_id), update=f"SET #status = :status{sets}", condition="#status = :expected",
-               names=names, values=values)
+    sets, names, values = dynamo.assignments({"status": status, **fields})
+    uow.update(_key(payment_id), update=f"SET {sets}", condition="#status = :expected",
+               names=names, values={**values, ":expected": expected})

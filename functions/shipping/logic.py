@@ -64,38 +64,35 @@ def on_order_event(event: InboundEvent) -> None:
         pass  # already handled
 
 
-def dispatch(caller: Caller, shipment_id: str) -> ShipmentView:
+def _advance(caller: Caller, shipment_id: str, *, expected: str, status: str, event_type: str,
+             fields: dict, data) -> ShipmentView:
+    """An admin moves a shipment one step, with the event it causes, in one transaction."""
     caller.require_admin()
     shipment = get(caller, shipment_id)
-    if shipment.status != "CREATED":
-        raise Conflict(f"a {shipment.status} shipment cannot be dispatched")
-    tracking = f"AP{hashlib.sha256(shipment_id.encode()).hexdigest()[:10].upper()}"
+    if shipment.status != expected:
+        raise Conflict(f"a {shipment.status} shipment cannot become {status}")
     uow = UnitOfWork()
-    store.move_shipment(uow, shipment_id, "CREATED", "DISPATCHED", carrier=CARRIER, trackingNumber=tracking)
-    uow.emit(caller.command("ShippingDispatched", ShippingDispatched(
-        shipment_id=shipment_id, order_id=shipment.order_id, user_id=shipment.user_id, carrier=CARRIER,
-        tracking_number=tracking), SERVICE))
+    store.move_shipment(uow, shipment_id, expected, status, **fields)
+    uow.emit(caller.command(event_type, data(shipment), SERVICE))
     try:
         commit(uow, status=200)
     except ConditionFailed:
         raise Conflict("the shipment changed meanwhile") from None
     return get(caller, shipment_id)
+
+
+def dispatch(caller: Caller, shipment_id: str) -> ShipmentView:
+    tracking = f"AP{hashlib.sha256(shipment_id.encode()).hexdigest()[:10].upper()}"
+    return _advance(caller, shipment_id, expected="CREATED", status="DISPATCHED", event_type="ShippingDispatched",
+                    fields={"carrier": CARRIER, "trackingNumber": tracking},
+                    data=lambda s: ShippingDispatched(shipment_id=shipment_id, order_id=s.order_id,
+                                                      user_id=s.user_id, carrier=CARRIER, tracking_number=tracking))
 
 
 def deliver(caller: Caller, shipment_id: str) -> ShipmentView:
     """Carrier webhook (admin credentials)."""
-    caller.require_admin()
-    shipment = get(caller, shipment_id)
-    if shipment.status != "DISPATCHED":
-        raise Conflict(f"a {shipment.status} shipment cannot be delivered")
     delivered_at = datetime.now(timezone.utc)
-    uow = UnitOfWork()
-    store.move_shipment(uow, shipment_id, "DISPATCHED", "DELIVERED", deliveredAt=delivered_at.isoformat())
-    uow.emit(caller.command("ShippingDelivered", ShippingDelivered(
-        shipment_id=shipment_id, order_id=shipment.order_id, user_id=shipment.user_id,
-        delivered_at=delivered_at), SERVICE))
-    try:
-        commit(uow, status=200)
-    except ConditionFailed:
-        raise Conflict("the shipment changed meanwhile") from None
-    return get(caller, shipment_id)
+    return _advance(caller, shipment_id, expected="DISPATCHED", status="DELIVERED", event_type="ShippingDelivered",
+                    fields={"deliveredAt": delivered_at.isoformat()},
+                    data=lambda s: ShippingDelivered(shipment_id=shipment_id, order_id=s.order_id,
+                                                     user_id=s.user_id, delivered_at=delivered_at))

@@ -45,8 +45,6 @@ def create_shipment(uow: UnitOfWork, shipment: dict[str, Any]) -> None:
 
 
 def move_shipment(uow: UnitOfWork, shipment_id: str, expected: str, status: str, **fields: Any) -> None:
-    names = {"#status": "status"} | {f"#{k}": k for k in fields}
-    values = {":status": status, ":expected": expected} | {f":{k}": v for k, v in fields.items()}
-    sets = "".join(f", #{k} = :{k}" for k in fields)
-    uow.update(_shipment_key(shipment_id), update=f"SET #status = :status{sets}", condition="#status = :expected",
-               names=names, values=values)
+    sets, names, values = dynamo.assignments({"status": status, **fields})
+    uow.update(_shipment_key(shipment_id), update=f"SET {sets}", condition="#status = :expected",
+               names=names, values={**values, ":expected": expected})

@@ -21,8 +21,6 @@ def create(uow: UnitOfWork, profile: dict[str, Any]) -> None:
 
 
 def update(uow: UnitOfWork, user_id: str, changes: dict[str, Any], expected_version: int) -> None:
-    names = {f"#{k}": k for k in changes} | {"#version": "version"}
-    values = {f":{k}": v for k, v in changes.items()} | {":expected": expected_version, ":next": expected_version + 1}
-    sets = ", ".join(f"#{k} = :{k}" for k in changes)
-    uow.update(_key(user_id), update=f"SET {sets + ', ' if sets else ''}#version = :next",
-               condition="#version = :expected", names=names, values=values)
+    sets, names, values = dynamo.assignments({**changes, "version": expected_version + 1})
+    uow.update(_key(user_id), update=f"SET {sets}", condition="#version = :expected",
+               names=names, values={**values, ":expected": expected_version})

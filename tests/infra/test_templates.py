@@ -329,3 +329,14 @@ def test_only_handlers_that_need_them_get_the_archive_and_email(synthesized):
     notices = actions_of(synthesized["dev"].stack("notification"), "")
     assert notices and all("ses:SendEmail" in g for lid, g in notices.items() if "Notices" in lid)
     assert not any("ses:SendEmail" in g for lid, g in notices.items() if "Relay" in lid)
+
+
+def test_api_functions_use_snapstart_through_an_alias(synthesized):
+    template = synthesized["dev"].stack("order")
+    [api] = [r for lid, r in template["Resources"].items()
+             if r["Type"] == "AWS::Lambda::Function" and lid.startswith("ServiceApi")]
+    assert api["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    aliases = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
+    assert [a["Properties"]["Name"] for a in aliases] == ["live"]
+    integrations = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Integration"]
+    assert all("ApiLive" in json.dumps(i["Properties"]["IntegrationUri"]) for i in integrations)

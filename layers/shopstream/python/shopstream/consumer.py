@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,31 @@ def parse_record(record: IncomingRecord, accepts: frozenset[str]) -> tuple[Inbou
     return inbound, body
 
 
+@dataclass
+class _BatchStats:
+    """Counted per record, emitted once per batch (one EMF value per metric, not one per record)."""
+
+    processed: int = 0
+    failed: int = 0
+    poisoned: int = 0
+    skipped: int = 0
+    max_lag_ms: float = 0.0
+
+    def emit(self) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        current = metrics()
+        for name, value in (("EventsProcessed", self.processed), ("EventsFailed", self.failed),
+                            ("EventsPoisoned", self.poisoned), ("EventsSkipped", self.skipped)):
+            if value:
+                current.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        if self.processed:
+            current.add_metric(name="ProcessingLag", unit=MetricUnit.Milliseconds, value=self.max_lag_ms)
+
+
+_stats: ContextVar[_BatchStats] = ContextVar("shopstream_batch_stats", default=_BatchStats())
+
+
 class EventConsumer:
     """Lambda entry point for one handler of one service (``consumer(event, context)``)."""
 
@@ -153,29 +179,31 @@ class EventConsumer:
             self._idempotency_config.register_lambda_context(context)
         # A processor per batch: it holds the batch's state (and the local runner is threaded).
         processor = BatchProcessor(event_type=EventType.Kafka)
+        stats = _BatchStats()
+        token = _stats.set(stats)
         try:
             return process_partial_response(
                 event=event, record_handler=self._process_record, processor=processor, context=context
             )
         finally:
+            _stats.reset(token)
+            stats.emit()
             flush_metrics()
 
     def _process_record(self, record: Any) -> None:
         """Powertools calls this with ``record=`` (a KafkaEventRecord)."""
-        from aws_lambda_powertools.metrics import MetricUnit
+        self._process(decode_msk_record(record.raw_event))
 
-        incoming = decode_msk_record(record.raw_event)
-        self._process(incoming, MetricUnit)
-
-    def _process(self, record: IncomingRecord, MetricUnit: Any) -> None:
+    def _process(self, record: IncomingRecord) -> None:
         log = logger()
         try:
             inbound, body = parse_record(record, self.accepts)
         except PoisonRecord as poison:
             self._dead_letter(record, poison)
             return
+        stats = _stats.get()
         if inbound is None:
-            metrics().add_metric(name="EventsSkipped", unit=MetricUnit.Count, value=1)
+            stats.skipped += 1
             return
         log.append_keys(
             correlation_id=inbound.envelope.correlation_id,
@@ -188,14 +216,13 @@ class EventConsumer:
             self._dead_letter(record, poison)
             return
         except Exception:
-            metrics().add_metric(name="EventsFailed", unit=MetricUnit.Count, value=1)
+            stats.failed += 1
             log.exception("event failed; will be retried", extra={"offset": record.offset})
             raise
         finally:
             log.remove_keys(["correlation_id", "event_id", "event_type"])
-        lag_ms = (time.time() - inbound.envelope.timestamp.timestamp()) * 1000
-        metrics().add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=1)
-        metrics().add_metric(name="ProcessingLag", unit=MetricUnit.Milliseconds, value=max(lag_ms, 0.0))
+        stats.processed += 1
+        stats.max_lag_ms = max(stats.max_lag_ms, (time.time() - inbound.envelope.timestamp.timestamp()) * 1000)
 
     def _run(self, inbound: InboundEvent, body: dict[str, Any] | None) -> None:
         assert self._apply_once is not None
@@ -209,12 +236,10 @@ class EventConsumer:
             self._apply_once(envelope=body, inbound=inbound)
 
     def _dead_letter(self, record: IncomingRecord, poison: PoisonRecord) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
         assert self._dead_letters is not None
         # If the DLQ itself fails, this raises and the record is retried: nothing is lost.
         self._dead_letters.send(poison_message(record, handler=self.name, reason=poison.reason, detail=poison.detail))
-        metrics().add_metric(name="EventsPoisoned", unit=MetricUnit.Count, value=1)
+        _stats.get().poisoned += 1
         logger().warning(
             "poison record sent to the dead-letter queue",
             extra={"reason": poison.reason, "detail": poison.detail[:500], "topic": record.topic,

@@ -41,6 +41,13 @@ def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(deserializer.deserialize(v)) for k, v in item.items()}
 
 
+def assignments(fields: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``#a = :a, #b = :b`` with its names and values, for a store's SET clause (the store owns the rest)."""
+    names = {f"#{k}": k for k in fields}
+    values = {f":{k}": v for k, v in fields.items()}
+    return ", ".join(f"#{k} = :{k}" for k in fields), names, values
+
+
 def table_name() -> str:
     return get_settings().table_name
 

@@ -103,7 +103,7 @@ class KafkaPublisher:
             except BufferError:
                 # Local queue full: serve delivery reports to make room, then retry.
                 self._producer.poll(0.1)
-        self._producer.poll(0)
+        # No poll per record: delivery reports are served by flush(), once per batch.
 
     def close(self) -> None:
         """Drop anything unsent and release the client (the process is shutting down)."""
