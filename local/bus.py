@@ -4,7 +4,7 @@ Outbox items are read from each table's DynamoDB stream (moto) and published by 
 relay; published records are appended to in-memory topic partitions; every handler gets them
 as ``aws:kafka`` batches through the real consumer runtime, with the partial batch response
 honoured (a partition resumes at its first failed offset). Used by integration tests and
-benchmarks; the broker-backed runner (issue: local runtime) keeps the same semantics.
+benchmarks; the broker-backed runner (local/mapping.py) keeps the same semantics.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ def spawn(args: list[str], *, log_path: str | None = None, env: dict[str, str] |
         stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
         preexec_fn=_die_with_parent,
+        # Not in the terminal's process group: Ctrl-C reaches the parent only, which stops the
+        # runtime before the broker and moto (PR_SET_PDEATHSIG still ends them if it dies).
+        start_new_session=True,
     )
 
 

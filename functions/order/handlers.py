@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller
+from shopstream.api import ServiceApi, caller, created
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -21,8 +21,6 @@ shipping_outcomes = EventConsumer("order", "shipping-outcomes", logic.on_shippin
 
 @app.post("/orders")
 def place_order(body: PlaceOrder):
-    from shopstream.api import created
-
     return created(logic.place(caller(), body), status=202)
 
 
@@ -38,8 +36,6 @@ def list_orders(userId: str) -> OrderHistory:  # noqa: N803
 
 @app.post("/orders/<orderId>/cancel")
 def cancel_order(orderId: str):  # noqa: N803
-    from shopstream.api import created
-
     return created(logic.cancel_by_customer(caller(), orderId), status=202)
 
 

@@ -93,7 +93,7 @@ def get(caller: Caller, order_id: str) -> OrderView:
 def history(caller: Caller, user_id: str) -> OrderHistory:
     caller.require_owner(user_id, "user not found")
     user = store.get_replica("USER", user_id)
-    orders = [view(store.load(item["order_id"])) for item in store.orders_of(user_id)]
+    orders = [view(order) for order in store.orders_of(user_id)]
     return OrderHistory(user_id=user_id, customer_name=user.get("name") if user else None, orders=orders)
 
 

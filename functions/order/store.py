@@ -31,14 +31,16 @@ def get_state(order_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_state_key(order_id))
 
 
-def load(order_id: str) -> Order:
-    """Current state from the projection (a snapshot of the fold at its version)."""
-    item = get_state(order_id)
-    if item is None:
-        return Order(order_id=order_id)
+def _order(item: dict[str, Any]) -> Order:
     fields = {k: v for k, v in item.items() if k in Order.__dataclass_fields__}
     fields["items"] = tuple(fields.get("items", ()))
     return Order(**fields)
+
+
+def load(order_id: str) -> Order:
+    """Current state from the projection (a snapshot of the fold at its version)."""
+    item = get_state(order_id)
+    return _order(item) if item is not None else Order(order_id=order_id)
 
 
 def rebuild(order_id: str) -> Order:
@@ -71,8 +73,10 @@ def overdue(now_iso: str, limit: int = 100) -> list[str]:
     return [i["orderId"] for i in items]
 
 
-def orders_of(user_id: str) -> list[dict[str, Any]]:
-    return dynamo.query("gsi1pk = :user", {":user": f"USER#{user_id}"}, index="gsi1", forward=False)
+def orders_of(user_id: str) -> list[Order]:
+    """Newest first; the index projects the whole STATE item, so no further reads."""
+    items = dynamo.query("gsi1pk = :user", {":user": f"USER#{user_id}"}, index="gsi1", forward=False)
+    return [_order(i) for i in items]
 
 
 # --- replicas --------------------------------------------------------------------------
