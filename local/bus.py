@@ -58,16 +58,8 @@ class InProcessBus:
 
     # --- configuration ------------------------------------------------------------------
     def settings_for(self, service: str, handler: str | None = None) -> Settings:
-        values: dict[str, Any] = {
-            "environment": "local", "service": service, "table_name": naming.table(service),
-            "idempotency_table_name": naming.idempotency_table(service),
-        }
-        if handler:
-            values["handler"] = handler
-            values["dlq_url"] = self.queue_urls[naming.dlq(service, handler)]
-        if handler and "audit-archive" in catalog.service(service).handler(handler).needs:
-            values["audit_archive_bucket"] = naming.AUDIT_ARCHIVE_BUCKET
-        return Settings(**values)
+        return naming.function_settings(
+            service, handler, dlq_url=self.queue_urls[naming.dlq(service, handler)] if handler else None)
 
     # --- the API ------------------------------------------------------------------------
     def call(self, service: str, method: str, path: str, *, user: str = "u-1", admin: bool = False,

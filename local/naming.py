@@ -25,6 +25,23 @@ def relay_dlq(service: str) -> str:
     return f"{PREFIX}-{service}-relay-dlq"
 
 
+def function_settings(service: str, handler: str | None = None, *, bootstrap_servers: str = "",
+                      dlq_url: str | None = None):
+    """What a function reads from the environment CDK gives it, with the local resource names.
+
+    The one place the local runner, the in-process bus and the operations CLI get a function's
+    settings from (through the same ``function_environment`` the stacks use).
+    """
+    from shopstream.config import settings_from
+
+    spec = catalog.service(service)
+    environment = catalog.function_environment(
+        spec, environment=ENVIRONMENT, table_name=table(service), idempotency_table_name=idempotency_table(service),
+        bootstrap_servers=bootstrap_servers, kafka_auth="none", handler=spec.handler(handler) if handler else None,
+        dlq_url=dlq_url, audit_archive_bucket=AUDIT_ARCHIVE_BUCKET, notification_channel="table")
+    return settings_from({**environment, "AWS_REGION": "eu-west-1"})
+
+
 def all_queues() -> list[str]:
     names = [dlq(s.name, h.name) for s in catalog.SERVICES for h in s.handlers]
     return names + [relay_dlq(s.name) for s in catalog.SERVICES]

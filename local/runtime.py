@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from shopstream import catalog
-from shopstream.config import Settings, override_settings, settings_from
+from shopstream.config import Settings, override_settings
 from shopstream.outbox import OutboxRelay
 
 from local import naming
@@ -18,18 +18,6 @@ from local.mapping import KafkaMapping
 from local.stack import LocalStack
 
 RELAY_POLL_SECONDS = 0.1
-
-
-def function_settings(stack: LocalStack, spec: catalog.ServiceSpec,
-                      handler: catalog.HandlerSpec | None = None) -> Settings:
-    """The same environment CDK gives the function, with local resource names."""
-    environment = catalog.function_environment(
-        spec, environment=naming.ENVIRONMENT, table_name=naming.table(spec.name),
-        idempotency_table_name=naming.idempotency_table(spec.name), bootstrap_servers=stack.bootstrap_servers,
-        kafka_auth="none", handler=handler,
-        dlq_url=stack.queue_urls[naming.dlq(spec.name, handler.name)] if handler else None,
-        audit_archive_bucket=naming.AUDIT_ARCHIVE_BUCKET, notification_channel="table")
-    return settings_from({**environment, "AWS_REGION": "eu-west-1"})
 
 
 class LocalRuntime:
@@ -47,8 +35,9 @@ class LocalRuntime:
 
     # --- pieces -----------------------------------------------------------------------------
     def settings(self, service: str, handler: str | None = None) -> Settings:
-        spec = catalog.service(service)
-        return function_settings(self.stack, spec, spec.handler(handler) if handler else None)
+        return naming.function_settings(
+            service, handler, bootstrap_servers=self.stack.bootstrap_servers,
+            dlq_url=self.stack.queue_urls[naming.dlq(service, handler)] if handler else None)
 
     def send_on_failure(self, service: str, handler: str):
         from shopstream import aws

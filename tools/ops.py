@@ -77,18 +77,12 @@ class Target:
         if self.local:
             import importlib
 
+            from local import naming
             from local.context import LocalLambdaContext
-            from local.naming import dlq
-            from shopstream.config import override_settings, settings_from
+            from shopstream.config import override_settings
 
-            spec = catalog.service(service)
-            environment = catalog.function_environment(
-                spec, environment="local", table_name=f"{self.prefix}-{service}",
-                idempotency_table_name=f"{self.prefix}-{service}-idempotency", bootstrap_servers=self.bootstrap,
-                kafka_auth="none", handler=handler, dlq_url=self.client("sqs").get_queue_url(
-                    QueueName=dlq(service, handler.name))["QueueUrl"],
-                audit_archive_bucket=f"{self.prefix}-audit-archive")
-            settings = settings_from({**environment, "AWS_REGION": os.environ["AWS_REGION"]})
+            settings = naming.function_settings(service, handler.name, bootstrap_servers=self.bootstrap,
+                                                dlq_url=self.queue_url(service, handler.name))
             function = getattr(importlib.import_module(f"{service}.handlers"), handler.entry)
 
             def invoke_local(event: dict[str, Any]) -> dict[str, Any]:
