@@ -2,6 +2,10 @@
 
     python -m tools.generate           write them
     python -m tools.generate --check   fail on drift or on a backward-incompatible change
+    python -m tools.generate --narrow "why no stored event can violate the new bounds"
+                                       write them although existing versions get tighter bounds
+                                       (never a removed field, a new required field or a lost type);
+                                       the reason and every narrowing are logged in docs/decisions.md
 """
 
 from __future__ import annotations
@@ -109,9 +113,32 @@ def check() -> list[str]:
     return problems
 
 
-def write() -> None:
+NARROWINGS = ("lowered to", "raised to", "pattern changed", "values no longer accepted", "narrowed to fixed values")
+
+
+def _narrowing(problem: str) -> bool:
+    return any(marker in problem for marker in NARROWINGS)
+
+
+def _log_narrowings(reason: str, breaking: dict[str, list[str]]) -> None:
+    from datetime import date
+
+    kinds = sorted({p.split(": ", 1)[0] + ": " + p.split(": ", 1)[1] for ps in breaking.values() for p in ps})
+    paths = sorted({k.split(": ")[0] for k in kinds})
+    entry = [f"\n## {date.today().isoformat()} — bounds tightened on existing event versions (`make generate --narrow`)",
+             "", reason, "",
+             f"{sum(len(v) for v in breaking.values())} narrowings in {len(breaking)} schemas, on these fields: "
+             + ", ".join(f"`{p}`" for p in paths) + "."]
+    with (ROOT / "docs" / "decisions.md").open("a") as log:
+        log.write("\n".join(entry) + "\n")
+
+
+def write(narrow_reason: str | None = None) -> None:
     SCHEMAS_DIR.mkdir(exist_ok=True)
     breaking = compare_catalogs(committed_schemas(), all_schemas())
+    if breaking and narrow_reason and all(_narrowing(p) for ps in breaking.values() for p in ps):
+        _log_narrowings(narrow_reason, breaking)
+        breaking = {}
     if breaking:
         for name, reasons in breaking.items():
             print(f"refusing: {name} would break consumers: {reasons}", file=sys.stderr)
@@ -127,13 +154,14 @@ def write() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--narrow", metavar="REASON", help="accept tighter bounds on existing versions, logged")
     args = parser.parse_args()
     if args.check:
         problems = check()
         for p in problems:
             print(p, file=sys.stderr)
         raise SystemExit(1 if problems else 0)
-    write()
+    write(args.narrow)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from shopstream.api import Caller, NotFound
 from shopstream.config import get_settings
 from shopstream.consumer import InboundEvent
 from shopstream.observability import metrics
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.transaction import UnitOfWork, try_commit
 
 from . import store
 
@@ -19,10 +19,7 @@ def on_any_event(event: InboundEvent) -> None:
     envelope = event.envelope.to_wire()
     uow = UnitOfWork()
     store.record(uow, envelope, event.topic, event.partition, event.offset)
-    try:
-        uow.commit()
-    except ConditionFailed:
-        pass  # recorded before; the trail is immutable
+    try_commit(uow)  # recorded before; the trail is immutable
     bucket = get_settings().audit_archive_bucket
     if bucket:
         store.archive(bucket, event.topic, envelope)

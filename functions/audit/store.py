@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from shopstream import aws, dynamo
-from shopstream.outbox import UnitOfWork
+from shopstream.transaction import UnitOfWork
 
 
 def record(uow: UnitOfWork, envelope: dict[str, Any], topic: str, partition: int, offset: int) -> None:

@@ -8,10 +8,18 @@ from typing import Any
 
 from shopstream.api import Caller, Conflict, commit
 from shopstream.config import get_settings
-from shopstream.consumer import InboundEvent
+from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
-from shopstream.events import CartAbandoned, CartCreated, CartUpdated, ItemQuantity
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.events import (
+    CartAbandoned,
+    CartCreated,
+    CartUpdated,
+    ItemQuantity,
+    OrderCreated,
+    ProductDiscontinued,
+    UserDeactivated,
+)
+from shopstream.transaction import ConditionFailed, UnitOfWork, try_commit
 
 from . import store
 from .models import CartItems, CartView
@@ -67,45 +75,56 @@ def _close(cart: dict[str, Any], status: str, envelope_for) -> None:
     uow = UnitOfWork()
     store.close(uow, cart, status, at)
     uow.emit(envelope_for(cart, at))
-    try:
-        uow.commit()
-    except ConditionFailed:
-        pass  # changed or closed meanwhile
+    try_commit(uow)  # changed or closed meanwhile
 
 
 def on_order_created(event: InboundEvent) -> None:
-    data = event.data
+    match event.data:
+        case OrderCreated() as data:
+            pass
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
     cart = store.get(data.cart_id) if data.cart_id else None
     if cart is None or cart["status"] != "OPEN" or cart["userId"] != data.user_id:
         return
-    _close(cart, "CHECKED_OUT", lambda c, at: event_from_event(
-        event.envelope, event_type="CartUpdated", service=SERVICE,
-        data=CartUpdated(cart_id=c["cartId"], user_id=c["userId"], items=c["items"], status="CHECKED_OUT",
-                         version=c["version"] + 1)))
+    _close(cart, "CHECKED_OUT", _updated(event.envelope, "CHECKED_OUT"))
 
 
-def _abandoned(parent: EventEnvelope | None):
+def _updated(parent: EventEnvelope, status: str):
     def envelope(cart: dict[str, Any], at: str) -> EventEnvelope:
-        data = CartAbandoned(cart_id=cart["cartId"], user_id=cart["userId"], items=cart["items"],
-                             last_activity_at=cart["updatedAt"])
-        if parent is not None:
-            return event_from_event(parent, event_type="CartAbandoned", service=SERVICE, data=data)
-        return event_from_command(event_type="CartAbandoned", data=data, service=SERVICE,
-                                  correlation_id=str(uuid.uuid4()), user_id=cart["userId"])
+        return event_from_event(parent, event_type="CartUpdated", service=SERVICE,
+                                data=CartUpdated(cart_id=cart["cartId"], user_id=cart["userId"], items=cart["items"],
+                                                 status=status, version=cart["version"] + 1))
     return envelope
 
 
+def _abandoned(cart: dict[str, Any], at: str) -> EventEnvelope:
+    """Idle past the threshold: the reminder's cause."""
+    data = CartAbandoned(cart_id=cart["cartId"], user_id=cart["userId"], items=cart["items"],
+                         last_activity_at=cart["updatedAt"])
+    return event_from_command(event_type="CartAbandoned", data=data, service=SERVICE,
+                              correlation_id=str(uuid.uuid4()), user_id=cart["userId"])
+
+
 def on_user_deactivated(event: InboundEvent) -> None:
+    """A deactivated customer's carts close quietly (CartUpdated, not CartAbandoned: no reminder)."""
+    match event.data:
+        case UserDeactivated(user_id=user_id):
+            pass
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
     for cart in store.open_carts():
-        if cart["userId"] == event.data.user_id:
-            _close(cart, "ABANDONED", _abandoned(event.envelope))
+        if cart["userId"] == user_id:
+            _close(cart, "ABANDONED", _updated(event.envelope, "ABANDONED"))
 
 
 def on_product_event(event: InboundEvent) -> None:
     """A discontinued product leaves every open cart."""
-    if event.event_type != "ProductDiscontinued":
-        return
-    product_id = event.data.product_id
+    match event.data:
+        case ProductDiscontinued(product_id=product_id):
+            pass
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
     for cart in store.open_carts():
         if not any(i["productId"] == product_id for i in cart["items"]):
             continue
@@ -115,15 +134,12 @@ def on_product_event(event: InboundEvent) -> None:
         uow.emit(event_from_event(event.envelope, event_type="CartUpdated", service=SERVICE,
                                   data=CartUpdated(cart_id=cart["cartId"], user_id=cart["userId"], items=items,
                                                    version=cart["version"] + 1)))
-        try:
-            uow.commit()
-        except ConditionFailed:
-            pass
+        try_commit(uow)
 
 
 def sweep_abandoned(now: datetime | None = None) -> int:
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=get_settings().cart_abandon_after_seconds)
     carts = store.open_carts(idle_before=cutoff.isoformat(timespec="milliseconds"))
     for cart in carts:
-        _close(cart, "ABANDONED", _abandoned(None))
+        _close(cart, "ABANDONED", _abandoned)
     return len(carts)

@@ -8,7 +8,7 @@ from typing import Any
 from shopstream.api import Caller, Conflict, NotFound, commit
 from shopstream.consumer import InboundEvent
 from shopstream.events import ProductCreated, ProductDiscontinued, ProductUpdated
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.transaction import ConditionFailed, UnitOfWork, try_commit
 
 from . import store
 from .models import Availability, CreateProduct, Product, UpdateProduct
@@ -89,7 +89,4 @@ def on_stock_event(event: InboundEvent) -> None:
     for level in levels:
         uow = UnitOfWork()
         store.apply_availability(uow, level.product_id, level.available, level.version)
-        try:
-            uow.commit()
-        except ConditionFailed:
-            pass  # unknown product or an older version: nothing to apply
+        try_commit(uow)  # unknown product or an older version: nothing to apply

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo
-from shopstream.outbox import UnitOfWork
+from shopstream.transaction import UnitOfWork
 
 LISTING = "PRODUCTS"
 

@@ -1,7 +1,8 @@
 """Stock levels and order reservations.
 
 stock per product:  received (all adjustments) = available + reserved + sold
-reservation:        RESERVED -> COMMITTED (paid) | RELEASED;  COMMITTED -> RELEASED (refund restock)
+reservation:        RESERVED -> COMMITTED (paid) | RELEASED;  COMMITTED -> RELEASED (refund restock);
+                    FAILED (out of stock);  CANCELLED (the order was cancelled before it was reserved)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from shopstream.api import Caller, Conflict, NotFound, commit
-from shopstream.consumer import InboundEvent
+from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
 from shopstream.events import (
     InventoryAdjusted,
@@ -18,20 +19,21 @@ from shopstream.events import (
     InventoryReservationFailed,
     InventoryReserved,
     ItemQuantity,
+    OrderCancelled,
+    OrderCreated,
+    PaymentFailed,
+    PaymentProcessed,
+    ProductCreated,
+    ProductDiscontinued,
     Shortage,
     StockLevel,
 )
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
 
 from . import store
 from .models import Adjustment, StockView
 
 SERVICE = "inventory"
-MAX_ATTEMPTS = 25  # optimistic retries under contention before giving the batch back to the ESM
-
-
-class Contention(RuntimeError):
-    """Retried by the event source mapping (transient)."""
 
 
 def _level(stock: dict[str, Any], *, available: int = 0, reserved: int = 0, sold: int = 0) -> StockLevel:
@@ -69,40 +71,48 @@ def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
 
 
 def on_product_event(event: InboundEvent) -> None:
-    uow = UnitOfWork()
-    if event.event_type == "ProductCreated":
-        store.create_stock(uow, event.data.product_id)
-    else:
-        store.set_stock_status(uow, event.data.product_id, "DISCONTINUED")
-    try:
-        uow.commit()
-    except ConditionFailed:
-        pass  # already known / unknown product: nothing to do
+    match event.data:
+        case ProductCreated(product_id=product_id):
+            try_commit(store.create_stock(UnitOfWork(), product_id))  # known already: nothing to do
+        case ProductDiscontinued(product_id=product_id):
+            # Also when ProductCreated has not arrived yet: the record starts out discontinued.
+            try_commit(store.discontinue_stock(UnitOfWork(), product_id))
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
 def on_order_event(event: InboundEvent) -> None:
-    if event.event_type == "OrderCreated":
-        reserve(event)
-    else:
-        release(event, reason=event.data.reason)
+    match event.data:
+        case OrderCreated() as created:
+            reserve(event, created)
+        case OrderCancelled(order_id=order_id, reason=reason):
+            release(event, order_id, reason=reason)
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
 def on_payment_event(event: InboundEvent) -> None:
-    if event.event_type == "PaymentProcessed":
-        _settle(event)
-    else:
-        release(event, reason="payment_declined")
+    match event.data:
+        case PaymentProcessed(order_id=order_id):
+            settle(order_id)
+        case PaymentFailed(order_id=order_id):
+            release(event, order_id, reason="payment_declined")
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
-def reserve(event: InboundEvent) -> None:
-    order_id = event.data.order_id
-    wanted = Counter()
-    for item in event.data.items:
+def reserve(event: InboundEvent, created: OrderCreated) -> None:
+    """Hold every line of the order, or none. A reservation record, whatever its status, means the
+    order was decided before (a redelivery, or a cancellation that came first: nothing is taken)."""
+    order_id = created.order_id
+    wanted: Counter[str] = Counter()
+    for item in created.items:
         wanted[item.product_id] += item.quantity
     lines = [ItemQuantity(product_id=p, quantity=q) for p, q in sorted(wanted.items())]
-    for _ in range(MAX_ATTEMPTS):
+
+    def attempt() -> None:
         if store.get_reservation(order_id) is not None:
-            return  # decided before (redelivery)
+            return
         stocks = store.get_stocks(list(wanted))
         shortages = [Shortage(product_id=p, requested=q, available=stocks[p]["available"] if p in stocks else 0)
                      for p, q in wanted.items()
@@ -123,24 +133,30 @@ def reserve(event: InboundEvent) -> None:
             store.create_reservation(uow, order_id, line_items, "RESERVED")
             uow.emit(event_from_event(event.envelope, event_type="InventoryReserved", service=SERVICE,
                                       data=InventoryReserved(order_id=order_id, lines=lines, levels=levels)))
-        try:
+        uow.commit()
+
+    retry_on_conflict(attempt, what=f"reserve order {order_id}")
+
+
+def release(event: InboundEvent, order_id: str, *, reason: str) -> None:
+    """Put reserved (or sold, when a paid order is cancelled) units back on the shelf.
+
+    A cancellation that arrives before the order's reservation leaves a CANCELLED tombstone, so
+    the late OrderCreated takes nothing. Only OrderCancelled and PaymentFailed release: an order is
+    never cancelled once its parcel left (shipping decides), so shipped units are never restocked.
+    """
+
+    def attempt() -> None:
+        reservation = store.get_reservation(order_id)
+        uow = UnitOfWork()
+        if reservation is None:
+            store.create_reservation(uow, order_id, [], "CANCELLED")
             uow.commit()
             return
-        except ConditionFailed:
-            continue  # another reservation changed one of these products: read again
-    raise Contention(f"could not reserve order {order_id} after {MAX_ATTEMPTS} attempts")
-
-
-def release(event: InboundEvent, *, reason: str) -> None:
-    """Put reserved (or sold, when a paid order is cancelled) units back on the shelf."""
-    order_id = event.data.order_id
-    for _ in range(MAX_ATTEMPTS):
-        reservation = store.get_reservation(order_id)
-        if reservation is None or reservation["status"] not in ("RESERVED", "COMMITTED"):
-            return  # never reserved, failed, or already released
+        if reservation["status"] not in ("RESERVED", "COMMITTED"):
+            return  # failed, released, or cancelled before it was made
         lines = [ItemQuantity.model_validate(line) for line in reservation["lines"]]
         stocks = store.get_stocks([line.product_id for line in lines])
-        uow = UnitOfWork()
         levels = []
         for line in lines:
             stock = stocks[line.product_id]
@@ -154,18 +170,16 @@ def release(event: InboundEvent, *, reason: str) -> None:
         uow.emit(event_from_event(event.envelope, event_type="InventoryReleased", service=SERVICE,
                                   data=InventoryReleased(order_id=order_id, reason=reason, lines=lines,
                                                          levels=levels)))
-        try:
-            uow.commit()
-            return
-        except ConditionFailed:
-            continue
-    raise Contention(f"could not release order {order_id}")
+        uow.commit()
+
+    retry_on_conflict(attempt, what=f"release order {order_id}")
 
 
-def _settle(event: InboundEvent) -> None:
-    """Paid: reserved units become sold."""
-    order_id = event.data.order_id
-    for _ in range(MAX_ATTEMPTS):
+def settle(order_id: str) -> None:
+    """Paid: reserved units become sold. A reservation released meanwhile stays released
+    (the order was cancelled; payment refunds the charge)."""
+
+    def attempt() -> None:
         reservation = store.get_reservation(order_id)
         if reservation is None or reservation["status"] != "RESERVED":
             return
@@ -175,9 +189,6 @@ def _settle(event: InboundEvent) -> None:
         for line in lines:
             store.change_stock(uow, stocks[line.product_id], reserved=-line.quantity, sold=line.quantity)
         store.move_reservation(uow, order_id, "RESERVED", "COMMITTED")
-        try:
-            uow.commit()
-            return
-        except ConditionFailed:
-            continue
-    raise Contention(f"could not settle order {order_id}")
+        uow.commit()
+
+    retry_on_conflict(attempt, what=f"settle order {order_id}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo
-from shopstream.outbox import UnitOfWork
+from shopstream.transaction import UnitOfWork
 
 
 def _stock_key(product_id: str) -> dict[str, str]:
@@ -33,15 +33,21 @@ def get_reservation(order_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_reservation_key(order_id))
 
 
-def create_stock(uow: UnitOfWork, product_id: str) -> None:
+def create_stock(uow: UnitOfWork, product_id: str) -> UnitOfWork:
     uow.put({**_stock_key(product_id), "productId": product_id, "available": 0, "reserved": 0, "sold": 0,
              "received": 0, "version": 1, "status": "ACTIVE"}, condition="attribute_not_exists(pk)")
+    return uow
 
 
-def set_stock_status(uow: UnitOfWork, product_id: str, status: str) -> None:
-    uow.update(_stock_key(product_id), update="SET #status = :status, version = version + :one",
-               condition="attribute_exists(pk)", names={"#status": "status"},
-               values={":status": status, ":one": 1})
+def discontinue_stock(uow: UnitOfWork, product_id: str) -> UnitOfWork:
+    """Discontinued for good; creates the record (empty) if the product's creation is still on its way."""
+    uow.update(_stock_key(product_id),
+               update="SET #status = :discontinued, productId = :id, available = if_not_exists(available, :zero), "
+                      "reserved = if_not_exists(reserved, :zero), sold = if_not_exists(sold, :zero), "
+                      "received = if_not_exists(received, :zero), version = if_not_exists(version, :zero) + :one",
+               condition="attribute_not_exists(pk) OR #status <> :discontinued", names={"#status": "status"},
+               values={":discontinued": "DISCONTINUED", ":id": product_id, ":zero": 0, ":one": 1})
+    return uow
 
 
 def change_stock(uow: UnitOfWork, stock: dict[str, Any], *, available: int = 0, reserved: int = 0,

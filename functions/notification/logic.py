@@ -1,15 +1,25 @@
-"""Customer notifications for customer-visible events; each attempt ends as NotificationSent or Failed."""
+"""Customer notifications for customer-visible events.
+
+Each message has a deterministic id (cause eventId + template) and is recorded as SENDING before
+it is handed to the channel, then as SENT (NotificationSent) or FAILED (NotificationFailed). A
+retry, a redelivery or a replay finds the record and sends nothing: a message whose attempt was
+interrupted after it was handed over is closed as UNCONFIRMED, never sent twice (the channel, SES,
+has no idempotency key of its own). Cart reminders are marketing: never sent to a deactivated
+customer (SUPPRESSED). Events carry an error class, never the provider's text (it can quote the
+address).
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
-from shopstream.consumer import InboundEvent
+from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
-from shopstream.events import NotificationFailed, NotificationSent
+from shopstream.events import NotificationFailed, NotificationSent, UserDeactivated, UserRegistered, UserUpdated
 from shopstream.observability import logger
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.transaction import UnitOfWork, try_commit
 
 from . import senders, store
 
@@ -26,48 +36,78 @@ TEMPLATES = {
     "ShippingDelivered": ("shipment-delivered", "Your parcel was delivered"),
     "CartAbandoned": ("cart-reminder", "You left something in your cart"),
 }
+MARKETING = frozenset({"cart-reminder"})
+FINAL = frozenset({"SENT", "FAILED", "UNCONFIRMED", "SUPPRESSED"})
 
 
 def on_user_event(event: InboundEvent) -> None:
-    data = event.data
-    uow = UnitOfWork()
-    store.put_contact(uow, data.user_id, data.email, data.name, data.version)
-    try:
-        uow.commit()
-    except ConditionFailed:
-        pass  # an older profile version
-    notify(event)
+    match event.data:
+        case UserRegistered() | UserUpdated() as data:
+            store.apply_contact(data.user_id, data.version, {"email": data.email, "name": data.name,
+                                                             "status": "ACTIVE" if isinstance(data, UserRegistered)
+                                                             else None})
+            notify(event)
+        case UserDeactivated() as data:
+            store.apply_contact(data.user_id, data.version, {"status": "DEACTIVATED"})
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
+
+
+def notification_id_for(cause_event_id: str, template: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cause_event_id}/{template}"))
 
 
 def notify(event: InboundEvent) -> None:
     template, subject = TEMPLATES[event.event_type]
     user_id = event.data.user_id
-    # Derived from the event id: a redelivered event maps to the same notification.
-    notification_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.envelope.event_id}/{template}"))
-    contact = store.get_contact(user_id)
-    body = f"{subject}. Reference: {getattr(event.data, 'order_id', None) or getattr(event.data, 'cart_id', '')}"
-    error = None
-    if contact is None or not contact.get("email"):
-        error = "no email address on file"
-    else:
-        try:
-            senders.sender().send(to=contact["email"], subject=subject, body=body)
-        except Exception as exc:  # a refused address is an outcome to report, not a retry
-            error = f"{type(exc).__name__}: {exc}"[:500]
-    common = {"notification_id": notification_id, "user_id": user_id, "channel": "email", "template": template,
-              "cause_event_type": event.event_type}
-    uow = UnitOfWork()
-    store.record(uow, {"notificationId": notification_id, "userId": user_id, "template": template,
-                       "subject": subject, "body": body, "status": "FAILED" if error else "SENT", "error": error,
-                       "sentAt": datetime.now(timezone.utc).isoformat(), "cause": event.envelope.event_id})
-    if error:
-        uow.emit(event_from_event(event.envelope, event_type="NotificationFailed", service=SERVICE,
-                                  data=NotificationFailed(**common, error=error)))
-        logger().warning("notification failed", extra={"userId": user_id, "error": error})
-    else:
-        uow.emit(event_from_event(event.envelope, event_type="NotificationSent", service=SERVICE,
-                                  data=NotificationSent(**common)))
+    notification_id = notification_id_for(event.envelope.event_id, template)
+    existing = store.get_notification(notification_id)
+    if existing is not None:
+        if existing["status"] == "SENDING":  # interrupted after the hand-over: it may have gone out
+            _finish(event, existing, "UNCONFIRMED", error="delivery_unconfirmed")
+        return
+    reference = getattr(event.data, "order_id", None) or getattr(event.data, "cart_id", "")
+    message = {"notificationId": notification_id, "userId": user_id, "template": template, "subject": subject,
+               "body": f"{subject}. Reference: {reference}", "cause": event.envelope.event_id,
+               "causeEventType": event.event_type, "sentAt": datetime.now(timezone.utc).isoformat()}
+    contact = store.get_contact(user_id) or {}
+    if template in MARKETING and contact.get("status") == "DEACTIVATED":
+        try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"}))
+        return
+    if not contact.get("email"):
+        _fail_unsent(event, message, "no_address")
+        return
+    if not try_commit(store.record(UnitOfWork(), {**message, "status": "SENDING"})):
+        return  # another attempt holds it
     try:
-        uow.commit()
-    except ConditionFailed:
-        pass  # already recorded
+        senders.sender().send(message_id=notification_id, to=contact["email"], subject=subject,
+                              body=message["body"])
+    except Exception as exc:  # a refused message is an outcome to report, not a retry
+        _finish(event, {**message, "status": "SENDING"}, "FAILED", error=senders.error_class(exc))
+        return
+    _finish(event, {**message, "status": "SENDING"}, "SENT")
+
+
+def _fail_unsent(event: InboundEvent, message: dict[str, Any], error: str) -> None:
+    uow = store.record(UnitOfWork(), {**message, "status": "FAILED", "error": error})
+    uow.emit(_outcome(event, message, error))
+    try_commit(uow)
+
+
+def _finish(event: InboundEvent, message: dict[str, Any], status: str, error: str | None = None) -> None:
+    uow = store.finish(UnitOfWork(), message["notificationId"], status, error)
+    uow.emit(_outcome(event, message, error))
+    try_commit(uow)  # someone else finished it: theirs stands
+    if error:
+        logger().warning("notification not delivered", extra={"notificationId": message["notificationId"],
+                                                              "error": error})
+
+
+def _outcome(event: InboundEvent, message: dict[str, Any], error: str | None) -> Any:
+    common = {"notification_id": message["notificationId"], "user_id": message["userId"], "channel": "email",
+              "template": message["template"], "cause_event_type": message["causeEventType"]}
+    if error:
+        return event_from_event(event.envelope, event_type="NotificationFailed", service=SERVICE,
+                                data=NotificationFailed(**common, error=error))
+    return event_from_event(event.envelope, event_type="NotificationSent", service=SERVICE,
+                            data=NotificationSent(**common))

@@ -1,29 +1,47 @@
-"""The notification table: ``CONTACT#<userId>/CONTACT`` (addresses, newest version wins) and
-``NOTIFICATION#<id>/MESSAGE`` (what was sent; the local channel's outbox to the customer)."""
+"""The notification table.
+
+CONTACT#<userId> / CONTACT            the customer's address and status (a replica: newest version wins
+                                      field by field)
+NOTIFICATION#<id> / MESSAGE           each message, recorded before it is sent (the local channel's inbox)
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shopstream import dynamo
-from shopstream.outbox import UnitOfWork
+from shopstream import dynamo, replica
+from shopstream.transaction import UnitOfWork
 
 
 def get_contact(user_id: str) -> dict[str, Any] | None:
     return dynamo.get(f"CONTACT#{user_id}", "CONTACT")
 
 
-def put_contact(uow: UnitOfWork, user_id: str, email: str | None, name: str | None, version: int) -> None:
-    fields = {k: v for k, v in (("email", email), ("name", name)) if v is not None}
-    sets, names, values = dynamo.assignments({**fields, "version": version})
-    uow.update({"pk": f"CONTACT#{user_id}", "sk": "CONTACT"}, update=f"SET {sets}",
-               condition="attribute_not_exists(pk) OR #version < :version", names=names, values=values)
+def apply_contact(user_id: str, version: int, fields: dict[str, Any]) -> bool:
+    return replica.apply({"pk": f"CONTACT#{user_id}", "sk": "CONTACT", "userId": user_id}, version, fields)
 
 
-def record(uow: UnitOfWork, notification: dict[str, Any]) -> None:
-    uow.put({"pk": f"NOTIFICATION#{notification['notificationId']}", "sk": "MESSAGE", **notification,
+def _message_key(notification_id: str) -> dict[str, str]:
+    return {"pk": f"NOTIFICATION#{notification_id}", "sk": "MESSAGE"}
+
+
+def get_notification(notification_id: str) -> dict[str, Any] | None:
+    return dynamo.get(**_message_key(notification_id))
+
+
+def record(uow: UnitOfWork, notification: dict[str, Any]) -> UnitOfWork:
+    """The message, once (its id is derived from its cause)."""
+    uow.put({**_message_key(notification["notificationId"]), **notification,
              "gsi1pk": f"USER#{notification['userId']}", "gsi1sk": notification["sentAt"]},
             condition="attribute_not_exists(pk)")
+    return uow
+
+
+def finish(uow: UnitOfWork, notification_id: str, status: str, error: str | None) -> UnitOfWork:
+    sets, names, values = dynamo.assignments({"status": status, **({"error": error} if error else {})})
+    uow.update(_message_key(notification_id), update=f"SET {sets}", condition="#status = :sending",
+               names=names, values={**values, ":sending": "SENDING"})
+    return uow
 
 
 def sent_to(user_id: str) -> list[dict[str, Any]]:

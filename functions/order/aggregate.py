@@ -3,6 +3,12 @@
 State is the fold of the aggregate's own events; a transition that does not fit the current
 state produces no event, so a late, duplicate or out-of-order input never moves an order
 backwards or twice.
+
+Cancel vs dispatch: a PENDING order has no parcel yet (shipping creates one only after
+OrderConfirmed), so the order service cancels it on its own. A CONFIRMED order's parcel is
+shipping's to give up: the customer's cancel becomes a request, and the order is cancelled
+only when shipping has cancelled the parcel (ShippingCancelled); a dispatch that shipping
+accepted first refuses the request (the order ships).
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 TERMINAL = frozenset({"DELIVERED", "CANCELLED"})
-CANCELLABLE = frozenset({"PENDING", "CONFIRMED"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class Order:
     payment_id: str | None = None
     shipment_id: str | None = None
     cancellation_reason: str | None = None
+    cancellation_requested: bool = False
+    dispatched: bool = False
     refunded: bool = False
     created_at: str = ""
     updated_at: str = ""
@@ -58,13 +65,18 @@ def evolve(order: Order, change: Change, at: str) -> Order:
         case "Confirmed":
             return replace(order, status="CONFIRMED", payment_id=d["paymentId"])
         case "Cancelled":
-            return replace(order, status="CANCELLED", cancellation_reason=d["reason"])
+            return replace(order, status="CANCELLED", cancellation_reason=d["reason"], cancellation_requested=False)
+        case "CancellationRequested":
+            return replace(order, cancellation_requested=True)
         case "ShipmentCreated":
             return replace(order, shipment_id=d["shipmentId"])
         case "Shipped":
-            return replace(order, status="SHIPPED", shipment_id=d["shipmentId"])
+            # A delivery reported before its dispatch already moved the order on: keep DELIVERED.
+            status = "SHIPPED" if order.status == "CONFIRMED" else order.status
+            return replace(order, status=status, shipment_id=d["shipmentId"], dispatched=True,
+                           cancellation_requested=False)
         case "Delivered":
-            return replace(order, status="DELIVERED")
+            return replace(order, status="DELIVERED", cancellation_requested=False)
         case "Refunded":
             return replace(order, refunded=True)
     raise ValueError(f"unknown order change {change.kind}")
@@ -87,7 +99,28 @@ def confirm(order: Order, payment_id: str) -> list[Change]:
 
 
 def cancel(order: Order, reason: str) -> list[Change]:
-    return [Change("Cancelled", {"reason": reason})] if order.status in CANCELLABLE else []
+    """The saga gives up (out of stock, declined, timeout): only while nothing was confirmed."""
+    return [Change("Cancelled", {"reason": reason})] if order.status == "PENDING" else []
+
+
+def request_cancel(order: Order) -> list[Change]:
+    """The customer's cancel: immediate while PENDING; a request to shipping once CONFIRMED."""
+    if order.status == "PENDING":
+        return [Change("Cancelled", {"reason": "customer_request"})]
+    if order.status == "CONFIRMED" and not order.cancellation_requested:
+        return [Change("CancellationRequested", {"reason": "customer_request"})]
+    return []
+
+
+def cancellable(order: Order) -> bool:
+    return order.status in ("PENDING", "CONFIRMED")
+
+
+def shipment_cancelled(order: Order) -> list[Change]:
+    """Shipping gave the parcel up at our request: the order is cancelled (refund, restock follow)."""
+    if order.status == "CONFIRMED" and order.cancellation_requested:
+        return [Change("Cancelled", {"reason": "customer_request"})]
+    return []
 
 
 def shipment_created(order: Order, shipment_id: str) -> list[Change]:
@@ -95,11 +128,13 @@ def shipment_created(order: Order, shipment_id: str) -> list[Change]:
 
 
 def shipped(order: Order, shipment_id: str) -> list[Change]:
-    return [Change("Shipped", {"shipmentId": shipment_id})] if order.status == "CONFIRMED" else []
+    if order.dispatched or order.status not in ("CONFIRMED", "DELIVERED"):
+        return []
+    return [Change("Shipped", {"shipmentId": shipment_id})]
 
 
 def delivered(order: Order) -> list[Change]:
-    return [Change("Delivered")] if order.status == "SHIPPED" else []
+    return [Change("Delivered")] if order.status in ("CONFIRMED", "SHIPPED") else []
 
 
 def refunded(order: Order) -> list[Change]:

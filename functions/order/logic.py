@@ -9,16 +9,41 @@ timeout sweeper (timeout). Inventory releases stock and payment refunds on Order
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shopstream.api import Caller, Conflict, NotFound, Unprocessable, commit
+from shopstream.api import Caller, Conflict, Unprocessable, commit
 from shopstream.config import get_settings
-from shopstream.consumer import InboundEvent
+from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
-from shopstream.events import ItemQuantity, Money, OrderCancelled, OrderConfirmed, OrderCreated, OrderLine, OrderShipped
+from shopstream.events import (
+    InventoryReservationFailed,
+    InventoryReserved,
+    ItemQuantity,
+    Money,
+    OrderCancellationRequested,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderLine,
+    OrderShipped,
+    PaymentFailed,
+    PaymentProcessed,
+    PaymentRefunded,
+    ProductCreated,
+    ProductDiscontinued,
+    ProductUpdated,
+    ShippingCancelled,
+    ShippingCreated,
+    ShippingDelivered,
+    ShippingDispatched,
+    UserDeactivated,
+    UserRegistered,
+    UserUpdated,
+)
 from shopstream.observability import logger
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict
 
 from . import aggregate, store
 from .aggregate import Change, Order
@@ -98,16 +123,27 @@ def history(caller: Caller, user_id: str) -> OrderHistory:
 
 
 def cancel_by_customer(caller: Caller, order_id: str) -> OrderView:
-    order = store.load(order_id)
-    caller.require_owner(order.user_id or None, "order not found")
-    changes = aggregate.cancel(order, "customer_request")
-    if not changes:
-        raise Conflict(f"an order that is {order.status} can no longer be cancelled")
-    envelope = caller.command("OrderCancelled", _cancelled(order, "customer_request"), SERVICE)
-    try:
-        return view(_apply(order, changes, [envelope], status=202))
-    except ConditionFailed:
-        raise Conflict("the order changed meanwhile; retry") from None
+    """PENDING: cancelled now. CONFIRMED: shipping is asked to give up the parcel (202 either way);
+    the order is cancelled when it has, or ships if the parcel was dispatched first."""
+
+    def attempt() -> Order:
+        order = store.load(order_id)
+        caller.require_owner(order.user_id or None, "order not found")
+        if not aggregate.cancellable(order):
+            raise Conflict(f"an order that is {order.status} can no longer be cancelled")
+        changes = aggregate.request_cancel(order)
+        if not changes:
+            return order  # already requested: the same answer again
+        if changes[0].kind == "Cancelled":
+            event = caller.command("OrderCancelled", _cancelled(order, "customer_request"), SERVICE)
+        else:
+            event = caller.command("OrderCancellationRequested", OrderCancellationRequested(
+                order_id=order.order_id, user_id=order.user_id, reason="customer_request"), SERVICE)
+        return _apply(order, changes, [event], status=202)
+
+    order = retry_on_conflict(attempt, what=f"cancel order {order_id}", attempts=MAX_ATTEMPTS)
+    assert order is not None
+    return view(order)
 
 
 def _cancelled(order: Order, reason: str) -> OrderCancelled:
@@ -117,101 +153,128 @@ def _cancelled(order: Order, reason: str) -> OrderCancelled:
 
 
 # --- reactions (events) ---------------------------------------------------------------------
-def _react(event: InboundEvent, order_id: str, decide) -> None:
+Decision = tuple[list[Change], list[EventEnvelope]]
+
+
+def _react(event: InboundEvent, order_id: str, decide: Callable[[Order], Decision]) -> None:
     """Load, decide, append; retried on a concurrent change. No change = nothing to do."""
-    for _ in range(MAX_ATTEMPTS):
+
+    def attempt() -> None:
         order = store.load(order_id)
         if order.version == 0:
             logger().warning("event for an unknown order ignored", extra={"orderId": order_id})
             return
-        decision = decide(order)
-        if not decision:
+        changes, outgoing = decide(order)
+        if not changes:
             logger().info("event does not fit the order's state; ignored",
                           extra={"orderId": order_id, "status": order.status, "eventType": event.event_type})
             return
-        changes, outgoing = decision
-        try:
-            _apply(order, changes, outgoing)
-            return
-        except ConditionFailed:
-            continue
-    raise RuntimeError(f"order {order_id} kept changing under us")
+        _apply(order, changes, outgoing)
+
+    retry_on_conflict(attempt, what=f"order {order_id}", attempts=MAX_ATTEMPTS)
 
 
 def _derived(event: InboundEvent, event_type: str, data: Any) -> EventEnvelope:
     return event_from_event(event.envelope, event_type=event_type, data=data, service=SERVICE)
 
 
+def decide_cancel(event: InboundEvent, reason: str) -> Callable[[Order], Decision]:
+    def decide(order: Order) -> Decision:
+        changes = aggregate.cancel(order, reason)
+        return changes, [_derived(event, "OrderCancelled", _cancelled(order, reason))] if changes else []
+    return decide
+
+
+def decide_confirm(event: InboundEvent, payment: PaymentProcessed) -> Callable[[Order], Decision]:
+    def decide(order: Order) -> Decision:
+        changes = aggregate.confirm(order, payment.payment_id)
+        return changes, [_derived(event, "OrderConfirmed", OrderConfirmed(
+            order_id=order.order_id, user_id=order.user_id, payment_id=payment.payment_id,
+            total=order.total))] if changes else []
+    return decide
+
+
+def decide_shipped(event: InboundEvent, dispatched: ShippingDispatched) -> Callable[[Order], Decision]:
+    def decide(order: Order) -> Decision:
+        changes = aggregate.shipped(order, dispatched.shipment_id)
+        return changes, [_derived(event, "OrderShipped", OrderShipped(
+            order_id=order.order_id, user_id=order.user_id, shipment_id=dispatched.shipment_id,
+            carrier=dispatched.carrier, tracking_number=dispatched.tracking_number))] if changes else []
+    return decide
+
+
+def decide_shipment_cancelled(event: InboundEvent) -> Callable[[Order], Decision]:
+    def decide(order: Order) -> Decision:
+        changes = aggregate.shipment_cancelled(order)
+        return changes, [_derived(event, "OrderCancelled", _cancelled(order, "customer_request"))] if changes else []
+    return decide
+
+
+def quietly(transition: Callable[[Order], list[Change]]) -> Callable[[Order], Decision]:
+    """A transition that causes no event of its own."""
+    return lambda order: (transition(order), [])
+
+
 def on_inventory_event(event: InboundEvent) -> None:
-    data = event.data
-    if event.event_type == "InventoryReserved":
-        _react(event, data.order_id, lambda o: (c, []) if (c := aggregate.stock_reserved(o)) else None)
-    else:
-        _react(event, data.order_id, lambda o: (c, [_derived(event, "OrderCancelled", _cancelled(o, "out_of_stock"))])
-               if (c := aggregate.cancel(o, "out_of_stock")) else None)
+    match event.data:
+        case InventoryReserved(order_id=order_id):
+            _react(event, order_id, quietly(aggregate.stock_reserved))
+        case InventoryReservationFailed(order_id=order_id):
+            _react(event, order_id, decide_cancel(event, "out_of_stock"))
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
 def on_payment_event(event: InboundEvent) -> None:
-    data = event.data
-    if event.event_type == "PaymentProcessed":
-        def decide(o: Order):
-            changes = aggregate.confirm(o, data.payment_id)
-            return (changes, [_derived(event, "OrderConfirmed", OrderConfirmed(
-                order_id=o.order_id, user_id=o.user_id, payment_id=data.payment_id, total=o.total))]) if changes else None
-        _react(event, data.order_id, decide)
-    elif event.event_type == "PaymentFailed":
-        _react(event, data.order_id, lambda o: (c, [_derived(event, "OrderCancelled", _cancelled(o, "payment_declined"))])
-               if (c := aggregate.cancel(o, "payment_declined")) else None)
-    else:
-        _react(event, data.order_id, lambda o: (c, []) if (c := aggregate.refunded(o)) else None)
+    match event.data:
+        case PaymentProcessed() as processed:
+            _react(event, processed.order_id, decide_confirm(event, processed))
+        case PaymentFailed(order_id=order_id):
+            _react(event, order_id, decide_cancel(event, "payment_declined"))
+        case PaymentRefunded(order_id=order_id):
+            _react(event, order_id, quietly(aggregate.refunded))
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
 def on_shipping_event(event: InboundEvent) -> None:
-    data = event.data
-    if event.event_type == "ShippingCreated":
-        _react(event, data.order_id, lambda o: (c, []) if (c := aggregate.shipment_created(o, data.shipment_id)) else None)
-    elif event.event_type == "ShippingDispatched":
-        def decide(o: Order):
-            changes = aggregate.shipped(o, data.shipment_id)
-            return (changes, [_derived(event, "OrderShipped", OrderShipped(
-                order_id=o.order_id, user_id=o.user_id, shipment_id=data.shipment_id, carrier=data.carrier,
-                tracking_number=data.tracking_number))]) if changes else None
-        _react(event, data.order_id, decide)
-    else:
-        _react(event, data.order_id, lambda o: (c, []) if (c := aggregate.delivered(o)) else None)
+    match event.data:
+        case ShippingCreated(order_id=order_id, shipment_id=shipment_id):
+            _react(event, order_id, quietly(lambda order: aggregate.shipment_created(order, shipment_id)))
+        case ShippingDispatched() as dispatched:
+            _react(event, dispatched.order_id, decide_shipped(event, dispatched))
+        case ShippingDelivered(order_id=order_id):
+            _react(event, order_id, quietly(aggregate.delivered))
+        case ShippingCancelled(order_id=order_id):
+            _react(event, order_id, decide_shipment_cancelled(event))
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
 def on_user_event(event: InboundEvent) -> None:
-    data = event.data
-    fields: dict[str, Any] = {}
-    if event.event_type == "UserRegistered":
-        fields = {"email": data.email, "name": data.name, "status": "ACTIVE"}
-    elif event.event_type == "UserUpdated":
-        fields = {k: v for k, v in (("email", data.email), ("name", data.name)) if v is not None}
-    else:
-        fields = {"status": "DEACTIVATED"}
-    _replicate("USER", data.user_id, data.version, fields)
+    match event.data:
+        case UserRegistered() as data:
+            fields: dict[str, Any] = {"email": data.email, "name": data.name, "status": "ACTIVE"}
+        case UserUpdated() as data:
+            fields = {"email": data.email, "name": data.name}
+        case UserDeactivated() as data:
+            fields = {"status": "DEACTIVATED"}
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
+    store.apply_replica("USER", data.user_id, data.version, fields)
 
 
 def on_product_event(event: InboundEvent) -> None:
-    data = event.data
-    if event.event_type == "ProductCreated":
-        fields = {"name": data.name, "price": data.price.to_wire(), "status": "ACTIVE"}
-    elif event.event_type == "ProductUpdated":
-        fields = {k: v for k, v in (("name", data.name), ("price", data.price.to_wire() if data.price else None))
-                  if v is not None}
-    else:
-        fields = {"status": "DISCONTINUED"}
-    _replicate("PRODUCT", data.product_id, data.version, fields)
-
-
-def _replicate(kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> None:
-    uow = UnitOfWork()
-    store.put_replica(uow, kind, entity_id, version, fields)
-    try:
-        uow.commit()
-    except ConditionFailed:
-        pass  # we already hold this version or a newer one
+    match event.data:
+        case ProductCreated() as data:
+            fields: dict[str, Any] = {"name": data.name, "price": data.price.to_wire(), "status": "ACTIVE"}
+        case ProductUpdated() as data:
+            fields = {"name": data.name, "price": data.price.to_wire() if data.price else None}
+        case ProductDiscontinued() as data:
+            fields = {"status": "DISCONTINUED"}
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
+    store.apply_replica("PRODUCT", data.product_id, data.version, fields)
 
 
 # --- schedule -------------------------------------------------------------------------------
@@ -222,13 +285,18 @@ def sweep_timeouts(now: datetime | None = None) -> int:
     for order_id in store.overdue(now_iso):
         order = store.load(order_id)
         changes = aggregate.cancel(order, "timeout")
-        if not changes or order.status != "PENDING":
+        if not changes:
             continue
         envelope = event_from_command(event_type="OrderCancelled", data=_cancelled(order, "timeout"),
                                       service=SERVICE, correlation_id=order.correlation_id, user_id=order.user_id)
-        try:
-            _apply(order, changes, [envelope])
+        if try_commit_changes(order, changes, [envelope]):
             cancelled += 1
-        except ConditionFailed:
-            continue  # it moved on meanwhile
     return cancelled
+
+
+def try_commit_changes(order: Order, changes: list[Change], outgoing: list[EventEnvelope]) -> bool:
+    try:
+        _apply(order, changes, outgoing)
+        return True
+    except ConditionFailed:
+        return False  # it moved on meanwhile

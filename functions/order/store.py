@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from shopstream import dynamo
-from shopstream.outbox import UnitOfWork
+from shopstream import dynamo, replica
+from shopstream.transaction import UnitOfWork
 
 from .aggregate import Change, Order, fold
 
@@ -89,8 +89,6 @@ def get_product_replicas(product_ids: list[str]) -> dict[str, dict[str, Any]]:
     return {item["id"]: item for item in found.values()}
 
 
-def put_replica(uow: UnitOfWork, kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> None:
-    """Write the fields if this version is newer than the stored one (stale/duplicate events lose)."""
-    sets, names, values = dynamo.assignments({**fields, "version": version, "id": entity_id})
-    uow.update({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA"}, update=f"SET {sets}",
-               condition="attribute_not_exists(pk) OR #version < :version", names=names, values=values)
+def apply_replica(kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> bool:
+    """Merge an event's fields into the replica, field by field, newest version wins."""
+    return replica.apply({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA", "id": entity_id}, version, fields)

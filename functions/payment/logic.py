@@ -1,16 +1,30 @@
-"""Payments: PENDING -> CAPTURED | FAILED | CANCELLED;  CAPTURED -> REFUNDED.
+"""Payments: PENDING -> CHARGING -> CAPTURED | FAILED;  CAPTURED -> REFUNDED;  PENDING -> CANCELLED.
 
-The intent is recorded from OrderCreated; the charge happens once stock is reserved. A payment
-that is CANCELLED before it is charged is never charged; one captured before the cancel is refunded.
+A payment merges three facts about its order, in whatever order they arrive: the intent
+(OrderCreated: amount and method), stock held (InventoryReserved) and cancelled (OrderCancelled).
+It is charged once it has the first two and not the third. CHARGING is committed before the
+provider is called, so a cancel that comes while the charge is in flight only marks the payment
+cancelled, and whoever finishes the charge refunds it at once. Provider calls are idempotent by
+key, so finishing a charge that a crashed attempt started never charges twice.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from shopstream.api import Caller
-from shopstream.consumer import InboundEvent
-from shopstream.envelope import event_from_event
-from shopstream.events import PaymentFailed, PaymentInitiated, PaymentProcessed, PaymentRefunded
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.consumer import InboundEvent, PoisonRecord
+from shopstream.envelope import EventEnvelope, event_from_event
+from shopstream.events import (
+    InventoryReserved,
+    OrderCancelled,
+    OrderCreated,
+    PaymentFailed,
+    PaymentInitiated,
+    PaymentProcessed,
+    PaymentRefunded,
+)
+from shopstream.transaction import UnitOfWork, retry_on_conflict
 
 from . import provider as providers
 from . import store
@@ -20,29 +34,80 @@ SERVICE = "payment"
 PROVIDER_ATTEMPTS = 3
 
 
-class AwaitingOrder(RuntimeError):
-    """Stock was reserved for an order whose OrderCreated this service has not seen yet (transient)."""
-
-
 def get(caller: Caller, payment_id: str) -> PaymentView:
     item = store.get(payment_id)
-    caller.require_owner(item["userId"] if item else None, "payment not found")
+    # A payment known only from a cancellation or a reservation has nothing to show yet.
+    caller.require_owner(item.get("userId") if item and "amount" in item else None, "payment not found")
     return PaymentView.model_validate(item)
 
 
 def on_order_event(event: InboundEvent) -> None:
-    data = event.data
-    payment_id = store.payment_id_for(data.order_id)
-    if event.event_type == "OrderCreated":
-        uow = UnitOfWork()
-        store.create(uow, {"paymentId": payment_id, "orderId": data.order_id, "userId": data.user_id,
-                           "amount": data.total.to_wire(), "paymentMethod": data.payment_method, "status": "PENDING"})
-        try:
+    match event.data:
+        case OrderCreated() as data:
+            _advance(event, data.order_id, {"userId": data.user_id, "amount": data.total.to_wire(),
+                                            "paymentMethod": data.payment_method})
+        case OrderCancelled() as data:
+            _advance(event, data.order_id, {"userId": data.user_id, "cancelled": True})
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
+
+
+def on_stock_reserved(event: InboundEvent) -> None:
+    match event.data:
+        case InventoryReserved(order_id=order_id):
+            _advance(event, order_id, {"stockReserved": True})
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
+
+
+def next_step(payment: dict[str, Any]) -> str | None:
+    """What the payment's facts call for next (pure)."""
+    match payment["status"]:
+        case "PENDING" if payment.get("cancelled"):
+            return "cancel"
+        case "PENDING" if "amount" in payment and payment.get("stockReserved"):
+            return "claim"
+        case "CHARGING":
+            return "charge"
+        case "CAPTURED" if payment.get("cancelled"):
+            return "refund"
+    return None
+
+
+def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any]) -> None:
+    """Merge the fact, then take steps until none is left; each step commits on the version it read."""
+    payment_id = store.payment_id_for(order_id)
+
+    def attempt() -> None:
+        read = store.get(payment_id) or {"paymentId": payment_id, "orderId": order_id, "status": "PENDING",
+                                         "version": 0}
+        payment = {**read, **{k: v for k, v in fact.items() if k not in read or k in ("cancelled", "stockReserved")}}
+        while True:
+            uow = UnitOfWork()
+            after = _step(event, uow, payment)
+            if after == read:
+                return
+            store.save(uow, after, read["version"])
             uow.commit()
-        except ConditionFailed:
-            pass
-        return
-    _cancel_or_refund(event, payment_id)
+            if next_step(after) is None:
+                return
+            read = payment = {**after, "version": read["version"] + 1}
+
+    retry_on_conflict(attempt, what=f"payment {payment_id}")
+
+
+def _step(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any]) -> dict[str, Any]:
+    """The payment after its next step, with the step's events added to ``uow``."""
+    step = next_step(payment)
+    if step == "cancel":
+        return {**payment, "status": "CANCELLED"}
+    if step == "claim":
+        return {**payment, "status": "CHARGING"}
+    if step == "charge":
+        return _charge(event, uow, payment)
+    if step == "refund":
+        return _refund(event, uow, payment)
+    return payment
 
 
 def _with_retries(call):
@@ -51,62 +116,45 @@ def _with_retries(call):
             return call()
         except providers.ProviderTimeout:
             if attempt == PROVIDER_ATTEMPTS - 1:
-                raise  # the mapping retries the record later, with the same idempotency key
+                raise  # the mapping retries the record later; the key makes the retry safe
 
 
-def on_stock_reserved(event: InboundEvent) -> None:
-    payment_id = store.payment_id_for(event.data.order_id)
-    payment = store.get(payment_id)
-    if payment is None:
-        raise AwaitingOrder(f"no payment intent yet for {event.data.order_id}")
-    if payment["status"] != "PENDING":
-        return  # charged, failed or cancelled already
+def _common(payment: dict[str, Any]) -> dict[str, Any]:
+    return {"payment_id": payment["paymentId"], "order_id": payment["orderId"], "user_id": payment["userId"],
+            "amount": payment["amount"]}
+
+
+def _charge(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any]) -> dict[str, Any]:
     amount = payment["amount"]
     result = _with_retries(lambda: providers.provider.charge(
-        idempotency_key=payment_id, amount=amount["amount"], currency=amount["currency"],
+        idempotency_key=payment["paymentId"], amount=amount["amount"], currency=amount["currency"],
         method=payment["paymentMethod"]))
-    common = {"payment_id": payment_id, "order_id": payment["orderId"], "user_id": payment["userId"],
-              "amount": amount}
-    uow = UnitOfWork()
-    initiated = event_from_event(event.envelope, event_type="PaymentInitiated", service=SERVICE,
-                                 data=PaymentInitiated(**common, payment_method=payment["paymentMethod"]))
-    uow.emit(initiated)
+    initiated = _emit(uow, event.envelope, "PaymentInitiated",
+                      PaymentInitiated(**_common(payment), payment_method=payment["paymentMethod"]))
     # The outcome is caused by the initiation: the trace reads reserved -> initiated -> processed.
-    if result.succeeded:
-        store.move(uow, payment_id, "PENDING", "CAPTURED", providerReference=result.reference)
-        outcome = event_from_event(initiated, event_type="PaymentProcessed", service=SERVICE,
-                                   data=PaymentProcessed(**common, provider_reference=result.reference))
-    else:
-        store.move(uow, payment_id, "PENDING", "FAILED", declineCode=result.decline_code)
-        outcome = event_from_event(initiated, event_type="PaymentFailed", service=SERVICE,
-                                   data=PaymentFailed(**common, decline_code=result.decline_code or "declined"))
-    uow.emit(outcome)
-    try:
-        uow.commit()
-    except ConditionFailed:
-        on_stock_reserved(event)  # cancelled meanwhile: the next pass refunds nothing twice
+    if not result.succeeded:
+        _emit(uow, initiated, "PaymentFailed",
+              PaymentFailed(**_common(payment), decline_code=result.decline_code or "declined"))
+        return {**payment, "status": "FAILED", "declineCode": result.decline_code}
+    processed = _emit(uow, initiated, "PaymentProcessed",
+                      PaymentProcessed(**_common(payment), provider_reference=result.reference))
+    captured = {**payment, "status": "CAPTURED", "providerReference": result.reference}
+    if payment.get("cancelled"):
+        return _refund(event, uow, captured, cause=processed)  # cancelled while the charge was in flight
+    return captured
 
 
-def _cancel_or_refund(event: InboundEvent, payment_id: str) -> None:
-    payment = store.get(payment_id)
-    uow = UnitOfWork()
-    if payment is None:
-        return
-    if payment["status"] == "PENDING":
-        store.move(uow, payment_id, "PENDING", "CANCELLED")
-    elif payment["status"] == "CAPTURED":
-        amount = payment["amount"]
-        result = _with_retries(lambda: providers.provider.refund(
-            idempotency_key=f"refund_{payment_id}", charge_reference=payment["providerReference"],
-            amount=amount["amount"]))
-        store.move(uow, payment_id, "CAPTURED", "REFUNDED", refundReference=result.reference)
-        uow.emit(event_from_event(event.envelope, event_type="PaymentRefunded", service=SERVICE,
-                                  data=PaymentRefunded(payment_id=payment_id, order_id=payment["orderId"],
-                                                       user_id=payment["userId"], amount=amount,
-                                                       refund_reference=result.reference)))
-    else:
-        return
-    try:
-        uow.commit()
-    except ConditionFailed:
-        _cancel_or_refund(event, payment_id)  # it was charged meanwhile: refund it
+def _refund(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any],
+            cause: EventEnvelope | None = None) -> dict[str, Any]:
+    result = _with_retries(lambda: providers.provider.refund(
+        idempotency_key=f"refund_{payment['paymentId']}", charge_reference=payment["providerReference"],
+        amount=payment["amount"]["amount"]))
+    _emit(uow, cause or event.envelope, "PaymentRefunded",
+          PaymentRefunded(**_common(payment), refund_reference=result.reference))
+    return {**payment, "status": "REFUNDED", "refundReference": result.reference}
+
+
+def _emit(uow: UnitOfWork, cause: EventEnvelope, event_type: str, data: Any) -> EventEnvelope:
+    envelope = event_from_event(cause, event_type=event_type, service=SERVICE, data=data)
+    uow.emit(envelope)
+    return envelope

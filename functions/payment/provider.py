@@ -14,7 +14,7 @@ from typing import Protocol
 
 from shopstream import dynamo
 from shopstream.config import get_settings
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.transaction import UnitOfWork, try_commit
 
 DECLINES = {"pm_card_chargeDeclined": "card_declined", "pm_card_insufficientFunds": "insufficient_funds"}
 
@@ -52,23 +52,19 @@ class SimulatedProvider:
         return digest < rate
 
     def _once(self, key: str, result: ProviderResult) -> ProviderResult:
+        """The first result recorded under ``key`` (recording ``result`` if there is none yet)."""
         self.calls += 1
-        existing = dynamo.get(f"PROVIDER#{key}", "LEDGER")
-        if existing is not None:
-            outcome = ProviderResult(existing["succeeded"], existing["reference"], existing.get("declineCode"))
-        else:
-            uow = UnitOfWork()
-            uow.put({"pk": f"PROVIDER#{key}", "sk": "LEDGER", "succeeded": result.succeeded,
-                     "reference": result.reference, "declineCode": result.decline_code},
-                    condition="attribute_not_exists(pk)")
-            try:
-                uow.commit()
-                outcome = result
-            except ConditionFailed:
-                return self._once(key, result)
+        uow = UnitOfWork()
+        uow.put({"pk": f"PROVIDER#{key}", "sk": "LEDGER", "succeeded": result.succeeded,
+                 "reference": result.reference, "declineCode": result.decline_code},
+                condition="attribute_not_exists(pk)")
+        if not try_commit(uow):  # recorded before (a retry): answer what was answered then
+            existing = dynamo.get(f"PROVIDER#{key}", "LEDGER")
+            assert existing is not None, key
+            result = ProviderResult(existing["succeeded"], existing["reference"], existing.get("declineCode"))
         if self._fault(key):
             raise ProviderTimeout(f"provider did not answer for {key}")
-        return outcome
+        return result
 
     def charge(self, *, idempotency_key: str, amount: int, currency: str, method: str) -> ProviderResult:
         decline = DECLINES.get(method)

@@ -1,11 +1,14 @@
-"""The payment table: ``PAYMENT#<paymentId>/PAYMENT``; one payment per order (id derived from it)."""
+"""The payment table: ``PAYMENT#<paymentId>/PAYMENT``, one payment per order (id derived from it).
+
+``version`` guards every write: a payment changes only from the state it was read in.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shopstream import dynamo
-from shopstream.outbox import UnitOfWork
+from shopstream.transaction import UnitOfWork
 
 
 def payment_id_for(order_id: str) -> str:
@@ -20,11 +23,9 @@ def get(payment_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_key(payment_id))
 
 
-def create(uow: UnitOfWork, payment: dict[str, Any]) -> None:
-    uow.put({**_key(payment["paymentId"]), **payment}, condition="attribute_not_exists(pk)")
-
-
-def move(uow: UnitOfWork, payment_id: str, expected: str, status: str, **fields: Any) -> None:
-    sets, names, values = dynamo.assignments({"status": status, **fields})
-    uow.update(_key(payment_id), update=f"SET {sets}", condition="#status = :expected",
-               names=names, values={**values, ":expected": expected})
+def save(uow: UnitOfWork, payment: dict[str, Any], read_version: int) -> None:
+    item = {**payment, **_key(payment["paymentId"]), "version": read_version + 1}
+    if read_version == 0:
+        uow.put(item, condition="attribute_not_exists(pk)")
+    else:
+        uow.put(item, condition="version = :read", values={":read": read_version})

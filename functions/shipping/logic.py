@@ -1,15 +1,32 @@
-"""Shipments: created when an order is confirmed; CREATED -> DISPATCHED -> DELIVERED, or CANCELLED."""
+"""Shipments: created when an order is confirmed; CREATED -> DISPATCHED -> DELIVERED, or CANCELLED.
+
+Shipping holds the parcel, so it decides cancel vs dispatch for a paid order: a cancellation
+request cancels a parcel that has not left (ShippingCancelled; the order is then cancelled) and
+is refused once it has; an admin's dispatch of a cancelled parcel is a 409. Events about an
+order may arrive in any order: they are merged into the fulfilment record first.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Any
 
 from shopstream.api import Caller, Conflict, commit
-from shopstream.consumer import InboundEvent
+from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
-from shopstream.events import ShippingCreated, ShippingDelivered, ShippingDispatched
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.events import (
+    OrderCancellationRequested,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    ShippingCancelled,
+    ShippingCreated,
+    ShippingDelivered,
+    ShippingDispatched,
+)
+from shopstream.observability import logger
+from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict
 
 from . import store
 from .models import ShipmentView
@@ -29,39 +46,67 @@ def get_for_order(caller: Caller, order_id: str) -> ShipmentView:
 
 
 def on_order_event(event: InboundEvent) -> None:
+    """Merge what the event says about the order, then do what the merged facts call for."""
     data = event.data
+    match data:
+        case OrderCreated():
+            fact: dict[str, Any] = {"userId": data.user_id, "address": data.shipping_address.to_wire(),
+                                    "items": [{"productId": i.product_id, "quantity": i.quantity} for i in data.items]}
+        case OrderConfirmed():
+            fact = {"userId": data.user_id, "confirmed": True}
+        case OrderCancelled():
+            fact = {"userId": data.user_id, "cancelled": True}
+        case OrderCancellationRequested():
+            fact = {"userId": data.user_id, "cancellationRequested": True}
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
+    retry_on_conflict(lambda: _fulfil(event, data.order_id, fact), what=f"fulfilment of {data.order_id}")
+
+
+def _fulfil(event: InboundEvent, order_id: str, fact: dict[str, Any]) -> None:
+    read = store.get_fulfilment(order_id) or {"orderId": order_id, "status": "AWAITING_PAYMENT", "version": 0}
+    merged = {**read, **{k: v for k, v in fact.items() if k != "userId" or "userId" not in read}}
+    shipment_id = store.shipment_id_for(order_id)
     uow = UnitOfWork()
-    if event.event_type == "OrderCreated":
-        store.record_fulfilment(uow, {"orderId": data.order_id, "userId": data.user_id,
-                                      "address": data.shipping_address.to_wire(),
-                                      "items": [{"productId": i.product_id, "quantity": i.quantity}
-                                                for i in data.items]})
-    elif event.event_type == "OrderConfirmed":
-        details = store.get_fulfilment(data.order_id)
-        if details is None or details["status"] != "AWAITING_PAYMENT":
-            return
-        shipment_id = store.shipment_id_for(data.order_id)
-        store.close_fulfilment(uow, data.order_id, "SHIPMENT_CREATED")
-        store.create_shipment(uow, {"shipmentId": shipment_id, "orderId": data.order_id, "userId": data.user_id,
-                                    "address": details["address"], "items": details["items"]})
+    if merged.get("cancelled") or merged.get("cancellationRequested"):
+        _give_up(event, uow, merged, shipment_id)
+    elif merged["status"] == "AWAITING_PAYMENT" and merged.get("confirmed") and "items" in merged:
+        merged["status"] = "SHIPMENT_CREATED"
+        shipment = {"shipmentId": shipment_id, "orderId": order_id, "userId": merged["userId"],
+                    "address": merged["address"], "items": merged["items"]}
+        store.create_shipment(uow, shipment)
         uow.emit(event_from_event(event.envelope, event_type="ShippingCreated", service=SERVICE,
-                                  data=ShippingCreated(shipment_id=shipment_id, order_id=data.order_id,
-                                                       user_id=data.user_id, address=details["address"],
-                                                       items=details["items"])))
-    else:  # OrderCancelled
-        shipment = store.get_shipment(store.shipment_id_for(data.order_id))
-        if shipment is not None:
-            if shipment["status"] != "CREATED":
-                return  # dispatched parcels are not recalled here
-            store.move_shipment(uow, shipment["shipmentId"], "CREATED", "CANCELLED")
-        elif (details := store.get_fulfilment(data.order_id)) and details["status"] == "AWAITING_PAYMENT":
-            store.close_fulfilment(uow, data.order_id, "CANCELLED")
-        else:
+                                  data=ShippingCreated.model_validate(shipment)))
+    if merged == read:
+        return  # nothing new (a duplicate, or a fact we already had)
+    store.save_fulfilment(uow, merged, read["version"])
+    uow.commit()
+
+
+def _give_up(event: InboundEvent, uow: UnitOfWork, fulfilment: dict[str, Any], shipment_id: str) -> None:
+    """A cancelled order, or a request to cancel a paid one: the parcel is cancelled unless it left.
+
+    The shipment's own conditional status change decides a race with an admin's dispatch.
+    """
+    requested = bool(fulfilment.get("cancellationRequested")) and not fulfilment.get("requestAnswered")
+    if fulfilment["status"] == "SHIPMENT_CREATED":
+        shipment = store.get_shipment(shipment_id)
+        assert shipment is not None, shipment_id
+        if shipment["status"] == "CREATED":
+            store.move_shipment(uow, shipment_id, "CREATED", "CANCELLED")
+        elif shipment["status"] in ("DISPATCHED", "DELIVERED"):
+            if fulfilment.get("cancelled"):
+                logger().error("an order was cancelled after its parcel left", extra={"shipmentId": shipment_id})
+            fulfilment["requestAnswered"] = True  # refused: the order ships (it learns from ShippingDispatched)
             return
-    try:
-        uow.commit()
-    except ConditionFailed:
-        pass  # already handled
+    elif fulfilment["status"] == "CANCELLED" and not requested:
+        return
+    fulfilment["status"] = "CANCELLED"
+    if requested:
+        fulfilment["requestAnswered"] = True
+        uow.emit(event_from_event(event.envelope, event_type="ShippingCancelled", service=SERVICE,
+                                  data=ShippingCancelled(shipment_id=shipment_id, order_id=fulfilment["orderId"],
+                                                         user_id=fulfilment["userId"], reason="customer_request")))
 
 
 def _advance(caller: Caller, shipment_id: str, *, expected: str, status: str, event_type: str,

@@ -1,11 +1,17 @@
-"""The shipping table: ``FULFILMENT#<orderId>/ORDER`` (what to ship) and ``SHIPMENT#<id>/SHIPMENT``."""
+"""The shipping table.
+
+FULFILMENT#<orderId> / ORDER   what shipping knows of an order, merged from its events in any order:
+                               the parcel's contents (OrderCreated), paid (OrderConfirmed), cancelled
+                               (OrderCancelled / a cancellation request); ``version`` guards each write.
+SHIPMENT#<shipmentId> / SHIPMENT   the parcel: CREATED -> DISPATCHED -> DELIVERED, or CREATED -> CANCELLED.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shopstream import dynamo
-from shopstream.outbox import UnitOfWork
+from shopstream.transaction import UnitOfWork
 
 
 def shipment_id_for(order_id: str) -> str:
@@ -28,15 +34,13 @@ def get_shipment(shipment_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_shipment_key(shipment_id))
 
 
-def record_fulfilment(uow: UnitOfWork, details: dict[str, Any]) -> None:
-    uow.put({**_fulfilment_key(details["orderId"]), **details, "status": "AWAITING_PAYMENT"},
-            condition="attribute_not_exists(pk)")
-
-
-def close_fulfilment(uow: UnitOfWork, order_id: str, status: str) -> None:
-    uow.update(_fulfilment_key(order_id), update="SET #status = :status",
-               condition="#status = :awaiting", names={"#status": "status"},
-               values={":status": status, ":awaiting": "AWAITING_PAYMENT"})
+def save_fulfilment(uow: UnitOfWork, fulfilment: dict[str, Any], read_version: int) -> None:
+    """Write the merged fulfilment, if nobody changed it since it was read (version 0: absent)."""
+    item = {**fulfilment, **_fulfilment_key(fulfilment["orderId"]), "version": read_version + 1}
+    if read_version == 0:
+        uow.put(item, condition="attribute_not_exists(pk)")
+    else:
+        uow.put(item, condition="version = :read", values={":read": read_version})
 
 
 def create_shipment(uow: UnitOfWork, shipment: dict[str, Any]) -> None:

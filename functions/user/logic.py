@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from shopstream.api import Caller, Conflict, commit
 from shopstream.events import UserDeactivated, UserRegistered, UserUpdated
-from shopstream.outbox import ConditionFailed, UnitOfWork
+from shopstream.transaction import ConditionFailed, UnitOfWork
 
 from . import store
 from .models import RegisterUser, UpdateUser, UserProfile

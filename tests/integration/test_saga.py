@@ -118,6 +118,40 @@ def test_cancel_after_dispatch_is_a_conflict(stocked):
     assert check_invariants(shop.bus) == {"SHIPPED": [None]}
 
 
+def test_a_cancel_racing_a_dispatch_that_shipping_saw_first_ships_the_order(stocked):
+    """The customer's cancel (202) and the admin's dispatch both land before shipping hears of the
+    cancel: the parcel has left, so the request is refused; nothing is refunded or restocked."""
+    shop, mug, tea = stocked
+    order_id = shop.order("u-1", {mug: 2})
+    shop.bus.pump()
+    assert shop.bus.call("order", "POST", f"/orders/{order_id}/cancel", user="u-1")[0] == 202
+    status, _ = shop.bus.call("shipping", "POST", f"/shipments/shp_{order_id}/dispatch", user=ADMIN, admin=True)
+    assert status == 200
+    shop.bus.pump()
+    order = shop.get_order(order_id)
+    assert (order["status"], order["refunded"]) == ("SHIPPED", False)
+    assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["CAPTURED"]
+    [stock] = [s for s in scan("inventory") if s.get("productId") == mug]
+    assert (stock["available"], stock["reserved"], stock["sold"]) == (8, 0, 2)  # shipped units stay sold
+    assert shop.bus.call("order", "POST", f"/orders/{order_id}/cancel", user="u-1")[0] == 409
+    assert check_invariants(shop.bus) == {"SHIPPED": [None]}
+
+
+def test_a_cancel_that_shipping_saw_first_makes_the_dispatch_a_conflict(stocked):
+    shop, mug, tea = stocked
+    order_id = shop.order("u-1", {mug: 2})
+    shop.bus.pump()
+    assert shop.bus.call("order", "POST", f"/orders/{order_id}/cancel", user="u-1")[0] == 202
+    shop.bus.pump()
+    status, body = shop.bus.call("shipping", "POST", f"/shipments/shp_{order_id}/dispatch", user=ADMIN, admin=True)
+    assert status == 409, body
+    order = shop.get_order(order_id)
+    assert (order["status"], order["refunded"]) == ("CANCELLED", True)
+    [stock] = [s for s in scan("inventory") if s.get("productId") == mug]
+    assert (stock["available"], stock["reserved"], stock["sold"]) == (10, 0, 0)
+    assert check_invariants(shop.bus) == {"CANCELLED": ["customer_request"]}
+
+
 @pytest.fixture
 def atomic_dynamodb_requests(monkeypatch):
     """DynamoDB applies each request atomically; moto's in-process backend is not thread-safe.

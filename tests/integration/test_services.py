@@ -202,7 +202,7 @@ def test_analytics_emits_orders_revenue_and_payment_failures(ready, monkeypatch,
 def test_event_sourced_orders_refuse_a_concurrent_append(ready):
     from order import aggregate, store
 
-    from shopstream.outbox import ConditionFailed, UnitOfWork
+    from shopstream.transaction import ConditionFailed, UnitOfWork
 
     shop, mug = ready
     order_id = shop.order("u-1", {mug: 1})

@@ -146,3 +146,64 @@ def test_poison_is_retried_rather_than_lost_when_the_dlq_is_unreachable(service_
     run = EventConsumer("inventory", "product-sync", Recorder(), dead_letters=BrokenDeadLetters())
     response = run(batch(raw_record(b"nope", partition=1, offset=7), kafka_record_of(product_created(), offset=8)), ctx())
     assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-1", "offset": 7}}]}
+
+
+def test_after_a_failure_later_records_of_the_same_key_wait_and_are_applied_in_order(consumer):
+    """Partial batch failure keeps per-key order: record N+1 of a key never takes effect before N."""
+    run, recorder, _ = consumer
+    first, second = product_created("p-same"), product_created("p-same")  # one key, two events
+    other = product_created("p-other")
+    recorder.fail_once.add(first.event_id)
+    records = [kafka_record_of(first, partition=2, offset=50), kafka_record_of(second, partition=2, offset=51),
+               kafka_record_of(other, partition=2, offset=52)]
+    response = run(batch(*records), ctx())
+    assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-2", "offset": 50}},
+                                              {"itemIdentifier": {"partition": "catalog-events-2", "offset": 51}}]}
+    assert recorder.applied == [other.event_id]  # another key goes on
+    # The mapping redelivers from offset 50: the key's records apply in their order, the other once.
+    assert run(batch(*records), ctx()) == {"batchItemFailures": []}
+    assert recorder.applied == [other.event_id, first.event_id, second.event_id]
+
+
+def test_a_key_held_back_in_one_batch_is_not_held_in_the_next(consumer):
+    run, recorder, _ = consumer
+    first, second, other = product_created("p-k"), product_created("p-k"), product_created("p-x")
+    recorder.fail_once.add(first.event_id)
+    run(batch(kafka_record_of(first, offset=60), kafka_record_of(second, offset=61),
+              kafka_record_of(other, offset=62)), ctx())
+    assert recorder.applied == [other.event_id]
+    fresh = product_created("p-k")
+    assert run(batch(kafka_record_of(fresh, offset=63)), ctx()) == {"batchItemFailures": []}
+    assert recorder.applied == [other.event_id, fresh.event_id]
+
+
+def _write_item(pk: str, **attributes) -> None:
+    from shopstream.transaction import UnitOfWork
+
+    uow = UnitOfWork()
+    uow.put({"pk": pk, "sk": "X", **attributes})
+    uow.commit()
+
+
+@pytest.mark.parametrize("write", [
+    pytest.param(lambda: _write_item("K" * 2100), id="partition-key-over-2048-bytes"),
+    pytest.param(lambda: _write_item("ok", blob="x" * 410_000), id="item-over-400-KB"),
+])
+def test_a_record_that_can_never_be_stored_is_dead_lettered_and_the_partition_moves_on(service_env, aws, write):
+    """DynamoDB refuses the same values on every retry: dead-letter with the bytes, do not retry."""
+    env = service_env("inventory", "product-sync")
+    stuck, after = product_created("p-stuck"), product_created("p-next")
+    applied = []
+
+    def handle(inbound: InboundEvent) -> None:
+        if inbound.envelope.event_id == stuck.event_id:
+            write()
+        applied.append(inbound.envelope.event_id)
+
+    run = EventConsumer("inventory", "product-sync", handle)
+    response = run(batch(kafka_record_of(stuck, offset=70), kafka_record_of(after, offset=71)), ctx())
+    assert response == {"batchItemFailures": []}
+    assert applied == [after.event_id]
+    [message] = dlq_messages(aws, env)
+    assert message["reason"] == "unstorable" and message["offset"] == 70
+    assert json.loads(base64.b64decode(message["value"]))["eventId"] == stuck.event_id

@@ -8,7 +8,8 @@ import pytest
 
 from local.context import LocalLambdaContext
 from shopstream.envelope import event_from_command
-from shopstream.outbox import ConditionFailed, OutboxRelay, UnitOfWork
+from shopstream.outbox import OutboxRelay
+from shopstream.transaction import ConditionFailed, UnitOfWork, Unstorable
 from shopstream.publisher import InMemoryPublisher, PublishError
 from tests.support import product_created
 
@@ -46,8 +47,9 @@ def test_state_and_events_commit_in_one_transaction(aws, catalog_table):
     uow.commit()
     items = aws["dynamodb"].scan(TableName=catalog_table)["Items"]
     keys = sorted(i["pk"]["S"] for i in items)
-    assert keys == [f"OUTBOX#{created.event_id}", "PRODUCT#p-1"]
+    assert keys[1] == "PRODUCT#p-1" and keys[0].startswith(f"OUTBOX#{created.timestamp:%Y%m%d%H}#")
     outbox = next(i for i in items if i["pk"]["S"].startswith("OUTBOX#"))
+    assert outbox["sk"]["S"].endswith(f"#{created.event_id}")
     assert outbox["topic"]["S"] == "catalog-events" and outbox["key"]["S"] == "p-1"
     assert json.loads(outbox["payload"]["S"])["eventId"] == created.event_id
     assert int(outbox["ttl"]["N"]) > 0
@@ -121,5 +123,5 @@ def test_more_than_a_hundred_actions_is_refused(catalog_table):
     uow = UnitOfWork()
     for i in range(101):
         _put_product(uow, f"p-{i}")
-    with pytest.raises(ValueError, match="100"):
+    with pytest.raises(Unstorable, match="100"):
         uow.commit()

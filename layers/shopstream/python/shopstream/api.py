@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from shopstream.envelope import EventEnvelope, event_from_command
 from shopstream.events import AuditRecorded
 from shopstream.observability import logger
-from shopstream.outbox import UnitOfWork
+from shopstream.transaction import UnitOfWork
 
 ADMIN_GROUP = "admin"
 CORRELATION_HEADER = "X-Correlation-Id"

@@ -146,7 +146,8 @@ EVENTS: tuple[EventSpec, ...] = (
         ev.InventoryReservationFailed,
     ),
     *_events("cart-events", "cartId", ev.CartCreated, ev.CartUpdated, ev.CartAbandoned),
-    *_events("order-events", "orderId", ev.OrderCreated, ev.OrderConfirmed, ev.OrderCancelled, ev.OrderShipped),
+    *_events("order-events", "orderId", ev.OrderCreated, ev.OrderConfirmed, ev.OrderCancelled, ev.OrderShipped,
+             ev.OrderCancellationRequested),
     *_events(
         "payment-events",
         "orderId",
@@ -155,7 +156,8 @@ EVENTS: tuple[EventSpec, ...] = (
         ev.PaymentFailed,
         ev.PaymentRefunded,
     ),
-    *_events("shipping-events", "orderId", ev.ShippingCreated, ev.ShippingDispatched, ev.ShippingDelivered),
+    *_events("shipping-events", "orderId", ev.ShippingCreated, ev.ShippingDispatched, ev.ShippingDelivered,
+             ev.ShippingCancelled),
     *_events("notification-events", "userId", ev.NotificationSent, ev.NotificationFailed),
     *_events("audit-events", "actor", ev.AuditRecorded),
 )
@@ -240,7 +242,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="order",
         description="Orders and the order saga's state",
-        publishes=("OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped", "AuditRecorded"),
+        publishes=("OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped", "OrderCancellationRequested",
+                   "AuditRecorded"),
         handlers=(
             _handler("user-replica", "user-events"),
             _handler("product-replica", "catalog-events"),
@@ -269,8 +272,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="shipping",
         description="Shipments",
-        publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "AuditRecorded"),
-        handlers=(_handler("order-fulfilment", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),),
+        publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled", "AuditRecorded"),
+        handlers=(_handler("order-fulfilment", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
+                           "OrderCancellationRequested"),),
         routes=(
             R("GET", "/shipments/{shipmentId}"),
             R("GET", "/orders/{orderId}/shipment"),
@@ -283,7 +287,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Customer notifications",
         publishes=("NotificationSent", "NotificationFailed"),
         handlers=(
-            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", needs=("email",)),
+            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated",
+                     needs=("email",)),
             _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped",
                      needs=("email",)),
             _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded", needs=("email",)),

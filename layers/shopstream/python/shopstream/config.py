@@ -29,8 +29,9 @@ class Settings(BaseSettings):
     aws_region: str = Field(default="eu-west-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # How long a processed eventId is remembered; longer than the longest redelivery (ESM max record age).
     idempotency_ttl_seconds: int = 7 * 24 * 3600
-    # Outbox items only need to live until the relay has published them.
-    outbox_ttl_seconds: int = 24 * 3600
+    # Outbox items outlive the table stream's 24 h so a relay outage can be redriven from the table
+    # (tools/ops.py relay redrive); the relay's failure queue alarms at its first message.
+    outbox_ttl_seconds: int = 4 * 24 * 3600
     producer_flush_timeout_seconds: float = 10.0
     # Service-specific knobs (documented in docs/architecture.md).
     order_saga_timeout_seconds: int = 300

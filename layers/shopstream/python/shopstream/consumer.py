@@ -4,8 +4,13 @@ Per record: decode, validate the envelope and the data against the catalog, run 
 service's handler function once per eventId (Powertools idempotency on DynamoDB).
 
 - Poison (can never succeed): sent to the handler's DLQ with its raw bytes and the
-  reason, and reported as processed so the partition moves on.
+  reason, and reported as processed so the partition moves on. A record whose data is valid
+  but cannot be stored (DynamoDB refuses it: key or item too large, number out of range) is
+  poison too: retrying cannot change DynamoDB's answer.
 - Transient (anything else): reported in ``batchItemFailures``; the ESM retries from it.
+- Per-key order: once a record fails, every later record of the same key in the batch is
+  held back (reported failed without being applied), so the redelivery from the failed
+  offset applies them in their original order. Records of other keys go on.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -35,6 +40,31 @@ class PoisonRecord(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail or reason
+
+
+class HeldBack(Exception):
+    """Not attempted: an earlier record of the same key failed in this batch (redelivered after it)."""
+
+
+def permanent_failure(error: Exception) -> PoisonRecord | None:
+    """The PoisonRecord an exception raised while applying an event amounts to, or None if transient.
+
+    DynamoDB's ValidationException (key over 2,048 bytes, item over 400 KB, a number beyond 38
+    digits) and an event the handler cannot even build from valid input are answered the same
+    way on every retry.
+    """
+    from shopstream.transaction import Unstorable
+
+    if isinstance(error, PoisonRecord):
+        return error
+    if isinstance(error, Unstorable):
+        return PoisonRecord("unstorable", str(error))
+    if isinstance(error, ValidationError):
+        return PoisonRecord("unbuildable", _summarise(error))
+    response = getattr(error, "response", None)
+    if isinstance(response, dict) and response.get("Error", {}).get("Code") == "ValidationException":
+        return PoisonRecord("unstorable", str(response["Error"].get("Message", ""))[:500])
+    return None
 
 
 @dataclass(frozen=True)
@@ -95,20 +125,26 @@ def parse_record(record: IncomingRecord, accepts: frozenset[str]) -> tuple[Inbou
 
 @dataclass
 class _BatchStats:
-    """Counted per record, emitted once per batch (one EMF value per metric, not one per record)."""
+    """Counted per record, emitted once per batch (one EMF value per metric, not one per record).
+
+    Also holds the keys that failed in this batch: their later records are held back.
+    """
 
     processed: int = 0
     failed: int = 0
     poisoned: int = 0
     skipped: int = 0
+    held_back: int = 0
     max_lag_ms: float = 0.0
+    failed_keys: set[tuple[str, int, bytes | None]] = field(default_factory=set)
 
     def emit(self) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
 
         current = metrics()
         for name, value in (("EventsProcessed", self.processed), ("EventsFailed", self.failed),
-                            ("EventsPoisoned", self.poisoned), ("EventsSkipped", self.skipped)):
+                            ("EventsPoisoned", self.poisoned), ("EventsSkipped", self.skipped),
+                            ("EventsHeldBack", self.held_back)):
             if value:
                 current.add_metric(name=name, unit=MetricUnit.Count, value=value)
         if self.processed:
@@ -195,6 +231,18 @@ class EventConsumer:
         self._process(decode_msk_record(record.raw_event))
 
     def _process(self, record: IncomingRecord) -> None:
+        stats = _stats.get()
+        ordering_key = (record.topic, record.partition, record.key)
+        if ordering_key in stats.failed_keys:
+            stats.held_back += 1
+            raise HeldBack(f"offset {record.offset} waits for an earlier failed record of its key")
+        try:
+            self._process_in_order(record)
+        except Exception:
+            stats.failed_keys.add(ordering_key)
+            raise
+
+    def _process_in_order(self, record: IncomingRecord) -> None:
         log = logger()
         try:
             inbound, body = parse_record(record, self.accepts)
@@ -212,10 +260,11 @@ class EventConsumer:
         )
         try:
             self._run(inbound, body)
-        except PoisonRecord as poison:
-            self._dead_letter(record, poison)
-            return
-        except Exception:
+        except Exception as error:
+            poison = permanent_failure(error)
+            if poison is not None:
+                self._dead_letter(record, poison)
+                return
             stats.failed += 1
             log.exception("event failed; will be retried", extra={"offset": record.offset})
             raise

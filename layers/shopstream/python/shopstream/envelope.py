@@ -19,9 +19,14 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=False)
 
 
+# What a correlation id may look like: it is a key in the audit trail and travels in headers and
+# logs, so it is short and plain. The API replaces any other value it is sent (api.py).
+CORRELATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
 class EventMetadata(WireModel):
-    user_id: str | None = None
-    session_id: str | None = None
+    user_id: str | None = Field(default=None, max_length=128)
+    session_id: str | None = Field(default=None, max_length=128)
 
 
 def _utc_now() -> datetime:
@@ -36,8 +41,8 @@ class EventEnvelope(WireModel):
     event_version: str = Field(default="v1", pattern=r"^v[1-9][0-9]*$")
     timestamp: datetime = Field(default_factory=_utc_now)
     source: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*-service$")
-    correlation_id: str = Field(min_length=1)
-    causation_id: str | None = None
+    correlation_id: str = Field(min_length=1, max_length=128, pattern=CORRELATION_ID_PATTERN)
+    causation_id: str | None = Field(default=None, max_length=128)
     data: dict[str, Any]
     metadata: EventMetadata = Field(default_factory=EventMetadata)
 

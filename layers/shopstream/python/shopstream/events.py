@@ -11,17 +11,27 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from shopstream.currencies import ISO_4217_CODES
 from shopstream.envelope import WireModel
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+# Free text that travels in events: bounded so that every event, and every item built from it,
+# stays far below DynamoDB's 400 KB item and Kafka's 1 MB record limits.
+Text = Annotated[str, Field(max_length=500)]
+Label = Annotated[str, Field(min_length=1, max_length=100)]
+CurrencyCode = Literal[ISO_4217_CODES]  # type: ignore[valid-type]
 CancellationReason = Literal["out_of_stock", "payment_declined", "customer_request", "timeout"]
+# The largest amount anything in the shop may carry (minor units): a total of 50 lines of 1,000
+# units at the largest unit price fits, and so does any sum DynamoDB adds up (38 digits).
+MAX_AMOUNT = 10**15
+MAX_LINES = 50
+MAX_QUANTITY = 1000
 
 
 class Money(WireModel):
     """An amount in integer minor units (cents) and an ISO-4217 currency."""
 
-    amount: int = Field(ge=0)
+    amount: int = Field(ge=0, le=MAX_AMOUNT)
     currency: CurrencyCode
 
 
@@ -35,27 +45,31 @@ class Address(WireModel):
 
 class ItemQuantity(WireModel):
     product_id: Id
-    quantity: int = Field(gt=0, le=1000)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
 
 
 class OrderLine(ItemQuantity):
     unit_price: Money
 
 
+StockCount = Annotated[int, Field(ge=0, le=10**12)]
+Version = Annotated[int, Field(ge=1, le=10**12)]
+
+
 class StockLevel(WireModel):
     """A product's stock after a change; ``version`` orders changes of one product."""
 
     product_id: Id
-    quantity: int = Field(ge=0)
-    available: int = Field(ge=0)
-    reserved: int = Field(ge=0)
-    version: int = Field(ge=1)
+    quantity: StockCount
+    available: StockCount
+    reserved: StockCount
+    version: Version
 
 
 class Shortage(WireModel):
     product_id: Id
-    requested: int = Field(gt=0)
-    available: int = Field(ge=0)
+    requested: int = Field(gt=0, le=MAX_LINES * MAX_QUANTITY)
+    available: StockCount
 
 
 # --- user-events -------------------------------------------------------------------
@@ -63,20 +77,20 @@ class UserRegistered(WireModel):
     user_id: Id
     email: str = Field(min_length=3, max_length=254)
     name: str = Field(min_length=1, max_length=200)
-    version: int = Field(default=1, ge=1)
+    version: Version = 1
 
 
 class UserUpdated(WireModel):
     user_id: Id
     email: str | None = Field(default=None, min_length=3, max_length=254)
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    version: int = Field(ge=1)
+    version: Version
 
 
 class UserDeactivated(WireModel):
     user_id: Id
-    reason: str | None = None
-    version: int = Field(ge=1)
+    reason: Text | None = None
+    version: Version
 
 
 # --- catalog-events ----------------------------------------------------------------
@@ -85,67 +99,70 @@ class ProductCreated(WireModel):
     sku: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     price: Money
-    version: int = Field(default=1, ge=1)
+    version: Version = 1
 
 
 class ProductUpdated(WireModel):
     product_id: Id
     name: str | None = Field(default=None, min_length=1, max_length=200)
     price: Money | None = None
-    version: int = Field(ge=1)
+    version: Version
 
 
 class ProductDiscontinued(WireModel):
     product_id: Id
-    version: int = Field(ge=1)
+    version: Version
 
 
 # --- inventory-events --------------------------------------------------------------
 class InventoryAdjusted(WireModel):
     product_id: Id
-    delta: int
+    delta: int = Field(ge=-(10**12), le=10**12)
     reason: str = Field(min_length=1, max_length=200)
     level: StockLevel
 
 
 class InventoryReserved(WireModel):
     order_id: Id
-    lines: list[ItemQuantity] = Field(min_length=1)
-    levels: list[StockLevel]
+    lines: list[ItemQuantity] = Field(min_length=1, max_length=MAX_LINES)
+    levels: list[StockLevel] = Field(max_length=MAX_LINES)
 
 
 class InventoryReleased(WireModel):
     order_id: Id
-    reason: str
-    lines: list[ItemQuantity] = Field(min_length=1)
-    levels: list[StockLevel]
+    reason: Label
+    lines: list[ItemQuantity] = Field(min_length=1, max_length=MAX_LINES)
+    levels: list[StockLevel] = Field(max_length=MAX_LINES)
 
 
 class InventoryReservationFailed(WireModel):
     order_id: Id
     reason: Literal["out_of_stock", "unknown_product"]
-    shortages: list[Shortage]
+    shortages: list[Shortage] = Field(max_length=MAX_LINES)
 
 
 # --- cart-events -------------------------------------------------------------------
+MAX_CART_ITEMS = 100
+
+
 class CartCreated(WireModel):
     cart_id: Id
     user_id: Id
-    items: list[ItemQuantity]
+    items: list[ItemQuantity] = Field(max_length=MAX_CART_ITEMS)
 
 
 class CartUpdated(WireModel):
     cart_id: Id
     user_id: Id
-    items: list[ItemQuantity]
+    items: list[ItemQuantity] = Field(max_length=MAX_CART_ITEMS)
     status: Literal["OPEN", "CHECKED_OUT", "ABANDONED"] = "OPEN"
-    version: int = Field(ge=1)
+    version: Version
 
 
 class CartAbandoned(WireModel):
     cart_id: Id
     user_id: Id
-    items: list[ItemQuantity]
+    items: list[ItemQuantity] = Field(max_length=MAX_CART_ITEMS)
     last_activity_at: datetime
 
 
@@ -153,7 +170,7 @@ class CartAbandoned(WireModel):
 class OrderCreated(WireModel):
     order_id: Id
     user_id: Id
-    items: list[OrderLine] = Field(min_length=1)
+    items: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
     total: Money
     payment_method: str = Field(min_length=1, max_length=64)
     shipping_address: Address
@@ -171,16 +188,24 @@ class OrderCancelled(WireModel):
     order_id: Id
     user_id: Id
     reason: CancellationReason
-    previous_status: str
-    items: list[ItemQuantity]
+    previous_status: Label
+    items: list[ItemQuantity] = Field(max_length=MAX_LINES)
+
+
+class OrderCancellationRequested(WireModel):
+    """The customer asked to cancel a confirmed order: shipping decides (it holds the parcel)."""
+
+    order_id: Id
+    user_id: Id
+    reason: CancellationReason
 
 
 class OrderShipped(WireModel):
     order_id: Id
     user_id: Id
     shipment_id: Id
-    carrier: str
-    tracking_number: str
+    carrier: Label
+    tracking_number: Label
 
 
 # --- payment-events ----------------------------------------------------------------
@@ -189,7 +214,7 @@ class PaymentInitiated(WireModel):
     order_id: Id
     user_id: Id
     amount: Money
-    payment_method: str
+    payment_method: str = Field(min_length=1, max_length=64)
 
 
 class PaymentProcessed(WireModel):
@@ -197,7 +222,7 @@ class PaymentProcessed(WireModel):
     order_id: Id
     user_id: Id
     amount: Money
-    provider_reference: str
+    provider_reference: Label
 
 
 class PaymentFailed(WireModel):
@@ -205,8 +230,8 @@ class PaymentFailed(WireModel):
     order_id: Id
     user_id: Id
     amount: Money
-    decline_code: str
-    message: str | None = None
+    decline_code: Label
+    message: Text | None = None
 
 
 class PaymentRefunded(WireModel):
@@ -214,7 +239,7 @@ class PaymentRefunded(WireModel):
     order_id: Id
     user_id: Id
     amount: Money
-    refund_reference: str
+    refund_reference: Label
 
 
 # --- shipping-events ---------------------------------------------------------------
@@ -223,15 +248,15 @@ class ShippingCreated(WireModel):
     order_id: Id
     user_id: Id
     address: Address
-    items: list[ItemQuantity]
+    items: list[ItemQuantity] = Field(max_length=MAX_LINES)
 
 
 class ShippingDispatched(WireModel):
     shipment_id: Id
     order_id: Id
     user_id: Id
-    carrier: str
-    tracking_number: str
+    carrier: Label
+    tracking_number: Label
 
 
 class ShippingDelivered(WireModel):
@@ -241,22 +266,33 @@ class ShippingDelivered(WireModel):
     delivered_at: datetime
 
 
+class ShippingCancelled(WireModel):
+    """Shipping gave a parcel up before it was dispatched, at the customer's request."""
+
+    shipment_id: Id
+    order_id: Id
+    user_id: Id
+    reason: CancellationReason
+
+
 # --- notification-events -----------------------------------------------------------
 class NotificationSent(WireModel):
     notification_id: Id
     user_id: Id
     channel: Literal["email", "sms", "push"]
-    template: str
-    cause_event_type: str
+    template: Label
+    cause_event_type: Label
 
 
 class NotificationFailed(WireModel):
+    """``error`` is a classification (e.g. ``no_address``, ``rejected``), never the provider's text."""
+
     notification_id: Id
     user_id: Id
     channel: Literal["email", "sms", "push"]
-    template: str
-    cause_event_type: str
-    error: str
+    template: Label
+    cause_event_type: Label
+    error: Text
 
 
 # --- audit-events ------------------------------------------------------------------

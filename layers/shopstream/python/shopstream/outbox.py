@@ -1,111 +1,83 @@
 """Transactional outbox: state changes and the events they cause commit together.
 
 A handler never writes to Kafka. It adds its events to the same DynamoDB transaction as
-its state change (``UnitOfWork.emit``); the relay, triggered by the table's stream,
-publishes them. Either both happen or neither does.
+its state change (``UnitOfWork.emit``, transaction.py); the relay, triggered by the table's
+stream, publishes them. Either both happen or neither does.
+
+Order: a stream orders changes per item, and each event is its own item, so the relay may
+publish one aggregate's events out of order (parallel shards, a retried partial failure).
+Consumers therefore never depend on arrival order (docs/decisions.md, 2026-11-29).
 """
 
 from __future__ import annotations
 
 import time
+import zlib
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shopstream import aws
 from shopstream.config import get_settings
-from shopstream.dynamo import to_attributes
 from shopstream.envelope import EventEnvelope
 from shopstream.observability import flush_metrics, logger, metrics
 from shopstream.publisher import Publisher, PublishError, get_publisher
 from shopstream.wire import OutgoingRecord, outgoing, to_record
 
 OUTBOX_PREFIX = "OUTBOX#"
-OUTBOX_SORT_KEY = "OUTBOX"
-MAX_TRANSACTION_ITEMS = 100
+# Outbox items are spread over this many partition keys per hour, so writes never pile onto one
+# DynamoDB partition and a time window can be read back with a few queries (relay redrive).
+OUTBOX_SHARDS = 16
 
 
-class ConditionFailed(Exception):
-    """A condition in the transaction did not hold. ``reasons[i]`` is the code for action i."""
-
-    def __init__(self, reasons: list[str | None]):
-        super().__init__(f"transaction cancelled: {reasons}")
-        self.reasons = reasons
-
-    def failed_indexes(self) -> list[int]:
-        return [i for i, code in enumerate(self.reasons) if code == "ConditionalCheckFailed"]
+def outbox_partition(at: datetime, shard: int) -> str:
+    return f"{OUTBOX_PREFIX}{at.astimezone(timezone.utc):%Y%m%d%H}#{shard:02d}"
 
 
-def _to_attributes(values: dict[str, Any] | None) -> dict[str, Any] | None:
-    return to_attributes(values) if values else None
+def outbox_item(envelope: EventEnvelope) -> dict[str, Any]:
+    """The outbox item of an event: ``OUTBOX#<hour>#<shard>`` / ``<timestamp>#<eventId>``.
+
+    Kept (TTL) long enough to be republished after a relay outage longer than the stream's 24 h.
+    """
+    record = to_record(envelope)  # validates topic and key now, not in the relay
+    shard = zlib.crc32(envelope.event_id.encode()) % OUTBOX_SHARDS
+    return {
+        "pk": outbox_partition(envelope.timestamp, shard),
+        "sk": f"{envelope.timestamp.astimezone(timezone.utc).isoformat(timespec='milliseconds')}#{envelope.event_id}",
+        "eventId": envelope.event_id,
+        "eventType": envelope.event_type,
+        "eventVersion": envelope.event_version,
+        "correlationId": envelope.correlation_id,
+        "topic": record.topic,
+        "key": record.key,
+        "payload": record.value.decode("utf-8"),
+        "ttl": int(time.time()) + get_settings().outbox_ttl_seconds,
+    }
 
 
-class UnitOfWork:
-    """One TransactWriteItems call. Store modules add their operations; ``emit`` adds events."""
+def outbox_items_between(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Every outbox item of this service's table written in [start, end] (oldest first)."""
+    from shopstream import dynamo
 
-    def __init__(self, table_name: str | None = None):
-        self.table_name = table_name or get_settings().table_name
-        self.actions: list[dict[str, Any]] = []
-        self.events: list[EventEnvelope] = []
+    items: list[dict[str, Any]] = []
+    hour = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    low = start.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    high = end.astimezone(timezone.utc).isoformat(timespec="milliseconds") + "~"
+    while hour <= end:
+        for shard in range(OUTBOX_SHARDS):
+            items += dynamo.query("pk = :pk AND sk BETWEEN :low AND :high",
+                                  {":pk": outbox_partition(hour, shard), ":low": low, ":high": high})
+        hour += timedelta(hours=1)
+    return sorted(items, key=lambda item: item["sk"])
 
-    def _action(self, kind: str, body: dict[str, Any], condition: str | None,
-                names: dict[str, str] | None, values: dict[str, Any] | None) -> None:
-        body = {"TableName": self.table_name, **body}
-        if condition:
-            body["ConditionExpression"] = condition
-        if names:
-            body["ExpressionAttributeNames"] = names
-        attribute_values = _to_attributes(values)
-        if attribute_values:
-            body["ExpressionAttributeValues"] = attribute_values
-        self.actions.append({kind: body})
 
-    def put(self, item: dict[str, Any], *, condition: str | None = None,
-            names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
-        self._action("Put", {"Item": _to_attributes(item)}, condition, names, values)
-
-    def update(self, key: dict[str, Any], *, update: str, condition: str | None = None,
-               names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
-        self._action("Update", {"Key": _to_attributes(key), "UpdateExpression": update}, condition, names, values)
-
-    def delete(self, key: dict[str, Any], *, condition: str | None = None,
-               names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
-        self._action("Delete", {"Key": _to_attributes(key)}, condition, names, values)
-
-    def check(self, key: dict[str, Any], *, condition: str,
-              names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
-        self._action("ConditionCheck", {"Key": _to_attributes(key)}, condition, names, values)
-
-    def emit(self, envelope: EventEnvelope) -> None:
-        """Queue an event; it is written as an outbox item in the same transaction."""
-        record = to_record(envelope)  # validates topic and key now, not in the relay
-        item = {
-            "pk": f"{OUTBOX_PREFIX}{envelope.event_id}",
-            "sk": OUTBOX_SORT_KEY,
-            "eventId": envelope.event_id,
-            "eventType": envelope.event_type,
-            "eventVersion": envelope.event_version,
-            "correlationId": envelope.correlation_id,
-            "topic": record.topic,
-            "key": record.key,
-            "payload": record.value.decode("utf-8"),
-            "ttl": int(time.time()) + get_settings().outbox_ttl_seconds,
-        }
-        self.put(item, condition="attribute_not_exists(pk)")
-        self.events.append(envelope)
-
-    def commit(self) -> None:
-        if not self.actions:
-            return
-        if len(self.actions) > MAX_TRANSACTION_ITEMS:
-            raise ValueError(f"{len(self.actions)} actions exceed DynamoDB's {MAX_TRANSACTION_ITEMS} per transaction")
-        dynamodb = aws.client("dynamodb")
-        try:
-            dynamodb.transact_write_items(TransactItems=self.actions)
-        except dynamodb.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") if r.get("Code") != "None" else None
-                       for r in exc.response.get("CancellationReasons", [])]
-            if any(code == "ConditionalCheckFailed" for code in reasons):
-                raise ConditionFailed(reasons) from exc
-            raise
+def republish(items: list[dict[str, Any]], publisher: Publisher | None = None) -> int:
+    """Publish outbox items again (consumers drop what they already applied, by eventId)."""
+    publisher = publisher or get_publisher()
+    for item in items:
+        publisher.publish(outgoing(topic=item["topic"], key=item["key"], value_json=item["payload"],
+                                   event_type=item["eventType"], event_version=item["eventVersion"],
+                                   correlation_id=item["correlationId"], event_id=item["eventId"]))
+    publisher.flush()
+    return len(items)
 
 
 def outbox_record(image: dict[str, Any]) -> OutgoingRecord | None:

@@ -70,7 +70,10 @@ def _variants(node: dict[str, Any], root: dict[str, Any]) -> list[dict[str, Any]
 def _type_of(node: dict[str, Any]) -> str:
     if "const" in node or "enum" in node:
         values = node.get("enum", [node.get("const")])
-        return type(values[0]).__name__ if values else "any"
+        if not values:
+            return "any"
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
+                "NoneType": "null"}.get(type(values[0]).__name__, "any")
     declared = node.get("type", "any")
     return "object" if declared == "object" or "properties" in node else declared
 

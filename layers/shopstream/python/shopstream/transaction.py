@@ -1,0 +1,156 @@
+"""One DynamoDB transaction per decision: the state change and the events it causes commit together.
+
+Store modules add their conditional operations to a ``UnitOfWork``; ``emit`` adds an event as an
+outbox item (see outbox.py) in the same ``TransactWriteItems`` call. A lost race surfaces as
+``ConditionFailed``; a value DynamoDB can never store as ``Unstorable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from shopstream import aws
+from shopstream.config import get_settings
+from shopstream.dynamo import to_attributes
+from shopstream.envelope import EventEnvelope
+
+MAX_TRANSACTION_ITEMS = 100
+T = TypeVar("T")
+
+
+class ConditionFailed(Exception):
+    """A condition in the transaction did not hold. ``reasons[i]`` is the code for action i."""
+
+    def __init__(self, reasons: list[str | None]):
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
+
+    def failed_indexes(self) -> list[int]:
+        return [i for i, code in enumerate(self.reasons) if code == "ConditionalCheckFailed"]
+
+
+class Unstorable(Exception):
+    """DynamoDB refuses the values themselves (key or item too large, number out of range, too many
+    actions): every retry gets the same answer, so the input is rejected instead of retried."""
+
+
+class Contention(RuntimeError):
+    """Optimistic retries ran out under concurrent changes; transient (the caller retries later)."""
+
+
+def _to_attributes(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    return to_attributes(values) if values else None
+
+
+class UnitOfWork:
+    """One TransactWriteItems call. Store modules add their operations; ``emit`` adds events."""
+
+    def __init__(self, table_name: str | None = None):
+        self.table_name = table_name or get_settings().table_name
+        self.actions: list[dict[str, Any]] = []
+        self.events: list[EventEnvelope] = []
+
+    def _action(self, kind: str, body: dict[str, Any], condition: str | None,
+                names: dict[str, str] | None, values: dict[str, Any] | None) -> None:
+        body = {"TableName": self.table_name, **body}
+        if condition:
+            body["ConditionExpression"] = condition
+        if names:
+            body["ExpressionAttributeNames"] = names
+        attribute_values = _to_attributes(values)
+        if attribute_values:
+            body["ExpressionAttributeValues"] = attribute_values
+        self.actions.append({kind: body})
+
+    def put(self, item: dict[str, Any], *, condition: str | None = None,
+            names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
+        self._action("Put", {"Item": _to_attributes(item)}, condition, names, values)
+
+    def update(self, key: dict[str, Any], *, update: str, condition: str | None = None,
+               names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
+        self._action("Update", {"Key": _to_attributes(key), "UpdateExpression": update}, condition, names, values)
+
+    def delete(self, key: dict[str, Any], *, condition: str | None = None,
+               names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
+        self._action("Delete", {"Key": _to_attributes(key)}, condition, names, values)
+
+    def check(self, key: dict[str, Any], *, condition: str,
+              names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
+        self._action("ConditionCheck", {"Key": _to_attributes(key)}, condition, names, values)
+
+    def emit(self, envelope: EventEnvelope) -> None:
+        """Queue an event; it is written as an outbox item in the same transaction."""
+        from shopstream.outbox import outbox_item
+
+        self.put(outbox_item(envelope), condition="attribute_not_exists(pk)")
+        self.events.append(envelope)
+
+    def commit(self) -> None:
+        if not self.actions:
+            return
+        if len(self.actions) > MAX_TRANSACTION_ITEMS:
+            raise Unstorable(f"{len(self.actions)} actions exceed DynamoDB's {MAX_TRANSACTION_ITEMS} per transaction")
+        _before_commit(self)
+        dynamodb = aws.client("dynamodb")
+        try:
+            dynamodb.transact_write_items(TransactItems=self.actions)
+        except dynamodb.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") if r.get("Code") != "None" else None
+                       for r in exc.response.get("CancellationReasons", [])]
+            if any(code == "ConditionalCheckFailed" for code in reasons):
+                raise ConditionFailed(reasons) from exc
+            if any(code == "ValidationError" for code in reasons):
+                raise Unstorable(str(exc)[:500]) from exc
+            raise
+        except dynamodb.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                raise Unstorable(str(exc)[:500]) from exc
+            raise
+        _after_commit(self)
+
+
+def try_commit(uow: UnitOfWork) -> bool:
+    """Commit; False if a condition did not hold (the decision was already taken, or is moot)."""
+    try:
+        uow.commit()
+        return True
+    except ConditionFailed:
+        return False
+
+
+def retry_on_conflict(attempt: Callable[[], T | None], *, what: str, attempts: int = 25) -> T | None:
+    """Run ``attempt`` (read, decide, commit) until it commits without losing a race.
+
+    ``attempt`` returns normally when done (committed, or nothing to do) and raises
+    ConditionFailed when someone changed what it read; after ``attempts`` such losses the
+    caller gets Contention, which the consumer runtime treats as transient.
+    """
+    for _ in range(attempts):
+        try:
+            return attempt()
+        except ConditionFailed:
+            continue
+    raise Contention(f"{what}: still conflicting after {attempts} attempts")
+
+
+# --- fault injection (the seeded simulation; never set in production) ---------------------
+CommitHook = Callable[[UnitOfWork], None]
+_hooks: dict[str, CommitHook | None] = {"before": None, "after": None}
+
+
+def set_commit_hooks(*, before: CommitHook | None = None, after: CommitHook | None = None) -> None:
+    """Install callables run just before / just after every commit (they may raise to inject a fault)."""
+    _hooks["before"], _hooks["after"] = before, after
+
+
+def _before_commit(uow: UnitOfWork) -> None:
+    hook = _hooks["before"]
+    if hook is not None:
+        hook(uow)
+
+
+def _after_commit(uow: UnitOfWork) -> None:
+    hook = _hooks["after"]
+    if hook is not None:
+        hook(uow)

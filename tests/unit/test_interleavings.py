@@ -1,0 +1,307 @@
+"""Handlers against the orders in which a deployment can deliver events (moto; logic called directly).
+
+Each test reproduces one interleaving that used to break money or stock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shopstream import catalog
+from shopstream.config import override_settings
+from shopstream.consumer import InboundEvent
+from shopstream.envelope import EventEnvelope, event_from_command
+from local import naming
+
+ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
+
+
+def envelope(event_type: str, data: dict, *, service: str | None = None) -> EventEnvelope:
+    producer = service or catalog.producers_of(event_type)[0]
+    return event_from_command(event_type=event_type, data=data, service=producer, correlation_id="corr-x",
+                              user_id=data.get("userId"))
+
+
+def inbound(env: EventEnvelope) -> InboundEvent:
+    spec = catalog.event(env.event_type, env.event_version)
+    return InboundEvent(env, spec.model.model_validate(env.data), spec.topic, 0, 0)
+
+
+def created(order_id: str = "o-1", product: str = "p-1", quantity: int = 2, method: str = "pm_card_visa") -> dict:
+    return {"orderId": order_id, "userId": "u-1",
+            "items": [{"productId": product, "quantity": quantity, "unitPrice": {"amount": 500, "currency": "EUR"}}],
+            "total": {"amount": 500 * quantity, "currency": "EUR"}, "paymentMethod": method,
+            "shippingAddress": ADDRESS}
+
+
+def cancelled(order_id: str = "o-1", product: str = "p-1", quantity: int = 2, previous: str = "PENDING") -> dict:
+    return {"orderId": order_id, "userId": "u-1", "reason": "customer_request", "previousStatus": previous,
+            "items": [{"productId": product, "quantity": quantity}]}
+
+
+def reserved(order_id: str = "o-1", product: str = "p-1", quantity: int = 2) -> dict:
+    return {"orderId": order_id, "lines": [{"productId": product, "quantity": quantity}],
+            "levels": [{"productId": product, "quantity": 10, "available": 8, "reserved": 2, "version": 3}]}
+
+
+@pytest.fixture
+def as_service(aws):
+    """Run code as one service (its table and settings), several services in one test."""
+    def enter(service: str):
+        return override_settings(naming.function_settings(service))
+    return enter
+
+
+def emitted(events: list[EventEnvelope]) -> list[str]:
+    return [e.event_type for e in events]
+
+
+@pytest.fixture
+def outbox(monkeypatch):
+    """Every event committed by any service, in commit order."""
+    from shopstream import transaction
+
+    events: list[EventEnvelope] = []
+    monkeypatch.setattr(transaction, "_after_commit", lambda uow: events.extend(uow.events))
+    return events
+
+
+# --- inventory ---------------------------------------------------------------------------------
+def _stock(product: str, available: int) -> None:
+    from inventory import store
+    from shopstream.transaction import UnitOfWork
+
+    uow = UnitOfWork()
+    store.create_stock(uow, product)
+    uow.commit()
+    stock = store.get_stock(product)
+    uow = UnitOfWork()
+    store.change_stock(uow, stock, available=available, received=available)
+    uow.commit()
+
+
+def test_a_cancel_that_arrives_before_its_order_leaves_a_tombstone_in_inventory(as_service, outbox):
+    from inventory import logic, store
+
+    with as_service("inventory"):
+        _stock("p-1", 5)
+        logic.on_order_event(inbound(envelope("OrderCancelled", cancelled())))
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))  # the late create
+        stock = store.get_stock("p-1")
+        assert (stock["available"], stock["reserved"]) == (5, 0)
+        assert store.get_reservation("o-1")["status"] == "CANCELLED"
+    assert emitted(outbox) == []
+
+
+def test_a_discontinuation_that_arrives_before_the_creation_keeps_the_product_discontinued(as_service):
+    from inventory import logic, store
+
+    data = {"productId": "p-9", "sku": "S", "name": "N", "price": {"amount": 1, "currency": "EUR"}}
+    with as_service("inventory"):
+        logic.on_product_event(inbound(envelope("ProductDiscontinued", {"productId": "p-9", "version": 2})))
+        logic.on_product_event(inbound(envelope("ProductCreated", data)))
+        assert store.get_stock("p-9")["status"] == "DISCONTINUED"
+
+
+# --- payment -----------------------------------------------------------------------------------
+class RacingProvider:
+    """The simulator, with something happening while a charge is in flight."""
+
+    def __init__(self, during_charge):
+        from payment.provider import SimulatedProvider
+
+        self.inner = SimulatedProvider(fault_rate=0.0)
+        self.during_charge = during_charge
+
+    def charge(self, **kwargs):
+        result = self.inner.charge(**kwargs)
+        if self.during_charge is not None:
+            race, self.during_charge = self.during_charge, None
+            race()
+        return result
+
+    def refund(self, **kwargs):
+        return self.inner.refund(**kwargs)
+
+
+def _ledger(prefix: str) -> list[dict]:
+    import boto3
+
+    from shopstream.dynamo import from_attributes
+
+    items = boto3.client("dynamodb").scan(TableName=naming.table("payment"))["Items"]
+    return [from_attributes(i) for i in items if from_attributes(i)["pk"].startswith(prefix)]
+
+
+def test_a_charge_in_flight_when_the_cancel_commits_is_refunded(as_service, outbox, monkeypatch):
+    from payment import logic, provider, store
+
+    cancel = inbound(envelope("OrderCancelled", cancelled()))
+    monkeypatch.setattr(provider, "provider", RacingProvider(lambda: logic.on_order_event(cancel)))
+    with as_service("payment"):
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        logic.on_stock_reserved(inbound(envelope("InventoryReserved", reserved())))
+        payment = store.get("pay_o-1")
+        assert payment["status"] == "REFUNDED"
+        assert len(_ledger("PROVIDER#pay_")) == 1 and len(_ledger("PROVIDER#refund_pay_")) == 1
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed", "PaymentRefunded"]
+
+
+def test_a_cancel_before_the_order_and_the_reservation_means_no_charge_at_all(as_service, outbox):
+    from payment import logic, store
+
+    with as_service("payment"):
+        logic.on_order_event(inbound(envelope("OrderCancelled", cancelled())))
+        logic.on_stock_reserved(inbound(envelope("InventoryReserved", reserved())))
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        assert store.get("pay_o-1")["status"] == "CANCELLED"
+        assert _ledger("PROVIDER#") == []
+    assert emitted(outbox) == []
+
+
+def test_a_reservation_seen_before_the_order_is_charged_when_the_order_arrives(as_service, outbox):
+    from payment import logic, store
+
+    with as_service("payment"):
+        logic.on_stock_reserved(inbound(envelope("InventoryReserved", reserved())))
+        assert store.get("pay_o-1")["status"] == "PENDING"  # waiting for the amount, not failing
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        assert store.get("pay_o-1")["status"] == "CAPTURED"
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed"]
+
+
+def test_replaying_every_payment_event_charges_and_refunds_once(as_service, outbox):
+    from payment import logic, store
+
+    events = [inbound(envelope("OrderCreated", created())), inbound(envelope("InventoryReserved", reserved())),
+              inbound(envelope("OrderCancelled", cancelled(previous="CONFIRMED")))]
+    with as_service("payment"):
+        for _ in range(2):  # the second pass is a replay (no idempotency records involved here)
+            logic.on_order_event(events[0])
+            logic.on_stock_reserved(events[1])
+            logic.on_order_event(events[2])
+        assert store.get("pay_o-1")["status"] == "REFUNDED"
+        assert len(_ledger("PROVIDER#pay_")) == 1 and len(_ledger("PROVIDER#refund_pay_")) == 1
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed", "PaymentRefunded"]
+
+
+# --- shipping and order --------------------------------------------------------------------------
+def test_an_order_confirmed_before_it_was_created_still_gets_its_parcel(as_service, outbox):
+    from shipping import logic, store
+
+    confirmed = {"orderId": "o-1", "userId": "u-1", "paymentId": "pay_o-1", "total": {"amount": 1000, "currency": "EUR"}}
+    with as_service("shipping"):
+        logic.on_order_event(inbound(envelope("OrderConfirmed", confirmed)))
+        assert store.get_shipment("shp_o-1") is None
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        assert store.get_shipment("shp_o-1")["status"] == "CREATED"
+    assert emitted(outbox) == ["ShippingCreated"]
+
+
+def test_a_delivery_reported_before_its_dispatch_ends_delivered_and_still_tells_the_customer(as_service, outbox):
+    from order import aggregate, logic, store
+
+    placed = aggregate.Change("Placed", {**created(), "correlationId": "corr-x", "deadline": "2999-01-01"})
+    with as_service("order"):
+        logic._apply(aggregate.Order(order_id="o-1"), [placed, aggregate.Change("Confirmed", {"paymentId": "p"})], [])
+        assert store.load("o-1").status == "CONFIRMED"
+        shipment = {"shipmentId": "shp_o-1", "orderId": "o-1", "userId": "u-1"}
+        logic.on_shipping_event(inbound(envelope("ShippingDelivered", {**shipment,
+                                                                      "deliveredAt": "2026-01-02T00:00:00Z"})))
+        logic.on_shipping_event(inbound(envelope("ShippingDispatched", {**shipment, "carrier": "An Post",
+                                                                       "trackingNumber": "T1"})))
+        assert store.load("o-1").status == "DELIVERED"
+    assert emitted(outbox) == ["OrderShipped"]
+
+
+# --- notifications ---------------------------------------------------------------------------------
+class CountingSender:
+    def __init__(self):
+        self.sent: list[str] = []
+
+    def send(self, *, message_id, to, subject, body):
+        self.sent.append(message_id)
+
+
+@pytest.fixture
+def sender():
+    from notification import senders
+
+    counting = CountingSender()
+    senders.install(counting)
+    yield counting
+    senders.install(None)
+
+
+def test_a_notification_is_recorded_before_it_is_sent_so_a_replay_sends_nothing(as_service, sender):
+    from notification import logic
+
+    registered = inbound(envelope("UserRegistered", {"userId": "u-1", "email": "ada@example.com", "name": "Ada"}))
+    confirmed = inbound(envelope("OrderConfirmed", {"orderId": "o-1", "userId": "u-1", "paymentId": "p",
+                                                    "total": {"amount": 1, "currency": "EUR"}}))
+    with as_service("notification"):
+        logic.on_user_event(registered)
+        for _ in range(3):
+            logic.notify(confirmed)
+    assert len(sender.sent) == 2  # welcome + order-confirmed, once each
+
+
+def test_a_send_interrupted_after_the_hand_over_is_not_repeated(as_service, sender, outbox):
+    from notification import logic, store
+
+    class Crashing(CountingSender):
+        def send(self, **kwargs):
+            super().send(**kwargs)
+            raise SystemExit("the function was stopped here")  # not an Exception: nothing is cleaned up
+
+    from notification import senders
+
+    with as_service("notification"):
+        store.apply_contact("u-1", 1, {"email": "ada@example.com", "status": "ACTIVE"})
+        confirmed = inbound(envelope("OrderConfirmed", {"orderId": "o-1", "userId": "u-1", "paymentId": "p",
+                                                        "total": {"amount": 1, "currency": "EUR"}}))
+        crashing = Crashing()
+        senders.install(crashing)
+        with pytest.raises(SystemExit):
+            logic.notify(confirmed)
+        senders.install(sender)
+        logic.notify(confirmed)  # the redelivery
+        [message] = [m for m in store.sent_to("u-1")]
+        assert message["status"] == "UNCONFIRMED"
+    assert len(crashing.sent) == 1 and sender.sent == []
+    assert [e.event_type for e in outbox][-1] == "NotificationFailed"
+    assert outbox[-1].data["error"] == "delivery_unconfirmed"
+
+
+def test_no_cart_reminder_to_a_deactivated_customer_whatever_the_order_of_events(as_service, sender):
+    from notification import logic, store
+
+    with as_service("notification"):
+        logic.on_user_event(inbound(envelope("UserDeactivated", {"userId": "u-1", "version": 2})))
+        logic.on_user_event(inbound(envelope("UserRegistered", {"userId": "u-1", "email": "a@b.ie", "name": "A"})))
+        logic.notify(inbound(envelope("CartAbandoned", {"cartId": "c-1", "userId": "u-1", "items": [],
+                                                        "lastActivityAt": "2026-01-01T00:00:00Z"})))
+        contact = store.get_contact("u-1")
+        assert (contact["status"], contact["email"]) == ("DEACTIVATED", "a@b.ie")
+        assert [m["status"] for m in store.sent_to("u-1") if m["template"] == "cart-reminder"] == ["SUPPRESSED"]
+    assert len(sender.sent) == 1  # the welcome, sent when the registration arrived
+
+
+def test_a_refused_message_reports_a_class_not_the_providers_text(as_service, outbox):
+    from notification import logic, senders, store
+
+    class Refusing:
+        def send(self, **kwargs):
+            raise ValueError("Email address is not verified: ada@example.com")
+
+    senders.install(Refusing())
+    try:
+        with as_service("notification"):
+            store.apply_contact("u-1", 1, {"email": "ada@example.com"})
+            logic.notify(inbound(envelope("OrderShipped", {"orderId": "o-1", "userId": "u-1", "shipmentId": "s",
+                                                           "carrier": "An Post", "trackingNumber": "T"})))
+    finally:
+        senders.install(None)
+    [failed] = outbox
+    assert failed.event_type == "NotificationFailed" and "ada@example.com" not in failed.model_dump_json()
+    assert failed.data["error"] == "rejected:ValueError"
