@@ -13,11 +13,12 @@ export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CU
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: bench ops demo token help local test test-unit generate check-generated synth deploy diff destroy clean venv node
+.PHONY: bench ops demo token help local test test-unit simulate generate check-generated synth deploy diff destroy clean venv node
 
 help:
 	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
 	@echo "make test              run every test (unit, integration, infra, e2e)"
+	@echo "make simulate SEEDS=N  the seeded simulation over N seeds (SEED=S replays one, with its trace)"
 	@echo "make generate          regenerate schemas/ and docs/events.md from the catalog"
 	@echo "make synth ENV=dev     synthesize CloudFormation for an environment into cdk.out/"
 	@echo "make deploy ENV=dev    cdk deploy every stack of an environment (needs AWS credentials)"
@@ -43,6 +44,9 @@ test: venv node
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
+
+simulate: venv
+	$(PY) -m local.simulation $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),200)) $(if $(TRACE),--trace)
 
 generate: venv
 	$(PY) -m tools.generate

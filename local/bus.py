@@ -47,6 +47,8 @@ class InProcessBus:
     cursors: dict[tuple[str, str, int], _Cursor] = field(default_factory=dict)
     readers: dict[str, Any] = field(default_factory=dict)  # service -> StreamReader
     invocations: int = 0
+    # per service: the table's commit count when its stream was last read to the end
+    relayed_at: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
@@ -76,29 +78,54 @@ class InProcessBus:
             return getattr(logic, entry)(*args)
 
     # --- moving events ---------------------------------------------------------------------
-    def _relay_all(self) -> int:
-        import boto3
-
+    def _reader(self, service: str) -> Any:
         from local.streams import StreamReader
 
-        if not self.readers:
-            dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
-            for spec in catalog.SERVICES:
-                arn = dynamodb.describe_table(TableName=naming.table(spec.name))["Table"]["LatestStreamArn"]
-                self.readers[spec.name] = StreamReader(streams, arn)
-        moved = 0
-        for service, reader in self.readers.items():
-            for shard_id, records in reader.read():
-                with override_settings(self.settings_for(service)):
-                    result = self.relay({"Records": records}, LocalLambdaContext(function_name=f"{service}-relay"))
-                assert result == {"batchItemFailures": []}, result
-                reader.advance(shard_id, records[-1])
-        for record in self.relay_publisher.records:
+        if service not in self.readers:
+            from shopstream import aws
+
+            arn = aws.client("dynamodb").describe_table(TableName=naming.table(service))["Table"]["LatestStreamArn"]
+            self.readers[service] = StreamReader(aws.client("dynamodbstreams"), arn)
+        return self.readers[service]
+
+    def relay_step(self, service: str, publisher: Any | None = None) -> int:
+        """One poll of a service's stream through the real relay, as Lambda's stream mapping runs it:
+        on a partial failure the shard resumes at its first failed record (the ones after it are
+        published again: consumers drop them by eventId)."""
+        from shopstream import transaction
+
+        table = naming.table(service)
+        if self.relayed_at.get(service) == transaction.commits[table]:
+            return 0  # nothing was written since the stream was read to its end
+        committed = transaction.commits[table]
+        reader = self._reader(service)
+        relay = OutboxRelay(publisher) if publisher is not None else self.relay
+        moved, complete = 0, True
+        for shard_id, records in reader.read():
+            with override_settings(self.settings_for(service)):
+                result = relay({"Records": records}, LocalLambdaContext(function_name=f"{service}-relay"))
+            failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+            done = records
+            for index, record in enumerate(records):
+                if record["dynamodb"]["SequenceNumber"] in failed:
+                    done, complete = records[:index], False
+                    break
+            if done:
+                reader.advance(shard_id, done[-1])
+            moved += len(records)
+        if complete:
+            self.relayed_at[service] = committed
+        self._append_published(publisher or self.relay_publisher)
+        return moved
+
+    def _append_published(self, publisher: Any) -> None:
+        for record in publisher.records:
             topic = catalog.topic(record.topic)
             self.log[record.topic][partition_for(record.key, topic.partitions)].append(record)
-            moved += 1
-        self.relay_publisher.records.clear()
-        return moved
+        publisher.records.clear()
+
+    def _relay_all(self) -> int:
+        return sum(self.relay_step(spec.name) for spec in catalog.SERVICES)
 
     def inject(self, topic: str, key: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()) -> tuple[int, int]:
         """Put a raw record on a topic (poison, duplicates): returns (partition, offset)."""
@@ -107,45 +134,57 @@ class InProcessBus:
         records.append(OutgoingRecord(topic=topic, key=key, value=value, headers=headers, event_id="injected"))
         return partition, len(records) - 1
 
-    def _deliver_all(self) -> int:
+    def pending(self) -> list[tuple[catalog.ServiceSpec, catalog.HandlerSpec, int]]:
+        """(service, handler, partition) with records not yet consumed."""
         work = []
         for spec in catalog.SERVICES:
             for handler in spec.handlers:
                 for partition, records in self.log[handler.topic].items():
                     cursor = self.cursors.setdefault((spec.name, handler.name, partition), _Cursor())
                     if cursor.next_offset < len(records):
-                        work.append((spec, handler, partition, cursor))
+                        work.append((spec, handler, partition))
+        return work
+
+    def deliver_step(self, spec: catalog.ServiceSpec, handler: catalog.HandlerSpec, partition: int, *,
+                     batch_size: int | None = None, times: int = 1, context: Any = None) -> int:
+        """One invocation of a handler's mapping on one partition (``times`` > 1: the same batch
+        delivered again, as after a lost response). The partial batch response is honoured."""
+        cursor = self.cursors.setdefault((spec.name, handler.name, partition), _Cursor())
+        records = self.log[handler.topic][partition]
+        start = cursor.next_offset
+        batch = [msk_record(topic=handler.topic, partition=partition, offset=offset, key=r.key.encode(),
+                            value=r.value, headers=list(r.headers))
+                 for offset, r in enumerate(records[start:start + (batch_size or self.batch_size)], start=start)]
+        if not batch:
+            return 0
+        consumer = getattr(self.modules[spec.name], handler.entry)
+        with override_settings(self.settings_for(spec.name, handler.name)):
+            for _ in range(times):
+                self.invocations += 1
+                try:
+                    response = consumer(msk_event(batch), context or LocalLambdaContext(
+                        function_name=f"{spec.name}-{handler.name}"))
+                except Exception:
+                    # A function error (Powertools raises when every record failed): Lambda
+                    # retries the whole batch.
+                    response = {"batchItemFailures": [{"itemIdentifier": {"offset": start}}]}
+        failed = [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]]
+        if failed:
+            cursor.next_offset = min(failed)
+            cursor.failures += 1
+            if cursor.failures > handler.retry_attempts * 10:
+                raise RuntimeError(f"{spec.name}.{handler.name} keeps failing at offset {min(failed)}")
+        else:
+            cursor.next_offset = start + len(batch)
+            cursor.failures = 0
+        return len(batch)
+
+    def _deliver_all(self) -> int:
+        work = self.pending()
         if self.shuffle:
             self.random.shuffle(work)
-        delivered = 0
-        for spec, handler, partition, cursor in work:
-            records = self.log[handler.topic][partition]
-            start = cursor.next_offset
-            batch = [msk_record(topic=handler.topic, partition=partition, offset=offset, key=r.key.encode(),
-                                value=r.value, headers=list(r.headers))
-                     for offset, r in enumerate(records[start:start + self.batch_size], start=start)]
-            consumer = getattr(self.modules[spec.name], handler.entry)
-            with override_settings(self.settings_for(spec.name, handler.name)):
-                for _ in range(2 if self.duplicate else 1):
-                    self.invocations += 1
-                    try:
-                        response = consumer(msk_event(batch),
-                                            LocalLambdaContext(function_name=f"{spec.name}-{handler.name}"))
-                    except Exception:
-                        # A function error (Powertools raises when every record failed): Lambda
-                        # retries the whole batch.
-                        response = {"batchItemFailures": [{"itemIdentifier": {"offset": start}}]}
-            failed = [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]]
-            if failed:
-                cursor.next_offset = min(failed)
-                cursor.failures += 1
-                if cursor.failures > handler.retry_attempts * 10:
-                    raise RuntimeError(f"{spec.name}.{handler.name} keeps failing at offset {min(failed)}")
-            else:
-                cursor.next_offset = start + len(batch)
-                cursor.failures = 0
-            delivered += len(batch)
-        return delivered
+        return sum(self.deliver_step(spec, handler, partition, times=2 if self.duplicate else 1)
+                   for spec, handler, partition in work)
 
     def pump(self, max_rounds: int = 500) -> int:
         """Move events until nothing is left to relay or deliver. Returns the rounds taken."""

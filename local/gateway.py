@@ -13,6 +13,7 @@ from shopstream import catalog
 from local.http_events import http_event
 
 Route = tuple[str, re.Pattern[str], str]  # method, path pattern, service
+MAX_BODY_BYTES = 1024 * 1024  # bodies are small JSON documents; API Gateway's own cap is 10 MB
 
 
 def compile_routes() -> list[Route]:
@@ -31,35 +32,62 @@ class Gateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def _serve(self) -> None:
                 gateway.serve(self)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+            def __getattr__(self, name: str) -> Any:
+                # Every method reaches the router (which answers 404 where no route has it, as API
+                # Gateway does), not BaseHTTPRequestHandler's 501.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
             def log_message(self, *_args: Any) -> None:  # quiet; access lines are not needed locally
                 return
 
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256  # bursts of new connections queue instead of being refused
+
         self.invoke, self.verify, self.health = invoke, verify, health
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = Server((host, port), Handler)
 
     @property
     def port(self) -> int:
         return self.server.server_address[1]
 
     def _reply(self, request: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None):
-        payload = body if isinstance(body, str) else json.dumps(body)
+        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
         request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        for name, value in (headers or {}).items():
-            request.send_header(name, value)
-        request.send_header("Content-Length", str(len(payload.encode())))
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(payload)))
         request.end_headers()
-        request.wfile.write(payload.encode())
+        if request.command != "HEAD":
+            request.wfile.write(payload)
 
     def serve(self, request: BaseHTTPRequestHandler) -> None:
         url = urlsplit(request.path)
         method = request.command
+        # The body first: whatever the answer, the connection stays in step for the next request.
+        try:
+            length = int(request.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError(length)
+        except ValueError:
+            request.close_connection = True
+            return self._reply(request, 400, {"message": "Bad Request: invalid Content-Length"})
+        if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            request.close_connection = True
+            return self._reply(request, 411, {"message": "Length Required"})
+        if length > MAX_BODY_BYTES:
+            request.close_connection = True
+            return self._reply(request, 413, {"message": "Request Entity Too Large"})
+        raw = request.rfile.read(length) if length else None
         if method == "GET" and url.path == "/health":
             status, body = self.health()
             return self._reply(request, status, body)
@@ -73,9 +101,7 @@ class Gateway:
             claims = self.verify(authorization.removeprefix("Bearer ").strip())
         except Exception:
             return self._reply(request, 401, {"message": "Unauthorized"})
-        length = int(request.headers.get("Content-Length") or 0)
-        raw = request.rfile.read(length).decode() if length else None
-        event = http_event(method, url.path, claims=claims, raw_body=raw,
+        event = http_event(method, url.path, claims=claims, raw_bytes=raw,
                            headers={k: v for k, v in request.headers.items()},
                            query=dict(parse_qsl(url.query)) or None)
         try:

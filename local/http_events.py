@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -10,8 +11,10 @@ from typing import Any
 
 def http_event(method: str, path: str, *, body: Any = None, claims: dict[str, Any] | None = None,
                headers: dict[str, str] | None = None, query: dict[str, str] | None = None,
-               raw_body: str | None = None) -> dict[str, Any]:
-    all_headers = {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}}
+               raw_body: str | None = None, raw_bytes: bytes | None = None) -> dict[str, Any]:
+    """``raw_bytes``: the body as sent; API Gateway passes it base64-encoded unless it is UTF-8 text."""
+    given = {k.lower(): v for k, v in (headers or {}).items()}
+    all_headers = given if raw_bytes is not None else {"content-type": "application/json", **given}
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{method} {path}",
@@ -36,7 +39,12 @@ def http_event(method: str, path: str, *, body: Any = None, claims: dict[str, An
         event["queryStringParameters"] = dict(query)
     if claims is not None:
         event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    if raw_body is not None:
+    if raw_bytes is not None:
+        try:
+            event["body"] = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(raw_bytes).decode(), True
+    elif raw_body is not None:
         event["body"] = raw_body
     elif body is not None:
         event["body"] = json.dumps(body)

@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("-p", "--port", type=int, default=4566)
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    from local import moto_patches
+
+    moto_patches.apply()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, serialized(app), threaded=True, request_handler=MotoRequestHandler)
 

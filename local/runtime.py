@@ -6,6 +6,8 @@ import importlib
 import json
 import threading
 import time
+import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from shopstream import catalog
@@ -18,6 +20,7 @@ from local.mapping import KafkaMapping
 from local.stack import LocalStack
 
 RELAY_POLL_SECONDS = 0.1
+RELAY_RETRY_ATTEMPTS = 10  # locally by count; on AWS the mapping retries for up to 12 hours (stacks/service.py)
 
 
 class LocalRuntime:
@@ -68,6 +71,7 @@ class LocalRuntime:
         streams, dynamodb = self.stack.client("dynamodbstreams"), self.stack.client("dynamodb")
         readers = {s.name: StreamReader(streams, dynamodb.describe_table(
             TableName=naming.table(s.name))["Table"]["LatestStreamArn"]) for s in catalog.SERVICES}
+        attempts: dict[tuple[str, str], int] = {}
         while not self.stopping.is_set():
             moved = 0
             started = time.perf_counter()
@@ -78,13 +82,41 @@ class LocalRuntime:
                         with override_settings(self.settings(service)):
                             failures = relay({"Records": batch}, LocalLambdaContext(function_name=f"{service}-relay"))
                         if failures["batchItemFailures"]:
-                            break  # read again from the last relayed record on the next poll
+                            first = batch[0]["dynamodb"]["SequenceNumber"]
+                            attempts[(service, first)] = attempts.get((service, first), 0) + 1
+                            if attempts[(service, first)] <= RELAY_RETRY_ATTEMPTS:
+                                break  # read again from the last relayed record on the next poll
+                            # Given up, as the stream mapping does after its retries: the batch goes to the
+                            # relay's failure queue, from which `ops dlq redrive --handler <service>.relay`
+                            # republishes it out of the table.
+                            self._relay_failed(service, reader.stream_arn, shard_id, batch)
                         reader.advance(shard_id, batch[-1])
                         moved += len(batch)
             self.relayed += moved
             self.relay_busy_seconds += time.perf_counter() - started
             if not moved:
                 self.stopping.wait(RELAY_POLL_SECONDS)
+
+    def _relay_failed(self, service: str, stream_arn: str, shard_id: str, batch: list[dict[str, Any]]) -> None:
+        from shopstream import aws
+
+        def arrival(record: dict[str, Any]) -> str:
+            moment = record["dynamodb"].get("ApproximateCreationDateTime")
+            return moment.isoformat() if hasattr(moment, "isoformat") else str(moment)
+
+        record = {
+            "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetryAttemptsExhausted",
+                               "functionArn": f"{service}-relay", "approximateInvokeCount": RELAY_RETRY_ATTEMPTS + 1},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0", "timestamp": datetime.now(timezone.utc).isoformat(),
+            "DDBStreamBatchInfo": {"shardId": shard_id, "streamArn": stream_arn, "batchSize": len(batch),
+                                   "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                                   "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                                   "approximateArrivalOfFirstRecord": arrival(batch[0]),
+                                   "approximateArrivalOfLastRecord": arrival(batch[-1])},
+        }
+        aws.client("sqs").send_message(QueueUrl=self.stack.queue_urls[naming.relay_dlq(service)],
+                                       MessageBody=json.dumps(record))
 
     def _schedule_loop(self, spec: catalog.ServiceSpec, schedule: catalog.ScheduleSpec) -> None:
         every = self.schedule_seconds.get(schedule.name, schedule.every_minutes * 60)

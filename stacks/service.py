@@ -266,6 +266,7 @@ class ServiceConstruct(Construct):
         function = self._function("Relay", RELAY_HANDLER, environment=self._environment(),
                                   timeout=cdk.Duration.seconds(30))
         self._allow_dead_letters(function, dlq)
+        self._relay_lag_alarm(function)
         stream_arn = self.table.table_stream_arn
         assert stream_arn is not None
         self._allow(function, ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
@@ -287,7 +288,11 @@ class ServiceConstruct(Construct):
             max_batching_window=cdk.Duration.seconds(1),
             report_batch_item_failures=True,
             bisect_batch_on_error=True,
-            retry_attempts=10,
+            # Keep retrying through a broker outage (the shard waits, so its order is kept); give a batch
+            # up only after 12 h, well inside the stream's 24 h and the outbox items' 4 days, from which
+            # `ops dlq redrive --handler <service>.relay` republishes it (docs/runbooks/dlq.md).
+            retry_attempts=10_000,
+            max_record_age=cdk.Duration.hours(12),
             on_failure=QueueDestination(dlq),
             # Only outbox inserts reach the relay.
             filters=[lambda_.FilterCriteria.filter({
@@ -296,10 +301,26 @@ class ServiceConstruct(Construct):
             })],
         )
 
+    def _relay_lag_alarm(self, function: lambda_.Function) -> None:
+        """The relay is falling behind (a broker outage, a failing publish): page long before the batch
+        is given up (12 h) and far before anything needed to redrive it expires (4 days)."""
+        age = cloudwatch.Metric(namespace="AWS/Lambda", metric_name="IteratorAge",
+                                dimensions_map={"FunctionName": function.function_name},
+                                statistic="Maximum", period=cdk.Duration.minutes(5))
+        alarm = cloudwatch.Alarm(self, "RelayIteratorAge", metric=age, threshold=15 * 60 * 1000,
+                                 evaluation_periods=3,
+                                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                                 alarm_description=f"{self.spec.name} outbox relay is more than 15 minutes behind "
+                                                   "(see docs/runbooks/dlq.md, relay failures)")
+        alarm.add_alarm_action(cw_actions.SnsAction(self.platform.alarm_topic))
+
     def _api(self) -> None:
         function = self._function("Api", f"{self.spec.name}.handlers.{self.spec.api_entry}",
                                   environment=self._environment(), timeout=cdk.Duration.seconds(10), snap_start=True)
         self._allow_table(function)
+        if any(route.idempotent for route in self.spec.routes):
+            self._allow_idempotency(function)  # Idempotency-Key on creating POSTs
         # SnapStart applies to published versions: the routes call the alias of the current one.
         live = lambda_.Alias(self, "ApiLive", alias_name="live", version=function.current_version)
         integration = integrations.HttpLambdaIntegration("Integration", live)

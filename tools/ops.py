@@ -4,6 +4,7 @@
     python -m tools.ops replay --handler audit.trail-order --from-offsets 0:0,3:120
     python -m tools.ops dlq list [--handler inventory.order-reservations]
     python -m tools.ops dlq redrive --handler inventory.order-reservations
+    python -m tools.ops dlq redrive --handler order.relay        (an outbox relay's failed batches)
     python -m tools.ops trace <correlationId> [--mermaid trace.mmd]
 
 Against the local stack by default (ports from SHOPSTREAM_LOCAL_*_PORT); with ``--env dev`` (and
@@ -102,9 +103,18 @@ class Target:
         return invoke_lambda
 
 
+RELAY = "relay"  # ``<service>.relay``: the service's outbox relay, whose failure queue holds stream batches
+
+
 def find_handler(ref: str) -> tuple[str, catalog.HandlerSpec]:
     service, _, name = ref.partition(".")
     return service, catalog.service(service).handler(name)
+
+
+def all_queues() -> list[str]:
+    """Every dead-letter queue: each handler's, and each service's relay failure queue."""
+    return [*(f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers),
+            *(f"{s.name}.{RELAY}" for s in catalog.SERVICES)]
 
 
 # --- replay ---------------------------------------------------------------------------------
@@ -161,6 +171,10 @@ def _dlq_messages(target: Target, service: str, handler: str) -> list[dict[str, 
 
 
 def _describe(body: dict[str, Any]) -> str:
+    if "DDBStreamBatchInfo" in body:
+        info = body["DDBStreamBatchInfo"]
+        return (f"relay   {body.get('requestContext', {}).get('condition', '?'):<20} {info.get('batchSize')} stream "
+                f"record(s) {info.get('approximateArrivalOfFirstRecord')}..{info.get('approximateArrivalOfLastRecord')}")
     if body.get("kind") == "poison":
         return (f"poison  {body['reason']:<20} {body['topic']}[{body['partition']}]@{body['offset']}  "
                 f"{body['detail'][:80]}")
@@ -176,14 +190,13 @@ def _release(target: Target, service: str, handler: str, messages: list[dict[str
 
 
 def dlq_list(target: Target, ref: str | None, out=print) -> int:
-    refs = [ref] if ref else [f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers]
     total = 0
-    for each in refs:
-        service, handler = find_handler(each)
-        messages = _dlq_messages(target, service, handler.name)
+    for each in [ref] if ref else all_queues():
+        service, _, handler = each.partition(".")
+        messages = _dlq_messages(target, service, handler)
         for message in messages:
             out(f"{each:<36} {_describe(json.loads(message['Body']))}")
-        _release(target, service, handler.name, messages)
+        _release(target, service, handler, messages)
         total += len(messages)
     out(f"{total} message(s)")
     return 0
@@ -218,8 +231,32 @@ def _records_of(target: Target, body: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
+def relay_redrive(target: Target, service: str, out=print) -> int:
+    """Publish again the outbox items of each batch the relay gave up on (read back from the table,
+    where they outlive the stream), then delete the message. Consumers drop what they already have."""
+    from shopstream.config import Settings, override_settings
+    from shopstream.outbox import failure_window, outbox_items_between, republish
+
+    sqs, url = target.client("sqs"), target.queue_url(service, RELAY)
+    settings = Settings(service=service, table_name=target.table(service), kafka_bootstrap_servers=target.bootstrap,
+                        kafka_auth="none" if target.local else "iam")
+    redriven = 0
+    with override_settings(settings):
+        for message in _dlq_messages(target, service, RELAY):
+            body = json.loads(message["Body"])
+            start, end = failure_window(body)
+            published = republish(outbox_items_between(start, end))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            redriven += 1
+            out(f"redriven {_describe(body)}: {published} outbox event(s) published again")
+    out(f"{redriven} relay batch(es) redriven")
+    return 0
+
+
 def dlq_redrive(target: Target, ref: str, out=print) -> int:
     """Feed each DLQ message back to its handler; delete it once the handler took it."""
+    if ref.endswith(f".{RELAY}"):
+        return relay_redrive(target, ref.removesuffix(f".{RELAY}"), out)
     service, handler = find_handler(ref)
     invoke = target.invoker(service, handler)
     sqs, url = target.client("sqs"), target.queue_url(service, handler.name)
@@ -291,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     p_list = dlq_sub.add_parser("list")
     p_list.add_argument("--handler")
     p_redrive = dlq_sub.add_parser("redrive")
-    p_redrive.add_argument("--handler", required=True)
+    p_redrive.add_argument("--handler", required=True, help="service.handler, or service.relay")
     p_trace = sub.add_parser("trace", help="the causal chain of one correlation id")
     p_trace.add_argument("correlation_id")
     p_trace.add_argument("--mermaid", help="also write a Mermaid sequence diagram to this file")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shopstream import catalog
-from shopstream.api import ServiceApi, caller
+from shopstream.api import PathId, ServiceApi, caller
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -23,5 +23,5 @@ analytics_payments = EventConsumer("audit", "analytics-payments", logic.on_payme
 
 
 @app.get("/audit/<correlationId>")
-def get_trail(correlationId: str) -> AuditTrail:  # noqa: N803
+def get_trail(correlationId: PathId) -> AuditTrail:  # noqa: N803
     return AuditTrail(correlation_id=correlationId, events=logic.trail(caller(), correlationId))

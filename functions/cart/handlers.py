@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller, created
+from shopstream.api import PathId, ServiceApi, caller, created
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -23,12 +23,12 @@ def create_cart(body: CartItems):
 
 
 @app.put("/carts/<cartId>/items")
-def replace_cart_items(cartId: str, body: CartItems) -> CartView:  # noqa: N803
+def replace_cart_items(cartId: PathId, body: CartItems) -> CartView:  # noqa: N803
     return logic.replace_items(caller(), cartId, body)
 
 
 @app.get("/carts/<cartId>")
-def get_cart(cartId: str) -> CartView:  # noqa: N803
+def get_cart(cartId: PathId) -> CartView:  # noqa: N803
     return logic.get(caller(), cartId)
 
 

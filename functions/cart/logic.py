@@ -36,13 +36,17 @@ def _items(items: list[ItemQuantity]) -> list[dict[str, Any]]:
 
 
 def create(caller: Caller, body: CartItems) -> CartView:
-    cart = {"cartId": f"c_{uuid.uuid4().hex[:20]}", "userId": caller.user_id, "items": _items(body.items),
+    cart = {"cartId": caller.derived_id("c_"), "userId": caller.user_id, "items": _items(body.items),
             "status": "OPEN", "version": 1, "updatedAt": _now()}
     uow = UnitOfWork()
     store.create(uow, cart)
     uow.emit(caller.command("CartCreated", CartCreated(cart_id=cart["cartId"], user_id=caller.user_id,
                                                        items=body.items), SERVICE))
-    commit(uow, status=201)
+    try:
+        commit(uow, status=201)
+    except ConditionFailed:
+        # Created before under this Idempotency-Key (its response was lost): that cart.
+        return get(caller, cart["cartId"])
     return CartView.model_validate(cart)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller, created
+from shopstream.api import PathId, ServiceApi, caller, created
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -26,15 +26,15 @@ def list_products() -> ProductList:
 
 
 @app.get("/products/<productId>")
-def get_product(productId: str) -> Product:  # noqa: N803
+def get_product(productId: PathId) -> Product:  # noqa: N803
     return logic.get(productId)
 
 
 @app.patch("/products/<productId>")
-def update_product(productId: str, body: UpdateProduct) -> Product:  # noqa: N803
+def update_product(productId: PathId, body: UpdateProduct) -> Product:  # noqa: N803
     return logic.update(caller(), productId, body)
 
 
 @app.post("/products/<productId>/discontinue")
-def discontinue_product(productId: str) -> Product:  # noqa: N803
+def discontinue_product(productId: PathId) -> Product:  # noqa: N803
     return logic.discontinue(caller(), productId)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from shopstream.api import Caller, Conflict, NotFound, commit
@@ -24,7 +23,7 @@ def _product(item: dict[str, Any]) -> Product:
 
 def create(caller: Caller, body: CreateProduct) -> Product:
     caller.require_admin()
-    product_id = f"p_{uuid.uuid4().hex[:16]}"
+    product_id = caller.derived_id("p_", 16)
     item = {"productId": product_id, "sku": body.sku, "name": body.name,
             "price": body.price.to_wire(), "status": "ACTIVE", "version": 1}
     uow = UnitOfWork()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller
+from shopstream.api import PathId, ServiceApi, caller
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -18,10 +18,10 @@ payment_outcomes = EventConsumer("inventory", "payment-outcomes", logic.on_payme
 
 
 @app.get("/inventory/<productId>")
-def get_stock(productId: str) -> StockView:  # noqa: N803
+def get_stock(productId: PathId) -> StockView:  # noqa: N803
     return logic.view(productId)
 
 
 @app.post("/inventory/<productId>/adjustments")
-def adjust_stock(productId: str, body: Adjustment) -> StockView:  # noqa: N803
+def adjust_stock(productId: PathId, body: Adjustment) -> StockView:  # noqa: N803
     return logic.adjust(caller(), productId, body)

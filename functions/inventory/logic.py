@@ -51,6 +51,9 @@ def view(product_id: str) -> StockView:
 
 def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
     caller.require_admin()
+    adjustment_id = caller.derived_id("adj_") if caller.idempotency_key else None
+    if adjustment_id and store.get_adjustment(adjustment_id) is not None:
+        return view(product_id)  # made before under this Idempotency-Key (its response was lost)
     stock = store.get_stock(product_id)
     if stock is None:
         raise NotFound("no stock record for this product")
@@ -60,6 +63,8 @@ def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
         raise Conflict(f"only {stock['available']} available; cannot remove {-body.delta}")
     uow = UnitOfWork()
     store.change_stock(uow, stock, available=body.delta, received=body.delta)
+    if adjustment_id:
+        store.record_adjustment(uow, adjustment_id, product_id, body.delta)
     level = _level(stock, available=body.delta)
     uow.emit(caller.command("InventoryAdjusted", InventoryAdjusted(product_id=product_id, delta=body.delta,
                                                                    reason=body.reason, level=level), SERVICE))

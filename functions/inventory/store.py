@@ -1,4 +1,5 @@
-"""The inventory table: ``STOCK#<productId>/STOCK`` and ``RESERVATION#<orderId>/RESERVATION``.
+"""The inventory table: ``STOCK#<productId>/STOCK``, ``RESERVATION#<orderId>/RESERVATION`` and
+``ADJUSTMENT#<id>/ADJUSTMENT`` (adjustments made under an Idempotency-Key, kept two days).
 
 Every stock change is conditioned on the version read, so concurrent reservations of the
 same product cannot both succeed on the same units (no oversell).
@@ -6,6 +7,7 @@ same product cannot both succeed on the same units (no oversell).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from shopstream import dynamo
@@ -27,6 +29,16 @@ def get_stock(product_id: str) -> dict[str, Any] | None:
 def get_stocks(product_ids: list[str]) -> dict[str, dict[str, Any]]:
     found = dynamo.get_many([(f"STOCK#{p}", "STOCK") for p in product_ids])
     return {item["productId"]: item for item in found.values()}
+
+
+def get_adjustment(adjustment_id: str) -> dict[str, Any] | None:
+    return dynamo.get(f"ADJUSTMENT#{adjustment_id}", "ADJUSTMENT")
+
+
+def record_adjustment(uow: UnitOfWork, adjustment_id: str, product_id: str, delta: int) -> None:
+    """An adjustment made under an Idempotency-Key, so that a retry after a crash is not applied twice."""
+    uow.put({"pk": f"ADJUSTMENT#{adjustment_id}", "sk": "ADJUSTMENT", "productId": product_id, "delta": delta,
+             "ttl": int(time.time()) + 2 * 24 * 3600}, condition="attribute_not_exists(pk)")
 
 
 def get_reservation(order_id: str) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller, created
+from shopstream.api import PathId, ServiceApi, caller, created
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -25,17 +25,17 @@ def place_order(body: PlaceOrder):
 
 
 @app.get("/orders/<orderId>")
-def get_order(orderId: str) -> OrderView:  # noqa: N803
+def get_order(orderId: PathId) -> OrderView:  # noqa: N803
     return logic.get(caller(), orderId)
 
 
 @app.get("/users/<userId>/orders")
-def list_orders(userId: str) -> OrderHistory:  # noqa: N803
+def list_orders(userId: PathId) -> OrderHistory:  # noqa: N803
     return logic.history(caller(), userId)
 
 
 @app.post("/orders/<orderId>/cancel")
-def cancel_order(orderId: str):  # noqa: N803
+def cancel_order(orderId: PathId):  # noqa: N803
     return created(logic.cancel_by_customer(caller(), orderId), status=202)
 
 

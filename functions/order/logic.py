@@ -8,7 +8,6 @@ timeout sweeper (timeout). Inventory releases stock and payment refunds on Order
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -97,7 +96,7 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
     if len(currencies) != 1:
         raise Unprocessable("all items of an order must be priced in one currency")
     total = Money(amount=sum(line.unit_price.amount * line.quantity for line in lines), currency=currencies.pop())
-    order_id = f"o_{uuid.uuid4().hex[:20]}"
+    order_id = caller.derived_id("o_")
     deadline = (datetime.now(timezone.utc) + timedelta(seconds=get_settings().order_saga_timeout_seconds)).isoformat(
         timespec="milliseconds")
     created = OrderCreated(order_id=order_id, user_id=caller.user_id, items=lines, total=total,
@@ -105,7 +104,14 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
                            cart_id=body.cart_id)
     placed = Change("Placed", {**created.model_dump(mode="json", by_alias=True, exclude_none=True),
                                "correlationId": caller.correlation_id, "deadline": deadline})
-    _apply(Order(order_id=order_id), [placed], [caller.command("OrderCreated", created, SERVICE)], status=202)
+    try:
+        _apply(Order(order_id=order_id), [placed], [caller.command("OrderCreated", created, SERVICE)], status=202)
+    except ConditionFailed:
+        # The same Idempotency-Key placed it before (its response was lost with a crash): that order.
+        existing = store.load(order_id)
+        if existing.user_id != caller.user_id:
+            raise
+        return OrderAccepted(order_id=order_id, status=existing.status, correlation_id=existing.correlation_id)
     return OrderAccepted(order_id=order_id, status="PENDING", correlation_id=caller.correlation_id)
 
 

@@ -1,16 +1,29 @@
 from __future__ import annotations
 
-from pydantic import Field
+from collections import Counter
+
+from pydantic import Field, model_validator
 
 from shopstream.envelope import WireModel
-from shopstream.events import Address, ItemQuantity, Money, OrderLine
+from shopstream.events import MAX_LINES, MAX_QUANTITY, Address, ItemQuantity, Money, OrderLine
 
 
 class PlaceOrder(WireModel):
-    items: list[ItemQuantity] = Field(min_length=1, max_length=50)
+    items: list[ItemQuantity] = Field(min_length=1, max_length=MAX_LINES)
     payment_method: str = Field(min_length=1, max_length=64)
     shipping_address: Address
-    cart_id: str | None = Field(default=None, max_length=128)
+    cart_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")
+
+    @model_validator(mode="after")
+    def _lines_merge_within_bounds(self) -> PlaceOrder:
+        """Lines of one product are merged into one order line, which has the same bound as any line."""
+        merged: Counter[str] = Counter()
+        for item in self.items:
+            merged[item.product_id] += item.quantity
+        over = [p for p, q in merged.items() if q > MAX_QUANTITY]
+        if over:
+            raise ValueError(f"at most {MAX_QUANTITY} units of a product per order: {', '.join(over)[:200]}")
+        return self
 
 
 class OrderAccepted(WireModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller
+from shopstream.api import PathId, ServiceApi, caller
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -17,5 +17,5 @@ inventory_outcomes = EventConsumer("payment", "inventory-outcomes", logic.on_sto
 
 
 @app.get("/payments/<paymentId>")
-def get_payment(paymentId: str) -> PaymentView:  # noqa: N803
+def get_payment(paymentId: PathId) -> PaymentView:  # noqa: N803
     return logic.get(caller(), paymentId)

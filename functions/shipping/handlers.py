@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller
+from shopstream.api import PathId, ServiceApi, caller
 from shopstream.consumer import EventConsumer
 
 from . import logic
@@ -16,20 +16,20 @@ order_fulfilment = EventConsumer("shipping", "order-fulfilment", logic.on_order_
 
 
 @app.get("/shipments/<shipmentId>")
-def get_shipment(shipmentId: str) -> ShipmentView:  # noqa: N803
+def get_shipment(shipmentId: PathId) -> ShipmentView:  # noqa: N803
     return logic.get(caller(), shipmentId)
 
 
 @app.get("/orders/<orderId>/shipment")
-def get_order_shipment(orderId: str) -> ShipmentView:  # noqa: N803
+def get_order_shipment(orderId: PathId) -> ShipmentView:  # noqa: N803
     return logic.get_for_order(caller(), orderId)
 
 
 @app.post("/shipments/<shipmentId>/dispatch")
-def dispatch_shipment(shipmentId: str) -> ShipmentView:  # noqa: N803
+def dispatch_shipment(shipmentId: PathId) -> ShipmentView:  # noqa: N803
     return logic.dispatch(caller(), shipmentId)
 
 
 @app.post("/shipments/<shipmentId>/deliver")
-def deliver_shipment(shipmentId: str) -> ShipmentView:  # noqa: N803
+def deliver_shipment(shipmentId: PathId) -> ShipmentView:  # noqa: N803
     return logic.deliver(caller(), shipmentId)

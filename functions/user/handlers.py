@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.api import ServiceApi, caller, created
+from shopstream.api import PathId, ServiceApi, caller, created
 
 from . import logic
 from .models import RegisterUser, UpdateUser, UserProfile
@@ -17,17 +17,17 @@ def register_user(body: RegisterUser):
 
 
 @app.get("/users/<userId>")
-def get_user(userId: str) -> UserProfile:  # noqa: N803 (path parameter name)
+def get_user(userId: PathId) -> UserProfile:  # noqa: N803 (path parameter name)
     return logic.get(caller(), userId)
 
 
 @app.patch("/users/<userId>")
-def update_user(userId: str, body: UpdateUser) -> UserProfile:  # noqa: N803
+def update_user(userId: PathId, body: UpdateUser) -> UserProfile:  # noqa: N803
     return logic.update(caller(), userId, body)
 
 
 @app.post("/users/<userId>/deactivate")
-def deactivate_user(userId: str) -> UserProfile:  # noqa: N803
+def deactivate_user(userId: PathId) -> UserProfile:  # noqa: N803
     return logic.deactivate(caller(), userId)
 
 

@@ -45,11 +45,15 @@ def runtime(tmp_path_factory):
             process.kill()
 
 
-def _sqs(ports):
+def _aws(ports, service: str):
     import boto3
 
-    return boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{ports['aws']}", region_name="eu-west-1",
+    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{ports['aws']}", region_name="eu-west-1",
                         aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def _sqs(ports):
+    return _aws(ports, "sqs")
 
 
 def _settled(client, order_id, user):
@@ -65,6 +69,93 @@ def _order(client, user, product_id, quantity=1, method="pm_card_visa", with_cor
     assert status == 202, answer
     assert headers["X-Correlation-Id"] == answer["correlationId"]
     return (answer["orderId"], answer["correlationId"]) if with_correlation else answer["orderId"]
+
+
+def _raw(ports, request: bytes) -> tuple[int, bytes]:
+    """One request written byte for byte (what urllib will not send); the status and the body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", ports["api"]), timeout=10) as connection:
+        connection.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += connection.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), b"0"))
+        while len(body) < length and not request.startswith(b"HEAD "):
+            body += connection.recv(65536)
+        return int(head.split(b" ")[1]), body
+
+
+def test_the_gateway_answers_every_request_with_a_4xx_not_a_dropped_connection(runtime):
+    process, client, ports = runtime
+    token = client.token("edge-1").encode()
+    for method in (b"FOO", b"OPTIONS", b"DELETE", b"HEAD"):
+        status, _ = _raw(ports, method + b" /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        assert status == 404, method  # no route has it: API Gateway's answer, not 501
+    body = b'{"email": "\xff\xfe@x.ie", "name": "E"}'
+    status, answer = _raw(ports, b"POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+                          b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() +
+                          b"\r\n\r\n" + body)
+    assert status == 400 and b"UTF-8" in answer
+    status, answer = _raw(ports, b"POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+                          b"\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
+    assert status == 415
+    status, _ = _raw(ports, b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
+    assert status == 400
+    long_id = "x" * 300
+    assert client.call("GET", f"/orders/{long_id}", user="edge-1")[0] == 422
+    status, _, headers = client.call("GET", "/users/edge-1", user="edge-1", headers={"X-Correlation-Id": "a b"})
+    assert status == 404 and "X-Correlation-Id-Replaced" in headers
+    assert process.poll() is None and client.healthy()
+
+
+def test_a_cancel_that_reaches_the_topic_before_its_order_takes_no_stock(runtime):
+    """Black box, as the issue reproduced it: raw records on order-events, OrderCancelled first."""
+    from confluent_kafka import Producer
+
+    from shopstream.envelope import event_from_command
+    from shopstream.wire import to_record
+
+    process, client, ports = runtime
+    status, product, _ = client.call("POST", "/products", **ADMIN,
+                                     body={"sku": "E2E-R", "name": "r", "price": {"amount": 300, "currency": "EUR"}})
+    pid = product["productId"]
+    client.wait_until(lambda: client.call("GET", f"/inventory/{pid}", **ADMIN)[0] == 200)
+    assert client.call("POST", f"/inventory/{pid}/adjustments", **ADMIN, body={"delta": 5, "reason": "e2e"})[0] == 200
+    order_id = f"o_reordered{uuid.uuid4().hex[:8]}"
+    line = {"productId": pid, "quantity": 2}
+    cancelled = event_from_command(event_type="OrderCancelled", service="order", correlation_id="e2e-reorder",
+                                   data={"orderId": order_id, "userId": "e2e-r", "reason": "customer_request",
+                                         "previousStatus": "PENDING", "items": [line]})
+    created = event_from_command(event_type="OrderCreated", service="order", correlation_id="e2e-reorder", data={
+        "orderId": order_id, "userId": "e2e-r", "items": [{**line, "unitPrice": {"amount": 300, "currency": "EUR"}}],
+        "total": {"amount": 600, "currency": "EUR"}, "paymentMethod": "pm_card_visa", "shippingAddress": ADDRESS})
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{ports['kafka']}"})
+    for envelope in (cancelled, created):
+        record = to_record(envelope)
+        producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=list(record.headers))
+    producer.flush(10)
+    dynamodb = _aws(ports, "dynamodb")
+
+    def status_of(service: str, pk: str, sk: str) -> str | None:
+        item = dynamodb.get_item(TableName=naming.table(service), Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+        return item["status"]["S"] if item else None
+
+    client.wait_until(lambda: status_of("inventory", f"RESERVATION#{order_id}", "RESERVATION") == "CANCELLED"
+                      and status_of("payment", f"PAYMENT#pay_{order_id}", "PAYMENT") == "CANCELLED", timeout=60)
+    # The late OrderCreated reached payment too (its amount merged into the tombstone, no charge);
+    # inventory's mapping had it in the same batch or the next, right behind the cancel.
+    client.wait_until(lambda: "amount" in dynamodb.get_item(TableName=naming.table("payment"), Key={
+        "pk": {"S": f"PAYMENT#pay_{order_id}"}, "sk": {"S": "PAYMENT"}}).get("Item", {}), timeout=60)
+    time.sleep(2)
+    level = client.call("GET", f"/inventory/{pid}", **ADMIN)[1]
+    assert (level["available"], level["reserved"]) == (5, 0)  # the late create took nothing
+    assert status_of("inventory", f"RESERVATION#{order_id}", "RESERVATION") == "CANCELLED"
+    assert client.call("GET", f"/payments/pay_{order_id}", **ADMIN)[1]["status"] == "CANCELLED"  # never charged
+    assert "Item" not in dynamodb.get_item(TableName=naming.table("payment"), Key={
+        "pk": {"S": f"PROVIDER#pay_{order_id}"}, "sk": {"S": "LEDGER"}})
 
 
 def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):

@@ -216,3 +216,153 @@ def test_event_sourced_orders_refuse_a_concurrent_append(ready):
         with pytest.raises(ConditionFailed):
             second.commit()
         assert store.rebuild(order_id).cancellation_reason == "timeout"
+
+
+# --- API hardening: no input yields a 500, every refusal names what is wrong ----------------------
+def _invoke(bus, service: str, method: str, path: str, *, headers: dict | None = None, raw: bytes | None = None,
+            body=None, user: str = "u-1", admin: bool = False) -> dict:
+    from local.context import LocalLambdaContext
+    from local.http_events import claims_for, http_event
+
+    if raw is None and body is not None:
+        raw = json.dumps(body).encode()
+    event = http_event(method, path, claims=claims_for(user, admin=admin), raw_bytes=raw,
+                       headers={"content-type": "application/json", **(headers or {})})
+    with override_settings(bus.settings_for(service)):
+        return bus.modules[service].api(event, LocalLambdaContext())
+
+
+ORDER = {"items": [{"productId": "p", "quantity": 1}], "paymentMethod": "pm_card_visa", "shippingAddress": ADDRESS}
+
+
+@pytest.mark.parametrize("sent", ["x" * 129, "has spaces", "ünïcode", "-leading-dash"])
+def test_a_correlation_id_off_the_pattern_is_replaced_and_the_response_says_so(ready, sent):
+    shop, mug = ready
+    response = _invoke(shop.bus, "order", "POST", "/orders", headers={"x-correlation-id": sent},
+                       body={**ORDER, "items": [{"productId": mug, "quantity": 1}]})
+    assert response["statusCode"] == 202
+    used = response["headers"]["X-Correlation-Id"]
+    assert used != sent and len(used) <= 128 and "X-Correlation-Id-Replaced" in response["headers"]
+    assert json.loads(response["body"])["correlationId"] == used
+
+
+def test_a_good_correlation_id_is_kept(ready):
+    shop, _ = ready
+    response = _invoke(shop.bus, "user", "GET", "/users/u-1", headers={"x-correlation-id": "trail-42.a:b"})
+    assert response["headers"]["X-Correlation-Id"] == "trail-42.a:b"
+    assert "X-Correlation-Id-Replaced" not in response["headers"]
+
+
+@pytest.mark.parametrize("path", ["/orders/" + "o" * 129, "/orders/has%20space", "/orders/a$b"])
+def test_path_parameters_are_bounded(ready, path):
+    shop, _ = ready
+    response = _invoke(shop.bus, "order", "GET", path)
+    assert response["statusCode"] == 422, response
+    assert "path.orderId" in [e["field"] for e in json.loads(response["body"])["errors"]]
+
+
+@pytest.mark.parametrize("content_type, raw, status", [
+    ("text/plain", b'{"email": "a@b.ie", "name": "A"}', 415),
+    ("application/x-www-form-urlencoded", b"email=a@b.ie", 415),
+    ("", b'{"email": "a@b.ie", "name": "A"}', 415),
+    ("application/json; charset=latin-1", b'{"email": "a@b.ie", "name": "A"}', 415),
+    ("json", b"{}", 400),
+    ("application/json", b'{"email": "\xff\xfe@b.ie", "name": "A"}', 400),
+    ("application/json", b"{not json", 422),
+])
+def test_a_body_that_is_not_utf8_json_is_refused_with_4xx(ready, content_type, raw, status):
+    shop, _ = ready
+    response = _invoke(shop.bus, "user", "POST", "/users", headers={"content-type": content_type}, raw=raw,
+                       user="u-new")
+    assert response["statusCode"] == status, response
+    assert json.loads(response["body"])["message"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"sku": "BIG", "name": "Big", "price": {"amount": 10**40, "currency": "EUR"}}, "body.price.amount"),
+    ({"sku": "BIG", "name": "Big", "price": {"amount": 100, "currency": "XXX"}}, "body.price.currency"),
+    ({"sku": "BIG", "name": "N" * 201, "price": {"amount": 100, "currency": "EUR"}}, "body.name"),
+])
+def test_values_that_could_never_be_stored_are_422_at_the_api(ready, body, field):
+    shop, _ = ready
+    status, answer = shop.bus.call("catalog", "POST", "/products", user=ADMIN, admin=True, body=body)
+    assert status == 422 and field in [e["field"] for e in answer["errors"]], answer
+
+
+def test_duplicate_lines_are_bounded_after_they_are_merged(ready):
+    shop, mug = ready
+    status, answer = shop.bus.call("order", "POST", "/orders", user="u-1", body={
+        **ORDER, "items": [{"productId": mug, "quantity": 600}, {"productId": mug, "quantity": 600}]})
+    assert status == 422 and "at most 1000 units" in json.dumps(answer), answer
+
+
+def test_idempotency_key_answers_a_repeat_with_the_first_response_and_refuses_another_body(ready):
+    shop, mug = ready
+    body = {**ORDER, "items": [{"productId": mug, "quantity": 1}]}
+    key = {"idempotency-key": "order-attempt-1"}
+    first = _invoke(shop.bus, "order", "POST", "/orders", headers=key, body=body)
+    again = _invoke(shop.bus, "order", "POST", "/orders", headers=key, body=body)
+    assert first["statusCode"] == again["statusCode"] == 202
+    assert json.loads(first["body"]) == json.loads(again["body"])
+    assert again["headers"].get("Idempotent-Replayed") == "true"
+    assert len([o for o in scan("order") if o["sk"] == "STATE"]) == 1
+    other = _invoke(shop.bus, "order", "POST", "/orders", headers=key,
+                    body={**body, "items": [{"productId": mug, "quantity": 2}]})
+    assert other["statusCode"] == 422 and "another body" in other["body"]
+    # another caller's key space is their own
+    assert _invoke(shop.bus, "order", "POST", "/orders", headers=key, body=body, user="u-2")["statusCode"] == 202
+    assert _invoke(shop.bus, "order", "POST", "/orders", headers={"idempotency-key": "bad key!"},
+                   body=body)["statusCode"] == 422
+
+
+def test_a_refused_request_is_not_remembered_under_its_key(ready):
+    shop, mug = ready
+    key = {"idempotency-key": "adj-1"}
+    path = f"/inventory/{mug}/adjustments"
+    refused = _invoke(shop.bus, "inventory", "POST", path, headers=key, user=ADMIN, admin=True,
+                      body={"delta": -1000, "reason": "too many"})
+    assert refused["statusCode"] == 409
+    fixed = _invoke(shop.bus, "inventory", "POST", path, headers=key, user=ADMIN, admin=True,
+                    body={"delta": 5, "reason": "count"})
+    repeat = _invoke(shop.bus, "inventory", "POST", path, headers=key, user=ADMIN, admin=True,
+                     body={"delta": 5, "reason": "count"})
+    assert fixed["statusCode"] == repeat["statusCode"] == 200
+    assert json.loads(repeat["body"])["available"] == 15  # applied once
+
+
+def test_a_create_retried_after_its_response_was_lost_finds_what_it_created(ready):
+    """The key's record expired in progress (the function crashed after writing): the order's id comes
+    from the key, so the retry finds that order instead of placing a second one."""
+    from shopstream.api import Caller
+
+    shop, mug = ready
+    first = Caller(user_id="u-1", groups=frozenset(), correlation_id="c1", idempotency_key="k-7")
+    again = Caller(user_id="u-1", groups=frozenset(), correlation_id="c2", idempotency_key="k-7")
+    assert first.derived_id("o_") == again.derived_id("o_")
+    assert Caller(user_id="u-2", groups=frozenset(), correlation_id="c", idempotency_key="k-7").derived_id(
+        "o_") != first.derived_id("o_")
+    body = {**ORDER, "items": [{"productId": mug, "quantity": 1}]}
+    response = _invoke(shop.bus, "order", "POST", "/orders", headers={"idempotency-key": "k-7"}, body=body)
+    import boto3
+
+    from local import naming
+
+    boto3.client("dynamodb").delete_item(  # as if its record had never completed
+        TableName=naming.idempotency_table("order"),
+        Key={"id": {"S": boto3.client("dynamodb").scan(TableName=naming.idempotency_table("order"))
+                    ["Items"][0]["id"]["S"]}})
+    retried = _invoke(shop.bus, "order", "POST", "/orders", headers={"idempotency-key": "k-7"}, body=body)
+    assert retried["statusCode"] == 202
+    assert json.loads(retried["body"])["orderId"] == json.loads(response["body"])["orderId"]
+    assert len([o for o in scan("order") if o["sk"] == "STATE"]) == 1
+
+
+def test_every_status_the_api_answers_is_in_the_openapi_document():
+    document = openapi_document()
+    place = document["paths"]["/orders"]["post"]
+    assert {"202", "400", "401", "403", "404", "409", "413", "415", "422", "429"} <= set(place["responses"])
+    assert any(p["name"] == "Idempotency-Key" for p in place["parameters"])
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert {"401", "404", "422", "429"} <= set(operation["responses"]), (method, path)
+            assert any(p["name"] == "X-Correlation-Id" for p in operation["parameters"]), (method, path)

@@ -125,3 +125,60 @@ def test_more_than_a_hundred_actions_is_refused(catalog_table):
         _put_product(uow, f"p-{i}")
     with pytest.raises(Unstorable, match="100"):
         uow.commit()
+
+
+def _failure_record(first: str, last: str, size: int) -> dict:
+    return {"requestContext": {"condition": "RetryAttemptsExhausted"}, "version": "1.0",
+            "DDBStreamBatchInfo": {"shardId": "s", "startSequenceNumber": "1", "endSequenceNumber": "9",
+                                   "approximateArrivalOfFirstRecord": first, "approximateArrivalOfLastRecord": last,
+                                   "batchSize": size, "streamArn": "arn"}}
+
+
+def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog_table):
+    """The stream keeps records 24 hours; the outbox items, four days: an outage longer than the
+    relay's retries is redriven from the table (`make ops ARGS="dlq redrive --handler catalog.relay"`)."""
+    import types
+    from datetime import datetime, timezone
+
+    from local import naming
+    from shopstream.publisher import set_publisher
+    from tools import ops
+
+    events = [product_created(f"p-{i}") for i in range(3)]
+    for event in events:
+        uow = UnitOfWork()
+        uow.emit(event)
+        uow.commit()
+    now = datetime.now(timezone.utc).isoformat()
+    sqs = aws["sqs"]
+    url = aws["queues"][naming.relay_dlq("catalog")]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(_failure_record(now, now, 3)))
+    published = InMemoryPublisher()
+    set_publisher(published)
+    from shopstream import aws as clients
+
+    target = types.SimpleNamespace(client=clients.client, queue_url=lambda service, handler: url,
+                                   table=naming.table, bootstrap="", local=True)
+    lines: list[str] = []
+    assert ops.dlq_redrive(target, "catalog.relay", out=lines.append) == 0
+    assert sorted(r.event_id for r in published.records) == sorted(e.event_id for e in events)
+    assert {r.topic for r in published.records} == {"catalog-events"}
+    assert sqs.receive_message(QueueUrl=url).get("Messages") is None  # the message is done with
+    assert "3 outbox event(s) published again" in lines[0]
+
+
+def test_the_redrive_window_covers_the_batch_and_nothing_far_from_it(aws, catalog_table):
+    from datetime import datetime, timedelta, timezone
+
+    from shopstream.outbox import failure_window, outbox_items_between
+
+    event = product_created("p-1")
+    uow = UnitOfWork()
+    uow.emit(event)
+    uow.commit()
+    now = datetime.now(timezone.utc)
+    start, end = failure_window(_failure_record(now.isoformat(), now.isoformat(), 1))
+    assert [i["eventId"] for i in outbox_items_between(start, end)] == [event.event_id]
+    later = now + timedelta(hours=2)
+    start, end = failure_window(_failure_record(later.isoformat(), later.isoformat(), 1))
+    assert outbox_items_between(start, end) == []

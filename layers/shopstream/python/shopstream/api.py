@@ -1,28 +1,49 @@
 """What every service's HTTP API shares: identity, correlation ids, errors, audit, OpenAPI.
 
 Built on Powertools' APIGatewayHttpResolver with validation on, so a bad request is a 422
-naming the field at fault and never reaches service logic.
+naming the field at fault and never reaches service logic. Before it: a body that is not
+UTF-8 JSON is a 400 or 415, a correlation id that does not match the documented pattern is
+replaced (and the response says so), and a creating POST with an ``Idempotency-Key`` answers
+a repeat with the first response.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
+import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import ValidationError
 
-from shopstream.envelope import EventEnvelope, event_from_command
+from shopstream import catalog
+from shopstream.envelope import CORRELATION_ID_PATTERN, EventEnvelope, event_from_command
 from shopstream.events import AuditRecorded
 from shopstream.observability import logger
-from shopstream.transaction import UnitOfWork
+from shopstream.transaction import Contention, UnitOfWork, Unstorable
 
 ADMIN_GROUP = "admin"
 CORRELATION_HEADER = "X-Correlation-Id"
+CORRELATION_REPLACED_HEADER = "X-Correlation-Id-Replaced"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+# A path parameter: bounded, so an id that could never exist is refused before any look-up.
+PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+_correlation_id = re.compile(CORRELATION_ID_PATTERN)
+_idempotency_key = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class NotFound(ServiceError):
@@ -53,6 +74,15 @@ class Caller:
     groups: frozenset[str]
     correlation_id: str
     session_id: str | None = None
+    idempotency_key: str | None = None
+
+    def derived_id(self, prefix: str, length: int = 20) -> str:
+        """A new resource's id: from the Idempotency-Key when there is one, so that a retried request
+        that already created it finds it (even after a crash between the write and the response)."""
+        if self.idempotency_key is None:
+            return f"{prefix}{uuid.uuid4().hex[:length]}"
+        digest = hashlib.sha256(f"{self.user_id}\n{self.idempotency_key}".encode()).hexdigest()
+        return f"{prefix}{digest[:length]}"
 
     @property
     def is_admin(self) -> bool:
@@ -143,35 +173,111 @@ class ServiceApi:
         self.app = APIGatewayHttpResolver(enable_validation=True)
         self.app.exception_handler(RequestValidationError)(_validation_error)
         self.app.exception_handler(ServiceError)(lambda error: _error(error.status_code, error.msg))
+        # Input that passed validation but cannot be stored or built into an event: the client's to fix.
+        self.app.exception_handler(Unstorable)(lambda error: _error(422, "the request holds values that "
+                                                                    "cannot be stored"))
+        self.app.exception_handler(ValidationError)(_model_error)
+        self.app.exception_handler(Contention)(lambda error: _error(409, "too many concurrent changes; retry"))
+        self.idempotent_routes = {(r.method, _route_pattern(r.path)) for r in catalog.service(service).routes
+                                  if r.idempotent}
+        self._idempotency_store: Any = None
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
         claims = (authorizer.get("jwt") or {}).get("claims") or {}
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        correlation_id = headers.get(CORRELATION_HEADER.lower()) or str(uuid.uuid4())
+        sent = headers.get(CORRELATION_HEADER.lower())
+        correlation_id = sent if sent and _correlation_id.match(sent) else str(uuid.uuid4())
+        extra_headers = {CORRELATION_HEADER: correlation_id}
+        if sent and sent != correlation_id:
+            extra_headers[CORRELATION_REPLACED_HEADER] = f"the header did not match {CORRELATION_ID_PATTERN}"
         if not claims.get("sub"):
-            return {"statusCode": 401, "headers": {"Content-Type": "application/json",
-                                                   CORRELATION_HEADER: correlation_id},
-                    "body": '{"statusCode":401,"message":"missing or invalid token"}'}
+            return _plain(401, "missing or invalid token", extra_headers)
         http = (event.get("requestContext") or {}).get("http") or {}
-        request = _Request(service=self.service, method=str(http.get("method", "GET")).upper(),
-                           path=event.get("rawPath", "/"),
+        method = str(http.get("method", "GET")).upper()
+        event, refusal = _readable_body(event, method, headers)
+        if refusal is not None:
+            return _plain(*refusal, extra_headers)
+        key = headers.get(IDEMPOTENCY_HEADER.lower())
+        if key is not None and not _idempotency_key.match(key):
+            return _plain(422, f"{IDEMPOTENCY_HEADER} must match {IDEMPOTENCY_KEY_PATTERN}", extra_headers)
+        request = _Request(service=self.service, method=method, path=event.get("rawPath", "/"),
                            caller=Caller(user_id=str(claims["sub"]), groups=_groups(claims),
-                                         correlation_id=correlation_id, session_id=headers.get("x-session-id")))
+                                         correlation_id=correlation_id, session_id=headers.get("x-session-id"),
+                                         idempotency_key=key if self._idempotent(method, event) else None))
         token = _request.set(request)
         logger().append_keys(correlation_id=correlation_id)
         try:
             try:
-                result = self.app.resolve(event, context)
+                if request.caller.idempotency_key is not None:
+                    result = self._resolve_once(request, event, context)
+                else:
+                    result = self.app.resolve(event, context)
             except Exception:
                 self._audit_unless_done(request, 500)
                 raise
             self._audit_unless_done(request, int(result["statusCode"]))
-            result.setdefault("headers", {})[CORRELATION_HEADER] = correlation_id
+            result.setdefault("headers", {}).update(extra_headers)
             return result
         finally:
             logger().remove_keys(["correlation_id"])
             _request.reset(token)
+
+    # --- Idempotency-Key ------------------------------------------------------------------------
+    def _idempotent(self, method: str, event: dict[str, Any]) -> bool:
+        path = event.get("rawPath", "/")
+        return any(m == method and pattern.match(path) for m, pattern in self.idempotent_routes)
+
+    def _resolve_once(self, request: _Request, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Powertools idempotency on the service's idempotency table, keyed by caller, key and route:
+        the same body again gets the stored response; another body is a 422. Only 2xx answers are
+        kept (a refused request may be corrected and sent again with the same key)."""
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
+
+        from shopstream import aws
+        from shopstream.config import get_settings
+
+        if self._idempotency_store is None:
+            self._idempotency_store = DynamoDBPersistenceLayer(
+                table_name=get_settings().idempotency_table_name, boto3_client=aws.client("dynamodb"))
+        config = IdempotencyConfig(event_key_jmespath="[caller, key, route]", payload_validation_jmespath="body",
+                                   raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
+        if context is not None:
+            config.register_lambda_context(context)
+        replayed = True
+
+        def first_time(*, call: dict[str, Any]) -> dict[str, Any]:
+            nonlocal replayed
+            replayed = False
+            result = self.app.resolve(event, context)
+            if not 200 <= int(result["statusCode"]) < 300:
+                raise _NotKept(result)
+            return result
+
+        once = idempotent_function(data_keyword_argument="call", persistence_store=self._idempotency_store,
+                                   config=config, key_prefix=f"{self.service}.api")(first_time)
+        call = {"caller": request.caller.user_id, "key": request.caller.idempotency_key,
+                "route": f"{request.method} {request.path}", "body": event.get("body") or ""}
+        try:
+            result = once(call=call)
+        except _NotKept as refused:
+            return refused.result
+        except IdempotencyValidationError:
+            return _plain(422, f"this {IDEMPOTENCY_HEADER} was used with another body", {})
+        except IdempotencyAlreadyInProgressError:
+            return _plain(409, f"a request with this {IDEMPOTENCY_HEADER} is still in progress; retry", {})
+        if replayed:
+            request.audited = True  # nothing was done again
+            result = {**result, "headers": {**(result.get("headers") or {}), IDEMPOTENCY_REPLAYED_HEADER: "true"}}
+        return result
 
     @staticmethod
     def _audit_unless_done(request: _Request, status: int) -> None:
@@ -184,9 +290,116 @@ class ServiceApi:
         request.audited = True
 
     def openapi(self) -> dict[str, Any]:
-        import json
+        document = json.loads(self.app.get_openapi_json_schema(title=self.title, version="1.0.0"))
+        routes = {(r.method, r.path): r for r in catalog.service(self.service).routes}
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                route = routes[(method.upper(), path)]
+                responses = operation.setdefault("responses", {})
+                if route.status != 200 and "200" in responses:
+                    responses[str(route.status)] = responses.pop("200")
+                _document_operation(operation, method.upper(), route.idempotent)
+        document.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
+        return document
 
-        return json.loads(self.app.get_openapi_json_schema(title=self.title, version="1.0.0"))
+
+class _NotKept(Exception):
+    def __init__(self, result: dict[str, Any]):
+        super().__init__(result.get("statusCode"))
+        self.result = result
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$")
+
+
+def _plain(status: int, message: str, headers: dict[str, str]) -> dict[str, Any]:
+    """A response built before Powertools sees the request (no route involved yet)."""
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", **headers},
+            "body": json.dumps({"statusCode": status, "message": message})}
+
+
+def _readable_body(event: dict[str, Any], method: str,
+                   headers: dict[str, str]) -> tuple[dict[str, Any], tuple[int, str] | None]:
+    """The event with its body as UTF-8 text, or the 400/415 that refuses it."""
+    body = event.get("body")
+    if method not in MUTATING or body in (None, ""):
+        return event, None
+    media, _, parameters = (headers.get("content-type") or "").partition(";")
+    media = media.strip().lower()
+    if not media:
+        return event, (415, "a request body needs Content-Type: application/json")
+    if not re.fullmatch(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+", media):
+        return event, (400, f"malformed Content-Type {media[:100]!r}")
+    if media != "application/json" and not media.endswith("+json"):
+        return event, (415, f"unsupported Content-Type {media[:100]}; send application/json")
+    for parameter in filter(None, (p.strip() for p in parameters.split(";"))):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return event, (415, "the body must be UTF-8")
+    raw = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            return event, (400, "the body is not valid base64")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return event, (400, "the body is not UTF-8")
+    return {**event, "body": text, "isBase64Encoded": False}, None
+
+
+ERROR_SCHEMA = {"type": "object", "required": ["statusCode", "message"], "properties": {
+    "statusCode": {"type": "integer"}, "message": {"type": "string"},
+    "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "field": {"type": "string"}, "message": {"type": "string"}}}}}}
+_ERRORS = {
+    "400": "The body is not valid base64/UTF-8, or its Content-Type is malformed",
+    "401": "No valid token (checked by the API's JWT authorizer)",
+    "403": "The caller may not do this (an admin-only operation)",
+    "404": "No such resource, or it belongs to someone else",
+    "409": "The resource's state does not allow this now (e.g. an order that has shipped), or a "
+           "request with the same Idempotency-Key is still in progress",
+    "413": "The body is larger than the API accepts",
+    "415": "The body is not application/json in UTF-8",
+    "422": "A field is invalid (each one named in errors[]), a business rule refuses the request, or an "
+           "Idempotency-Key was used before with another body",
+    "429": "Throttled (API Gateway's rate or burst limit)",
+}
+
+
+def _document_operation(operation: dict[str, Any], method: str, idempotent: bool) -> None:
+    """Every status the API can answer, the correlation header, and Idempotency-Key where it applies."""
+    responses = operation.setdefault("responses", {})
+    wanted = ["401", "403", "404", "422", "429"]
+    if method in MUTATING:
+        wanted += ["400", "409", "413", "415"]
+    for status in sorted(wanted):
+        responses.setdefault(status, {"description": _ERRORS[status], "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}})
+    for response in responses.values():
+        response.setdefault("headers", {})[CORRELATION_HEADER] = {
+            "description": "The request's correlation id (every event it causes carries it)",
+            "schema": {"type": "string", "pattern": CORRELATION_ID_PATTERN}}
+    parameters = operation.setdefault("parameters", [])
+    parameters.append({"name": CORRELATION_HEADER, "in": "header", "required": False, "schema": {
+        "type": "string", "pattern": CORRELATION_ID_PATTERN},
+        "description": "Continue a trail: used when it matches the pattern (at most 128 characters); "
+                       f"otherwise a new id is used and the response carries {CORRELATION_REPLACED_HEADER}"})
+    if idempotent:
+        parameters.append({"name": IDEMPOTENCY_HEADER, "in": "header", "required": False, "schema": {
+            "type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+            "description": "The same key and body within 24 hours answer with the first (2xx) response "
+                           f"(marked {IDEMPOTENCY_REPLAYED_HEADER}: true) and change nothing; the same key "
+                           "with another body is a 422"})
+
+
+def _model_error(error: ValidationError) -> Response:
+    """A value valid on its own that breaks a bound once combined (e.g. merged duplicate lines)."""
+    errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e.get("msg", "")}
+              for e in error.errors(include_url=False)]
+    return _error(422, "invalid request: " + ", ".join(e["field"] for e in errors), errors)
 
 
 def _validation_error(error: RequestValidationError) -> Response:

@@ -61,6 +61,8 @@ class RouteSpec:
     path: str
     admin_only: bool = False
     public: bool = False  # no JWT (health only)
+    idempotent: bool = False  # a creating POST: honours Idempotency-Key (shopstream.api)
+    status: int = 200  # the success status (documented in the OpenAPI; tests hold the handlers to it)
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Customer profiles",
         publishes=("UserRegistered", "UserUpdated", "UserDeactivated", "AuditRecorded"),
         routes=(
-            R("POST", "/users"),
+            R("POST", "/users", idempotent=True, status=201),
             R("GET", "/users/{userId}"),
             R("PATCH", "/users/{userId}"),
             R("POST", "/users/{userId}/deactivate"),
@@ -200,7 +202,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ),
         ),
         routes=(
-            R("POST", "/products", admin_only=True),
+            R("POST", "/products", admin_only=True, idempotent=True, status=201),
             R("GET", "/products"),
             R("GET", "/products/{productId}"),
             R("PATCH", "/products/{productId}", admin_only=True),
@@ -224,7 +226,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ),
         routes=(
             R("GET", "/inventory/{productId}"),
-            R("POST", "/inventory/{productId}/adjustments", admin_only=True),
+            R("POST", "/inventory/{productId}/adjustments", admin_only=True, idempotent=True),
         ),
     ),
     ServiceSpec(
@@ -236,7 +238,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             _handler("order-checkout", "order-events", "OrderCreated"),
             _handler("user-sync", "user-events", "UserDeactivated"),
         ),
-        routes=(R("POST", "/carts"), R("PUT", "/carts/{cartId}/items"), R("GET", "/carts/{cartId}")),
+        routes=(R("POST", "/carts", idempotent=True, status=201), R("PUT", "/carts/{cartId}/items"), R("GET", "/carts/{cartId}")),
         schedules=(ScheduleSpec("abandoned-carts", "sweep_abandoned_carts", every_minutes=15),),
     ),
     ServiceSpec(
@@ -252,10 +254,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
             _handler("shipping-outcomes", "shipping-events"),
         ),
         routes=(
-            R("POST", "/orders"),
+            R("POST", "/orders", idempotent=True, status=202),
             R("GET", "/orders/{orderId}"),
             R("GET", "/users/{userId}/orders"),
-            R("POST", "/orders/{orderId}/cancel"),
+            R("POST", "/orders/{orderId}/cancel", status=202),
         ),
         schedules=(ScheduleSpec("saga-timeouts", "sweep_saga_timeouts", every_minutes=1),),
     ),

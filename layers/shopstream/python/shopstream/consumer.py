@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from shopstream import catalog
+from shopstream import aws, catalog
 from shopstream.config import get_settings
 from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
@@ -188,7 +188,9 @@ class EventConsumer:
         settings = get_settings()
         if self._dead_letters is None:
             self._dead_letters = SqsDeadLetterSink(settings.dlq_url)
-        store = self._persistence_store or DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
+        # The process's one DynamoDB client (not a second one: each costs cold-start time).
+        store = self._persistence_store or DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table_name, boto3_client=aws.client("dynamodb"))
         self._idempotency_config = IdempotencyConfig(
             event_key_jmespath="eventId",
             raise_on_no_idempotency_key=True,

@@ -69,6 +69,20 @@ def outbox_items_between(start: datetime, end: datetime) -> list[dict[str, Any]]
     return sorted(items, key=lambda item: item["sk"])
 
 
+REDRIVE_MARGIN = timedelta(minutes=15)  # stream arrival vs the event's own timestamp, generously
+
+
+def failure_window(message: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The time range of outbox items a stream mapping's on-failure record (``DDBStreamBatchInfo``) covers."""
+    info = message["DDBStreamBatchInfo"]
+
+    def moment(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    return (moment(info["approximateArrivalOfFirstRecord"]) - REDRIVE_MARGIN,
+            moment(info["approximateArrivalOfLastRecord"]) + REDRIVE_MARGIN)
+
+
 def republish(items: list[dict[str, Any]], publisher: Publisher | None = None) -> int:
     """Publish outbox items again (consumers drop what they already applied, by eventId)."""
     publisher = publisher or get_publisher()

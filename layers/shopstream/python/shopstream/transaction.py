@@ -7,6 +7,7 @@ outbox item (see outbox.py) in the same ``TransactWriteItems`` call. A lost race
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,6 +18,9 @@ from shopstream.envelope import EventEnvelope
 
 MAX_TRANSACTION_ITEMS = 100
 T = TypeVar("T")
+# Transactions committed per table by this process: the in-process bus polls a table's stream
+# only when this moved (local/bus.py). Costs a dict update per commit.
+commits: Counter[str] = Counter()
 
 
 class ConditionFailed(Exception):
@@ -107,6 +111,7 @@ class UnitOfWork:
             if exc.response.get("Error", {}).get("Code") == "ValidationException":
                 raise Unstorable(str(exc)[:500]) from exc
             raise
+        commits[self.table_name] += 1
         _after_commit(self)
 
 

@@ -1,0 +1,142 @@
+"""A narrow fix to moto's DynamoDB TransactWriteItems, applied by everything local that runs moto.
+
+moto 5.2.5 deep-copies every table a transaction touches before applying it, so it can put the
+copies back if an action fails: the cost of one transaction grows with everything the tables
+hold (and rolling back replaces a table's stream shard, stranding stream iterators). This
+version checks every condition first and applies nothing unless all hold, as DynamoDB does;
+for the rare failure while applying (a value DynamoDB refuses), it restores only the items the
+transaction touched and the stream records it added. Same results, same errors, constant cost.
+(Upstream-worthy; kept here, pinned to the version it was written against.)
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+PATCHED_VERSION = "5.2.5"
+_applied = False
+
+
+def apply() -> None:
+    """Install the patch once (idempotent). Refuses a moto it was not written for."""
+    global _applied
+    if _applied:
+        return
+    import moto
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if moto.__version__ != PATCHED_VERSION:
+        raise RuntimeError(f"local/moto_patches.py was written for moto {PATCHED_VERSION}, "
+                           f"not {moto.__version__}: check the patch still applies, then update the pin")
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _applied = True
+
+
+def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return op["Key"]
+    attrs = op["Item"]
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+
+    # Phase 1: every check, nothing written.
+    seen: set[tuple[str, str]] = set()
+    errors: list[tuple[Any, Any, Any]] = []
+    plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for item in transact_items:
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+        original_item: dict[str, Any] | None = None
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            table = self.get_table(table_name)
+            key = _key_of(table, op_type, op)
+            unique = (str(table_name), str(dict(sorted(key.items()))))
+            if unique in seen:
+                raise MultipleTransactionsException()
+            seen.add(unique)
+            current = self.get_item(table_name, key)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                condition_op = get_filter_expression(condition, op.get("ExpressionAttributeNames"),
+                                                     op.get("ExpressionAttributeValues"))
+                if not condition_op.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            plan.append((op_type, op, key))
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+        except Exception as e:  # noqa: BLE001 - reported per action, as moto does
+            errors.append((type(e).__name__, str(e), original_item))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+
+    # Phase 2: apply, remembering only what this transaction touches.
+    touched: list[tuple[Any, Any, Any, Any]] = []
+    stream_lengths: dict[str, int] = {}
+    for _, op, key in plan:
+        table = self.get_table(op["TableName"])
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
+        touched.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+        if table.stream_shard is not None:
+            stream_lengths.setdefault(table.name, len(table.stream_shard.items))
+    for index, (op_type, op, key) in enumerate(plan):
+        names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        try:
+            if op_type == "Put":
+                self.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
+                              expression_attribute_values=values)
+            elif op_type == "Delete":
+                self.delete_item(op["TableName"], key, expression_attribute_names=names,
+                                 expression_attribute_values=values)
+            elif op_type == "Update":
+                self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+                                 expression_attribute_names=names, expression_attribute_values=values)
+        except Exception as error:
+            _restore(touched, stream_lengths)
+            if isinstance(error, (MultipleTransactionsException, MockValidationException)):
+                raise
+            failures: list[tuple[Any, Any, Any]] = [(None, None, None)] * len(plan)
+            failures[index] = (type(error).__name__, str(error), None)
+            raise TransactionCanceledException(failures) from error
+
+
+def _restore(touched: list[tuple[Any, Any, Any, Any]], stream_lengths: dict[str, int]) -> None:
+    """Put back the items a failed transaction touched, then drop the stream records it added."""
+    for table, hash_value, range_value, before in reversed(touched):
+        if before is None:
+            table.delete_item(hash_value, range_value)
+        elif range_value is not None:
+            table.items[hash_value][range_value] = before
+        else:
+            table.items[hash_value] = before
+    for table, *_ in touched:
+        if table.stream_shard is not None and table.name in stream_lengths:
+            del table.stream_shard.items[stream_lengths[table.name]:]
