@@ -49,6 +49,7 @@ class InProcessBus:
     invocations: int = 0
     # per service: the table's commit count when its stream was last read to the end
     relayed_at: dict[str, int] = field(default_factory=dict)
+    _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
@@ -60,8 +61,11 @@ class InProcessBus:
 
     # --- configuration ------------------------------------------------------------------
     def settings_for(self, service: str, handler: str | None = None) -> Settings:
-        return naming.function_settings(
-            service, handler, dlq_url=self.queue_urls[naming.dlq(service, handler)] if handler else None)
+        key = (service, handler)
+        if key not in self._settings:  # built once: reading settings costs more than a DynamoDB call
+            self._settings[key] = naming.function_settings(
+                service, handler, dlq_url=self.queue_urls[naming.dlq(service, handler)] if handler else None)
+        return self._settings[key]
 
     # --- the API ------------------------------------------------------------------------
     def call(self, service: str, method: str, path: str, *, user: str = "u-1", admin: bool = False,

@@ -1,4 +1,6 @@
-"""A narrow fix to moto's DynamoDB TransactWriteItems, applied by everything local that runs moto.
+"""Two narrow patches to moto, applied by everything local that runs moto.
+
+1. TransactWriteItems without copying whole tables.
 
 moto 5.2.5 deep-copies every table a transaction touches before applying it, so it can put the
 copies back if an action fails: the cost of one transaction grows with everything the tables
@@ -6,7 +8,14 @@ hold (and rolling back replaces a table's stream shard, stranding stream iterato
 version checks every condition first and applies nothing unless all hold, as DynamoDB does;
 for the rare failure while applying (a value DynamoDB refuses), it restores only the items the
 transaction touched and the stream records it added. Same results, same errors, constant cost.
-(Upstream-worthy; kept here, pinned to the version it was written against.)
+
+2. A shortcut in moto's response serializer. For every member of every structure it answers, moto
+tries a list of key aliases on the result object; for a plain dict that holds the member's own
+name and none of the aliases tried before it (the shape's name), the answer is that entry, which
+is what DynamoDB's results (dicts in wire form, deeply nested attribute values) always are. The
+shortcut returns it directly and leaves every other case to moto.
+
+Both upstream-worthy; kept here, pinned to the version they were written against.
 """
 
 from __future__ import annotations
@@ -30,7 +39,25 @@ def apply() -> None:
         raise RuntimeError(f"local/moto_patches.py was written for moto {PATCHED_VERSION}, "
                            f"not {moto.__version__}: check the patch still applies, then update the pin")
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _shortcut_dict_members()
     _applied = True
+
+
+def _shortcut_dict_members() -> None:
+    from botocore import xform_name
+    from moto.core.serialize import AttributePicker
+
+    general = AttributePicker.__call__
+
+    def pick(self: Any, context: Any) -> Any:
+        obj, key = context.obj, context.key
+        if type(obj) is dict and key in obj and not self.response_transformers and "." not in key:
+            shape_name = getattr(context.shape, "name", None)
+            if shape_name is None or (shape_name not in obj and xform_name(shape_name) not in obj):
+                return obj[key]
+        return general(self, context)
+
+    AttributePicker.__call__ = pick  # type: ignore[method-assign]
 
 
 def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:

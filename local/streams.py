@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
+PAGE = 1000
+
+
 class StreamReader:
     """Remembers the last sequence number relayed per shard and reads only what came after it.
 
@@ -31,10 +34,11 @@ class StreamReader:
                     StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
             records: list[dict[str, Any]] = []
             while iterator:
-                page = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                page = self.streams.get_records(ShardIterator=iterator, Limit=PAGE)
                 records += [{**r, "eventSource": "aws:dynamodb", "eventSourceARN": self.stream_arn}
                             for r in page["Records"]]
-                iterator = page.get("NextShardIterator") if page["Records"] else None
+                # A short page is the end of what there is (no need for one more, empty, request).
+                iterator = page.get("NextShardIterator") if len(page["Records"]) == PAGE else None
             if records:
                 out.append((shard_id, records))
         return out
