@@ -18,7 +18,8 @@ class NetworkStack(cdk.Stack):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=config.max_azs,
+            # Exactly the configured zones: one MSK client subnet per AZ (brokerCount is a multiple of them).
+            availability_zones=list(config.availability_zones),
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22)
