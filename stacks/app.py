@@ -39,8 +39,11 @@ def build(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
     for spec in catalog.SERVICES:
         stacks[spec.name] = ServiceStack(
             app, f"{prefix}-{spec.name}", spec=spec, config=config, network=network, platform=platform,
-            cluster_arn=messaging.cluster_arn, bootstrap_servers=messaging.bootstrap_servers,
+            cluster_arn=messaging.cluster_arn,
             description=f"shopstream {spec.name} service: {spec.description}", **common)
+        # Read at deploy time from SSM (layer versions, bootstrap brokers): deploy after their writers.
+        stacks[spec.name].add_stack_dependency(messaging)
+        stacks[spec.name].add_stack_dependency(platform)
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "shopstream")
         cdk.Tags.of(stack).add("environment", config.name)

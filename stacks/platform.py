@@ -50,7 +50,7 @@ class PlatformStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         removal = cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY
-        self.layers = Layers(self, "Layers")
+        self.layers = Layers(self, "Layers", ssm_prefix=config.ssm_prefix)
 
         # --- alarms ------------------------------------------------------------------
         alarm_key = kms.Key(self, "AlarmKey", enable_key_rotation=True, removal_policy=removal,

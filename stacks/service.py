@@ -20,13 +20,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from shopstream import catalog
 from stacks.config import EnvironmentConfig, log_retention
 from shopstream.filters import esm_filter_patterns
 from stacks.kafka_arns import group_arn, topic_arn
-from stacks.layers import ARCHITECTURE, RUNTIME
+from stacks.layers import ARCHITECTURE, RUNTIME, deployed_layers, layers_fingerprint
+from stacks.messaging import bootstrap_servers_parameter_name
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.network import NetworkStack
 from stacks.platform import PlatformStack, audit_archive_bucket_name
@@ -60,11 +62,14 @@ class QueueDestination:
 class ServiceConstruct(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, spec: catalog.ServiceSpec,
                  config: EnvironmentConfig, network: NetworkStack, platform: PlatformStack,
-                 cluster_arn: str, bootstrap_servers: str) -> None:
+                 cluster_arn: str) -> None:
         super().__init__(scope, construct_id)
         self.spec, self.config, self.network, self.platform = spec, config, network, platform
         self.cluster_arn = cluster_arn
-        self.bootstrap_servers = bootstrap_servers
+        # Values that change between deploys come from SSM, resolved by CloudFormation at deploy time.
+        self.bootstrap_servers = ssm.StringParameter.value_for_string_parameter(
+            self, bootstrap_servers_parameter_name(config))
+        self.layers = deployed_layers(self, config.ssm_prefix)
         self.removal = cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY
         self.functions: dict[str, lambda_.Function] = {}
         self.queues: dict[str, sqs.Queue] = {}
@@ -198,7 +203,7 @@ class ServiceConstruct(Construct):
             self, name,
             function_name=f"{self.config.prefix}-{self.spec.name}-{name}"[:64],
             runtime=RUNTIME, architecture=ARCHITECTURE,
-            handler=handler, code=self.code, layers=self.platform.layers.all,
+            handler=handler, code=self.code, layers=self.layers,
             role=role, log_group=log_group, timeout=timeout, memory_size=memory,
             vpc=self.network.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[self.network.functions_sg],
@@ -207,6 +212,9 @@ class ServiceConstruct(Construct):
             # Cold starts on the synchronous path: restore from a snapshot of the initialised function.
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
         )
+        # The layer ARNs arrive as deploy-time parameters: a published version must still change
+        # whenever a layer's content does.
+        function.invalidate_version_based_on(layers_fingerprint())
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
                     "ec2 network-interface actions (Lambda in a VPC) and X-Ray trace writes support no "
                     "resource-level permissions")

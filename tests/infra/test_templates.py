@@ -345,6 +345,35 @@ def test_only_handlers_that_need_them_get_the_archive_and_email(synthesized):
     assert not any("ses:SendEmail" in g for lid, g in notices.items() if "Relay" in lid)
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_layer_versions_and_bootstrap_brokers_reach_services_through_ssm_not_exports(synthesized, env):
+    synth = synthesized[env]
+    platform = synth.stack("platform")["Resources"]
+    layers = {lid: r for lid, r in platform.items() if r["Type"] == "AWS::Lambda::LayerVersion"}
+    assert len(layers) == 2
+    assert all(r["DeletionPolicy"] == "Retain" for r in layers.values())  # rollbacks need the old version
+    written = {r["Properties"]["Name"] for _, _, r in synth.resources("AWS::SSM::Parameter")}
+    assert written == {f"/shopstream/{env}/layers/shared", f"/shopstream/{env}/layers/dependencies",
+                       f"/shopstream/{env}/kafka/bootstrap-servers-iam"}
+    for spec in catalog.SERVICES:
+        template = synth.stack(spec.name)
+        read = {p["Default"] for p in template["Parameters"].values()
+                if p["Type"] == "AWS::SSM::Parameter::Value<String>" and p["Default"].startswith("/shopstream/")}
+        assert read == written, spec.name
+        imported = json.dumps(_imports(template))
+        assert "Layers" not in imported and "BootstrapBrokers" not in imported, spec.name
+
+
+def _imports(value) -> list:
+    if isinstance(value, dict):
+        if "Fn::ImportValue" in value:
+            return [value["Fn::ImportValue"]]
+        return [i for inner in value.values() for i in _imports(inner)]
+    if isinstance(value, list):
+        return [i for inner in value for i in _imports(inner)]
+    return []
+
+
 def test_api_functions_use_snapstart_through_an_alias(synthesized):
     template = synthesized["dev"].stack("order")
     [api] = [r for lid, r in template["Resources"].items()
