@@ -282,7 +282,10 @@ def test_functions_get_the_environment_the_local_runner_derives_from_the_same_sp
     [function] = [r for lid, r in template["Resources"].items()
                   if r["Type"] == "AWS::Lambda::Function" and lid.startswith("ServiceOrderReservations")]
     variables = function["Properties"]["Environment"]["Variables"]
-    assert set(variables) - {"POWERTOOLS_METRICS_FUNCTION_NAME"} == set(local)
+    # Deployment-only: the metric's function dimension, and no tracer behind an MSK mapping (X-Ray does
+    # not trace those invocations).
+    assert set(variables) - {"POWERTOOLS_METRICS_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED"} == set(local)
+    assert variables["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert variables["SHOPSTREAM_HANDLER"] == "order-reservations"
     assert variables["SHOPSTREAM_KAFKA_AUTH"] == "iam"
     assert function["Properties"]["Architectures"] == ["arm64"]
@@ -372,6 +375,22 @@ def _imports(value) -> list:
     if isinstance(value, list):
         return [i for inner in value for i in _imports(inner)]
     return []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_the_outbox_relays_run_in_the_vpc_and_msk_consumers_are_not_traced(synthesized, env):
+    placed = {}
+    for stack_name, logical_id, function in synthesized[env].resources("AWS::Lambda::Function"):
+        if not logical_id.startswith("Service"):
+            continue
+        props = function["Properties"]
+        placed[(stack_name, _construct(logical_id))] = ("VpcConfig" in props,
+                                                        props.get("TracingConfig", {}).get("Mode"))
+    consumers = {construct_name(h.entry) for s in catalog.SERVICES for h in s.handlers}
+    for (stack_name, name), (in_vpc, tracing) in placed.items():
+        assert in_vpc == (name == "Relay"), (stack_name, name)
+        assert tracing == (None if name in consumers or name == "Relay" else "Active"), (stack_name, name)
+    assert sum(1 for _, name in placed if name == "Relay") == len(catalog.SERVICES)
 
 
 def test_api_functions_use_snapstart_through_an_alias(synthesized):
