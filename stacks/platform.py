@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_apigateway as apigw
@@ -22,6 +24,25 @@ from stacks.layers import Layers
 from stacks.nag import acknowledge
 
 ADMIN_GROUP = "admin"
+# Only variables HTTP APIs define (REST API ones such as $context.resourcePath are not substituted);
+# the caller is the JWT's subject, $context.identity.user being set only for IAM-authorised routes.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+HTTP_API_ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integration.status",
+    "integrationError": "$context.integration.error",
+    "authorizerError": "$context.authorizer.error",
+    "user": "$context.authorizer.claims.sub",
+}
 
 
 def audit_archive_bucket_name(config: EnvironmentConfig) -> str:
@@ -40,9 +61,7 @@ class _AccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.json_with_standard_fields(
-            caller=False, http_method=True, ip=True, protocol=True, request_time=True,
-            resource_path=True, response_length=True, status=True, user=True)
+        return apigw.AccessLogFormat.custom(json.dumps(HTTP_API_ACCESS_LOG_FORMAT, separators=(",", ":")))
 
 
 class PlatformStack(cdk.Stack):

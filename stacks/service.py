@@ -71,6 +71,18 @@ class QueueDestination:
         return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
 
 
+@jsii.implements(lambda_.IDestination)
+class AsyncFailureQueue:
+    """On-failure destination of asynchronous invocations; like QueueDestination it grants nothing."""
+
+    def __init__(self, queue: sqs.IQueue):
+        self.queue = queue
+
+    def bind(self, _scope: Construct, _fn: lambda_.IFunction,
+             _options: lambda_.DestinationOptions | None = None) -> lambda_.DestinationConfig:
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
+
+
 class ServiceConstruct(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, spec: catalog.ServiceSpec,
                  config: EnvironmentConfig, network: NetworkStack, platform: PlatformStack,
@@ -353,6 +365,12 @@ class ServiceConstruct(Construct):
         function = self._function(name, f"{self.spec.name}.handlers.{schedule.entry}", kind="schedule",
                                   environment=self._environment(), timeout=cdk.Duration.minutes(5))
         self._allow_table(function)
+        # EventBridge invokes asynchronously: after Lambda's own retries a failed run would be dropped.
+        # It goes to a dead-letter queue instead (https://docs.aws.amazon.com/lambda/latest/dg/
+        # invocation-async-retain-records.html), which is alarmed like the others.
+        dlq = self._dead_letter_queue(name, schedule.name)
+        self._allow_dead_letters(function, dlq)
+        function.configure_async_invoke(on_failure=AsyncFailureQueue(dlq), retry_attempts=2)
         events.Rule(self, f"{name}Every{schedule.every_minutes}m",
                     schedule=events.Schedule.rate(cdk.Duration.minutes(schedule.every_minutes)),
                     targets=[targets.LambdaFunction(function, retry_attempts=2)])

@@ -221,7 +221,8 @@ def test_every_service_table_has_pitr_stream_and_ttl(synthesized):
 def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synthesized):
     prod = synthesized["prod"]
     queues = list(prod.resources("AWS::SQS::Queue"))
-    assert len(queues) == sum(len(s.handlers) + 1 for s in catalog.SERVICES)
+    # One per handler, one per relay, one per schedule (failed asynchronous runs).
+    assert len(queues) == sum(len(s.handlers) + 1 + len(s.schedules) for s in catalog.SERVICES)
     for stack_name, logical_id, queue in queues:
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
         assert "KmsMasterKeyId" in queue["Properties"]
@@ -240,7 +241,8 @@ def test_api_routes_are_the_service_specs_behind_the_jwt_authorizer(synthesized)
     assert set(routes) == expected
     assert set(routes.values()) == {"JWT"}
     [(_, _, stage)] = synthesized["dev"].resources("AWS::ApiGatewayV2::Stage")
-    assert "AccessLogSettings" in stage["Properties"]
+    log_format = json.loads(stage["Properties"]["AccessLogSettings"]["Format"])
+    assert log_format["routeKey"] == "$context.routeKey" and log_format["user"] == "$context.authorizer.claims.sub"
     assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
 
 
