@@ -323,11 +323,29 @@ def test_cfn_lint_is_clean(synthesized, env):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path):
+def test_the_pinned_cdk_cli_synthesizes_the_app_and_the_same_templates_again(synthesized, tmp_path):
+    """A second synthesis, by another process through the CLI, gives the same templates and asset
+    hashes: an unchanged redeploy has nothing to change (`cdk diff` shows no differences)."""
     result = subprocess.run(["npx", "--no-install", "cdk", "synth", "-c", "env=dev", "--quiet", "-o", str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (tmp_path / "shopstream-dev-order.template.json").exists()
+    again = {p.name.removesuffix(".template.json"): json.loads(p.read_text())
+             for p in tmp_path.glob("*.template.json")}
+    assert set(again) == set(synthesized["dev"].templates)
+    for stack, template in synthesized["dev"].templates.items():
+        assert _deployed_part(again[stack]) == _deployed_part(template), stack
+
+
+def _deployed_part(template: dict) -> dict:
+    """Without what the CLI adds for its own bookkeeping (construct paths, asset metadata, version report)."""
+    template = json.loads(json.dumps(template))
+    template["Resources"].pop("CDKMetadata", None)
+    template.get("Conditions", {}).pop("CDKMetadataAvailable", None)
+    for resource in template["Resources"].values():
+        metadata = {k: v for k, v in resource.pop("Metadata", {}).items() if not k.startswith("aws:")}
+        if metadata:
+            resource["Metadata"] = metadata
+    return template
 
 
 def test_only_handlers_that_need_them_get_the_archive_and_email(synthesized):
