@@ -112,10 +112,15 @@ class CodeIndex:
         return ".".join([*package, *([node.module] if node.module else [])])
 
 
+# Where a client is made from a variable service name on purpose (the cached factory itself).
+CLIENT_FACTORIES = frozenset({"shopstream.aws"})
+
+
 @dataclass(frozen=True)
 class Calls:
     aws: frozenset[str]  # botocore service names
     kafka: bool
+    unresolved: tuple[str, ...] = ()  # client(...) calls whose service is not a literal: cannot tell
 
 
 class _Walk:
@@ -129,6 +134,7 @@ class _Walk:
         self.attribute_names: set[str] = set()
         self.aws: set[str] = set()
         self.kafka = False
+        self.unresolved: list[str] = []
 
     # -- reaching things --------------------------------------------------------------------
     def load(self, name: str) -> _Module | None:
@@ -203,7 +209,7 @@ class _Walk:
                 self.attribute_names.add(inner.attr)
                 self.reach_attribute(module, inner)
             elif isinstance(inner, ast.Call):
-                self.client_call(inner)
+                self.client_call(module, inner)
 
     def reach_attribute(self, module: _Module, node: ast.Attribute) -> None:
         """``pkg.mod.name``: resolve through modules the names are bound to."""
@@ -227,14 +233,17 @@ class _Walk:
                 self.third_party(dotted, part)
                 return
 
-    def client_call(self, call: ast.Call) -> None:
+    def client_call(self, module: _Module, call: ast.Call) -> None:
         function = call.func
         name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
         if name not in ("client", "resource") or not call.args:
             return
         first = call.args[0]
-        if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value in botocore_services():
-            self.aws.add(first.value)
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            if first.value in botocore_services():
+                self.aws.add(first.value)
+        elif module.name not in CLIENT_FACTORIES:
+            self.unresolved.append(f"{module.name}:{call.lineno}")
 
     # -- the fixed point ----------------------------------------------------------------------
     def run(self) -> None:
@@ -314,7 +323,7 @@ def calls_of(handler: str, index: CodeIndex | None = None) -> Calls | None:
                     if isinstance(inner, ast.Assign):
                         _reach_call_method(walk, module, inner.value)
     walk.run()
-    return Calls(frozenset(walk.aws), walk.kafka)
+    return Calls(frozenset(walk.aws), walk.kafka, tuple(sorted(set(walk.unresolved))))
 
 
 def _class_of(index: CodeIndex, module: _Module, expression: ast.expr, depth: int = 0):

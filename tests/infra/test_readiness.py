@@ -39,11 +39,38 @@ def test_the_code_analysis_finds_what_each_kind_of_function_calls():
     assert calls_of("index.handler", index) is None  # not this repository's code
 
 
-def test_every_function_of_ours_is_analysed(deployments):
+def test_the_code_analysis_follows_what_runs_not_what_is_merely_defined(tmp_path, monkeypatch):
+    from tests.infra import code_calls
+
+    package = tmp_path / "svc"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "clients.py").write_text(
+        "import boto3\n"
+        "def kms():\n    return boto3.client('kms')\n"
+        "def never_called():\n    return boto3.client('secretsmanager')\n"
+        "class Sender:\n    def send(self):\n        return boto3.client('sns')\n"
+        "    def unused(self):\n        return boto3.client('sqs')\n"
+        "def dynamic(name):\n    return boto3.client(name)\n")
+    (package / "handlers.py").write_text(
+        "from . import clients\n"
+        "from .clients import Sender\n"
+        "class Entry:\n    def __call__(self, event, context):\n        clients.kms()\n        Sender().send()\n"
+        "handler = Entry()\n"
+        "def other(event, context):\n    return clients.dynamic('s3')\n")
+    monkeypatch.setattr(code_calls, "SOURCE_ROOTS", (tmp_path,))
+    assert calls_of("svc.handlers.handler", CodeIndex()) == code_calls.Calls(frozenset({"kms", "sns"}), False)
+    other = calls_of("svc.handlers.other", CodeIndex())
+    assert other.aws == frozenset() and other.unresolved == ("svc.clients:12",)
+
+
+def test_every_function_of_ours_is_analysed_and_names_its_services_literally(deployments):
+    """A client made from a variable service name (outside shopstream.aws) would hide a call."""
     index = CodeIndex()
     for _, logical_id, function in deployments["dev"].resources("AWS::Lambda::Function"):
         if logical_id.startswith("Service"):
-            assert calls_of(function["Properties"]["Handler"], index) is not None, logical_id
+            calls = calls_of(function["Properties"]["Handler"], index)
+            assert calls is not None and calls.unresolved == (), (logical_id, calls)
 
 
 # --- each rule fires on a template broken the way it guards against --------------------------------------------
