@@ -94,7 +94,8 @@ class EnvironmentConfig(_Model):
             if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", az):
                 raise ValueError(f"availabilityZones: {az!r} is not an Availability Zone of region {self.region!r}")
         if self.region in MSK_TWO_SUBNET_REGIONS and len(azs) != 2:
-            raise ValueError(f"availabilityZones: MSK in {self.region} takes exactly two client subnets, got {len(azs)}")
+            raise ValueError(
+                f"availabilityZones: MSK in {self.region} takes exactly two client subnets, got {len(azs)}")
         if self.broker_count % len(azs):
             raise ValueError(
                 f"brokerCount ({self.broker_count}) must be a multiple of the number of availabilityZones "

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from tests.infra.code_calls import KAFKA, CodeIndex, calls_of
+from tests.infra.code_calls import CodeIndex, calls_of
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Deployment:
         for stack, template in self.templates.items():
             for output in template.get("Outputs", {}).values():
                 if "Export" in output:
-                    found[_export_name(output["Export"]["Name"], stack)] = (stack, output["Value"])
+                    found[_export_name(output["Export"]["Name"])] = (stack, output["Value"])
         return found
 
     def resolve(self, stack: str, value: object, _depth: int = 0) -> tuple[str, object]:
@@ -83,7 +83,7 @@ class Deployment:
         return [s for s in statements if s.get("Effect", "Allow") == "Allow"]
 
 
-def _export_name(name: object, stack: str) -> str:
+def _export_name(name: object) -> str:
     return name if isinstance(name, str) else json.dumps(name)
 
 
@@ -467,7 +467,8 @@ def rule_msk_triggered_functions_use_only_supported_settings(deployment: Deploym
         if function.get("TracingConfig", {}).get("Mode") == "Active":
             problems.append(f"{where}: its function has X-Ray active tracing, which MSK mappings do not support")
         if function.get("Timeout", 3) > 14 * 60:
-            problems.append(f"{where}: function timeout {function['Timeout']}s exceeds the 14 minutes MSK mappings allow")
+            problems.append(f"{where}: function timeout {function['Timeout']}s exceeds the 14 minutes "
+                            "MSK mappings allow")
         controls = [k for k in ("MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError",
                                 "FunctionResponseTypes") if k in props]
         pollers = props.get("ProvisionedPollerConfig")
