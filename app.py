@@ -14,13 +14,16 @@ sys.path[:0] = [str(ROOT / "layers" / "shopstream" / "python"), str(ROOT)]
 import aws_cdk as cdk  # noqa: E402
 
 from stacks import app as shopstream_app  # noqa: E402
-from stacks.config import load  # noqa: E402
+from stacks.config import ConfigError, load  # noqa: E402
 
 
 def main() -> None:
     app = cdk.App()
     name = app.node.try_get_context("env") or "dev"
-    config = load(app.node.try_get_context("environments"), name)
+    try:
+        config = load(app.node.try_get_context("environments"), name)
+    except ConfigError as error:
+        sys.exit(f"shopstream: {error}")
     shopstream_app.build(app, config)
     app.synth()
 

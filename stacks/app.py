@@ -13,10 +13,22 @@ from stacks.platform import PlatformStack
 from stacks.service import ServiceStack
 
 
+def environment(app: cdk.App, config: EnvironmentConfig) -> cdk.Environment:
+    """The region (and account, when configured) every stack of the environment deploys to.
+
+    With a concrete account CDK would look the region's AZs up with AWS credentials; the
+    configured zones are recorded as that lookup's answer, so synthesis needs no credentials
+    and the VPC is built from exactly the zones the configuration names.
+    """
+    if config.account:
+        app.node.set_context(f"availability-zones:account={config.account}:region={config.region}",
+                             list(config.availability_zones))
+    return cdk.Environment(account=config.account, region=config.region)
+
+
 def build(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
-    env = cdk.Environment(account=config.account, region=config.region) if config.account else None
     prefix = config.prefix
-    common = {"env": env} if env else {}
+    common = {"env": environment(app, config)}
     network = NetworkStack(app, f"{prefix}-network", config=config,
                            description="shopstream network: VPC, endpoints, security groups", **common)
     messaging = MessagingStack(app, f"{prefix}-messaging", config=config, network=network,
@@ -27,8 +39,11 @@ def build(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
     for spec in catalog.SERVICES:
         stacks[spec.name] = ServiceStack(
             app, f"{prefix}-{spec.name}", spec=spec, config=config, network=network, platform=platform,
-            cluster_arn=messaging.cluster_arn, bootstrap_servers=messaging.bootstrap_servers,
+            cluster_arn=messaging.cluster_arn,
             description=f"shopstream {spec.name} service: {spec.description}", **common)
+        # Read at deploy time from SSM (layer versions, bootstrap brokers): deploy after their writers.
+        stacks[spec.name].add_stack_dependency(messaging)
+        stacks[spec.name].add_stack_dependency(platform)
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "shopstream")
         cdk.Tags.of(stack).add("environment", config.name)

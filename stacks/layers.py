@@ -3,6 +3,11 @@
 The dependencies layer is built by pip for the Lambda platform (manylinux aarch64, CPython
 3.14, wheels only), cached under .cache/ by the hash of the requirements file, so a synth
 downloads the wheels once.
+
+The platform stack publishes the layers and writes their version ARNs to SSM parameters;
+service stacks read those at deploy time. A new layer version is a new ARN: as a CloudFormation
+export it could never change while nine stacks import it ("Export ... cannot be updated as it
+is in use"), so it is never exported (docs/decisions.md, 2026-11-29).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,10 +37,28 @@ PIP_PYTHON_VERSION = "3.14"
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 
 
+SHARED_EXCLUDE = ["**/__pycache__", "**/*.pyc"]
+LAYER_KINDS = ("dependencies", "shared")  # the order functions list them in
+
+
+def _dependencies_digest(requirements: Path) -> str:
+    return hashlib.sha256(
+        requirements.read_bytes() + f"{PIP_PLATFORMS}-{PIP_PYTHON_VERSION}".encode()).hexdigest()[:16]
+
+
+def layer_parameter_name(ssm_prefix: str, kind: str) -> str:
+    return f"{ssm_prefix}/layers/{kind}"
+
+
+def layers_fingerprint() -> str:
+    """Changes exactly when a layer's content changes: published function versions depend on it."""
+    shared = cdk.FileSystem.fingerprint(str(SHARED_LAYER_DIR), exclude=SHARED_EXCLUDE)
+    return f"{_dependencies_digest(DEPENDENCIES_DIR / 'requirements.txt')}-{shared[:16]}"
+
+
 def build_dependencies(requirements: Path, cache_dir: Path = CACHE_DIR) -> Path:
     """Install the requirements for the Lambda platform into a cached ``python/`` folder."""
-    digest = hashlib.sha256(
-        requirements.read_bytes() + f"{PIP_PLATFORMS}-{PIP_PYTHON_VERSION}".encode()).hexdigest()[:16]
+    digest = _dependencies_digest(requirements)
     target = cache_dir / f"dependencies-{digest}"
     if (target / "python").is_dir():
         return target
@@ -65,12 +89,16 @@ class PipForLambdaPlatform:
 
 
 class Layers(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    """Published by the platform stack. Old versions are retained: a service stack that rolls back
+    goes back to the version it used before, which must still exist."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ssm_prefix: str) -> None:
         super().__init__(scope, construct_id)
         self.shared = lambda_.LayerVersion(
             self,
             "Shared",
-            code=lambda_.Code.from_asset(str(SHARED_LAYER_DIR), exclude=["**/__pycache__", "**/*.pyc"]),
+            code=lambda_.Code.from_asset(str(SHARED_LAYER_DIR), exclude=SHARED_EXCLUDE),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="shopstream shared library: events, catalog, consumer runtime, outbox",
@@ -91,8 +119,18 @@ class Layers(Construct):
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="shopstream third-party dependencies (Powertools, pydantic, confluent-kafka, MSK IAM signer)",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        for kind, layer in (("dependencies", self.dependencies), ("shared", self.shared)):
+            ssm.StringParameter(
+                self, f"{kind.title()}Arn", parameter_name=layer_parameter_name(ssm_prefix, kind),
+                string_value=layer.layer_version_arn,
+                description=f"current version of the shopstream {kind} layer (read by the service stacks)")
 
-    @property
-    def all(self) -> list[lambda_.ILayerVersion]:
-        return [self.dependencies, self.shared]
+
+def deployed_layers(scope: Construct, ssm_prefix: str) -> list[lambda_.ILayerVersion]:
+    """The layer versions current when the stack deploys (resolved by CloudFormation from SSM)."""
+    return [lambda_.LayerVersion.from_layer_version_arn(
+        scope, f"{kind.title()}Layer",
+        ssm.StringParameter.value_for_string_parameter(scope, layer_parameter_name(ssm_prefix, kind)))
+        for kind in LAYER_KINDS]

@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_msk as msk
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -51,6 +52,12 @@ def topic_configs(topic: catalog.Topic, config: EnvironmentConfig) -> dict[str, 
 
 def encode_configs(configs: dict[str, str]) -> str:
     return base64.b64encode(json.dumps(configs, sort_keys=True).encode()).decode()
+
+
+def bootstrap_servers_parameter_name(config: EnvironmentConfig) -> str:
+    """The IAM bootstrap string, read by the service stacks at deploy time (never exported: it changes
+    when brokers are added, and an export in use cannot change)."""
+    return f"{config.ssm_prefix}/kafka/bootstrap-servers-iam"
 
 
 def glue_schema_definition(path: Path) -> str:
@@ -97,17 +104,22 @@ class MessagingStack(cdk.Stack):
 
         if config.replication:
             self._replicator(config, network)
-        self.bootstrap_servers = self._bootstrap_servers()
+        ssm.StringParameter(
+            self, "BootstrapServersParameter", parameter_name=bootstrap_servers_parameter_name(config),
+            string_value=self._bootstrap_servers(config),
+            description="MSK bootstrap brokers for IAM authentication (SASL/TLS, port 9098)")
 
         cdk.CfnOutput(self, "ClusterArn", value=self.cluster_arn)
 
-    def _bootstrap_servers(self) -> str:
-        """The IAM (SASL/TLS) bootstrap string; CloudFormation does not return it, the API does."""
+    def _bootstrap_servers(self, config: EnvironmentConfig) -> str:
+        """The IAM (SASL/TLS) bootstrap string; CloudFormation does not return it, the API does.
+        Looked up again whenever the broker count changes (the id changes with it)."""
         lookup = cr.AwsCustomResource(
             self, "BootstrapBrokers",
             on_update=cr.AwsSdkCall(
                 service="Kafka", action="getBootstrapBrokers", parameters={"ClusterArn": self.cluster_arn},
-                physical_resource_id=cr.PhysicalResourceId.of(f"bootstrap-{self.node.addr}"),
+                physical_resource_id=cr.PhysicalResourceId.of(
+                    f"bootstrap-{self.node.addr}-{config.broker_count}"),
                 output_paths=["BootstrapBrokerStringSaslIam"]),
             policy=cr.AwsCustomResourcePolicy.from_statements([iam.PolicyStatement(
                 actions=["kafka:GetBootstrapBrokers"], resources=[self.cluster_arn])]),

@@ -1,4 +1,11 @@
-"""VPC with private subnets only (no NAT): AWS APIs are reached through VPC endpoints."""
+"""VPC with private subnets only (no NAT): the MSK brokers, the outbox relays that produce to them,
+and the network interfaces of the MSK event source mappings' pollers.
+
+Nothing else runs in the VPC (docs/decisions.md, 2026-11-29): consumers, API and schedule functions
+reach AWS APIs over their public endpoints. The only AWS API called from inside is SQS, by the
+pollers delivering failed batches to the consumers' on-failure destinations. tests/infra/test_readiness.py
+derives what each function calls from its code and checks it can be reached from where it runs.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ class NetworkStack(cdk.Stack):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=config.max_azs,
+            # Exactly the configured zones: one MSK client subnet per AZ (brokerCount is a multiple of them).
+            availability_zones=list(config.availability_zones),
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22)
@@ -31,27 +39,23 @@ class NetworkStack(cdk.Stack):
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
 
         self.functions_sg = ec2.SecurityGroup(
-            self, "FunctionsSg", vpc=self.vpc, description="shopstream Lambda functions", allow_all_outbound=True)
+            self, "FunctionsSg", vpc=self.vpc, description="shopstream outbox relays (produce to MSK)",
+            allow_all_outbound=True)
         self.cluster_sg = ec2.SecurityGroup(
             self, "ClusterSg", vpc=self.vpc, description="shopstream MSK brokers", allow_all_outbound=True)
         self.cluster_sg.add_ingress_rule(
-            self.functions_sg, ec2.Port.tcp(MSK_IAM_TLS_PORT), "functions produce/consume with IAM auth")
+            self.functions_sg, ec2.Port.tcp(MSK_IAM_TLS_PORT), "relays produce with IAM auth")
         # Lambda's MSK pollers run with the cluster's security group: it must admit itself.
         self.cluster_sg.add_ingress_rule(
             self.cluster_sg, ec2.Port.tcp(MSK_IAM_TLS_PORT), "event source mapping pollers")
 
-        # Gateway endpoints are free; interface endpoints cover what the functions and the MSK
-        # event source mapping pollers call from inside the VPC (no NAT, no internet).
-        self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
-        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        # The pollers send failed batches to the on-failure destination (SQS) from inside the VPC:
+        # "You must deploy a VPC endpoint for your on-failure destination service inside your Kafka
+        # cluster VPC" (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html). In
+        # provisioned mode they need no Lambda or STS endpoint to invoke the function
+        # (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-cluster-network.html).
         endpoints_sg = ec2.SecurityGroup(
             self, "EndpointsSg", vpc=self.vpc, description="VPC interface endpoints", allow_all_outbound=False)
-        for source in (self.functions_sg, self.cluster_sg):
-            endpoints_sg.add_ingress_rule(source, ec2.Port.tcp(443), "HTTPS to AWS APIs")
-        for name, service in (
-            ("Sqs", ec2.InterfaceVpcEndpointAwsService.SQS),
-            ("Sts", ec2.InterfaceVpcEndpointAwsService.STS),
-            ("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
-        ):
-            self.vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True, open=False,
-                                            security_groups=[endpoints_sg])
+        endpoints_sg.add_ingress_rule(self.cluster_sg, ec2.Port.tcp(443), "HTTPS from the MSK pollers")
+        self.vpc.add_interface_endpoint("Sqs", service=ec2.InterfaceVpcEndpointAwsService.SQS,
+                                        private_dns_enabled=True, open=False, security_groups=[endpoints_sg])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_apigateway as apigw
@@ -22,6 +24,25 @@ from stacks.layers import Layers
 from stacks.nag import acknowledge
 
 ADMIN_GROUP = "admin"
+# Only variables HTTP APIs define (REST API ones such as $context.resourcePath are not substituted);
+# the caller is the JWT's subject, $context.identity.user being set only for IAM-authorised routes.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+HTTP_API_ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integration.status",
+    "integrationError": "$context.integration.error",
+    "authorizerError": "$context.authorizer.error",
+    "user": "$context.authorizer.claims.sub",
+}
 
 
 def audit_archive_bucket_name(config: EnvironmentConfig) -> str:
@@ -40,9 +61,7 @@ class _AccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.json_with_standard_fields(
-            caller=False, http_method=True, ip=True, protocol=True, request_time=True,
-            resource_path=True, response_length=True, status=True, user=True)
+        return apigw.AccessLogFormat.custom(json.dumps(HTTP_API_ACCESS_LOG_FORMAT, separators=(",", ":")))
 
 
 class PlatformStack(cdk.Stack):
@@ -50,7 +69,7 @@ class PlatformStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         removal = cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY
-        self.layers = Layers(self, "Layers")
+        self.layers = Layers(self, "Layers", ssm_prefix=config.ssm_prefix)
 
         # --- alarms ------------------------------------------------------------------
         alarm_key = kms.Key(self, "AlarmKey", enable_key_rotation=True, removal_policy=removal,
@@ -109,10 +128,20 @@ class PlatformStack(cdk.Stack):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+            # CloudFormation deletes only empty buckets: a destroyable environment empties it first.
+            auto_delete_objects=not config.retain,
         )
         acknowledge(access_logs, "AwsSolutions-S1",
                     "this bucket receives the archive's server access logs; logging it would recurse")
-        retention = cdk.Duration.days(config.audit_retention.days)
+        # Object Lock where data is retained (compliance in staging/prod). A destroyable environment has
+        # none: locked object versions cannot be deleted before their retention ends, so the bucket could
+        # never be removed (config.py refuses Object Lock with removalPolicy "destroy").
+        lock = config.audit_retention
+        default_retention = None
+        if lock is not None:
+            retention = cdk.Duration.days(lock.days)
+            default_retention = (s3.ObjectLockRetention.compliance(retention) if lock.mode == "compliance"
+                                 else s3.ObjectLockRetention.governance(retention))
         bucket = s3.Bucket(
             self,
             "AuditArchive",
@@ -123,10 +152,8 @@ class PlatformStack(cdk.Stack):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             versioned=True,
-            object_lock_enabled=True,
-            object_lock_default_retention=(s3.ObjectLockRetention.compliance(retention)
-                                           if config.audit_retention.mode == "compliance"
-                                           else s3.ObjectLockRetention.governance(retention)),
+            object_lock_enabled=lock is not None,
+            object_lock_default_retention=default_retention,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="audit-archive/",
             lifecycle_rules=[s3.LifecycleRule(transitions=[
@@ -135,7 +162,13 @@ class PlatformStack(cdk.Stack):
                 s3.Transition(storage_class=s3.StorageClass.DEEP_ARCHIVE, transition_after=cdk.Duration.days(365)),
             ])],
             removal_policy=removal,
+            auto_delete_objects=not config.retain,
         )
+        if not config.retain:
+            for rule in ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                         "AWSLambdaBasicExecutionRole]", "AwsSolutions-L1"):
+                acknowledge(self, rule, "CDK's auto-delete-objects provider (empties the buckets of a destroyable "
+                                        "environment); its runtime and logging role are chosen by aws-cdk-lib")
         return bucket
 
     def _backbone_dashboard(self, config: EnvironmentConfig) -> None:

@@ -20,13 +20,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from shopstream import catalog
 from stacks.config import EnvironmentConfig, log_retention
 from shopstream.filters import esm_filter_patterns
 from stacks.kafka_arns import group_arn, topic_arn
-from stacks.layers import ARCHITECTURE, RUNTIME
+from stacks.layers import ARCHITECTURE, RUNTIME, deployed_layers, layers_fingerprint
+from stacks.messaging import bootstrap_servers_parameter_name
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.network import NetworkStack
 from stacks.platform import PlatformStack, audit_archive_bucket_name
@@ -38,6 +40,18 @@ TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", 
                  "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                  "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
 IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+# What Lambda needs to create the network interfaces of a VPC function or of an MSK event source
+# mapping's pollers: https://docs.aws.amazon.com/lambda/latest/dg/with-msk-permissions.html
+ENI_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+               "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs",
+               "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+# The actions Lambda's documentation lists for an MSK event source mapping with IAM authentication
+# (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-permissions.html), by the resource they apply to.
+MSK_ESM_CLUSTER_ACTIONS = ["kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"]
+MSK_ESM_TOPIC_ACTIONS = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+MSK_ESM_GROUP_ACTIONS = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
+MSK_ESM_API_ACTIONS = ["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"]
+LAMBDA_FUNCTION_NAME_MAX = 64  # https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html
 
 
 def construct_name(entry: str) -> str:
@@ -57,14 +71,29 @@ class QueueDestination:
         return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
 
 
+@jsii.implements(lambda_.IDestination)
+class AsyncFailureQueue:
+    """On-failure destination of asynchronous invocations; like QueueDestination it grants nothing."""
+
+    def __init__(self, queue: sqs.IQueue):
+        self.queue = queue
+
+    def bind(self, _scope: Construct, _fn: lambda_.IFunction,
+             _options: lambda_.DestinationOptions | None = None) -> lambda_.DestinationConfig:
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
+
+
 class ServiceConstruct(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, spec: catalog.ServiceSpec,
                  config: EnvironmentConfig, network: NetworkStack, platform: PlatformStack,
-                 cluster_arn: str, bootstrap_servers: str) -> None:
+                 cluster_arn: str) -> None:
         super().__init__(scope, construct_id)
         self.spec, self.config, self.network, self.platform = spec, config, network, platform
         self.cluster_arn = cluster_arn
-        self.bootstrap_servers = bootstrap_servers
+        # Values that change between deploys come from SSM, resolved by CloudFormation at deploy time.
+        self.bootstrap_servers = ssm.StringParameter.value_for_string_parameter(
+            self, bootstrap_servers_parameter_name(config))
+        self.layers = deployed_layers(self, config.ssm_prefix)
         self.removal = cdk.RemovalPolicy.RETAIN if config.retain else cdk.RemovalPolicy.DESTROY
         self.functions: dict[str, lambda_.Function] = {}
         self.queues: dict[str, sqs.Queue] = {}
@@ -180,36 +209,58 @@ class ServiceConstruct(Construct):
         self._allow(function, ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [self.cluster_arn])
 
     # --- functions ----------------------------------------------------------------------
-    def _function(self, name: str, handler: str, *, environment: dict[str, str],
+    # Where each kind of function runs (docs/decisions.md, 2026-11-29). Only the outbox relay opens
+    # its own connection to the brokers, so only the relay is in the VPC. A consumer is invoked by
+    # its MSK event source mapping, whose pollers reach the cluster through their own network
+    # interfaces (which the function's role lets Lambda create); the consumer itself calls
+    # DynamoDB, SQS, S3 and SES over their public endpoints.
+    #   kind       in VPC  ENI actions  X-Ray active
+    #   consumer   no      yes (ESM)    no: unsupported behind MSK mappings
+    #   relay      yes     yes          no: no trace context arrives from the stream
+    #   api        no      no           yes
+    #   schedule   no      no           yes
+    KINDS = {"consumer": (False, True, False), "relay": (True, True, False),
+             "api": (False, False, True), "schedule": (False, False, True)}
+
+    def _function(self, name: str, handler: str, *, kind: str, environment: dict[str, str],
                   timeout: cdk.Duration = cdk.Duration.seconds(60), memory: int = 512,
                   snap_start: bool = False) -> lambda_.Function:
+        in_vpc, eni_actions, traced = self.KINDS[kind]
+        function_name = f"{self.config.prefix}-{self.spec.name}-{name}"
+        if len(function_name) > LAMBDA_FUNCTION_NAME_MAX:
+            raise ValueError(f"function name {function_name!r} has {len(function_name)} characters; Lambda allows "
+                             f"{LAMBDA_FUNCTION_NAME_MAX} (shorten the environment name)")
         log_group = logs.LogGroup(self, f"{name}Logs", retention=log_retention(self.config.log_retention_days),
                                   removal_policy=self.removal)
         role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         description=f"shopstream {self.spec.name} {name}")
-        # The VPC and logging permissions, written out instead of the AWS managed policies.
+        # The logging and network-interface permissions, written out instead of the AWS managed policies.
         log_group.grant_write(role)
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-                     "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses", "ec2:DescribeSubnets",
-                     "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"],
-            resources=["*"]))
+        if eni_actions:
+            role.add_to_policy(iam.PolicyStatement(actions=ENI_ACTIONS, resources=["*"]))
         function = lambda_.Function(
             self, name,
-            function_name=f"{self.config.prefix}-{self.spec.name}-{name}"[:64],
+            function_name=function_name,
             runtime=RUNTIME, architecture=ARCHITECTURE,
-            handler=handler, code=self.code, layers=self.platform.layers.all,
+            handler=handler, code=self.code, layers=self.layers,
             role=role, log_group=log_group, timeout=timeout, memory_size=memory,
-            vpc=self.network.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[self.network.functions_sg],
-            tracing=lambda_.Tracing.ACTIVE,
-            environment={**environment, "POWERTOOLS_METRICS_FUNCTION_NAME": name},
+            **({"vpc": self.network.vpc,
+                "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                "security_groups": [self.network.functions_sg]} if in_vpc else {}),
+            tracing=lambda_.Tracing.ACTIVE if traced else lambda_.Tracing.DISABLED,
+            environment={**environment, "POWERTOOLS_METRICS_FUNCTION_NAME": name,
+                         **({} if traced else {"POWERTOOLS_TRACE_DISABLED": "true"})},
             # Cold starts on the synchronous path: restore from a snapshot of the initialised function.
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
         )
+        # The layer ARNs arrive as deploy-time parameters: a published version must still change
+        # whenever a layer's content does.
+        function.invalidate_version_based_on(layers_fingerprint())
+        unscoped = [what for what, needed in (("ec2 network-interface actions (VPC access, MSK event source "
+                                              "mapping pollers)", eni_actions), ("X-Ray trace writes", traced))
+                    if needed]
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
-                    "ec2 network-interface actions (Lambda in a VPC) and X-Ray trace writes support no "
-                    "resource-level permissions")
+                    f"{' and '.join(unscoped)} support no resource-level permissions")
         self.functions[name] = function
         return function
 
@@ -225,21 +276,18 @@ class ServiceConstruct(Construct):
     def _consumer(self, handler: catalog.HandlerSpec) -> None:
         name = construct_name(handler.entry)
         dlq = self._dead_letter_queue(name, handler.name)
-        function = self._function(name, f"{self.spec.name}.handlers.{handler.entry}",
+        function = self._function(name, f"{self.spec.name}.handlers.{handler.entry}", kind="consumer",
                                   environment=self._environment(handler, dlq))
         self._allow_table(function)
         self._allow_idempotency(function)
         self._allow_dead_letters(function, dlq)
         self._allow_needs(function, handler)
         group = catalog.consumer_group_id(self.spec.name, handler.name)
-        self._allow_kafka_connect(function)
-        self._allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
-                    [topic_arn(self.cluster_arn, handler.topic)])
-        self._allow(function, ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"],
-                    [group_arn(self.cluster_arn, group)])
-        # What the mapping itself needs to find the brokers (instead of AWSLambdaMSKExecutionRole).
-        self._allow(function, ["kafka:DescribeCluster", "kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"],
-                    [self.cluster_arn])
+        # The mapping's pollers read with the function's role (instead of AWSLambdaMSKExecutionRole).
+        self._allow(function, MSK_ESM_CLUSTER_ACTIONS, [self.cluster_arn])
+        self._allow(function, MSK_ESM_TOPIC_ACTIONS, [topic_arn(self.cluster_arn, handler.topic)])
+        self._allow(function, MSK_ESM_GROUP_ACTIONS, [group_arn(self.cluster_arn, group)])
+        self._allow(function, MSK_ESM_API_ACTIONS, [self.cluster_arn])
         topic = catalog.topic(handler.topic)
         patterns = esm_filter_patterns(handler)
         lambda_.EventSourceMapping(
@@ -263,7 +311,7 @@ class ServiceConstruct(Construct):
 
     def _relay(self) -> None:
         dlq = self._dead_letter_queue("Relay", "relay")
-        function = self._function("Relay", RELAY_HANDLER, environment=self._environment(),
+        function = self._function("Relay", RELAY_HANDLER, kind="relay", environment=self._environment(),
                                   timeout=cdk.Duration.seconds(30))
         self._allow_dead_letters(function, dlq)
         self._relay_lag_alarm(function)
@@ -316,7 +364,7 @@ class ServiceConstruct(Construct):
         alarm.add_alarm_action(cw_actions.SnsAction(self.platform.alarm_topic))
 
     def _api(self) -> None:
-        function = self._function("Api", f"{self.spec.name}.handlers.{self.spec.api_entry}",
+        function = self._function("Api", f"{self.spec.name}.handlers.{self.spec.api_entry}", kind="api",
                                   environment=self._environment(), timeout=cdk.Duration.seconds(10), snap_start=True)
         self._allow_table(function)
         if any(route.idempotent for route in self.spec.routes):
@@ -335,9 +383,15 @@ class ServiceConstruct(Construct):
 
     def _schedule(self, schedule: catalog.ScheduleSpec) -> None:
         name = construct_name(schedule.entry)
-        function = self._function(name, f"{self.spec.name}.handlers.{schedule.entry}",
+        function = self._function(name, f"{self.spec.name}.handlers.{schedule.entry}", kind="schedule",
                                   environment=self._environment(), timeout=cdk.Duration.minutes(5))
         self._allow_table(function)
+        # EventBridge invokes asynchronously: after Lambda's own retries a failed run would be dropped.
+        # It goes to a dead-letter queue instead (https://docs.aws.amazon.com/lambda/latest/dg/
+        # invocation-async-retain-records.html), which is alarmed like the others.
+        dlq = self._dead_letter_queue(name, schedule.name)
+        self._allow_dead_letters(function, dlq)
+        function.configure_async_invoke(on_failure=AsyncFailureQueue(dlq), retry_attempts=2)
         events.Rule(self, f"{name}Every{schedule.every_minutes}m",
                     schedule=events.Schedule.rate(cdk.Duration.minutes(schedule.every_minutes)),
                     targets=[targets.LambdaFunction(function, retry_attempts=2)])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ class Synthesized:
     name: str
     outdir: Path
     templates: dict[str, dict]  # stack name -> template
+    regions: dict[str, str | None] = field(default_factory=dict)  # stack name -> region (None: agnostic)
 
     def stack(self, part: str) -> dict:
         return self.templates[f"shopstream-{self.name}-{part}"]
@@ -48,7 +49,9 @@ def synthesize(name: str, outdir: Path, context_overrides: dict | None = None) -
     shopstream_app.build(app, load(environments, name))
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}
-    return Synthesized(name, outdir, templates)
+    regions = {stack.stack_name: None if stack.environment.region == "unknown-region" else stack.environment.region
+               for stack in assembly.stacks}
+    return Synthesized(name, outdir, templates, regions)
 
 
 @pytest.fixture(scope="session")
