@@ -454,7 +454,7 @@ def _describe(record: Any) -> str:
     return f"{_event_type(record) or '<raw>'}({record.key})"
 
 
-def _scan(service: str) -> list[dict[str, Any]]:
+def scan_table(service: str) -> list[dict[str, Any]]:
     from local import naming
     from shopstream import aws
     from shopstream.dynamo import from_attributes
@@ -469,7 +469,7 @@ def _scan(service: str) -> list[dict[str, Any]]:
 
 
 def _orders() -> dict[str, dict[str, Any]]:
-    return {i["order_id"]: i for i in _scan("order") if i["sk"] == "STATE"}
+    return {i["order_id"]: i for i in scan_table("order") if i["sk"] == "STATE"}
 
 
 def _forget_idempotency(service: str, handler: str) -> None:
@@ -491,13 +491,13 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
         out.append(Violation(what, frozenset(keys)))
 
     orders = _orders()
-    payment_items = _scan("payment")
+    payment_items = scan_table("payment")
     payments = {p["orderId"]: p for p in payment_items if p["sk"] == "PAYMENT"}
     ledger = {p["pk"].removeprefix("PROVIDER#"): p for p in payment_items if p["pk"].startswith("PROVIDER#")}
-    inventory = _scan("inventory")
+    inventory = scan_table("inventory")
     reservations = {r["orderId"]: r for r in inventory if r["sk"] == "RESERVATION"}
     stocks = {s["productId"]: s for s in inventory if s["sk"] == "STOCK"}
-    shipping = _scan("shipping")
+    shipping = scan_table("shipping")
     shipments = {s["orderId"]: s for s in shipping if s["sk"] == "SHIPMENT"}
 
     # every saga terminal
@@ -573,14 +573,14 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
             fail(f"{order_id}: order {order['status']} but parcel {status}", order_id)
 
     # availability shown by the catalog follows inventory
-    for product in (i for i in _scan("catalog") if i["sk"] == "PRODUCT"):
+    for product in (i for i in scan_table("catalog") if i["sk"] == "PRODUCT"):
         stock = stocks.get(product["productId"])
         if stock and int(product.get("availableQty", 0)) != stock["available"]:
             fail(f"{product['productId']}: catalog shows {product.get('availableQty')} available, "
                  f"inventory has {stock['available']}", product["productId"])
 
     # e-mail: each message at most once, and every attempt closed
-    messages = [m for m in _scan("notification") if m["sk"] == "MESSAGE"]
+    messages = [m for m in scan_table("notification") if m["sk"] == "MESSAGE"]
     for message_id, count in sender.sent.items():
         if count > 1:
             fail(f"notification {message_id} sent {count} times")
@@ -592,7 +592,7 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
                  f"{sender.sent[message['notificationId']]} times")
 
     # the audit trail holds every event, and every cause of every event
-    trail = {json.loads(i["envelope"])["eventId"]: json.loads(i["envelope"]) for i in _scan("audit")
+    trail = {json.loads(i["envelope"])["eventId"]: json.loads(i["envelope"]) for i in scan_table("audit")
              if i["pk"].startswith("TRAIL#")}
     published = {}
     for topic in simulation.bus.log.values():

@@ -24,8 +24,4 @@ def get(payment_id: str) -> dict[str, Any] | None:
 
 
 def save(uow: UnitOfWork, payment: dict[str, Any], read_version: int) -> None:
-    item = {**payment, **_key(payment["paymentId"]), "version": read_version + 1}
-    if read_version == 0:
-        uow.put(item, condition="attribute_not_exists(pk)")
-    else:
-        uow.put(item, condition="version = :read", values={":read": read_version})
+    uow.put_versioned({**payment, **_key(payment["paymentId"])}, read_version)

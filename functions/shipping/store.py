@@ -36,11 +36,7 @@ def get_shipment(shipment_id: str) -> dict[str, Any] | None:
 
 def save_fulfilment(uow: UnitOfWork, fulfilment: dict[str, Any], read_version: int) -> None:
     """Write the merged fulfilment, if nobody changed it since it was read (version 0: absent)."""
-    item = {**fulfilment, **_fulfilment_key(fulfilment["orderId"]), "version": read_version + 1}
-    if read_version == 0:
-        uow.put(item, condition="attribute_not_exists(pk)")
-    else:
-        uow.put(item, condition="version = :read", values={":read": read_version})
+    uow.put_versioned({**fulfilment, **_fulfilment_key(fulfilment["orderId"])}, read_version)
 
 
 def create_shipment(uow: UnitOfWork, shipment: dict[str, Any]) -> None:

@@ -8,23 +8,14 @@ from moto import mock_aws
 
 from local import naming, provision
 from local.bus import InProcessBus
+from local.simulation import scan_table
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 ADMIN = "admin-1"
 
 
 def scan(service: str) -> list[dict]:
-    import boto3
-
-    from shopstream.dynamo import from_attributes
-
-    client, items, kwargs = boto3.client("dynamodb"), [], {"TableName": naming.table(service)}
-    while True:
-        page = client.scan(**kwargs)
-        items += [from_attributes(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return scan_table(service)
 
 
 def dlq(bus: InProcessBus, service: str, handler: str) -> list[dict]:

@@ -71,6 +71,15 @@ class UnitOfWork:
             names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
         self._action("Put", {"Item": _to_attributes(item)}, condition, names, values)
 
+    def put_versioned(self, item: dict[str, Any], read_version: int, *, field: str = "version") -> None:
+        """Write ``item`` as version ``read_version + 1``, if nobody changed it since it was read at
+        ``read_version`` (0: it did not exist). Optimistic concurrency for read-decide-write."""
+        if read_version == 0:
+            self.put({**item, field: 1}, condition="attribute_not_exists(pk)")
+        else:
+            self.put({**item, field: read_version + 1}, condition="#version = :read", names={"#version": field},
+                     values={":read": read_version})
+
     def update(self, key: dict[str, Any], *, update: str, condition: str | None = None,
                names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
         self._action("Update", {"Key": _to_attributes(key), "UpdateExpression": update}, condition, names, values)
