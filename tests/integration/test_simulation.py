@@ -11,6 +11,7 @@ from local import simulation
 SEEDS = int(os.environ.get("SHOPSTREAM_SIMULATION_SEEDS", "200"))
 
 
+@pytest.mark.timeout(1800)  # about 2 minutes on 2 idle cores; a busy machine takes longer
 def test_two_hundred_seeds_hold_every_invariant(capsys):
     failures: list[simulation.Report] = []
     faults: dict[str, int] = {}
