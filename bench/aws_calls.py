@@ -96,7 +96,8 @@ def measure() -> dict[str, dict]:
 
 
 def report(rows: dict[str, dict]) -> str:
-    lines = ["| handler | events | DynamoDB calls / event | other calls / event | target ≤ 3 DynamoDB | top operations |",
+    lines = ["| handler | events | DynamoDB calls / event | other calls / event | target ≤ 3 DynamoDB "
+             "| top operations |",
              "|---|---|---|---|---|---|"]
     for handler, r in rows.items():
         top = ", ".join(f"{k} {v}" for k, v in list(r["by_operation"].items())[:4])

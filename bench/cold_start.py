@@ -38,7 +38,8 @@ print(time.perf_counter() - t)
 
 def _run(code: str) -> float:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT / 'functions'}:{ROOT}",
-           "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x",
            "SHOPSTREAM_IDEMPOTENCY_TABLE_NAME": "t", "SHOPSTREAM_DLQ_URL": "http://q", "SHOPSTREAM_TABLE_NAME": "t",
            "POWERTOOLS_TRACE_DISABLED": "true"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -7,7 +7,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.md")
@@ -20,7 +20,8 @@ def machine() -> str:
     if Path("/proc/meminfo").exists():
         kb = int(Path("/proc/meminfo").read_text().split()[1])
         memory = f"{kb / 1024 / 1024:.0f} GiB"
-    return f"{os.cpu_count()} cores ({cpu}), {memory}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (f"{os.cpu_count()} cores ({cpu}), {memory}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def moto_request_ms(samples: int = 200) -> float:
@@ -71,7 +72,7 @@ def main() -> int:
     sections.append(("6. One DynamoDB request against the local moto server",
                      f"{moto_request_ms():.2f} ms per GetItem (mean of 200)"))
     text = ["# Benchmark results\n",
-            f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+            f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
             f"- machine: {machine()}",
             f"- command: `make bench` (took {time.monotonic() - started:.0f} s)",
             "- what the targets mean and what bounds each figure: docs/capacity.md\n"]

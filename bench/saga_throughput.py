@@ -85,7 +85,8 @@ def report(r: dict) -> str:
              "| component | busy (s) | share of wall time |", "|---|---|---|"]
     for group, seconds, _ in r["busiest"]:
         lines.append(f"| mapping {group} | {seconds:.1f} | {seconds / r['elapsed']:.0%} |")
-    lines.append(f"| outbox relays (all tables, one thread) | {r['relay_busy']:.1f} | {r['relay_busy'] / r['elapsed']:.0%} |")
+    busy = r["relay_busy"]
+    lines.append(f"| outbox relays (all tables, one thread) | {busy:.1f} | {busy / r['elapsed']:.0%} |")
     return "\n".join(lines)
 
 

@@ -24,7 +24,8 @@ def issue(user_id: str, *, admin: bool = False, hours: float = 12, path: Path = 
     import jwt
 
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": user_id, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + int(hours * 3600),
+    claims: dict[str, Any] = {"sub": user_id, "iss": ISSUER, "aud": AUDIENCE, "iat": now,
+                              "exp": now + int(hours * 3600),
                               "token_use": "access"}
     if admin:
         claims["cognito:groups"] = ["admin"]

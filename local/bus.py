@@ -131,7 +131,8 @@ class InProcessBus:
     def _relay_all(self) -> int:
         return sum(self.relay_step(spec.name) for spec in catalog.SERVICES)
 
-    def inject(self, topic: str, key: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()) -> tuple[int, int]:
+    def inject(self, topic: str, key: str, value: bytes,
+               headers: tuple[tuple[str, bytes], ...] = ()) -> tuple[int, int]:
         """Put a raw record on a topic (poison, duplicates): returns (partition, offset)."""
         partition = partition_for(key, catalog.topic(topic).partitions)
         records = self.log[topic][partition]

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
 from collections import Counter
 from contextlib import ExitStack
+from typing import Any
 
 from local.client import ApiClient
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01 F5P2", "country": "IE"}
-ADMIN = {"user": "demo-admin", "admin": True}
+ADMIN: dict[str, Any] = {"user": "demo-admin", "admin": True}
 
 
 def progress(done: int, total: int, label: str) -> None:
@@ -67,7 +67,8 @@ def run(client: ApiClient, orders: int, seed: int) -> tuple[list[str], dict]:
                 "paymentMethod": method, "shippingAddress": ADDRESS}
         started = time.monotonic()
         status, answer, _ = client.wait_until(
-            lambda: (r := client.call("POST", "/orders", user=user, body=body)) and r[0] != 422 and r, timeout=30)
+            lambda user=user, body=body: (r := client.call("POST", "/orders", user=user, body=body))
+            and r[0] != 422 and r, timeout=30)
         assert status == 202, answer
         placed.append((answer["orderId"], user, started, kind))
         if kind == "cancel":
@@ -95,7 +96,7 @@ def check(client: ApiClient, placed, settled, products, stock) -> list[str]:
     for order_id, *_ in placed:
         if order_id not in settled:
             problems.append(f"{order_id} never left PENDING")
-    sold = Counter()
+    sold: Counter[str] = Counter()
     for order in settled.values():
         status, payment, _ = client.call("GET", f"/payments/pay_{order['orderId']}", **ADMIN)
         if order["status"] == "CONFIRMED":
@@ -109,7 +110,8 @@ def check(client: ApiClient, placed, settled, products, stock) -> list[str]:
             if status == 200 and payment["status"] == "CAPTURED":
                 problems.append(f"{order['orderId']} cancelled but money kept")
     for name, product in products.items():
-        level = client.wait_until(lambda p=product: (r := client.call("GET", f"/inventory/{p['productId']}", **ADMIN)[1])
+        path = f"/inventory/{product['productId']}"
+        level = client.wait_until(lambda path=path: (r := client.call("GET", path, **ADMIN)[1])
                                   and r["reserved"] == 0 and r, timeout=30)
         if stock[name] != level["available"] + sold[product["productId"]]:
             problems.append(f"stock of {name} not conserved: {stock[name]} != {level['available']} available + "
@@ -139,7 +141,8 @@ def topic_counts(idle_seconds: float = 1.5) -> dict[str, int]:
 
     from shopstream import catalog
 
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('SHOPSTREAM_LOCAL_KAFKA_PORT', 9092)}")
+    port = os.environ.get("SHOPSTREAM_LOCAL_KAFKA_PORT", 9092)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-counter", "enable.auto.commit": False})
     consumer.assign([TopicPartition(t.name, p, OFFSET_BEGINNING) for t in catalog.TOPICS for p in range(t.partitions)])
     counts = {t.name: 0 for t in catalog.TOPICS}
@@ -148,7 +151,7 @@ def topic_counts(idle_seconds: float = 1.5) -> dict[str, int]:
         while time.monotonic() - last_seen < idle_seconds:
             batch = [m for m in consumer.consume(500, 0.2) if m.error() is None]
             for message in batch:
-                counts[message.topic()] += 1
+                counts[message.topic() or ""] += 1
             if batch:
                 last_seen = time.monotonic()
         return counts
@@ -194,6 +197,7 @@ def main() -> int:
 
 
 class embedded_stack:  # noqa: N801 (a context manager used like a function)
+    current: Any = None  # the running runtime, for benchmarks
     def __enter__(self) -> ApiClient:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -201,7 +205,6 @@ class embedded_stack:  # noqa: N801 (a context manager used like a function)
         from local.processes import free_port
         from local.runtime import LocalRuntime
         from local.stack import LocalStack
-
         from shopstream import aws
         from shopstream.config import reset_settings
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shopstream import catalog
-
 from local.http_events import http_event
+from shopstream import catalog
 
 Route = tuple[str, re.Pattern[str], str]  # method, path pattern, service
 MAX_BODY_BYTES = 1024 * 1024  # bodies are small JSON documents; API Gateway's own cap is 10 MB
@@ -102,7 +102,7 @@ class Gateway:
         except Exception:
             return self._reply(request, 401, {"message": "Unauthorized"})
         event = http_event(method, url.path, claims=claims, raw_bytes=raw,
-                           headers={k: v for k, v in request.headers.items()},
+                           headers=dict(request.headers.items()),
                            query=dict(parse_qsl(url.query)) or None)
         try:
             response = self.invoke(match[0], event)

@@ -15,15 +15,15 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
+from local.context import LocalLambdaContext
 from shopstream import catalog
 from shopstream.config import Settings, override_settings
 from shopstream.filters import esm_filter_patterns, passes
-from shopstream.wire import msk_event, msk_record
-
-from local.context import LocalLambdaContext
+from shopstream.wire import msk_event, msk_record_of
 
 SESSION_TIMEOUT_MS = 6000  # short: a group's first fetch waits about half of it on Tansu
 
@@ -42,7 +42,7 @@ def on_failure_record(*, function: str, topic: str, partition: int, first: int, 
                            "approximateInvokeCount": 1},
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": error},
         "version": "1.0",
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "KafkaBatchInfo": {"batchSize": size, "topic": topic, "partition": partition, "firstOffset": first,
                            "lastOffset": last, "eventSourceArn": "local"},
     }
@@ -114,9 +114,7 @@ class KafkaMapping:
         failed_at: dict[int, int] = {}
         error = ""
         if wanted:
-            records = [msk_record(topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
-                                  value=m.value(), headers=m.headers() or [], timestamp_ms=m.timestamp()[1])
-                       for m in wanted]
+            records = [msk_record_of(m) for m in wanted]
             context = LocalLambdaContext(function_name=f"{self.service}-{self.handler.name}")
             started = time.perf_counter()
             try:

@@ -71,6 +71,7 @@ def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
         MockValidationException,
@@ -79,7 +80,6 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
-    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     if len(transact_items) > 100:
@@ -119,7 +119,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             raise
         except ConditionalCheckFailed as e:
             errors.append(("ConditionalCheckFailed", str(e.message), original_item))
-        except Exception as e:  # noqa: BLE001 - reported per action, as moto does
+        except Exception as e:
             errors.append((type(e).__name__, str(e), original_item))
     if any(code is not None for code, _, _ in errors):
         raise TransactionCanceledException(errors)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from shopstream import catalog
-
 from local import naming
+from shopstream import catalog
 
 
 def create_topics(bootstrap_servers: str, timeout: float = 30.0) -> list[str]:
@@ -22,7 +22,7 @@ def create_topics(bootstrap_servers: str, timeout: float = 30.0) -> list[str]:
         if t.name not in existing
     ]
     if wanted:
-        for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+        for future in admin.create_topics(wanted, operation_timeout=timeout).values():
             future.result()
     return [t.name for t in catalog.TOPICS]
 
@@ -90,8 +90,6 @@ def create_buckets(s3: Any, region: str) -> list[str]:
     kwargs: dict[str, Any] = {"Bucket": naming.AUDIT_ARCHIVE_BUCKET, "ObjectLockEnabledForBucket": True}
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(**kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     return [naming.AUDIT_ARCHIVE_BUCKET]

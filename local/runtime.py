@@ -7,17 +7,16 @@ import json
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-
-from shopstream import catalog
-from shopstream.config import Settings, override_settings
-from shopstream.outbox import OutboxRelay
 
 from local import naming
 from local.context import LocalLambdaContext
 from local.mapping import KafkaMapping
 from local.stack import LocalStack
+from shopstream import catalog
+from shopstream.config import Settings, override_settings
+from shopstream.outbox import OutboxRelay
 
 RELAY_POLL_SECONDS = 0.1
 RELAY_RETRY_ATTEMPTS = 10  # locally by count; on AWS the mapping retries for up to 12 hours (stacks/service.py)
@@ -108,7 +107,7 @@ class LocalRuntime:
             "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetryAttemptsExhausted",
                                "functionArn": f"{service}-relay", "approximateInvokeCount": RELAY_RETRY_ATTEMPTS + 1},
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "version": "1.0", "timestamp": datetime.now(timezone.utc).isoformat(),
+            "version": "1.0", "timestamp": datetime.now(UTC).isoformat(),
             "DDBStreamBatchInfo": {"shardId": shard_id, "streamArn": stream_arn, "batchSize": len(batch),
                                    "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
                                    "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],

@@ -32,10 +32,11 @@ import random
 import sys
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 ORDER_METHODS = ("pm_card_visa",) * 4 + ("pm_card_chargeDeclined", "pm_card_insufficientFunds")
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
@@ -158,6 +159,7 @@ class Simulation:
         self.products: list[str] = []
         self.users: list[str] = []
         self.commands: list[Callable[[], None]] = []
+        self.outcome: Counter[str] = Counter()  # orders by final status (set by check)
         self.faulty = False  # faults apply inside handler deliveries only
         self.racing = False
 
@@ -173,11 +175,10 @@ class Simulation:
         from moto import mock_aws
 
         from local import moto_patches, provision
-        from shopstream import aws
         from local.bus import InProcessBus
         from notification import senders
         from payment import provider as payment_provider
-        from shopstream import transaction
+        from shopstream import aws, transaction
 
         moto_patches.apply()
         started = time.perf_counter()
@@ -185,7 +186,7 @@ class Simulation:
         original_provider, original_uuid4 = payment_provider.provider, uuid.uuid4
         # Ids decide partitions, so they come from the seed too: a seed replays exactly.
         ids = random.Random(f"ids-{self.seed}")
-        uuid.uuid4 = lambda: uuid.UUID(int=ids.getrandbits(128), version=4)  # type: ignore[assignment]
+        uuid.uuid4 = lambda: uuid.UUID(int=ids.getrandbits(128), version=4)
         with mock_aws():
             provision.create_tables(aws.client("dynamodb"))
             queues = provision.create_queues(aws.client("sqs"))
@@ -204,7 +205,7 @@ class Simulation:
                 transaction.set_commit_hooks()
                 senders.install(None)
                 payment_provider.provider = original_provider
-                uuid.uuid4 = original_uuid4  # type: ignore[assignment]
+                uuid.uuid4 = original_uuid4
         return Report(self.seed, violations, self.steps, Counter(), self.faults, time.perf_counter() - started)
 
     # --- phases ------------------------------------------------------------------------------
@@ -269,9 +270,8 @@ class Simulation:
     # --- bus steps ---------------------------------------------------------------------------
     def _bus_step(self) -> bool:
         """One step of the platform; False when there was nothing left to relay or deliver."""
-        from shopstream import transaction
-
         from local import naming
+        from shopstream import transaction
 
         unrelayed = [spec.name for spec in _services()
                      if self.bus.relayed_at.get(spec.name) != transaction.commits[naming.table(spec.name)]]
@@ -407,7 +407,7 @@ class Simulation:
         self.note(f"POST /inventory/{product}/adjustments {delta:+d} -> {status}", product)
 
     def _sweep(self) -> None:
-        later = datetime.now(timezone.utc) + timedelta(hours=1)
+        later = datetime.now(UTC) + timedelta(hours=1)
         cancelled = self.bus.run_schedule("order", "sweep_timeouts", later)
         self.note(f"timeout sweeper (an hour later): {cancelled} cancelled")
 
@@ -574,10 +574,10 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
 
     # availability shown by the catalog follows inventory
     for product in (i for i in scan_table("catalog") if i["sk"] == "PRODUCT"):
-        stock = stocks.get(product["productId"])
-        if stock and int(product.get("availableQty", 0)) != stock["available"]:
+        held = stocks.get(product["productId"])
+        if held and int(product.get("availableQty", 0)) != held["available"]:
             fail(f"{product['productId']}: catalog shows {product.get('availableQty')} available, "
-                 f"inventory has {stock['available']}", product["productId"])
+                 f"inventory has {held['available']}", product["productId"])
 
     # e-mail: each message at most once, and every attempt closed
     messages = [m for m in scan_table("notification") if m["sk"] == "MESSAGE"]
@@ -618,7 +618,7 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
             if (rebuilt.status, rebuilt.version) != (projection["status"], projection["version"]):
                 fail(f"{order_id}: events fold to {rebuilt.status} v{rebuilt.version}, projection says "
                      f"{projection['status']} v{projection['version']}", order_id)
-    simulation.outcome = Counter(o["status"] for o in orders.values())  # type: ignore[attr-defined]
+    simulation.outcome = Counter(o["status"] for o in orders.values())
     return out
 
 
@@ -643,7 +643,7 @@ def simulate(seed: int, chaos: Chaos | None = None) -> Report:
     set_publisher(None)
     simulation = Simulation(seed, chaos)
     report = simulation.run()
-    report.orders = getattr(simulation, "outcome", Counter())
+    report.orders = simulation.outcome
     return report
 
 

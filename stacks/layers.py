@@ -66,7 +66,8 @@ def build_dependencies(requirements: Path, cache_dir: Path = CACHE_DIR) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-warn-conflicts", "--disable-pip-version-check",
-         *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)), "--implementation", "cp", "--python-version", PIP_PYTHON_VERSION,
+         *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)),
+         "--implementation", "cp", "--python-version", PIP_PYTHON_VERSION,
          "--only-binary=:all:", "--target", str(staging / "python"), "-r", str(requirements)],
         check=True,
     )

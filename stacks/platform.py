@@ -18,7 +18,6 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from shopstream import catalog
 from stacks.config import EnvironmentConfig, log_retention
 from stacks.layers import Layers
 from stacks.nag import acknowledge

@@ -24,8 +24,8 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from shopstream import catalog
-from stacks.config import EnvironmentConfig, log_retention
 from shopstream.filters import esm_filter_patterns
+from stacks.config import EnvironmentConfig, log_retention
 from stacks.kafka_arns import group_arn, topic_arn
 from stacks.layers import ARCHITECTURE, RUNTIME, deployed_layers, layers_fingerprint
 from stacks.messaging import bootstrap_servers_parameter_name

@@ -24,10 +24,10 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-import pytest  # noqa: E402
+import pytest
 
-from local import moto_patches  # noqa: E402
-from shopstream import aws  # noqa: E402
+from local import moto_patches
+from shopstream import aws
 
 moto_patches.apply()  # what the local stack and the simulation run (tests/unit/test_moto_patches.py)
 from shopstream.config import reset_settings  # noqa: E402

@@ -63,7 +63,8 @@ def events_markdown() -> str:
         for e in (e for e in catalog.EVENTS if e.topic == t.name):
             producers = ", ".join(catalog.producers_of(e.name)) or "—"
             consumers = ", ".join(catalog.consumers_of(e.name)) or "—"
-            lines.append(f"| {e.name} | {e.version} | `{e.key_field}` | {producers} | {consumers} | {_fields(e.model)} |")
+            lines.append(f"| {e.name} | {e.version} | `{e.key_field}` | {producers} | {consumers} "
+                         f"| {_fields(e.model)} |")
     lines += ["", "## Handlers (one consumer group each: `<service>-<handler>`)", "",
               "| service | handler | topic | event types | batch size | window (s) |", "|---|---|---|---|---|---|"]
     for s in catalog.SERVICES:
@@ -125,7 +126,8 @@ def _log_narrowings(reason: str, breaking: dict[str, list[str]]) -> None:
 
     kinds = sorted({p.split(": ", 1)[0] + ": " + p.split(": ", 1)[1] for ps in breaking.values() for p in ps})
     paths = sorted({k.split(": ")[0] for k in kinds})
-    entry = [f"\n## {date.today().isoformat()} — bounds tightened on existing event versions (`make generate --narrow`)",
+    title = "bounds tightened on existing event versions (`make generate --narrow`)"
+    entry = [f"\n## {date.today().isoformat()} — {title}",
              "", reason, "",
              f"{sum(len(v) for v in breaking.values())} narrowings in {len(breaking)} schemas, on these fields: "
              + ", ".join(f"`{p}`" for p in paths) + "."]

@@ -22,12 +22,12 @@ import os
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from shopstream import catalog
-from shopstream.wire import msk_event, msk_record
+from shopstream.wire import msk_event, msk_record, msk_record_of
 
 
 # --- where things are -----------------------------------------------------------------------
@@ -134,7 +134,10 @@ def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets
         partitions = consumer.offsets_for_times([TopicPartition(topic.name, p, millis)
                                                  for p in range(topic.partitions)], timeout=10)
     elif from_offsets:
-        starts = dict(tuple(map(int, pair.split(":"))) for pair in from_offsets.split(","))
+        starts: dict[int, int] = {}
+        for pair in from_offsets.split(","):
+            partition_text, _, offset_text = pair.partition(":")
+            starts[int(partition_text)] = int(offset_text)
         partitions = [TopicPartition(topic.name, p, starts.get(p, OFFSET_BEGINNING)) for p in range(topic.partitions)]
     consumer.assign(partitions)
     invoke = target.invoker(service, handler)
@@ -145,9 +148,7 @@ def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets
             if not messages:
                 continue
             last = time.monotonic()
-            event = msk_event([msk_record(topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
-                                          value=m.value(), headers=m.headers() or [], timestamp_ms=m.timestamp()[1])
-                               for m in messages])
+            event = msk_event([msk_record_of(m) for m in messages])
             response = invoke(event)
             failed += len(response.get("batchItemFailures", []))
             replayed += len(messages)
@@ -173,8 +174,9 @@ def _dlq_messages(target: Target, service: str, handler: str) -> list[dict[str, 
 def _describe(body: dict[str, Any]) -> str:
     if "DDBStreamBatchInfo" in body:
         info = body["DDBStreamBatchInfo"]
-        return (f"relay   {body.get('requestContext', {}).get('condition', '?'):<20} {info.get('batchSize')} stream "
-                f"record(s) {info.get('approximateArrivalOfFirstRecord')}..{info.get('approximateArrivalOfLastRecord')}")
+        condition = body.get("requestContext", {}).get("condition", "?")
+        return (f"relay   {condition:<20} {info.get('batchSize')} stream record(s) "
+                f"{info.get('approximateArrivalOfFirstRecord')}..{info.get('approximateArrivalOfLastRecord')}")
     if body.get("kind") == "poison":
         return (f"poison  {body['reason']:<20} {body['topic']}[{body['partition']}]@{body['offset']}  "
                 f"{body['detail'][:80]}")
@@ -218,14 +220,13 @@ def _records_of(target: Target, body: dict[str, Any]) -> list[dict[str, Any]]:
     consumer = Consumer({**target.kafka_config(), "group.id": f"redrive-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
     consumer.assign([TopicPartition(info["topic"], info["partition"], info["firstOffset"])])
-    records, deadline = [], time.monotonic() + 30
+    records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
     try:
         while time.monotonic() < deadline and (not records or records[-1]["offset"] < info["lastOffset"]):
             for m in consumer.consume(100, 0.5):
                 if m.error() is None and m.offset() <= info["lastOffset"]:
-                    records.append(msk_record(topic=m.topic(), partition=m.partition(), offset=m.offset(),
-                                              key=m.key(), value=m.value(), headers=m.headers() or [],
-                                              timestamp_ms=m.timestamp()[1]))
+                    records.append(msk_record_of(m))
     finally:
         consumer.close()
     return records
@@ -281,7 +282,6 @@ def dlq_redrive(target: Target, ref: str, out=print) -> int:
 # --- trace ------------------------------------------------------------------------------------
 def trace(target: Target, correlation_id: str, mermaid_path: str | None, out=print) -> int:
     from audit.logic import causal_order
-
     from shopstream.dynamo import from_attributes, to_attributes
 
     page = target.client("dynamodb").query(

@@ -23,5 +23,5 @@ analytics_payments = EventConsumer("audit", "analytics-payments", logic.on_payme
 
 
 @app.get("/audit/<correlationId>")
-def get_trail(correlationId: PathId) -> AuditTrail:  # noqa: N803
+def get_trail(correlationId: PathId) -> AuditTrail:
     return AuditTrail(correlation_id=correlationId, events=logic.trail(caller(), correlationId))

@@ -23,12 +23,12 @@ def create_cart(body: CartItems):
 
 
 @app.put("/carts/<cartId>/items")
-def replace_cart_items(cartId: PathId, body: CartItems) -> CartView:  # noqa: N803
+def replace_cart_items(cartId: PathId, body: CartItems) -> CartView:
     return logic.replace_items(caller(), cartId, body)
 
 
 @app.get("/carts/<cartId>")
-def get_cart(cartId: PathId) -> CartView:  # noqa: N803
+def get_cart(cartId: PathId) -> CartView:
     return logic.get(caller(), cartId)
 
 

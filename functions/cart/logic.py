@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shopstream.api import Caller, Conflict, commit
@@ -13,6 +14,7 @@ from shopstream.envelope import EventEnvelope, event_from_command, event_from_ev
 from shopstream.events import (
     CartAbandoned,
     CartCreated,
+    CartStatus,
     CartUpdated,
     ItemQuantity,
     OrderCreated,
@@ -28,7 +30,7 @@ SERVICE = "cart"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _items(items: list[ItemQuantity]) -> list[dict[str, Any]]:
@@ -36,7 +38,7 @@ def _items(items: list[ItemQuantity]) -> list[dict[str, Any]]:
 
 
 def create(caller: Caller, body: CartItems) -> CartView:
-    cart = {"cartId": caller.derived_id("c_"), "userId": caller.user_id, "items": _items(body.items),
+    cart: dict[str, Any] = {"cartId": caller.derived_id("c_"), "userId": caller.user_id, "items": _items(body.items),
             "status": "OPEN", "version": 1, "updatedAt": _now()}
     uow = UnitOfWork()
     store.create(uow, cart)
@@ -94,7 +96,7 @@ def on_order_created(event: InboundEvent) -> None:
     _close(cart, "CHECKED_OUT", _updated(event.envelope, "CHECKED_OUT"))
 
 
-def _updated(parent: EventEnvelope, status: str):
+def _updated(parent: EventEnvelope, status: CartStatus) -> Callable[[dict[str, Any], str], EventEnvelope]:
     def envelope(cart: dict[str, Any], at: str) -> EventEnvelope:
         return event_from_event(parent, event_type="CartUpdated", service=SERVICE,
                                 data=CartUpdated(cart_id=cart["cartId"], user_id=cart["userId"], items=cart["items"],
@@ -142,7 +144,7 @@ def on_product_event(event: InboundEvent) -> None:
 
 
 def sweep_abandoned(now: datetime | None = None) -> int:
-    cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=get_settings().cart_abandon_after_seconds)
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=get_settings().cart_abandon_after_seconds)
     carts = store.open_carts(idle_before=cutoff.isoformat(timespec="milliseconds"))
     for cart in carts:
         _close(cart, "ABANDONED", _abandoned)

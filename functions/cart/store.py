@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 OPEN_INDEX = "OPEN"
 
 
-def _key(cart_id: str) -> dict[str, str]:
+def _key(cart_id: str) -> Key:
     return {"pk": f"CART#{cart_id}", "sk": "CART"}
 
 

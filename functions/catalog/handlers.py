@@ -26,15 +26,15 @@ def list_products() -> ProductList:
 
 
 @app.get("/products/<productId>")
-def get_product(productId: PathId) -> Product:  # noqa: N803
+def get_product(productId: PathId) -> Product:
     return logic.get(productId)
 
 
 @app.patch("/products/<productId>")
-def update_product(productId: PathId, body: UpdateProduct) -> Product:  # noqa: N803
+def update_product(productId: PathId, body: UpdateProduct) -> Product:
     return logic.update(caller(), productId, body)
 
 
 @app.post("/products/<productId>/discontinue")
-def discontinue_product(productId: PathId) -> Product:  # noqa: N803
+def discontinue_product(productId: PathId) -> Product:
     return logic.discontinue(caller(), productId)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 LISTING = "PRODUCTS"
 
 
-def _key(product_id: str) -> dict[str, str]:
+def _key(product_id: str) -> Key:
     return {"pk": f"PRODUCT#{product_id}", "sk": "PRODUCT"}
 
 

@@ -18,10 +18,10 @@ payment_outcomes = EventConsumer("inventory", "payment-outcomes", logic.on_payme
 
 
 @app.get("/inventory/<productId>")
-def get_stock(productId: PathId) -> StockView:  # noqa: N803
+def get_stock(productId: PathId) -> StockView:
     return logic.view(productId)
 
 
 @app.post("/inventory/<productId>/adjustments")
-def adjust_stock(productId: PathId, body: Adjustment) -> StockView:  # noqa: N803
+def adjust_stock(productId: PathId, body: Adjustment) -> StockView:
     return logic.adjust(caller(), productId, body)

@@ -8,7 +8,7 @@ reservation:        RESERVED -> COMMITTED (paid) | RELEASED;  COMMITTED -> RELEA
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 from shopstream.api import Caller, Conflict, NotFound, commit
 from shopstream.consumer import InboundEvent, PoisonRecord
@@ -126,7 +126,8 @@ def reserve(event: InboundEvent, created: OrderCreated) -> None:
         line_items = [line.to_wire() for line in lines]
         if shortages:
             store.create_reservation(uow, order_id, line_items, "FAILED")
-            reason = "unknown_product" if any(s.product_id not in stocks for s in shortages) else "out_of_stock"
+            reason: Literal["out_of_stock", "unknown_product"] = (
+                "unknown_product" if any(s.product_id not in stocks for s in shortages) else "out_of_stock")
             uow.emit(event_from_event(event.envelope, event_type="InventoryReservationFailed", service=SERVICE,
                                       data=InventoryReservationFailed(order_id=order_id, reason=reason,
                                                                       shortages=shortages)))

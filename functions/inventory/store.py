@@ -11,14 +11,15 @@ import time
 from typing import Any
 
 from shopstream import dynamo
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 
-def _stock_key(product_id: str) -> dict[str, str]:
+def _stock_key(product_id: str) -> Key:
     return {"pk": f"STOCK#{product_id}", "sk": "STOCK"}
 
 
-def _reservation_key(order_id: str) -> dict[str, str]:
+def _reservation_key(order_id: str) -> Key:
     return {"pk": f"RESERVATION#{order_id}", "sk": "RESERVATION"}
 
 

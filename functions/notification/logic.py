@@ -12,7 +12,7 @@ address).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shopstream.consumer import InboundEvent, PoisonRecord
@@ -69,7 +69,7 @@ def notify(event: InboundEvent) -> None:
     reference = getattr(event.data, "order_id", None) or getattr(event.data, "cart_id", "")
     message = {"notificationId": notification_id, "userId": user_id, "template": template, "subject": subject,
                "body": f"{subject}. Reference: {reference}", "cause": event.envelope.event_id,
-               "causeEventType": event.event_type, "sentAt": datetime.now(timezone.utc).isoformat()}
+               "causeEventType": event.event_type, "sentAt": datetime.now(UTC).isoformat()}
     contact = store.get_contact(user_id) or {}
     if template in MARKETING and contact.get("status") == "DEACTIVATED":
         try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"}))

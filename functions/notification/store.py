@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo, replica
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 
@@ -21,7 +22,7 @@ def apply_contact(user_id: str, version: int, fields: dict[str, Any]) -> bool:
     return replica.apply({"pk": f"CONTACT#{user_id}", "sk": "CONTACT", "userId": user_id}, version, fields)
 
 
-def _message_key(notification_id: str) -> dict[str, str]:
+def _message_key(notification_id: str) -> Key:
     return {"pk": f"NOTIFICATION#{notification_id}", "sk": "MESSAGE"}
 
 

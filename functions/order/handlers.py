@@ -25,17 +25,17 @@ def place_order(body: PlaceOrder):
 
 
 @app.get("/orders/<orderId>")
-def get_order(orderId: PathId) -> OrderView:  # noqa: N803
+def get_order(orderId: PathId) -> OrderView:
     return logic.get(caller(), orderId)
 
 
 @app.get("/users/<userId>/orders")
-def list_orders(userId: PathId) -> OrderHistory:  # noqa: N803
+def list_orders(userId: PathId) -> OrderHistory:
     return logic.history(caller(), userId)
 
 
 @app.post("/orders/<orderId>/cancel")
-def cancel_order(orderId: PathId):  # noqa: N803
+def cancel_order(orderId: PathId):
     return created(logic.cancel_by_customer(caller(), orderId), status=202)
 
 

@@ -9,7 +9,7 @@ timeout sweeper (timeout). Inventory releases stock and payment refunds on Order
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shopstream.api import Caller, Conflict, Unprocessable, commit
@@ -17,6 +17,7 @@ from shopstream.config import get_settings
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
+    CancellationReason,
     InventoryReservationFailed,
     InventoryReserved,
     ItemQuantity,
@@ -53,7 +54,7 @@ MAX_ATTEMPTS = 10
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def view(order: Order) -> OrderView:
@@ -97,7 +98,7 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
         raise Unprocessable("all items of an order must be priced in one currency")
     total = Money(amount=sum(line.unit_price.amount * line.quantity for line in lines), currency=currencies.pop())
     order_id = caller.derived_id("o_")
-    deadline = (datetime.now(timezone.utc) + timedelta(seconds=get_settings().order_saga_timeout_seconds)).isoformat(
+    deadline = (datetime.now(UTC) + timedelta(seconds=get_settings().order_saga_timeout_seconds)).isoformat(
         timespec="milliseconds")
     created = OrderCreated(order_id=order_id, user_id=caller.user_id, items=lines, total=total,
                            payment_method=body.payment_method, shipping_address=body.shipping_address,
@@ -152,7 +153,7 @@ def cancel_by_customer(caller: Caller, order_id: str) -> OrderView:
     return view(order)
 
 
-def _cancelled(order: Order, reason: str) -> OrderCancelled:
+def _cancelled(order: Order, reason: CancellationReason) -> OrderCancelled:
     return OrderCancelled(order_id=order.order_id, user_id=order.user_id, reason=reason,
                           previous_status=order.status,
                           items=[ItemQuantity(product_id=i["productId"], quantity=i["quantity"]) for i in order.items])
@@ -184,7 +185,7 @@ def _derived(event: InboundEvent, event_type: str, data: Any) -> EventEnvelope:
     return event_from_event(event.envelope, event_type=event_type, data=data, service=SERVICE)
 
 
-def decide_cancel(event: InboundEvent, reason: str) -> Callable[[Order], Decision]:
+def decide_cancel(event: InboundEvent, reason: CancellationReason) -> Callable[[Order], Decision]:
     def decide(order: Order) -> Decision:
         changes = aggregate.cancel(order, reason)
         return changes, [_derived(event, "OrderCancelled", _cancelled(order, reason))] if changes else []
@@ -196,7 +197,7 @@ def decide_confirm(event: InboundEvent, payment: PaymentProcessed) -> Callable[[
         changes = aggregate.confirm(order, payment.payment_id)
         return changes, [_derived(event, "OrderConfirmed", OrderConfirmed(
             order_id=order.order_id, user_id=order.user_id, payment_id=payment.payment_id,
-            total=order.total))] if changes else []
+            total=Money.model_validate(order.total)))] if changes else []
     return decide
 
 
@@ -286,7 +287,7 @@ def on_product_event(event: InboundEvent) -> None:
 # --- schedule -------------------------------------------------------------------------------
 def sweep_timeouts(now: datetime | None = None) -> int:
     """Cancel PENDING orders past their deadline (a saga never hangs)."""
-    now_iso = (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds")
+    now_iso = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
     cancelled = 0
     for order_id in store.overdue(now_iso):
         order = store.load(order_id)

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from shopstream import dynamo, replica
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 from .aggregate import Change, Order, fold
@@ -19,11 +20,11 @@ from .aggregate import Change, Order, fold
 PENDING_INDEX = "PENDING"
 
 
-def _state_key(order_id: str) -> dict[str, str]:
+def _state_key(order_id: str) -> Key:
     return {"pk": f"ORDER#{order_id}", "sk": "STATE"}
 
 
-def _pending_key(order_id: str) -> dict[str, str]:
+def _pending_key(order_id: str) -> Key:
     return {"pk": f"PENDING#{order_id}", "sk": "PENDING"}
 
 

@@ -17,5 +17,5 @@ inventory_outcomes = EventConsumer("payment", "inventory-outcomes", logic.on_sto
 
 
 @app.get("/payments/<paymentId>")
-def get_payment(paymentId: PathId) -> PaymentView:  # noqa: N803
+def get_payment(paymentId: PathId) -> PaymentView:
     return logic.get(caller(), paymentId)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 
@@ -15,7 +16,7 @@ def payment_id_for(order_id: str) -> str:
     return f"pay_{order_id}"
 
 
-def _key(payment_id: str) -> dict[str, str]:
+def _key(payment_id: str) -> Key:
     return {"pk": f"PAYMENT#{payment_id}", "sk": "PAYMENT"}
 
 

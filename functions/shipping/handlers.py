@@ -16,20 +16,20 @@ order_fulfilment = EventConsumer("shipping", "order-fulfilment", logic.on_order_
 
 
 @app.get("/shipments/<shipmentId>")
-def get_shipment(shipmentId: PathId) -> ShipmentView:  # noqa: N803
+def get_shipment(shipmentId: PathId) -> ShipmentView:
     return logic.get(caller(), shipmentId)
 
 
 @app.get("/orders/<orderId>/shipment")
-def get_order_shipment(orderId: PathId) -> ShipmentView:  # noqa: N803
+def get_order_shipment(orderId: PathId) -> ShipmentView:
     return logic.get_for_order(caller(), orderId)
 
 
 @app.post("/shipments/<shipmentId>/dispatch")
-def dispatch_shipment(shipmentId: PathId) -> ShipmentView:  # noqa: N803
+def dispatch_shipment(shipmentId: PathId) -> ShipmentView:
     return logic.dispatch(caller(), shipmentId)
 
 
 @app.post("/shipments/<shipmentId>/deliver")
-def deliver_shipment(shipmentId: PathId) -> ShipmentView:  # noqa: N803
+def deliver_shipment(shipmentId: PathId) -> ShipmentView:
     return logic.deliver(caller(), shipmentId)

@@ -9,7 +9,7 @@ order may arrive in any order: they are merged into the fulfilment record first.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shopstream.api import Caller, Conflict, commit
@@ -136,7 +136,7 @@ def dispatch(caller: Caller, shipment_id: str) -> ShipmentView:
 
 def deliver(caller: Caller, shipment_id: str) -> ShipmentView:
     """Carrier webhook (admin credentials)."""
-    delivered_at = datetime.now(timezone.utc)
+    delivered_at = datetime.now(UTC)
     return _advance(caller, shipment_id, expected="DISPATCHED", status="DELIVERED", event_type="ShippingDelivered",
                     fields={"deliveredAt": delivered_at.isoformat()},
                     data=lambda s: ShippingDelivered(shipment_id=shipment_id, order_id=s.order_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 
@@ -18,11 +19,11 @@ def shipment_id_for(order_id: str) -> str:
     return f"shp_{order_id}"
 
 
-def _fulfilment_key(order_id: str) -> dict[str, str]:
+def _fulfilment_key(order_id: str) -> Key:
     return {"pk": f"FULFILMENT#{order_id}", "sk": "ORDER"}
 
 
-def _shipment_key(shipment_id: str) -> dict[str, str]:
+def _shipment_key(shipment_id: str) -> Key:
     return {"pk": f"SHIPMENT#{shipment_id}", "sk": "SHIPMENT"}
 
 

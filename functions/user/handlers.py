@@ -17,17 +17,17 @@ def register_user(body: RegisterUser):
 
 
 @app.get("/users/<userId>")
-def get_user(userId: PathId) -> UserProfile:  # noqa: N803 (path parameter name)
+def get_user(userId: PathId) -> UserProfile:
     return logic.get(caller(), userId)
 
 
 @app.patch("/users/<userId>")
-def update_user(userId: PathId, body: UpdateUser) -> UserProfile:  # noqa: N803
+def update_user(userId: PathId, body: UpdateUser) -> UserProfile:
     return logic.update(caller(), userId, body)
 
 
 @app.post("/users/<userId>/deactivate")
-def deactivate_user(userId: PathId) -> UserProfile:  # noqa: N803
+def deactivate_user(userId: PathId) -> UserProfile:
     return logic.deactivate(caller(), userId)
 
 

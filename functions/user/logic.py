@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shopstream.api import Caller, Conflict, commit
 from shopstream.events import UserDeactivated, UserRegistered, UserUpdated
@@ -16,7 +16,7 @@ SERVICE = "user"
 
 def register(caller: Caller, body: RegisterUser) -> UserProfile:
     profile = UserProfile(user_id=caller.user_id, email=body.email, name=body.name, status="ACTIVE", version=1,
-                          created_at=datetime.now(timezone.utc).isoformat())
+                          created_at=datetime.now(UTC).isoformat())
     uow = UnitOfWork()
     store.create(uow, profile.to_wire())
     uow.emit(caller.command("UserRegistered", UserRegistered(user_id=profile.user_id, email=profile.email,

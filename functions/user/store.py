@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream import dynamo
+from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 
-def _key(user_id: str) -> dict[str, str]:
+def _key(user_id: str) -> Key:
     return {"pk": f"USER#{user_id}", "sk": "PROFILE"}
 
 

@@ -225,7 +225,7 @@ def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synthesized):
     queues = list(prod.resources("AWS::SQS::Queue"))
     # One per handler, one per relay, one per schedule (failed asynchronous runs).
     assert len(queues) == sum(len(s.handlers) + 1 + len(s.schedules) for s in catalog.SERVICES)
-    for stack_name, logical_id, queue in queues:
+    for _stack, logical_id, queue in queues:
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
         assert "KmsMasterKeyId" in queue["Properties"]
         alarms = [a for _, _, a in prod.resources("AWS::CloudWatch::Alarm")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+from datetime import UTC
 
 import pytest
 
@@ -201,12 +202,12 @@ def test_twenty_concurrent_orders_for_five_units(shop, atomic_dynamodb_requests)
 
 
 def test_saga_timeout_cancels_a_stuck_order(stocked):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     shop, mug, tea = stocked
     order_id = shop.order("u-1", {mug: 1})
     # Nothing is delivered yet: the saga is stuck; the sweeper runs later than the deadline.
-    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
     assert shop.bus.run_schedule("order", "sweep_timeouts", later) == 1
     shop.bus.pump()
     order = shop.get_order(order_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -34,7 +34,8 @@ def test_the_openapi_document_has_exactly_the_catalog_routes():
     ("order", "POST", "/orders", {"items": [], "paymentMethod": "pm_card_visa", "shippingAddress": ADDRESS},
      "body.items"),
     ("order", "POST", "/orders", {"items": [{"productId": "p", "quantity": 1}], "paymentMethod": "pm_card_visa",
-                                  "shippingAddress": {**ADDRESS, "country": "Ireland"}}, "body.shippingAddress.country"),
+                                  "shippingAddress": {**ADDRESS, "country": "Ireland"}},
+     "body.shippingAddress.country"),
     ("user", "POST", "/users", {"email": "not-an-email", "name": "x"}, "body.email"),
     ("catalog", "POST", "/products", {"sku": "A", "name": "A", "price": {"amount": -5, "currency": "EUR"}},
      "body.price.amount"),
@@ -97,7 +98,7 @@ def test_cart_checkout_and_abandonment_with_a_reminder(ready):
     shop.order("u-1", {mug: 1}, cartId=kept["cartId"])
     shop.bus.pump()
     assert call("cart", "GET", f"/carts/{kept['cartId']}", user="u-1")[1]["status"] == "CHECKED_OUT"
-    later = datetime.now(timezone.utc) + timedelta(days=2)
+    later = datetime.now(UTC) + timedelta(days=2)
     assert shop.bus.run_schedule("cart", "sweep_abandoned", later) == 1
     shop.bus.pump()
     assert call("cart", "GET", f"/carts/{idle['cartId']}", user="u-2")[1]["status"] == "ABANDONED"
@@ -120,7 +121,6 @@ def test_profile_changes_reach_order_history_and_the_customer(ready):
 
 def test_availability_never_goes_back_to_an_older_stock_version(ready):
     from catalog import logic as catalog_logic
-
     from shopstream.consumer import InboundEvent
     from shopstream.events import InventoryAdjusted
     from tests.support import sample_event
@@ -201,7 +201,6 @@ def test_analytics_emits_orders_revenue_and_payment_failures(ready, monkeypatch,
 
 def test_event_sourced_orders_refuse_a_concurrent_append(ready):
     from order import aggregate, store
-
     from shopstream.transaction import ConditionFailed, UnitOfWork
 
     shop, mug = ready

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from local.context import LocalLambdaContext
 from shopstream.consumer import EventConsumer, InboundEvent, PoisonRecord
-from local.context import LocalLambdaContext as ctx
 from tests.support import batch, kafka_record_of, product_created, raw_record, sample_event
 
 
@@ -51,7 +51,7 @@ def dlq_messages(aws, env) -> list[dict]:
 def test_a_valid_batch_is_applied_in_order(consumer):
     run, recorder, _ = consumer
     events = [product_created(f"p-{i}") for i in range(3)]
-    response = run(batch(*(kafka_record_of(e, offset=10 + i) for i, e in enumerate(events))), ctx())
+    response = run(batch(*(kafka_record_of(e, offset=10 + i) for i, e in enumerate(events))), LocalLambdaContext())
     assert response == {"batchItemFailures": []}
     assert recorder.applied == [e.event_id for e in events]
 
@@ -65,7 +65,8 @@ def _poison_cases():
         ("invalid_envelope", json.dumps({**good, "eventId": "nope"}).encode()),
         ("unknown_event_type", json.dumps({**good, "eventType": "ProductTeleported"}).encode()),
         ("unsupported_version", json.dumps({**good, "eventVersion": "v9"}).encode()),
-        ("invalid_data", json.dumps({**good, "data": {**good["data"], "price": {"amount": -1, "currency": "EUR"}}}).encode()),
+        ("invalid_data",
+         json.dumps({**good, "data": {**good["data"], "price": {"amount": -1, "currency": "EUR"}}}).encode()),
         ("empty_value", None),
         ("wrong_topic", json.dumps({**good, "eventType": "UserDeactivated"}).encode()),
     ]
@@ -85,7 +86,7 @@ def test_poison_goes_to_the_dlq_with_raw_bytes_and_the_partition_moves_on(consum
         raw_record(value, offset=2, headers=[("eventType", b"garbage")]),
         kafka_record_of(after, offset=3),
     )
-    assert run(event, ctx()) == {"batchItemFailures": []}
+    assert run(event, LocalLambdaContext()) == {"batchItemFailures": []}
     assert recorder.applied == [before.event_id, after.event_id]
     [message] = dlq_messages(aws, env)
     assert message["kind"] == "poison" and message["reason"] == reason
@@ -101,7 +102,7 @@ def test_a_handler_can_reject_an_event_as_poison(consumer, aws):
     run, recorder, env = consumer
     event = product_created("p-dup")
     recorder.poison.add(event.event_id)
-    assert run(batch(kafka_record_of(event)), ctx()) == {"batchItemFailures": []}
+    assert run(batch(kafka_record_of(event)), LocalLambdaContext()) == {"batchItemFailures": []}
     [message] = dlq_messages(aws, env)
     assert message["reason"] == "business_rule" and "another sku" in message["detail"]
 
@@ -109,7 +110,7 @@ def test_a_handler_can_reject_an_event_as_poison(consumer, aws):
 def test_events_the_handler_does_not_take_are_skipped_not_dead_lettered(consumer, aws):
     run, recorder, env = consumer
     updated = sample_event("ProductUpdated")  # product-sync takes ProductCreated/Discontinued only
-    assert run(batch(kafka_record_of(updated)), ctx()) == {"batchItemFailures": []}
+    assert run(batch(kafka_record_of(updated)), LocalLambdaContext()) == {"batchItemFailures": []}
     assert recorder.applied == [] and dlq_messages(aws, env) == []
 
 
@@ -117,8 +118,8 @@ def test_the_same_batch_twice_has_its_side_effects_once(consumer):
     run, recorder, _ = consumer
     events = [product_created(f"p-{i}") for i in range(5)]
     records = [kafka_record_of(e, partition=i % 2, offset=20 + i) for i, e in enumerate(events)]
-    assert run(batch(*records), ctx()) == {"batchItemFailures": []}
-    assert run(batch(*records), ctx()) == {"batchItemFailures": []}
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
     assert sorted(recorder.applied) == sorted(e.event_id for e in events)
     assert len(recorder.applied) == 5
 
@@ -128,11 +129,11 @@ def test_a_transient_failure_names_exactly_that_record_and_a_retry_completes_the
     events = [product_created(f"p-{i}") for i in range(3)]
     recorder.fail_once.add(events[1].event_id)
     records = [kafka_record_of(e, partition=3, offset=40 + i) for i, e in enumerate(events)]
-    response = run(batch(*records), ctx())
+    response = run(batch(*records), LocalLambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-3", "offset": 41}}]}
     assert recorder.applied == [events[0].event_id, events[2].event_id]
     # The ESM redelivers from the failed offset; already-applied events are not applied again.
-    assert run(batch(*records[1:]), ctx()) == {"batchItemFailures": []}
+    assert run(batch(*records[1:]), LocalLambdaContext()) == {"batchItemFailures": []}
     assert sorted(recorder.applied) == sorted(e.event_id for e in events)
 
 
@@ -144,7 +145,8 @@ class BrokenDeadLetters:
 def test_poison_is_retried_rather_than_lost_when_the_dlq_is_unreachable(service_env):
     service_env("inventory", "product-sync")
     run = EventConsumer("inventory", "product-sync", Recorder(), dead_letters=BrokenDeadLetters())
-    response = run(batch(raw_record(b"nope", partition=1, offset=7), kafka_record_of(product_created(), offset=8)), ctx())
+    records = [raw_record(b"nope", partition=1, offset=7), kafka_record_of(product_created(), offset=8)]
+    response = run(batch(*records), LocalLambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-1", "offset": 7}}]}
 
 
@@ -156,12 +158,12 @@ def test_after_a_failure_later_records_of_the_same_key_wait_and_are_applied_in_o
     recorder.fail_once.add(first.event_id)
     records = [kafka_record_of(first, partition=2, offset=50), kafka_record_of(second, partition=2, offset=51),
                kafka_record_of(other, partition=2, offset=52)]
-    response = run(batch(*records), ctx())
+    response = run(batch(*records), LocalLambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-2", "offset": 50}},
                                               {"itemIdentifier": {"partition": "catalog-events-2", "offset": 51}}]}
     assert recorder.applied == [other.event_id]  # another key goes on
     # The mapping redelivers from offset 50: the key's records apply in their order, the other once.
-    assert run(batch(*records), ctx()) == {"batchItemFailures": []}
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
     assert recorder.applied == [other.event_id, first.event_id, second.event_id]
 
 
@@ -170,10 +172,10 @@ def test_a_key_held_back_in_one_batch_is_not_held_in_the_next(consumer):
     first, second, other = product_created("p-k"), product_created("p-k"), product_created("p-x")
     recorder.fail_once.add(first.event_id)
     run(batch(kafka_record_of(first, offset=60), kafka_record_of(second, offset=61),
-              kafka_record_of(other, offset=62)), ctx())
+              kafka_record_of(other, offset=62)), LocalLambdaContext())
     assert recorder.applied == [other.event_id]
     fresh = product_created("p-k")
-    assert run(batch(kafka_record_of(fresh, offset=63)), ctx()) == {"batchItemFailures": []}
+    assert run(batch(kafka_record_of(fresh, offset=63)), LocalLambdaContext()) == {"batchItemFailures": []}
     assert recorder.applied == [other.event_id, fresh.event_id]
 
 
@@ -201,7 +203,7 @@ def test_a_record_that_can_never_be_stored_is_dead_lettered_and_the_partition_mo
         applied.append(inbound.envelope.event_id)
 
     run = EventConsumer("inventory", "product-sync", handle)
-    response = run(batch(kafka_record_of(stuck, offset=70), kafka_record_of(after, offset=71)), ctx())
+    response = run(batch(kafka_record_of(stuck, offset=70), kafka_record_of(after, offset=71)), LocalLambdaContext())
     assert response == {"batchItemFailures": []}
     assert applied == [after.event_id]
     [message] = dlq_messages(aws, env)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from local import naming
 from shopstream import catalog
 from shopstream.config import override_settings
 from shopstream.consumer import InboundEvent
 from shopstream.envelope import EventEnvelope, event_from_command
-from local import naming
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 
@@ -189,7 +189,8 @@ def test_replaying_every_payment_event_charges_and_refunds_once(as_service, outb
 def test_an_order_confirmed_before_it_was_created_still_gets_its_parcel(as_service, outbox):
     from shipping import logic, store
 
-    confirmed = {"orderId": "o-1", "userId": "u-1", "paymentId": "pay_o-1", "total": {"amount": 1000, "currency": "EUR"}}
+    confirmed = {"orderId": "o-1", "userId": "u-1", "paymentId": "pay_o-1",
+                 "total": {"amount": 1000, "currency": "EUR"}}
     with as_service("shipping"):
         logic.on_order_event(inbound(envelope("OrderConfirmed", confirmed)))
         assert store.get_shipment("shp_o-1") is None
@@ -266,7 +267,7 @@ def test_a_send_interrupted_after_the_hand_over_is_not_repeated(as_service, send
             logic.notify(confirmed)
         senders.install(sender)
         logic.notify(confirmed)  # the redelivery
-        [message] = [m for m in store.sent_to("u-1")]
+        [message] = store.sent_to("u-1")
         assert message["status"] == "UNCONFIRMED"
     assert len(crashing.sent) == 1 and sender.sent == []
     assert [e.event_type for e in outbox][-1] == "NotificationFailed"

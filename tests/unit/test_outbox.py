@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 
 from local.context import LocalLambdaContext
 from shopstream.envelope import event_from_command
 from shopstream.outbox import OutboxRelay
-from shopstream.transaction import ConditionFailed, UnitOfWork, Unstorable
 from shopstream.publisher import InMemoryPublisher, PublishError
+from shopstream.transaction import ConditionFailed, UnitOfWork, Unstorable
 from tests.support import product_created
 
 
@@ -138,7 +139,7 @@ def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog
     """The stream keeps records 24 hours; the outbox items, four days: an outage longer than the
     relay's retries is redriven from the table (`make ops ARGS="dlq redrive --handler catalog.relay"`)."""
     import types
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from local import naming
     from shopstream.publisher import set_publisher
@@ -149,7 +150,7 @@ def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog
         uow = UnitOfWork()
         uow.emit(event)
         uow.commit()
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     sqs = aws["sqs"]
     url = aws["queues"][naming.relay_dlq("catalog")]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(_failure_record(now, now, 3)))
@@ -168,7 +169,7 @@ def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog
 
 
 def test_the_redrive_window_covers_the_batch_and_nothing_far_from_it(aws, catalog_table):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from shopstream.outbox import failure_window, outbox_items_between
 
@@ -176,7 +177,7 @@ def test_the_redrive_window_covers_the_batch_and_nothing_far_from_it(aws, catalo
     uow = UnitOfWork()
     uow.emit(event)
     uow.commit()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start, end = failure_window(_failure_record(now.isoformat(), now.isoformat(), 1))
     assert [i["eventId"] for i in outbox_items_between(start, end)] == [event.event_id]
     later = now + timedelta(hours=2)

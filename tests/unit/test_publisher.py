@@ -23,7 +23,8 @@ def test_msk_producer_signs_oauthbearer_tokens_with_iam(monkeypatch):
         return "signed-token", 1_900_000_000_000
 
     monkeypatch.setattr(MSKAuthTokenProvider, "generate_auth_token", staticmethod(fake_token))
-    config = producer_config(Settings(kafka_bootstrap_servers="b-1.msk:9098", kafka_auth="iam", aws_region="eu-central-1"))
+    settings = Settings(kafka_bootstrap_servers="b-1.msk:9098", kafka_auth="iam", aws_region="eu-central-1")
+    config = producer_config(settings)
     assert config["security.protocol"] == "SASL_SSL" and config["sasl.mechanisms"] == "OAUTHBEARER"
     assert config["oauth_cb"]("") == ("signed-token", 1_900_000_000)
     assert calls == ["eu-central-1"]

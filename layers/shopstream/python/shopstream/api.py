@@ -17,7 +17,7 @@ import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
@@ -140,7 +140,7 @@ def commit(uow: UnitOfWork, *, status: int) -> None:
     request.audited = True
 
 
-def _audit_event(request: _Request, outcome: str, status: int) -> EventEnvelope:
+def _audit_event(request: _Request, outcome: Literal["success", "rejected", "failed"], status: int) -> EventEnvelope:
     return request.caller.command(
         "AuditRecorded",
         AuditRecorded(actor=request.caller.user_id, action=f"{request.method} {request.path}",
@@ -267,7 +267,7 @@ class ServiceApi:
         call = {"caller": request.caller.user_id, "key": request.caller.idempotency_key,
                 "route": f"{request.method} {request.path}", "body": event.get("body") or ""}
         try:
-            result = once(call=call)
+            result: dict[str, Any] = once(call=call)
         except _NotKept as refused:
             return refused.result
         except IdempotencyValidationError:
@@ -283,14 +283,15 @@ class ServiceApi:
     def _audit_unless_done(request: _Request, status: int) -> None:
         if request.method not in MUTATING or request.audited:
             return
-        outcome = "success" if 200 <= status < 300 else "rejected" if status < 500 else "failed"
+        outcome: Literal["success", "rejected", "failed"] = (
+            "success" if 200 <= status < 300 else "rejected" if status < 500 else "failed")
         audit = UnitOfWork()
         audit.emit(_audit_event(request, outcome, status))
         audit.commit()
         request.audited = True
 
     def openapi(self) -> dict[str, Any]:
-        document = json.loads(self.app.get_openapi_json_schema(title=self.title, version="1.0.0"))
+        document: dict[str, Any] = json.loads(self.app.get_openapi_json_schema(title=self.title, version="1.0.0"))
         routes = {(r.method, r.path): r for r in catalog.service(self.service).routes}
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():

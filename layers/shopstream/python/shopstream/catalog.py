@@ -238,7 +238,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
             _handler("order-checkout", "order-events", "OrderCreated"),
             _handler("user-sync", "user-events", "UserDeactivated"),
         ),
-        routes=(R("POST", "/carts", idempotent=True, status=201), R("PUT", "/carts/{cartId}/items"), R("GET", "/carts/{cartId}")),
+        routes=(
+            R("POST", "/carts", idempotent=True, status=201),
+            R("PUT", "/carts/{cartId}/items"),
+            R("GET", "/carts/{cartId}"),
+        ),
         schedules=(ScheduleSpec("abandoned-carts", "sweep_abandoned_carts", every_minutes=15),),
     ),
     ServiceSpec(

@@ -151,7 +151,7 @@ class _BatchStats:
             current.add_metric(name="ProcessingLag", unit=MetricUnit.Milliseconds, value=self.max_lag_ms)
 
 
-_stats: ContextVar[_BatchStats] = ContextVar("shopstream_batch_stats", default=_BatchStats())
+_stats: ContextVar[_BatchStats] = ContextVar("shopstream_batch_stats")  # set for each batch by EventConsumer
 
 
 class EventConsumer:
@@ -220,9 +220,9 @@ class EventConsumer:
         stats = _BatchStats()
         token = _stats.set(stats)
         try:
-            return process_partial_response(
+            return dict(process_partial_response(
                 event=event, record_handler=self._process_record, processor=processor, context=context
-            )
+            ))
         finally:
             _stats.reset(token)
             stats.emit()
@@ -263,9 +263,9 @@ class EventConsumer:
         try:
             self._run(inbound, body)
         except Exception as error:
-            poison = permanent_failure(error)
-            if poison is not None:
-                self._dead_letter(record, poison)
+            rejected = permanent_failure(error)
+            if rejected is not None:
+                self._dead_letter(record, rejected)
                 return
             stats.failed += 1
             log.exception("event failed; will be retried", extra={"offset": record.offset})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shopstream import aws
@@ -55,5 +55,5 @@ def poison_message(record: IncomingRecord, *, handler: str, reason: str, detail:
         "key": b64(record.key),
         "value": b64(record.value),
         "headers": {name: b64(value) for name, value in record.headers.items()},
-        "deadLetteredAt": datetime.now(timezone.utc).isoformat(),
+        "deadLetteredAt": datetime.now(UTC).isoformat(),
     }

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from shopstream import aws
 from shopstream.config import get_settings
 
 
-def _serializer():
+class Key(TypedDict):
+    """Every service table's primary key (catalog.TableSpec)."""
+
+    pk: str
+    sk: str
+
+
+def _serializer() -> Any:
     from boto3.dynamodb.types import TypeSerializer
 
     return TypeSerializer()
 
 
-def _deserializer():
+def _deserializer() -> Any:
     from boto3.dynamodb.types import TypeDeserializer
 
     return TypeDeserializer()
@@ -31,7 +39,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def to_attributes(item: dict[str, Any]) -> dict[str, Any]:
+def to_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
     serializer = _serializer()
     return {k: serializer.serialize(v) for k, v in item.items() if v is not None}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -31,7 +31,7 @@ class EventMetadata(WireModel):
 
 def _utc_now() -> datetime:
     # Millisecond precision, as on the wire, so an event equals itself after a round trip.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -57,7 +57,7 @@ class EventEnvelope(WireModel):
     def _timestamp_is_aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp must carry a UTC offset")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     @field_serializer("timestamp")
     def _timestamp_iso(self, value: datetime) -> str:

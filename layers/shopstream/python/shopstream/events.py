@@ -143,6 +143,7 @@ class InventoryReservationFailed(WireModel):
 
 # --- cart-events -------------------------------------------------------------------
 MAX_CART_ITEMS = 100
+CartStatus = Literal["OPEN", "CHECKED_OUT", "ABANDONED"]
 
 
 class CartCreated(WireModel):
@@ -155,7 +156,7 @@ class CartUpdated(WireModel):
     cart_id: Id
     user_id: Id
     items: list[ItemQuantity] = Field(max_length=MAX_CART_ITEMS)
-    status: Literal["OPEN", "CHECKED_OUT", "ABANDONED"] = "OPEN"
+    status: CartStatus = "OPEN"
     version: Version
 
 

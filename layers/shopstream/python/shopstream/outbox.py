@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shopstream.config import get_settings
@@ -29,7 +29,7 @@ OUTBOX_SHARDS = 16
 
 
 def outbox_partition(at: datetime, shard: int) -> str:
-    return f"{OUTBOX_PREFIX}{at.astimezone(timezone.utc):%Y%m%d%H}#{shard:02d}"
+    return f"{OUTBOX_PREFIX}{at.astimezone(UTC):%Y%m%d%H}#{shard:02d}"
 
 
 def outbox_item(envelope: EventEnvelope) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def outbox_item(envelope: EventEnvelope) -> dict[str, Any]:
     shard = zlib.crc32(envelope.event_id.encode()) % OUTBOX_SHARDS
     return {
         "pk": outbox_partition(envelope.timestamp, shard),
-        "sk": f"{envelope.timestamp.astimezone(timezone.utc).isoformat(timespec='milliseconds')}#{envelope.event_id}",
+        "sk": f"{envelope.timestamp.astimezone(UTC).isoformat(timespec='milliseconds')}#{envelope.event_id}",
         "eventId": envelope.event_id,
         "eventType": envelope.event_type,
         "eventVersion": envelope.event_version,
@@ -58,9 +58,9 @@ def outbox_items_between(start: datetime, end: datetime) -> list[dict[str, Any]]
     from shopstream import dynamo
 
     items: list[dict[str, Any]] = []
-    hour = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    low = start.astimezone(timezone.utc).isoformat(timespec="milliseconds")
-    high = end.astimezone(timezone.utc).isoformat(timespec="milliseconds") + "~"
+    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    low = start.astimezone(UTC).isoformat(timespec="milliseconds")
+    high = end.astimezone(UTC).isoformat(timespec="milliseconds") + "~"
     while hour <= end:
         for shard in range(OUTBOX_SHARDS):
             items += dynamo.query("pk = :pk AND sk BETWEEN :low AND :high",
@@ -138,7 +138,7 @@ class OutboxRelay:
         processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
         with processor(records=event["Records"], handler=publish, lambda_context=context):
             processor.process()
-        response = processor.response()
+        response: dict[str, Any] = dict(processor.response())
         try:
             publisher.flush()
             published = len(sequence_by_event)

@@ -6,6 +6,7 @@ Only the outbox relay publishes to Kafka; handlers write events to their outbox 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from shopstream.config import Settings, get_settings
@@ -80,7 +81,7 @@ class KafkaPublisher:
         self._failed: dict[str, str] = {}
         self._pending = 0
 
-    def _on_delivery(self, event_id: str):
+    def _on_delivery(self, event_id: str) -> Callable[[Any, Any], None]:
         def callback(err: Any, _msg: Any) -> None:
             self._pending -= 1
             if err is not None:

@@ -26,8 +26,8 @@ def event_schema(spec: catalog.EventSpec) -> dict[str, Any]:
     model = create_model(
         f"{spec.name}{spec.version.upper()}",
         __base__=EventEnvelope,
-        event_type=(Literal[spec.name], ...),  # type: ignore[valid-type]
-        event_version=(Literal[spec.version], ...),  # type: ignore[valid-type]
+        event_type=(Literal[spec.name], ...),  # type: ignore[arg-type]
+        event_version=(Literal[spec.version], ...),  # type: ignore[arg-type]
         data=(spec.model, ...),
     )
     schema = model.model_json_schema(by_alias=True, mode="validation")
@@ -140,7 +140,8 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(set(problems))
 
 
-def compare_catalogs(committed: dict[str, dict[str, Any]], generated: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+def compare_catalogs(committed: dict[str, dict[str, Any]],
+                     generated: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     """Breaking changes per schema file; a (type, version) that disappeared is breaking too."""
     report: dict[str, list[str]] = {}
     for name, old in committed.items():

@@ -8,7 +8,7 @@ outbox item (see outbox.py) in the same ``TransactWriteItems`` call. A lost race
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from shopstream import aws
@@ -43,7 +43,7 @@ class Contention(RuntimeError):
     """Optimistic retries ran out under concurrent changes; transient (the caller retries later)."""
 
 
-def _to_attributes(values: dict[str, Any] | None) -> dict[str, Any] | None:
+def _to_attributes(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return to_attributes(values) if values else None
 
 
@@ -80,15 +80,15 @@ class UnitOfWork:
             self.put({**item, field: read_version + 1}, condition="#version = :read", names={"#version": field},
                      values={":read": read_version})
 
-    def update(self, key: dict[str, Any], *, update: str, condition: str | None = None,
+    def update(self, key: Mapping[str, Any], *, update: str, condition: str | None = None,
                names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
         self._action("Update", {"Key": _to_attributes(key), "UpdateExpression": update}, condition, names, values)
 
-    def delete(self, key: dict[str, Any], *, condition: str | None = None,
+    def delete(self, key: Mapping[str, Any], *, condition: str | None = None,
                names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
         self._action("Delete", {"Key": _to_attributes(key)}, condition, names, values)
 
-    def check(self, key: dict[str, Any], *, condition: str,
+    def check(self, key: Mapping[str, Any], *, condition: str,
               names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
         self._action("ConditionCheck", {"Key": _to_attributes(key)}, condition, names, values)
 

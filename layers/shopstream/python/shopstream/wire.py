@@ -123,6 +123,15 @@ def msk_record(
     }
 
 
+def msk_record_of(message: Any) -> dict[str, Any]:
+    """The record a mapping delivers for one message read with confluent-kafka (the local runner,
+    replay and redrive all build records this way)."""
+    return msk_record(topic=message.topic(), partition=message.partition(), offset=message.offset(),
+                      key=message.key(), value=message.value(),
+                      headers=[(name, value or b"") for name, value in message.headers() or []],
+                      timestamp_ms=message.timestamp()[1])
+
+
 def msk_event(records: list[dict[str, Any]], *, cluster_arn: str = "", bootstrap_servers: str = "") -> dict[str, Any]:
     """Group records by ``topic-partition`` as the ``aws:kafka`` event does."""
     grouped: dict[str, list[dict[str, Any]]] = {}
