@@ -13,11 +13,12 @@ export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CU
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: bench ops demo token help local test test-unit simulate generate check-generated synth deploy diff destroy clean venv node
+.PHONY: bench ops demo token help local test test-unit lint simulate generate check-generated synth deploy diff destroy clean venv node
 
 help:
 	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
-	@echo "make test              run every test (unit, integration, infra, e2e)"
+	@echo "make test              lint, types, then every test (unit, integration, infra, e2e)"
+	@echo "make lint              ruff (lint, import order) and mypy (types); part of make test"
 	@echo "make simulate SEEDS=N  the seeded simulation over N seeds (SEED=S replays one, with its trace)"
 	@echo "make generate          regenerate schemas/ and docs/events.md from the catalog"
 	@echo "make synth ENV=dev     synthesize CloudFormation for an environment into cdk.out/"
@@ -39,8 +40,12 @@ node: $(NODE_STAMP)
 local: venv
 	$(PY) -m local
 
-test: venv node
+test: venv node lint
 	$(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 test-unit: venv
 	$(PY) -m pytest tests/unit

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from shopstream import catalog
+from shopstream import catalog, names
+from shopstream.config import Settings
 
 ENVIRONMENT = "local"
-PREFIX = f"shopstream-{ENVIRONMENT}"
+PREFIX = names.prefix(ENVIRONMENT)
 AUDIT_ARCHIVE_BUCKET = f"{PREFIX}-audit-archive"
 
 
 def table(service: str) -> str:
-    return f"{PREFIX}-{service}"
+    return names.table(PREFIX, service)
 
 
 def idempotency_table(service: str) -> str:
-    return f"{PREFIX}-{service}-idempotency"
+    return names.idempotency_table(PREFIX, service)
 
 
 def dlq(service: str, handler: str) -> str:
-    return f"{PREFIX}-{service}-{handler}-dlq"
+    return names.dead_letter_queue(PREFIX, service, handler)
 
 
 def relay_dlq(service: str) -> str:
-    return f"{PREFIX}-{service}-relay-dlq"
+    return names.dead_letter_queue(PREFIX, service, names.RELAY)
 
 
 def function_settings(service: str, handler: str | None = None, *, bootstrap_servers: str = "",
-                      dlq_url: str | None = None):
+                      dlq_url: str | None = None) -> Settings:
     """What a function reads from the environment CDK gives it, with the local resource names.
 
     The one place the local runner, the in-process bus and the operations CLI get a function's

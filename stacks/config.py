@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from shopstream import names
+
 # CloudWatch Logs retention values (PutRetentionPolicy retentionInDays) and the CDK enum members.
 LOG_RETENTION_DAYS = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
                       30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
@@ -128,7 +130,7 @@ class EnvironmentConfig(_Model):
 
     @property
     def prefix(self) -> str:
-        return f"shopstream-{self.name}"
+        return names.prefix(self.name)
 
     @property
     def retain(self) -> bool:

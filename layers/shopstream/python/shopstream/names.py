@@ -1,0 +1,40 @@
+"""The names of deployed things, one rule each, for the stacks (stacks/), the local stack (local/)
+and the operations CLI (tools/ops.py), so that each finds by name what another created.
+"""
+
+from __future__ import annotations
+
+PROJECT = "shopstream"
+RELAY = "relay"  # the outbox relay's place among a service's handlers: ``<service>.relay``
+
+
+def prefix(environment: str) -> str:
+    """``shopstream-<environment>``: the start of every name in that environment."""
+    return f"{PROJECT}-{environment}"
+
+
+def construct(entry: str) -> str:
+    """A function's construct name from its entry point: ``order_reservations`` -> ``OrderReservations``."""
+    return entry.title().replace("_", "")
+
+
+def function(env_prefix: str, service: str, construct_name: str) -> str:
+    return f"{env_prefix}-{service}-{construct_name}"
+
+
+def dead_letter_queue(env_prefix: str, service: str, owner: str) -> str:
+    """The DLQ of a handler (its name), of the relay (``relay``) or of a schedule (its name)."""
+    return f"{env_prefix}-{service}-{owner}-dlq"
+
+
+def service_stack(env_prefix: str, service: str) -> str:
+    return f"{env_prefix}-{service}"
+
+
+def table(env_prefix: str, service: str) -> str:
+    """The local table name; on AWS CloudFormation names tables and the service stack outputs it."""
+    return f"{env_prefix}-{service}"
+
+
+def idempotency_table(env_prefix: str, service: str) -> str:
+    return f"{env_prefix}-{service}-idempotency"

@@ -1,0 +1,32 @@
+"""A service's synchronous entry point: one function behind the HTTP API's routes from the catalog."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.service.functions import ServiceFunctions
+
+
+def add_api(scope: Construct, functions: ServiceFunctions) -> None:
+    spec, platform = functions.spec, functions.platform
+    function = functions.create("Api", f"{spec.name}.handlers.{spec.api_entry}", kind="api",
+                                environment=functions.environment(), timeout=cdk.Duration.seconds(10),
+                                snap_start=True)
+    functions.allow_table(function)
+    if any(route.idempotent for route in spec.routes):
+        functions.allow_idempotency(function)  # Idempotency-Key on creating POSTs
+    # SnapStart applies to published versions: the routes call the alias of the current one.
+    live = lambda_.Alias(scope, "ApiLive", alias_name="live", version=function.current_version)
+    integration = integrations.HttpLambdaIntegration("Integration", live)
+    for route in spec.routes:
+        apigwv2.HttpRoute(
+            scope, f"Route{route.method}{route.path}".replace("/", "_").replace("{", "").replace("}", ""),
+            http_api=platform.api,
+            route_key=apigwv2.HttpRouteKey.with_(route.path, apigwv2.HttpMethod(route.method)),
+            integration=integration,
+            authorizer=None if route.public else platform.authorizer,
+        )

@@ -1,0 +1,128 @@
+"""A service's asynchronous entry points: a function per handler behind an MSK event source mapping,
+the outbox relay behind the table's stream, and the scheduled sweepers."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from shopstream import catalog, names
+from shopstream.filters import esm_filter_patterns
+from shopstream.outbox import OUTBOX_PREFIX
+from stacks.kafka_arns import group_arn, topic_arn
+from stacks.nag import acknowledge
+from stacks.service.functions import AsyncFailureQueue, QueueDestination, ServiceFunctions
+
+RELAY_HANDLER = "shopstream.outbox.relay_handler"  # shipped in the shared layer
+# The actions Lambda's documentation lists for an MSK event source mapping with IAM authentication
+# (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-permissions.html), by the resource they apply to.
+MSK_ESM_CLUSTER_ACTIONS = ["kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"]
+MSK_ESM_TOPIC_ACTIONS = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+MSK_ESM_GROUP_ACTIONS = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
+MSK_ESM_API_ACTIONS = ["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"]
+
+
+class ServiceConsumers:
+    def __init__(self, scope: Construct, functions: ServiceFunctions, *, cluster_arn: str):
+        self.scope, self.functions, self.cluster_arn = scope, functions, cluster_arn
+        self.spec = functions.spec
+
+    def consumer(self, handler: catalog.HandlerSpec) -> None:
+        f = self.functions
+        name = names.construct(handler.entry)
+        dlq = f.dead_letter_queue(name, handler.name)
+        function = f.create(name, f"{self.spec.name}.handlers.{handler.entry}", kind="consumer",
+                            environment=f.environment(handler, dlq))
+        f.allow_table(function)
+        f.allow_idempotency(function)
+        f.allow_dead_letters(function, dlq)
+        f.allow_needs(function, handler)
+        group = catalog.consumer_group_id(self.spec.name, handler.name)
+        # The mapping's pollers read with the function's role (instead of AWSLambdaMSKExecutionRole).
+        f.allow(function, MSK_ESM_CLUSTER_ACTIONS, [self.cluster_arn])
+        f.allow(function, MSK_ESM_TOPIC_ACTIONS, [topic_arn(self.cluster_arn, handler.topic)])
+        f.allow(function, MSK_ESM_GROUP_ACTIONS, [group_arn(self.cluster_arn, group)])
+        f.allow(function, MSK_ESM_API_ACTIONS, [self.cluster_arn])
+        topic = catalog.topic(handler.topic)
+        patterns = esm_filter_patterns(handler)
+        lambda_.EventSourceMapping(
+            self.scope, f"{name}Mapping",
+            target=function,
+            event_source_arn=self.cluster_arn,
+            kafka_topic=handler.topic,
+            kafka_consumer_group_id=group,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=handler.batch_size,
+            max_batching_window=cdk.Duration.seconds(handler.max_batching_window_seconds),
+            report_batch_item_failures=True,
+            bisect_batch_on_error=True,
+            retry_attempts=handler.retry_attempts,
+            max_record_age=cdk.Duration.seconds(handler.max_record_age_seconds),
+            on_failure=QueueDestination(dlq),
+            filters=[lambda_.FilterCriteria.filter(p) for p in patterns] or None,
+            provisioned_poller_config=lambda_.ProvisionedPollerConfig(
+                minimum_pollers=1, maximum_pollers=max(1, topic.partitions)),
+        )
+
+    def relay(self) -> None:
+        f = self.functions
+        dlq = f.dead_letter_queue("Relay", names.RELAY)
+        function = f.create("Relay", RELAY_HANDLER, kind="relay", environment=f.environment(),
+                            timeout=cdk.Duration.seconds(30))
+        f.allow_dead_letters(function, dlq)
+        f.monitoring.relay_behind(function)
+        table = f.data.table
+        stream_arn = table.table_stream_arn
+        assert stream_arn is not None
+        f.allow(function, ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                [stream_arn])
+        f.allow(function, ["dynamodb:ListStreams"], [f"{table.table_arn}/stream/*"])
+        f.allow(function, ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [self.cluster_arn])
+        f.allow(function, ["kafka-cluster:WriteDataIdempotently"], [self.cluster_arn])
+        if self.spec.produces_topics:
+            f.allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
+                    [topic_arn(self.cluster_arn, t) for t in self.spec.produces_topics])
+        assert function.role is not None
+        acknowledge(function.role, "AwsSolutions-IAM5[Resource::<ServiceTable603BACCB.Arn>/stream/*]",
+                    "ListStreams is granted on this service's own table streams only (stream ids change)")
+        lambda_.EventSourceMapping(
+            self.scope, "RelayMapping",
+            target=function,
+            event_source_arn=stream_arn,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=100,
+            max_batching_window=cdk.Duration.seconds(1),
+            report_batch_item_failures=True,
+            bisect_batch_on_error=True,
+            # Keep retrying through a broker outage (the shard waits, so its order is kept); give a batch
+            # up only after 12 h, well inside the stream's 24 h and the outbox items' 4 days, from which
+            # `ops dlq redrive --handler <service>.relay` republishes it (docs/runbooks/dlq.md).
+            retry_attempts=10_000,
+            max_record_age=cdk.Duration.hours(12),
+            on_failure=QueueDestination(dlq),
+            # Only outbox inserts reach the relay.
+            filters=[lambda_.FilterCriteria.filter({
+                "eventName": lambda_.FilterRule.is_equal("INSERT"),
+                "dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with(OUTBOX_PREFIX)}}},
+            })],
+        )
+
+    def schedule(self, schedule: catalog.ScheduleSpec) -> None:
+        f = self.functions
+        name = names.construct(schedule.entry)
+        function = f.create(name, f"{self.spec.name}.handlers.{schedule.entry}", kind="schedule",
+                            environment=f.environment(), timeout=cdk.Duration.minutes(5))
+        f.allow_table(function)
+        # EventBridge invokes asynchronously: after Lambda's own retries a failed run would be dropped.
+        # It goes to a dead-letter queue instead (https://docs.aws.amazon.com/lambda/latest/dg/
+        # invocation-async-retain-records.html), which is alarmed like the others.
+        dlq = f.dead_letter_queue(name, schedule.name)
+        f.allow_dead_letters(function, dlq)
+        function.configure_async_invoke(on_failure=AsyncFailureQueue(dlq),  # type: ignore[arg-type]
+                                        retry_attempts=2)
+        events.Rule(self.scope, f"{name}Every{schedule.every_minutes}m",
+                    schedule=events.Schedule.rate(cdk.Duration.minutes(schedule.every_minutes)),
+                    targets=[targets.LambdaFunction(function, retry_attempts=2)])

@@ -1,0 +1,199 @@
+"""A service's Lambda functions: how each kind is made, what it may do, where it dead-letters.
+
+IAM is written out statement by statement (no CDK grants, no managed policies), each naming this
+service's own resources (docs/decisions.md, 2026-11-27).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from shopstream import catalog, names
+from stacks.config import EnvironmentConfig, log_retention
+from stacks.layers import ARCHITECTURE, RUNTIME, layers_fingerprint
+from stacks.nag import acknowledge, acknowledge_wildcard_resources
+from stacks.network import NetworkStack
+from stacks.platform import PlatformStack, audit_archive_bucket_name
+from stacks.service.data import ServiceData
+from stacks.service.monitoring import Monitoring
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+DLQ_RETENTION = cdk.Duration.days(14)
+TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
+                 "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                 "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
+IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+# What Lambda needs to create the network interfaces of a VPC function or of an MSK event source
+# mapping's pollers: https://docs.aws.amazon.com/lambda/latest/dg/with-msk-permissions.html
+ENI_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+               "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs",
+               "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+LAMBDA_FUNCTION_NAME_MAX = 64  # https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html
+
+# Where each kind of function runs (docs/decisions.md, 2026-11-29). Only the outbox relay opens
+# its own connection to the brokers, so only the relay is in the VPC. A consumer is invoked by
+# its MSK event source mapping, whose pollers reach the cluster through their own network
+# interfaces (which the function's role lets Lambda create); the consumer itself calls
+# DynamoDB, SQS, S3 and SES over their public endpoints.
+#   kind       in VPC  ENI actions  X-Ray active
+#   consumer   no      yes (ESM)    no: unsupported behind MSK mappings
+#   relay      yes     yes          no: no trace context arrives from the stream
+#   api        no      no           yes
+#   schedule   no      no           yes
+KINDS = {"consumer": (False, True, False), "relay": (True, True, False),
+         "api": (False, False, True), "schedule": (False, False, True)}
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class QueueDestination:
+    """On-failure destination of a mapping. Unlike SqsDlq it grants nothing: the role's
+    explicit statements already allow SendMessage and the key's GenerateDataKey/Decrypt."""
+
+    def __init__(self, queue: sqs.IQueue):
+        self.queue = queue
+
+    def bind(self, _target: lambda_.IEventSourceMapping, _function: lambda_.IFunction) -> lambda_.DlqDestinationConfig:
+        return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
+
+
+@jsii.implements(lambda_.IDestination)
+class AsyncFailureQueue:
+    """On-failure destination of asynchronous invocations; like QueueDestination it grants nothing."""
+
+    def __init__(self, queue: sqs.IQueue):
+        self.queue = queue
+
+    # jsii calls back with the options struct as a third positional argument (the generated interface
+    # spells it as keyword arguments for callers), hence the signature mypy does not recognise.
+    def bind(self, _scope: Construct, _fn: lambda_.IFunction,
+             _options: lambda_.DestinationOptions | None = None) -> lambda_.DestinationConfig:
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
+
+
+class ServiceFunctions:
+    """Makes the service's functions and queues in ``scope`` and writes their permissions."""
+
+    def __init__(self, scope: Construct, *, spec: catalog.ServiceSpec, config: EnvironmentConfig,
+                 network: NetworkStack, platform: PlatformStack, data: ServiceData, monitoring: Monitoring,
+                 layers: list[lambda_.ILayerVersion], bootstrap_servers: str, removal: cdk.RemovalPolicy):
+        self.scope, self.spec, self.config, self.network, self.platform = scope, spec, config, network, platform
+        self.data, self.monitoring, self.layers = data, monitoring, layers
+        self.bootstrap_servers, self.removal = bootstrap_servers, removal
+        self.functions: dict[str, lambda_.Function] = {}
+        self.queues: dict[str, sqs.Queue] = {}
+        self.code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR),
+            exclude=["*", f"!{spec.name}", f"!{spec.name}/**", "**/__pycache__", "**/*.pyc", "**/tests"],
+        )
+
+    # --- functions ----------------------------------------------------------------------
+    def create(self, name: str, handler: str, *, kind: str, environment: dict[str, str],
+               timeout: cdk.Duration = cdk.Duration.seconds(60), memory: int = 512,
+               snap_start: bool = False) -> lambda_.Function:
+        in_vpc, eni_actions, traced = KINDS[kind]
+        function_name = names.function(self.config.prefix, self.spec.name, name)
+        if len(function_name) > LAMBDA_FUNCTION_NAME_MAX:
+            raise ValueError(f"function name {function_name!r} has {len(function_name)} characters; Lambda allows "
+                             f"{LAMBDA_FUNCTION_NAME_MAX} (shorten the environment name)")
+        log_group = logs.LogGroup(self.scope, f"{name}Logs", retention=log_retention(self.config.log_retention_days),
+                                  removal_policy=self.removal)
+        role = iam.Role(self.scope, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"shopstream {self.spec.name} {name}")
+        # The logging and network-interface permissions, written out instead of the AWS managed policies.
+        log_group.grant_write(role)
+        if eni_actions:
+            role.add_to_policy(iam.PolicyStatement(actions=ENI_ACTIONS, resources=["*"]))
+        network = ({"vpc": self.network.vpc,
+                    "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                    "security_groups": [self.network.functions_sg]} if in_vpc else {})
+        function = lambda_.Function(
+            self.scope, name,
+            function_name=function_name,
+            runtime=RUNTIME, architecture=ARCHITECTURE,
+            handler=handler, code=self.code, layers=self.layers,
+            role=role, log_group=log_group, timeout=timeout, memory_size=memory,
+            **network,  # type: ignore[arg-type]
+            tracing=lambda_.Tracing.ACTIVE if traced else lambda_.Tracing.DISABLED,
+            environment={**environment, "POWERTOOLS_METRICS_FUNCTION_NAME": name,
+                         **({} if traced else {"POWERTOOLS_TRACE_DISABLED": "true"})},
+            # Cold starts on the synchronous path: restore from a snapshot of the initialised function.
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+        )
+        # The layer ARNs arrive as deploy-time parameters: a published version must still change
+        # whenever a layer's content does.
+        function.invalidate_version_based_on(layers_fingerprint())
+        unscoped = [what for what, needed in (("ec2 network-interface actions (VPC access, MSK event source "
+                                              "mapping pollers)", eni_actions), ("X-Ray trace writes", traced))
+                    if needed]
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                    f"{' and '.join(unscoped)} support no resource-level permissions")
+        self.functions[name] = function
+        return function
+
+    def environment(self, handler: catalog.HandlerSpec | None = None, dlq: sqs.Queue | None = None) -> dict[str, str]:
+        return catalog.function_environment(
+            self.spec, environment=self.config.name, table_name=self.data.table.table_name,
+            idempotency_table_name=self.data.idempotency_table.table_name, bootstrap_servers=self.bootstrap_servers,
+            kafka_auth="iam", handler=handler, dlq_url=dlq.queue_url if dlq else None,
+            log_level="INFO", audit_archive_bucket=audit_archive_bucket_name(self.config),
+            notification_channel="ses",
+        )
+
+    def dead_letter_queue(self, name: str, owner: str) -> sqs.Queue:
+        """Named by ``shopstream.names`` on AWS and locally (tools/ops.py finds it by name); alarmed."""
+        queue = sqs.Queue(
+            self.scope, f"{name}Dlq",
+            queue_name=names.dead_letter_queue(self.config.prefix, self.spec.name, owner),
+            encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.data.key,
+            enforce_ssl=True, retention_period=DLQ_RETENTION, removal_policy=self.removal,
+        )
+        acknowledge(queue, "AwsSolutions-SQS3",
+                    "this queue is itself a dead-letter queue (poison records and ESM/stream failures)")
+        self.monitoring.dead_letters_waiting(name, queue)
+        self.queues[name] = queue
+        return queue
+
+    # --- permissions (explicit, so every statement names this service's own resources) -----
+    @staticmethod
+    def allow(function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    def allow_table(self, function: lambda_.Function) -> None:
+        arn = self.data.table.table_arn
+        self.allow(function, TABLE_ACTIONS, [arn, *(f"{arn}/index/{i}" for i, _, _ in catalog.SERVICE_TABLE.indexes)])
+
+    def allow_idempotency(self, function: lambda_.Function) -> None:
+        self.allow(function, IDEMPOTENCY_ACTIONS, [self.data.idempotency_table.table_arn])
+
+    def allow_dead_letters(self, function: lambda_.Function, queue: sqs.Queue) -> None:
+        self.allow(function, ["sqs:SendMessage", "sqs:GetQueueAttributes"], [queue.queue_arn])
+        # SSE-KMS producers need a data key; nothing else of the key.
+        self.allow(function, ["kms:GenerateDataKey", "kms:Decrypt"], [self.data.key.key_arn])
+
+    def allow_needs(self, function: lambda_.Function, handler: catalog.HandlerSpec) -> None:
+        role = function.role
+        assert role is not None
+        if "audit-archive" in handler.needs:
+            objects = f"arn:{cdk.Aws.PARTITION}:s3:::{audit_archive_bucket_name(self.config)}/*"
+            self.allow(function, ["s3:PutObject"], [objects])
+            archive_key = self.platform.audit_archive.encryption_key
+            assert archive_key is not None
+            self.allow(function, ["kms:GenerateDataKey"], [archive_key.key_arn])
+            acknowledge_wildcard_resources(role, [objects],
+                                           "the audit trail writes new objects (any key) into the archive bucket "
+                                           "only")
+        if "email" in handler.needs:
+            identity = f"arn:{cdk.Aws.PARTITION}:ses:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:identity/*"
+            self.allow(function, ["ses:SendEmail"], [identity])
+            acknowledge_wildcard_resources(role, [identity],
+                                           "sends from the verified shop identity to customers' addresses; SES "
+                                           "authorises recipient identities, which are not known in advance")

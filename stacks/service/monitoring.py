@@ -1,0 +1,66 @@
+"""A service's alarms and dashboard: every alarm made one way, every one paging the alarm topic."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from shopstream import catalog, names
+
+
+class Monitoring:
+    def __init__(self, scope: Construct, *, service: str, alarm_topic: sns.ITopic):
+        self.scope, self.service, self.alarm_topic = scope, service, alarm_topic
+
+    def alarm(self, construct_id: str, metric: cloudwatch.IMetric, *, above: float, description: str,
+              evaluation_periods: int = 1) -> cloudwatch.Alarm:
+        """Pages when ``metric`` is above ``above`` for ``evaluation_periods``; no data is no alarm."""
+        alarm = cloudwatch.Alarm(
+            self.scope, construct_id, metric=metric, threshold=above, evaluation_periods=evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description)
+        alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+        return alarm
+
+    def dead_letters_waiting(self, name: str, queue: sqs.Queue) -> None:
+        self.alarm(f"{name}DlqNotEmpty",
+                   queue.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(1),
+                                                                       statistic="Maximum"),
+                   above=0, description=f"{self.service}/{name}: records are waiting in the dead-letter queue "
+                                        "(see docs/runbooks/dlq.md)")
+
+    def relay_behind(self, function: lambda_.Function) -> None:
+        """The relay is falling behind (a broker outage, a failing publish): page long before the batch
+        is given up (12 h) and far before anything needed to redrive it expires (4 days)."""
+        self.alarm("RelayIteratorAge", _lambda_metric(function, "IteratorAge", minutes=5), above=15 * 60 * 1000,
+                   evaluation_periods=3, description=f"{self.service} outbox relay is more than 15 minutes "
+                                                     "behind (see docs/runbooks/dlq.md, relay failures)")
+
+    def dashboard(self, env_prefix: str, functions: dict[str, lambda_.Function],
+                  handlers: tuple[catalog.HandlerSpec, ...]) -> None:
+        """Errors of every function and offset lag of every consumer, alarmed and on one dashboard."""
+        dashboard = cloudwatch.Dashboard(self.scope, "Dashboard",
+                                         dashboard_name=names.service_stack(env_prefix, self.service))
+        for name, function in functions.items():
+            errors = function.metric_errors(period=cdk.Duration.minutes(5))
+            self.alarm(f"{name}Errors", errors, above=0, description=f"{self.service}/{name} function errors")
+            dashboard.add_widgets(cloudwatch.GraphWidget(
+                title=f"{name}", width=12,
+                left=[function.metric_invocations(), errors, function.metric_throttles()],
+                right=[function.metric_duration(statistic="p99")]))
+        for handler in handlers:
+            name = names.construct(handler.entry)
+            self.alarm(f"{name}OffsetLag", _lambda_metric(functions[name], "OffsetLag", minutes=1), above=10_000,
+                       evaluation_periods=5,
+                       description=f"{self.service}/{handler.name} is falling behind on {handler.topic}")
+
+
+def _lambda_metric(function: lambda_.Function, metric_name: str, *, minutes: int) -> cloudwatch.Metric:
+    return cloudwatch.Metric(namespace="AWS/Lambda", metric_name=metric_name,
+                             dimensions_map={"FunctionName": function.function_name},
+                             statistic="Maximum", period=cdk.Duration.minutes(minutes))
