@@ -19,6 +19,7 @@ from typing import Any
 from local import naming
 from local.context import LocalLambdaContext
 from local.http_events import claims_for, http_event
+from local.relay import StreamRelay
 from shopstream import catalog
 from shopstream.config import Settings, override_settings
 from shopstream.outbox import OutboxRelay
@@ -45,7 +46,7 @@ class InProcessBus:
     batch_size: int = 10
     log: dict[str, dict[int, list[OutgoingRecord]]] = field(default_factory=dict)
     cursors: dict[tuple[str, str, int], _Cursor] = field(default_factory=dict)
-    readers: dict[str, Any] = field(default_factory=dict)  # service -> StreamReader
+    relays: dict[str, StreamRelay] = field(default_factory=dict)  # service -> its stream's relay
     invocations: int = 0
     # per service: the table's commit count when its stream was last read to the end
     relayed_at: dict[str, int] = field(default_factory=dict)
@@ -82,41 +83,27 @@ class InProcessBus:
             return getattr(logic, entry)(*args)
 
     # --- moving events ---------------------------------------------------------------------
-    def _reader(self, service: str) -> Any:
-        from local.streams import StreamReader
-
-        if service not in self.readers:
+    def _stream_relay(self, service: str) -> StreamRelay:
+        if service not in self.relays:
+            from local.streams import StreamReader
             from shopstream import aws
 
             arn = aws.client("dynamodb").describe_table(TableName=naming.table(service))["Table"]["LatestStreamArn"]
-            self.readers[service] = StreamReader(aws.client("dynamodbstreams"), arn)
-        return self.readers[service]
+            self.relays[service] = StreamRelay(service, StreamReader(aws.client("dynamodbstreams"), arn),
+                                               self.settings_for(service))
+        return self.relays[service]
 
     def relay_step(self, service: str, publisher: Any | None = None) -> int:
-        """One poll of a service's stream through the real relay, as Lambda's stream mapping runs it:
-        on a partial failure the shard resumes at its first failed record (the ones after it are
-        published again: consumers drop them by eventId)."""
+        """One poll of a service's stream through the real relay (local/relay.py); what it publishes
+        lands on the in-memory topics."""
         from shopstream import transaction
 
         table = naming.table(service)
         if self.relayed_at.get(service) == transaction.commits[table]:
             return 0  # nothing was written since the stream was read to its end
         committed = transaction.commits[table]
-        reader = self._reader(service)
-        relay = OutboxRelay(publisher) if publisher is not None else self.relay
-        moved, complete = 0, True
-        for shard_id, records in reader.read():
-            with override_settings(self.settings_for(service)):
-                result = relay({"Records": records}, LocalLambdaContext(function_name=f"{service}-relay"))
-            failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-            done = records
-            for index, record in enumerate(records):
-                if record["dynamodb"]["SequenceNumber"] in failed:
-                    done, complete = records[:index], False
-                    break
-            if done:
-                reader.advance(shard_id, done[-1])
-            moved += len(records)
+        moved, complete = self._stream_relay(service).poll(
+            OutboxRelay(publisher) if publisher is not None else self.relay)
         if complete:
             self.relayed_at[service] = committed
         self._append_published(publisher or self.relay_publisher)

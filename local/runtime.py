@@ -6,20 +6,20 @@ import importlib
 import json
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from local import naming
 from local.context import LocalLambdaContext
 from local.mapping import KafkaMapping
+from local.relay import StreamRelay, queue_sender
 from local.stack import LocalStack
+from local.streams import StreamReader
 from shopstream import catalog
 from shopstream.config import Settings, override_settings
 from shopstream.outbox import OutboxRelay
 
 RELAY_POLL_SECONDS = 0.1
-RELAY_RETRY_ATTEMPTS = 10  # locally by count; on AWS the mapping retries for up to 12 hours (stacks/service.py)
+RELAY_RETRY_ATTEMPTS = 10  # locally by count; on AWS the mapping retries for up to 12 hours (stacks/service/)
 
 
 class LocalRuntime:
@@ -64,58 +64,24 @@ class LocalRuntime:
 
     def _relay_loop(self) -> None:
         """One poller for every table's stream, as Lambda's stream mapping would run one per table."""
-        from local.streams import StreamReader
+        from shopstream import aws
 
         relay = OutboxRelay()
         streams, dynamodb = self.stack.client("dynamodbstreams"), self.stack.client("dynamodb")
-        readers = {s.name: StreamReader(streams, dynamodb.describe_table(
-            TableName=naming.table(s.name))["Table"]["LatestStreamArn"]) for s in catalog.SERVICES}
-        attempts: dict[tuple[str, str], int] = {}
+        relays = [StreamRelay(
+            s.name, StreamReader(streams, dynamodb.describe_table(TableName=naming.table(s.name))["Table"]
+                                 ["LatestStreamArn"]), self.settings(s.name),
+            retry_attempts=RELAY_RETRY_ATTEMPTS,
+            give_up=queue_sender(aws.client("sqs"), self.stack.queue_urls[naming.relay_dlq(s.name)]))
+            for s in catalog.SERVICES]
         while not self.stopping.is_set():
-            moved = 0
             started = time.perf_counter()
-            for service, reader in readers.items():
-                for shard_id, records in reader.read():
-                    for start in range(0, len(records), 100):
-                        batch = records[start:start + 100]
-                        with override_settings(self.settings(service)):
-                            failures = relay({"Records": batch}, LocalLambdaContext(function_name=f"{service}-relay"))
-                        if failures["batchItemFailures"]:
-                            first = batch[0]["dynamodb"]["SequenceNumber"]
-                            attempts[(service, first)] = attempts.get((service, first), 0) + 1
-                            if attempts[(service, first)] <= RELAY_RETRY_ATTEMPTS:
-                                break  # read again from the last relayed record on the next poll
-                            # Given up, as the stream mapping does after its retries: the batch goes to the
-                            # relay's failure queue, from which `ops dlq redrive --handler <service>.relay`
-                            # republishes it out of the table.
-                            self._relay_failed(service, reader.stream_arn, shard_id, batch)
-                        reader.advance(shard_id, batch[-1])
-                        moved += len(batch)
+            polls = [stream_relay.poll(relay) for stream_relay in relays]
+            moved = sum(read for read, _ in polls)
             self.relayed += moved
             self.relay_busy_seconds += time.perf_counter() - started
-            if not moved:
-                self.stopping.wait(RELAY_POLL_SECONDS)
-
-    def _relay_failed(self, service: str, stream_arn: str, shard_id: str, batch: list[dict[str, Any]]) -> None:
-        from shopstream import aws
-
-        def arrival(record: dict[str, Any]) -> str:
-            moment = record["dynamodb"].get("ApproximateCreationDateTime")
-            return moment.isoformat() if hasattr(moment, "isoformat") else str(moment)
-
-        record = {
-            "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetryAttemptsExhausted",
-                               "functionArn": f"{service}-relay", "approximateInvokeCount": RELAY_RETRY_ATTEMPTS + 1},
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "version": "1.0", "timestamp": datetime.now(UTC).isoformat(),
-            "DDBStreamBatchInfo": {"shardId": shard_id, "streamArn": stream_arn, "batchSize": len(batch),
-                                   "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
-                                   "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
-                                   "approximateArrivalOfFirstRecord": arrival(batch[0]),
-                                   "approximateArrivalOfLastRecord": arrival(batch[-1])},
-        }
-        aws.client("sqs").send_message(QueueUrl=self.stack.queue_urls[naming.relay_dlq(service)],
-                                       MessageBody=json.dumps(record))
+            if not moved or not all(complete for _, complete in polls):
+                self.stopping.wait(RELAY_POLL_SECONDS)  # idle, or a failing publish: do not spin
 
     def _schedule_loop(self, spec: catalog.ServiceSpec, schedule: catalog.ScheduleSpec) -> None:
         every = self.schedule_seconds.get(schedule.name, schedule.every_minutes * 60)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shopstream import catalog
+from shopstream import catalog, names
 from shopstream.wire import msk_event, msk_record, msk_record_of
 
 
@@ -38,16 +38,12 @@ class Target:
         self.env = env
         self.local = env == "local"
         if self.local:
-            kafka = os.environ.get("SHOPSTREAM_LOCAL_KAFKA_PORT", "9092")
-            aws = os.environ.get("SHOPSTREAM_LOCAL_AWS_PORT", "4566")
-            os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka}")
-            os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{aws}")
-            for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                               "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
-                               "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "POWERTOOLS_LOG_LEVEL": "ERROR",
-                               "POWERTOOLS_METRICS_DISABLED": "true"}.items():
+            from local.stack import from_environment
+
+            quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+            for key, value in {**from_environment().environment(), **quiet}.items():
                 os.environ.setdefault(key, value)
-        self.prefix = f"shopstream-{env}"
+        self.prefix = names.prefix(env)
         self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
 
     def client(self, name: str) -> Any:
@@ -56,12 +52,14 @@ class Target:
         return aws.client(name)
 
     def queue_url(self, service: str, handler: str) -> str:
-        return self.client("sqs").get_queue_url(QueueName=f"{self.prefix}-{service}-{handler}-dlq")["QueueUrl"]
+        name = names.dead_letter_queue(self.prefix, service, handler)
+        return self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
     def table(self, service: str) -> str:
         if self.local:
-            return f"{self.prefix}-{service}"
-        outputs = self.client("cloudformation").describe_stacks(StackName=f"{self.prefix}-{service}")["Stacks"][0]
+            return names.table(self.prefix, service)
+        stack = names.service_stack(self.prefix, service)
+        outputs = self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
         return next(o["OutputValue"] for o in outputs.get("Outputs", []) if o["OutputKey"] == "TableName")
 
     def kafka_config(self) -> dict[str, Any]:
@@ -91,19 +89,39 @@ class Target:
                     return function(event, LocalLambdaContext(function_name=f"{service}-{handler.name}"))
 
             return invoke_local
-        name = f"{self.prefix}-{service}-{handler.entry.title().replace('_', '')}"[:64]
+        return self._lambda(names.function(self.prefix, service, names.construct(handler.entry)))
 
+    def _lambda(self, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         def invoke_lambda(event: dict[str, Any]) -> dict[str, Any]:
             answer = self.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
-            payload = json.loads(answer["Payload"].read() or b"{}")
+            payload: dict[str, Any] = json.loads(answer["Payload"].read() or b"{}")
             if answer.get("FunctionError"):
                 raise RuntimeError(f"{name} failed: {payload}")
             return payload
 
         return invoke_lambda
 
+    def api(self, service: str, method: str, path: str) -> tuple[int, Any]:
+        """Call a service's API function as the operator (an admin), as API Gateway would."""
+        from local.http_events import claims_for, http_event
 
-RELAY = "relay"  # ``<service>.relay``: the service's outbox relay, whose failure queue holds stream batches
+        event = http_event(method, path, claims=claims_for("ops", admin=True))
+        if self.local:
+            import importlib
+
+            from local import naming
+            from local.context import LocalLambdaContext
+            from shopstream.config import override_settings
+
+            with override_settings(naming.function_settings(service, bootstrap_servers=self.bootstrap)):
+                response = importlib.import_module(f"{service}.handlers").api(
+                    event, LocalLambdaContext(function_name=f"{service}-api"))
+        else:
+            response = self._lambda(names.function(self.prefix, service, "Api"))(event)
+        return int(response["statusCode"]), json.loads(response.get("body") or "null")
+
+
+RELAY = names.RELAY  # ``<service>.relay``: the service's outbox relay, whose failure queue holds stream batches
 
 
 def find_handler(ref: str) -> tuple[str, catalog.HandlerSpec]:
@@ -281,13 +299,9 @@ def dlq_redrive(target: Target, ref: str, out=print) -> int:
 
 # --- trace ------------------------------------------------------------------------------------
 def trace(target: Target, correlation_id: str, mermaid_path: str | None, out=print) -> int:
-    from audit.logic import causal_order
-    from shopstream.dynamo import from_attributes, to_attributes
-
-    page = target.client("dynamodb").query(
-        TableName=target.table("audit"), KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues=to_attributes({":pk": f"TRAIL#{correlation_id}"}))
-    events = causal_order([json.loads(from_attributes(i)["envelope"]) for i in page["Items"]])
+    """The audit service's trail of a correlation id (its API puts causes before their effects)."""
+    status, body = target.api("audit", "GET", f"/audit/{correlation_id}")
+    events = body.get("events", []) if status == 200 else []
     if not events:
         out(f"no events with correlation id {correlation_id}")
         return 1

@@ -183,3 +183,38 @@ def test_the_redrive_window_covers_the_batch_and_nothing_far_from_it(aws, catalo
     later = now + timedelta(hours=2)
     start, end = failure_window(_failure_record(later.isoformat(), later.isoformat(), 1))
     assert outbox_items_between(start, end) == []
+
+
+class FailingPublisher(InMemoryPublisher):
+    def flush(self) -> None:
+        failed = {r.event_id: "broker unreachable" for r in self.records}
+        self.records.clear()
+        raise PublishError(failed)
+
+
+def test_the_local_stream_relay_retries_then_gives_the_batch_to_the_failure_queue(aws, catalog_table):
+    """As Lambda's stream mapping does: the shard waits on a failing batch, and after the retries the
+    batch's coordinates go to the relay's failure queue (then `dlq redrive --handler <service>.relay`)."""
+    from local import naming
+    from local.relay import StreamRelay
+    from local.streams import StreamReader
+    from shopstream import aws as clients
+    from shopstream.config import get_settings
+
+    uow = UnitOfWork()
+    uow.emit(product_created("p-9"))
+    uow.commit()
+    arn = aws["dynamodb"].describe_table(TableName=catalog_table)["Table"]["LatestStreamArn"]
+    given_up: list[dict] = []
+    relay = StreamRelay("catalog", StreamReader(clients.client("dynamodbstreams"), arn), get_settings(),
+                        retry_attempts=2, give_up=given_up.append)
+    failing = OutboxRelay(FailingPublisher())
+    assert relay.poll(failing) == (1, False)
+    assert relay.poll(failing) == (1, False)
+    assert given_up == []
+    assert relay.poll(failing) == (1, True)  # third failure: given up, the shard moves on
+    [record] = given_up
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert relay.poll(failing) == (0, True)
+    assert naming.relay_dlq("catalog").endswith("-catalog-relay-dlq")
