@@ -88,7 +88,7 @@ class Gateway:
             request.close_connection = True
             return self._reply(request, 413, {"message": "Request Entity Too Large"})
         raw = request.rfile.read(length) if length else None
-        if method == "GET" and url.path == "/health":
+        if (method, url.path) == (catalog.HEALTH_ROUTE.method, catalog.HEALTH_ROUTE.path):
             status, body = self.health()
             return self._reply(request, status, body)
         match = next(((s, p) for m, p, s in self.routes if m == method and p.match(url.path)), None)

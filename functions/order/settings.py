@@ -1,0 +1,18 @@
+"""The order service's own settings, from the environment (``SHOPSTREAM_<NAME>``), read on first use."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shopstream.config import service_settings
+
+
+class OrderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+
+    # How long a saga may stay PENDING before the sweeper cancels it (reason "timeout").
+    order_saga_timeout_seconds: int = 300
+
+
+def settings() -> OrderSettings:
+    return service_settings(OrderSettings)

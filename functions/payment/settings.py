@@ -1,0 +1,18 @@
+"""The payment service's own settings, from the environment (``SHOPSTREAM_<NAME>``), read on first use."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shopstream.config import service_settings
+
+
+class PaymentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+
+    # Share of the simulated provider's calls that time out after recording the charge (tests, demos).
+    payment_simulator_fault_rate: float = 0.0
+
+
+def settings() -> PaymentSettings:
+    return service_settings(PaymentSettings)
