@@ -97,17 +97,12 @@ class Chaos:
     replay_forgets: float = 0.5
 
 
-class _SimContext:
+def _sim_context() -> Any:
     """A Lambda context whose invocation is always about to time out: an idempotency record left in
     progress by a crash expires at once, as it would after the real function's timeout."""
+    from local.context import LocalLambdaContext
 
-    function_name = "simulated"
-    memory_limit_in_mb = 512
-    aws_request_id = "sim"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:000000000000:function:simulated"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 1
+    return LocalLambdaContext("simulated", timeout_seconds=0.001)
 
 
 class _FlakyPublisher:
@@ -262,7 +257,7 @@ class Simulation:
             moved = sum(self.bus.relay_step(spec.name) for spec in _services())
             work = self.bus.pending()
             self.random.shuffle(work)
-            delivered = sum(self.bus.deliver_step(s, h, p, context=_SimContext()) for s, h, p in work)
+            delivered = sum(self.bus.deliver_step(s, h, p, context=_sim_context()) for s, h, p in work)
             if not moved and not delivered:
                 return
         raise RuntimeError("the system did not settle")
@@ -298,7 +293,7 @@ class Simulation:
         label = ", ".join(_describe(r) for r in batch) or "(only events it skips)"
         self.faulty = self.racing = True
         try:
-            self.bus.deliver_step(spec, handler, partition, batch_size=size, times=times, context=_SimContext())
+            self.bus.deliver_step(spec, handler, partition, batch_size=size, times=times, context=_sim_context())
             outcome = f"-> next offset {cursor.next_offset}"
         except InjectedCrash:
             outcome = "-> crashed (the whole batch is retried)"

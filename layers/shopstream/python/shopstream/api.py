@@ -17,7 +17,7 @@ import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
@@ -30,6 +30,9 @@ from shopstream.envelope import CORRELATION_ID_PATTERN, EventEnvelope, event_fro
 from shopstream.events import AuditRecorded
 from shopstream.observability import logger
 from shopstream.transaction import ConditionFailed, Contention, UnitOfWork, Unstorable
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 ADMIN_GROUP = "admin"
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -181,7 +184,7 @@ class ServiceApi:
         self.routes = [(r, _route_pattern(r.path)) for r in catalog.service(service).routes]
         self._idempotency_store: Any = None
 
-    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handler(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
         claims = (authorizer.get("jwt") or {}).get("claims") or {}
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -229,7 +232,7 @@ class ServiceApi:
         return next((route for route, pattern in self.routes if route.method == method and pattern.match(path)), None)
 
     # --- Idempotency-Key ------------------------------------------------------------------------
-    def _resolve_once(self, request: _Request, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def _resolve_once(self, request: _Request, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """Powertools idempotency on the service's idempotency table, keyed by caller, key and route:
         the same body again gets the stored response; another body is a 422. Only 2xx answers are
         kept (a refused request may be corrected and sent again with the same key)."""
@@ -251,8 +254,7 @@ class ServiceApi:
                 table_name=get_settings().idempotency_table_name, boto3_client=aws.client("dynamodb"))
         config = IdempotencyConfig(event_key_jmespath="[caller, key, route]", payload_validation_jmespath="body",
                                    raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
-        if context is not None:
-            config.register_lambda_context(context)
+        config.register_lambda_context(context)
         replayed = True
 
         def first_time(*, call: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -31,6 +31,9 @@ from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
 from shopstream.observability import flush_metrics, logger, metrics, tracer
 from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 DataT = TypeVar("DataT", bound=BaseModel)
 
@@ -212,7 +215,7 @@ class EventConsumer:
         self._handle(inbound)
 
     # -- per invocation -------------------------------------------------------------------
-    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
         with self._setup_lock:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shopstream.config import get_settings
 from shopstream.envelope import EventEnvelope
 from shopstream.observability import flush_metrics, logger, metrics
 from shopstream.publisher import Publisher, PublishError, get_publisher
 from shopstream.wire import OutgoingRecord, outgoing, to_record
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 OUTBOX_PREFIX = "OUTBOX#"
 # Outbox items are spread over this many partition keys per hour, so writes never pile onto one
@@ -118,7 +121,7 @@ class OutboxRelay:
     def __init__(self, publisher: Publisher | None = None):
         self._publisher = publisher
 
-    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         from aws_lambda_powertools.metrics import MetricUnit
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
