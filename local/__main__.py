@@ -14,7 +14,14 @@ class _Stop(Exception):
 
 
 def _raise_stop(signum: int, _frame: object) -> None:
+    # From the first signal on, another Ctrl-C or SIGTERM must not interrupt the cleanup.
+    signal.signal(signal.SIGTERM, _still_stopping)
+    signal.signal(signal.SIGINT, _still_stopping)
     raise _Stop(signum)
+
+
+def _still_stopping(_signum: int, _frame: object) -> None:
+    print("still stopping (the broker and moto are shut down cleanly; this takes a few seconds)", flush=True)
 
 
 def main() -> int:
@@ -43,6 +50,8 @@ def main() -> int:
     except _Stop:
         print("\nstopping...", flush=True)
     finally:
+        signal.signal(signal.SIGTERM, _still_stopping)  # also when stopping for another reason
+        signal.signal(signal.SIGINT, _still_stopping)
         if runtime is not None:
             runtime.stop()
         stack.stop()

@@ -26,6 +26,14 @@ from shopstream.filters import esm_filter_patterns, passes
 from shopstream.wire import msk_event, msk_record_of
 
 SESSION_TIMEOUT_MS = 6000  # short: a group's first fetch waits about half of it on Tansu
+# Locally a mapping waits at most this long to fill a batch (on AWS: the catalog's batching window,
+# up to a second): a saga crosses six mappings, and a developer should not wait seconds for one order.
+LOCAL_BATCHING_WINDOW_SECONDS = 0.05
+
+
+def local_batching_window(handler: catalog.HandlerSpec) -> float:
+    """The catalog's window, capped locally; never zero (a zero timeout would spin on an idle topic)."""
+    return max(0.01, min(handler.max_batching_window_seconds, LOCAL_BATCHING_WINDOW_SECONDS))
 
 
 def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
@@ -88,7 +96,7 @@ class KafkaMapping:
         consumer.subscribe([self.handler.topic], on_assign=self._on_assign)
         try:
             while not self.stopping.is_set():
-                messages = consumer.consume(self.handler.batch_size, timeout=self.handler.max_batching_window_seconds)
+                messages = consumer.consume(self.handler.batch_size, timeout=local_batching_window(self.handler))
                 messages = [m for m in messages if m.error() is None]
                 if messages:
                     self._process(consumer, messages)

@@ -8,19 +8,37 @@ handling restores that one property; connections are still accepted concurrently
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import threading
+from collections import Counter
+from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import MotoRequestHandler
 from werkzeug.serving import run_simple
 
+COUNTS_PATH = "/_shopstream/requests"  # GET: requests served so far, by action (benchmarks read it)
 
-def serialized(app):
+
+def _action(environ: dict[str, Any]) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return str(target).rsplit(".", 1)[-1]
+    return f"{environ.get('REQUEST_METHOD', '?')} {str(environ.get('PATH_INFO', '/')).split('/')[1][:40]}"
+
+
+def serialized(app: Any) -> Any:
     lock = threading.Lock()
+    counts: Counter[str] = Counter()
 
-    def handle(environ, start_response):
+    def handle(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") == COUNTS_PATH:
+            body = json.dumps({"requests": sum(counts.values()), "byAction": counts}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         with lock:
+            counts[_action(environ)] += 1
             return list(app(environ, start_response))  # the whole response is produced under the lock
 
     return handle

@@ -45,4 +45,4 @@ def function_settings(service: str, handler: str | None = None, *, bootstrap_ser
 
 def all_queues() -> list[str]:
     names = [dlq(s.name, h.name) for s in catalog.SERVICES for h in s.handlers]
-    return names + [relay_dlq(s.name) for s in catalog.SERVICES]
+    return names + [relay_dlq(s.name) for s in catalog.SERVICES if s.publishes]

@@ -18,7 +18,8 @@ from shopstream import catalog
 from shopstream.config import Settings, override_settings
 from shopstream.outbox import OutboxRelay
 
-RELAY_POLL_SECONDS = 0.1
+RELAY_POLL_SECONDS = 0.1  # after a failed publish
+RELAY_IDLE_SECONDS = 2.0  # read every stream at least this often (writes from other processes)
 RELAY_RETRY_ATTEMPTS = 10  # locally by count; on AWS the mapping retries for up to 12 hours (stacks/service/)
 
 
@@ -63,25 +64,51 @@ class LocalRuntime:
             return self.modules[service].api(event, LocalLambdaContext(function_name=f"{service}-api"))
 
     def _relay_loop(self) -> None:
-        """One poller for every table's stream, as Lambda's stream mapping would run one per table."""
-        from shopstream import aws
+        """The outbox relays of every service that publishes, as Lambda's stream mappings would run them.
+
+        Instead of polling every stream all the time, a relay reads its stream when its table had a
+        commit in this process (transaction listener), when its last batch did not go through, and
+        at least every RELAY_IDLE_SECONDS (writes made by other processes, such as tools)."""
+        from shopstream import aws, transaction
 
         relay = OutboxRelay()
         streams, dynamodb = self.stack.client("dynamodbstreams"), self.stack.client("dynamodb")
-        relays = [StreamRelay(
+        relays = {naming.table(s.name): StreamRelay(
             s.name, StreamReader(streams, dynamodb.describe_table(TableName=naming.table(s.name))["Table"]
                                  ["LatestStreamArn"]), self.settings(s.name),
             retry_attempts=RELAY_RETRY_ATTEMPTS,
             give_up=queue_sender(aws.client("sqs"), self.stack.queue_urls[naming.relay_dlq(s.name)]))
-            for s in catalog.SERVICES]
-        while not self.stopping.is_set():
-            started = time.perf_counter()
-            polls = [stream_relay.poll(relay) for stream_relay in relays]
-            moved = sum(read for read, _ in polls)
-            self.relayed += moved
-            self.relay_busy_seconds += time.perf_counter() - started
-            if not moved or not all(complete for _, complete in polls):
-                self.stopping.wait(RELAY_POLL_SECONDS)  # idle, or a failing publish: do not spin
+            for s in catalog.SERVICES if s.publishes}
+        written: set[str] = set(relays)
+        woken = threading.Condition()
+
+        def on_commit(uow: transaction.UnitOfWork) -> None:
+            with woken:
+                written.add(uow.table_name)
+                woken.notify()
+
+        transaction.add_commit_listener(on_commit)
+        last_full = time.monotonic()
+        try:
+            while not self.stopping.is_set():
+                with woken:
+                    if not written:
+                        woken.wait(RELAY_IDLE_SECONDS)
+                    due = set(written)
+                    written.clear()
+                if time.monotonic() - last_full >= RELAY_IDLE_SECONDS:
+                    due, last_full = set(relays), time.monotonic()
+                started = time.perf_counter()
+                polls = {table: relays[table].poll(relay) for table in due if table in relays}
+                self.relayed += sum(read for read, _ in polls.values())
+                self.relay_busy_seconds += time.perf_counter() - started
+                retry = {table for table, (_, complete) in polls.items() if not complete}
+                if retry:  # a failing publish: try again shortly, without spinning
+                    self.stopping.wait(RELAY_POLL_SECONDS)
+                    with woken:
+                        written.update(retry)
+        finally:
+            transaction.remove_commit_listener(on_commit)
 
     def _schedule_loop(self, spec: catalog.ServiceSpec, schedule: catalog.ScheduleSpec) -> None:
         every = self.schedule_seconds.get(schedule.name, schedule.every_minutes * 60)

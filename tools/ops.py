@@ -132,7 +132,7 @@ def find_handler(ref: str) -> tuple[str, catalog.HandlerSpec]:
 def all_queues() -> list[str]:
     """Every dead-letter queue: each handler's, and each service's relay failure queue."""
     return [*(f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers),
-            *(f"{s.name}.{RELAY}" for s in catalog.SERVICES)]
+            *(f"{s.name}.{RELAY}" for s in catalog.SERVICES if s.publishes)]
 
 
 # --- replay ---------------------------------------------------------------------------------

@@ -22,7 +22,14 @@ def trail(correlation_id: str) -> list[dict[str, Any]]:
 
 
 def archive(bucket: str, topic: str, envelope: dict[str, Any]) -> None:
+    """Written once: a redelivered event finds its object there (If-None-Match), so the locked
+    archive does not grow a second version of it."""
     day = envelope["timestamp"][:10].replace("-", "/")
-    aws.client("s3").put_object(Bucket=bucket, Key=f"{topic}/{day}/{envelope['eventId']}.json",
-                                Body=json.dumps(envelope, separators=(",", ":")).encode(),
-                                ContentType="application/json")
+    s3 = aws.client("s3")
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{topic}/{day}/{envelope['eventId']}.json",
+                      Body=json.dumps(envelope, separators=(",", ":")).encode(),
+                      ContentType="application/json", IfNoneMatch="*")
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+            raise

@@ -46,7 +46,8 @@ class ServiceConstruct(Construct):
         consumers = ServiceConsumers(self, self.functions, cluster_arn=cluster_arn)
         for handler in spec.handlers:
             consumers.consumer(handler)
-        consumers.relay()
+        if spec.publishes:  # a service that publishes nothing has no outbox to relay (audit)
+            consumers.relay()
         if spec.routes:
             add_api(self, self.functions)
         for schedule in spec.schedules:

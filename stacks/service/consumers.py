@@ -37,7 +37,8 @@ class ServiceConsumers:
         function = f.create(name, f"{self.spec.name}.handlers.{handler.entry}", kind="consumer",
                             environment=f.environment(handler, dlq))
         f.allow_table(function)
-        f.allow_idempotency(function)
+        if handler.idempotency:
+            f.allow_idempotency(function)
         f.allow_dead_letters(function, dlq)
         f.allow_needs(function, handler)
         group = catalog.consumer_group_id(self.spec.name, handler.name)

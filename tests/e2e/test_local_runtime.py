@@ -242,6 +242,8 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     assert "payment->>order: OrderConfirmed" in diagram.read_text()
 
     process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)  # impatient: a second signal while stopping must not abort the cleanup
     assert process.wait(timeout=60) == 0
     for port in ports.values():
         with pytest.raises(OSError):

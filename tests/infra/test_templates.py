@@ -223,8 +223,8 @@ def test_every_service_table_has_pitr_stream_and_ttl(synthesized):
 def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synthesized):
     prod = synthesized["prod"]
     queues = list(prod.resources("AWS::SQS::Queue"))
-    # One per handler, one per relay, one per schedule (failed asynchronous runs).
-    assert len(queues) == sum(len(s.handlers) + 1 + len(s.schedules) for s in catalog.SERVICES)
+    # One per handler, one per relay (services that publish), one per schedule (failed asynchronous runs).
+    assert len(queues) == sum(len(s.handlers) + bool(s.publishes) + len(s.schedules) for s in catalog.SERVICES)
     for _stack, logical_id, queue in queues:
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
         assert "KmsMasterKeyId" in queue["Properties"]
@@ -412,7 +412,7 @@ def test_only_the_outbox_relays_run_in_the_vpc_and_msk_consumers_are_not_traced(
     for (stack_name, name), (in_vpc, tracing) in placed.items():
         assert in_vpc == (name == "Relay"), (stack_name, name)
         assert tracing == (None if name in consumers or name == "Relay" else "Active"), (stack_name, name)
-    assert sum(1 for _, name in placed if name == "Relay") == len(catalog.SERVICES)
+    assert sum(1 for _, name in placed if name == "Relay") == sum(1 for s in catalog.SERVICES if s.publishes)
 
 
 def test_api_functions_use_snapstart_through_an_alias(synthesized):

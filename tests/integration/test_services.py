@@ -174,6 +174,36 @@ def test_audit_archive_keeps_every_event_by_topic_and_date(ready):
     assert len(trail) == len(event_ids)
 
 
+def test_the_audit_trail_is_written_once_per_event_without_an_idempotency_record(ready):
+    """The trail handlers keep no Powertools record (catalog: idempotency=False): their conditional put
+    and If-None-Match object are the record. Redelivered everything: one trail item, one object version."""
+    import boto3
+
+    from local import naming
+
+    shop, mug = ready
+    shop.order("u-1", {mug: 1})
+    shop.bus.pump()
+    before = len([i for i in scan("audit") if i["pk"].startswith("TRAIL#")])
+    for cursor in shop.bus.cursors.values():
+        cursor.next_offset = 0  # a full replay of every partition into every handler
+    shop.bus.pump()
+    assert len([i for i in scan("audit") if i["pk"].startswith("TRAIL#")]) == before
+    versions = boto3.client("s3").list_object_versions(Bucket=naming.AUDIT_ARCHIVE_BUCKET)["Versions"]
+    assert len(versions) == len({v["Key"] for v in versions}) == before
+    assert all(not i["id"].startswith("audit.trail-") for i in scan_idempotency("audit"))
+    check_invariants(shop.bus)
+
+
+def scan_idempotency(service: str) -> list[dict]:
+    import boto3
+
+    from local import naming
+
+    return [{"id": i["id"]["S"]} for i in boto3.client("dynamodb").scan(
+        TableName=naming.idempotency_table(service))["Items"]]
+
+
 def test_analytics_emits_orders_revenue_and_payment_failures(ready, monkeypatch, capsys):
     from shopstream import observability
 

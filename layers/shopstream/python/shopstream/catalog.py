@@ -53,6 +53,10 @@ class HandlerSpec:
     retry_attempts: int = 3
     max_record_age_seconds: int = 6 * 3600
     needs: tuple[str, ...] = ()  # "audit-archive" (S3 writes), "email" (SES sends)
+    # Powertools idempotency record per eventId. Off only where the handler's one effect is itself a
+    # write-once keyed by the eventId (the audit trail: a conditional put and an If-None-Match object),
+    # so the record would be a second copy of the same fact, at two more DynamoDB calls per event.
+    idempotency: bool = True
 
 
 @dataclass(frozen=True)
@@ -308,7 +312,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Immutable trail of every event, and real-time business metrics",
         publishes=(),
         handlers=(
-            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",)) for t in TOPICS),
+            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), idempotency=False)
+              for t in TOPICS),
             _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),
             _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed"),
         ),

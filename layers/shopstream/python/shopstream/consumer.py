@@ -196,6 +196,9 @@ class EventConsumer:
         settings = get_settings()
         if self._dead_letters is None:
             self._dead_letters = SqsDeadLetterSink(settings.dlq_url)
+        if not self.spec.idempotency:  # the handler's own write-once keyed by eventId (catalog.HandlerSpec)
+            self._apply_once = self._apply
+            return
         # The process's one DynamoDB client (not a second one: each costs cold-start time).
         store = self._persistence_store or DynamoDBPersistenceLayer(
             table_name=settings.idempotency_table_name, boto3_client=aws.client("dynamodb"))
@@ -221,7 +224,7 @@ class EventConsumer:
         with self._setup_lock:
             if self._apply_once is None:
                 self._setup()
-        if context is not None:
+        if context is not None and self._idempotency_config is not None:
             self._idempotency_config.register_lambda_context(context)
         # A processor per batch: it holds the batch's state (and the local runner is threaded).
         processor = BatchProcessor(event_type=EventType.Kafka)

@@ -121,6 +121,8 @@ class UnitOfWork:
                 raise Unstorable(str(exc)[:500]) from exc
             raise
         commits[self.table_name] += 1
+        for listener in _listeners:
+            listener(self)
         _after_commit(self)
 
 
@@ -146,6 +148,21 @@ def retry_on_conflict(attempt: Callable[[], T | None], *, what: str, attempts: i
         except ConditionFailed:
             continue
     raise Contention(f"{what}: still conflicting after {attempts} attempts")
+
+
+# --- observers ----------------------------------------------------------------------------
+_listeners: list[Callable[[UnitOfWork], None]] = []
+
+
+def add_commit_listener(listener: Callable[[UnitOfWork], None]) -> None:
+    """Call ``listener`` after every successful commit in this process (the local runtime wakes its
+    outbox relays with it instead of polling every table's stream)."""
+    _listeners.append(listener)
+
+
+def remove_commit_listener(listener: Callable[[UnitOfWork], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
 
 
 # --- fault injection (the seeded simulation; never set in production) ---------------------
