@@ -35,9 +35,10 @@ def main() -> int:
     api_port = int(os.environ.get("SHOPSTREAM_LOCAL_API_PORT", "8000"))
     try:
         stack.start()
-        # Functions in this process reach the local stack exactly as they reach AWS: through boto3's
-        # standard environment (AWS_ENDPOINT_URL) and the Kafka bootstrap setting.
-        os.environ.update(stack.environment())
+        # Functions in this process reach moto in process (boto3 clients without an endpoint) and the
+        # broker through the Kafka bootstrap setting; other processes use the banner's AWS_ENDPOINT_URL.
+        os.environ.update(stack.process_environment())
+        os.environ.pop("AWS_ENDPOINT_URL", None)
         from local.runtime import LocalRuntime
 
         runtime = LocalRuntime(stack, api_port=api_port).start()

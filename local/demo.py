@@ -209,7 +209,8 @@ class embedded_stack:  # noqa: N801 (a context manager used like a function)
         from shopstream.config import reset_settings
 
         self.stack = LocalStack(external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None).start()
-        os.environ.update(self.stack.environment())
+        os.environ.update(self.stack.process_environment())
+        os.environ.pop("AWS_ENDPOINT_URL", None)  # this process's calls are answered in process
         aws.reset_clients()  # clients made before this point would not use the local endpoint
         reset_settings()
         os.environ["SHOPSTREAM_LOCAL_KAFKA_PORT"] = str(self.stack.kafka_port)

@@ -1,8 +1,10 @@
-"""moto's server, with each request handled atomically.
+"""moto, with each request handled atomically: in this process for the local runtime's own calls,
+and over HTTP for other processes (make ops, the demo, tests, any AWS tool).
 
-DynamoDB applies every request atomically; moto's backends are not thread-safe (a
-TransactWriteItems deep-copies tables while another thread writes). Serialising request
-handling restores that one property; connections are still accepted concurrently.
+DynamoDB applies every request atomically; moto's backends are not thread-safe. One lock
+serialises every request, whichever way it comes in; connections are still accepted concurrently.
+
+``python -m local.moto_server`` serves moto alone (over HTTP only).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from collections import Counter
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.server import MotoRequestHandler
-from werkzeug.serving import run_simple
 
 COUNTS_PATH = "/_shopstream/requests"  # GET: requests served so far, by action (benchmarks read it)
 
@@ -28,9 +28,12 @@ def _action(environ: dict[str, Any]) -> str:
     return f"{environ.get('REQUEST_METHOD', '?')} {str(environ.get('PATH_INFO', '/')).split('/')[1][:40]}"
 
 
+LOCK = threading.Lock()  # one request at a time, in-process calls and HTTP requests alike
+counts: Counter[str] = Counter()  # requests served, by action (both ways)
+
+
 def serialized(app: Any) -> Any:
-    lock = threading.Lock()
-    counts: Counter[str] = Counter()
+    lock = LOCK
 
     def handle(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         if environ.get("PATH_INFO") == COUNTS_PATH:
@@ -44,6 +47,54 @@ def serialized(app: Any) -> Any:
     return handle
 
 
+class InProcessMoto:
+    """moto's backends in this process: boto3 clients made here without an endpoint are served in
+    process (no HTTP, no second interpreter), and an HTTP endpoint on ``port`` serves the same state
+    to other processes."""
+
+    def __init__(self, host: str, port: int):
+        from moto import mock_aws
+        from moto.core.botocore_stubber import BotocoreStubber
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from waitress import create_server
+
+        from local import moto_patches
+
+        moto_patches.apply()
+        _serialize_in_process_calls(BotocoreStubber)
+        self.mock = mock_aws()
+        self.mock.start()
+        app = DomainDispatcherApplication(create_backend_app)
+        self.server = create_server(serialized(app), host=host, port=port, threads=8, connection_limit=1000,
+                                    channel_timeout=300, ident="moto")
+        self.thread = threading.Thread(target=self.server.run, name="moto-http", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=5)
+        self.mock.stop()
+
+
+def _serialize_in_process_calls(stubber: Any) -> None:
+    """The in-process mock answers under the same lock as the HTTP endpoint (once per process)."""
+    if getattr(stubber.__call__, "serialized", False):
+        return
+    original = stubber.__call__
+
+    def call(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with LOCK:
+            response = original(self, event_name, request, **kwargs)
+            if response is not None:
+                target = request.headers.get("X-Amz-Target")
+                counts[target.decode().rsplit(".", 1)[-1] if isinstance(target, bytes) else
+                       str(target).rsplit(".", 1)[-1] if target else f"{request.method} in-process"] += 1
+            return response
+
+    call.serialized = True  # type: ignore[attr-defined]
+    stubber.__call__ = call
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -54,7 +105,12 @@ def main() -> None:
 
     moto_patches.apply()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, serialized(app), threaded=True, request_handler=MotoRequestHandler)
+    # waitress keeps connections alive (werkzeug's development server closes each one after a single
+    # response, so every AWS call paid a new TCP connection and a new server thread).
+    from waitress import serve
+
+    serve(serialized(app), host=args.host, port=args.port, threads=16, connection_limit=1000,
+          channel_timeout=300, ident="moto", _quiet=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ class LocalStack:
     log_dir: Path = field(default_factory=lambda: Path(".local"))
     processes: dict[str, Any] = field(default_factory=dict)
     queue_urls: dict[str, str] = field(default_factory=dict)
+    moto: Any = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -40,12 +40,15 @@ class LocalStack:
         return f"http://127.0.0.1:{self.aws_port}"
 
     def environment(self) -> dict[str, str]:
-        """What a process needs in its environment to use this stack."""
+        """What another process needs in its environment to use this stack (AWS over HTTP)."""
+        return {**self.process_environment(), "AWS_ENDPOINT_URL": self.aws_endpoint}
+
+    def process_environment(self) -> dict[str, str]:
+        """What this process needs: its own boto3 clients are answered by moto in process."""
         return {
             **LOCAL_CREDENTIALS,
             "AWS_REGION": LOCAL_REGION,
             "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_ENDPOINT_URL": self.aws_endpoint,
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
         }
@@ -63,13 +66,15 @@ class LocalStack:
         return self
 
     def _start_moto(self) -> None:
+        """moto in this process (the runtime's calls skip HTTP and a second interpreter), with its
+        HTTP endpoint on aws_port for everything else."""
+        from local.moto_server import InProcessMoto
+
         self.aws_port = self.aws_port or free_port()
-        process = spawn(
-            [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(self.aws_port)],
-            log_path=str(self.log_dir / "moto.log"),
-        )
-        self.processes["moto"] = process
-        wait_for_port(self.aws_port, process, what="moto server")
+        self.moto = InProcessMoto("127.0.0.1", self.aws_port)
+        deadline = time.monotonic() + 10
+        while not _listening(self.aws_port) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def _start_broker(self) -> None:
         self.kafka_port = self.kafka_port or free_port()
@@ -83,15 +88,11 @@ class LocalStack:
         wait_for_port(self.kafka_port, process, what="Tansu broker")
 
     def client(self, service_name: str) -> Any:
+        """A client of this stack for this process (answered in process)."""
         import boto3
 
         return boto3.session.Session().client(
-            service_name,
-            endpoint_url=self.aws_endpoint,
-            region_name=LOCAL_REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+            service_name, region_name=LOCAL_REGION, aws_access_key_id="local", aws_secret_access_key="local")
 
     def _provision(self) -> None:
         provision.create_topics(self.bootstrap_servers)
@@ -100,10 +101,12 @@ class LocalStack:
         provision.create_buckets(self.client("s3"), LOCAL_REGION)
 
     def stop(self) -> None:
-        for name in ("broker", "moto"):
-            process = self.processes.pop(name, None)
-            if process is not None:
-                stop(process)
+        process = self.processes.pop("broker", None)
+        if process is not None:
+            stop(process)
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -135,6 +138,16 @@ def from_environment() -> LocalStack:
         aws_port=port("SHOPSTREAM_LOCAL_AWS_PORT", 4566),
         external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
     )
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def wait_forever() -> None:
