@@ -24,49 +24,6 @@ RATE = float(os.environ.get("BENCH_LOCAL_RATE", 5))
 CLIENTS = 10
 IDLE_ORDERS = 15
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-TERMINAL = {"OrderConfirmed", "OrderCancelled"}
-
-
-class Settled:
-    """Watches order-events on the broker: when each order reached its terminal event."""
-
-    def __init__(self, bootstrap: str):
-        from confluent_kafka import Consumer
-
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time_ns()}",
-                                  "auto.offset.reset": "latest", "session.timeout.ms": 6000,
-                                  "fetch.wait.max.ms": 10})
-        self.consumer.subscribe(["order-events"], on_assign=lambda *_: self.assigned.set())
-        self.assigned = threading.Event()
-        self.at: dict[str, float] = {}
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        self.assigned.wait(30)
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            for message in self.consumer.consume(500, 0.05):
-                if message.error() is not None:
-                    continue
-                body = json.loads(message.value())
-                if body["eventType"] in TERMINAL:
-                    with self.lock:
-                        self.at.setdefault(body["data"]["orderId"], time.monotonic())
-
-    def wait_for(self, order_ids: set[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if order_ids <= self.at.keys():
-                    return
-            time.sleep(0.005)
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        self.consumer.close()
 
 
 def moto_requests(aws_port: int) -> dict[str, Any]:
@@ -78,6 +35,7 @@ def moto_requests(aws_port: int) -> dict[str, Any]:
 
 
 def measure() -> dict[str, Any]:
+    from local.client import OrderWatcher
     from local.demo import embedded_stack, percentile
 
     with embedded_stack() as client:
@@ -95,7 +53,7 @@ def measure() -> dict[str, Any]:
                 "shippingAddress": ADDRESS}
         for user in users:  # each profile must have reached the order service's replica
             client.wait_until(lambda u=user: client.call("POST", "/orders", user=u, body=body)[0] == 202)
-        settled = Settled(runtime.stack.bootstrap_servers)
+        settled = OrderWatcher(runtime.stack.bootstrap_servers)
         time.sleep(2)  # let the warm-up orders drain: the stack is idle
 
         idle: list[float] = []
@@ -103,7 +61,7 @@ def measure() -> dict[str, Any]:
             started = time.monotonic()
             _, answer, _ = client.call("POST", "/orders", user=users[n % CLIENTS], body=body)
             settled.wait_for({answer["orderId"]}, 30)
-            idle.append(settled.at.get(answer["orderId"], time.monotonic()) - started)
+            idle.append(settled.settled_at.get(answer["orderId"], time.monotonic()) - started)
             time.sleep(0.3)
 
         before = moto_requests(runtime.stack.aws_port)
@@ -134,12 +92,12 @@ def measure() -> dict[str, Any]:
         elapsed = time.monotonic() - started
         after = moto_requests(runtime.stack.aws_port)
         settled.close()
-        done = sorted((settled.at[o], o) for o in placed if o in settled.at)
-        settle_times = [settled.at[o] - placed[o] for o in placed if o in settled.at]
+        done = sorted((settled.settled_at[o], o) for o in placed if o in settled.settled_at)
+        settle_times = [settled.settled_at[o] - placed[o] for o in placed if o in settled.settled_at]
         by_time = sorted(placed.items(), key=lambda item: item[1])
 
         def rate(first: list[tuple[str, float]]) -> float:
-            ends = sorted(settled.at[o] for o, _ in first if o in settled.at)
+            ends = sorted(settled.settled_at[o] for o, _ in first if o in settled.settled_at)
             return len(ends) / max(ends[-1] - first[0][1], 1e-9) if ends else 0.0
 
         actions = {k: after["byAction"].get(k, 0) - before["byAction"].get(k, 0) for k in after["byAction"]}

@@ -52,3 +52,51 @@ class ApiClient:
             return self.call("GET", "/health")[0] == 200
         except OSError:
             return False
+
+
+class OrderWatcher:
+    """Sees orders settle by reading order-events on the broker (their OrderConfirmed or
+    OrderCancelled), so that waiting for many orders adds no load to the API."""
+
+    TERMINAL = frozenset({"OrderConfirmed", "OrderCancelled"})
+
+    def __init__(self, bootstrap: str):
+        import threading
+
+        from confluent_kafka import Consumer
+
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"watch-{time.time_ns()}",
+                                  "auto.offset.reset": "latest", "session.timeout.ms": 6000,
+                                  "fetch.wait.max.ms": 10})
+        self.assigned = threading.Event()
+        self.consumer.subscribe(["order-events"], on_assign=lambda *_: self.assigned.set())
+        self.settled_at: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="order-watcher", daemon=True)
+        self.thread.start()
+        self.assigned.wait(30)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            for message in self.consumer.consume(500, 0.05):
+                if message.error() is not None:
+                    continue
+                body = json.loads(message.value() or b"{}")
+                if body.get("eventType") in self.TERMINAL:
+                    with self.lock:
+                        self.settled_at.setdefault(body["data"]["orderId"], time.monotonic())
+
+    def settled(self, order_ids: set[str]) -> set[str]:
+        with self.lock:
+            return order_ids & self.settled_at.keys()
+
+    def wait_for(self, order_ids: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.settled(order_ids)) < len(order_ids):
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        self.consumer.close()

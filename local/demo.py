@@ -7,28 +7,38 @@ or starts its own local stack when nothing answers there. Exits 1 if an invarian
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import random
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from contextlib import ExitStack
 from typing import Any
 
-from local.client import ApiClient
+from local.client import ApiClient, OrderWatcher
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01 F5P2", "country": "IE"}
 ADMIN: dict[str, Any] = {"user": "demo-admin", "admin": True}
 
 
-def progress(done: int, total: int, label: str) -> None:
+CLIENTS = 8  # concurrent clients placing orders
+
+
+def progress_line(placed: int, settled: int, total: int, elapsed: float) -> None:
     width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r{label:<10} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
+    filled = int(width * settled / max(total, 1))
+    rate = settled / elapsed if elapsed else 0.0
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] placed {placed}/{total}  settled {settled}/{total}  "
+                     f"{rate:.1f} orders/s  {elapsed:.0f}s ")
     sys.stderr.flush()
+
+
+def kafka_bootstrap() -> str:
+    port = os.environ.get("SHOPSTREAM_LOCAL_KAFKA_PORT", 9092)
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -58,35 +68,52 @@ def run(client: ApiClient, orders: int, seed: int) -> tuple[list[str], dict]:
                                   for p in products.values()))
     kinds = rng.choices(["visa", "declined", "insufficient", "scarce", "cancel"], [55, 15, 10, 12, 8], k=orders)
     placed: list[tuple[str, str, float, str]] = []
-    for n, kind in enumerate(kinds, start=1):
-        user = rng.choice(users)
+    lock = threading.Lock()
+    watcher = OrderWatcher(kafka_bootstrap())
+
+    def place(n: int) -> None:
+        kind, order_rng = kinds[n], random.Random(seed * 100_003 + n)
+        user = order_rng.choice(users)
         product = products["scarce" if kind == "scarce" else "plenty"]
         method = {"declined": "pm_card_chargeDeclined", "insufficient": "pm_card_insufficientFunds"}.get(kind,
                                                                                                          "pm_card_visa")
-        body = {"items": [{"productId": product["productId"], "quantity": rng.randint(1, 3)}],
+        body = {"items": [{"productId": product["productId"], "quantity": order_rng.randint(1, 3)}],
                 "paymentMethod": method, "shippingAddress": ADDRESS}
         started = time.monotonic()
         status, answer, _ = client.wait_until(
-            lambda user=user, body=body: (r := client.call("POST", "/orders", user=user, body=body))
-            and r[0] != 422 and r, timeout=30)
+            lambda: (r := client.call("POST", "/orders", user=user, body=body)) and r[0] != 422 and r, timeout=30)
         assert status == 202, answer
-        placed.append((answer["orderId"], user, started, kind))
         if kind == "cancel":
             client.call("POST", f"/orders/{answer['orderId']}/cancel", user=user)
-        progress(n, orders, "placing")
+        with lock:
+            placed.append((answer["orderId"], user, started, kind))
+
+    started = time.monotonic()
+    pool = concurrent.futures.ThreadPoolExecutor(CLIENTS)
+    futures = [pool.submit(place, n) for n in range(orders)]
+    deadline = time.monotonic() + 180 + orders
+    try:
+        while time.monotonic() < deadline:
+            with lock:
+                ids = {order_id for order_id, *_ in placed}
+            done = len(watcher.settled(ids))
+            elapsed = time.monotonic() - started
+            progress_line(len(ids), done, orders, elapsed)
+            if len(ids) == orders and done == orders:
+                break
+            time.sleep(0.2)
+        for future in futures:
+            future.result()
+    finally:
+        pool.shutdown()
+        watcher.close()
+        sys.stderr.write("\n")
     settled: dict[str, dict] = {}
     settle_seconds: list[float] = []
-    deadline = time.monotonic() + 180
-    while len(settled) < len(placed) and time.monotonic() < deadline:
-        for order_id, user, started, _ in placed:
-            if order_id in settled:
-                continue
-            status, order, _ = client.call("GET", f"/orders/{order_id}", user=user)
-            if status == 200 and order["status"] != "PENDING":
-                settled[order_id] = order
-                settle_seconds.append(time.monotonic() - started)
-        progress(len(settled), len(placed), "settling")
-        time.sleep(0.2)
+    for order_id, user, placed_at, _ in placed:
+        if order_id in watcher.settled_at:
+            settled[order_id] = client.call("GET", f"/orders/{order_id}", user=user)[1]
+            settle_seconds.append(watcher.settled_at[order_id] - placed_at)
     problems = check(client, placed, settled, products, stock)
     return problems, {"settled": settled, "settle_seconds": settle_seconds, "products": products}
 
@@ -141,9 +168,8 @@ def topic_counts(idle_seconds: float = 1.5) -> dict[str, int]:
 
     from shopstream import catalog
 
-    port = os.environ.get("SHOPSTREAM_LOCAL_KAFKA_PORT", 9092)
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-counter", "enable.auto.commit": False})
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap(), "group.id": "demo-counter",
+                         "enable.auto.commit": False})
     consumer.assign([TopicPartition(t.name, p, OFFSET_BEGINNING) for t in catalog.TOPICS for p in range(t.partitions)])
     counts = {t.name: 0 for t in catalog.TOPICS}
     last_seen = time.monotonic()
