@@ -37,7 +37,7 @@ $(NODE_STAMP): package.json package-lock.json
 venv: $(DEPS_STAMP)
 node: $(NODE_STAMP)
 
-local: venv
+local: venv node
 	$(PY) -m local
 
 test: venv node lint

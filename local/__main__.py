@@ -45,6 +45,7 @@ def main() -> int:
         runtime.wait_ready()
         print(stack.banner(), flush=True)
         print(f"  API   : http://127.0.0.1:{api_port}  (GET /health; OpenAPI: docs/openapi.json)\n"
+              f"  console: http://127.0.0.1:{api_port}/console  (map, dead letters, order stories, analytics)\n"
               f"  token : make token USER=u1 [ADMIN=1]  ->  curl -H \"Authorization: Bearer $TOKEN\" ...\n"
               "Ctrl-C stops everything.", flush=True)
         wait_forever()

@@ -27,7 +27,9 @@ def compile_routes() -> list[Route]:
 
 class Gateway:
     def __init__(self, *, host: str, port: int, invoke: Callable[[str, dict[str, Any]], dict[str, Any]],
-                 verify: Callable[[str], dict[str, Any]], health: Callable[[], tuple[int, dict[str, Any]]]):
+                 verify: Callable[[str], dict[str, Any]], health: Callable[[], tuple[int, dict[str, Any]]],
+                 console: Callable[[str, str, dict[str, str], bytes | None], tuple[int, Any, dict[str, str]]]
+                 | None = None):
         self.routes = compile_routes()
         gateway = self
 
@@ -51,7 +53,7 @@ class Gateway:
             daemon_threads = True
             request_queue_size = 256  # bursts of new connections queue instead of being refused
 
-        self.invoke, self.verify, self.health = invoke, verify, health
+        self.invoke, self.verify, self.health, self.console = invoke, verify, health, console
         self.server = Server((host, port), Handler)
 
     @property
@@ -59,7 +61,7 @@ class Gateway:
         return self.server.server_address[1]
 
     def _reply(self, request: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None):
-        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+        payload = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
         request.send_response(status)
         headers = {"Content-Type": "application/json", **(headers or {})}
         for name, value in headers.items():
@@ -91,6 +93,10 @@ class Gateway:
         if (method, url.path) == (catalog.HEALTH_ROUTE.method, catalog.HEALTH_ROUTE.path):
             status, body = self.health()
             return self._reply(request, status, body)
+        if self.console is not None and (url.path == "/console" or url.path.startswith("/console/")):
+            # The local console (local/console.py): local only, so without a token.
+            status, body, headers = self.console(method, url.path, dict(parse_qsl(url.query)), raw)
+            return self._reply(request, status, body, headers)
         match = next(((s, p) for m, p, s in self.routes if m == method and p.match(url.path)), None)
         if match is None:
             return self._reply(request, 404, {"message": "Not Found"})

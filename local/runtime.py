@@ -33,6 +33,7 @@ class LocalRuntime:
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         self.gateway: Any = None
+        self.console: Any = None
         self.relayed = 0
         self.relay_busy_seconds = 0.0
 
@@ -148,8 +149,11 @@ class LocalRuntime:
                 self.threads.append(threading.Thread(target=self._schedule_loop, args=(spec, schedule),
                                                      name=f"schedule-{schedule.name}", daemon=True))
         self.threads.append(threading.Thread(target=self._relay_loop, name="outbox-relays", daemon=True))
+        from local.console import Console
+
+        self.console = Console(bootstrap=self.stack.bootstrap_servers, invoke_api=self.invoke_api)
         self.gateway = Gateway(host="127.0.0.1", port=self.api_port, invoke=self.invoke_api, verify=auth.verify,
-                               health=self.health)
+                               health=self.health, console=self.console)
         self.threads.append(threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True))
         for thread in self.threads:
             thread.start()
@@ -167,6 +171,8 @@ class LocalRuntime:
         self.stopping.set()
         if self.gateway is not None:
             self.gateway.shutdown()
+        if self.console is not None:
+            self.console.stop()
         for mapping in self.mappings:
             mapping.stopping.set()
         for mapping in self.mappings:

@@ -92,6 +92,15 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
                            "causeEventType": "OrderConfirmed", "error": "bounced"},
     "AuditRecorded": {"actor": "u-1", "action": "POST /orders", "resource": "/orders", "outcome": "success",
                       "statusCode": 202},
+    "FraudSuspected": {"alertId": "FraudSuspected-1", "userId": "u-1", "declines": 3, "windowMinutes": 10,
+                       "firstDeclineAt": "2026-01-01T00:00:00Z", "lastDeclineAt": "2026-01-01T00:05:00Z",
+                       "paymentIds": ["pay-1", "pay-2", "pay-3"]},
+    "StockOutPredicted": {"alertId": "StockOutPredicted-1", "productId": "p-1", "available": 8,
+                          "unitsPerMinute": 0.5, "minutesToStockOut": 16, "lookbackMinutes": 15,
+                          "windowStart": "2026-01-01T00:00:00Z"},
+    "PaymentFailureSpike": {"alertId": "PaymentFailureSpike-1", "threshold": 0.5,
+                            "windowStarts": ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"],
+                            "failureRates": [0.6, 0.75, 1.0], "attempts": [5, 4, 3]},
 }
 
 

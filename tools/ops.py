@@ -5,7 +5,10 @@
     python -m tools.ops dlq list [--handler inventory.order-reservations]
     python -m tools.ops dlq redrive --handler inventory.order-reservations
     python -m tools.ops dlq redrive --handler order.relay        (an outbox relay's failed batches)
+    python -m tools.ops dlq discard --handler inventory.order-reservations --message-id <id>
     python -m tools.ops trace <correlationId> [--mermaid trace.mmd]
+    python -m tools.ops tail order-events [--follow] [--key o_123]
+    python -m tools.ops produce order-events envelope.json       (validated against the catalog first)
 
 Against the local stack by default (ports from SHOPSTREAM_LOCAL_*_PORT); with ``--env dev`` (and
 AWS credentials) against that environment: handlers are then invoked as Lambda functions,
@@ -250,7 +253,7 @@ def _records_of(target: Target, body: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
-def relay_redrive(target: Target, service: str, out=print) -> int:
+def relay_redrive(target: Target, service: str, out=print, only: set[str] | None = None) -> int:
     """Publish again the outbox items of each batch the relay gave up on (read back from the table,
     where they outlive the stream), then delete the message. Consumers drop what they already have."""
     from shopstream.config import Settings, override_settings
@@ -262,6 +265,9 @@ def relay_redrive(target: Target, service: str, out=print) -> int:
     redriven = 0
     with override_settings(settings):
         for message in _dlq_messages(target, service, RELAY):
+            if only is not None and message["MessageId"] not in only:
+                _release(target, service, RELAY, [message])
+                continue
             body = json.loads(message["Body"])
             start, end = failure_window(body)
             published = republish(outbox_items_between(start, end))
@@ -272,15 +278,19 @@ def relay_redrive(target: Target, service: str, out=print) -> int:
     return 0
 
 
-def dlq_redrive(target: Target, ref: str, out=print) -> int:
-    """Feed each DLQ message back to its handler; delete it once the handler took it."""
+def dlq_redrive(target: Target, ref: str, out=print, only: set[str] | None = None) -> int:
+    """Feed each DLQ message (or only those with the given message ids) back to its handler; delete
+    it once the handler took it."""
     if ref.endswith(f".{RELAY}"):
-        return relay_redrive(target, ref.removesuffix(f".{RELAY}"), out)
+        return relay_redrive(target, ref.removesuffix(f".{RELAY}"), out, only)
     service, handler = find_handler(ref)
     invoke = target.invoker(service, handler)
     sqs, url = target.client("sqs"), target.queue_url(service, handler.name)
     redriven, kept = 0, 0
     for message in _dlq_messages(target, service, handler.name):
+        if only is not None and message["MessageId"] not in only:
+            _release(target, service, handler.name, [message])
+            continue
         body = json.loads(message["Body"])
         records = _records_of(target, body)
         response = invoke(msk_event(records)) if records else {"batchItemFailures": [{"missing": True}]}
@@ -295,6 +305,157 @@ def dlq_redrive(target: Target, ref: str, out=print) -> int:
         out(f"redriven {_describe(body)}")
     out(f"{redriven} redriven, {kept} kept  (a record that is still poison is dead-lettered again, afresh)")
     return 0 if not kept else 1
+
+
+def dlq_discard(target: Target, ref: str, message_ids: set[str], out=print) -> int:
+    """Delete the given messages from a dead-letter queue (after reading them: nothing is redriven)."""
+    service, _, handler = ref.partition(".")
+    sqs, url = target.client("sqs"), target.queue_url(service, handler)
+    discarded = 0
+    for message in _dlq_messages(target, service, handler):
+        if message["MessageId"] in message_ids:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            discarded += 1
+            out(f"discarded {_describe(json.loads(message['Body']))}")
+        else:
+            _release(target, service, handler, [message])
+    out(f"{discarded} discarded")
+    return 0 if discarded == len(message_ids) else 1
+
+
+def dlq_peek(target: Target, ref: str) -> list[dict[str, Any]]:
+    """The messages of one queue, decoded (for the console): id, summary, body, raw value as text or hex."""
+    service, _, handler = ref.partition(".")
+    messages = _dlq_messages(target, service, handler)
+    _release(target, service, handler, messages)
+    decoded = []
+    for message in messages:
+        body = json.loads(message["Body"])
+        entry = {"messageId": message["MessageId"], "summary": _describe(body).strip(), "body": body,
+                 "sentAt": int(message.get("Attributes", {}).get("SentTimestamp", 0))}
+        if body.get("kind") == "poison":
+            entry["value"] = readable(base64.b64decode(body["value"]) if body.get("value") is not None else None)
+            entry["key"] = readable(base64.b64decode(body["key"]) if body.get("key") is not None else None)
+        decoded.append(entry)
+    return decoded
+
+
+def readable(raw: bytes | None) -> dict[str, Any]:
+    """Bytes as UTF-8 text when they are, else as hex."""
+    if raw is None:
+        return {"none": True}
+    try:
+        return {"text": raw.decode("utf-8"), "bytes": len(raw)}
+    except UnicodeDecodeError:
+        return {"hex": raw.hex(" "), "bytes": len(raw)}
+
+
+# --- tail and produce -----------------------------------------------------------------------
+def describe_record(topic: str | None, partition: int | None, offset: int | None, key: bytes | None,
+                    value: bytes | None) -> str:
+    """One record as text: the envelope's fields and data when it is one, else its bytes."""
+    where = f"{topic}[{partition}]@{offset} key={readable(key).get('text', key.hex() if key else None)}"
+    try:
+        envelope = json.loads(value or b"")
+        if not isinstance(envelope, dict) or "eventType" not in envelope:
+            raise ValueError("not an envelope")
+    except (ValueError, UnicodeDecodeError):
+        shown = readable(value)
+        return f"{where}  NOT AN ENVELOPE: {shown.get('text', shown.get('hex', ''))[:500]}"
+    head = (f"{where}  {envelope.get('eventType')} {envelope.get('eventVersion')}  {envelope.get('timestamp')}  "
+            f"{envelope.get('source')}  corr={envelope.get('correlationId')}  cause={envelope.get('causationId')}  "
+            f"id={envelope.get('eventId')}")
+    return f"{head}\n    {json.dumps(envelope.get('data'), separators=(',', ':'))}"
+
+
+def tail(target: Target, topic_name: str, *, follow: bool = False, key: str | None = None,
+         idle_seconds: float = 2.0, out=print) -> int:
+    """Print the topic's records from the beginning (every partition), decoded; ``--follow`` keeps going."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    topic = catalog.topic(topic_name)
+    consumer = Consumer({**target.kafka_config(), "group.id": f"ops-tail-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in range(topic.partitions)])
+    shown, last = 0, time.monotonic()
+    wanted = key.encode() if key is not None else None
+    try:
+        while follow or time.monotonic() - last < idle_seconds:
+            messages = [m for m in consumer.consume(500, 0.5) if m.error() is None]
+            if messages:
+                last = time.monotonic()
+            for m in sorted(messages, key=lambda m: (m.timestamp()[1], m.partition(), m.offset())):
+                if wanted is not None and m.key() != wanted:
+                    continue
+                out(describe_record(m.topic(), m.partition(), m.offset(), m.key(), m.value()))
+                shown += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    out(f"{shown} record(s) of {topic.name}{f' with key {key}' if key is not None else ''}")
+    return 0
+
+
+def validated_records(topic_name: str, text: str) -> list[Any]:
+    """The Kafka records for a file of envelopes (one JSON object, or an array of them), each checked as
+    a consumer would check it (``shopstream.consumer.parse_record``): a ValueError names what is wrong."""
+    from pydantic import ValidationError
+
+    from shopstream.consumer import PoisonRecord, parse_record
+    from shopstream.envelope import EventEnvelope
+    from shopstream.wire import IncomingRecord, to_record
+
+    catalog.topic(topic_name)  # KeyError for an unknown topic
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    records = []
+    for n, body in enumerate(loaded if isinstance(loaded, list) else [loaded]):
+        try:
+            envelope = EventEnvelope.model_validate(body)
+            spec = catalog.find_event(envelope.event_type, envelope.event_version)
+            if spec is not None and spec.topic != topic_name:
+                raise ValueError(f"{envelope.event_type} belongs on {spec.topic}, not {topic_name}")
+            record = to_record(envelope) if spec is not None else None
+            incoming = IncomingRecord(topic=topic_name, partition=0, offset=0, timestamp=None,
+                                      key=record.key.encode() if record else None,
+                                      value=json.dumps(body).encode(), headers={}, raw={})
+            parse_record(incoming, frozenset({envelope.event_type}))
+        except PoisonRecord as exc:
+            raise ValueError(f"envelope {n}: {exc.reason}: {exc.detail}") from exc
+        except (ValidationError, ValueError) as exc:
+            raise ValueError(f"envelope {n}: {exc}") from exc
+        assert record is not None
+        records.append(record)
+    return records
+
+
+def produce(target: Target, topic_name: str, path: str, out=print) -> int:
+    """Send the envelopes of a file to a topic, keyed and with headers as the outbox relay would."""
+    from confluent_kafka import Producer
+
+    try:
+        with open(path) as handle:
+            records = validated_records(topic_name, handle.read())
+    except (OSError, KeyError, ValueError) as exc:
+        out(f"refused: {exc}")
+        return 2
+    producer = Producer({**target.kafka_config(), "enable.idempotence": True, "acks": "all"})
+    delivered: list[str] = []
+
+    def report(error: Any, message: Any) -> None:
+        delivered.append(f"error {error}" if error else
+                         f"produced to {message.topic()}[{message.partition()}]@{message.offset()}")
+
+    for record in records:
+        producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=list(record.headers),
+                         on_delivery=report)
+    producer.flush(30)
+    for line in delivered:
+        out(line)
+    return 0 if len(delivered) == len(records) and not any(d.startswith("error") for d in delivered) else 1
 
 
 # --- trace ------------------------------------------------------------------------------------
@@ -343,15 +504,34 @@ def main(argv: list[str] | None = None) -> int:
     p_list.add_argument("--handler")
     p_redrive = dlq_sub.add_parser("redrive")
     p_redrive.add_argument("--handler", required=True, help="service.handler, or service.relay")
+    p_redrive.add_argument("--message-id", action="append", help="only this message (repeatable)")
+    p_discard = dlq_sub.add_parser("discard")
+    p_discard.add_argument("--handler", required=True, help="service.handler, or service.relay")
+    p_discard.add_argument("--message-id", action="append", required=True, help="the message to delete (repeatable)")
     p_trace = sub.add_parser("trace", help="the causal chain of one correlation id")
     p_trace.add_argument("correlation_id")
     p_trace.add_argument("--mermaid", help="also write a Mermaid sequence diagram to this file")
+    p_tail = sub.add_parser("tail", help="print a topic's records, decoded")
+    p_tail.add_argument("topic")
+    p_tail.add_argument("--follow", action="store_true", help="keep waiting for new records (Ctrl-C stops)")
+    p_tail.add_argument("--key", help="only records with this key")
+    p_produce = sub.add_parser("produce", help="send envelopes from a JSON file, validated against the catalog")
+    p_produce.add_argument("topic")
+    p_produce.add_argument("file")
     args = parser.parse_args(argv)
     target = Target(args.env)
     if args.command == "replay":
         return replay(target, args.handler, from_timestamp=args.from_timestamp, from_offsets=args.from_offsets)
     if args.command == "dlq":
-        return dlq_list(target, args.handler) if args.action == "list" else dlq_redrive(target, args.handler)
+        if args.action == "list":
+            return dlq_list(target, args.handler)
+        if args.action == "discard":
+            return dlq_discard(target, args.handler, set(args.message_id))
+        return dlq_redrive(target, args.handler, only=set(args.message_id) if args.message_id else None)
+    if args.command == "tail":
+        return tail(target, args.topic, follow=args.follow, key=args.key)
+    if args.command == "produce":
+        return produce(target, args.topic, args.file)
     return trace(target, args.correlation_id, args.mermaid)
 
 

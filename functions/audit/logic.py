@@ -1,19 +1,54 @@
-"""The audit trail of every event, its causal view, and real-time business metrics."""
+"""The audit trail of every event, its causal view, and real-time analytics.
+
+Analytics (complex event processing; the arithmetic is in analytics.py, the items in store.py):
+- tumbling 1-minute windows of event time: orders placed, confirmed, cancelled by reason, revenue
+  per currency, payment attempts and failures, and the time from OrderCreated to OrderConfirmed
+  (joined by orderId, whichever arrives first) as a histogram; each event counted once per eventId;
+- FraudSuspected when a customer has ``fraud_declines`` declined payments within
+  ``fraud_window_minutes`` (matched on every decline: a count only grows, so the outcome does not
+  depend on the order of arrival);
+- PaymentFailureSpike and StockOutPredicted are matched over *closed* windows only (by the
+  ``close_windows`` schedule), whose figures can no longer change: a failure rate or a stock level
+  can move either way while late events still arrive, so matching them earlier would depend on
+  arrival order.
+Every alert has an id derived from what it is about, and is written with its event in one
+transaction, conditioned on that id: a duplicate, a redelivery or a replay raises nothing new.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
 
 from shopstream.api import Caller, NotFound
 from shopstream.config import get_settings
 from shopstream.consumer import InboundEvent, PoisonRecord
-from shopstream.events import OrderCancelled, OrderConfirmed, OrderCreated, PaymentFailed, PaymentProcessed
-from shopstream.observability import metrics
+from shopstream.envelope import EventEnvelope, event_from_event, service_source
+from shopstream.events import (
+    FraudSuspected,
+    InventoryAdjusted,
+    InventoryReleased,
+    InventoryReserved,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    PaymentFailed,
+    PaymentFailureSpike,
+    PaymentProcessed,
+    StockOutPredicted,
+)
+from shopstream.observability import logger, metrics
 from shopstream.transaction import UnitOfWork, try_commit
 
-from . import store
+from . import analytics, store
+from .settings import settings
+
+SERVICE = "audit"
+ALERT_NAMESPACE = uuid.UUID("6f1c1f43-3a43-4c55-9d36-7d3f0f1f5e11")
 
 
 def on_any_event(event: InboundEvent) -> None:
@@ -51,26 +86,228 @@ def trail(caller: Caller, correlation_id: str) -> list[dict[str, Any]]:
     return causal_order(events)
 
 
+# --- analytics: windows ----------------------------------------------------------------------
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _lateness() -> timedelta:
+    return timedelta(seconds=settings().analytics_lateness_seconds)
+
+
+def _ttl(at: datetime) -> int:
+    return int((analytics.window_start(at) + timedelta(hours=settings().analytics_retention_hours)).timestamp())
+
+
+def _open(at: datetime) -> bool:
+    return analytics.is_open(at, analytics.now(), _lateness())
+
+
+def _taken(event: InboundEvent) -> bool:
+    """Whether the event's window still takes events; a later one is logged and counted as late."""
+    if _open(event.envelope.timestamp):
+        return True
+    metrics().add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
+    logger().info("event too late for its window; not counted",
+                  extra={"eventTimestamp": iso(event.envelope.timestamp)})
+    return False
+
+
+def _count(event: InboundEvent, counters: dict[str, int], products: dict[str, int] | None = None) -> bool:
+    at = event.envelope.timestamp
+    return store.count_once(analytics.minute_key(at), f"FACT#{event.envelope.event_id}", counters, _ttl(at),
+                            products)
+
+
+def _join(order_id: str, side: str, at: datetime) -> None:
+    """OrderCreated -> OrderConfirmed, counted in the confirmation's window once both are known."""
+    sides = store.record_join_side(order_id, side, iso(at), _ttl(at))
+    if "CREATED" not in sides or "CONFIRMED" not in sides:
+        return
+    created, confirmed = _parse(sides["CREATED"]), _parse(sides["CONFIRMED"])
+    if not _open(confirmed):
+        return
+    milliseconds = max(0.0, (confirmed - created).total_seconds() * 1000)
+    bucket = analytics.latency_bucket(milliseconds)
+    store.count_once(analytics.minute_key(confirmed), f"JOIN#{order_id}",
+                     {f"{analytics.LATENCY_PREFIX}{bucket}": 1}, _ttl(confirmed))
+
+
 def on_order_metrics(event: InboundEvent) -> None:
-    """Per-minute sums come from CloudWatch's aggregation of these EMF values."""
+    """EMF counts for CloudWatch, and the event's window."""
     m = metrics()
+    at = event.envelope.timestamp
     match event.data:
-        case OrderCreated():
+        case OrderCreated(order_id=order_id):
             m.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
-        case OrderConfirmed(total=total):
+            counters, side = analytics.order_counters("OrderCreated"), "CREATED"
+        case OrderConfirmed(order_id=order_id, total=total):
             m.add_metric(name="OrdersConfirmed", unit=MetricUnit.Count, value=1)
             m.add_metric(name=f"Revenue{total.currency}", unit=MetricUnit.Count, value=total.amount)
-        case OrderCancelled():
+            counters = analytics.order_counters("OrderConfirmed", currency=total.currency, amount=total.amount)
+            side = "CONFIRMED"
+        case OrderCancelled(order_id=order_id, reason=reason):
             m.add_metric(name="OrdersCancelled", unit=MetricUnit.Count, value=1)
+            counters, side = analytics.order_counters("OrderCancelled", reason=reason), ""
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
+    if _taken(event):
+        _count(event, counters)
+    if side:
+        _join(order_id, side, at)
 
 
 def on_payment_metrics(event: InboundEvent) -> None:
     match event.data:
         case PaymentProcessed() | PaymentFailed():
+            failed = isinstance(event.data, PaymentFailed)
             m = metrics()
             m.add_metric(name="PaymentAttempts", unit=MetricUnit.Count, value=1)
-            m.add_metric(name="PaymentsFailed", unit=MetricUnit.Count, value=int(isinstance(event.data, PaymentFailed)))
+            m.add_metric(name="PaymentsFailed", unit=MetricUnit.Count, value=int(failed))
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
+    if not _taken(event):
+        return
+    _count(event, analytics.payment_counters(failed))
+    if isinstance(event.data, PaymentFailed):
+        _match_fraud(event, event.data)
+
+
+def on_inventory_metrics(event: InboundEvent) -> None:
+    """Available stock (newest version wins) and units reserved per product and window."""
+    reserved: dict[str, int] = {}
+    match event.data:
+        case InventoryAdjusted(level=level):
+            levels = [level]
+        case InventoryReserved(levels=levels, lines=lines):
+            for line in lines:
+                reserved[line.product_id] = reserved.get(line.product_id, 0) + line.quantity
+        case InventoryReleased(levels=levels):
+            pass
+        case other:
+            raise PoisonRecord("unexpected_event", type(other).__name__)
+    for stock in levels:
+        store.apply_stock(stock.product_id, stock.version, stock.available)
+    if reserved and _taken(event):
+        _count(event, {"reservedUnits": sum(reserved.values())}, reserved)
+
+
+# --- analytics: patterns ---------------------------------------------------------------------
+def alert_id(kind: str, *about: str) -> str:
+    return f"{kind}-{uuid.uuid5(ALERT_NAMESPACE, '/'.join((kind, *about))).hex[:24]}"
+
+
+def _alert_envelope(kind: str, data: BaseModel, cause: EventEnvelope | None, alert: str) -> EventEnvelope:
+    event_id = str(uuid.uuid5(ALERT_NAMESPACE, f"event/{alert}"))
+    if cause is not None:
+        return event_from_event(cause, event_type=kind, data=data, service=SERVICE).model_copy(
+            update={"event_id": event_id})
+    return EventEnvelope(event_id=event_id, event_type=kind, source=service_source(SERVICE),
+                         correlation_id=f"analytics-{alert}", data=data.model_dump(mode="json", by_alias=True))
+
+
+def _raise(kind: str, alert: str, about: str, detected_at: datetime, data: BaseModel,
+           cause: EventEnvelope | None = None) -> bool:
+    opened = timedelta(minutes=settings().alert_open_minutes)
+    raised = store.raise_alert({"alertId": alert, "type": kind, "about": about, "detectedAt": iso(detected_at),
+                                "openUntil": iso(detected_at + opened), "ttl": _ttl(detected_at + opened),
+                                "summary": data.model_dump(mode="json", by_alias=True)},
+                               _alert_envelope(kind, data, cause, alert))
+    if raised:
+        logger().warning("analytics alert raised", extra={"alertId": alert, "type": kind, "about": about})
+    return raised
+
+
+def _match_fraud(event: InboundEvent, data: PaymentFailed) -> None:
+    s = settings()
+    within = timedelta(minutes=s.fraud_window_minutes)
+    at = event.envelope.timestamp
+    store.record_decline(data.user_id, iso(at), event.envelope.event_id, data.payment_id, _ttl(at + within))
+    declines = [(_parse(t), payment_id)
+                for t, payment_id in store.declines_between(data.user_id, iso(at - within), iso(at + within))]
+    # A new decline can complete the pattern at itself or at any later decline less than `within` after it.
+    seen: set[datetime] = set()
+    for trigger, recent in analytics.fraud_triggers(declines, within=within, at_least=s.fraud_declines,
+                                                    among=(at, at + within)):
+        bucket = analytics.fraud_bucket(trigger, within)
+        if bucket in seen:
+            continue
+        seen.add(bucket)
+        alert = alert_id("FraudSuspected", data.user_id, iso(bucket))
+        _raise("FraudSuspected", alert, data.user_id, trigger, FraudSuspected(
+            alert_id=alert, user_id=data.user_id, declines=len(recent), window_minutes=s.fraud_window_minutes,
+            first_decline_at=recent[0][0], last_decline_at=trigger,
+            payment_ids=sorted({payment_id for _, payment_id in recent})[:50]), cause=event.envelope)
+
+
+def close_windows(max_windows: int = 60) -> int:
+    """Match the patterns over windows that closed since the last run (the schedule, every minute).
+
+    Closed windows cannot change any more, so the outcome is the same whenever and however often
+    this runs; the cursor only saves work."""
+    s = settings()
+    last = analytics.last_closed_window(analytics.now(), _lateness())
+    cursor, version = store.closed_up_to()
+    if cursor:
+        first = analytics.parse_minute(cursor) + analytics.WINDOW
+    else:
+        first = last - (s.spike_windows - 1) * analytics.WINDOW
+    first = max(first, last - (max_windows - 1) * analytics.WINDOW)
+    if first > last:
+        return 0
+    closing = analytics.minutes_between(first, last)
+    context = analytics.minutes_between(first - s.spike_windows * analytics.WINDOW, last)
+    totals = store.windows([analytics.minute_key(m) for m in context])
+    views = {m: analytics.window_view(m, totals.get(analytics.minute_key(m)), closed=True) for m in context}
+    for window in closing:
+        _match_spike(window, views)
+        _predict_stock_outs(window)
+    store.close_up_to(analytics.minute_key(last), version)
+    return len(closing)
+
+
+def _match_spike(window: datetime, views: dict[datetime, dict[str, Any]]) -> None:
+    s = settings()
+    run = [views[window - k * analytics.WINDOW] for k in range(s.spike_windows, -1, -1)]
+    if not analytics.spike_begins(run, rate=s.spike_failure_rate, min_attempts=s.spike_min_attempts):
+        return
+    spike = run[1:]
+    alert = alert_id("PaymentFailureSpike", iso(spike[0]["start"]))
+    _raise("PaymentFailureSpike", alert, "payments", window + analytics.WINDOW, PaymentFailureSpike(
+        alert_id=alert, threshold=s.spike_failure_rate, window_starts=[v["start"] for v in spike],
+        failure_rates=[v["paymentFailureRate"] for v in spike], attempts=[v["paymentAttempts"] for v in spike]))
+
+
+def _predict_stock_outs(window: datetime) -> None:
+    s = settings()
+    lookback = analytics.minutes_between(window - (s.stockout_lookback_minutes - 1) * analytics.WINDOW, window)
+    for product_id in store.products_in(analytics.minute_key(window)):
+        units = store.units_of(product_id, [analytics.minute_key(m) for m in lookback])
+        rate = units / s.stockout_lookback_minutes
+        available = store.available_stock(product_id)
+        left = analytics.minutes_to_stock_out(available or 0, units, s.stockout_lookback_minutes)
+        if left is None or left >= s.stockout_horizon_minutes:
+            continue
+        hour = window.replace(minute=0)
+        alert = alert_id("StockOutPredicted", product_id, iso(hour))
+        _raise("StockOutPredicted", alert, product_id, window + analytics.WINDOW, StockOutPredicted(
+            alert_id=alert, product_id=product_id, available=available or 0, units_per_minute=round(rate, 3),
+            minutes_to_stock_out=left, lookback_minutes=s.stockout_lookback_minutes, window_start=window))
+
+
+def live(minutes: int) -> dict[str, Any]:
+    """The last ``minutes`` windows (oldest first, empty ones included) and the alerts still open."""
+    at = analytics.now()
+    last = analytics.window_start(at)
+    starts = analytics.minutes_between(last - (minutes - 1) * analytics.WINDOW, last)
+    totals = store.windows([analytics.minute_key(m) for m in starts])
+    windows = [analytics.window_view(m, totals.get(analytics.minute_key(m)),
+                                     closed=not analytics.is_open(m, at, _lateness())) for m in starts]
+    alerts = sorted((a for a in store.alerts() if a["openUntil"] > iso(at)), key=lambda a: a["detectedAt"],
+                    reverse=True)
+    return {"generatedAt": at, "windowSeconds": int(analytics.WINDOW.total_seconds()),
+            "latenessSeconds": settings().analytics_lateness_seconds, "windows": windows, "alerts": alerts}

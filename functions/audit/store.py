@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shopstream import aws, dynamo
-from shopstream.transaction import UnitOfWork
+from shopstream import aws, dynamo, replica
+from shopstream.envelope import EventEnvelope
+from shopstream.transaction import UnitOfWork, try_commit
 
 
 def record(uow: UnitOfWork, envelope: dict[str, Any], topic: str, partition: int, offset: int) -> None:
@@ -33,3 +34,122 @@ def archive(bucket: str, topic: str, envelope: dict[str, Any]) -> None:
     except s3.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
             raise
+
+
+# --- analytics --------------------------------------------------------------------------------
+# WINDOW#<minute> / TOTALS              the window's counters (ADDed), one per minute of event time
+# WINDOW#<minute> / FACT#<eventId>      an event counted in the window: written with the counters, once
+# WINDOW#<minute> / JOIN#<orderId>      an order's created->confirmed time counted in the window, once
+# WINDOW#<minute> / PRODUCT#<productId> units reserved of one product in the window
+# ORDER#<orderId> / CREATED|CONFIRMED   the two sides of the join, whichever arrives first
+# DECLINES#<userId> / <time>#<eventId>  a customer's declined payments (the fraud pattern's facts)
+# STOCK#<productId> / LEVEL             available stock (a replica: the newest version wins)
+# ALERTS / <alertId>                    every alert raised, once (its event goes out in the same transaction)
+# ANALYTICS / CLOSED                    the newest window whose patterns were matched
+# Everything expires with the ``ttl`` it is given.
+def _window_pk(minute: str) -> str:
+    return f"WINDOW#{minute}"
+
+
+def _adds(counters: dict[str, int]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    names = {f"#c{i}": name for i, name in enumerate(counters)}
+    values = {f":c{i}": value for i, value in enumerate(counters.values())}
+    return ", ".join(f"#c{i} :c{i}" for i in range(len(counters))), names, values
+
+
+def count_once(minute: str, fact: str, counters: dict[str, int], ttl: int,
+               products: dict[str, int] | None = None) -> bool:
+    """Add ``counters`` to the window unless ``fact`` (``FACT#<eventId>``, ``JOIN#<orderId>``) was
+    counted there before: the fact and the sums are one transaction. False for a duplicate."""
+    pk = _window_pk(minute)
+    uow = UnitOfWork()
+    uow.put({"pk": pk, "sk": fact, "ttl": ttl}, condition="attribute_not_exists(pk)")
+    adds, names, values = _adds(counters)
+    uow.update({"pk": pk, "sk": "TOTALS"}, update=f"ADD {adds} SET #ttl = :ttl, #start = :start",
+               names={**names, "#ttl": "ttl", "#start": "windowStart"},
+               values={**values, ":ttl": ttl, ":start": minute})
+    for product_id, units in (products or {}).items():
+        uow.update({"pk": pk, "sk": f"PRODUCT#{product_id}"}, update="ADD #units :units SET #ttl = :ttl",
+                   names={"#units": "units", "#ttl": "ttl"}, values={":units": units, ":ttl": ttl})
+    return try_commit(uow)
+
+
+def windows(minutes: list[str]) -> dict[str, dict[str, Any]]:
+    found = dynamo.get_many([(_window_pk(m), "TOTALS") for m in minutes])
+    return {m: found[(_window_pk(m), "TOTALS")] for m in minutes if (_window_pk(m), "TOTALS") in found}
+
+
+def products_in(minute: str) -> dict[str, int]:
+    items = dynamo.query("pk = :pk AND begins_with(sk, :p)", {":pk": _window_pk(minute), ":p": "PRODUCT#"})
+    return {i["sk"].removeprefix("PRODUCT#"): int(i["units"]) for i in items}
+
+
+def units_of(product_id: str, minutes: list[str]) -> int:
+    found = dynamo.get_many([(_window_pk(m), f"PRODUCT#{product_id}") for m in minutes])
+    return sum(int(item["units"]) for item in found.values())
+
+
+def _put_once(item: dict[str, Any]) -> bool:
+    uow = UnitOfWork()
+    uow.put(item, condition="attribute_not_exists(pk)")
+    return try_commit(uow)
+
+
+def record_join_side(order_id: str, side: str, at: str, ttl: int) -> dict[str, str]:
+    """Record when the order was created or confirmed (the first write stands); both sides known so far.
+    Each side writes before it reads, so of two sides arriving together at least one sees the other."""
+    _put_once({"pk": f"ORDER#{order_id}", "sk": side, "at": at, "ttl": ttl})
+    items = dynamo.query("pk = :pk", {":pk": f"ORDER#{order_id}"})
+    return {i["sk"]: i["at"] for i in items}
+
+
+def record_decline(user_id: str, at: str, event_id: str, payment_id: str, ttl: int) -> None:
+    _put_once({"pk": f"DECLINES#{user_id}", "sk": f"{at}#{event_id}", "paymentId": payment_id, "at": at,
+               "ttl": ttl})
+
+
+def declines_between(user_id: str, start: str, end: str) -> list[tuple[str, str]]:
+    """(time, paymentId) of the customer's declines with ``start <= time <= end`` (ISO-8601 UTC)."""
+    items = dynamo.query("pk = :pk AND sk BETWEEN :start AND :end",
+                         {":pk": f"DECLINES#{user_id}", ":start": start, ":end": f"{end}#~"})
+    return [(i["at"], i["paymentId"]) for i in items]
+
+
+def apply_stock(product_id: str, version: int, available: int) -> bool:
+    return replica.apply({"pk": f"STOCK#{product_id}", "sk": "LEVEL", "productId": product_id}, version,
+                         {"available": available})
+
+
+def available_stock(product_id: str) -> int | None:
+    item = dynamo.get(f"STOCK#{product_id}", "LEVEL")
+    return int(item["available"]) if item and "available" in item else None
+
+
+def raise_alert(alert: dict[str, Any], envelope: EventEnvelope) -> bool:
+    """The alert and its event, once: False if this alert was raised before."""
+    uow = UnitOfWork()
+    uow.put({"pk": "ALERTS", "sk": alert["alertId"], **alert,
+             "summary": json.dumps(alert["summary"], separators=(",", ":")),  # floats: kept as JSON text
+             "envelope": json.dumps(envelope.to_wire(), separators=(",", ":"))},
+            condition="attribute_not_exists(pk)")
+    uow.emit(envelope)
+    return try_commit(uow)
+
+
+def alerts() -> list[dict[str, Any]]:
+    return [{**{k: v for k, v in i.items() if k not in ("pk", "sk", "ttl", "envelope")},
+             "summary": json.loads(i["summary"]), "event": json.loads(i["envelope"])}
+            for i in dynamo.query("pk = :pk", {":pk": "ALERTS"})]
+
+
+def closed_up_to() -> tuple[str | None, int]:
+    """The newest window whose patterns were matched, and the cursor's version (0: none yet)."""
+    item = dynamo.get("ANALYTICS", "CLOSED")
+    return (item["minute"], int(item["version"])) if item else (None, 0)
+
+
+def close_up_to(minute: str, read_version: int) -> bool:
+    """Move the cursor, unless another run moved it since it was read (that run did the work)."""
+    uow = UnitOfWork()
+    uow.put_versioned({"pk": "ANALYTICS", "sk": "CLOSED", "minute": minute}, read_version)
+    return try_commit(uow)

@@ -22,6 +22,7 @@ from shopstream.observability import logger
 from shopstream.transaction import UnitOfWork, try_commit
 
 from . import senders, store
+from .settings import settings as service_settings
 
 SERVICE = "notification"
 TEMPLATES = {
@@ -36,6 +37,12 @@ TEMPLATES = {
     "ShippingDelivered": ("shipment-delivered", "Your parcel was delivered"),
     "CartAbandoned": ("cart-reminder", "You left something in your cart"),
 }
+ADMIN_TEMPLATES = {
+    "FraudSuspected": ("alert-fraud-suspected", "Fraud suspected"),
+    "StockOutPredicted": ("alert-stock-out-predicted", "Stock-out predicted within the hour"),
+    "PaymentFailureSpike": ("alert-payment-failure-spike", "Payment failure spike"),
+}
+ADMINS = "admins"  # the userId of messages to the administrators (NotificationSent/Failed are keyed by it)
 MARKETING = frozenset({"cart-reminder"})
 FINAL = frozenset({"SENT", "FAILED", "UNCONFIRMED", "SUPPRESSED"})
 
@@ -61,15 +68,10 @@ def notify(event: InboundEvent) -> None:
     template, subject = TEMPLATES[event.event_type]
     user_id = event.data.user_id
     notification_id = notification_id_for(event.envelope.event_id, template)
-    existing = store.get_notification(notification_id)
-    if existing is not None:
-        if existing["status"] == "SENDING":  # interrupted after the hand-over: it may have gone out
-            _finish(event, existing, "UNCONFIRMED", error="delivery_unconfirmed")
+    if _handled_before(event, notification_id):
         return
     reference = getattr(event.data, "order_id", None) or getattr(event.data, "cart_id", "")
-    message = {"notificationId": notification_id, "userId": user_id, "template": template, "subject": subject,
-               "body": f"{subject}. Reference: {reference}", "cause": event.envelope.event_id,
-               "causeEventType": event.event_type, "sentAt": datetime.now(UTC).isoformat()}
+    message = _message(event, notification_id, user_id, template, subject, f"{subject}. Reference: {reference}")
     contact = store.get_contact(user_id) or {}
     if template in MARKETING and contact.get("status") == "DEACTIVATED":
         try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"}))
@@ -77,10 +79,43 @@ def notify(event: InboundEvent) -> None:
     if not contact.get("email"):
         _fail_unsent(event, message, "no_address")
         return
+    _send(event, message, contact["email"])
+
+
+def notify_admins(event: InboundEvent) -> None:
+    """An analytics alert, to the shop's administrators (one address, from the service's settings)."""
+    template, subject = ADMIN_TEMPLATES[event.event_type]
+    notification_id = notification_id_for(event.envelope.event_id, template)
+    if _handled_before(event, notification_id):
+        return
+    about = (getattr(event.data, "user_id", None) or getattr(event.data, "product_id", None)
+             or "payments")
+    message = _message(event, notification_id, ADMINS, template, subject,
+                       f"{subject}: {about} (alert {event.data.alert_id})")
+    _send(event, message, service_settings().notification_admin_email)
+
+
+def _handled_before(event: InboundEvent, notification_id: str) -> bool:
+    existing = store.get_notification(notification_id)
+    if existing is None:
+        return False
+    if existing["status"] == "SENDING":  # interrupted after the hand-over: it may have gone out
+        _finish(event, existing, "UNCONFIRMED", error="delivery_unconfirmed")
+    return True
+
+
+def _message(event: InboundEvent, notification_id: str, user_id: str, template: str, subject: str,
+             body: str) -> dict[str, Any]:
+    return {"notificationId": notification_id, "userId": user_id, "template": template, "subject": subject,
+            "body": body, "cause": event.envelope.event_id, "causeEventType": event.event_type,
+            "sentAt": datetime.now(UTC).isoformat()}
+
+
+def _send(event: InboundEvent, message: dict[str, Any], to: str) -> None:
     if not try_commit(store.record(UnitOfWork(), {**message, "status": "SENDING"})):
         return  # another attempt holds it
     try:
-        senders.sender().send(message_id=notification_id, to=contact["email"], subject=subject,
+        senders.sender().send(message_id=message["notificationId"], to=to, subject=message["subject"],
                               body=message["body"])
     except Exception as exc:  # a refused message is an outcome to report, not a retry
         _finish(event, {**message, "status": "SENDING"}, "FAILED", error=senders.error_class(exc))

@@ -12,6 +12,8 @@ class NotificationSettings(BaseSettings):
 
     # The verified SES identity messages are sent from.
     notification_sender: str = "shop@shopstream.example"
+    # Where analytics alerts (FraudSuspected, StockOutPredicted, PaymentFailureSpike) are sent.
+    notification_admin_email: str = "admins@shopstream.example"
 
 
 def settings() -> NotificationSettings:

@@ -48,6 +48,7 @@ class OrderView(WireModel):
     created_at: str
     updated_at: str
     version: int
+    correlation_id: str | None = None  # the trail of the order's events (GET /audit/{correlationId})
 
 
 class OrderHistory(WireModel):

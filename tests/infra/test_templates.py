@@ -35,7 +35,7 @@ def test_topics_in_the_template_are_the_catalog_and_the_adr_table(synthesized, e
         configs = json.loads(base64.b64decode(props["Configs"]))
         topics[props["TopicName"]] = (props["PartitionCount"], int(configs["retention.ms"]) // 86_400_000)
     assert topics == {t.name: (t.partitions, t.retention.days) for t in catalog.TOPICS}
-    assert topics == {**ADR_TOPICS, "cart-events": (12, 30)}
+    assert topics == {**ADR_TOPICS, "cart-events": (12, 30), "analytics-events": (4, 30)}
 
 
 def test_seven_year_topics_use_tiered_storage_where_enabled(synthesized):

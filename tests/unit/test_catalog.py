@@ -27,12 +27,15 @@ ADR_EVENTS = {
 }
 ADDITIONS = {"InventoryReservationFailed": "inventory-events", "AuditRecorded": "audit-events",
              # cancel vs dispatch: the customer asks, shipping (which holds the parcel) answers
-             "OrderCancellationRequested": "order-events", "ShippingCancelled": "shipping-events"}
+             "OrderCancellationRequested": "order-events", "ShippingCancelled": "shipping-events",
+             # complex event processing (issue 14): the audit service's alerts
+             "FraudSuspected": "analytics-events", "StockOutPredicted": "analytics-events",
+             "PaymentFailureSpike": "analytics-events"}
 
 
 def test_topics_match_the_adr_table_plus_cart_events():
     actual = {t.name: (t.partitions, t.retention.days) for t in catalog.TOPICS}
-    assert actual == {**ADR_TOPICS, "cart-events": (12, 30)}
+    assert actual == {**ADR_TOPICS, "cart-events": (12, 30), "analytics-events": (4, 30)}
     assert catalog.topic("payment-events").retention_ms == 7 * 365 * 24 * 3600 * 1000
 
 

@@ -132,6 +132,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic("shipping-events", 8, 365 * _DAY, "Shipments and deliveries"),
     Topic("notification-events", 4, 30 * _DAY, "Messages sent to customers, and failures"),
     Topic("audit-events", 4, 7 * 365 * _DAY, "Who did what through the API"),
+    Topic("analytics-events", 4, 30 * _DAY, "Alerts from complex event processing: fraud, stock-outs, payment spikes"),
 )
 
 
@@ -166,6 +167,7 @@ EVENTS: tuple[EventSpec, ...] = (
              ev.ShippingCancelled),
     *_events("notification-events", "userId", ev.NotificationSent, ev.NotificationFailed),
     *_events("audit-events", "actor", ev.AuditRecorded),
+    *_events("analytics-events", "alertId", ev.FraudSuspected, ev.StockOutPredicted, ev.PaymentFailureSpike),
 )
 
 
@@ -305,19 +307,28 @@ SERVICES: tuple[ServiceSpec, ...] = (
             _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered",
                      needs=("email",)),
             _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email",)),
+            _handler("alert-notices", "analytics-events", needs=("email",)),  # to the admins
         ),
     ),
     ServiceSpec(
         name="audit",
-        description="Immutable trail of every event, and real-time business metrics",
-        publishes=(),
+        description="Immutable trail of every event, and real-time analytics (windows, patterns, alerts)",
+        publishes=("FraudSuspected", "StockOutPredicted", "PaymentFailureSpike"),
         handlers=(
             *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), idempotency=False)
               for t in TOPICS),
             _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),
             _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed"),
+            _handler("analytics-inventory", "inventory-events", "InventoryAdjusted", "InventoryReserved",
+                     "InventoryReleased"),
         ),
-        routes=(R("GET", "/audit/{correlationId}", admin_only=True),),
+        routes=(
+            R("GET", "/audit/{correlationId}", admin_only=True),
+            R("GET", "/analytics/live", admin_only=True),
+        ),
+        # Closes 1-minute windows once they can take no more late events, and matches the patterns
+        # over closed windows (payment failure spikes, stock-out predictions).
+        schedules=(ScheduleSpec("analytics-windows", "close_windows", every_minutes=1),),
     ),
 )
 

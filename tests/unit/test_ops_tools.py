@@ -1,0 +1,59 @@
+"""The operations CLI's Kafka tools without a broker: what `produce` refuses and how `tail` shows records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import sample_event
+from tools import ops
+
+
+def _text(*envelopes) -> str:
+    return json.dumps([json.loads(e.model_dump_json(by_alias=True)) for e in envelopes])
+
+
+def test_produce_accepts_valid_envelopes_keyed_as_the_relay_would():
+    created, confirmed = sample_event("OrderCreated"), sample_event("OrderConfirmed")
+    records = ops.validated_records("order-events", _text(created, confirmed))
+    assert [(r.topic, r.key, r.event_id) for r in records] == [
+        ("order-events", "o-1", created.event_id), ("order-events", "o-1", confirmed.event_id)]
+    assert dict(records[0].headers)["eventType"] == b"OrderCreated"
+    single = ops.validated_records("order-events", created.model_dump_json(by_alias=True))
+    assert len(single) == 1
+
+
+@pytest.mark.parametrize("topic, body, refusal", [
+    ("order-events", "{not json", "not JSON"),
+    ("payment-events", "OrderCreated", "belongs on order-events"),
+    ("order-events", {"eventType": "OrderCreated", "data": {"orderId": ""}}, "envelope 0"),
+    ("order-events", {"eventType": "OrderTeleported", "data": {}}, "unknown_event_type"),
+    ("order-events", {"eventType": "OrderCreated", "eventVersion": "v9", "data": {}}, "unsupported_version"),
+    ("order-events", {"eventType": "OrderCreated", "data": {"orderId": "o-1"}}, "invalid_data"),
+])
+def test_produce_refuses_what_a_consumer_would_dead_letter(topic, body, refusal):
+    if body == "OrderCreated":
+        text = sample_event("OrderCreated").model_dump_json(by_alias=True)
+    elif isinstance(body, dict):
+        base = json.loads(sample_event("OrderCreated").model_dump_json(by_alias=True))
+        text = json.dumps({**base, **body})
+    else:
+        text = body
+    with pytest.raises(ValueError, match=refusal):
+        ops.validated_records(topic, text)
+
+
+def test_unknown_topics_are_refused():
+    with pytest.raises(KeyError):
+        ops.validated_records("no-such-topic", "{}")
+
+
+def test_tail_shows_envelopes_and_anything_else_as_text_or_hex():
+    envelope = sample_event("PaymentFailed")
+    shown = ops.describe_record("payment-events", 3, 17, b"o-1", envelope.model_dump_json(by_alias=True).encode())
+    assert shown.startswith("payment-events[3]@17 key=o-1  PaymentFailed v1")
+    assert f"id={envelope.event_id}" in shown and '"declineCode":"card_declined"' in shown
+    assert "NOT AN ENVELOPE: {not json" in ops.describe_record("order-events", 0, 1, b"k", b"{not json")
+    assert "NOT AN ENVELOPE: ff fe 00" in ops.describe_record("order-events", 0, 2, None, b"\xff\xfe\x00")
+    assert ops.readable(None) == {"none": True}
