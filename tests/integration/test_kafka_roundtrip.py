@@ -70,7 +70,8 @@ def test_outbox_to_broker_to_consumer(kafka_broker, monkeypatch):
         monkeypatch.setenv("SHOPSTREAM_DLQ_URL", queues[naming.dlq("inventory", "product-sync")])
         reset_settings()
         applied = []
-        consumer = EventConsumer("inventory", "product-sync", lambda inbound: applied.append(inbound.envelope.event_id))
+        consumer = EventConsumer("inventory", "product-sync", lambda inbound: applied.append(inbound.envelope.event_id),
+                                 idempotent=True)
         records = [msk_record(topic=m.topic(), partition=m.partition(), offset=m.offset(), key=m.key(),
                               value=m.value(), headers=m.headers() or [], timestamp_ms=m.timestamp()[1])
                    for m in messages]

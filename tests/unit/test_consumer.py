@@ -34,7 +34,8 @@ class Recorder:
 def consumer(service_env):
     env = service_env("inventory", "product-sync")
     recorder = Recorder()
-    return EventConsumer("inventory", "product-sync", recorder), recorder, env
+    # The runtime's mechanics with a Powertools idempotency record (whatever the catalog says of this handler).
+    return EventConsumer("inventory", "product-sync", recorder, idempotent=True), recorder, env
 
 
 def dlq_messages(aws, env) -> list[dict]:
@@ -144,7 +145,7 @@ class BrokenDeadLetters:
 
 def test_poison_is_retried_rather_than_lost_when_the_dlq_is_unreachable(service_env):
     service_env("inventory", "product-sync")
-    run = EventConsumer("inventory", "product-sync", Recorder(), dead_letters=BrokenDeadLetters())
+    run = EventConsumer("inventory", "product-sync", Recorder(), dead_letters=BrokenDeadLetters(), idempotent=True)
     records = [raw_record(b"nope", partition=1, offset=7), kafka_record_of(product_created(), offset=8)]
     response = run(batch(*records), LocalLambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": {"partition": "catalog-events-1", "offset": 7}}]}
@@ -209,3 +210,15 @@ def test_a_record_that_can_never_be_stored_is_dead_lettered_and_the_partition_mo
     [message] = dlq_messages(aws, env)
     assert message["reason"] == "unstorable" and message["offset"] == 70
     assert json.loads(base64.b64decode(message["value"]))["eventId"] == stuck.event_id
+
+
+def test_a_state_guarded_handler_keeps_no_idempotency_record_and_a_redelivery_reaches_it(service_env, aws):
+    """catalog: inventory.product-sync is state-guarded (its conditional writes are its idempotency)."""
+    env = service_env("inventory", "product-sync")
+    seen = Recorder()
+    run = EventConsumer("inventory", "product-sync", seen)
+    event = product_created("p-guarded")
+    for _ in range(2):
+        assert run(batch(kafka_record_of(event, offset=80)), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert seen.applied == [event.event_id, event.event_id]  # the handler itself must make this harmless
+    assert aws["dynamodb"].scan(TableName=env["SHOPSTREAM_IDEMPOTENCY_TABLE_NAME"])["Count"] == 0

@@ -53,9 +53,12 @@ class HandlerSpec:
     retry_attempts: int = 3
     max_record_age_seconds: int = 6 * 3600
     needs: tuple[str, ...] = ()  # "audit-archive" (S3 writes), "email" (SES sends)
-    # Powertools idempotency record per eventId. Off only where the handler's one effect is itself a
-    # write-once keyed by the eventId (the audit trail: a conditional put and an If-None-Match object),
-    # so the record would be a second copy of the same fact, at two more DynamoDB calls per event.
+    # A Powertools idempotency record per eventId (two DynamoDB calls per event). Kept where an effect
+    # leaves the service's table and could happen twice: a payment provider call, an e-mail, a metric.
+    # Off where every effect is a conditional write in the service's own table that the same event
+    # cannot apply twice (a version, a status, a tombstone, a write-once key): there the record would
+    # only repeat what the table already knows (docs/decisions.md, 2026-11-29; the simulation replays
+    # with the records cleared to hold these handlers to it).
     idempotency: bool = True
 
 
@@ -175,6 +178,9 @@ def _names(topic: str) -> tuple[str, ...]:
     return tuple(e.name for e in EVENTS if e.topic == topic)
 
 
+STATE_GUARDED: dict[str, object] = {"idempotency": False}  # see HandlerSpec.idempotency
+
+
 def _handler(name: str, topic: str, *event_types: str, **settings: object) -> HandlerSpec:
     entry = name.replace("-", "_")
     return HandlerSpec(name=name, topic=topic, event_types=event_types or _names(topic), entry=entry,
@@ -205,6 +211,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
                 "InventoryAdjusted",
                 "InventoryReserved",
                 "InventoryReleased",
+                **STATE_GUARDED,
             ),
         ),
         routes=(
@@ -226,9 +233,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "AuditRecorded",
         ),
         handlers=(
-            _handler("product-sync", "catalog-events", "ProductCreated", "ProductDiscontinued"),
-            _handler("order-reservations", "order-events", "OrderCreated", "OrderCancelled"),
-            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed"),
+            _handler("product-sync", "catalog-events", "ProductCreated", "ProductDiscontinued", **STATE_GUARDED),
+            _handler("order-reservations", "order-events", "OrderCreated", "OrderCancelled", **STATE_GUARDED),
+            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED),
         ),
         routes=(
             R("GET", "/inventory/{productId}"),
@@ -240,9 +247,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Shopping carts",
         publishes=("CartCreated", "CartUpdated", "CartAbandoned", "AuditRecorded"),
         handlers=(
-            _handler("product-sync", "catalog-events", "ProductDiscontinued"),
-            _handler("order-checkout", "order-events", "OrderCreated"),
-            _handler("user-sync", "user-events", "UserDeactivated"),
+            _handler("product-sync", "catalog-events", "ProductDiscontinued", **STATE_GUARDED),
+            _handler("order-checkout", "order-events", "OrderCreated", **STATE_GUARDED),
+            _handler("user-sync", "user-events", "UserDeactivated", **STATE_GUARDED),
         ),
         routes=(
             R("POST", "/carts", idempotent=True, status=201),
@@ -257,11 +264,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         publishes=("OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped", "OrderCancellationRequested",
                    "AuditRecorded"),
         handlers=(
-            _handler("user-replica", "user-events"),
-            _handler("product-replica", "catalog-events"),
-            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed"),
-            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", "PaymentRefunded"),
-            _handler("shipping-outcomes", "shipping-events"),
+            _handler("user-replica", "user-events", **STATE_GUARDED),
+            _handler("product-replica", "catalog-events", **STATE_GUARDED),
+            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed",
+                     **STATE_GUARDED),
+            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", "PaymentRefunded",
+                     **STATE_GUARDED),
+            _handler("shipping-outcomes", "shipping-events", **STATE_GUARDED),
         ),
         routes=(
             R("POST", "/orders", idempotent=True, status=202),
@@ -286,7 +295,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Shipments",
         publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled", "AuditRecorded"),
         handlers=(_handler("order-fulfilment", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
-                           "OrderCancellationRequested"),),
+                           "OrderCancellationRequested", **STATE_GUARDED),),
         routes=(
             R("GET", "/shipments/{shipmentId}"),
             R("GET", "/orders/{orderId}/shipment"),

@@ -173,9 +173,13 @@ class EventConsumer:
         *,
         dead_letters: DeadLetterSink | None = None,
         persistence_store: Any | None = None,
+        idempotent: bool | None = None,
     ):
+        """``idempotent``: keep a Powertools idempotency record per eventId (default: the catalog's
+        ``HandlerSpec.idempotency`` for this handler)."""
         self.service_spec = catalog.service(service)
         self.spec = self.service_spec.handler(handler)
+        self.idempotent = self.spec.idempotency if idempotent is None else idempotent
         self.name = f"{service}.{handler}"
         self.accepts = frozenset(self.spec.event_types)
         self._handle = handle
@@ -196,7 +200,7 @@ class EventConsumer:
         settings = get_settings()
         if self._dead_letters is None:
             self._dead_letters = SqsDeadLetterSink(settings.dlq_url)
-        if not self.spec.idempotency:  # the handler's own write-once keyed by eventId (catalog.HandlerSpec)
+        if not self.idempotent:  # its own conditional writes keep it to one effect (catalog.HandlerSpec)
             self._apply_once = self._apply
             return
         # The process's one DynamoDB client (not a second one: each costs cold-start time).
