@@ -186,6 +186,7 @@ class Simulation:
             provision.create_tables(aws.client("dynamodb"))
             queues = provision.create_queues(aws.client("sqs"))
             provision.create_buckets(aws.client("s3"), "eu-west-1")
+            provision.create_customer_data_key(aws.client("kms"))
             self.bus = InProcessBus(queue_urls=queues, seed=self.seed)
             self.publisher = _FlakyPublisher(self)
             payment_provider.provider = _ChaosProvider(self)

@@ -56,6 +56,7 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "UserRegistered": {"userId": "u-1", "email": "ada@example.com", "name": "Ada"},
     "UserUpdated": {"userId": "u-1", "name": "Ada L.", "version": 2},
     "UserDeactivated": {"userId": "u-1", "version": 3},
+    "UserErased": {"userId": "u-1", "version": 4},
     "ProductCreated": {"productId": "p-1", "sku": "MUG-1", "name": "Mug", "price": _EUR},
     "ProductUpdated": {"productId": "p-1", "price": _EUR, "version": 2},
     "ProductDiscontinued": {"productId": "p-1", "version": 3},
@@ -104,9 +105,28 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
 }
 
 
+def sealed_sample(kind: str) -> dict[str, Any]:
+    """A well-formed sealed value (shopstream.personal.Sealed) that no key opens: for schema tests."""
+    return {"kid": "u-1", "kind": kind, "alg": "X25519-HKDF-SHA256-A256GCM", "epk": "A" * 43, "iv": "B" * 16,
+            "ct": "C" * 40}
+
+
+# The data of later versions, where it differs from SAMPLE_DATA (v1).
+SAMPLE_DATA_BY_VERSION: dict[tuple[str, str], dict[str, Any]] = {
+    ("UserRegistered", "v2"): {"userId": "u-1", "email": sealed_sample("email"), "name": sealed_sample("name")},
+    ("UserUpdated", "v2"): {"userId": "u-1", "name": sealed_sample("name"), "version": 2},
+    ("OrderCreated", "v2"): {**SAMPLE_DATA["OrderCreated"], "shippingAddress": sealed_sample("address")},
+    ("ShippingCreated", "v2"): {k: v for k, v in SAMPLE_DATA["ShippingCreated"].items() if k != "address"},
+}
+
+
+def sample_data(event_type: str, version: str = "v1") -> dict[str, Any]:
+    return SAMPLE_DATA_BY_VERSION.get((event_type, version), SAMPLE_DATA[event_type])
+
+
 def sample_event(event_type: str, version: str = "v1", *, service: str | None = None,
                  correlation_id: str = "corr-1") -> EventEnvelope:
     spec = catalog.event(event_type, version)
     producer = service or (catalog.producers_of(event_type) or ("audit",))[0]
-    return event_from_command(event_type=event_type, event_version=version, data=SAMPLE_DATA[event_type],
+    return event_from_command(event_type=event_type, event_version=version, data=sample_data(event_type, version),
                               service=producer, correlation_id=correlation_id, user_id="u-1") if spec else None

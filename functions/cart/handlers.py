@@ -14,7 +14,7 @@ api = service_api.handler
 
 product_sync = EventConsumer("cart", "product-sync", logic.on_product_event)
 order_checkout = EventConsumer("cart", "order-checkout", logic.on_order_created)
-user_sync = EventConsumer("cart", "user-sync", logic.on_user_deactivated)
+user_sync = EventConsumer("cart", "user-sync", logic.on_user_event)
 
 
 @app.post("/carts")

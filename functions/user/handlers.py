@@ -31,4 +31,10 @@ def deactivate_user(userId: PathId) -> UserProfile:
     return logic.deactivate(caller(), userId)
 
 
+@app.post("/users/<userId>/erasure")
+def erase_user(userId: PathId):
+    """Erase the customer's personal data (the customer themself or an admin); asking again is a no-op."""
+    return created(logic.erase(caller(), userId), status=202)
+
+
 api = service_api.handler

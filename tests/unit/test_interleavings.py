@@ -46,10 +46,23 @@ def reserved(order_id: str = "o-1", product: str = "p-1", quantity: int = 2) -> 
 
 @pytest.fixture
 def as_service(aws):
-    """Run code as one service (its table and settings), several services in one test."""
+    """Run code as one service (its table and settings, and the customer key store), several services in one
+    test."""
     def enter(service: str):
-        return override_settings(naming.function_settings(service))
+        return override_settings(naming.function_settings(service).model_copy(update={
+            "customer_keys_table": naming.CUSTOMER_KEYS_TABLE, "customer_data_key": naming.CUSTOMER_DATA_KEY}))
     return enter
+
+
+def customer_key(as_service, user_id: str = "u-1") -> None:
+    """The customer's key (the user service creates it at registration): what is kept of them is sealed."""
+    from shopstream import personal
+    from shopstream.transaction import UnitOfWork
+
+    with as_service("user"):
+        uow = UnitOfWork()
+        personal.create_key(uow, user_id)
+        uow.commit()
 
 
 def emitted(events: list[EventEnvelope]) -> list[str]:
@@ -237,6 +250,7 @@ def sender():
 def test_a_notification_is_recorded_before_it_is_sent_so_a_replay_sends_nothing(as_service, sender):
     from notification import logic
 
+    customer_key(as_service)
     registered = inbound(envelope("UserRegistered", {"userId": "u-1", "email": "ada@example.com", "name": "Ada"}))
     confirmed = inbound(envelope("OrderConfirmed", {"orderId": "o-1", "userId": "u-1", "paymentId": "p",
                                                     "total": {"amount": 1, "currency": "EUR"}}))
@@ -276,14 +290,18 @@ def test_a_send_interrupted_after_the_hand_over_is_not_repeated(as_service, send
 
 def test_no_cart_reminder_to_a_deactivated_customer_whatever_the_order_of_events(as_service, sender):
     from notification import logic, store
+    from shopstream import personal
 
+    customer_key(as_service)
     with as_service("notification"):
         logic.on_user_event(inbound(envelope("UserDeactivated", {"userId": "u-1", "version": 2})))
         logic.on_user_event(inbound(envelope("UserRegistered", {"userId": "u-1", "email": "a@b.ie", "name": "A"})))
         logic.notify(inbound(envelope("CartAbandoned", {"cartId": "c-1", "userId": "u-1", "items": [],
                                                         "lastActivityAt": "2026-01-01T00:00:00Z"})))
         contact = store.get_contact("u-1")
-        assert (contact["status"], contact["email"]) == ("DEACTIVATED", "a@b.ie")
+        # a v1 registration's address in clear is sealed on arrival; the name is not kept at all
+        assert personal.is_sealed(contact["email"]) and "name" not in contact
+        assert (contact["status"], personal.reveal(contact["email"], "email")) == ("DEACTIVATED", "a@b.ie")
         assert [m["status"] for m in store.sent_to("u-1") if m["template"] == "cart-reminder"] == ["SUPPRESSED"]
     assert len(sender.sent) == 1  # the welcome, sent when the registration arrived
 

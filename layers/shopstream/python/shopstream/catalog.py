@@ -52,7 +52,9 @@ class HandlerSpec:
     max_batching_window_seconds: int = 1
     retry_attempts: int = 3
     max_record_age_seconds: int = 6 * 3600
-    needs: tuple[str, ...] = ()  # "audit-archive" (S3 writes), "email" (SES sends)
+    # "audit-archive" (S3 writes), "email" (SES sends), and for personal data (shopstream.personal, NEEDS):
+    # "personal-seal" (seal for a customer), "personal-open" (open what was sealed: kms:Decrypt)
+    needs: tuple[str, ...] = ()
     # A Powertools idempotency record per eventId (two DynamoDB calls per event). Kept where an effect
     # leaves the service's table and could happen twice: a payment provider call, an e-mail, a metric.
     # Off where every effect is a conditional write in the service's own table that the same event
@@ -88,6 +90,7 @@ class ServiceSpec:
     routes: tuple[RouteSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
     api_entry: str = "api"
+    api_needs: tuple[str, ...] = ()  # what the API function needs beyond its table (NEEDS)
 
     @property
     def source(self) -> str:
@@ -121,8 +124,30 @@ class IdempotencyTableSpec:
     ttl_attribute: str = "expiration"
 
 
+@dataclass(frozen=True)
+class KeyStoreSpec:
+    """The customer key store (shopstream.personal): one item per customer, no stream (nothing is relayed
+    from it) and no point-in-time backups (a backup would keep an erased customer's key)."""
+
+    partition_key: str = "userId"
+
+
 SERVICE_TABLE = TableSpec()
 IDEMPOTENCY_TABLE = IdempotencyTableSpec()
+CUSTOMER_KEYS = KeyStoreSpec()
+
+# What a function may need beyond its own table, queue and topics (HandlerSpec.needs, ServiceSpec.api_needs).
+PERSONAL_NEEDS = {
+    "personal-seal": "read customers' public keys in the key store, to seal personal values for them",
+    "personal-open": "open sealed personal values: read the key store and decrypt with the customer-data key",
+    "customer-keys": "create customers' keys (GenerateDataKey), open, and delete them on erasure",
+}
+NEEDS = {
+    "audit-archive": "write the S3 archive of the audit trail",
+    "email": "send e-mail through SES",
+    **PERSONAL_NEEDS,
+    "identity": "delete the customer's sign-in identity (Cognito) on erasure",
+}
 
 _DAY = timedelta(days=1)
 TOPICS: tuple[Topic, ...] = (
@@ -143,8 +168,16 @@ def _events(topic: str, key_field: str, *models: type[BaseModel]) -> tuple[Event
     return tuple(EventSpec(m.__name__, "v1", topic, key_field, m) for m in models)
 
 
+def _versions(topic: str, key_field: str, name: str, *models: type[BaseModel]) -> tuple[EventSpec, ...]:
+    """An event type with several versions: v1, v2, ... in that order (producers emit the newest)."""
+    return tuple(EventSpec(name, f"v{n}", topic, key_field, m) for n, m in enumerate(models, start=1))
+
+
 EVENTS: tuple[EventSpec, ...] = (
-    *_events("user-events", "userId", ev.UserRegistered, ev.UserUpdated, ev.UserDeactivated),
+    # v2: personal fields sealed for the customer (shopstream.personal); UserErased: erasure (issue 15).
+    *_versions("user-events", "userId", "UserRegistered", ev.UserRegisteredV1, ev.UserRegisteredV2),
+    *_versions("user-events", "userId", "UserUpdated", ev.UserUpdatedV1, ev.UserUpdatedV2),
+    *_events("user-events", "userId", ev.UserDeactivated, ev.UserErased),
     *_events("catalog-events", "productId", ev.ProductCreated, ev.ProductUpdated, ev.ProductDiscontinued),
     *_events("inventory-events", "productId", ev.InventoryAdjusted),
     # A reservation spans several products; keyed by order so one order's stock events stay ordered.
@@ -156,7 +189,8 @@ EVENTS: tuple[EventSpec, ...] = (
         ev.InventoryReservationFailed,
     ),
     *_events("cart-events", "cartId", ev.CartCreated, ev.CartUpdated, ev.CartAbandoned),
-    *_events("order-events", "orderId", ev.OrderCreated, ev.OrderConfirmed, ev.OrderCancelled, ev.OrderShipped,
+    *_versions("order-events", "orderId", "OrderCreated", ev.OrderCreatedV1, ev.OrderCreatedV2),
+    *_events("order-events", "orderId", ev.OrderConfirmed, ev.OrderCancelled, ev.OrderShipped,
              ev.OrderCancellationRequested),
     *_events(
         "payment-events",
@@ -166,8 +200,8 @@ EVENTS: tuple[EventSpec, ...] = (
         ev.PaymentFailed,
         ev.PaymentRefunded,
     ),
-    *_events("shipping-events", "orderId", ev.ShippingCreated, ev.ShippingDispatched, ev.ShippingDelivered,
-             ev.ShippingCancelled),
+    *_versions("shipping-events", "orderId", "ShippingCreated", ev.ShippingCreatedV1, ev.ShippingCreatedV2),
+    *_events("shipping-events", "orderId", ev.ShippingDispatched, ev.ShippingDelivered, ev.ShippingCancelled),
     *_events("notification-events", "userId", ev.NotificationSent, ev.NotificationFailed),
     *_events("audit-events", "actor", ev.AuditRecorded),
     *_events("analytics-events", "alertId", ev.FraudSuspected, ev.StockOutPredicted, ev.PaymentFailureSpike),
@@ -175,7 +209,7 @@ EVENTS: tuple[EventSpec, ...] = (
 
 
 def _names(topic: str) -> tuple[str, ...]:
-    return tuple(e.name for e in EVENTS if e.topic == topic)
+    return tuple(dict.fromkeys(e.name for e in EVENTS if e.topic == topic))
 
 
 STATE_GUARDED: dict[str, object] = {"idempotency": False}  # see HandlerSpec.idempotency
@@ -192,13 +226,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="user",
         description="Customer profiles",
-        publishes=("UserRegistered", "UserUpdated", "UserDeactivated", "AuditRecorded"),
+        publishes=("UserRegistered", "UserUpdated", "UserDeactivated", "UserErased", "AuditRecorded"),
         routes=(
             R("POST", "/users", idempotent=True, status=201),
             R("GET", "/users/{userId}"),
             R("PATCH", "/users/{userId}"),
             R("POST", "/users/{userId}/deactivate"),
+            R("POST", "/users/{userId}/erasure", status=202),  # the customer themself or an admin
         ),
+        api_needs=("customer-keys", "identity"),
     ),
     ServiceSpec(
         name="catalog",
@@ -249,7 +285,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         handlers=(
             _handler("product-sync", "catalog-events", "ProductDiscontinued", **STATE_GUARDED),
             _handler("order-checkout", "order-events", "OrderCreated", **STATE_GUARDED),
-            _handler("user-sync", "user-events", "UserDeactivated", **STATE_GUARDED),
+            _handler("user-sync", "user-events", "UserDeactivated", "UserErased", **STATE_GUARDED),
         ),
         routes=(
             R("POST", "/carts", idempotent=True, status=201),
@@ -264,7 +300,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         publishes=("OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped", "OrderCancellationRequested",
                    "AuditRecorded"),
         handlers=(
-            _handler("user-replica", "user-events", **STATE_GUARDED),
+            _handler("user-replica", "user-events", needs=("personal-seal",), **STATE_GUARDED),
             _handler("product-replica", "catalog-events", **STATE_GUARDED),
             _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed",
                      **STATE_GUARDED),
@@ -279,6 +315,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             R("POST", "/orders/{orderId}/cancel", status=202),
         ),
         schedules=(ScheduleSpec("saga-timeouts", "sweep_saga_timeouts", every_minutes=1),),
+        api_needs=("personal-open",),  # seals the shipping address; shows it and the name back
     ),
     ServiceSpec(
         name="payment",
@@ -295,27 +332,30 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Shipments",
         publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled", "AuditRecorded"),
         handlers=(_handler("order-fulfilment", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
-                           "OrderCancellationRequested", **STATE_GUARDED),),
+                           "OrderCancellationRequested", needs=("personal-seal",), **STATE_GUARDED),),
         routes=(
             R("GET", "/shipments/{shipmentId}"),
             R("GET", "/orders/{orderId}/shipment"),
             R("POST", "/shipments/{shipmentId}/dispatch", admin_only=True),
             R("POST", "/shipments/{shipmentId}/deliver", admin_only=True),
         ),
+        api_needs=("personal-open",),  # the parcel's address, for the label
     ),
     ServiceSpec(
         name="notification",
         description="Customer notifications",
         publishes=("NotificationSent", "NotificationFailed"),
         handlers=(
-            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated",
-                     needs=("email",)),
+            # Every handler that writes to a customer opens their (sealed) address to do so.
+            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated", "UserErased",
+                     needs=("email", "personal-open")),
             _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped",
-                     needs=("email",)),
-            _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded", needs=("email",)),
+                     needs=("email", "personal-open")),
+            _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded",
+                     needs=("email", "personal-open")),
             _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered",
-                     needs=("email",)),
-            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email",)),
+                     needs=("email", "personal-open")),
+            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email", "personal-open")),
             _handler("alert-notices", "analytics-events", needs=("email",)),  # to the admins
         ),
     ),
@@ -368,6 +408,24 @@ def event(name: str, version: str = "v1") -> EventSpec:
     return _events_by_ref()[(name, version)]
 
 
+def latest(name: str) -> EventSpec:
+    """The newest version of an event type: what producers emit."""
+    return max((e for e in EVENTS if e.name == name), key=lambda e: int(e.version[1:]))
+
+
+@cache
+def _versions_by_model() -> dict[type[BaseModel], str]:
+    return {e.model: e.version for e in EVENTS}
+
+
+def version_of(model: type[BaseModel]) -> str:
+    """The version a data model is registered as (``OrderCreatedV2`` -> ``v2``)."""
+    try:
+        return _versions_by_model()[model]
+    except KeyError:
+        raise KeyError(f"{model.__name__} is not an event version of the catalog") from None
+
+
 def find_event(name: str, version: str) -> EventSpec | None:
     return _events_by_ref().get((name, version))
 
@@ -408,9 +466,15 @@ def function_environment(
     log_level: str = "INFO",
     audit_archive_bucket: str | None = None,
     notification_channel: str = "table",
+    customer_keys_table: str | None = None,
+    customer_data_key: str | None = None,
+    user_pool_id: str | None = None,
+    api: bool = False,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment variables a function gets, the same on AWS (CDK) and locally (runner)."""
+    """Environment variables a function gets, the same on AWS (CDK) and locally (runner).
+
+    ``handler``: a consumer's; ``api``: the service's API function (its ``api_needs``)."""
     env = {
         "POWERTOOLS_SERVICE_NAME": service_spec.name,
         "POWERTOOLS_METRICS_NAMESPACE": "shopstream",
@@ -426,11 +490,17 @@ def function_environment(
         env["SHOPSTREAM_HANDLER"] = handler.name
     if dlq_url is not None:
         env["SHOPSTREAM_DLQ_URL"] = dlq_url
-    needs = handler.needs if handler else ()
+    needs = handler.needs if handler else service_spec.api_needs if api else ()
     if "audit-archive" in needs and audit_archive_bucket:
         env["SHOPSTREAM_AUDIT_ARCHIVE_BUCKET"] = audit_archive_bucket
     if "email" in needs:
         env["SHOPSTREAM_NOTIFICATION_CHANNEL"] = notification_channel
+    if set(needs) & set(PERSONAL_NEEDS) and customer_keys_table:
+        env["SHOPSTREAM_CUSTOMER_KEYS_TABLE"] = customer_keys_table
+        if customer_data_key and set(needs) & {"personal-open", "customer-keys"}:
+            env["SHOPSTREAM_CUSTOMER_DATA_KEY"] = customer_data_key
+    if "identity" in needs and user_pool_id:
+        env["SHOPSTREAM_USER_POOL_ID"] = user_pool_id
     if extra:
         env.update(extra)
     return env

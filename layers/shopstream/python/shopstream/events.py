@@ -1,7 +1,12 @@
-"""Typed payloads (the ``data`` of the envelope) of every event type, version v1.
+"""Typed payloads (the ``data`` of the envelope) of every event type and version.
 
-Compatibility rule: a later change to a v1 model may only add optional fields.
+Compatibility rule: a later change to an existing version's model may only add optional fields.
 Anything else is a new version with its own model (see docs/events.md).
+
+An event type with several versions has a class that says what every version says (handlers match
+it: ``case OrderCreated():`` takes v1 and v2) and one subclass per version (``OrderCreatedV1``,
+``OrderCreatedV2``), which the catalog registers. Personal fields are marked with
+``personal(kind)`` (shopstream.personal); from v2 on they travel sealed for the customer.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pydantic import Field
 
 from shopstream.currencies import ISO_4217_CODES
 from shopstream.envelope import WireModel
+from shopstream.personal import Sealed, personal
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 # Free text that travels in events: bounded so that every event, and every item built from it,
@@ -74,22 +80,59 @@ class Shortage(WireModel):
 
 # --- user-events -------------------------------------------------------------------
 class UserRegistered(WireModel):
+    """A customer registered (every version). The address and name are in the version's class."""
+
     user_id: Id
-    email: str = Field(min_length=3, max_length=254)
-    name: str = Field(min_length=1, max_length=200)
     version: Version = 1
 
 
+class UserRegisteredV1(UserRegistered):
+    """v1: address and name in clear. No longer produced (v2 replaced it); still accepted."""
+
+    email: str = personal("email", min_length=3, max_length=254)
+    name: str = personal("name", min_length=1, max_length=200)
+
+
+class UserRegisteredV2(UserRegistered):
+    """v2: address and name sealed for the customer."""
+
+    email: Sealed = personal("email")
+    name: Sealed = personal("name")
+
+
 class UserUpdated(WireModel):
+    """A customer changed their profile (every version); only the fields that changed are set."""
+
     user_id: Id
-    email: str | None = Field(default=None, min_length=3, max_length=254)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
     version: Version
+
+
+class UserUpdatedV1(UserUpdated):
+    """v1: in clear. No longer produced (v2 replaced it); still accepted."""
+
+    email: str | None = personal("email", default=None, min_length=3, max_length=254)
+    name: str | None = personal("name", default=None, min_length=1, max_length=200)
+
+
+class UserUpdatedV2(UserUpdated):
+    """v2: sealed for the customer."""
+
+    email: Sealed | None = personal("email", default=None)
+    name: Sealed | None = personal("name", default=None)
 
 
 class UserDeactivated(WireModel):
     user_id: Id
     reason: Text | None = None
+    version: Version
+
+
+class UserErased(WireModel):
+    """The customer's personal data was erased at their (or an admin's) request: their key is destroyed,
+    so every sealed copy of their data is unreadable, and each service drops or pseudonymises what it
+    keeps of them. Carries no personal data; ``version`` is the erased profile's."""
+
+    user_id: Id
     version: Version
 
 
@@ -169,13 +212,26 @@ class CartAbandoned(WireModel):
 
 # --- order-events ------------------------------------------------------------------
 class OrderCreated(WireModel):
+    """An order was placed (every version). The shipping address is in the version's class."""
+
     order_id: Id
     user_id: Id
     items: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
     total: Money
     payment_method: str = Field(min_length=1, max_length=64)
-    shipping_address: Address
     cart_id: Id | None = None
+
+
+class OrderCreatedV1(OrderCreated):
+    """v1: the shipping address in clear. No longer produced (v2 replaced it); still accepted."""
+
+    shipping_address: Address = personal("address")
+
+
+class OrderCreatedV2(OrderCreated):
+    """v2: the shipping address sealed for the customer (only shipping opens it)."""
+
+    shipping_address: Sealed = personal("address")
 
 
 class OrderConfirmed(WireModel):
@@ -245,11 +301,22 @@ class PaymentRefunded(WireModel):
 
 # --- shipping-events ---------------------------------------------------------------
 class ShippingCreated(WireModel):
+    """A parcel was created for a confirmed order (every version)."""
+
     shipment_id: Id
     order_id: Id
     user_id: Id
-    address: Address
     items: list[ItemQuantity] = Field(max_length=MAX_LINES)
+
+
+class ShippingCreatedV1(ShippingCreated):
+    """v1: with the address in clear. No longer produced (v2 replaced it); still accepted."""
+
+    address: Address = personal("address")
+
+
+class ShippingCreatedV2(ShippingCreated):
+    """v2: without the address, which no consumer needs (shipping keeps it, sealed)."""
 
 
 class ShippingDispatched(WireModel):
