@@ -9,12 +9,8 @@ customer everywhere (so the search works); after it, nowhere.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +23,7 @@ from shopstream.config import override_settings
 from shopstream.envelope import event_from_command
 from shopstream.wire import to_record
 from tests.integration.conftest import ADMIN
+from tests.support import readable_traces
 
 ADA, GRACE = "cust-ada", "cust-grace"
 EMAIL, NAME, NEW_NAME = "ada.lovelace@analytical.example", "Ada Lovelace", "Augusta Ada King"
@@ -40,59 +37,10 @@ GRACE_ADDRESS = {"line1": "1 Harvard Yard", "city": "Cambridge", "postalCode": "
 
 
 # --- the strongest reader ----------------------------------------------------------------------------
-_B64 = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
-
-
-def readable_texts(value: Any, *, open_sealed: bool = True, depth: int = 0) -> Iterator[str]:
-    """Every text reachable from ``value``: JSON and base64 decoded, sealed values opened where a key exists."""
-    if depth > 14:
-        return
-    if isinstance(value, bytes | bytearray):
-        try:
-            text = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return
-        yield from readable_texts(text, open_sealed=open_sealed, depth=depth + 1)
-    elif isinstance(value, str):
-        yield value
-        text = value.strip()
-        if text[:1] in ("{", "["):
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                return
-            yield from readable_texts(parsed, open_sealed=open_sealed, depth=depth + 1)
-        elif _B64.match(text):
-            try:
-                decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in
-                                           text else None)
-            except (binascii.Error, ValueError):
-                return
-            yield from readable_texts(decoded, open_sealed=open_sealed, depth=depth + 1)
-    elif isinstance(value, dict):
-        if open_sealed and personal.is_sealed(value):
-            opened = None
-            try:
-                opened = json.dumps(personal.unseal(value, value["kind"]), ensure_ascii=False)
-            except personal.Unreadable:
-                opened = None  # the key is gone: nothing readable
-            yield from readable_texts(opened, open_sealed=open_sealed, depth=depth + 1)
-        for inner in value.values():
-            yield from readable_texts(inner, open_sealed=open_sealed, depth=depth + 1)
-    elif isinstance(value, list | tuple):
-        for inner in value:
-            yield from readable_texts(inner, open_sealed=open_sealed, depth=depth + 1)
-
-
 def traces(sources: dict[str, Any], needles: tuple[str, ...] = NEEDLES, *, open_sealed: bool = True) -> list[str]:
     """``where: needle`` for every needle readable in each source."""
-    found = []
     with override_settings(naming.function_settings("user")):  # a reader allowed to open any customer's data
-        for where, value in sources.items():
-            for text in readable_texts(value, open_sealed=open_sealed):
-                folded = text.casefold()
-                found += [f"{where}: {needle!r}" for needle in needles if needle.casefold() in folded]
-    return sorted(set(found))
+        return readable_traces(sources, needles, open_sealed=open_sealed)
 
 
 # --- where the system keeps things --------------------------------------------------------------------
