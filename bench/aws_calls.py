@@ -50,8 +50,9 @@ def _attribute_calls_to_handlers(bus, events: Counter) -> None:
 
 def _realistic_flow(shop, bus) -> None:
     """Every handler gets events: customers register and change their profile, a product's price
-    changes, one order in four is checked out from a cart, one in five is declined, half of the
-    confirmed ones are shipped, a few carts are abandoned."""
+    changes, one order in four is checked out from a cart, one in five is declined (enough, from
+    100 orders, for fraud alerts), half of the confirmed ones are shipped, a few carts are
+    abandoned, a product is withdrawn and a customer leaves with carts open."""
     from datetime import UTC, datetime, timedelta
 
     users = [f"bench-user-{n}" for n in range(max(ORDERS // 10, 1))]
@@ -81,9 +82,18 @@ def _realistic_flow(shop, bus) -> None:
     for order_id in orders[1::2]:
         if shop.get_order(order_id)["status"] == "CONFIRMED":
             shop.ship(order_id)
-    bus.run_schedule("cart", "sweep_abandoned", datetime.now(UTC) + timedelta(days=7))
+    # A product withdrawn and a customer leaving, each with an open cart.
+    withdrawn = shop.product("BENCH-WITHDRAWN", 500, stock=10)
+    bus.pump()
+    for user in users[:2]:
+        bus.call("cart", "POST", "/carts", user=user, body={"items": [{"productId": withdrawn, "quantity": 1}]})
+    bus.pump()
+    assert bus.call("catalog", "POST", f"/products/{withdrawn}/discontinue", user="admin-1", admin=True)[0] == 200
+    assert bus.call("user", "POST", f"/users/{users[1]}/deactivate", user=users[1])[0] == 200
     bus.pump()
 
+    bus.run_schedule("cart", "sweep_abandoned", datetime.now(UTC) + timedelta(days=7))
+    bus.pump()
 
 def measure() -> dict[str, dict]:
     for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "eu-west-1",

@@ -54,6 +54,11 @@ class InProcessBus:
     _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from local import moto_patches
+
+        # Unpatched moto replaces a table's stream shard when a transaction fails, which strands
+        # the relays' stream iterators: every user of the bus needs the patch, not only pytest.
+        moto_patches.apply()
         self.random = random.Random(self.seed)
         self.modules = {s.name: importlib.import_module(f"{s.name}.handlers") for s in catalog.SERVICES}
         # One record at a time: a seed must replay the same run, and moto in-process is not
