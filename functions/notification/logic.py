@@ -67,10 +67,10 @@ FINAL = frozenset({"SENT", "FAILED", "UNCONFIRMED", "SUPPRESSED"})
 def on_user_event(event: InboundEvent) -> None:
     match event.data:
         case UserRegisteredV1() | UserRegisteredV2() | UserUpdatedV1() | UserUpdatedV2() as data:
-            store.apply_contact(data.user_id, data.version, {
+            contact = store.apply_contact(data.user_id, data.version, {
                 "email": personal.keep(data.email, data.user_id, "email"),
                 "status": "ACTIVE" if isinstance(data, UserRegistered) else None})
-            notify(event)
+            notify(event, contact)
         case UserDeactivated() as data:
             store.apply_contact(data.user_id, data.version, {"status": "DEACTIVATED"})
         case UserErased(user_id=user_id):
@@ -83,24 +83,25 @@ def notification_id_for(cause_event_id: str, template: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cause_event_id}/{template}"))
 
 
-def notify(event: InboundEvent) -> None:
+def notify(event: InboundEvent, contact: dict[str, Any] | None = None) -> None:
+    """``contact``: the customer's contact if the caller has it at hand (else it is read)."""
     template, subject = TEMPLATES[event.event_type]
     user_id = event.data.user_id
     notification_id = notification_id_for(event.envelope.event_id, template)
-    if _handled_before(event, notification_id):
-        return
     reference = getattr(event.data, "order_id", None) or getattr(event.data, "cart_id", "")
     message = _message(event, notification_id, user_id, template, subject, f"{subject}. Reference: {reference}")
-    contact = store.get_contact(user_id) or {}
+    contact = contact or store.get_contact(user_id) or {}
     if template in MARKETING and contact.get("status") == "DEACTIVATED":
-        try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"}))
+        if not try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"})):
+            _resume(event, notification_id)
         return
     try:
         if replica.erased(contact):
             raise personal.Unreadable(user_id)
         address = personal.reveal(contact.get("email"), "email")
     except personal.Unreadable:  # erased: nothing is sent to them any more
-        try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED", "error": "erased"}))
+        if not try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED", "error": "erased"})):
+            _resume(event, notification_id)
         return
     if not address:
         _fail_unsent(event, message, "no_address")
@@ -112,8 +113,6 @@ def notify_admins(event: InboundEvent) -> None:
     """An analytics alert, to the shop's administrators (one address, from the service's settings)."""
     template, subject = ADMIN_TEMPLATES[event.event_type]
     notification_id = notification_id_for(event.envelope.event_id, template)
-    if _handled_before(event, notification_id):
-        return
     about = (getattr(event.data, "user_id", None) or getattr(event.data, "product_id", None)
              or "payments")
     message = _message(event, notification_id, ADMINS, template, subject,
@@ -121,13 +120,12 @@ def notify_admins(event: InboundEvent) -> None:
     _send(event, message, service_settings().notification_admin_email)
 
 
-def _handled_before(event: InboundEvent, notification_id: str) -> bool:
+def _resume(event: InboundEvent, notification_id: str) -> None:
+    """The message was recorded by an earlier attempt (a retry, a redelivery, a replay): nothing is
+    sent again. An attempt interrupted after the hand-over is closed as UNCONFIRMED."""
     existing = store.get_notification(notification_id)
-    if existing is None:
-        return False
-    if existing["status"] == "SENDING":  # interrupted after the hand-over: it may have gone out
+    if existing is not None and existing["status"] == "SENDING":
         _finish(event, existing, "UNCONFIRMED", error="delivery_unconfirmed")
-    return True
 
 
 def _message(event: InboundEvent, notification_id: str, user_id: str, template: str, subject: str,
@@ -138,8 +136,10 @@ def _message(event: InboundEvent, notification_id: str, user_id: str, template: 
 
 
 def _send(event: InboundEvent, message: dict[str, Any], to: str) -> None:
+    # The write-once record is the guard: the first attempt to write it is the one that sends.
     if not try_commit(store.record(UnitOfWork(), {**message, "status": "SENDING"})):
-        return  # another attempt holds it
+        _resume(event, message["notificationId"])
+        return
     try:
         senders.sender().send(message_id=message["notificationId"], to=to, subject=message["subject"],
                               body=message["body"])
@@ -152,7 +152,8 @@ def _send(event: InboundEvent, message: dict[str, Any], to: str) -> None:
 def _fail_unsent(event: InboundEvent, message: dict[str, Any], error: str) -> None:
     uow = store.record(UnitOfWork(), {**message, "status": "FAILED", "error": error})
     uow.emit(_outcome(event, message, error))
-    try_commit(uow)
+    if not try_commit(uow):
+        _resume(event, message["notificationId"])
 
 
 def _finish(event: InboundEvent, message: dict[str, Any], status: str, error: str | None = None) -> None:

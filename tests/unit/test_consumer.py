@@ -222,3 +222,58 @@ def test_a_state_guarded_handler_keeps_no_idempotency_record_and_a_redelivery_re
         assert run(batch(kafka_record_of(event, offset=80)), LocalLambdaContext()) == {"batchItemFailures": []}
     assert seen.applied == [event.event_id, event.event_id]  # the handler itself must make this harmless
     assert aws["dynamodb"].scan(TableName=env["SHOPSTREAM_IDEMPOTENCY_TABLE_NAME"])["Count"] == 0
+
+
+# --- key-ordered parallelism inside a batch (shopstream/batch.py) ---------------------------------
+class Concurrent(Recorder):
+    """Each record of ``meet`` waits at a barrier for the others: it only passes if they run at once."""
+
+    def __init__(self, meet: int):
+        super().__init__()
+        import threading
+
+        self.barrier = threading.Barrier(meet, timeout=10)
+        self.lock = threading.Lock()
+
+    def __call__(self, inbound: InboundEvent) -> None:
+        if inbound.data.product_id.startswith("meet-"):
+            self.barrier.wait()  # BrokenBarrierError (a failed record) if the keys ran one by one
+        with self.lock:
+            super().__call__(inbound)
+
+
+def test_records_of_different_keys_run_at_once(service_env):
+    service_env("inventory", "product-sync")
+    handler = Concurrent(meet=4)
+    run = EventConsumer("inventory", "product-sync", handler, idempotent=True, concurrency=4)
+    events = [product_created(f"meet-{i}") for i in range(4)]
+    records = [kafka_record_of(e, partition=0, offset=100 + i) for i, e in enumerate(events)]
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert sorted(handler.applied) == sorted(e.event_id for e in events)
+
+
+def test_one_keys_records_stay_in_order_while_other_keys_run_beside_them(service_env):
+    service_env("inventory", "product-sync")
+    handler = Recorder()
+    run = EventConsumer("inventory", "product-sync", handler, idempotent=True, concurrency=8)
+    same = [product_created("p-ordered") for _ in range(6)]
+    others = [product_created(f"p-other-{i}") for i in range(6)]
+    interleaved = [e for pair in zip(same, others, strict=True) for e in pair]
+    records = [kafka_record_of(e, partition=0, offset=200 + i) for i, e in enumerate(interleaved)]
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert [e for e in handler.applied if e in {s.event_id for s in same}] == [e.event_id for e in same]
+    assert len(handler.applied) == 12
+
+
+def test_in_parallel_a_failed_key_holds_back_only_its_own_later_records(service_env):
+    service_env("inventory", "product-sync")
+    handler = Recorder()
+    run = EventConsumer("inventory", "product-sync", handler, idempotent=True, concurrency=8)
+    a1, a2, b1, b2 = (product_created("p-a"), product_created("p-a"), product_created("p-b"),
+                      product_created("p-b"))
+    handler.fail_once.add(a1.event_id)
+    records = [kafka_record_of(e, partition=1, offset=300 + i) for i, e in enumerate([a1, b1, a2, b2])]
+    response = run(batch(*records), LocalLambdaContext())
+    failed = sorted(f["itemIdentifier"]["offset"] for f in response["batchItemFailures"])
+    assert failed == [300, 302]  # a1 failed, a2 held back; b1 and b2 applied
+    assert handler.applied == [b1.event_id, b2.event_id]

@@ -52,15 +52,19 @@ class HandlerSpec:
     max_batching_window_seconds: int = 1
     retry_attempts: int = 3
     max_record_age_seconds: int = 6 * 3600
+    # Records of different keys processed at once inside a batch (shopstream/batch.py); 1 = one by one.
+    # Worth it where a record waits on something slow (the payment provider).
+    concurrency: int = 1
     # "audit-archive" (S3 writes), "email" (SES sends), and for personal data (shopstream.personal, NEEDS):
     # "personal-seal" (seal for a customer), "personal-open" (open what was sealed: kms:Decrypt)
     needs: tuple[str, ...] = ()
-    # A Powertools idempotency record per eventId (two DynamoDB calls per event). Kept where an effect
-    # leaves the service's table and could happen twice: a payment provider call, an e-mail, a metric.
-    # Off where every effect is a conditional write in the service's own table that the same event
-    # cannot apply twice (a version, a status, a tombstone, a write-once key): there the record would
-    # only repeat what the table already knows (docs/decisions.md, 2026-11-29; the simulation replays
-    # with the records cleared to hold these handlers to it).
+    # A Powertools idempotency record per eventId (two DynamoDB calls per event): on by default. Off
+    # (STATE_GUARDED) where the handler cannot apply an event twice by itself: every write is
+    # conditional on a version, a status, a tombstone or a write-once key, and what leaves the table
+    # is guarded the same way (the provider's idempotency key after a CHARGING state; an e-mail
+    # recorded before it is sent). There the record would repeat what the table knows, at two of the
+    # handler's three calls (docs/decisions.md, 2026-11-29). The simulation replays with the records
+    # cleared to hold these handlers to it. A new handler gets the record until it is shown to be guarded.
     idempotency: bool = True
 
 
@@ -322,8 +326,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Payments through the provider adapter",
         publishes=("PaymentInitiated", "PaymentProcessed", "PaymentFailed", "PaymentRefunded"),
         handlers=(
-            _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled"),
-            _handler("inventory-outcomes", "inventory-events", "InventoryReserved"),
+            # The provider is called while a record waits: orders are charged and refunded side by side.
+            _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled", concurrency=16,
+                     **STATE_GUARDED),
+            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", concurrency=16, **STATE_GUARDED),
         ),
         routes=(R("GET", "/payments/{paymentId}"),),
     ),
@@ -348,15 +354,16 @@ SERVICES: tuple[ServiceSpec, ...] = (
         handlers=(
             # Every handler that writes to a customer opens their (sealed) address to do so.
             _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated", "UserErased",
-                     needs=("email", "personal-open")),
+                     needs=("email", "personal-open"), **STATE_GUARDED),
             _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped",
-                     needs=("email", "personal-open")),
+                     needs=("email", "personal-open"), **STATE_GUARDED),
             _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded",
-                     needs=("email", "personal-open")),
+                     needs=("email", "personal-open"), **STATE_GUARDED),
             _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered",
-                     needs=("email", "personal-open")),
-            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email", "personal-open")),
-            _handler("alert-notices", "analytics-events", needs=("email",)),  # to the admins
+                     needs=("email", "personal-open"), **STATE_GUARDED),
+            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email", "personal-open"),
+                     **STATE_GUARDED),
+            _handler("alert-notices", "analytics-events", needs=("email",), **STATE_GUARDED),  # to the admins
         ),
     ),
     ServiceSpec(
@@ -364,12 +371,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Immutable trail of every event, and real-time analytics (windows, patterns, alerts)",
         publishes=("FraudSuspected", "StockOutPredicted", "PaymentFailureSpike"),
         handlers=(
-            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), idempotency=False)
+            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), **STATE_GUARDED)
               for t in TOPICS),
-            _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),
-            _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed"),
+            # Counts and their CloudWatch metrics are guarded by the window's per-event fact.
+            _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
+                     **STATE_GUARDED),
+            _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED),
             _handler("analytics-inventory", "inventory-events", "InventoryAdjusted", "InventoryReserved",
-                     "InventoryReleased"),
+                     "InventoryReleased", **STATE_GUARDED),
         ),
         routes=(
             R("GET", "/audit/{correlationId}", admin_only=True),

@@ -145,6 +145,13 @@ class _BatchStats:
     held_back: int = 0
     max_lag_ms: float = 0.0
     failed_keys: set[tuple[str, int, bytes | None]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # keys of a batch may run in parallel
+
+    def count(self, name: str, lag_ms: float | None = None) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+            if lag_ms is not None:
+                self.max_lag_ms = max(self.max_lag_ms, lag_ms)
 
     def emit(self) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
@@ -174,12 +181,14 @@ class EventConsumer:
         dead_letters: DeadLetterSink | None = None,
         persistence_store: Any | None = None,
         idempotent: bool | None = None,
+        concurrency: int | None = None,
     ):
-        """``idempotent``: keep a Powertools idempotency record per eventId (default: the catalog's
-        ``HandlerSpec.idempotency`` for this handler)."""
+        """``idempotent``: keep a Powertools idempotency record per eventId; ``concurrency``: keys
+        processed at once inside a batch (defaults: the catalog's HandlerSpec for this handler)."""
         self.service_spec = catalog.service(service)
         self.spec = self.service_spec.handler(handler)
         self.idempotent = self.spec.idempotency if idempotent is None else idempotent
+        self.concurrency = self.spec.concurrency if concurrency is None else concurrency
         self.name = f"{service}.{handler}"
         self.accepts = frozenset(self.spec.event_types)
         self._handle = handle
@@ -223,15 +232,18 @@ class EventConsumer:
 
     # -- per invocation -------------------------------------------------------------------
     def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
-        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        from shopstream.batch import KeyOrderedBatchProcessor
 
         with self._setup_lock:
             if self._apply_once is None:
                 self._setup()
         if context is not None and self._idempotency_config is not None:
             self._idempotency_config.register_lambda_context(context)
-        # A processor per batch: it holds the batch's state (and the local runner is threaded).
-        processor = BatchProcessor(event_type=EventType.Kafka)
+        # A processor per batch: it holds the batch's state (and the local runner is threaded). Keys
+        # run concurrently up to the handler's concurrency (catalog), each key's records in order.
+        processor = KeyOrderedBatchProcessor(self.concurrency)
         stats = _BatchStats()
         token = _stats.set(stats)
         try:
@@ -251,7 +263,7 @@ class EventConsumer:
         stats = _stats.get()
         ordering_key = (record.topic, record.partition, record.key)
         if ordering_key in stats.failed_keys:
-            stats.held_back += 1
+            stats.count("held_back")
             raise HeldBack(f"offset {record.offset} waits for an earlier failed record of its key")
         try:
             self._process_in_order(record)
@@ -268,9 +280,9 @@ class EventConsumer:
             return
         stats = _stats.get()
         if inbound is None:
-            stats.skipped += 1
+            stats.count("skipped")
             return
-        log.append_keys(
+        log.thread_safe_append_keys(  # records of several keys may run at once (shopstream/batch.py)
             correlation_id=inbound.envelope.correlation_id,
             event_id=inbound.envelope.event_id,
             event_type=inbound.event_type,
@@ -282,13 +294,12 @@ class EventConsumer:
             if rejected is not None:
                 self._dead_letter(record, rejected)
                 return
-            stats.failed += 1
+            stats.count("failed")
             log.exception("event failed; will be retried", extra={"offset": record.offset})
             raise
         finally:
-            log.remove_keys(["correlation_id", "event_id", "event_type"])
-        stats.processed += 1
-        stats.max_lag_ms = max(stats.max_lag_ms, (time.time() - inbound.envelope.timestamp.timestamp()) * 1000)
+            log.thread_safe_remove_keys(["correlation_id", "event_id", "event_type"])
+        stats.count("processed", lag_ms=(time.time() - inbound.envelope.timestamp.timestamp()) * 1000)
 
     def _run(self, inbound: InboundEvent, body: dict[str, Any] | None) -> None:
         assert self._apply_once is not None
@@ -305,7 +316,7 @@ class EventConsumer:
         assert self._dead_letters is not None
         # If the DLQ itself fails, this raises and the record is retried: nothing is lost.
         self._dead_letters.send(poison_message(record, handler=self.name, reason=poison.reason, detail=poison.detail))
-        _stats.get().poisoned += 1
+        _stats.get().count("poisoned")
         logger().warning(
             "poison record sent to the dead-letter queue",
             extra={"reason": poison.reason, "detail": poison.detail[:500], "topic": record.topic,
