@@ -74,8 +74,8 @@ class Report:
     steps: list[Step]
     orders: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
-    erased: int = 0  # customers erased during the schedule
     seconds: float = 0.0
+    erased: int = 0  # customers erased during the schedule
 
     def trace_for(self, violation: Violation) -> list[Step]:
         """The steps that touched what the violation is about (all steps if it names nothing)."""
