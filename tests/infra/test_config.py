@@ -49,7 +49,8 @@ def test_every_environment_loads_and_names_its_region_and_zones(env):
     # Partitions and pollers (docs/capacity.md): a topic the catalog lacks; more partition replicas than MSK
     # recommends per broker; a minimum Lambda refuses; a poller group scaling past 2,000 pollers.
     ("prod", {"partitions": {"orders": 60}}, "partitions: 'orders' is not a topic"),
-    ("prod", {"brokerCount": 3}, "partition replicas on 3 kafka.m7g.xlarge brokers"),
+    ("prod", {"brokerCount": 3, "partitions": {"order-events": 1000}},
+     "partition replicas on 3 kafka.m7g.xlarge brokers"),
     ("dev", {"eventPollers": {"minimum": 0, "criticalPathMinimum": 1}}, "eventPollers.minimum"),
     ("dev", {"eventPollers": {"minimum": 1, "criticalPathMinimum": 201}}, "eventPollers.criticalPathMinimum"),
     ("prod", {"brokerInstanceType": "kafka.m7g.16xlarge", "partitions": {"order-events": 2400, "cart-events": 2400}},
