@@ -157,7 +157,11 @@ def readable_texts(value: Any, *, open_sealed: bool = True, depth: int = 0) -> I
         if text[:1] in ("{", "["):
             try:
                 parsed = json.loads(text)
-            except ValueError:
+            except ValueError:  # JSON Lines (an archive object), or not JSON
+                lines = text.splitlines()
+                if len(lines) > 1:
+                    for line in lines:
+                        yield from readable_texts(line, open_sealed=open_sealed, depth=depth + 1)
                 return
             yield from readable_texts(parsed, open_sealed=open_sealed, depth=depth + 1)
         elif _B64.match(text):

@@ -1,6 +1,6 @@
 """The cart table.
 
-CART#<id> / CART            the cart; open carts are indexed (gsi1 OPEN by last activity)
+CART#<id> / CART            the cart; open carts are indexed (gsi1 OPEN#<shard> by last activity)
 USER#<userId> / CART#<id>   the customer's carts (written with the cart), so that erasure finds them all
 USER#<userId> / ERASED      the customer was erased: their carts were deleted and no cart is created for them
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopstream import dynamo
+from shopstream import dynamo, shards
 from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
@@ -25,10 +25,7 @@ def get(cart_id: str) -> dict[str, Any] | None:
 
 
 def open_carts(idle_before: str | None = None) -> list[dict[str, Any]]:
-    if idle_before is None:
-        return dynamo.query("gsi1pk = :open", {":open": OPEN_INDEX}, index="gsi1")
-    return dynamo.query("gsi1pk = :open AND gsi1sk < :before", {":open": OPEN_INDEX, ":before": idle_before},
-                        index="gsi1")
+    return shards.query(OPEN_INDEX, index="gsi1", sort_below=idle_before)
 
 
 def _owner_key(user_id: str, cart_id: str) -> Key:
@@ -42,7 +39,8 @@ def _erased_key(user_id: str) -> Key:
 def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
     """The cart and its owner's index entry, unless the owner was erased (a condition of the same transaction)."""
     uow.check(_erased_key(cart["userId"]), condition="attribute_not_exists(pk)")
-    uow.put({**_key(cart["cartId"]), **cart, "gsi1pk": OPEN_INDEX, "gsi1sk": cart["updatedAt"]},
+    uow.put({**_key(cart["cartId"]), **cart, "gsi1pk": shards.shard_key(OPEN_INDEX, cart["cartId"]),
+             "gsi1sk": cart["updatedAt"]},
             condition="attribute_not_exists(pk)")
     uow.put({**_owner_key(cart["userId"], cart["cartId"]), "cartId": cart["cartId"]},
             condition="attribute_not_exists(pk)")

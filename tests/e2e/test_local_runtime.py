@@ -228,14 +228,17 @@ def test_an_erased_customer_is_unreadable_on_the_broker_and_in_the_archive(runti
     [erased] = {v["eventId"] for v in mine([json.loads(m.value()) for m in after if m.value()[:1] == b"{"])
                 if v["eventType"] == "UserErased"}
     s3 = aws.client("s3")
-    archived = client.wait_until(lambda: (objects := [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=naming.AUDIT_ARCHIVE_BUCKET) for o in page.get("Contents", [])])
-        and any(k.endswith(f"/{erased}.json") for k in objects) and objects, timeout=60)
+
+    def archive() -> dict[str, bytes]:  # every object (JSON Lines: one per batch, partition and day)
+        return {o["Key"]: s3.get_object(Bucket=naming.AUDIT_ARCHIVE_BUCKET, Key=o["Key"])["Body"].read()
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=naming.AUDIT_ARCHIVE_BUCKET)
+                for o in page.get("Contents", [])}
+
+    archived = client.wait_until(lambda: (objects := archive()) and any(
+        erased.encode() in body for body in objects.values()) and objects, timeout=60)  # the erasure archived too
+    assert any(user.encode() in body for body in archived.values())
     with override_settings(reader):
-        found = readable_traces({
-            "broker": [m.value() for m in after],
-            "archive": [s3.get_object(Bucket=naming.AUDIT_ARCHIVE_BUCKET, Key=k)["Body"].read() for k in archived]},
-            needles)
+        found = readable_traces({"broker": [m.value() for m in after], "archive": list(archived.values())}, needles)
     assert found == []
 
 

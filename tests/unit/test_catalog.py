@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shopstream import catalog
 
 # The architecture decision record's topic table (+ cart-events, which its events need).
@@ -122,3 +124,21 @@ def test_only_functions_that_read_or_seal_personal_data_are_told_where_the_keys_
     assert "SHOPSTREAM_USER_POOL_ID" not in env("order", api=True)
     assert all(need in catalog.NEEDS for s in catalog.SERVICES
                for need in (*s.api_needs, *(n for h in s.handlers for n in h.needs)))
+
+
+def test_the_critical_path_is_the_handlers_between_post_orders_and_confirmed():
+    """POST /orders -> OrderCreated -> reservation (and the payment intent) -> InventoryReserved -> charge
+    -> PaymentProcessed -> CONFIRMED: exactly these handlers wait for no batch (docs/capacity.md)."""
+    critical = {f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers if h.critical_path}
+    assert critical == {"inventory.order-reservations", "payment.order-payments", "payment.inventory-outcomes",
+                        "order.payment-outcomes"}
+    chain = [("OrderCreated", "inventory.order-reservations"), ("OrderCreated", "payment.order-payments"),
+             ("InventoryReserved", "payment.inventory-outcomes"), ("PaymentProcessed", "order.payment-outcomes")]
+    for event_name, handler in chain:
+        assert handler in catalog.consumers_of(event_name)
+    assert all(h.max_batching_window_seconds == 0 for s in catalog.SERVICES for h in s.handlers if h.critical_path)
+
+
+def test_a_critical_path_handler_with_a_batching_window_is_refused():
+    with pytest.raises(ValueError, match="window 0"):
+        catalog.HandlerSpec("h", "order-events", ("OrderCreated",), "h", critical_path=True)
