@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import threading
@@ -155,6 +156,10 @@ class LocalRuntime:
         self.gateway = Gateway(host="127.0.0.1", port=self.api_port, invoke=self.invoke_api, verify=auth.verify,
                                health=self.health, console=self.console)
         self.threads.append(threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True))
+        # Everything loaded so far (libraries, models, clients) lives as long as the process: out of
+        # the collector's sight. moto's tables grow with every order, so collections are made rarer.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         for thread in self.threads:
             thread.start()
         return self
