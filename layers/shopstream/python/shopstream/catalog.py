@@ -47,7 +47,7 @@ class HandlerSpec:
     name: str
     topic: str
     event_types: tuple[str, ...]
-    entry: str  # attribute of functions/<service>/handlers.py
+    entry: str  # attribute of functions/<service>/consumers.py
     batch_size: int = 100
     max_batching_window_seconds: int = 1
     retry_attempts: int = 3
@@ -91,7 +91,7 @@ class ServiceSpec:
     handlers: tuple[HandlerSpec, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
-    api_entry: str = "api"
+    api_entry: str = "handler"  # attribute of functions/<service>/api.py
 
     @property
     def source(self) -> str:

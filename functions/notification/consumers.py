@@ -1,4 +1,4 @@
-"""Lambda entry points of the notification service (no HTTP API)."""
+"""The notification service's event consumers: a Lambda function each, behind its MSK event source mapping."""
 
 from __future__ import annotations
 
