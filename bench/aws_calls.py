@@ -1,10 +1,13 @@
 """AWS calls per consumed event, per handler: botocore hooks count every API call while a
-realistic flow (N orders through all services, in process, against moto) is processed."""
+realistic flow (N orders through all services, in process, against moto) is processed. The
+simulated payment provider keeps its ledger in DynamoDB; those calls stand for the provider's own
+API and are not counted against the handler."""
 
 from __future__ import annotations
 
 import contextvars
 import os
+import statistics
 from collections import Counter, defaultdict
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", 100))
@@ -45,6 +48,53 @@ def _attribute_calls_to_handlers(bus, events: Counter) -> None:
             setattr(module, name, wrapped)
 
 
+def _realistic_flow(shop, bus) -> None:
+    """Every handler gets events: customers register and change their profile, a product's price
+    changes, one order in four is checked out from a cart, one in five is declined (enough, from
+    100 orders, for fraud alerts), half of the confirmed ones are shipped, a few carts are
+    abandoned, a product is withdrawn and a customer leaves with carts open."""
+    from datetime import UTC, datetime, timedelta
+
+    users = [f"bench-user-{n}" for n in range(max(ORDERS // 10, 1))]
+    for user in users:
+        shop.register(user)
+    product = shop.product("BENCH", 1000, stock=ORDERS * 2)
+    bus.pump()
+    for user in users[::2]:
+        assert bus.call("user", "PATCH", f"/users/{user}", user=user, body={"name": "Ada L."})[0] == 200
+    assert bus.call("catalog", "PATCH", f"/products/{product}", user="admin-1", admin=True,
+                    body={"price": {"amount": 900, "currency": "EUR"}})[0] == 200
+    bus.pump()
+    orders = []
+    for n in range(ORDERS):
+        user = users[n % len(users)]
+        extra = {}
+        if n % 4 == 0:
+            status, cart = bus.call("cart", "POST", "/carts", user=user,
+                                    body={"items": [{"productId": product, "quantity": 1}]})
+            assert status == 201, cart
+            extra = {"cartId": cart["cartId"]}
+        orders.append(shop.order(user, {product: 1}, method="pm_card_chargeDeclined" if n % 5 == 0 else "pm_card_visa",
+                                 **extra))
+    for user in users[:3]:  # left in their carts
+        bus.call("cart", "POST", "/carts", user=user, body={"items": [{"productId": product, "quantity": 2}]})
+    bus.pump()
+    for order_id in orders[1::2]:
+        if shop.get_order(order_id)["status"] == "CONFIRMED":
+            shop.ship(order_id)
+    # A product withdrawn and a customer leaving, each with an open cart.
+    withdrawn = shop.product("BENCH-WITHDRAWN", 500, stock=10)
+    bus.pump()
+    for user in users[:2]:
+        bus.call("cart", "POST", "/carts", user=user, body={"items": [{"productId": withdrawn, "quantity": 1}]})
+    bus.pump()
+    assert bus.call("catalog", "POST", f"/products/{withdrawn}/discontinue", user="admin-1", admin=True)[0] == 200
+    assert bus.call("user", "POST", f"/users/{users[1]}/deactivate", user=users[1])[0] == 200
+    bus.pump()
+
+    bus.run_schedule("cart", "sweep_abandoned", datetime.now(UTC) + timedelta(days=7))
+    bus.pump()
+
 def measure() -> dict[str, dict]:
     for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "eu-west-1",
                        "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
@@ -62,6 +112,18 @@ def measure() -> dict[str, dict]:
             calls[handler][f"{model.service_model.service_name}.{model.name}"] += 1
 
     undo = _count_calls_of_every_client(count)
+    from payment.provider import SimulatedProvider
+
+    def not_counted(method):
+        def run(*args, **kwargs):
+            token = current_handler.set(None)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                current_handler.reset(token)
+        return run
+
+    SimulatedProvider._once = not_counted(SimulatedProvider._once)  # type: ignore[method-assign]
     try:
         with mock_aws():
             from local import provision
@@ -75,17 +137,12 @@ def measure() -> dict[str, dict]:
             provision.create_buckets(boto3.client("s3"), "eu-west-1")
             bus = InProcessBus(queue_urls=queues, batch_size=100)
             _attribute_calls_to_handlers(bus, events)
-            shop = Shop(bus)
-            shop.register("bench-user")
-            product = shop.product("BENCH", 1000, stock=ORDERS * 2)
-            bus.pump()
-            for n in range(ORDERS):
-                shop.order("bench-user", {product: 1},
-                           method="pm_card_chargeDeclined" if n % 5 == 0 else "pm_card_visa")
-            bus.pump()
+            _realistic_flow(Shop(bus), bus)
     finally:
         undo()
-    rows = {}
+    from shopstream import catalog
+
+    rows = {f"{s.name}.{h.name}": {"events": 0} for s in catalog.SERVICES for h in s.handlers}
     for handler, counter in sorted(calls.items()):
         n = max(events[handler], 1)
         dynamodb = sum(v for k, v in counter.items() if k.startswith("dynamodb."))
@@ -99,10 +156,16 @@ def report(rows: dict[str, dict]) -> str:
     lines = ["| handler | events | DynamoDB calls / event | other calls / event | target ≤ 3 DynamoDB "
              "| top operations |",
              "|---|---|---|---|---|---|"]
-    for handler, r in rows.items():
+    for handler, r in sorted(rows.items()):
+        if not r["events"]:
+            lines.append(f"| {handler} | 0 | - | - | not exercised | |")
+            continue
         top = ", ".join(f"{k} {v}" for k, v in list(r["by_operation"].items())[:4])
         lines.append(f"| {handler} | {r['events']} | {r['dynamodb_per_event']:.2f} | {r['other_per_event']:.2f} | "
                      f"{'met' if r['dynamodb_per_event'] <= 3 else 'not met'} | {top} |")
+    measured = [r["dynamodb_per_event"] for r in rows.values() if r["events"]]
+    lines += ["", f"{len(measured)} of {len(rows)} handlers exercised; DynamoDB calls per event: median "
+                  f"{statistics.median(measured):.2f} (target ≤ 2), highest {max(measured):.2f} (target ≤ 3)."]
     return "\n".join(lines)
 
 

@@ -48,6 +48,7 @@ SECTIONS = [
     ("cold_start", "1. Cold start (median of fresh interpreters; target ≤ 1.25x the floor)"),
     ("aws_calls", "2. AWS calls per consumed event (100-record batches, realistic flow, moto)"),
     ("consumer_cpu", "3. Per-record CPU of the consumer runtime (store and publisher faked)"),
+    ("key_parallel", "3b. Key-ordered parallelism inside a batch (target ≥ 8x at 16 keys)"),
     ("relay_rate", "4. Outbox relay rate into the local broker (target ratio ≥ 0.5)"),
     ("saga_throughput", "5. Local saga throughput (orders over HTTP through the local runtime)"),
 ]

@@ -22,6 +22,7 @@ from local.http_events import claims_for, http_event
 from local.relay import StreamRelay
 from shopstream import catalog, names
 from shopstream.config import Settings, override_settings
+from shopstream.consumer import EventConsumer
 from shopstream.outbox import OutboxRelay
 from shopstream.publisher import InMemoryPublisher
 from shopstream.wire import OutgoingRecord, msk_event, msk_record
@@ -53,11 +54,23 @@ class InProcessBus:
     _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from local import moto_patches
+
+        # Unpatched moto replaces a table's stream shard when a transaction fails, which strands
+        # the relays' stream iterators: every user of the bus needs the patch, not only pytest.
+        moto_patches.apply()
         self.random = random.Random(self.seed)
         # Modules, not functions: a consumer is looked up at each delivery (bench/aws_calls.py wraps them).
         self.consumer_modules = {s.name: entry_points.module(s.name, names.CONSUMERS_MODULE)
                                  for s in catalog.SERVICES if s.handlers}
         self.apis = {s.name: entry_points.api(s.name) for s in catalog.SERVICES if s.routes}
+        # One record at a time: a seed must replay the same run, and moto in-process is not
+        # thread-safe. Key-parallel batches run in the local runtime (moto behind its lock) and in
+        # tests/unit/test_consumer.py.
+        for module in self.consumer_modules.values():
+            for consumer in vars(module).values():
+                if isinstance(consumer, EventConsumer):
+                    consumer.concurrency = 1
         self.relay_publisher = InMemoryPublisher()
         self.relay = OutboxRelay(self.relay_publisher)
         for topic in catalog.TOPICS:

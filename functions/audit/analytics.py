@@ -20,6 +20,7 @@ from typing import Any
 WINDOW = timedelta(minutes=1)
 MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
 LATENCY_PREFIX = "lat:"
+LATE_COUNTER = "lateEvents"  # events that arrived after their window closed (not in its figures)
 LATENCY_GROWTH = 1.05  # bucket i holds latencies in (1.05^(i-1), 1.05^i] milliseconds
 
 
@@ -119,6 +120,7 @@ def window_view(start: datetime, totals: Mapping[str, Any] | None, *, closed: bo
         "paymentFailureRate": round(failed / attempts, 4) if attempts else None,
         "confirmLatencyMs": {"count": sum(histogram.values()), "p50": percentile(histogram, 50),
                              "p95": percentile(histogram, 95)},
+        "lateEvents": int(totals.get(LATE_COUNTER, 0)),
     }
 
 

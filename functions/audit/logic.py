@@ -107,20 +107,27 @@ def _open(at: datetime) -> bool:
     return analytics.is_open(at, analytics.now(), _lateness())
 
 
-def _taken(event: InboundEvent) -> bool:
-    """Whether the event's window still takes events; a later one is logged and counted as late."""
-    if _open(event.envelope.timestamp):
-        return True
-    metrics().add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
-    logger().info("event too late for its window; not counted",
-                  extra={"eventTimestamp": iso(event.envelope.timestamp)})
-    return False
-
-
-def _count(event: InboundEvent, counters: dict[str, int], products: dict[str, int] | None = None) -> bool:
+def _count(event: InboundEvent, counters: dict[str, int], metric_values: dict[str, int],
+           products: dict[str, int] | None = None) -> bool:
+    """Count the event in its window once, and only then emit its CloudWatch metrics: the window's
+    fact (``FACT#<eventId>``) guards both, so a redelivery or a replay adds to neither (no
+    idempotency record needed). An event later than its window's lateness is counted as late
+    (``lateEvents`` in its window, ``AnalyticsLateEvents``), not in the figures. True: counted in
+    the figures now."""
     at = event.envelope.timestamp
-    return store.count_once(analytics.minute_key(at), f"FACT#{event.envelope.event_id}", counters, _ttl(at),
-                            products)
+    taken = _open(at)
+    if not store.count_once(analytics.minute_key(at), f"FACT#{event.envelope.event_id}",
+                            counters if taken else {analytics.LATE_COUNTER: 1}, _ttl(at),
+                            products if taken else None):
+        return False
+    m = metrics()
+    if not taken:
+        m.add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
+        logger().info("event too late for its window; not counted", extra={"eventTimestamp": iso(at)})
+        return False
+    for name, value in metric_values.items():
+        m.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    return True
 
 
 def _join(order_id: str, side: str, at: datetime) -> None:
@@ -138,43 +145,33 @@ def _join(order_id: str, side: str, at: datetime) -> None:
 
 
 def on_order_metrics(event: InboundEvent) -> None:
-    """EMF counts for CloudWatch, and the event's window."""
-    m = metrics()
-    at = event.envelope.timestamp
+    """The event's window and its EMF counts for CloudWatch, then the created -> confirmed join."""
     match event.data:
         case OrderCreated(order_id=order_id):
-            m.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
             counters, side = analytics.order_counters("OrderCreated"), "CREATED"
+            metric_values = {"OrdersPlaced": 1}
         case OrderConfirmed(order_id=order_id, total=total):
-            m.add_metric(name="OrdersConfirmed", unit=MetricUnit.Count, value=1)
-            m.add_metric(name=f"Revenue{total.currency}", unit=MetricUnit.Count, value=total.amount)
             counters = analytics.order_counters("OrderConfirmed", currency=total.currency, amount=total.amount)
-            side = "CONFIRMED"
+            side, metric_values = "CONFIRMED", {"OrdersConfirmed": 1, f"Revenue{total.currency}": total.amount}
         case OrderCancelled(order_id=order_id, reason=reason):
-            m.add_metric(name="OrdersCancelled", unit=MetricUnit.Count, value=1)
             counters, side = analytics.order_counters("OrderCancelled", reason=reason), ""
+            metric_values = {"OrdersCancelled": 1}
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    if _taken(event):
-        _count(event, counters)
-    if side:
-        _join(order_id, side, at)
+    _count(event, counters, metric_values)
+    if side:  # also when the count above was a duplicate: an earlier attempt may have stopped before this
+        _join(order_id, side, event.envelope.timestamp)
 
 
 def on_payment_metrics(event: InboundEvent) -> None:
     match event.data:
         case PaymentProcessed() | PaymentFailed():
             failed = isinstance(event.data, PaymentFailed)
-            m = metrics()
-            m.add_metric(name="PaymentAttempts", unit=MetricUnit.Count, value=1)
-            m.add_metric(name="PaymentsFailed", unit=MetricUnit.Count, value=int(failed))
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    if not _taken(event):
-        return
-    _count(event, analytics.payment_counters(failed))
-    if isinstance(event.data, PaymentFailed):
-        _match_fraud(event, event.data)
+    _count(event, analytics.payment_counters(failed), {"PaymentAttempts": 1, "PaymentsFailed": int(failed)})
+    if isinstance(event.data, PaymentFailed) and _open(event.envelope.timestamp):
+        _match_fraud(event, event.data)  # idempotent by itself (a decline is a write-once fact)
 
 
 def on_inventory_metrics(event: InboundEvent) -> None:
@@ -192,8 +189,8 @@ def on_inventory_metrics(event: InboundEvent) -> None:
             raise PoisonRecord("unexpected_event", type(other).__name__)
     for stock in levels:
         store.apply_stock(stock.product_id, stock.version, stock.available)
-    if reserved and _taken(event):
-        _count(event, {"reservedUnits": sum(reserved.values())}, reserved)
+    if reserved:
+        _count(event, {"reservedUnits": sum(reserved.values())}, {}, reserved)
 
 
 # --- analytics: patterns ---------------------------------------------------------------------

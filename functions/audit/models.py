@@ -32,6 +32,7 @@ class WindowView(WireModel):
     payments_failed: int
     payment_failure_rate: float | None
     confirm_latency_ms: LatencyView
+    late_events: int  # arrived after the window closed: not in the figures above
 
 
 class AlertView(WireModel):

@@ -8,7 +8,7 @@ from typing import Any
 
 from shopstream import aws, dynamo, replica
 from shopstream.envelope import EventEnvelope
-from shopstream.transaction import UnitOfWork, try_commit
+from shopstream.transaction import UnitOfWork, try_commit, update_item
 
 
 def record(uow: UnitOfWork, envelope: dict[str, Any], topic: str, partition: int, offset: int) -> None:
@@ -41,7 +41,7 @@ def archive(bucket: str, topic: str, envelope: dict[str, Any]) -> None:
 # WINDOW#<minute> / FACT#<eventId>      an event counted in the window: written with the counters, once
 # WINDOW#<minute> / JOIN#<orderId>      an order's created->confirmed time counted in the window, once
 # WINDOW#<minute> / PRODUCT#<productId> units reserved of one product in the window
-# ORDER#<orderId> / CREATED|CONFIRMED   the two sides of the join, whichever arrives first
+# ORDER#<orderId> / JOIN                the two sides of the join (CREATED, CONFIRMED), whichever arrives first
 # DECLINES#<userId> / <time>#<eventId>  a customer's declined payments (the fraud pattern's facts)
 # STOCK#<productId> / LEVEL             available stock (a replica: the newest version wins)
 # ALERTS / <alertId>                    every alert raised, once (its event goes out in the same transaction)
@@ -55,6 +55,9 @@ def _adds(counters: dict[str, int]) -> tuple[str, dict[str, str], dict[str, Any]
     names = {f"#c{i}": name for i, name in enumerate(counters)}
     values = {f":c{i}": value for i, value in enumerate(counters.values())}
     return ", ".join(f"#c{i} :c{i}" for i in range(len(counters))), names, values
+
+
+JOIN_SIDES = ("CREATED", "CONFIRMED")
 
 
 def count_once(minute: str, fact: str, counters: dict[str, int], ttl: int,
@@ -97,10 +100,11 @@ def _put_once(item: dict[str, Any]) -> bool:
 
 def record_join_side(order_id: str, side: str, at: str, ttl: int) -> dict[str, str]:
     """Record when the order was created or confirmed (the first write stands); both sides known so far.
-    Each side writes before it reads, so of two sides arriving together at least one sees the other."""
-    _put_once({"pk": f"ORDER#{order_id}", "sk": side, "at": at, "ttl": ttl})
-    items = dynamo.query("pk = :pk", {":pk": f"ORDER#{order_id}"})
-    return {i["sk"]: i["at"] for i in items}
+    One atomic update that returns the item: of two sides arriving together, the second sees both."""
+    _, item = update_item({"pk": f"ORDER#{order_id}", "sk": "JOIN"},
+                          update="SET #side = if_not_exists(#side, :at), #ttl = :ttl",
+                          names={"#side": side, "#ttl": "ttl"}, values={":at": at, ":ttl": ttl})
+    return {name: (item or {})[name] for name in JOIN_SIDES if name in (item or {})}
 
 
 def record_decline(user_id: str, at: str, event_id: str, payment_id: str, ttl: int) -> None:
@@ -115,9 +119,9 @@ def declines_between(user_id: str, start: str, end: str) -> list[tuple[str, str]
     return [(i["at"], i["paymentId"]) for i in items]
 
 
-def apply_stock(product_id: str, version: int, available: int) -> bool:
-    return replica.apply({"pk": f"STOCK#{product_id}", "sk": "LEVEL", "productId": product_id}, version,
-                         {"available": available})
+def apply_stock(product_id: str, version: int, available: int) -> None:
+    replica.apply({"pk": f"STOCK#{product_id}", "sk": "LEVEL", "productId": product_id}, version,
+                  {"available": available})
 
 
 def available_stock(product_id: str) -> int | None:

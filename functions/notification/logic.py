@@ -50,10 +50,10 @@ FINAL = frozenset({"SENT", "FAILED", "UNCONFIRMED", "SUPPRESSED"})
 def on_user_event(event: InboundEvent) -> None:
     match event.data:
         case UserRegistered() | UserUpdated() as data:
-            store.apply_contact(data.user_id, data.version, {"email": data.email, "name": data.name,
-                                                             "status": "ACTIVE" if isinstance(data, UserRegistered)
-                                                             else None})
-            notify(event)
+            contact = store.apply_contact(data.user_id, data.version,
+                                          {"email": data.email, "name": data.name,
+                                           "status": "ACTIVE" if isinstance(data, UserRegistered) else None})
+            notify(event, contact)
         case UserDeactivated() as data:
             store.apply_contact(data.user_id, data.version, {"status": "DEACTIVATED"})
         case other:
@@ -64,13 +64,14 @@ def notification_id_for(cause_event_id: str, template: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cause_event_id}/{template}"))
 
 
-def notify(event: InboundEvent) -> None:
+def notify(event: InboundEvent, contact: dict[str, Any] | None = None) -> None:
+    """``contact``: the customer's contact if the caller has it at hand (else it is read)."""
     template, subject = TEMPLATES[event.event_type]
     user_id = event.data.user_id
     notification_id = notification_id_for(event.envelope.event_id, template)
     reference = getattr(event.data, "order_id", None) or getattr(event.data, "cart_id", "")
     message = _message(event, notification_id, user_id, template, subject, f"{subject}. Reference: {reference}")
-    contact = store.get_contact(user_id) or {}
+    contact = contact or store.get_contact(user_id) or {}
     if template in MARKETING and contact.get("status") == "DEACTIVATED":
         if not try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"})):
             _resume(event, notification_id)

@@ -18,7 +18,8 @@ def get_contact(user_id: str) -> dict[str, Any] | None:
     return dynamo.get(f"CONTACT#{user_id}", "CONTACT")
 
 
-def apply_contact(user_id: str, version: int, fields: dict[str, Any]) -> bool:
+def apply_contact(user_id: str, version: int, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The contact after merging ``fields`` (an UpdateItem that returns it: no read)."""
     return replica.apply({"pk": f"CONTACT#{user_id}", "sk": "CONTACT", "userId": user_id}, version, fields)
 
 

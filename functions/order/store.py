@@ -90,6 +90,6 @@ def get_product_replicas(product_ids: list[str]) -> dict[str, dict[str, Any]]:
     return {item["id"]: item for item in found.values()}
 
 
-def apply_replica(kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> bool:
+def apply_replica(kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> None:
     """Merge an event's fields into the replica, field by field, newest version wins."""
-    return replica.apply({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA", "id": entity_id}, version, fields)
+    replica.apply({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA", "id": entity_id}, version, fields)

@@ -10,6 +10,7 @@ key, so finishing a charge that a crashed attempt started never charges twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shopstream.consumer import InboundEvent, PoisonRecord
@@ -44,8 +45,9 @@ def get(caller: Caller, payment_id: str) -> PaymentView:
 def on_order_event(event: InboundEvent) -> None:
     match event.data:
         case OrderCreated() as data:
-            _advance(event, data.order_id, {"userId": data.user_id, "amount": data.total.to_wire(),
-                                            "paymentMethod": data.payment_method})
+            intent = {"userId": data.user_id, "amount": data.total.to_wire(), "paymentMethod": data.payment_method}
+            _advance(event, data.order_id, intent,
+                     first_write=lambda payment_id: store.record_intent(payment_id, data.order_id, intent))
         case OrderCancelled() as data:
             _advance(event, data.order_id, {"userId": data.user_id, "cancelled": True})
         case other:
@@ -55,7 +57,7 @@ def on_order_event(event: InboundEvent) -> None:
 def on_stock_reserved(event: InboundEvent) -> None:
     match event.data:
         case InventoryReserved(order_id=order_id):
-            _advance(event, order_id, {"stockReserved": True})
+            _advance(event, order_id, {"stockReserved": True}, first_write=store.claim_on_stock)
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
@@ -74,13 +76,24 @@ def next_step(payment: dict[str, Any]) -> str | None:
     return None
 
 
-def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any]) -> None:
-    """Merge the fact, then take steps until none is left; each step commits on the version it read."""
+def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any],
+             first_write: Callable[[str], store.Written] | None = None) -> None:
+    """Merge the fact, then take steps until none is left; each step commits on the version it read.
+
+    ``first_write``: the step this fact usually causes, tried as one conditional write before
+    anything is read. If it happens, the steps go on from the payment it returns; if not, from the
+    payment its failed condition handed back. Either way there is no read first."""
     payment_id = store.payment_id_for(order_id)
+    handed_back: list[dict[str, Any] | None] = []
+    if first_write is not None:
+        written, stored = first_write(payment_id)
+        handed_back.append(stored)
+        if written:
+            fact = {}
 
     def attempt() -> None:
-        read = store.get(payment_id) or {"paymentId": payment_id, "orderId": order_id, "status": "PENDING",
-                                         "version": 0}
+        read = (handed_back.pop() if handed_back else store.get(payment_id)) or {
+            "paymentId": payment_id, "orderId": order_id, "status": "PENDING", "version": 0}
         payment = {**read, **{k: v for k, v in fact.items() if k not in read or k in ("cancelled", "stockReserved")}}
         while True:
             uow = UnitOfWork()

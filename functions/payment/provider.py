@@ -9,6 +9,7 @@ the payment table (``PROVIDER#<key>``), standing in for the provider's own recor
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +56,9 @@ class SimulatedProvider:
     def _once(self, key: str, result: ProviderResult) -> ProviderResult:
         """The first result recorded under ``key`` (recording ``result`` if there is none yet)."""
         self.calls += 1
+        latency = settings().payment_simulator_latency_ms
+        if latency:
+            time.sleep(latency / 1000)  # the provider's round trip: a wait, not CPU
         uow = UnitOfWork()
         uow.put({"pk": f"PROVIDER#{key}", "sk": "LEDGER", "succeeded": result.succeeded,
                  "reference": result.reference, "declineCode": result.decline_code},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -155,6 +156,26 @@ def test_events_up_to_five_minutes_late_count_and_later_ones_do_not(audit):
     audit.send("payments", payment("o-3", T0 + timedelta(seconds=10), failed=False))
     assert audit.window(T0)["paymentAttempts"] == 1  # one millisecond too late
     assert audit.window(T0)["closed"] is True
+
+
+def test_cloudwatch_metrics_are_emitted_once_per_event_however_often_it_arrives(audit, monkeypatch):
+    from audit import logic
+
+    emitted: Counter[str] = Counter()
+
+    class Recorder:
+        def add_metric(self, name: str, unit: object, value: int) -> None:
+            emitted[name] += value
+
+    monkeypatch.setattr(logic, "metrics", Recorder)
+    audit.clock.at = T0 + timedelta(minutes=20)
+    on_time, late = confirmed("o-a", T0 + timedelta(minutes=19)), created("o-z", T0)
+    audit.send("orders", on_time, late)
+    audit.send("orders", late, on_time)  # redelivered
+    audit.send("orders", on_time, late)  # replayed (the handler keeps no idempotency record)
+    assert emitted == {"OrdersConfirmed": 1, "RevenueEUR": EUR["amount"], "AnalyticsLateEvents": 1}
+    assert (audit.window(T0)["lateEvents"], audit.window(T0)["ordersPlaced"]) == (1, 0)
+    assert audit.window(T0 + timedelta(minutes=19))["ordersConfirmed"] == 1
 
 
 def test_payment_failure_rate_per_window(audit):

@@ -62,7 +62,7 @@ def outbox(monkeypatch):
     from shopstream import transaction
 
     events: list[EventEnvelope] = []
-    monkeypatch.setattr(transaction, "_after_commit", lambda uow: events.extend(uow.events))
+    monkeypatch.setattr(transaction, "_after_commit", lambda uow: uow is not None and events.extend(uow.events))
     return events
 
 
@@ -183,6 +183,32 @@ def test_replaying_every_payment_event_charges_and_refunds_once(as_service, outb
         assert store.get("pay_o-1")["status"] == "REFUNDED"
         assert len(_ledger("PROVIDER#pay_")) == 1 and len(_ledger("PROVIDER#refund_pay_")) == 1
     assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed", "PaymentRefunded"]
+
+
+def test_a_payment_whose_facts_arrive_in_the_usual_order_reads_nothing(as_service, outbox, monkeypatch):
+    """The order's intent is one write; the reservation claims the charge in one write and records
+    the outcome in one transaction. A redelivery decides from what its failed write hands back."""
+    from payment import logic, provider
+    from payment.provider import ProviderResult
+    from shopstream import aws
+
+    class Answering:  # the provider's own storage is not the handler's to count
+        def charge(self, **kwargs):
+            return ProviderResult(True, "ch_1", None)
+
+    monkeypatch.setattr(provider, "provider", Answering())
+    calls: list[str] = []
+    with as_service("payment"):
+        aws.client("dynamodb").meta.events.register("before-call.dynamodb",
+                                                    lambda model, **_: calls.append(model.name))
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        assert calls == ["UpdateItem"]
+        reservation = inbound(envelope("InventoryReserved", reserved()))
+        logic.on_stock_reserved(reservation)
+        assert calls[1:] == ["UpdateItem", "TransactWriteItems"]
+        logic.on_stock_reserved(reservation)  # redelivered: its write fails, nothing else happens
+        assert calls[3:] == ["UpdateItem"]
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed"]
 
 
 # --- shipping and order --------------------------------------------------------------------------

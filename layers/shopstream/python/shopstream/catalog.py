@@ -62,7 +62,7 @@ class HandlerSpec:
     # is guarded the same way (the provider's idempotency key after a CHARGING state; an e-mail
     # recorded before it is sent). There the record would repeat what the table knows, at two of the
     # handler's three calls (docs/decisions.md, 2026-11-29). The simulation replays with the records
-    # cleared to hold these handlers to it. Kept where an effect is not guarded: metrics.
+    # cleared to hold these handlers to it. A new handler gets the record until it is shown to be guarded.
     idempotency: bool = True
 
 
@@ -331,12 +331,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Immutable trail of every event, and real-time analytics (windows, patterns, alerts)",
         publishes=("FraudSuspected", "StockOutPredicted", "PaymentFailureSpike"),
         handlers=(
-            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), idempotency=False)
+            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), **STATE_GUARDED)
               for t in TOPICS),
-            _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled"),
-            _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed"),
+            # Counts and their CloudWatch metrics are guarded by the window's per-event fact.
+            _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
+                     **STATE_GUARDED),
+            _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED),
             _handler("analytics-inventory", "inventory-events", "InventoryAdjusted", "InventoryReserved",
-                     "InventoryReleased"),
+                     "InventoryReleased", **STATE_GUARDED),
         ),
         routes=(
             R("GET", "/audit/{correlationId}", admin_only=True),

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from shopstream import aws
 from shopstream.config import get_settings
-from shopstream.dynamo import to_attributes
+from shopstream.dynamo import from_attributes, to_attributes
 from shopstream.envelope import EventEnvelope
 
 MAX_TRANSACTION_ITEMS = 100
@@ -135,6 +135,37 @@ def try_commit(uow: UnitOfWork) -> bool:
         return False
 
 
+def update_item(key: Mapping[str, Any], *, update: str, condition: str | None = None,
+                names: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+                table_name: str | None = None) -> tuple[bool, dict[str, Any] | None]:
+    """One conditional UpdateItem, for a write that causes no event (a replica, a counter): no
+    transaction, and the write itself answers what a read would have. ``(True, the item after)``,
+    or ``(False, the item as stored)`` when ``condition`` failed (None if there is none): the caller
+    decides from that instead of reading first. Same fault hooks and error mapping as a commit."""
+    request: dict[str, Any] = {
+        "TableName": table_name or get_settings().table_name, "Key": to_attributes(key), "UpdateExpression": update,
+        "ReturnValues": "ALL_NEW"}
+    if condition:
+        request |= {"ConditionExpression": condition, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = to_attributes(values)
+    _before_commit(None)
+    dynamodb = aws.client("dynamodb")
+    try:
+        response = dynamodb.update_item(**request)
+    except dynamodb.exceptions.ConditionalCheckFailedException as exc:
+        stored = exc.response.get("Item")
+        return False, from_attributes(stored) if stored else None
+    except dynamodb.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ValidationException":
+            raise Unstorable(str(exc)[:500]) from exc
+        raise
+    _after_commit(None)
+    return True, from_attributes(response["Attributes"])
+
+
 def retry_on_conflict(attempt: Callable[[], T | None], *, what: str, attempts: int = 25) -> T | None:
     """Run ``attempt`` (read, decide, commit) until it commits without losing a race.
 
@@ -166,7 +197,7 @@ def remove_commit_listener(listener: Callable[[UnitOfWork], None]) -> None:
 
 
 # --- fault injection (the seeded simulation; never set in production) ---------------------
-CommitHook = Callable[[UnitOfWork], None]
+CommitHook = Callable[[UnitOfWork | None], None]  # None: a single-item write (update_item)
 _hooks: dict[str, CommitHook | None] = {"before": None, "after": None}
 
 
@@ -175,13 +206,13 @@ def set_commit_hooks(*, before: CommitHook | None = None, after: CommitHook | No
     _hooks["before"], _hooks["after"] = before, after
 
 
-def _before_commit(uow: UnitOfWork) -> None:
+def _before_commit(uow: UnitOfWork | None) -> None:
     hook = _hooks["before"]
     if hook is not None:
         hook(uow)
 
 
-def _after_commit(uow: UnitOfWork) -> None:
+def _after_commit(uow: UnitOfWork | None) -> None:
     hook = _hooks["after"]
     if hook is not None:
         hook(uow)
