@@ -439,6 +439,9 @@ def function_environment(
         "SHOPSTREAM_IDEMPOTENCY_TABLE_NAME": idempotency_table_name,
         "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "SHOPSTREAM_KAFKA_AUTH": kafka_auth,
+        # No pydantic plugins are used: without this, building the first model scans every installed
+        # distribution's entry points for one (cold start; docs/decisions.md, 2026-11-29).
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     if handler is not None:
         env["SHOPSTREAM_HANDLER"] = handler.name
