@@ -8,13 +8,14 @@ would refuse at deploy time.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from shopstream import names
+from shopstream import catalog, names
 
 # CloudWatch Logs retention values (PutRetentionPolicy retentionInDays) and the CDK enum members.
 LOG_RETENTION_DAYS = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
@@ -35,6 +36,22 @@ MSK_CLUSTER_NAME_MAX = 64
 # https://docs.aws.amazon.com/msk/latest/developerguide/msk-update-storage.html
 MSK_MAX_VOLUME_GIB = 16384
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
+# Partitions per Standard broker, leader and follower replicas included (recommended; above the maximum MSK
+# blocks configuration updates): https://docs.aws.amazon.com/msk/latest/developerguide/bestpractices.html
+MSK_PARTITIONS_PER_BROKER = {"kafka.t3.small": 300, "kafka.m5.large": 1000, "kafka.m5.xlarge": 1000,
+                             "kafka.m5.2xlarge": 2000, "kafka.m7g.large": 1000, "kafka.m7g.xlarge": 1000,
+                             "kafka.m7g.2xlarge": 2000}
+MSK_PARTITIONS_PER_LARGER_BROKER = 4000  # 4xlarge and up
+# Provisioned mode of a Kafka event source mapping: MinimumPollers 1-200, MaximumPollers 1-2,000 (capped by
+# Lambda at the topic's partitions); a poller group holds at most 100 mappings of one VPC whose maximum
+# pollers add up to at most 2,000 (https://docs.aws.amazon.com/lambda/latest/dg/kafka-scaling-modes.html,
+# https://docs.aws.amazon.com/lambda/latest/dg/msk-esm-parameters.html).
+MAX_MINIMUM_POLLERS = 200
+MAX_MAPPINGS_PER_POLLER_GROUP = 100
+MAX_POLLERS_PER_POLLER_GROUP = 2000
+# "each event poller can handle up to 5 MB/sec of throughput or up to 5 concurrent invocations", and a mapping
+# runs at most one invocation per partition (same page).
+INVOCATIONS_PER_POLLER = 5
 ACCOUNT_ID_LENGTH = 12
 
 
@@ -54,6 +71,14 @@ class AuditRetention(_Model):
 class ApiThrottle(_Model):
     rate_limit: int = Field(ge=1)
     burst_limit: int = Field(ge=1)
+
+
+class EventPollers(_Model):
+    """Provisioned-mode pollers of the MSK event source mappings (docs/capacity.md). Each mapping keeps at
+    least its minimum; the two poller groups (critical path, the rest) share the pollers' capacity."""
+
+    minimum: int = Field(ge=1, le=MAX_MINIMUM_POLLERS)  # each mapping off the critical path
+    critical_path_minimum: int = Field(ge=1, le=MAX_MINIMUM_POLLERS)  # each critical-path mapping
 
 
 class Replication(_Model):
@@ -86,6 +111,9 @@ class EnvironmentConfig(_Model):
     api_throttle: ApiThrottle
     existing_cluster_arn: str | None = None
     replication: Replication | None = None
+    # Partitions per topic where this environment differs from the catalog (which local runs use).
+    partitions: dict[str, int] = Field(default_factory=dict)
+    event_pollers: EventPollers
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:
@@ -126,7 +154,49 @@ class EnvironmentConfig(_Model):
             raise ValueError(f"existingClusterArn must be an MSK cluster in region {self.region}")
         if self.replication and self.replication.target_region == self.region:
             raise ValueError("replication.targetRegion must differ from region (same-region replication is not set up)")
+        known = {t.name for t in catalog.TOPICS}
+        for topic_name, count in self.partitions.items():
+            if topic_name not in known:
+                raise ValueError(f"partitions: {topic_name!r} is not a topic of the catalog")
+            if count < 1:
+                raise ValueError(f"partitions: {topic_name} needs at least one partition")
+        replicas = sum(self.partition_count(t.name) for t in catalog.TOPICS) * self.replication_factor
+        per_broker = MSK_PARTITIONS_PER_BROKER.get(self.broker_instance_type, MSK_PARTITIONS_PER_LARGER_BROKER)
+        if replicas > per_broker * self.broker_count:
+            raise ValueError(
+                f"partitions: {replicas} partition replicas on {self.broker_count} {self.broker_instance_type} brokers "
+                f"is more than MSK recommends ({per_broker} per broker); raise brokerCount or brokerInstanceType")
+        for group, mappings in self.poller_groups().items():
+            if len(mappings) > MAX_MAPPINGS_PER_POLLER_GROUP:
+                raise ValueError(f"eventPollers: poller group {group} would hold {len(mappings)} mappings; "
+                                 f"Lambda allows {MAX_MAPPINGS_PER_POLLER_GROUP}")
+            total = sum(self.pollers(h)[1] for h in mappings)
+            if total > MAX_POLLERS_PER_POLLER_GROUP:
+                raise ValueError(f"partitions: the mappings of poller group {group} may scale to {total} pollers "
+                                 f"(one per partition); Lambda allows {MAX_POLLERS_PER_POLLER_GROUP} per group")
         return self
+
+    def partition_count(self, topic_name: str) -> int:
+        return self.partitions.get(topic_name, catalog.topic(topic_name).partitions)
+
+    def poller_group(self, handler: catalog.HandlerSpec) -> str:
+        """Critical-path mappings share a group of their own, so a burst elsewhere never takes their pollers."""
+        return f"{self.prefix}-{'saga' if handler.critical_path else 'events'}"
+
+    def pollers(self, handler: catalog.HandlerSpec) -> tuple[int, int]:
+        """(minimum, maximum) pollers of the handler's mapping: enough at most for an invocation on every
+        partition at once (the records of a topic at 2,000 orders/s are a few MB/s, under one poller's 5)."""
+        partitions = self.partition_count(handler.topic)
+        minimum = self.event_pollers.critical_path_minimum if handler.critical_path else self.event_pollers.minimum
+        minimum = min(minimum, partitions)
+        return minimum, max(minimum, math.ceil(partitions / INVOCATIONS_PER_POLLER))
+
+    def poller_groups(self) -> dict[str, list[catalog.HandlerSpec]]:
+        groups: dict[str, list[catalog.HandlerSpec]] = {}
+        for spec in catalog.SERVICES:
+            for handler in spec.handlers:
+                groups.setdefault(self.poller_group(handler), []).append(handler)
+        return groups
 
     @property
     def prefix(self) -> str:

@@ -81,7 +81,10 @@ class MessagingStack(cdk.Stack):
                 f"Topic-{topic.name}",
                 cluster_arn=self.cluster_arn,
                 topic_name=topic.name,
-                partition_count=topic.partitions,
+                # The environment's count (cdk.json `partitions`), the catalog's by default. MSK only adds
+                # partitions to an existing topic; keys then move to other partitions (no consumer depends on
+                # arrival order, docs/architecture.md).
+                partition_count=config.partition_count(topic.name),
                 replication_factor=config.replication_factor,
                 configs=encode_configs(topic_configs(topic, config)),
             )

@@ -133,6 +133,13 @@ def all_queues() -> list[str]:
             *(f"{s.name}.{RELAY}" for s in catalog.SERVICES if s.publishes)]
 
 
+def partition_numbers(consumer: Any, topic_name: str) -> list[int]:
+    """The topic's partitions as the cluster has them: an environment may have more than the catalog
+    (cdk.json `partitions`)."""
+    metadata = consumer.list_topics(topic_name, timeout=10).topics[topic_name]
+    return sorted(metadata.partitions)
+
+
 # --- replay ---------------------------------------------------------------------------------
 def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets: str | None,
            idle_seconds: float = 3.0, out=print) -> int:
@@ -144,17 +151,17 @@ def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets
     group = f"{catalog.consumer_group_id(service, handler.name)}-replay-{uuid.uuid4().hex[:8]}"
     consumer = Consumer({**target.kafka_config(), "group.id": group, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
-    partitions = [TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in range(topic.partitions)]
+    numbers = partition_numbers(consumer, topic.name)
+    partitions = [TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in numbers]
     if from_timestamp:
         millis = int(datetime.fromisoformat(from_timestamp.replace("Z", "+00:00")).timestamp() * 1000)
-        partitions = consumer.offsets_for_times([TopicPartition(topic.name, p, millis)
-                                                 for p in range(topic.partitions)], timeout=10)
+        partitions = consumer.offsets_for_times([TopicPartition(topic.name, p, millis) for p in numbers], timeout=10)
     elif from_offsets:
         starts: dict[int, int] = {}
         for pair in from_offsets.split(","):
             partition_text, _, offset_text = pair.partition(":")
             starts[int(partition_text)] = int(offset_text)
-        partitions = [TopicPartition(topic.name, p, starts.get(p, OFFSET_BEGINNING)) for p in range(topic.partitions)]
+        partitions = [TopicPartition(topic.name, p, starts.get(p, OFFSET_BEGINNING)) for p in numbers]
     consumer.assign(partitions)
     invoke = target.invoker(service, handler)
     replayed, failed, last = 0, 0, time.monotonic()
@@ -371,7 +378,7 @@ def tail(target: Target, topic_name: str, *, follow: bool = False, key: str | No
     topic = catalog.topic(topic_name)
     consumer = Consumer({**target.kafka_config(), "group.id": f"ops-tail-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in range(topic.partitions)])
+    consumer.assign([TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in partition_numbers(consumer, topic.name)])
     shown, last = 0, time.monotonic()
     wanted = key.encode() if key is not None else None
     try:

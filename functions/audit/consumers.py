@@ -15,7 +15,8 @@ from . import logic
 # trail_user, trail_catalog, ... one per topic, as the catalog declares them.
 for _handler in catalog.service("audit").handlers:
     if _handler.name.startswith("trail-"):
-        globals()[_handler.entry] = EventConsumer("audit", _handler.name, logic.on_any_event)
+        globals()[_handler.entry] = EventConsumer("audit", _handler.name, logic.on_any_event,
+                                                  after_batch=logic.archive_batch)
 
 analytics_orders = EventConsumer("audit", "analytics-orders", logic.on_order_metrics)
 analytics_payments = EventConsumer("audit", "analytics-payments", logic.on_payment_metrics)

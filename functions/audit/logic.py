@@ -56,9 +56,22 @@ def on_any_event(event: InboundEvent) -> None:
     uow = UnitOfWork()
     store.record(uow, envelope, event.topic, event.partition, event.offset)
     try_commit(uow)  # recorded before; the trail is immutable
+
+
+def archive_batch(events: list[InboundEvent]) -> None:
+    """After a trail handler's batch: its events in S3, one object per partition and day of event time
+    (not one per event: ~39,000 PUTs/s at 2,000 orders/s, docs/capacity.md). Should a put fail, the
+    invocation fails and the batch comes again: the trail is written once, the archive at least once."""
     bucket = get_settings().audit_archive_bucket
-    if bucket:
-        store.archive(bucket, event.topic, envelope)
+    if not bucket:
+        return
+    groups: dict[tuple[str, int, str], list[tuple[int, dict[str, Any]]]] = {}
+    for event in events:  # in offset order (EventConsumer)
+        envelope = event.envelope.to_wire()
+        groups.setdefault((event.topic, event.partition, envelope["timestamp"][:10]), []).append(
+            (event.offset, envelope))
+    for (topic, partition, _), records in groups.items():
+        store.archive(bucket, topic, partition, records)
 
 
 def causal_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The audit table: ``TRAIL#<correlationId>`` / ``<timestamp>#<eventId>``, written once, never updated.
-The archive keeps the same envelopes in S3 (Object Lock) as ``<topic>/<yyyy>/<mm>/<dd>/<eventId>.json``."""
+The archive keeps the same envelopes in S3 (Object Lock), one object per batch, partition and day of event
+time: ``<topic>/<yyyy>/<mm>/<dd>/<partition>-<first offset>-<last offset>.jsonl`` (one envelope a line)."""
 
 from __future__ import annotations
 
@@ -22,18 +23,42 @@ def trail(correlation_id: str) -> list[dict[str, Any]]:
     return [json.loads(i["envelope"]) for i in items]
 
 
-def archive(bucket: str, topic: str, envelope: dict[str, Any]) -> None:
-    """Written once: a redelivered event finds its object there (If-None-Match), so the locked
-    archive does not grow a second version of it."""
-    day = envelope["timestamp"][:10].replace("-", "/")
+def archive_key(topic: str, day: str, partition: int, first_offset: int, last_offset: int) -> str:
+    """Zero-padded offsets: the objects of a partition list in offset order."""
+    return f"{topic}/{day.replace('-', '/')}/{partition:04d}-{first_offset:019d}-{last_offset:019d}.jsonl"
+
+
+def archive(bucket: str, topic: str, partition: int, records: list[tuple[int, dict[str, Any]]]) -> str:
+    """One object for (offset, envelope) records of one partition and day, in offset order; its key.
+
+    Written once: the same batch delivered again finds its object there (If-None-Match), so the locked
+    archive grows no second version. A batch formed differently on a retry (after a partial failure)
+    archives some events a second time, in another object: the archive holds every event at least once,
+    and a reader keeps one per eventId (docs/decisions.md, 2026-11-29)."""
+    day = records[0][1]["timestamp"][:10]
+    key = archive_key(topic, day, partition, records[0][0], records[-1][0])
+    body = "".join(json.dumps(envelope, separators=(",", ":")) + "\n" for _, envelope in records)
     s3 = aws.client("s3")
     try:
-        s3.put_object(Bucket=bucket, Key=f"{topic}/{day}/{envelope['eventId']}.json",
-                      Body=json.dumps(envelope, separators=(",", ":")).encode(),
-                      ContentType="application/json", IfNoneMatch="*")
+        s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/x-ndjson",
+                      IfNoneMatch="*")
     except s3.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
             raise
+    return key
+
+
+def archived(bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Every archived envelope under ``prefix``, one per eventId."""
+    s3 = aws.client("s3")
+    out: dict[str, dict[str, Any]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+            for line in body.splitlines():
+                envelope = json.loads(line)
+                out.setdefault(envelope["eventId"], envelope)
+    return out
 
 
 # --- analytics --------------------------------------------------------------------------------

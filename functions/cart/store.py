@@ -1,10 +1,10 @@
-"""The cart table: ``CART#<id>/CART``; open carts are indexed (gsi1 OPEN by last activity)."""
+"""The cart table: ``CART#<id>/CART``; open carts are indexed (gsi1 OPEN#<shard> by last activity)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shopstream import dynamo
+from shopstream import dynamo, shards
 from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
@@ -20,14 +20,12 @@ def get(cart_id: str) -> dict[str, Any] | None:
 
 
 def open_carts(idle_before: str | None = None) -> list[dict[str, Any]]:
-    if idle_before is None:
-        return dynamo.query("gsi1pk = :open", {":open": OPEN_INDEX}, index="gsi1")
-    return dynamo.query("gsi1pk = :open AND gsi1sk < :before", {":open": OPEN_INDEX, ":before": idle_before},
-                        index="gsi1")
+    return shards.query(OPEN_INDEX, index="gsi1", sort_below=idle_before)
 
 
 def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
-    uow.put({**_key(cart["cartId"]), **cart, "gsi1pk": OPEN_INDEX, "gsi1sk": cart["updatedAt"]},
+    uow.put({**_key(cart["cartId"]), **cart, "gsi1pk": shards.shard_key(OPEN_INDEX, cart["cartId"]),
+             "gsi1sk": cart["updatedAt"]},
             condition="attribute_not_exists(pk)")
 
 

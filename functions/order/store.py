@@ -2,7 +2,7 @@
 
 ORDER#<id> / EVENT#<seq>   the aggregate's events (append-only; event sourcing)
 ORDER#<id> / STATE         projection for reads (gsi1: USER#<userId> by creation time)
-PENDING#<id> / PENDING     present while PENDING (gsi1: PENDING by deadline) for the timeout sweeper
+PENDING#<id> / PENDING     present while PENDING (gsi1: PENDING#<shard> by deadline) for the timeout sweeper
 REPLICA#USER#<id>, REPLICA#PRODUCT#<id> / REPLICA   read models of other services (newest version wins)
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from shopstream import dynamo, replica
+from shopstream import dynamo, replica, shards
 from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
@@ -62,15 +62,15 @@ def append(uow: UnitOfWork, before: Order, changes: list[tuple[Change, str]], af
     else:
         uow.put(state, condition="version = :expected", values={":expected": before.version})
     if after.status == "PENDING" and before.status != "PENDING":
-        uow.put({**_pending_key(after.order_id), "gsi1pk": PENDING_INDEX, "gsi1sk": after.deadline,
+        uow.put({**_pending_key(after.order_id), "gsi1pk": shards.shard_key(PENDING_INDEX, after.order_id),
+                 "gsi1sk": after.deadline,
                  "orderId": after.order_id})
     elif before.status == "PENDING" and after.status != "PENDING":
         uow.delete(_pending_key(after.order_id))
 
 
 def overdue(now_iso: str, limit: int = 100) -> list[str]:
-    items = dynamo.query("gsi1pk = :pending AND gsi1sk < :now", {":pending": PENDING_INDEX, ":now": now_iso},
-                         index="gsi1", limit=limit)
+    items = shards.query(PENDING_INDEX, index="gsi1", sort_below=now_iso, limit=limit)
     return [i["orderId"] for i in items]
 
 

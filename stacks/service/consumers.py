@@ -25,6 +25,12 @@ MSK_ESM_GROUP_ACTIONS = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGrou
 MSK_ESM_API_ACTIONS = ["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"]
 
 
+def relays_critical_path(spec: catalog.ServiceSpec) -> bool:
+    """Whether the service publishes an event that a critical-path handler consumes."""
+    wanted = {name for s in catalog.SERVICES for h in s.handlers if h.critical_path for name in h.event_types}
+    return bool(wanted & set(spec.publishes))
+
+
 class ServiceConsumers:
     def __init__(self, scope: Construct, functions: ServiceFunctions, *, cluster_arn: str):
         self.scope, self.functions, self.cluster_arn = scope, functions, cluster_arn
@@ -47,7 +53,8 @@ class ServiceConsumers:
         f.allow(function, MSK_ESM_TOPIC_ACTIONS, [topic_arn(self.cluster_arn, handler.topic)])
         f.allow(function, MSK_ESM_GROUP_ACTIONS, [group_arn(self.cluster_arn, group)])
         f.allow(function, MSK_ESM_API_ACTIONS, [self.cluster_arn])
-        topic = catalog.topic(handler.topic)
+        config = f.config
+        minimum, maximum = config.pollers(handler)
         patterns = esm_filter_patterns(handler)
         lambda_.EventSourceMapping(
             self.scope, f"{name}Mapping",
@@ -64,8 +71,11 @@ class ServiceConsumers:
             max_record_age=cdk.Duration.seconds(handler.max_record_age_seconds),
             on_failure=QueueDestination(dlq),
             filters=[lambda_.FilterCriteria.filter(p) for p in patterns] or None,
+            # Provisioned mode for every mapping: Kafka's retry controls (bisect, bounded retries, record age,
+            # partial batch response) and reaching the cluster without Lambda/STS endpoints need it. Pollers
+            # are shared within a group (docs/decisions.md, 2026-11-29).
             provisioned_poller_config=lambda_.ProvisionedPollerConfig(
-                minimum_pollers=1, maximum_pollers=max(1, topic.partitions)),
+                minimum_pollers=minimum, maximum_pollers=maximum, poller_group_name=config.poller_group(handler)),
         )
 
     def relay(self) -> None:
@@ -95,7 +105,9 @@ class ServiceConsumers:
             event_source_arn=stream_arn,
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=100,
-            max_batching_window=cdk.Duration.seconds(1),
+            # A relay whose events a critical-path handler waits for publishes each commit at once (Lambda polls
+            # the stream four times a second); the others wait up to a second to fill a batch.
+            max_batching_window=cdk.Duration.seconds(0 if relays_critical_path(self.spec) else 1),
             report_batch_item_failures=True,
             bisect_batch_on_error=True,
             # Keep retrying through a broker outage (the shard waits, so its order is kept); give a batch

@@ -27,7 +27,8 @@ def test_every_environment_loads_and_names_its_region_and_zones(env):
 @pytest.mark.parametrize(("env", "overrides", "named"), [
     # Amazon MSK distributes brokers evenly over the client subnets (one per AZ).
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-msk-cluster-brokernodegroupinfo.html
-    ("prod", {"availabilityZones": ["eu-west-1a", "eu-west-1b"]}, "brokerCount (3) must be a multiple"),
+    ("prod", {"availabilityZones": ["eu-west-1a", "eu-west-1b"], "brokerCount": 9},
+     "brokerCount (9) must be a multiple"),
     ("dev", {"brokerCount": 3}, "brokerCount (3) must be a multiple of the number of availabilityZones (2)"),
     ("prod", {"availabilityZones": ["eu-west-1a", "eu-west-1a", "eu-west-1b"]}, "availabilityZones"),
     ("prod", {"availabilityZones": ["eu-west-1a", "eu-west-1b", "eu-west-1c", "eu-west-1d"]},
@@ -45,6 +46,15 @@ def test_every_environment_loads_and_names_its_region_and_zones(env):
     ("prod", {"brokerVolumeGiB": 20000}, "brokerVolumeGiB"),
     ("prod", {"maxAzs": 3}, "maxAzs"),  # the old setting: replaced by availabilityZones
     ("prod", {"existingClusterArn": "arn:aws:kafka:us-east-1:111122223333:cluster/x/y"}, "existingClusterArn"),
+    # Partitions and pollers (docs/capacity.md): a topic the catalog lacks; more partition replicas than MSK
+    # recommends per broker; a minimum Lambda refuses; a poller group scaling past 2,000 pollers.
+    ("prod", {"partitions": {"orders": 60}}, "partitions: 'orders' is not a topic"),
+    ("prod", {"brokerCount": 3, "partitions": {"order-events": 1000}},
+     "partition replicas on 3 kafka.m7g.xlarge brokers"),
+    ("dev", {"eventPollers": {"minimum": 0, "criticalPathMinimum": 1}}, "eventPollers.minimum"),
+    ("dev", {"eventPollers": {"minimum": 1, "criticalPathMinimum": 201}}, "eventPollers.criticalPathMinimum"),
+    ("prod", {"brokerInstanceType": "kafka.m7g.16xlarge", "partitions": {"order-events": 2400, "cart-events": 2400}},
+     "may scale to"),
 ])
 def test_a_configuration_aws_would_refuse_is_refused_naming_the_setting(env, overrides, named):
     with pytest.raises(ConfigError) as refused:
@@ -58,6 +68,24 @@ def test_an_environment_name_that_makes_a_bucket_name_too_long_is_refused():
     with pytest.raises(ConfigError, match="bucket name .* S3 allows 63"):
         load({"sixteenletterenv": environments["prod"] | {"region": "ap-southeast-5", "availabilityZones": [
             "ap-southeast-5a", "ap-southeast-5b", "ap-southeast-5c"]}}, "sixteenletterenv")
+
+
+def test_pollers_stay_in_lambdas_ranges_and_critical_mappings_get_their_own_group():
+    for env in ENVIRONMENTS:
+        config = load(cdk_context()["environments"], env)
+        groups = config.poller_groups()
+        assert set(groups) == {f"shopstream-{env}-saga", f"shopstream-{env}-events"}
+        assert all(h.critical_path for h in groups[f"shopstream-{env}-saga"])
+        for handlers in groups.values():
+            for handler in handlers:
+                minimum, maximum = config.pollers(handler)
+                assert 1 <= minimum <= maximum <= config.partition_count(handler.topic)
+
+
+def test_an_idle_dev_environment_keeps_one_poller_per_mapping_in_two_shared_groups():
+    config = load(cdk_context()["environments"], "dev")
+    minimums = {name: sum(config.pollers(h)[0] for h in handlers) for name, handlers in config.poller_groups().items()}
+    assert minimums == {"shopstream-dev-saga": 4, "shopstream-dev-events": 30}
 
 
 def test_an_unknown_environment_is_refused():

@@ -89,6 +89,7 @@ def _agnostic(d: Deployment) -> None:
 
 def _two_subnets_for_three_brokers(d: Deployment) -> None:
     _, _, cluster = _first(d, "AWS::MSK::Cluster")
+    cluster["Properties"]["NumberOfBrokerNodes"] = 3
     cluster["Properties"]["BrokerNodeGroupInfo"]["ClientSubnets"].pop()
 
 

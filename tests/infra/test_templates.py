@@ -12,10 +12,12 @@ import pytest
 
 from shopstream import catalog
 from shopstream.filters import esm_filter_patterns, passes
+from stacks.config import load
 from stacks.nag import ACKNOWLEDGED
 from stacks.service import construct_name
-from tests.infra.conftest import ENVIRONMENTS, ROOT, synthesize
+from tests.infra.conftest import ENVIRONMENTS, ROOT, cdk_context, synthesize
 from tests.unit.test_catalog import ADR_TOPICS
+from tools import capacity
 
 KAFKA_ESM = "AWS::Lambda::EventSourceMapping"
 
@@ -34,8 +36,18 @@ def test_topics_in_the_template_are_the_catalog_and_the_adr_table(synthesized, e
         props = resource["Properties"]
         configs = json.loads(base64.b64decode(props["Configs"]))
         topics[props["TopicName"]] = (props["PartitionCount"], int(configs["retention.ms"]) // 86_400_000)
-    assert topics == {t.name: (t.partitions, t.retention.days) for t in catalog.TOPICS}
-    assert topics == {**ADR_TOPICS, "cart-events": (12, 30), "analytics-events": (4, 30)}
+    config = load(cdk_context()["environments"], env)
+    assert topics == {t.name: (config.partition_count(t.name), t.retention.days) for t in catalog.TOPICS}
+    if not config.partitions:  # an environment without overrides has the catalog's (the ADR's) partitions
+        assert topics == {**ADR_TOPICS, "cart-events": (12, 30), "analytics-events": (4, 30)}
+
+
+def test_prod_has_the_partitions_the_capacity_model_needs_at_2000_orders_per_second(synthesized):
+    topics = {r["Properties"]["TopicName"]: r["Properties"]["PartitionCount"]
+              for _, _, r in synthesized["prod"].resources("AWS::MSK::Topic")}
+    for topic_name, (needed, _) in capacity.partitions_needed(2000).items():
+        assert topics[topic_name] >= needed, topic_name
+    assert {r["Properties"]["PartitionCount"] for _, _, r in synthesized["dev"].resources("AWS::MSK::Topic")} == {2}
 
 
 def test_seven_year_topics_use_tiered_storage_where_enabled(synthesized):
@@ -60,7 +72,7 @@ def test_cluster_is_iam_only_tls_and_encrypted(synthesized):
     assert props["ClientAuthentication"]["Unauthenticated"]["Enabled"] is False
     assert props["EncryptionInfo"]["EncryptionInTransit"] == {"ClientBroker": "TLS", "InCluster": True}
     assert "DataVolumeKMSKeyId" in props["EncryptionInfo"]["EncryptionAtRest"]
-    assert props["NumberOfBrokerNodes"] == 3 and props["BrokerNodeGroupInfo"]["InstanceType"] == "kafka.m7g.large"
+    assert props["NumberOfBrokerNodes"] == 6 and props["BrokerNodeGroupInfo"]["InstanceType"] == "kafka.m7g.xlarge"
     assert props["KafkaVersion"] >= "3.6"
 
 
@@ -76,6 +88,44 @@ def test_every_kafka_mapping_reports_partial_failures_retries_boundedly_and_dead
         assert "Fn::GetAtt" in props["DestinationConfig"]["OnFailure"]["Destination"]
         assert props["ProvisionedPollerConfig"]["MinimumPollers"] >= 1
         assert props["StartingPosition"] == "TRIM_HORIZON"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_critical_path_mappings_invoke_at_once_in_provisioned_mode_and_every_mapping_shares_a_poller_group(
+        synthesized, env):
+    """Lambda's low-latency Kafka setting: provisioned mode and MaximumBatchingWindowInSeconds 0
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-kafka-low-latency.html)."""
+    config = load(cdk_context()["environments"], env)
+    handlers = {catalog.consumer_group_id(s.name, h.name): h for s in catalog.SERVICES for h in s.handlers}
+    critical = set()
+    groups: dict[str, list[int]] = {}
+    for _, logical_id, props in _kafka_mappings(synthesized[env]):
+        handler = handlers[props["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"]]
+        pollers = props["ProvisionedPollerConfig"]
+        assert (pollers["MinimumPollers"], pollers["MaximumPollers"]) == config.pollers(handler), logical_id
+        groups.setdefault(pollers["PollerGroupName"], []).append(pollers["MaximumPollers"])
+        if handler.critical_path:
+            critical.add(props["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"])
+            assert props["MaximumBatchingWindowInSeconds"] == 0, logical_id
+            assert pollers["PollerGroupName"] == f"shopstream-{env}-saga"
+        else:
+            assert props["MaximumBatchingWindowInSeconds"] == 1, logical_id
+            assert pollers["PollerGroupName"] == f"shopstream-{env}-events"
+    # POST /orders -> OrderCreated -> reservation (and the payment intent) -> charge -> CONFIRMED
+    assert critical == {"inventory-order-reservations", "payment-order-payments", "payment-inventory-outcomes",
+                        "order-payment-outcomes"}
+    # Lambda: at most 100 mappings per poller group, their maximum pollers adding up to at most 2,000.
+    assert all(len(maxima) <= 100 and sum(maxima) <= 2000 for maxima in groups.values())
+
+
+def test_relays_whose_events_the_critical_path_waits_for_invoke_as_soon_as_records_arrive(synthesized):
+    windows = {}
+    for stack_name, _, resource in synthesized["prod"].resources(KAFKA_ESM):
+        if "Topics" not in resource["Properties"]:
+            service = stack_name.removeprefix("shopstream-prod-")
+            windows[service] = resource["Properties"]["MaximumBatchingWindowInSeconds"]
+    assert {service for service, window in windows.items() if window == 0} == {"order", "inventory", "payment"}
+    assert set(windows.values()) == {0, 1}
 
 
 def test_consumer_groups_topics_and_filters_come_from_the_catalog(synthesized):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shopstream import catalog
 
 # The architecture decision record's topic table (+ cart-events, which its events need).
@@ -89,3 +91,21 @@ def test_function_environment_is_derived_from_the_specs():
     assert env["SHOPSTREAM_DLQ_URL"] == "q"
     assert env["SHOPSTREAM_KAFKA_AUTH"] == "iam"
     assert catalog.service("order").produces_topics == ("audit-events", "order-events")
+
+
+def test_the_critical_path_is_the_handlers_between_post_orders_and_confirmed():
+    """POST /orders -> OrderCreated -> reservation (and the payment intent) -> InventoryReserved -> charge
+    -> PaymentProcessed -> CONFIRMED: exactly these handlers wait for no batch (docs/capacity.md)."""
+    critical = {f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers if h.critical_path}
+    assert critical == {"inventory.order-reservations", "payment.order-payments", "payment.inventory-outcomes",
+                        "order.payment-outcomes"}
+    chain = [("OrderCreated", "inventory.order-reservations"), ("OrderCreated", "payment.order-payments"),
+             ("InventoryReserved", "payment.inventory-outcomes"), ("PaymentProcessed", "order.payment-outcomes")]
+    for event_name, handler in chain:
+        assert handler in catalog.consumers_of(event_name)
+    assert all(h.max_batching_window_seconds == 0 for s in catalog.SERVICES for h in s.handlers if h.critical_path)
+
+
+def test_a_critical_path_handler_with_a_batching_window_is_refused():
+    with pytest.raises(ValueError, match="window 0"):
+        catalog.HandlerSpec("h", "order-events", ("OrderCreated",), "h", critical_path=True)

@@ -277,3 +277,31 @@ def test_in_parallel_a_failed_key_holds_back_only_its_own_later_records(service_
     failed = sorted(f["itemIdentifier"]["offset"] for f in response["batchItemFailures"])
     assert failed == [300, 302]  # a1 failed, a2 held back; b1 and b2 applied
     assert handler.applied == [b1.event_id, b2.event_id]
+
+
+def test_after_batch_gets_the_events_handled_in_offset_order_and_its_failure_fails_the_invocation(service_env, aws):
+    """Work done per batch (the audit archive): it sees what was handled (not the failed, skipped or
+    poisoned records); should it fail, the invocation fails and Lambda delivers the batch again."""
+    service_env("inventory", "product-sync")
+    recorder = Recorder()
+    batches: list[list[tuple[int, int]]] = []
+    broken = {"now": True}
+
+    def after(events: list[InboundEvent]) -> None:
+        if broken["now"]:
+            broken["now"] = False
+            raise ConnectionError("S3 unavailable")
+        batches.append([(e.partition, e.offset) for e in events])
+
+    run = EventConsumer("inventory", "product-sync", recorder, concurrency=4, after_batch=after)
+    events = [product_created(f"p-{i}") for i in range(6)]
+    recorder.fail_once.add(events[4].event_id)
+    recorder.poison.add(events[5].event_id)
+    records = [kafka_record_of(e, partition=i % 2, offset=60 + i) for i, e in enumerate(events)]
+    records.append(kafka_record_of(sample_event("ProductUpdated"), partition=0, offset=70))  # skipped
+    with pytest.raises(ConnectionError):
+        run(batch(*records), LocalLambdaContext())
+    assert batches == []
+    response = run(batch(*records), LocalLambdaContext())  # the whole batch again; event 4 is handled now
+    assert response == {"batchItemFailures": []}
+    assert batches == [[(0, 60), (0, 62), (0, 64), (1, 61), (1, 63)]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -102,3 +104,87 @@ def test_the_cost_does_not_grow_with_the_table(table):
     finally:
         copy.deepcopy = original
     assert "Table" not in copies
+
+
+def _dynamodb_conversation() -> list:
+    """What a client sees of the DynamoDB and Streams calls the services make: every attribute type,
+    ReturnValues, pagination keys, batch reads, a query on an index, stream records with their
+    times, and errors (which are not on the fast path)."""
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="c", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"},
+                                              {"AttributeName": "g", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        GlobalSecondaryIndexes=[{"IndexName": "by-g", "Projection": {"ProjectionType": "ALL"},
+                                                 "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}],
+                        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    every_type = {"pk": {"S": "a"}, "sk": {"S": "1"}, "g": {"S": "x"}, "n": {"N": "1.5"}, "b": {"B": b"\x00\xff"},
+                  "ss": {"SS": ["p", "q"]}, "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01"]}, "null": {"NULL": True},
+                  "bool": {"BOOL": False}, "m": {"M": {"l": {"L": [{"S": "z"}, {"N": "3"}]}}}}
+    seen = [client.put_item(TableName="c", Item=every_type, ReturnConsumedCapacity="TOTAL")]
+    seen.append(client.get_item(TableName="c", Key={"pk": {"S": "a"}, "sk": {"S": "1"}}))
+    seen.append(client.update_item(TableName="c", Key={"pk": {"S": "a"}, "sk": {"S": "1"}}, ReturnValues="ALL_NEW",
+                                   UpdateExpression="SET n = n + :one", ExpressionAttributeValues={":one": {"N": "1"}}))
+    for n in range(2, 6):
+        client.put_item(TableName="c", Item={"pk": {"S": "a"}, "sk": {"S": str(n)}, "g": {"S": "x"}})
+    seen.append(client.query(TableName="c", KeyConditionExpression="pk = :a", Limit=2,
+                             ExpressionAttributeValues={":a": {"S": "a"}}))
+    seen.append(client.query(TableName="c", IndexName="by-g", KeyConditionExpression="g = :x",
+                             ExpressionAttributeValues={":x": {"S": "x"}}))
+    seen.append(client.batch_get_item(RequestItems={"c": {"Keys": [{"pk": {"S": "a"}, "sk": {"S": "2"}},
+                                                                     {"pk": {"S": "none"}, "sk": {"S": "0"}}]}}))
+    seen.append(client.transact_write_items(TransactItems=[
+        {"Delete": {"TableName": "c", "Key": {"pk": {"S": "a"}, "sk": {"S": "5"}}}}]))
+    try:
+        client.transact_write_items(TransactItems=[{"Put": {
+            "TableName": "c", "Item": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+            "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])
+    except client.exceptions.TransactionCanceledException as cancelled:
+        seen.append(cancelled.response["CancellationReasons"])
+    try:
+        client.update_item(TableName="c", Key={"pk": {"S": "a"}, "sk": {"S": "1"}}, UpdateExpression="SET n = :n",
+                           ConditionExpression="attribute_not_exists(pk)", ExpressionAttributeValues={":n": {"N": "0"}},
+                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except client.exceptions.ConditionalCheckFailedException as failed:
+        seen.append(failed.response.get("Item"))
+    streams = boto3.client("dynamodbstreams")
+    arn = client.describe_table(TableName="c")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    seen.append([{k: v for k, v in r.items() if k not in ("eventID",)} for r in records])
+    assert all(isinstance(r["dynamodb"]["ApproximateCreationDateTime"], datetime) for r in records)
+    for response in seen:
+        if isinstance(response, dict):
+            response.pop("ResponseMetadata", None)
+    return seen
+
+
+def test_results_written_directly_read_the_same_as_through_the_serializer(monkeypatch):
+    moto_patches.apply()
+    answers, direct = [], []
+    wire_value = moto_patches._wire_value
+
+    def counted(value):  # only results written directly pass binary values and times through here
+        direct[-1] += 1
+        return wire_value(value)
+
+    monkeypatch.setattr(moto_patches, "_wire_value", counted)
+    for fast in (False, True):
+        monkeypatch.setattr(moto_patches, "FAST_JSON_RESULTS", fast)
+        direct.append(0)
+        with mock_aws():
+            answers.append(_dynamodb_conversation())
+    assert direct[0] == 0 and direct[1] > 10
+    general, fast = answers
+    for records in (general[9], fast[9]):  # times of two runs: compare how precise, not when
+        for record in records:
+            moment = record["dynamodb"].pop("ApproximateCreationDateTime")
+            record["dynamodb"]["milliseconds"] = moment.microsecond % 1000 == 0
+            del record["dynamodb"]["SizeBytes"]  # moto measures the record with its time in it
+    assert len(fast) == 10
+    assert fast == general
+    assert fast[1]["Item"]["b"] == {"B": b"\x00\xff"} and fast[1]["Item"]["bs"] == {"BS": [b"\x01"]}

@@ -73,6 +73,13 @@ class HandlerSpec:
     # handler's three calls (docs/decisions.md, 2026-11-29). The simulation replays with the records
     # cleared to hold these handlers to it. A new handler gets the record until it is shown to be guarded.
     idempotency: bool = True
+    # On the order's critical path (POST /orders -> CONFIRMED): invoked as soon as a record arrives
+    # (batching window 0, provisioned pollers sized per environment; docs/capacity.md, latency model).
+    critical_path: bool = False
+
+    def __post_init__(self) -> None:
+        if self.critical_path and self.max_batching_window_seconds:
+            raise ValueError(f"{self.name}: a critical-path handler waits for no batch (window 0)")
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,7 @@ def _names(topic: str) -> tuple[str, ...]:
 
 
 STATE_GUARDED: dict[str, object] = {"idempotency": False}  # see HandlerSpec.idempotency
+CRITICAL_PATH: dict[str, object] = {"critical_path": True, "max_batching_window_seconds": 0}
 
 
 def _handler(name: str, topic: str, *event_types: str, **settings: object) -> HandlerSpec:
@@ -247,7 +255,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ),
         handlers=(
             _handler("product-sync", "catalog-events", "ProductCreated", "ProductDiscontinued", **STATE_GUARDED),
-            _handler("order-reservations", "order-events", "OrderCreated", "OrderCancelled", **STATE_GUARDED),
+            _handler("order-reservations", "order-events", "OrderCreated", "OrderCancelled", **STATE_GUARDED,
+                     **CRITICAL_PATH),
             _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED),
         ),
         routes=(
@@ -282,7 +291,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed",
                      **STATE_GUARDED),
             _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", "PaymentRefunded",
-                     **STATE_GUARDED),
+                     **STATE_GUARDED, **CRITICAL_PATH),
             _handler("shipping-outcomes", "shipping-events", **STATE_GUARDED),
         ),
         routes=(
@@ -300,8 +309,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         handlers=(
             # The provider is called while a record waits: orders are charged and refunded side by side.
             _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled", concurrency=16,
-                     **STATE_GUARDED),
-            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", concurrency=16, **STATE_GUARDED),
+                     **STATE_GUARDED, **CRITICAL_PATH),
+            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", concurrency=16, **STATE_GUARDED,
+                     **CRITICAL_PATH),
         ),
         routes=(R("GET", "/payments/{paymentId}"),),
     ),

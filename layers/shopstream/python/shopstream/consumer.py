@@ -89,6 +89,7 @@ class InboundEvent(Generic[DataT]):
 
 
 HandleFn = Callable[[InboundEvent[Any]], None]
+BatchFn = Callable[[list[InboundEvent[Any]]], None]
 
 
 def _summarise(error: ValidationError) -> str:
@@ -145,6 +146,7 @@ class _BatchStats:
     held_back: int = 0
     max_lag_ms: float = 0.0
     failed_keys: set[tuple[str, int, bytes | None]] = field(default_factory=set)
+    done: list[InboundEvent[Any]] = field(default_factory=list)  # handled in this batch (for after_batch)
     lock: threading.Lock = field(default_factory=threading.Lock)  # keys of a batch may run in parallel
 
     def count(self, name: str, lag_ms: float | None = None) -> None:
@@ -182,9 +184,13 @@ class EventConsumer:
         persistence_store: Any | None = None,
         idempotent: bool | None = None,
         concurrency: int | None = None,
+        after_batch: BatchFn | None = None,
     ):
         """``idempotent``: keep a Powertools idempotency record per eventId; ``concurrency``: keys
-        processed at once inside a batch (defaults: the catalog's HandlerSpec for this handler)."""
+        processed at once inside a batch (defaults: the catalog's HandlerSpec for this handler);
+        ``after_batch``: called once per invocation with the events handled in it (in offset order), for
+        work done per batch rather than per event (the audit archive). If it raises, the invocation fails
+        and Lambda delivers the whole batch again: ``handle`` and ``after_batch`` must both bear that."""
         self.service_spec = catalog.service(service)
         self.spec = self.service_spec.handler(handler)
         self.idempotent = self.spec.idempotency if idempotent is None else idempotent
@@ -192,6 +198,7 @@ class EventConsumer:
         self.name = f"{service}.{handler}"
         self.accepts = frozenset(self.spec.event_types)
         self._handle = handle
+        self._after_batch = after_batch
         self._dead_letters = dead_letters
         self._persistence_store = persistence_store
         self._setup_lock = threading.Lock()
@@ -248,9 +255,12 @@ class EventConsumer:
         stats = _BatchStats()
         token = _stats.set(stats)
         try:
-            return dict(process_partial_response(
+            response = dict(process_partial_response(
                 event=event, record_handler=self._process_record, processor=processor, context=context
             ))
+            if self._after_batch is not None and stats.done:
+                self._after_batch(sorted(stats.done, key=lambda e: (e.topic, e.partition, e.offset)))
+            return response
         finally:
             _stats.reset(token)
             stats.emit()
@@ -301,6 +311,9 @@ class EventConsumer:
         finally:
             log.thread_safe_remove_keys(["correlation_id", "event_id", "event_type"])
         stats.count("processed", lag_ms=(time.time() - inbound.envelope.timestamp.timestamp()) * 1000)
+        if self._after_batch is not None:
+            with stats.lock:
+                stats.done.append(inbound)
 
     def _run(self, inbound: InboundEvent, body: dict[str, Any] | None) -> None:
         assert self._apply_once is not None
