@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shopstream.api import Caller, Conflict, commit
 from shopstream.events import UserDeactivated, UserRegistered, UserUpdated
+from shopstream.request import Caller, Conflict, commit
 from shopstream.transaction import UnitOfWork
 
 from . import store

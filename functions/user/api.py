@@ -1,14 +1,16 @@
-"""Lambda entry points of the user service (thin: parse, call logic, return)."""
+"""The user service's HTTP API: its routes; ``handler`` is the Lambda entry point."""
 
 from __future__ import annotations
 
-from shopstream.api import PathId, ServiceApi, caller, created
+from shopstream.api import PathId, ServiceApi, created
+from shopstream.request import caller
 
 from . import logic
 from .models import RegisterUser, UpdateUser, UserProfile
 
 service_api = ServiceApi("user", title="user service")
 app = service_api.app
+handler = service_api.handler
 
 
 @app.post("/users")
@@ -29,6 +31,3 @@ def update_user(userId: PathId, body: UpdateUser) -> UserProfile:
 @app.post("/users/<userId>/deactivate")
 def deactivate_user(userId: PathId) -> UserProfile:
     return logic.deactivate(caller(), userId)
-
-
-api = service_api.handler
