@@ -31,7 +31,7 @@ def _count_calls_of_every_client(count) -> object:
 
 def _attribute_calls_to_handlers(bus, events: Counter) -> None:
     """Wrap every EventConsumer so calls made while it runs are counted against it."""
-    for module in bus.modules.values():
+    for module in bus.consumer_modules.values():
         for name in dir(module):
             consumer = getattr(module, name)
             if type(consumer).__name__ != "EventConsumer":

@@ -16,11 +16,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from local import naming
+from local import entry_points, naming
 from local.context import LocalLambdaContext
 from local.http_events import claims_for, http_event
 from local.relay import StreamRelay
-from shopstream import catalog
+from shopstream import catalog, names
 from shopstream.config import Settings, override_settings
 from shopstream.consumer import EventConsumer
 from shopstream.outbox import OutboxRelay
@@ -60,11 +60,14 @@ class InProcessBus:
         # the relays' stream iterators: every user of the bus needs the patch, not only pytest.
         moto_patches.apply()
         self.random = random.Random(self.seed)
-        self.modules = {s.name: importlib.import_module(f"{s.name}.handlers") for s in catalog.SERVICES}
+        # Modules, not functions: a consumer is looked up at each delivery (bench/aws_calls.py wraps them).
+        self.consumer_modules = {s.name: entry_points.module(s.name, names.CONSUMERS_MODULE)
+                                 for s in catalog.SERVICES if s.handlers}
+        self.apis = {s.name: entry_points.api(s.name) for s in catalog.SERVICES if s.routes}
         # One record at a time: a seed must replay the same run, and moto in-process is not
         # thread-safe. Key-parallel batches run in the local runtime (moto behind its lock) and in
         # tests/unit/test_consumer.py.
-        for module in self.modules.values():
+        for module in self.consumer_modules.values():
             for consumer in vars(module).values():
                 if isinstance(consumer, EventConsumer):
                     consumer.concurrency = 1
@@ -87,7 +90,7 @@ class InProcessBus:
         headers = {"x-correlation-id": correlation_id} if correlation_id else {}
         event = http_event(method, path, body=body, claims=claims_for(user, admin=admin), headers=headers)
         with override_settings(self.settings_for(service)):
-            response = self.modules[service].api(event, LocalLambdaContext(function_name=f"{service}-api"))
+            response = self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
     def run_schedule(self, service: str, entry: str, *args: Any) -> Any:
@@ -162,7 +165,7 @@ class InProcessBus:
                  for offset, r in enumerate(records[start:start + (batch_size or self.batch_size)], start=start)]
         if not batch:
             return 0
-        consumer = getattr(self.modules[spec.name], handler.entry)
+        consumer = getattr(self.consumer_modules[spec.name], handler.entry)
         with override_settings(self.settings_for(spec.name, handler.name)):
             for _ in range(times):
                 self.invocations += 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
+import gc
 import json
 import threading
 import time
 from typing import Any
 
-from local import naming
+from local import entry_points, naming
 from local.context import LocalLambdaContext
 from local.mapping import KafkaMapping
 from local.relay import StreamRelay, queue_sender
@@ -28,7 +28,7 @@ class LocalRuntime:
         self.stack = stack
         self.api_port = api_port
         self.schedule_seconds = schedule_seconds or {}
-        self.modules = {s.name: importlib.import_module(f"{s.name}.handlers") for s in catalog.SERVICES}
+        self.apis = {s.name: entry_points.api(s.name) for s in catalog.SERVICES if s.routes}
         self.mappings: list[KafkaMapping] = []
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -55,14 +55,14 @@ class LocalRuntime:
 
     def mapping(self, spec: catalog.ServiceSpec, handler: catalog.HandlerSpec, *, group_id: str | None = None,
                 start_offsets: dict[int, int] | None = None) -> KafkaMapping:
-        return KafkaMapping(spec.name, handler, getattr(self.modules[spec.name], handler.entry),
+        return KafkaMapping(spec.name, handler, entry_points.consumer(spec.name, handler),
                             self.settings(spec.name, handler.name), self.stack.bootstrap_servers,
                             self.send_on_failure(spec.name, handler.name), group_id=group_id,
                             start_offsets=start_offsets)
 
     def invoke_api(self, service: str, event: dict[str, Any]) -> dict[str, Any]:
         with override_settings(self.settings(service)):
-            return self.modules[service].api(event, LocalLambdaContext(function_name=f"{service}-api"))
+            return self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
 
     def _relay_loop(self) -> None:
         """The outbox relays of every service that publishes, as Lambda's stream mappings would run them.
@@ -113,7 +113,7 @@ class LocalRuntime:
 
     def _schedule_loop(self, spec: catalog.ServiceSpec, schedule: catalog.ScheduleSpec) -> None:
         every = self.schedule_seconds.get(schedule.name, schedule.every_minutes * 60)
-        function = getattr(self.modules[spec.name], schedule.entry)
+        function = entry_points.schedule(spec.name, schedule)
         while not self.stopping.wait(every):
             with override_settings(self.settings(spec.name)):
                 function({"source": "aws.events", "detail-type": "Scheduled Event"},
@@ -155,6 +155,10 @@ class LocalRuntime:
         self.gateway = Gateway(host="127.0.0.1", port=self.api_port, invoke=self.invoke_api, verify=auth.verify,
                                health=self.health, console=self.console)
         self.threads.append(threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True))
+        # Everything loaded so far (libraries, models, clients) lives as long as the process: out of
+        # the collector's sight. moto's tables grow with every order, so collections are made rarer.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         for thread in self.threads:
             thread.start()
         return self

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from shopstream import catalog
+from shopstream import catalog, names
 from shopstream.schemas import all_schemas, compare_catalogs, personal_fields, personal_problems, schema_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def openapi_document() -> dict:
     for spec in catalog.SERVICES:
         if not spec.routes:
             continue
-        document = importlib.import_module(f"{spec.name}.handlers").service_api.openapi()
+        document = importlib.import_module(f"{spec.name}.{names.API_MODULE}").service_api.openapi()
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 operation["tags"] = [spec.name]

@@ -77,15 +77,13 @@ class Target:
     def invoker(self, service: str, handler: catalog.HandlerSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """Run one batch through the handler exactly as its mapping would."""
         if self.local:
-            import importlib
-
-            from local import naming
+            from local import entry_points, naming
             from local.context import LocalLambdaContext
             from shopstream.config import override_settings
 
             settings = naming.function_settings(service, handler.name, bootstrap_servers=self.bootstrap,
                                                 dlq_url=self.queue_url(service, handler.name))
-            function = getattr(importlib.import_module(f"{service}.handlers"), handler.entry)
+            function = entry_points.consumer(service, handler)
 
             def invoke_local(event: dict[str, Any]) -> dict[str, Any]:
                 with override_settings(settings):
@@ -110,15 +108,12 @@ class Target:
 
         event = http_event(method, path, claims=claims_for("ops", admin=True))
         if self.local:
-            import importlib
-
-            from local import naming
+            from local import entry_points, naming
             from local.context import LocalLambdaContext
             from shopstream.config import override_settings
 
             with override_settings(naming.function_settings(service, bootstrap_servers=self.bootstrap)):
-                response = importlib.import_module(f"{service}.handlers").api(
-                    event, LocalLambdaContext(function_name=f"{service}-api"))
+                response = entry_points.api(service)(event, LocalLambdaContext(function_name=f"{service}-api"))
         else:
             response = self._lambda(names.function(self.prefix, service, "Api"))(event)
         return int(response["statusCode"]), json.loads(response.get("body") or "null")

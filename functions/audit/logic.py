@@ -24,7 +24,6 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
-from shopstream.api import Caller, NotFound
 from shopstream.config import get_settings
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_event, service_source
@@ -42,6 +41,7 @@ from shopstream.events import (
     StockOutPredicted,
 )
 from shopstream.observability import logger, metrics
+from shopstream.request import Caller, NotFound
 from shopstream.transaction import UnitOfWork, try_commit
 
 from . import analytics, store

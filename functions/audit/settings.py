@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shopstream.config import service_settings
+from shopstream.config import EnvSettings, service_settings
 
 
-class AuditSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+class AuditSettings(EnvSettings):
 
     # Windows: tumbling, one minute of event time; an event is taken while its window is open, i.e.
     # until ``analytics_lateness_seconds`` after the window's end (by the processing clock).

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shopstream.api import Caller, Conflict, Unprocessable, commit
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
@@ -25,6 +24,7 @@ from shopstream.events import (
     UserDeactivated,
     UserErased,
 )
+from shopstream.request import Caller, Conflict, Unprocessable, commit
 from shopstream.transaction import ConditionFailed, UnitOfWork, try_commit
 
 from . import store

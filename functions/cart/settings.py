@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shopstream.config import service_settings
+from shopstream.config import EnvSettings, service_settings
 
 
-class CartSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+class CartSettings(EnvSettings):
 
     # Idle time after which an open cart is abandoned (CartAbandoned, then a reminder).
     cart_abandon_after_seconds: int = 24 * 3600

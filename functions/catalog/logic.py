@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopstream.api import Caller, Conflict, NotFound, commit
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.events import (
     InventoryAdjusted,
@@ -14,6 +13,7 @@ from shopstream.events import (
     ProductDiscontinued,
     ProductUpdated,
 )
+from shopstream.request import Caller, Conflict, NotFound, commit
 from shopstream.transaction import UnitOfWork, try_commit
 
 from . import store

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
-from shopstream.api import Caller, Conflict, NotFound, commit
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
 from shopstream.events import (
@@ -28,6 +27,7 @@ from shopstream.events import (
     Shortage,
     StockLevel,
 )
+from shopstream.request import Caller, Conflict, NotFound, commit
 from shopstream.transaction import UnitOfWork, retry_on_conflict, try_commit
 
 from . import store

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shopstream.config import service_settings
+from shopstream.config import EnvSettings, service_settings
 
 
-class NotificationSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+class NotificationSettings(EnvSettings):
 
     # The verified SES identity messages are sent from.
     notification_sender: str = "shop@shopstream.example"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shopstream.config import service_settings
+from shopstream.config import EnvSettings, service_settings
 
 
-class OrderSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+class OrderSettings(EnvSettings):
 
     # How long a saga may stay PENDING before the sweeper cancels it (reason "timeout").
     order_saga_timeout_seconds: int = 300

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shopstream.config import service_settings
+from shopstream.config import EnvSettings, service_settings
 
 
-class PaymentSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+class PaymentSettings(EnvSettings):
 
     # Share of the simulated provider's calls that time out after recording the charge (tests, demos).
     payment_simulator_fault_rate: float = 0.0

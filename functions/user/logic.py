@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopstream import personal
-from shopstream.api import Caller, Conflict, commit
 from shopstream.events import UserDeactivated, UserErased, UserRegisteredV2, UserUpdatedV2
 from shopstream.observability import logger
+from shopstream.request import Caller, Conflict, commit
 from shopstream.transaction import UnitOfWork, retry_on_conflict
 
 from . import identity, store

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shopstream.config import service_settings
+from shopstream.config import EnvSettings, service_settings
 
 
-class UserSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+class UserSettings(EnvSettings):
 
     # The Cognito user pool whose sign-in identity an erasure deletes (the catalog's "identity" need);
     # empty locally, where tokens are signed by local/auth.py and no identity is stored.

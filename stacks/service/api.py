@@ -8,12 +8,13 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from shopstream import names
 from stacks.service.functions import ServiceFunctions
 
 
 def add_api(scope: Construct, functions: ServiceFunctions) -> None:
     spec, platform = functions.spec, functions.platform
-    function = functions.create("Api", f"{spec.name}.handlers.{spec.api_entry}", kind="api",
+    function = functions.create("Api", functions.entry_point(names.API_MODULE, spec.api_entry), kind="api",
                                 environment=functions.environment(api=True), timeout=cdk.Duration.seconds(10),
                                 snap_start=True)
     functions.allow_table(function)

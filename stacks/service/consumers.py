@@ -40,7 +40,7 @@ class ServiceConsumers:
         f = self.functions
         name = names.construct(handler.entry)
         dlq = f.dead_letter_queue(name, handler.name)
-        function = f.create(name, f"{self.spec.name}.handlers.{handler.entry}", kind="consumer",
+        function = f.create(name, f.entry_point(names.CONSUMERS_MODULE, handler.entry), kind="consumer",
                             environment=f.environment(handler, dlq))
         f.allow_table(function)
         if handler.idempotency:
@@ -126,7 +126,7 @@ class ServiceConsumers:
     def schedule(self, schedule: catalog.ScheduleSpec) -> None:
         f = self.functions
         name = names.construct(schedule.entry)
-        function = f.create(name, f"{self.spec.name}.handlers.{schedule.entry}", kind="schedule",
+        function = f.create(name, f.entry_point(names.SCHEDULES_MODULE, schedule.entry), kind="schedule",
                             environment=f.environment(), timeout=cdk.Duration.minutes(5))
         f.allow_table(function)
         # EventBridge invokes asynchronously: after Lambda's own retries a failed run would be dropped.

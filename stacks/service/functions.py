@@ -96,6 +96,10 @@ class ServiceFunctions:
         )
 
     # --- functions ----------------------------------------------------------------------
+    def entry_point(self, module: str, attribute: str) -> str:
+        """The handler setting of one of this service's functions (shopstream.names: which module holds which)."""
+        return names.entry_point(self.spec.name, module, attribute)
+
     def create(self, name: str, handler: str, *, kind: str, environment: dict[str, str],
                timeout: cdk.Duration = cdk.Duration.seconds(60), memory: int = 512,
                snap_start: bool = False) -> lambda_.Function:

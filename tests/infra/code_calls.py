@@ -9,7 +9,7 @@ literal botocore service name is an AWS API the function calls. Third-party code
 few library entry points that call AWS or open network connections are listed in THIRD_PARTY.
 
 Over-approximation is the safe side: a function may be reported as calling an API it never calls
-at run time (every handler of a service shares its handlers module), never the reverse, as long as
+at run time (every consumer of a service shares its consumers module), never the reverse, as long as
 clients are made through a literal service name.
 """
 

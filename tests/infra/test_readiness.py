@@ -29,12 +29,12 @@ def test_every_environment_meets_every_rule(deployments, env, rule):
 # --- the code analysis the reachability rule relies on -------------------------------------------------------
 def test_the_code_analysis_finds_what_each_kind_of_function_calls():
     index = CodeIndex()
-    notices = calls_of("notification.handlers.order_notices", index)
+    notices = calls_of("notification.consumers.order_notices", index)
     assert {"sesv2", "sqs", "dynamodb"} <= notices.aws and not notices.kafka  # e-mail, DLQ, table + idempotency
-    assert "s3" in calls_of("audit.handlers.trail_order", index).aws  # the archive
+    assert "s3" in calls_of("audit.consumers.trail_order", index).aws  # the archive
     relay = calls_of("shopstream.outbox.relay_handler", index)
     assert relay.kafka and not relay.aws  # produces to MSK, calls no AWS API itself
-    api = calls_of("order.handlers.api", index)
+    api = calls_of("order.api.handler", index)
     assert "dynamodb" in api.aws and not api.kafka
     assert calls_of("index.handler", index) is None  # not this repository's code
 

@@ -183,7 +183,7 @@ def call(bus, service: str, method: str, path: str, *, user: str, admin: bool = 
          headers: dict[str, str] | None = None) -> tuple[int, Any]:
     event = http_event(method, path, body=body, claims=claims_for(user, admin=admin), headers=headers)
     with override_settings(bus.settings_for(service)):
-        response = bus.modules[service].api(event, LocalLambdaContext(function_name=f"{service}-api"))
+        response = bus.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
     return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
 

@@ -183,7 +183,7 @@ def test_twenty_concurrent_orders_for_five_units(shop, atomic_dynamodb_requests)
     # Reserve all twenty at once, as the mapping's pollers would on twenty partitions.
     created = [r for records in bus.log["order-events"].values() for r in records
                if json.loads(r.value)["eventType"] == "OrderCreated"]
-    from inventory import handlers as inventory
+    from inventory import consumers as inventory
 
     def reserve(i_record):
         i, record = i_record

@@ -267,7 +267,7 @@ def _invoke(bus, service: str, method: str, path: str, *, headers: dict | None =
     event = http_event(method, path, claims=claims_for(user, admin=admin), raw_bytes=raw,
                        headers={"content-type": "application/json", **(headers or {})})
     with override_settings(bus.settings_for(service)):
-        return bus.modules[service].api(event, LocalLambdaContext())
+        return bus.apis[service](event, LocalLambdaContext())
 
 
 ORDER = {"items": [{"productId": "p", "quantity": 1}], "paymentMethod": "pm_card_visa", "shippingAddress": ADDRESS}
@@ -371,7 +371,7 @@ def test_a_refused_request_is_not_remembered_under_its_key(ready):
 def test_a_create_retried_after_its_response_was_lost_finds_what_it_created(ready):
     """The key's record expired in progress (the function crashed after writing): the order's id comes
     from the key, so the retry finds that order instead of placing a second one."""
-    from shopstream.api import Caller
+    from shopstream.request import Caller
 
     shop, mug = ready
     first = Caller(user_id="u-1", groups=frozenset(), correlation_id="c1", idempotency_key="k-7")

@@ -346,15 +346,15 @@ def test_live_analytics_lists_open_alerts_and_the_route_is_admin_only(audit):
     audit.send("payments", *(payment(f"o-{m}", T0 + timedelta(minutes=m), failed=True, user="mallory")
                              for m in (0, 4, 8)))
     audit.clock.at = T0 + timedelta(minutes=9)
-    from audit import handlers
+    from audit import api
     from local.http_events import claims_for, http_event
 
     settings = naming.function_settings("audit")
     with override_settings(settings):
-        denied = handlers.api(http_event("GET", "/analytics/live", claims=claims_for("u-1")), LocalLambdaContext())
-        bad = handlers.api(http_event("GET", "/analytics/live", claims=claims_for("ops", admin=True),
+        denied = api.handler(http_event("GET", "/analytics/live", claims=claims_for("u-1")), LocalLambdaContext())
+        bad = api.handler(http_event("GET", "/analytics/live", claims=claims_for("ops", admin=True),
                                       query={"minutes": "0"}), LocalLambdaContext())
-        answer = handlers.api(http_event("GET", "/analytics/live", claims=claims_for("ops", admin=True),
+        answer = api.handler(http_event("GET", "/analytics/live", claims=claims_for("ops", admin=True),
                                          query={"minutes": "10"}), LocalLambdaContext())
     assert denied["statusCode"] == 403 and bad["statusCode"] == 422
     body = json.loads(answer["body"])

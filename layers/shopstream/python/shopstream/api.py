@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 import uuid
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -26,15 +23,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import ValidationError
 
 from shopstream import catalog
-from shopstream.envelope import CORRELATION_ID_PATTERN, EventEnvelope, event_from_command
-from shopstream.events import AuditRecorded
+from shopstream.envelope import CORRELATION_ID_PATTERN
 from shopstream.observability import logger
-from shopstream.transaction import ConditionFailed, Contention, UnitOfWork, Unstorable
+from shopstream.request import Caller, Request, RequestError, audit_event, current_request, serving
+from shopstream.transaction import Contention, UnitOfWork, Unstorable
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-ADMIN_GROUP = "admin"
 CORRELATION_HEADER = "X-Correlation-Id"
 CORRELATION_REPLACED_HEADER = "X-Correlation-Id-Replaced"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -49,67 +45,6 @@ _correlation_id = re.compile(CORRELATION_ID_PATTERN)
 _idempotency_key = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
-class NotFound(ServiceError):
-    def __init__(self, what: str = "not found"):
-        super().__init__(404, what)
-
-
-class Conflict(ServiceError):
-    def __init__(self, what: str):
-        super().__init__(409, what)
-
-
-class Unprocessable(ServiceError):
-    """Well-formed but refused by business rules (unknown product, inactive user...)."""
-
-    def __init__(self, what: str):
-        super().__init__(422, what)
-
-
-@dataclass
-class Caller:
-    user_id: str
-    groups: frozenset[str]
-    correlation_id: str
-    session_id: str | None = None
-    idempotency_key: str | None = None
-
-    def derived_id(self, prefix: str, length: int = 20) -> str:
-        """A new resource's id: from the Idempotency-Key when there is one, so that a retried request
-        that already created it finds it (even after a crash between the write and the response)."""
-        if self.idempotency_key is None:
-            return f"{prefix}{uuid.uuid4().hex[:length]}"
-        digest = hashlib.sha256(f"{self.user_id}\n{self.idempotency_key}".encode()).hexdigest()
-        return f"{prefix}{digest[:length]}"
-
-    @property
-    def is_admin(self) -> bool:
-        return ADMIN_GROUP in self.groups
-
-    def require_owner(self, owner_id: str | None, what: str = "not found") -> None:
-        """Someone else's resource is reported as missing, so ids cannot be probed."""
-        if owner_id is None or (owner_id != self.user_id and not self.is_admin):
-            raise NotFound(what)
-
-    def command(self, event_type: str, data: Any, service: str) -> EventEnvelope:
-        return event_from_command(event_type=event_type, data=data, service=service,
-                                  correlation_id=self.correlation_id, user_id=self.user_id,
-                                  session_id=self.session_id)
-
-
-@dataclass
-class _Request:
-    service: str
-    method: str
-    path: str
-    caller: Caller
-    audited: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_request: ContextVar[_Request | None] = ContextVar("shopstream_request", default=None)
-
-
 def _groups(claims: dict[str, Any]) -> frozenset[str]:
     raw = claims.get("cognito:groups") or ""
     if isinstance(raw, list):
@@ -118,46 +53,12 @@ def _groups(claims: dict[str, Any]) -> frozenset[str]:
     return frozenset(g for g in str(raw).strip("[]").replace(",", " ").split() if g)
 
 
-def caller() -> Caller:
-    request = _request.get()
-    if request is None:
-        raise RuntimeError("caller() outside a request")
-    return request.caller
-
-
-def commit(uow: UnitOfWork, *, status: int, conflict: str | None = None) -> None:
-    """Commit a route's changes together with the audit record of the call (one transaction).
-
-    ``conflict``: the 409 message when a condition does not hold (someone changed the resource since
-    the route read it, or it exists already); without it, ConditionFailed reaches the caller.
-    """
-    request = _request.get()
-    assert request is not None
-    uow.emit(_audit_event(request, "success", status))
-    try:
-        uow.commit()
-    except ConditionFailed:
-        if conflict is None:
-            raise
-        raise Conflict(conflict) from None
-    request.audited = True
-
-
-def _audit_event(request: _Request, outcome: Literal["success", "rejected", "failed"], status: int) -> EventEnvelope:
-    return request.caller.command(
-        "AuditRecorded",
-        AuditRecorded(actor=request.caller.user_id, action=f"{request.method} {request.path}",
-                      resource=request.path, outcome=outcome, status_code=status),
-        request.service,
-    )
-
-
 def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response:
     body: dict[str, Any] = {"statusCode": status, "message": message}
     if errors:
         body["errors"] = errors
-    request = _request.get()
-    headers = {CORRELATION_HEADER: request.caller.correlation_id} if request else {}
+    served = current_request()
+    headers = {CORRELATION_HEADER: served.caller.correlation_id} if served else {}
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
@@ -176,6 +77,7 @@ class ServiceApi:
         self.app = APIGatewayHttpResolver(enable_validation=True)
         self.app.exception_handler(RequestValidationError)(_validation_error)
         self.app.exception_handler(ServiceError)(lambda error: _error(error.status_code, error.msg))
+        self.app.exception_handler(RequestError)(lambda error: _error(error.status_code, error.msg))
         # Input that passed validation but cannot be stored or built into an event: the client's to fix.
         self.app.exception_handler(Unstorable)(lambda error: _error(422, "the request holds values that "
                                                                     "cannot be stored"))
@@ -204,35 +106,34 @@ class ServiceApi:
         if key is not None and not _idempotency_key.match(key):
             return _plain(422, f"{IDEMPOTENCY_HEADER} must match {IDEMPOTENCY_KEY_PATTERN}", extra_headers)
         route = self._route(method, event.get("rawPath", "/"))
-        request = _Request(service=self.service, method=method, path=event.get("rawPath", "/"),
-                           caller=Caller(user_id=str(claims["sub"]), groups=_groups(claims),
-                                         correlation_id=correlation_id, session_id=headers.get("x-session-id"),
-                                         idempotency_key=key if route is not None and route.idempotent else None))
-        token = _request.set(request)
+        request = Request(service=self.service, method=method, path=event.get("rawPath", "/"),
+                          caller=Caller(user_id=str(claims["sub"]), groups=_groups(claims),
+                                        correlation_id=correlation_id, session_id=headers.get("x-session-id"),
+                                        idempotency_key=key if route is not None and route.idempotent else None))
         logger().append_keys(correlation_id=correlation_id)
         try:
-            try:
-                if route is not None and route.admin_only and not request.caller.is_admin:
-                    result = _plain(403, "admin only", {})  # the catalog's rule, for every admin route
-                elif request.caller.idempotency_key is not None:
-                    result = self._resolve_once(request, event, context)
-                else:
-                    result = self.app.resolve(event, context)
-            except Exception:
-                self._audit_unless_done(request, 500)
-                raise
-            self._audit_unless_done(request, int(result["statusCode"]))
-            result.setdefault("headers", {}).update(extra_headers)
-            return result
+            with serving(request):
+                try:
+                    if route is not None and route.admin_only and not request.caller.is_admin:
+                        result = _plain(403, "admin only", {})  # the catalog's rule, for every admin route
+                    elif request.caller.idempotency_key is not None:
+                        result = self._resolve_once(request, event, context)
+                    else:
+                        result = self.app.resolve(event, context)
+                except Exception:
+                    self._audit_unless_done(request, 500)
+                    raise
+                self._audit_unless_done(request, int(result["statusCode"]))
+                result.setdefault("headers", {}).update(extra_headers)
+                return result
         finally:
             logger().remove_keys(["correlation_id"])
-            _request.reset(token)
 
     def _route(self, method: str, path: str) -> catalog.RouteSpec | None:
         return next((route for route, pattern in self.routes if route.method == method and pattern.match(path)), None)
 
     # --- Idempotency-Key ------------------------------------------------------------------------
-    def _resolve_once(self, request: _Request, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def _resolve_once(self, request: Request, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """Powertools idempotency on the service's idempotency table, keyed by caller, key and route:
         the same body again gets the stored response; another body is a 422. Only 2xx answers are
         kept (a refused request may be corrected and sent again with the same key)."""
@@ -283,13 +184,13 @@ class ServiceApi:
         return result
 
     @staticmethod
-    def _audit_unless_done(request: _Request, status: int) -> None:
+    def _audit_unless_done(request: Request, status: int) -> None:
         if request.method not in MUTATING or request.audited:
             return
         outcome: Literal["success", "rejected", "failed"] = (
             "success" if 200 <= status < 300 else "rejected" if status < 500 else "failed")
         audit = UnitOfWork()
-        audit.emit(_audit_event(request, outcome, status))
+        audit.emit(audit_event(request, outcome, status))
         audit.commit()
         request.audited = True
 

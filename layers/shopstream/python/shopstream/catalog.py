@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
-from shopstream import events as ev
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,20 @@ class EventSpec:
     version: str
     topic: str
     key_field: str
-    model: type[BaseModel]
+    model_name: str  # a class of shopstream.events, in the module of its topic
 
     @property
     def ref(self) -> tuple[str, str]:
         return (self.name, self.version)
+
+    @property
+    def model(self) -> type[BaseModel]:
+        """The event's pydantic model, imported on first use: the catalog loads no event model, a
+        function only those of the topics it handles (shopstream.events; docs/decisions.md, 2026-11-29)."""
+        from shopstream import events
+
+        model: type[BaseModel] = getattr(events, self.model_name)
+        return model
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class HandlerSpec:
     name: str
     topic: str
     event_types: tuple[str, ...]
-    entry: str  # attribute of functions/<service>/handlers.py
+    entry: str  # attribute of functions/<service>/consumers.py
     batch_size: int = 100
     max_batching_window_seconds: int = 1
     retry_attempts: int = 3
@@ -100,7 +109,7 @@ class ServiceSpec:
     handlers: tuple[HandlerSpec, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
-    api_entry: str = "api"
+    api_entry: str = "handler"  # attribute of functions/<service>/api.py
     api_needs: tuple[str, ...] = ()  # what the API function needs beyond its table (NEEDS)
 
     @property
@@ -175,47 +184,47 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 
-def _events(topic: str, key_field: str, *models: type[BaseModel]) -> tuple[EventSpec, ...]:
-    return tuple(EventSpec(m.__name__, "v1", topic, key_field, m) for m in models)
+def _events(topic: str, key_field: str, *names: str) -> tuple[EventSpec, ...]:
+    return tuple(EventSpec(name, "v1", topic, key_field, name) for name in names)
 
 
-def _versions(topic: str, key_field: str, name: str, *models: type[BaseModel]) -> tuple[EventSpec, ...]:
+def _versions(topic: str, key_field: str, name: str, *model_names: str) -> tuple[EventSpec, ...]:
     """An event type with several versions: v1, v2, ... in that order (producers emit the newest)."""
-    return tuple(EventSpec(name, f"v{n}", topic, key_field, m) for n, m in enumerate(models, start=1))
+    return tuple(EventSpec(name, f"v{n}", topic, key_field, m) for n, m in enumerate(model_names, start=1))
 
 
 EVENTS: tuple[EventSpec, ...] = (
     # v2: personal fields sealed for the customer (shopstream.personal); UserErased: erasure (issue 15).
-    *_versions("user-events", "userId", "UserRegistered", ev.UserRegisteredV1, ev.UserRegisteredV2),
-    *_versions("user-events", "userId", "UserUpdated", ev.UserUpdatedV1, ev.UserUpdatedV2),
-    *_events("user-events", "userId", ev.UserDeactivated, ev.UserErased),
-    *_events("catalog-events", "productId", ev.ProductCreated, ev.ProductUpdated, ev.ProductDiscontinued),
-    *_events("inventory-events", "productId", ev.InventoryAdjusted),
+    *_versions("user-events", "userId", "UserRegistered", "UserRegisteredV1", "UserRegisteredV2"),
+    *_versions("user-events", "userId", "UserUpdated", "UserUpdatedV1", "UserUpdatedV2"),
+    *_events("user-events", "userId", "UserDeactivated", "UserErased"),
+    *_events("catalog-events", "productId", "ProductCreated", "ProductUpdated", "ProductDiscontinued"),
+    *_events("inventory-events", "productId", "InventoryAdjusted"),
     # A reservation spans several products; keyed by order so one order's stock events stay ordered.
     *_events(
         "inventory-events",
         "orderId",
-        ev.InventoryReserved,
-        ev.InventoryReleased,
-        ev.InventoryReservationFailed,
+        "InventoryReserved",
+        "InventoryReleased",
+        "InventoryReservationFailed",
     ),
-    *_events("cart-events", "cartId", ev.CartCreated, ev.CartUpdated, ev.CartAbandoned),
-    *_versions("order-events", "orderId", "OrderCreated", ev.OrderCreatedV1, ev.OrderCreatedV2),
-    *_events("order-events", "orderId", ev.OrderConfirmed, ev.OrderCancelled, ev.OrderShipped,
-             ev.OrderCancellationRequested),
+    *_events("cart-events", "cartId", "CartCreated", "CartUpdated", "CartAbandoned"),
+    *_versions("order-events", "orderId", "OrderCreated", "OrderCreatedV1", "OrderCreatedV2"),
+    *_events("order-events", "orderId", "OrderConfirmed", "OrderCancelled", "OrderShipped",
+             "OrderCancellationRequested"),
     *_events(
         "payment-events",
         "orderId",
-        ev.PaymentInitiated,
-        ev.PaymentProcessed,
-        ev.PaymentFailed,
-        ev.PaymentRefunded,
+        "PaymentInitiated",
+        "PaymentProcessed",
+        "PaymentFailed",
+        "PaymentRefunded",
     ),
-    *_versions("shipping-events", "orderId", "ShippingCreated", ev.ShippingCreatedV1, ev.ShippingCreatedV2),
-    *_events("shipping-events", "orderId", ev.ShippingDispatched, ev.ShippingDelivered, ev.ShippingCancelled),
-    *_events("notification-events", "userId", ev.NotificationSent, ev.NotificationFailed),
-    *_events("audit-events", "actor", ev.AuditRecorded),
-    *_events("analytics-events", "alertId", ev.FraudSuspected, ev.StockOutPredicted, ev.PaymentFailureSpike),
+    *_versions("shipping-events", "orderId", "ShippingCreated", "ShippingCreatedV1", "ShippingCreatedV2"),
+    *_events("shipping-events", "orderId", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled"),
+    *_events("notification-events", "userId", "NotificationSent", "NotificationFailed"),
+    *_events("audit-events", "actor", "AuditRecorded"),
+    *_events("analytics-events", "alertId", "FraudSuspected", "StockOutPredicted", "PaymentFailureSpike"),
 )
 
 
@@ -433,16 +442,18 @@ def latest(name: str) -> EventSpec:
 
 
 @cache
-def _versions_by_model() -> dict[type[BaseModel], str]:
-    return {e.model: e.version for e in EVENTS}
+def _versions_by_model_name() -> dict[str, str]:
+    return {e.model_name: e.version for e in EVENTS}  # by name: no event model is imported for it
 
 
 def version_of(model: type[BaseModel]) -> str:
     """The version a data model is registered as (``OrderCreatedV2`` -> ``v2``)."""
-    try:
-        return _versions_by_model()[model]
-    except KeyError:
-        raise KeyError(f"{model.__name__} is not an event version of the catalog") from None
+    from shopstream import events
+
+    version = _versions_by_model_name().get(model.__name__)
+    if version is None or model.__module__ != events.module_of(model.__name__):  # not a namesake
+        raise KeyError(f"{model.__name__} is not an event version of the catalog")
+    return version
 
 
 def find_event(name: str, version: str) -> EventSpec | None:
@@ -504,6 +515,9 @@ def function_environment(
         "SHOPSTREAM_IDEMPOTENCY_TABLE_NAME": idempotency_table_name,
         "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "SHOPSTREAM_KAFKA_AUTH": kafka_auth,
+        # No pydantic plugins are used: without this, building the first model scans every installed
+        # distribution's entry points for one (cold start; docs/decisions.md, 2026-11-29).
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
     if handler is not None:
         env["SHOPSTREAM_HANDLER"] = handler.name

@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOPSTREAM_", extra="ignore")
+class EnvSettings(BaseModel):
+    """Settings from the environment, as pydantic-settings reads flat settings: a value given to the
+    constructor, else the variable ``SHOPSTREAM_<FIELD>`` (or, for a field with a validation alias,
+    the first of its aliases that is set), else the default. pydantic-settings itself is not loaded:
+    its sources (dotenv, CLI, cloud secret stores) cost every function's cold start more than all it
+    reads here (docs/decisions.md, 2026-11-29). Nothing is built before the first read."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+    env_prefix: ClassVar[str] = "SHOPSTREAM_"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_first(cls, values: Any, info: ValidationInfo) -> Any:
+        if not isinstance(values, dict):
+            return values
+        environment = (info.context or {}).get("environment", os.environ)
+        return {**environment_values(cls, environment), **values}
+
+
+def environment_values(model: type[EnvSettings], environment: Mapping[str, str]) -> dict[str, str]:
+    """The fields a model finds set in this environment, by field name."""
+    values: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias
+        keys = alias.choices if isinstance(alias, AliasChoices) else [f"{model.env_prefix}{name.upper()}"]
+        for key in keys:
+            if isinstance(key, str) and key in environment:
+                values[name] = environment[key]
+                break
+    return values
+
+
+class Settings(EnvSettings):
 
     environment: str = "local"
     service: str = ""
@@ -44,14 +75,7 @@ class Settings(BaseSettings):
 
 def settings_from(environment: dict[str, str]) -> Settings:
     """Settings as a function with exactly this environment would read them (local runner)."""
-    values: dict[str, str] = {}
-    for name, field in Settings.model_fields.items():
-        aliases = field.validation_alias.choices if field.validation_alias else []  # type: ignore[union-attr]
-        for key in [f"SHOPSTREAM_{name.upper()}", *aliases]:
-            if key in environment:
-                values[name] = environment[key]
-                break
-    return Settings.model_validate(values)
+    return Settings.model_validate({}, context={"environment": environment})
 
 
 _override: ContextVar[Settings | None] = ContextVar("shopstream_settings_override", default=None)
@@ -72,8 +96,8 @@ def reset_settings() -> None:
     _service_settings.clear()
 
 
-S = TypeVar("S", bound=BaseSettings)
-_service_settings: dict[type[BaseSettings], BaseSettings] = {}
+S = TypeVar("S", bound=EnvSettings)
+_service_settings: dict[type[EnvSettings], EnvSettings] = {}
 
 
 def service_settings(model: type[S]) -> S:

@@ -207,18 +207,19 @@ class EventConsumer:
 
     # -- set-up on first invocation (never at import) ----------------------------------
     def _setup(self) -> None:
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
-
         settings = get_settings()
         if self._dead_letters is None:
             self._dead_letters = SqsDeadLetterSink(settings.dlq_url)
         if not self.idempotent:  # its own conditional writes keep it to one effect (catalog.HandlerSpec)
             self._apply_once = self._apply
             return
+        # Only a function that keeps idempotency records loads the utility (its cold start).
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
         # The process's one DynamoDB client (not a second one: each costs cold-start time).
         store = self._persistence_store or DynamoDBPersistenceLayer(
             table_name=settings.idempotency_table_name, boto3_client=aws.client("dynamodb"))

@@ -13,7 +13,9 @@ from pydantic.alias_generators import to_camel
 class WireModel(BaseModel):
     """Base for everything that crosses a service boundary: camelCase JSON, snake_case Python."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # Validators and serializers are built on a model's first use, not at import: a function's cold
+    # start builds the models it uses, not every one it imports (docs/decisions.md, 2026-11-29).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=False)

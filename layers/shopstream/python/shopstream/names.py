@@ -6,6 +6,12 @@ from __future__ import annotations
 
 PROJECT = "shopstream"
 RELAY = "relay"  # the outbox relay's place among a service's handlers: ``<service>.relay``
+# The modules of a service's package (functions/<service>/) that Lambda loads, one per kind of
+# function, so that each function imports only what it runs: a consumer never loads the HTTP layer,
+# the API never the batch machinery (docs/decisions.md, 2026-11-29).
+API_MODULE = "api"  # the HTTP API: ServiceSpec.api_entry
+CONSUMERS_MODULE = "consumers"  # the event consumers: HandlerSpec.entry
+SCHEDULES_MODULE = "schedules"  # the scheduled functions: ScheduleSpec.entry
 
 
 def prefix(environment: str) -> str:
@@ -16,6 +22,12 @@ def prefix(environment: str) -> str:
 def construct(entry: str) -> str:
     """A function's construct name from its entry point: ``order_reservations`` -> ``OrderReservations``."""
     return entry.title().replace("_", "")
+
+
+def entry_point(service: str, module: str, attribute: str) -> str:
+    """A function's handler setting, where Lambda (and the local runtime) finds it:
+    ``order.consumers.user_replica``."""
+    return f"{service}.{module}.{attribute}"
 
 
 def function(env_prefix: str, service: str, construct_name: str) -> str:

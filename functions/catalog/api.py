@@ -1,18 +1,16 @@
-"""Lambda entry points of the catalog service."""
+"""The catalog service's HTTP API: its routes; ``handler`` is the Lambda entry point."""
 
 from __future__ import annotations
 
-from shopstream.api import PathId, ServiceApi, caller, created
-from shopstream.consumer import EventConsumer
+from shopstream.api import PathId, ServiceApi, created
+from shopstream.request import caller
 
 from . import logic
 from .models import CreateProduct, Product, ProductList, UpdateProduct
 
 service_api = ServiceApi("catalog", title="catalog service")
 app = service_api.app
-api = service_api.handler
-
-stock_availability = EventConsumer("catalog", "stock-availability", logic.on_stock_event)
+handler = service_api.handler
 
 
 @app.post("/products")

@@ -1,20 +1,16 @@
-"""Lambda entry points of the inventory service."""
+"""The inventory service's HTTP API: its routes; ``handler`` is the Lambda entry point."""
 
 from __future__ import annotations
 
-from shopstream.api import PathId, ServiceApi, caller
-from shopstream.consumer import EventConsumer
+from shopstream.api import PathId, ServiceApi
+from shopstream.request import caller
 
 from . import logic
 from .models import Adjustment, StockView
 
 service_api = ServiceApi("inventory", title="inventory service")
 app = service_api.app
-api = service_api.handler
-
-product_sync = EventConsumer("inventory", "product-sync", logic.on_product_event)
-order_reservations = EventConsumer("inventory", "order-reservations", logic.on_order_event)
-payment_outcomes = EventConsumer("inventory", "payment-outcomes", logic.on_payment_event)
+handler = service_api.handler
 
 
 @app.get("/inventory/<productId>")

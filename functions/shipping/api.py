@@ -1,18 +1,16 @@
-"""Lambda entry points of the shipping service."""
+"""The shipping service's HTTP API: its routes; ``handler`` is the Lambda entry point."""
 
 from __future__ import annotations
 
-from shopstream.api import PathId, ServiceApi, caller
-from shopstream.consumer import EventConsumer
+from shopstream.api import PathId, ServiceApi
+from shopstream.request import caller
 
 from . import logic
 from .models import ShipmentView
 
 service_api = ServiceApi("shipping", title="shipping service")
 app = service_api.app
-api = service_api.handler
-
-order_fulfilment = EventConsumer("shipping", "order-fulfilment", logic.on_order_event)
+handler = service_api.handler
 
 
 @app.get("/shipments/<shipmentId>")

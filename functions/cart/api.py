@@ -1,20 +1,16 @@
-"""Lambda entry points of the cart service."""
+"""The cart service's HTTP API: its routes; ``handler`` is the Lambda entry point."""
 
 from __future__ import annotations
 
-from shopstream.api import PathId, ServiceApi, caller, created
-from shopstream.consumer import EventConsumer
+from shopstream.api import PathId, ServiceApi, created
+from shopstream.request import caller
 
 from . import logic
 from .models import CartItems, CartView
 
 service_api = ServiceApi("cart", title="cart service")
 app = service_api.app
-api = service_api.handler
-
-product_sync = EventConsumer("cart", "product-sync", logic.on_product_event)
-order_checkout = EventConsumer("cart", "order-checkout", logic.on_order_created)
-user_sync = EventConsumer("cart", "user-sync", logic.on_user_event)
+handler = service_api.handler
 
 
 @app.post("/carts")
@@ -30,7 +26,3 @@ def replace_cart_items(cartId: PathId, body: CartItems) -> CartView:
 @app.get("/carts/<cartId>")
 def get_cart(cartId: PathId) -> CartView:
     return logic.get(caller(), cartId)
-
-
-def sweep_abandoned_carts(event, context):
-    return {"abandoned": logic.sweep_abandoned()}

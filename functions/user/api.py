@@ -1,14 +1,16 @@
-"""Lambda entry points of the user service (thin: parse, call logic, return)."""
+"""The user service's HTTP API: its routes; ``handler`` is the Lambda entry point."""
 
 from __future__ import annotations
 
-from shopstream.api import PathId, ServiceApi, caller, created
+from shopstream.api import PathId, ServiceApi, created
+from shopstream.request import caller
 
 from . import logic
 from .models import RegisterUser, UpdateUser, UserProfile
 
 service_api = ServiceApi("user", title="user service")
 app = service_api.app
+handler = service_api.handler
 
 
 @app.post("/users")
@@ -35,6 +37,3 @@ def deactivate_user(userId: PathId) -> UserProfile:
 def erase_user(userId: PathId):
     """Erase the customer's personal data (the customer themself or an admin); asking again is a no-op."""
     return created(logic.erase(caller(), userId), status=202)
-
-
-api = service_api.handler

@@ -1,0 +1,15 @@
+"""The cart service's event consumers: a Lambda function each, behind its MSK event source mapping."""
+
+from __future__ import annotations
+
+# First, before anything loads pydantic: Powertools' batch module then skips loading a pydantic model
+# of every AWS event source, which it needs for type hints only (docs/decisions.md, 2026-11-29).
+import aws_lambda_powertools.utilities.batch  # noqa: F401
+
+from shopstream.consumer import EventConsumer
+
+from . import logic
+
+product_sync = EventConsumer("cart", "product-sync", logic.on_product_event)
+order_checkout = EventConsumer("cart", "order-checkout", logic.on_order_created)
+user_sync = EventConsumer("cart", "user-sync", logic.on_user_event)

@@ -1,0 +1,9 @@
+"""The cart service's scheduled function (EventBridge rule)."""
+
+from __future__ import annotations
+
+from . import logic
+
+
+def sweep_abandoned_carts(event, context):
+    return {"abandoned": logic.sweep_abandoned()}

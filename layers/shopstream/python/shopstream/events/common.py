@@ -1,0 +1,67 @@
+"""What the events of several topics share: identifiers, money, addresses, stock levels, bounds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shopstream.currencies import ISO_4217_CODES
+from shopstream.envelope import WireModel
+
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+# Free text that travels in events: bounded so that every event, and every item built from it,
+# stays far below DynamoDB's 400 KB item and Kafka's 1 MB record limits.
+Text = Annotated[str, Field(max_length=500)]
+Label = Annotated[str, Field(min_length=1, max_length=100)]
+CurrencyCode = Literal[ISO_4217_CODES]  # type: ignore[valid-type]
+CancellationReason = Literal["out_of_stock", "payment_declined", "customer_request", "timeout"]
+# The largest amount anything in the shop may carry (minor units): a total of 50 lines of 1,000
+# units at the largest unit price fits, and so does any sum DynamoDB adds up (38 digits).
+MAX_AMOUNT = 10**15
+MAX_LINES = 50
+MAX_QUANTITY = 1000
+
+
+class Money(WireModel):
+    """An amount in integer minor units (cents) and an ISO-4217 currency."""
+
+    amount: int = Field(ge=0, le=MAX_AMOUNT)
+    currency: CurrencyCode
+
+
+class Address(WireModel):
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+
+
+class ItemQuantity(WireModel):
+    product_id: Id
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+
+
+class OrderLine(ItemQuantity):
+    unit_price: Money
+
+
+StockCount = Annotated[int, Field(ge=0, le=10**12)]
+Version = Annotated[int, Field(ge=1, le=10**12)]
+
+
+class StockLevel(WireModel):
+    """A product's stock after a change; ``version`` orders changes of one product."""
+
+    product_id: Id
+    quantity: StockCount
+    available: StockCount
+    reserved: StockCount
+    version: Version
+
+
+class Shortage(WireModel):
+    product_id: Id
+    requested: int = Field(gt=0, le=MAX_LINES * MAX_QUANTITY)
+    available: StockCount

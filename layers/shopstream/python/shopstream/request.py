@@ -1,0 +1,142 @@
+"""The request an API function serves, as service logic sees it: who calls (``Caller``), the refusals
+logic may answer with (``NotFound``, ``Conflict``, ``Unprocessable``) and ``commit``, which commits a
+route's changes together with the audit record of the call.
+
+Service logic imports this module, never shopstream.api: the logic is shared with the service's
+consumers, and the HTTP layer (Powertools' resolver, its OpenAPI and validation machinery) belongs
+to the API function alone (docs/decisions.md, 2026-11-29).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shopstream.envelope import EventEnvelope, event_from_command
+from shopstream.events import AuditRecorded
+from shopstream.transaction import ConditionFailed, UnitOfWork
+
+ADMIN_GROUP = "admin"
+
+
+class RequestError(Exception):
+    """A refusal with its HTTP status; the API answers it as ``{"statusCode", "message"}``."""
+
+    def __init__(self, status_code: int, msg: str):
+        super().__init__(msg)
+        self.status_code = status_code
+        self.msg = msg
+
+
+class NotFound(RequestError):
+    def __init__(self, what: str = "not found"):
+        super().__init__(404, what)
+
+
+class Conflict(RequestError):
+    def __init__(self, what: str):
+        super().__init__(409, what)
+
+
+class Unprocessable(RequestError):
+    """Well-formed but refused by business rules (unknown product, inactive user...)."""
+
+    def __init__(self, what: str):
+        super().__init__(422, what)
+
+
+@dataclass
+class Caller:
+    user_id: str
+    groups: frozenset[str]
+    correlation_id: str
+    session_id: str | None = None
+    idempotency_key: str | None = None
+
+    def derived_id(self, prefix: str, length: int = 20) -> str:
+        """A new resource's id: from the Idempotency-Key when there is one, so that a retried request
+        that already created it finds it (even after a crash between the write and the response)."""
+        if self.idempotency_key is None:
+            return f"{prefix}{uuid.uuid4().hex[:length]}"
+        digest = hashlib.sha256(f"{self.user_id}\n{self.idempotency_key}".encode()).hexdigest()
+        return f"{prefix}{digest[:length]}"
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_GROUP in self.groups
+
+    def require_owner(self, owner_id: str | None, what: str = "not found") -> None:
+        """Someone else's resource is reported as missing, so ids cannot be probed."""
+        if owner_id is None or (owner_id != self.user_id and not self.is_admin):
+            raise NotFound(what)
+
+    def command(self, event_type: str, data: Any, service: str) -> EventEnvelope:
+        return event_from_command(event_type=event_type, data=data, service=service,
+                                  correlation_id=self.correlation_id, user_id=self.user_id,
+                                  session_id=self.session_id)
+
+
+@dataclass
+class Request:
+    service: str
+    method: str
+    path: str
+    caller: Caller
+    audited: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_request: ContextVar[Request | None] = ContextVar("shopstream_request", default=None)
+
+
+@contextmanager
+def serving(request: Request) -> Iterator[Request]:
+    """The request being served while the route runs (``caller()``, ``commit``, error responses)."""
+    token = _request.set(request)
+    try:
+        yield request
+    finally:
+        _request.reset(token)
+
+
+def current_request() -> Request | None:
+    return _request.get()
+
+
+def caller() -> Caller:
+    request = _request.get()
+    if request is None:
+        raise RuntimeError("caller() outside a request")
+    return request.caller
+
+
+def commit(uow: UnitOfWork, *, status: int, conflict: str | None = None) -> None:
+    """Commit a route's changes together with the audit record of the call (one transaction).
+
+    ``conflict``: the 409 message when a condition does not hold (someone changed the resource since
+    the route read it, or it exists already); without it, ConditionFailed reaches the caller.
+    """
+    request = _request.get()
+    assert request is not None
+    uow.emit(audit_event(request, "success", status))
+    try:
+        uow.commit()
+    except ConditionFailed:
+        if conflict is None:
+            raise
+        raise Conflict(conflict) from None
+    request.audited = True
+
+
+def audit_event(request: Request, outcome: Literal["success", "rejected", "failed"], status: int) -> EventEnvelope:
+    return request.caller.command(
+        "AuditRecorded",
+        AuditRecorded(actor=request.caller.user_id, action=f"{request.method} {request.path}",
+                      resource=request.path, outcome=outcome, status_code=status),
+        request.service,
+    )
