@@ -8,6 +8,8 @@ from shopstream.config import Settings
 ENVIRONMENT = "local"
 PREFIX = names.prefix(ENVIRONMENT)
 AUDIT_ARCHIVE_BUCKET = f"{PREFIX}-audit-archive"
+CUSTOMER_KEYS_TABLE = names.customer_keys_table(PREFIX)
+CUSTOMER_DATA_KEY = names.customer_data_key_alias(PREFIX)  # KMS takes the alias where AWS gets the key's ARN
 
 
 def table(service: str) -> str:
@@ -32,6 +34,7 @@ def function_settings(service: str, handler: str | None = None, *, bootstrap_ser
 
     The one place the local runner, the in-process bus and the operations CLI get a function's
     settings from (through the same ``function_environment`` the stacks use).
+    Without a handler these are the API's settings (a schedule shares them locally).
     """
     from shopstream.config import settings_from
 
@@ -39,7 +42,8 @@ def function_settings(service: str, handler: str | None = None, *, bootstrap_ser
     environment = catalog.function_environment(
         spec, environment=ENVIRONMENT, table_name=table(service), idempotency_table_name=idempotency_table(service),
         bootstrap_servers=bootstrap_servers, kafka_auth="none", handler=spec.handler(handler) if handler else None,
-        dlq_url=dlq_url, audit_archive_bucket=AUDIT_ARCHIVE_BUCKET, notification_channel="table")
+        dlq_url=dlq_url, audit_archive_bucket=AUDIT_ARCHIVE_BUCKET, notification_channel="table",
+        customer_keys_table=CUSTOMER_KEYS_TABLE, customer_data_key=CUSTOMER_DATA_KEY, api=handler is None)
     return settings_from({**environment, "AWS_REGION": "eu-west-1"})
 
 

@@ -60,9 +60,23 @@ def _idempotency_table_definition(name: str) -> dict[str, Any]:
     }
 
 
+def _customer_keys_definition() -> dict[str, Any]:
+    key = catalog.CUSTOMER_KEYS.partition_key
+    return {
+        "TableName": naming.CUSTOMER_KEYS_TABLE,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+    }
+
+
 def create_tables(dynamodb: Any) -> list[str]:
+    """Every service's table and idempotency table, and the customer key store."""
     existing = set(dynamodb.list_tables()["TableNames"])
     created = []
+    if naming.CUSTOMER_KEYS_TABLE not in existing:
+        dynamodb.create_table(**_customer_keys_definition())
+    created.append(naming.CUSTOMER_KEYS_TABLE)
     for service in catalog.SERVICES:
         for definition in (
             _service_table_definition(naming.table(service.name)),
@@ -93,3 +107,13 @@ def create_buckets(s3: Any, region: str) -> list[str]:
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(**kwargs)
     return [naming.AUDIT_ARCHIVE_BUCKET]
+
+
+def create_customer_data_key(kms: Any) -> str:
+    """The KMS key that wraps customers' keys (shopstream.personal), under its alias; its ARN."""
+    for alias in kms.list_aliases()["Aliases"]:
+        if alias["AliasName"] == naming.CUSTOMER_DATA_KEY and "TargetKeyId" in alias:
+            return str(kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["Arn"])
+    key = kms.create_key(Description="shopstream local: wraps every customer's key")["KeyMetadata"]
+    kms.create_alias(AliasName=naming.CUSTOMER_DATA_KEY, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])

@@ -15,12 +15,14 @@ schedule over the in-process bus (real consumer runtime, real relay, moto), mixi
   idempotency record stays in progress until its Lambda timeout);
 - provider timeouts after the charge was recorded;
 - replays of a partition from an earlier offset, with or without the idempotency records;
-- API commands (place, cancel, dispatch, deliver, stock adjustments, the timeout sweeper) run
-  between steps and also in the middle of a handler, between its reads and its commit.
+- API commands (place, cancel, dispatch, deliver, stock adjustments, the timeout sweeper, and in some
+  seeds the erasure of a customer) run between steps and also in the middle of a handler, between its
+  reads and its commit.
 
 Then it drains (no faults) and checks what must hold whatever happened: money and stock
-conserved, every saga terminal, each e-mail sent at most once, the audit chain closed. A
-violation prints the seed and the steps that touched the order concerned.
+conserved, every saga terminal, each e-mail sent at most once, the audit chain closed, no personal
+data in clear in any table or topic, and nothing kept of an erased customer. A violation prints the
+seed and the steps that touched the order concerned.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Report:
     orders: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    erased: int = 0  # customers erased during the schedule
 
     def trace_for(self, violation: Violation) -> list[Step]:
         """The steps that touched what the violation is about (all steps if it names nothing)."""
@@ -153,6 +156,7 @@ class Simulation:
         self.order_ids: list[str] = []
         self.products: list[str] = []
         self.users: list[str] = []
+        self.erased: list[str] = []
         self.commands: list[Callable[[], None]] = []
         self.outcome: Counter[str] = Counter()  # orders by final status (set by check)
         self.faulty = False  # faults apply inside handler deliveries only
@@ -186,6 +190,7 @@ class Simulation:
             provision.create_tables(aws.client("dynamodb"))
             queues = provision.create_queues(aws.client("sqs"))
             provision.create_buckets(aws.client("s3"), "eu-west-1")
+            provision.create_customer_data_key(aws.client("kms"))
             self.bus = InProcessBus(queue_urls=queues, seed=self.seed)
             self.publisher = _FlakyPublisher(self)
             payment_provider.provider = _ChaosProvider(self)
@@ -207,7 +212,7 @@ class Simulation:
     def _setup(self) -> None:
         for n in range(self.random.randint(1, 2)):
             user = f"u{n}"
-            self._call("user", "POST", "/users", user=user, body={"email": f"{user}@example.com", "name": user})
+            self._call("user", "POST", "/users", user=user, body={"email": email_of(user), "name": name_of(user)})
             self.users.append(user)
         for n in range(self.random.randint(1, 2)):
             status, body = self._call("catalog", "POST", "/products", user=ADMIN, admin=True, body={
@@ -228,6 +233,8 @@ class Simulation:
     def _script(self) -> None:
         """This seed's orders; the other commands are drawn as the schedule goes."""
         self.commands = [self._place for _ in range(self.random.randint(*self.order_range))]
+        if self.roll() < 0.3:  # a customer asks to be erased, somewhere among the orders
+            self.commands.insert(self.random.randint(0, len(self.commands)), self._erase)
 
     def _random_command(self) -> Callable[[], None]:
         menu = [self._cancel] * 3 + [self._dispatch] * 3 + [self._deliver] * 2 + [self._adjust]
@@ -351,7 +358,10 @@ class Simulation:
         return self.bus.call(service, method, path, **kwargs)
 
     def _place(self) -> None:
-        user = self.random.choice(self.users)
+        customers = [u for u in self.users if u not in self.erased]
+        if not customers:
+            return
+        user = self.random.choice(customers)
         lines = {p: self.random.randint(1, 3) for p in self.random.sample(self.products,
                                                                           self.random.randint(1, len(self.products)))}
         method = self.random.choice(ORDER_METHODS)
@@ -362,6 +372,17 @@ class Simulation:
             raise AssertionError(f"placing an order answered {status}: {body}")
         self.order_ids.append(body["orderId"])
         self.note(f"POST /orders {lines} {method} -> {body['orderId']}", body["orderId"])
+
+    def _erase(self) -> None:
+        customers = [u for u in self.users if u not in self.erased]
+        if not customers:
+            return
+        user = self.random.choice(customers)
+        status, body = self._call("user", "POST", f"/users/{user}/erasure", user=user)
+        if status != 202:
+            raise AssertionError(f"erasure answered {status}: {body}")
+        self.erased.append(user)
+        self.note(f"POST /users/{user}/erasure -> {status}", user)
 
     def _some_order(self) -> str | None:
         return self.random.choice(self.order_ids) if self.order_ids else None
@@ -461,6 +482,14 @@ def scan_table(service: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def email_of(user: str) -> str:
+    return f"{user}.mail@example.com"
+
+
+def name_of(user: str) -> str:
+    return f"Customer {user.upper()}"
 
 
 def _orders() -> dict[str, dict[str, Any]]:
@@ -603,6 +632,9 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
             fail(f"audit: {body['eventType']} {event_id} names a cause that was never published",
                  body["data"].get("orderId", ""))
 
+    # personal data: never in clear in a table or on a topic; nothing kept of an erased customer
+    _check_personal_data(simulation, fail)
+
     # the event-sourced order state equals its projection
     from order import store as order_store
     from shopstream.config import override_settings
@@ -615,6 +647,46 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
                      f"{projection['status']} v{projection['version']}", order_id)
     simulation.outcome = Counter(o["status"] for o in orders.values())
     return out
+
+
+def _check_personal_data(simulation: Simulation, fail: Callable[..., None]) -> None:
+    from local import naming
+    from shopstream import aws
+    from shopstream.dynamo import from_attributes
+
+    client = aws.client("dynamodb")
+    clear = [text for user in simulation.users for text in (email_of(user), name_of(user))]
+    for table in client.list_tables()["TableNames"]:
+        for item in client.scan(TableName=table)["Items"]:
+            text = json.dumps(from_attributes(item), default=repr)
+            for value in clear:
+                if value in text:
+                    fail(f"{table}: {value!r} stored in clear ({item.get('pk', item.get('userId'))})")
+    for topic in simulation.bus.log.values():
+        for records in topic.values():
+            for record in records:
+                for value in clear:
+                    if value.encode() in record.value:
+                        fail(f"{record.topic}: {value!r} published in clear ({_describe(record)})")
+    keys = {from_attributes(i)["userId"] for i in client.scan(TableName=naming.CUSTOMER_KEYS_TABLE)["Items"]}
+    tables = {service: scan_table(service) for service in ("user", "order", "notification", "cart")}
+    for user in simulation.erased:
+        profile = next((i for i in tables["user"] if i["pk"] == f"USER#{user}"), {})
+        if profile.get("status") != "ERASED" or {"email", "name"} & set(profile):
+            fail(f"{user}: erased, but the profile is {profile.get('status')} with {sorted(profile)}", user)
+        if user in keys:
+            fail(f"{user}: erased, but their key is still in the key store", user)
+        for service, pk in (("order", f"REPLICA#USER#{user}"), ("notification", f"CONTACT#{user}")):
+            kept = next((i for i in tables[service] if i["pk"] == pk), None)
+            if kept is None or not kept.get("erased") or set(kept) & {"email", "name", "status"}:
+                fail(f"{user}: erased, but {service} keeps {kept}", user)
+        carts = [i["cartId"] for i in tables["cart"] if i.get("sk") == "CART" and i.get("userId") == user]
+        if carts:
+            fail(f"{user}: erased, but their carts {carts} remain", user)
+        erasures = [e for e in simulation.bus.events("user-events")
+                    if e["eventType"] == "UserErased" and e["data"]["userId"] == user]
+        if len({e["eventId"] for e in erasures}) != 1:
+            fail(f"{user}: {len(erasures)} UserErased events", user)
 
 
 # --- running many seeds -------------------------------------------------------------------------
@@ -639,6 +711,7 @@ def simulate(seed: int, chaos: Chaos | None = None) -> Report:
     simulation = Simulation(seed, chaos)
     report = simulation.run()
     report.orders = simulation.outcome
+    report.erased = len(simulation.erased)
     return report
 
 
@@ -706,8 +779,11 @@ def main(argv: list[str] | None = None) -> int:
     totals: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     failed: list[int] = []
+    erased = 0
 
     def on_report(report: Report) -> None:
+        nonlocal erased
+        erased += report.erased
         totals.update(report.orders)
         faults.update(report.faults)
         if report.violations and args.seed is not None and not args.trace:
@@ -727,7 +803,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print(f"{len(seeds)} seeds in {elapsed:.0f} s ({elapsed / len(seeds):.2f} s per seed, {args.jobs} processes): "
           f"{len(failed)} with violations{' ' + str(failed[:20]) if failed else ''}; "
-          f"orders {dict(sorted(totals.items()))}; faults injected {dict(sorted(faults.items()))}")
+          f"orders {dict(sorted(totals.items()))}; customers erased {erased}; "
+          f"faults injected {dict(sorted(faults.items()))}")
     return 1 if failed else 0
 
 

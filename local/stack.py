@@ -99,6 +99,7 @@ class LocalStack:
         provision.create_tables(self.client("dynamodb"))
         self.queue_urls = provision.create_queues(self.client("sqs"))
         provision.create_buckets(self.client("s3"), LOCAL_REGION)
+        provision.create_customer_data_key(self.client("kms"))
 
     def stop(self) -> None:
         process = self.processes.pop("broker", None)

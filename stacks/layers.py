@@ -119,7 +119,8 @@ class Layers(Construct):
             ),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="shopstream third-party dependencies (Powertools, pydantic, confluent-kafka, MSK IAM signer)",
+            description="shopstream third-party dependencies (Powertools, pydantic, confluent-kafka, MSK IAM signer, "
+                        "cryptography)",
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         for kind, layer in (("dependencies", self.dependencies), ("shared", self.shared)):

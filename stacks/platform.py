@@ -1,4 +1,5 @@
-"""What every service shares: layers, the HTTP API and its users, alarms, the audit archive."""
+"""What every service shares: layers, the HTTP API and its users, alarms, the audit archive, and the customer
+key store (the key that wraps every customer's key, and the table of wrapped keys)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -18,6 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from shopstream import catalog, names
 from stacks.config import EnvironmentConfig, log_retention
 from stacks.layers import Layers
 from stacks.nag import acknowledge
@@ -114,6 +117,9 @@ class PlatformStack(cdk.Stack):
         # --- audit archive -------------------------------------------------------------
         self.audit_archive = self._audit_archive(config, removal)
 
+        # --- customer keys (shopstream.personal; docs/data-map.md) -----------------------
+        self.customer_data_key, self.customer_keys = self._customer_keys(config, removal)
+
         self._backbone_dashboard(config)
         cdk.CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
         cdk.CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
@@ -169,6 +175,33 @@ class PlatformStack(cdk.Stack):
                 acknowledge(self, rule, "CDK's auto-delete-objects provider (empties the buckets of a destroyable "
                                         "environment); its runtime and logging role are chosen by aws-cdk-lib")
         return bucket
+
+    def _customer_keys(self, config: EnvironmentConfig,
+                       removal: cdk.RemovalPolicy) -> tuple[kms.Key, dynamodb.Table]:
+        """One KMS key wraps every customer's key (a data key each, not a KMS key each: a KMS key costs $1 a
+        month and erasure would have to wait out its 7-30 day deletion window). The wrapped keys live in a
+        table of their own: the user service writes and deletes them (erasure deletes the customer's item,
+        which is what makes their data unreadable); functions that seal read the public halves; only those
+        that must read a personal field may decrypt. Only the user API writes, through IAM (stacks/service/)."""
+        key = kms.Key(self, "CustomerDataKey", enable_key_rotation=True, removal_policy=removal,
+                      alias=names.customer_data_key_alias(config.prefix),
+                      description="shopstream: wraps each customer's key (personal data is sealed with those)")
+        table = dynamodb.Table(
+            self, "CustomerKeys",
+            table_name=names.customer_keys_table(config.prefix),
+            partition_key=dynamodb.Attribute(name=catalog.CUSTOMER_KEYS.partition_key,
+                                             type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            # No stream: nothing is relayed from it. No point-in-time recovery: a backup would keep an erased
+            # customer's wrapped key for 35 days, and with it their data readable.
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=False),
+            removal_policy=removal,
+        )
+        acknowledge(table, "AwsSolutions-DDB3",
+                    "crypto-shredding: a point-in-time backup would keep erased customers' keys (and so their data) "
+                    "readable for 35 days; losing this table loses only what customers' data was sealed with")
+        return key, table
 
     def _backbone_dashboard(self, config: EnvironmentConfig) -> None:
         """Event backbone across all services; SEARCH finds every function by its name prefix."""

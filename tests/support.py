@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
+import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
-from shopstream import catalog
+from shopstream import catalog, personal
 from shopstream.envelope import EventEnvelope, event_from_command
 from shopstream.wire import msk_event, msk_record, to_record
 
@@ -56,6 +61,7 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "UserRegistered": {"userId": "u-1", "email": "ada@example.com", "name": "Ada"},
     "UserUpdated": {"userId": "u-1", "name": "Ada L.", "version": 2},
     "UserDeactivated": {"userId": "u-1", "version": 3},
+    "UserErased": {"userId": "u-1", "version": 4},
     "ProductCreated": {"productId": "p-1", "sku": "MUG-1", "name": "Mug", "price": _EUR},
     "ProductUpdated": {"productId": "p-1", "price": _EUR, "version": 2},
     "ProductDiscontinued": {"productId": "p-1", "version": 3},
@@ -104,9 +110,88 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
 }
 
 
+def sealed_sample(kind: str) -> dict[str, Any]:
+    """A well-formed sealed value (shopstream.personal.Sealed) that no key opens: for schema tests."""
+    return {"kid": "u-1", "kind": kind, "alg": "X25519-HKDF-SHA256-A256GCM", "epk": "A" * 43, "iv": "B" * 16,
+            "ct": "C" * 40}
+
+
+# The data of later versions, where it differs from SAMPLE_DATA (v1).
+SAMPLE_DATA_BY_VERSION: dict[tuple[str, str], dict[str, Any]] = {
+    ("UserRegistered", "v2"): {"userId": "u-1", "email": sealed_sample("email"), "name": sealed_sample("name")},
+    ("UserUpdated", "v2"): {"userId": "u-1", "name": sealed_sample("name"), "version": 2},
+    ("OrderCreated", "v2"): {**SAMPLE_DATA["OrderCreated"], "shippingAddress": sealed_sample("address")},
+    ("ShippingCreated", "v2"): {k: v for k, v in SAMPLE_DATA["ShippingCreated"].items() if k != "address"},
+}
+
+
+def sample_data(event_type: str, version: str = "v1") -> dict[str, Any]:
+    return SAMPLE_DATA_BY_VERSION.get((event_type, version), SAMPLE_DATA[event_type])
+
+
 def sample_event(event_type: str, version: str = "v1", *, service: str | None = None,
                  correlation_id: str = "corr-1") -> EventEnvelope:
     spec = catalog.event(event_type, version)
     producer = service or (catalog.producers_of(event_type) or ("audit",))[0]
-    return event_from_command(event_type=event_type, event_version=version, data=SAMPLE_DATA[event_type],
+    return event_from_command(event_type=event_type, event_version=version, data=sample_data(event_type, version),
                               service=producer, correlation_id=correlation_id, user_id="u-1") if spec else None
+
+
+# --- the strongest reader of personal data (erasure tests) -----------------------------------------------
+_B64 = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
+
+
+def readable_texts(value: Any, *, open_sealed: bool = True, depth: int = 0) -> Iterator[str]:
+    """Every text reachable from ``value``: JSON and base64 decoded, sealed values opened where a key exists."""
+    if depth > 14:
+        return
+    if isinstance(value, bytes | bytearray):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        yield from readable_texts(text, open_sealed=open_sealed, depth=depth + 1)
+    elif isinstance(value, str):
+        yield value
+        text = value.strip()
+        if text[:1] in ("{", "["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:  # JSON Lines (an archive object), or not JSON
+                lines = text.splitlines()
+                if len(lines) > 1:
+                    for line in lines:
+                        yield from readable_texts(line, open_sealed=open_sealed, depth=depth + 1)
+                return
+            yield from readable_texts(parsed, open_sealed=open_sealed, depth=depth + 1)
+        elif _B64.match(text):
+            try:
+                decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in
+                                           text else None)
+            except (binascii.Error, ValueError):
+                return
+            yield from readable_texts(decoded, open_sealed=open_sealed, depth=depth + 1)
+    elif isinstance(value, dict):
+        if open_sealed and personal.is_sealed(value):
+            opened = None
+            try:
+                opened = json.dumps(personal.unseal(value, value["kind"]), ensure_ascii=False)
+            except personal.Unreadable:
+                opened = None  # the key is gone: nothing readable
+            yield from readable_texts(opened, open_sealed=open_sealed, depth=depth + 1)
+        for inner in value.values():
+            yield from readable_texts(inner, open_sealed=open_sealed, depth=depth + 1)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            yield from readable_texts(inner, open_sealed=open_sealed, depth=depth + 1)
+
+
+def readable_traces(sources: dict[str, Any], needles: tuple[str, ...], *, open_sealed: bool = True) -> list[str]:
+    """``where: needle`` for every needle readable in each source (case-insensitive). Sealed values are opened
+    with the settings in force (a reader with the key store and kms:Decrypt)."""
+    found = []
+    for where, value in sources.items():
+        for text in readable_texts(value, open_sealed=open_sealed):
+            folded = text.casefold()
+            found += [f"{where}: {needle!r}" for needle in needles if needle.casefold() in folded]
+    return sorted(set(found))

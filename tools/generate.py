@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from shopstream import catalog, names
-from shopstream.schemas import all_schemas, compare_catalogs
+from shopstream.schemas import all_schemas, compare_catalogs, personal_fields, personal_problems, schema_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS_DIR = ROOT / "schemas"
@@ -38,7 +38,14 @@ def _fields(model) -> str:
     return ", ".join(f"`{n}`" if n in required else f"`{n}?`" for n in schema.get("properties", {}))
 
 
+def _personal(schemas: dict[str, dict], spec: catalog.EventSpec) -> str:
+    fields = personal_fields(schemas[schema_file_name(spec.name, spec.version)])
+    return ", ".join(f"`{path.removeprefix('$.data.')}` ({kind}, {'sealed' if sealed else 'in clear'})"
+                     for path, (kind, sealed) in fields.items()) or "—"
+
+
 def events_markdown() -> str:
+    schemas = all_schemas()
     lines = [
         "# Event catalog",
         "",
@@ -50,6 +57,14 @@ def events_markdown() -> str:
         "aggregate id named below; its headers are `eventType`, `eventVersion` and `correlationId`.",
         "JSON Schemas: `schemas/<EventType>.<version>.json`. `field?` marks an optional field.",
         "",
+        "Personal data: a field marked `x-personal` in its schema (`personal(kind)` in the model) holds a",
+        "customer's e-mail address, name or postal address. Producers emit the newest version of each event,",
+        "where every such field is sealed for the customer (`shopstream.personal.Sealed`: readable only with",
+        "the customer's key, which erasure destroys); older versions with the field in clear are still",
+        "accepted. `make generate` refuses a newest version with a personal field in clear and a field that",
+        "loses its mark. Where each personal field is kept, for how long, and how erasure reaches it:",
+        "docs/data-map.md.",
+        "",
         "## Topics",
         "",
         "| topic | partitions | retention (days) | what flows there |",
@@ -58,13 +73,16 @@ def events_markdown() -> str:
     for t in catalog.TOPICS:
         lines.append(f"| `{t.name}` | {t.partitions} | {t.retention.days} | {t.description} |")
     for t in catalog.TOPICS:
-        lines += ["", f"## {t.name}", "", "| event | version | key | producers | consumers | data fields |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", f"## {t.name}", "",
+                  "| event | version | key | producers | consumers | data fields | personal data |",
+                  "|---|---|---|---|---|---|---|"]
         for e in (e for e in catalog.EVENTS if e.topic == t.name):
             producers = ", ".join(catalog.producers_of(e.name)) or "—"
             consumers = ", ".join(catalog.consumers_of(e.name)) or "—"
+            if e.version != catalog.latest(e.name).version:
+                producers = f"— (accepted; {catalog.latest(e.name).version} is produced)"
             lines.append(f"| {e.name} | {e.version} | `{e.key_field}` | {producers} | {consumers} "
-                         f"| {_fields(e.model)} |")
+                         f"| {_fields(e.model)} | {_personal(schemas, e)} |")
     lines += ["", "## Handlers (one consumer group each: `<service>-<handler>`)", "",
               "| service | handler | topic | event types | batch size | window (s) |", "|---|---|---|---|---|---|"]
     for s in catalog.SERVICES:
@@ -104,6 +122,7 @@ def check() -> list[str]:
     committed = committed_schemas()
     for name, reasons in compare_catalogs(committed, generated).items():
         problems += [f"schemas/{name}: BREAKING: {r}" for r in reasons]
+    problems += [f"schemas/{p}" for p in personal_problems(committed, generated)]
     for name, schema in generated.items():
         if committed.get(name) != json.loads(dump(schema)):
             problems.append(f"schemas/{name}: out of date (run `make generate`)")
@@ -145,6 +164,10 @@ def write(narrow_reason: str | None = None) -> None:
         for name, reasons in breaking.items():
             print(f"refusing: {name} would break consumers: {reasons}", file=sys.stderr)
         print("a breaking change needs a new eventVersion with its own model", file=sys.stderr)
+        raise SystemExit(1)
+    if personal := personal_problems(committed_schemas(), all_schemas()):
+        for problem in personal:
+            print(f"refusing: {problem}", file=sys.stderr)
         raise SystemExit(1)
     for name, schema in all_schemas().items():
         (SCHEMAS_DIR / name).write_text(dump(schema))

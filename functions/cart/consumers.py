@@ -12,4 +12,4 @@ from . import logic
 
 product_sync = EventConsumer("cart", "product-sync", logic.on_product_event)
 order_checkout = EventConsumer("cart", "order-checkout", logic.on_order_created)
-user_sync = EventConsumer("cart", "user-sync", logic.on_user_deactivated)
+user_sync = EventConsumer("cart", "user-sync", logic.on_user_event)

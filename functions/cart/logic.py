@@ -1,4 +1,8 @@
-"""Carts: OPEN -> CHECKED_OUT (the order that used it) | ABANDONED (idle too long, or user deactivated)."""
+"""Carts: OPEN -> CHECKED_OUT (the order that used it) | ABANDONED (idle too long, or user deactivated).
+
+An erased customer's carts are deleted, and none is created for them afterwards (a marker checked in
+the creating transaction), so erasure reaches every cart whatever the order of events and requests.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from shopstream.events import (
     OrderCreated,
     ProductDiscontinued,
     UserDeactivated,
+    UserErased,
 )
-from shopstream.request import Caller, Conflict, commit
+from shopstream.request import Caller, Conflict, Unprocessable, commit
 from shopstream.transaction import ConditionFailed, UnitOfWork, try_commit
 
 from . import store
@@ -47,6 +52,8 @@ def create(caller: Caller, body: CartItems) -> CartView:
     try:
         commit(uow, status=201)
     except ConditionFailed:
+        if store.erased(caller.user_id):
+            raise Unprocessable("this account was erased") from None
         # Created before under this Idempotency-Key (its response was lost): that cart.
         return get(caller, cart["cartId"])
     return CartView.model_validate(cart)
@@ -109,16 +116,32 @@ def _abandoned(cart: dict[str, Any], at: str) -> EventEnvelope:
                               correlation_id=str(uuid.uuid4()), user_id=cart["userId"])
 
 
-def on_user_deactivated(event: InboundEvent) -> None:
-    """A deactivated customer's carts close quietly (CartUpdated, not CartAbandoned: no reminder)."""
+def on_user_event(event: InboundEvent) -> None:
+    """A deactivated customer's carts close quietly (CartUpdated, not CartAbandoned: no reminder); an
+    erased customer's are deleted."""
     match event.data:
         case UserDeactivated(user_id=user_id):
-            pass
+            for cart in store.open_carts():
+                if cart["userId"] == user_id:
+                    _close(cart, "ABANDONED", _updated(event.envelope, "ABANDONED"))
+        case UserErased(user_id=user_id):
+            erase(user_id, at=event.envelope.timestamp.isoformat())
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    for cart in store.open_carts():
-        if cart["userId"] == user_id:
-            _close(cart, "ABANDONED", _updated(event.envelope, "ABANDONED"))
+
+
+def erase(user_id: str, at: str) -> int:
+    """Delete every cart of the customer. The marker comes first: a cart created after it is refused, one
+    created before it is in the (consistent) index read after it. Deleting again deletes nothing."""
+    marker = UnitOfWork()
+    store.mark_erased(marker, user_id, at)
+    try_commit(marker)  # marked before: a redelivery or a replay
+    cart_ids = set(store.carts_of(user_id)) | {c["cartId"] for c in store.open_carts() if c["userId"] == user_id}
+    for cart_id in sorted(cart_ids):
+        uow = UnitOfWork()
+        store.delete(uow, cart_id, user_id)
+        uow.commit()
+    return len(cart_ids)
 
 
 def on_product_event(event: InboundEvent) -> None:

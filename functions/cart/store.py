@@ -1,4 +1,9 @@
-"""The cart table: ``CART#<id>/CART``; open carts are indexed (gsi1 OPEN#<shard> by last activity)."""
+"""The cart table.
+
+CART#<id> / CART            the cart; open carts are indexed (gsi1 OPEN#<shard> by last activity)
+USER#<userId> / CART#<id>   the customer's carts (written with the cart), so that erasure finds them all
+USER#<userId> / ERASED      the customer was erased: their carts were deleted and no cart is created for them
+"""
 
 from __future__ import annotations
 
@@ -23,10 +28,41 @@ def open_carts(idle_before: str | None = None) -> list[dict[str, Any]]:
     return shards.query(OPEN_INDEX, index="gsi1", sort_below=idle_before)
 
 
+def _owner_key(user_id: str, cart_id: str) -> Key:
+    return {"pk": f"USER#{user_id}", "sk": f"CART#{cart_id}"}
+
+
+def _erased_key(user_id: str) -> Key:
+    return {"pk": f"USER#{user_id}", "sk": "ERASED"}
+
+
 def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
+    """The cart and its owner's index entry, unless the owner was erased (a condition of the same transaction)."""
+    uow.check(_erased_key(cart["userId"]), condition="attribute_not_exists(pk)")
     uow.put({**_key(cart["cartId"]), **cart, "gsi1pk": shards.shard_key(OPEN_INDEX, cart["cartId"]),
              "gsi1sk": cart["updatedAt"]},
             condition="attribute_not_exists(pk)")
+    uow.put({**_owner_key(cart["userId"], cart["cartId"]), "cartId": cart["cartId"]},
+            condition="attribute_not_exists(pk)")
+
+
+def erased(user_id: str) -> bool:
+    return dynamo.get(**_erased_key(user_id)) is not None
+
+
+def mark_erased(uow: UnitOfWork, user_id: str, at: str) -> None:
+    uow.put({**_erased_key(user_id), "erasedAt": at}, condition="attribute_not_exists(pk)")
+
+
+def carts_of(user_id: str) -> list[str]:
+    """Ids of every cart the customer has, whatever its status (a consistent read of the table)."""
+    items = dynamo.query("pk = :pk AND begins_with(sk, :carts)", {":pk": f"USER#{user_id}", ":carts": "CART#"})
+    return [i["cartId"] for i in items]
+
+
+def delete(uow: UnitOfWork, cart_id: str, user_id: str) -> None:
+    uow.delete(_key(cart_id))
+    uow.delete(_owner_key(user_id, cart_id))
 
 
 def replace_items(uow: UnitOfWork, cart: dict[str, Any], items: list[dict[str, Any]], at: str) -> None:

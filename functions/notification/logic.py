@@ -7,6 +7,12 @@ interrupted after it was handed over is closed as UNCONFIRMED, never sent twice 
 has no idempotency key of its own). Cart reminders are marketing: never sent to a deactivated
 customer (SUPPRESSED). Events carry an error class, never the provider's text (it can quote the
 address).
+
+Personal data: the contact keeps the customer's address sealed for them (shopstream.personal) and
+not their name (no message uses it); a message is sent to the address opened at that moment, and
+stores no address and no name (its body names only the order or cart). An erased customer's contact
+is a tombstone: nothing is kept of them and nothing is sent to them (SUPPRESSED), whatever arrives
+after the erasure.
 """
 
 from __future__ import annotations
@@ -15,9 +21,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from shopstream import personal, replica
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
-from shopstream.events import NotificationFailed, NotificationSent, UserDeactivated, UserRegistered, UserUpdated
+from shopstream.events import (
+    NotificationFailed,
+    NotificationSent,
+    UserDeactivated,
+    UserErased,
+    UserRegistered,
+    UserRegisteredV1,
+    UserRegisteredV2,
+    UserUpdatedV1,
+    UserUpdatedV2,
+)
 from shopstream.observability import logger
 from shopstream.transaction import UnitOfWork, try_commit
 
@@ -49,13 +66,15 @@ FINAL = frozenset({"SENT", "FAILED", "UNCONFIRMED", "SUPPRESSED"})
 
 def on_user_event(event: InboundEvent) -> None:
     match event.data:
-        case UserRegistered() | UserUpdated() as data:
-            contact = store.apply_contact(data.user_id, data.version,
-                                          {"email": data.email, "name": data.name,
-                                           "status": "ACTIVE" if isinstance(data, UserRegistered) else None})
+        case UserRegisteredV1() | UserRegisteredV2() | UserUpdatedV1() | UserUpdatedV2() as data:
+            contact = store.apply_contact(data.user_id, data.version, {
+                "email": personal.keep(data.email, data.user_id, "email"),
+                "status": "ACTIVE" if isinstance(data, UserRegistered) else None})
             notify(event, contact)
         case UserDeactivated() as data:
             store.apply_contact(data.user_id, data.version, {"status": "DEACTIVATED"})
+        case UserErased(user_id=user_id):
+            store.erase_contact(user_id, at=event.envelope.timestamp.isoformat())
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
@@ -76,10 +95,18 @@ def notify(event: InboundEvent, contact: dict[str, Any] | None = None) -> None:
         if not try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"})):
             _resume(event, notification_id)
         return
-    if not contact.get("email"):
+    try:
+        if replica.erased(contact):
+            raise personal.Unreadable(user_id)
+        address = personal.reveal(contact.get("email"), "email")
+    except personal.Unreadable:  # erased: nothing is sent to them any more
+        if not try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED", "error": "erased"})):
+            _resume(event, notification_id)
+        return
+    if not address:
         _fail_unsent(event, message, "no_address")
         return
-    _send(event, message, contact["email"])
+    _send(event, message, address)
 
 
 def notify_admins(event: InboundEvent) -> None:

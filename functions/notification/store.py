@@ -1,7 +1,7 @@
 """The notification table.
 
-CONTACT#<userId> / CONTACT            the customer's address and status (a replica: newest version wins
-                                      field by field)
+CONTACT#<userId> / CONTACT            the customer's address (sealed for them) and status (a replica: newest
+                                      version wins field by field); an erased customer's is a tombstone
 NOTIFICATION#<id> / MESSAGE           each message, recorded before it is sent (the local channel's inbox)
 """
 
@@ -21,6 +21,10 @@ def get_contact(user_id: str) -> dict[str, Any] | None:
 def apply_contact(user_id: str, version: int, fields: dict[str, Any]) -> dict[str, Any] | None:
     """The contact after merging ``fields`` (an UpdateItem that returns it: no read)."""
     return replica.apply({"pk": f"CONTACT#{user_id}", "sk": "CONTACT", "userId": user_id}, version, fields)
+
+
+def erase_contact(user_id: str, at: str) -> bool:
+    return replica.erase({"pk": f"CONTACT#{user_id}", "sk": "CONTACT", "userId": user_id}, at)
 
 
 def _message_key(notification_id: str) -> Key:

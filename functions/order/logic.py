@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shopstream import personal
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
@@ -23,7 +24,7 @@ from shopstream.events import (
     OrderCancellationRequested,
     OrderCancelled,
     OrderConfirmed,
-    OrderCreated,
+    OrderCreatedV2,
     OrderLine,
     OrderShipped,
     PaymentFailed,
@@ -37,8 +38,11 @@ from shopstream.events import (
     ShippingDelivered,
     ShippingDispatched,
     UserDeactivated,
-    UserRegistered,
-    UserUpdated,
+    UserErased,
+    UserRegisteredV1,
+    UserRegisteredV2,
+    UserUpdatedV1,
+    UserUpdatedV2,
 )
 from shopstream.observability import logger
 from shopstream.request import Caller, Conflict, Unprocessable, commit
@@ -57,8 +61,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _opened(value: Any, kind: personal.PersonalKind) -> Any:
+    """A stored personal value for the customer or an admin: opened; None once the customer was erased."""
+    try:
+        return personal.reveal(value, kind)
+    except personal.Unreadable:
+        return None
+
+
 def view(order: Order) -> OrderView:
-    return OrderView.model_validate({**order.__dict__, "items": list(order.items)})
+    return OrderView.model_validate({**order.__dict__, "items": list(order.items),
+                                     "shipping_address": _opened(order.shipping_address or None, "address")})
 
 
 def _append(order: Order, changes: list[Change], outgoing: list[EventEnvelope]) -> tuple[UnitOfWork, Order]:
@@ -110,9 +123,12 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
     order_id = caller.derived_id("o_")
     deadline = (datetime.now(UTC) + timedelta(seconds=settings().order_saga_timeout_seconds)).isoformat(
         timespec="milliseconds")
-    created = OrderCreated(order_id=order_id, user_id=caller.user_id, items=lines, total=total,
-                           payment_method=body.payment_method, shipping_address=body.shipping_address,
-                           cart_id=body.cart_id)
+    try:  # the address travels and is stored sealed for the customer (only shipping opens it)
+        address = personal.seal(caller.user_id, "address", body.shipping_address.to_wire())
+    except personal.Unreadable:
+        raise Unprocessable("this customer has no key: they were erased") from None
+    created = OrderCreatedV2(order_id=order_id, user_id=caller.user_id, items=lines, total=total,
+                             payment_method=body.payment_method, shipping_address=address, cart_id=body.cart_id)
     placed = Change("Placed", {**created.model_dump(mode="json", by_alias=True, exclude_none=True),
                                "correlationId": caller.correlation_id, "deadline": deadline})
     try:
@@ -137,7 +153,8 @@ def history(caller: Caller, user_id: str) -> OrderHistory:
     caller.require_owner(user_id, "user not found")
     user = store.get_replica("USER", user_id)
     orders = [view(order) for order in store.orders_of(user_id)]
-    return OrderHistory(user_id=user_id, customer_name=user.get("name") if user else None, orders=orders)
+    return OrderHistory(user_id=user_id, customer_name=_opened(user.get("name"), "name") if user else None,
+                        orders=orders)
 
 
 def cancel_by_customer(caller: Caller, order_id: str) -> OrderView:
@@ -270,13 +287,19 @@ def on_shipping_event(event: InboundEvent) -> None:
 
 
 def on_user_event(event: InboundEvent) -> None:
+    """The user replica: status (who may order) and the name (sealed; order history shows it). Not the
+    e-mail address: the order service does not need it. UserErased leaves a tombstone, whatever arrives
+    after it."""
     match event.data:
-        case UserRegistered() as data:
-            fields: dict[str, Any] = {"email": data.email, "name": data.name, "status": "ACTIVE"}
-        case UserUpdated() as data:
-            fields = {"email": data.email, "name": data.name}
+        case UserRegisteredV1() | UserRegisteredV2() as data:
+            fields: dict[str, Any] = {"name": personal.keep(data.name, data.user_id, "name"), "status": "ACTIVE"}
+        case UserUpdatedV1() | UserUpdatedV2() as data:
+            fields = {"name": personal.keep(data.name, data.user_id, "name")}
         case UserDeactivated() as data:
             fields = {"status": "DEACTIVATED"}
+        case UserErased(user_id=user_id):
+            store.erase_replica("USER", user_id, at=event.envelope.timestamp.isoformat())
+            return
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
     store.apply_replica("USER", data.user_id, data.version, fields)

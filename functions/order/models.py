@@ -39,7 +39,7 @@ class OrderView(WireModel):
     items: list[OrderLine]
     total: Money
     payment_method: str
-    shipping_address: Address
+    shipping_address: Address | None = None  # None once the customer was erased
     cart_id: str | None = None
     cancellation_reason: str | None = None
     payment_id: str | None = None
@@ -53,5 +53,5 @@ class OrderView(WireModel):
 
 class OrderHistory(WireModel):
     user_id: str
-    customer_name: str | None = None
+    customer_name: str | None = None  # None once the customer was erased
     orders: list[OrderView]

@@ -3,7 +3,10 @@
 ORDER#<id> / EVENT#<seq>   the aggregate's events (append-only; event sourcing)
 ORDER#<id> / STATE         projection for reads (gsi1: USER#<userId> by creation time)
 PENDING#<id> / PENDING     present while PENDING (gsi1: PENDING#<shard> by deadline) for the timeout sweeper
-REPLICA#USER#<id>, REPLICA#PRODUCT#<id> / REPLICA   read models of other services (newest version wins)
+REPLICA#USER#<id>, REPLICA#PRODUCT#<id> / REPLICA   read models of other services (newest version wins);
+                                                     an erased user's is a tombstone
+The shipping address (in the Placed event and the projection) and the user's name are stored sealed for
+the customer (shopstream.personal): unreadable once the customer is erased.
 """
 
 from __future__ import annotations
@@ -93,3 +96,8 @@ def get_product_replicas(product_ids: list[str]) -> dict[str, dict[str, Any]]:
 def apply_replica(kind: str, entity_id: str, version: int, fields: dict[str, Any]) -> None:
     """Merge an event's fields into the replica, field by field, newest version wins."""
     replica.apply({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA", "id": entity_id}, version, fields)
+
+
+def erase_replica(kind: str, entity_id: str, at: str) -> bool:
+    """The entity was erased: its replica becomes a tombstone (nothing of it is kept, nothing merges again)."""
+    return replica.erase({"pk": f"REPLICA#{kind}#{entity_id}", "sk": "REPLICA", "id": entity_id}, at)

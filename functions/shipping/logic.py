@@ -12,15 +12,17 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from shopstream import personal
 from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
 from shopstream.events import (
     OrderCancellationRequested,
     OrderCancelled,
     OrderConfirmed,
-    OrderCreated,
+    OrderCreatedV1,
+    OrderCreatedV2,
     ShippingCancelled,
-    ShippingCreated,
+    ShippingCreatedV2,
     ShippingDelivered,
     ShippingDispatched,
 )
@@ -36,9 +38,15 @@ CARRIER = "An Post"
 
 
 def get(caller: Caller, shipment_id: str) -> ShipmentView:
+    """The parcel, with its address opened (for the label); no address once the customer was erased."""
     item = store.get_shipment(shipment_id)
     caller.require_owner(item["userId"] if item else None, "shipment not found")
-    return ShipmentView.model_validate(item)
+    assert item is not None
+    try:
+        address = personal.reveal(item.get("address"), "address")
+    except personal.Unreadable:
+        address = None
+    return ShipmentView.model_validate({**item, "address": address})
 
 
 def get_for_order(caller: Caller, order_id: str) -> ShipmentView:
@@ -49,8 +57,10 @@ def on_order_event(event: InboundEvent) -> None:
     """Merge what the event says about the order, then do what the merged facts call for."""
     data = event.data
     match data:
-        case OrderCreated():
-            fact: dict[str, Any] = {"userId": data.user_id, "address": data.shipping_address.to_wire(),
+        case OrderCreatedV1() | OrderCreatedV2():
+            # The address is kept sealed for the customer, as v2 carries it (a v1 one is sealed here).
+            fact: dict[str, Any] = {"userId": data.user_id,
+                                    "address": personal.keep(data.shipping_address, data.user_id, "address"),
                                     "items": [{"productId": i.product_id, "quantity": i.quantity} for i in data.items]}
         case OrderConfirmed():
             fact = {"userId": data.user_id, "confirmed": True}
@@ -73,10 +83,11 @@ def _fulfil(event: InboundEvent, order_id: str, fact: dict[str, Any]) -> None:
     elif merged["status"] == "AWAITING_PAYMENT" and merged.get("confirmed") and "items" in merged:
         merged["status"] = "SHIPMENT_CREATED"
         shipment = {"shipmentId": shipment_id, "orderId": order_id, "userId": merged["userId"],
-                    "address": merged["address"], "items": merged["items"]}
+                    "address": merged.get("address"), "items": merged["items"]}
         store.create_shipment(uow, shipment)
+        # v2: without the address (no consumer needs it).
         uow.emit(event_from_event(event.envelope, event_type="ShippingCreated", service=SERVICE,
-                                  data=ShippingCreated.model_validate(shipment)))
+                                  data=ShippingCreatedV2.model_validate(shipment)))
     if merged == read:
         return  # nothing new (a duplicate, or a fact we already had)
     store.save_fulfilment(uow, merged, read["version"])

@@ -9,7 +9,7 @@ class ShipmentView(WireModel):
     order_id: str
     user_id: str
     status: str
-    address: Address
+    address: Address | None = None  # None once the customer was erased
     items: list[ItemQuantity]
     carrier: str | None = None
     tracking_number: str | None = None

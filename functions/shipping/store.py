@@ -4,6 +4,7 @@ FULFILMENT#<orderId> / ORDER   what shipping knows of an order, merged from its 
                                the parcel's contents (OrderCreated), paid (OrderConfirmed), cancelled
                                (OrderCancelled / a cancellation request); ``version`` guards each write.
 SHIPMENT#<shipmentId> / SHIPMENT   the parcel: CREATED -> DISPATCHED -> DELIVERED, or CREATED -> CANCELLED.
+Both keep the address sealed for the customer (shopstream.personal): unreadable once they are erased.
 """
 
 from __future__ import annotations

@@ -31,3 +31,9 @@ def update_user(userId: PathId, body: UpdateUser) -> UserProfile:
 @app.post("/users/<userId>/deactivate")
 def deactivate_user(userId: PathId) -> UserProfile:
     return logic.deactivate(caller(), userId)
+
+
+@app.post("/users/<userId>/erasure")
+def erase_user(userId: PathId):
+    """Erase the customer's personal data (the customer themself or an admin); asking again is a no-op."""
+    return created(logic.erase(caller(), userId), status=202)

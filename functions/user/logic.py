@@ -1,57 +1,116 @@
-"""User profiles: the caller registers their own profile (userId = token subject)."""
+"""User profiles: the caller registers their own profile (userId = token subject).
+
+Each customer gets a key at registration (shopstream.personal: a KMS data key, kept only wrapped in
+the customer key store). Their e-mail address and name are sealed with it wherever they are stored or
+sent. Erasure deletes that key in the same transaction that turns the profile into a tombstone and
+emits UserErased: from then on no copy of their data can be read, and every service drops what it
+keeps of them.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from shopstream.events import UserDeactivated, UserRegistered, UserUpdated
+from shopstream import personal
+from shopstream.events import UserDeactivated, UserErased, UserRegisteredV2, UserUpdatedV2
+from shopstream.observability import logger
 from shopstream.request import Caller, Conflict, commit
-from shopstream.transaction import UnitOfWork
+from shopstream.transaction import UnitOfWork, retry_on_conflict
 
-from . import store
-from .models import RegisterUser, UpdateUser, UserProfile
+from . import identity, store
+from .models import ErasureAccepted, RegisterUser, UpdateUser, UserProfile
 
 SERVICE = "user"
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 def register(caller: Caller, body: RegisterUser) -> UserProfile:
-    profile = UserProfile(user_id=caller.user_id, email=body.email, name=body.name, status="ACTIVE", version=1,
-                          created_at=datetime.now(UTC).isoformat())
+    existing = store.get(caller.user_id)
+    if existing is not None and existing["status"] == store.ERASED:
+        raise Conflict("this account was erased; its id cannot be registered again")
     uow = UnitOfWork()
-    store.create(uow, profile.to_wire())
-    uow.emit(caller.command("UserRegistered", UserRegistered(user_id=profile.user_id, email=profile.email,
-                                                             name=profile.name, version=1), SERVICE))
+    recipient = personal.create_key(uow, caller.user_id)
+    email = personal.seal(caller.user_id, "email", body.email, recipient=recipient)
+    name = personal.seal(caller.user_id, "name", body.name, recipient=recipient)
+    profile = UserProfile(user_id=caller.user_id, status="ACTIVE", version=1, created_at=_now())
+    store.create(uow, {**profile.to_wire(), "email": email.to_wire(), "name": name.to_wire()})
+    uow.emit(caller.command("UserRegistered", UserRegisteredV2(user_id=profile.user_id, email=email, name=name,
+                                                               version=1), SERVICE))
     commit(uow, status=201, conflict="this user is already registered")
-    return profile
+    return profile  # without the personal fields (see UserProfile)
+
+
+def _profile(item: dict[str, Any]) -> UserProfile:
+    """The stored profile with its personal fields opened (the customer's own, or an admin's, read)."""
+    return UserProfile.model_validate({**item, "email": personal.reveal(item.get("email"), "email"),
+                                       "name": personal.reveal(item.get("name"), "name")})
+
+
+def _owned(caller: Caller, user_id: str) -> dict[str, Any]:
+    item = store.get(user_id)
+    caller.require_owner(item["userId"] if item else None, "user not found")
+    assert item is not None
+    return item
 
 
 def get(caller: Caller, user_id: str) -> UserProfile:
-    item = store.get(user_id)
-    caller.require_owner(item["userId"] if item else None, "user not found")
-    return UserProfile.model_validate(item)
+    return _profile(_owned(caller, user_id))
 
 
 def update(caller: Caller, user_id: str, body: UpdateUser) -> UserProfile:
-    current = get(caller, user_id)
-    if current.status != "ACTIVE":
-        raise Conflict("user is deactivated")
-    changes = body.model_dump(by_alias=True, exclude_none=True)
-    version = current.version + 1
+    current = _owned(caller, user_id)
+    if current["status"] != "ACTIVE":
+        raise Conflict(f"the user is {current['status'].lower()}")
+    recipient = personal.public_key(user_id)
+    email = personal.seal(user_id, "email", body.email, recipient=recipient) if body.email is not None else None
+    name = personal.seal(user_id, "name", body.name, recipient=recipient) if body.name is not None else None
+    changes = {k: v.to_wire() for k, v in (("email", email), ("name", name)) if v is not None}
+    version = current["version"] + 1
     uow = UnitOfWork()
-    store.update(uow, user_id, changes, current.version)
-    uow.emit(caller.command("UserUpdated", UserUpdated(user_id=user_id, email=body.email, name=body.name,
-                                                       version=version), SERVICE))
+    store.update(uow, user_id, changes, current["version"])
+    uow.emit(caller.command("UserUpdated", UserUpdatedV2(user_id=user_id, email=email, name=name, version=version),
+                            SERVICE))
     commit(uow, status=200, conflict="the profile changed meanwhile; retry")
-    return current.model_copy(update={**body.model_dump(exclude_none=True), "version": version})
+    return _profile({**current, **changes, "version": version})
 
 
 def deactivate(caller: Caller, user_id: str) -> UserProfile:
-    current = get(caller, user_id)
-    if current.status != "ACTIVE":
-        raise Conflict("user is already deactivated")
+    current = _owned(caller, user_id)
+    if current["status"] != "ACTIVE":
+        raise Conflict(f"the user is already {current['status'].lower()}")
     uow = UnitOfWork()
-    store.update(uow, user_id, {"status": "DEACTIVATED"}, current.version)
+    store.update(uow, user_id, {"status": "DEACTIVATED"}, current["version"])
     uow.emit(caller.command("UserDeactivated", UserDeactivated(user_id=user_id, reason="requested",
-                                                               version=current.version + 1), SERVICE))
+                                                               version=current["version"] + 1), SERVICE))
     commit(uow, status=200, conflict="the profile changed meanwhile; retry")
-    return current.model_copy(update={"status": "DEACTIVATED", "version": current.version + 1})
+    return _profile({**current, "status": "DEACTIVATED", "version": current["version"] + 1})
+
+
+def erase(caller: Caller, user_id: str) -> ErasureAccepted:
+    """Erase the customer (themself or an admin asks): one transaction turns the profile into a tombstone,
+    deletes their key and emits UserErased (with the audit record of the call). Asking again changes
+    nothing and answers the same. A profile changed meanwhile is read again: erasure is not refused."""
+
+    def attempt() -> ErasureAccepted:
+        current = _owned(caller, user_id)
+        if current["status"] == store.ERASED:
+            return ErasureAccepted(user_id=user_id, status=store.ERASED, erased_at=current["erasedAt"])
+        at = _now()
+        uow = UnitOfWork()
+        store.erase(uow, user_id, current["version"], at)
+        personal.destroy_key(uow, user_id)
+        uow.emit(caller.command("UserErased", UserErased(user_id=user_id, version=current["version"] + 1), SERVICE))
+        commit(uow, status=202)  # ConditionFailed: changed meanwhile, read again
+        logger().info("customer erased", extra={"userId": user_id})
+        return ErasureAccepted(user_id=user_id, status=store.ERASED, erased_at=at)
+
+    accepted = retry_on_conflict(attempt, what=f"erasure of {user_id}")
+    assert accepted is not None
+    # Outside the transaction (another system): done on every request, so a repeat completes it.
+    identity.delete(user_id)
+    return accepted
+

@@ -16,9 +16,20 @@ class UpdateUser(WireModel):
 
 
 class UserProfile(WireModel):
+    """The profile. ``email`` and ``name`` only where the caller reads it (GET, PATCH): the answer to
+    POST /users, which a retry with the same Idempotency-Key gets again from the idempotency table for
+    24 hours, repeats no personal data. An erased profile has neither."""
+
     user_id: str
-    email: str
-    name: str
-    status: str
+    email: str | None = None
+    name: str | None = None
+    status: str  # ACTIVE, DEACTIVATED, ERASED
     version: int
     created_at: str
+    erased_at: str | None = None
+
+
+class ErasureAccepted(WireModel):
+    user_id: str
+    status: str  # ERASED
+    erased_at: str

@@ -15,9 +15,10 @@ from stacks.service.functions import ServiceFunctions
 def add_api(scope: Construct, functions: ServiceFunctions) -> None:
     spec, platform = functions.spec, functions.platform
     function = functions.create("Api", functions.entry_point(names.API_MODULE, spec.api_entry), kind="api",
-                                environment=functions.environment(), timeout=cdk.Duration.seconds(10),
+                                environment=functions.environment(api=True), timeout=cdk.Duration.seconds(10),
                                 snap_start=True)
     functions.allow_table(function)
+    functions.allow_needed(function, spec.api_needs)  # the customer key store, the sign-in identities
     if any(route.idempotent for route in spec.routes):
         functions.allow_idempotency(function)  # Idempotency-Key on creating POSTs
     # SnapStart applies to published versions: the routes call the alias of the current one.

@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shopstream import catalog, names
+from shopstream import catalog, names, personal
 from stacks.config import EnvironmentConfig, log_retention
 from stacks.layers import ARCHITECTURE, RUNTIME, layers_fingerprint
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
@@ -143,13 +143,16 @@ class ServiceFunctions:
         self.functions[name] = function
         return function
 
-    def environment(self, handler: catalog.HandlerSpec | None = None, dlq: sqs.Queue | None = None) -> dict[str, str]:
+    def environment(self, handler: catalog.HandlerSpec | None = None, dlq: sqs.Queue | None = None, *,
+                    api: bool = False) -> dict[str, str]:
         return catalog.function_environment(
             self.spec, environment=self.config.name, table_name=self.data.table.table_name,
             idempotency_table_name=self.data.idempotency_table.table_name, bootstrap_servers=self.bootstrap_servers,
             kafka_auth="iam", handler=handler, dlq_url=dlq.queue_url if dlq else None,
             log_level="INFO", audit_archive_bucket=audit_archive_bucket_name(self.config),
-            notification_channel="ses",
+            notification_channel="ses", customer_keys_table=self.platform.customer_keys.table_name,
+            customer_data_key=self.platform.customer_data_key.key_arn,
+            user_pool_id=self.platform.user_pool.user_pool_id, api=api,
         )
 
     def dead_letter_queue(self, name: str, owner: str) -> sqs.Queue:
@@ -184,9 +187,16 @@ class ServiceFunctions:
         self.allow(function, ["kms:GenerateDataKey", "kms:Decrypt"], [self.data.key.key_arn])
 
     def allow_needs(self, function: lambda_.Function, handler: catalog.HandlerSpec) -> None:
+        self.allow_needed(function, handler.needs)
+
+    def allow_needed(self, function: lambda_.Function, needs: tuple[str, ...]) -> None:
+        """What a consumer's (HandlerSpec.needs) or the API's (ServiceSpec.api_needs) needs call for."""
         role = function.role
         assert role is not None
-        if "audit-archive" in handler.needs:
+        self._allow_personal(function, needs)
+        if "identity" in needs:
+            self.allow(function, ["cognito-idp:AdminDeleteUser"], [self.platform.user_pool.user_pool_arn])
+        if "audit-archive" in needs:
             objects = f"arn:{cdk.Aws.PARTITION}:s3:::{audit_archive_bucket_name(self.config)}/*"
             self.allow(function, ["s3:PutObject"], [objects])
             archive_key = self.platform.audit_archive.encryption_key
@@ -195,9 +205,26 @@ class ServiceFunctions:
             acknowledge_wildcard_resources(role, [objects],
                                            "the audit trail writes new objects (any key) into the archive bucket "
                                            "only")
-        if "email" in handler.needs:
+        if "email" in needs:
             identity = f"arn:{cdk.Aws.PARTITION}:ses:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:identity/*"
             self.allow(function, ["ses:SendEmail"], [identity])
             acknowledge_wildcard_resources(role, [identity],
                                            "sends from the verified shop identity to customers' addresses; SES "
                                            "authorises recipient identities, which are not known in advance")
+
+    def _allow_personal(self, function: lambda_.Function, needs: tuple[str, ...]) -> None:
+        """The customer key store: sealing reads a public half; opening also decrypts a customer's key (with
+        the customer-data key, only for an encryption context naming a customer); the user API creates keys
+        and deletes them on erasure. Nobody may schedule the KMS key's deletion or decrypt other contexts."""
+        keys, cmk = self.platform.customer_keys.table_arn, self.platform.customer_data_key.key_arn
+        customer_context = {"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": [personal.CONTEXT_KEY]},
+                            "Null": {f"kms:EncryptionContext:{personal.CONTEXT_KEY}": "false"}}
+        if set(needs) & set(catalog.PERSONAL_NEEDS):
+            self.allow(function, ["dynamodb:GetItem"], [keys])
+        if "customer-keys" in needs:
+            self.allow(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [keys])
+            function.add_to_role_policy(iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[cmk],
+                                                            conditions=customer_context))
+        if set(needs) & {"personal-open", "customer-keys"}:
+            function.add_to_role_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[cmk],
+                                                            conditions=customer_context))

@@ -130,7 +130,7 @@ def test_ops_tail_prints_decoded_envelopes_and_produce_validates_first(run, tmp_
     confirmed = run["orders"]["confirmed"]
     tail = _ops(run, "tail", "order-events", "--key", confirmed)
     assert tail.returncode == 0, tail.stderr
-    assert f"key={confirmed}  OrderCreated v1" in tail.stdout and "OrderConfirmed v1" in tail.stdout
+    assert f"key={confirmed}  OrderCreated v2" in tail.stdout and "OrderConfirmed v1" in tail.stdout
     assert "record(s) of order-events with key" in tail.stdout
     from shopstream.envelope import event_from_command
 
@@ -149,10 +149,12 @@ def test_ops_tail_prints_decoded_envelopes_and_produce_validates_first(run, tmp_
     assert sent.returncode == 0 and "produced to user-events[" in sent.stdout, sent.stdout + sent.stderr
     shown = _ops(run, "tail", "user-events", "--key", user)
     assert f"key={user}  UserRegistered v1" in shown.stdout and "1 record(s)" in shown.stdout
-    # and the services took it: the notification service now knows the address
-    run["client"].wait_until(lambda: _aws(run, "dynamodb").get_item(
+    # and the services took it (v1 is still accepted): the notification service has a contact, without the
+    # address, which v1 carries in clear and which nothing can seal (no key: not registered through the API)
+    contact = run["client"].wait_until(lambda: _aws(run, "dynamodb").get_item(
         TableName=naming.table("notification"), Key={"pk": {"S": f"CONTACT#{user}"}, "sk": {"S": "CONTACT"}}
     ).get("Item"), timeout=60)
+    assert contact["status"]["S"] == "ACTIVE" and "email" not in contact
 
 
 # --- the console in a browser ---------------------------------------------------------------------

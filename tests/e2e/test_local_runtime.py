@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,6 +159,89 @@ def test_a_cancel_that_reaches_the_topic_before_its_order_takes_no_stock(runtime
         "pk": {"S": f"PROVIDER#pay_{order_id}"}, "sk": {"S": "LEDGER"}})
 
 
+def _records(bootstrap: str, topics: list[str], until) -> list:
+    """Every record of ``topics`` from the start (a fresh consumer group), read until ``until(values)`` holds."""
+    from confluent_kafka import Consumer
+
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4()}",
+                       "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    reader.subscribe(topics)
+    seen: list = []
+    deadline = time.monotonic() + 60
+    try:
+        while not until([json.loads(m.value()) for m in seen if m.value()[:1] == b"{"]):
+            assert time.monotonic() < deadline, "the records did not arrive"
+            seen += [m for m in reader.consume(100, 1.0) if m.error() is None]
+    finally:
+        reader.close()
+    return seen
+
+
+def test_an_erased_customer_is_unreadable_on_the_broker_and_in_the_archive(runtime, monkeypatch):
+    """The erasure on the real broker: what was published of the customer is still there, byte for byte,
+    and readable before the erasure; after it, nothing of them can be read, by a reader with full access."""
+    from shopstream import aws
+    from shopstream.config import override_settings
+    from tests.support import readable_traces
+
+    process, client, ports = runtime
+    user = f"e2e-erase-{uuid.uuid4().hex[:6]}"
+    email, name = f"{user}@forgettable.example", "Forgettable Person"
+    address = {"line1": "7 Forgotten Lane", "city": "Oblivion", "postalCode": "E2E 0RS", "country": "IE"}
+    needles = (email, name, "Forgotten Lane", "Oblivion", "E2E 0RS")
+    assert client.call("POST", "/users", user=user, body={"email": email, "name": name})[0] == 201
+    status, product, _ = client.call("POST", "/products", **ADMIN,
+                                     body={"sku": "E2E-X", "name": "x", "price": {"amount": 100, "currency": "EUR"}})
+    pid = product["productId"]
+    client.wait_until(lambda: client.call("GET", f"/inventory/{pid}", **ADMIN)[0] == 200)
+    assert client.call("POST", f"/inventory/{pid}/adjustments", **ADMIN, body={"delta": 3, "reason": "e2e"})[0] == 200
+    status, placed, _ = client.wait_until(lambda: (r := client.call("POST", "/orders", user=user, body={
+        "items": [{"productId": pid, "quantity": 1}], "paymentMethod": "pm_card_visa", "shippingAddress": address}))
+        and r[0] != 422 and r, timeout=60)
+    assert status == 202, placed
+    order_id = placed["orderId"]
+    shown = _settled(client, order_id, user)["shippingAddress"]
+    assert {k: v for k, v in shown.items() if v is not None} == address  # opened for its customer
+
+    # A reader with everything: the runtime's moto (key store, KMS, archive) and the broker.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{ports['aws']}")
+    aws.reset_clients()
+    reader = naming.function_settings("user")
+    bootstrap = f"127.0.0.1:{ports['kafka']}"
+
+    def mine(values: list[dict]) -> list[dict]:
+        return [v for v in values if (v.get("data") or {}).get("userId") == user]
+
+    before = _records(bootstrap, ["user-events", "order-events"], lambda vs: {
+        "UserRegistered", "OrderCreated"} <= {v["eventType"] for v in mine(vs)})
+    with override_settings(reader):
+        assert readable_traces({"broker": [m.value() for m in before]}, needles, open_sealed=False) == []
+        assert readable_traces({"broker": [m.value() for m in before]}, needles)  # sealed, and readable
+
+    assert client.call("POST", f"/users/{user}/erasure", user=user)[0] == 202
+    assert client.call("GET", f"/orders/{order_id}", user=user)[1]["shippingAddress"] is None
+    after = _records(bootstrap, ["user-events", "order-events", "shipping-events", "notification-events",
+                                 "audit-events"], lambda vs: "UserErased" in {v["eventType"] for v in mine(vs)})
+    assert {(m.topic(), m.partition(), m.offset()): m.value() for m in before} == {
+        (m.topic(), m.partition(), m.offset()): m.value() for m in after
+        if (m.topic(), m.partition(), m.offset()) in {(b.topic(), b.partition(), b.offset()) for b in before}}
+    [erased] = {v["eventId"] for v in mine([json.loads(m.value()) for m in after if m.value()[:1] == b"{"])
+                if v["eventType"] == "UserErased"}
+    s3 = aws.client("s3")
+
+    def archive() -> dict[str, bytes]:  # every object (JSON Lines: one per batch, partition and day)
+        return {o["Key"]: s3.get_object(Bucket=naming.AUDIT_ARCHIVE_BUCKET, Key=o["Key"])["Body"].read()
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=naming.AUDIT_ARCHIVE_BUCKET)
+                for o in page.get("Contents", [])}
+
+    archived = client.wait_until(lambda: (objects := archive()) and any(
+        erased.encode() in body for body in objects.values()) and objects, timeout=60)  # the erasure archived too
+    assert any(user.encode() in body for body in archived.values())
+    with override_settings(reader):
+        found = readable_traces({"broker": [m.value() for m in after], "archive": list(archived.values())}, needles)
+    assert found == []
+
+
 def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     from confluent_kafka import Consumer, Producer
 
@@ -235,7 +319,11 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     assert "1 redriven, 0 kept" in ops("dlq", "redrive", "--handler", "audit.trail-order")
     # Still poison: the handler took it and dead-lettered it again, as one fresh message.
     assert "1 message(s)" in ops("dlq", "list", "--handler", "audit.trail-order")
-    assert "replayed 1 record(s) of user-events" in ops("replay", "--handler", "order.user-replica")
+    # Every user-events record so far (this test's customer, and the erased one's registration and erasure:
+    # a replay of an erased customer's registration stores nothing, their replica stays a tombstone).
+    replayed = re.search(r"replayed (\d+) record\(s\) of user-events .*; 0 reported failed",
+                         ops("replay", "--handler", "order.user-replica"))
+    assert replayed and int(replayed[1]) >= 1, replayed
     diagram = Path(os.environ.get("TMPDIR", "/tmp")) / f"{happy}.mmd"
     trace = ops("trace", happy_correlation, "--mermaid", str(diagram))
     assert "OrderCreated" in trace and "InventoryReserved" in trace and "PaymentProcessed" in trace

@@ -198,6 +198,7 @@ def test_every_function_touches_only_its_own_resources(synthesized, spec):
         name = _construct(function_id)
         role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
         handler = consumers.get(name)
+        needs = set(handler.needs if handler else spec.api_needs if name == "Api" else ())
         for statement in _statements(template, role_id):
             actions = _as_list(statement["Action"])
             targets = _as_list(statement["Resource"])
@@ -205,9 +206,13 @@ def test_every_function_touches_only_its_own_resources(synthesized, spec):
             if targets == ["*"]:
                 assert services <= {"ec2", "xray"}, (function_id, actions)
                 continue
-            # The cluster ARN arrives as an import; everything else must be in this service's stack.
+            # The cluster ARN arrives as an import; everything else must be in this service's stack, except the
+            # customer key store and the user pool, which the platform stack shares (checked below).
             refs = {r for r in _refs(targets) if not r.startswith("AWS::")}
             assert refs <= set(resources), (function_id, refs)
+            if _imports_of(targets, "CustomerKeys", "CustomerDataKey", "Users"):
+                _check_personal_data_statement(function_id, needs, statement)
+                continue
             if services & {"dynamodb"}:
                 assert refs <= {r for r in resources if r.startswith(("ServiceTable", "ServiceIdempotencyTable"))}, \
                     (function_id, refs)
@@ -236,6 +241,80 @@ def test_every_function_touches_only_its_own_resources(synthesized, spec):
                 assert f"/{catalog.consumer_group_id(spec.name, handler.name)}\"" in _literals(targets)
 
 
+def _imports_of(targets, *platform_resources: str) -> set[str]:
+    """Which of the platform stack's resources (by logical id prefix) the targets import."""
+    text = json.dumps(targets)
+    return {r for r in platform_resources if f'ExportsOutputFnGetAtt{r}' in text}
+
+
+# The customer key store (shopstream.personal): who may do what with it. Opening a personal value needs
+# kms:Decrypt with the customer-data key; only functions that must read a personal field have it.
+CUSTOMER_CONTEXT = {"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["customerId"]},
+                    "Null": {"kms:EncryptionContext:customerId": "false"}}
+
+
+def _check_personal_data_statement(function_id: str, needs: set[str], statement: dict) -> None:
+    actions, imported = set(_as_list(statement["Action"])), _imports_of(statement["Resource"], "CustomerKeys",
+                                                                         "CustomerDataKey", "Users")
+    assert len(imported) == 1, (function_id, imported)
+    if imported == {"CustomerKeys"}:  # the table of wrapped keys and public halves
+        assert needs & set(catalog.PERSONAL_NEEDS), (function_id, actions)
+        allowed = {"dynamodb:GetItem"} | ({"dynamodb:PutItem", "dynamodb:DeleteItem"} if "customer-keys" in needs
+                                          else set())
+        assert actions <= allowed, (function_id, actions)
+    elif imported == {"CustomerDataKey"}:  # the KMS key that wraps customers' keys
+        allowed = ({"kms:Decrypt"} if needs & {"personal-open", "customer-keys"} else set()) | (
+            {"kms:GenerateDataKey"} if "customer-keys" in needs else set())
+        assert actions and actions <= allowed, (function_id, actions, needs)
+        assert statement.get("Condition") == CUSTOMER_CONTEXT, (function_id, statement.get("Condition"))
+    else:  # the user pool: erasure deletes the sign-in identity
+        assert "identity" in needs and actions == {"cognito-idp:AdminDeleteUser"}, (function_id, actions)
+
+
+def test_only_functions_that_must_read_a_personal_field_may_decrypt_it(synthesized):
+    """The least-privilege matrix of personal data, pinned: who opens, who seals, who creates and erases keys."""
+    granted: dict[str, set[tuple[str, str]]] = {"decrypt": set(), "read-keys": set(), "write-keys": set(),
+                                                "generate": set(), "identity": set()}
+    for stack_name, _, policy in synthesized["prod"].resources("AWS::IAM::Policy"):
+        service = stack_name.removeprefix("shopstream-prod-")
+        roles = [_construct(r["Ref"]).removesuffix("Role") for r in policy["Properties"]["Roles"]]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = set(_as_list(statement["Action"]))
+            assert not any(a.startswith("kms:") and a not in ("kms:Decrypt", "kms:GenerateDataKey")
+                           for a in actions), (stack_name, actions)  # no ScheduleKeyDeletion, DisableKey, ...
+            imported = _imports_of(statement["Resource"], "CustomerKeys", "CustomerDataKey", "Users")
+            for role in roles:
+                who = (service, role)
+                if "CustomerDataKey" in imported:
+                    if "kms:Decrypt" in actions:
+                        granted["decrypt"].add(who)
+                    if "kms:GenerateDataKey" in actions:
+                        granted["generate"].add(who)
+                if "CustomerKeys" in imported:
+                    granted["read-keys"].add(who)
+                    if actions & {"dynamodb:PutItem", "dynamodb:DeleteItem"}:
+                        granted["write-keys"].add(who)
+                if "Users" in imported:
+                    granted["identity"].add(who)
+    notices = {("notification", f"{kind}Notices") for kind in ("User", "Order", "Payment", "Shipping", "Cart")}
+    assert granted["decrypt"] == {("user", "Api"), ("order", "Api"), ("shipping", "Api"), *notices}
+    assert granted["read-keys"] == granted["decrypt"] | {("order", "UserReplica"), ("shipping", "OrderFulfilment")}
+    assert granted["write-keys"] == granted["generate"] == granted["identity"] == {("user", "Api")}
+
+
+def test_the_customer_key_store_keeps_no_backup_and_no_stream(synthesized):
+    for env in ENVIRONMENTS:
+        [(_, _, table)] = list(synthesized[env].resources("AWS::DynamoDB::Table", "platform"))
+        props = table["Properties"]
+        assert props["TableName"] == f"shopstream-{env}-customer-keys"
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is False
+        assert "StreamSpecification" not in props and "TimeToLiveSpecification" not in props
+        [key] = [k for lid, k in synthesized[env].stack("platform")["Resources"].items()
+                 if lid.startswith("CustomerDataKey") and k["Type"] == "AWS::KMS::Key"]
+        assert key["Properties"]["EnableKeyRotation"] is True
+        assert key.get("DeletionPolicy") == ("Delete" if env == "dev" else "Retain")
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_no_function_has_aws_managed_policies_or_wildcard_actions(synthesized, env):
     for _, logical_id, role in synthesized[env].resources("AWS::IAM::Role"):
@@ -259,8 +338,8 @@ def test_prod_keeps_its_data_and_dev_can_be_torn_down(synthesized):
 
 
 def test_every_service_table_has_pitr_stream_and_ttl(synthesized):
-    tables = list(synthesized["prod"].resources("AWS::DynamoDB::Table"))
-    assert len(tables) == 2 * len(catalog.SERVICES)
+    tables = [t for t in synthesized["prod"].resources("AWS::DynamoDB::Table") if not t[1].startswith("CustomerKeys")]
+    assert len(tables) == 2 * len(catalog.SERVICES)  # and the customer key store (its own test)
     for _, logical_id, table in tables:
         props = table["Properties"]
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True

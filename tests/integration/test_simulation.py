@@ -61,3 +61,33 @@ def test_the_simulation_finds_a_charge_that_is_never_refunded(in_process, monkey
         pytest.fail("30 seeds and no violation: the simulation does not see money kept on a cancelled order")
     assert any("money" in v.what or "CAPTURED" in v.what for v in report.violations)
     assert report.trace_for(report.violations[0])
+
+
+@pytest.fixture
+def always_erasing(monkeypatch):
+    """Every seed's schedule has a customer's erasure somewhere among its orders (most seeds have none)."""
+    script = simulation.Simulation._script
+
+    def with_an_erasure(self):
+        script(self)
+        if self._erase not in self.commands:
+            self.commands.insert(self.random.randint(0, len(self.commands)), self._erase)
+
+    monkeypatch.setattr(simulation.Simulation, "_script", with_an_erasure)
+
+
+def test_an_erasure_among_the_orders_keeps_every_invariant_and_nothing_of_the_customer(in_process, always_erasing):
+    for seed in range(3):
+        report = simulation.simulate(seed)
+        assert report.erased == 1 and not report.violations, [v.what for v in report.violations]
+
+
+def test_the_simulation_finds_a_contact_kept_after_erasure(in_process, always_erasing, monkeypatch):
+    """The erasure check can fail: with the notification service ignoring UserErased, the seed fails and
+    names the customer."""
+    from notification import store
+
+    monkeypatch.setattr(store, "erase_contact", lambda user_id, at: None)
+    report = simulation.simulate(0)
+    assert any("erased, but notification keeps" in v.what for v in report.violations), report.violations
+    assert report.trace_for(report.violations[0])

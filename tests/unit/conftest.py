@@ -15,6 +15,7 @@ def aws():
         dynamodb = boto3.client("dynamodb")
         provision.create_tables(dynamodb)
         queues = provision.create_queues(boto3.client("sqs"))
+        provision.create_customer_data_key(boto3.client("kms"))
         yield {"dynamodb": dynamodb, "sqs": boto3.client("sqs"), "queues": queues}
 
 

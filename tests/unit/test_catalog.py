@@ -32,7 +32,12 @@ ADDITIONS = {"InventoryReservationFailed": "inventory-events", "AuditRecorded": 
              "OrderCancellationRequested": "order-events", "ShippingCancelled": "shipping-events",
              # complex event processing (issue 14): the audit service's alerts
              "FraudSuspected": "analytics-events", "StockOutPredicted": "analytics-events",
-             "PaymentFailureSpike": "analytics-events"}
+             "PaymentFailureSpike": "analytics-events",
+             # erasure (issue 15): the other services drop or pseudonymise what they keep of the customer
+             "UserErased": "user-events"}
+# Event types with a later version (issue 15: personal fields sealed, or dropped where nobody needs them).
+VERSIONS = {"UserRegistered": ("v1", "v2"), "UserUpdated": ("v1", "v2"), "OrderCreated": ("v1", "v2"),
+            "ShippingCreated": ("v1", "v2")}
 
 
 def test_topics_match_the_adr_table_plus_cart_events():
@@ -47,7 +52,11 @@ def test_every_adr_event_exists_on_its_topic_plus_the_additions():
     actual = {(e.name, e.topic) for e in catalog.EVENTS}
     expected = {(n, t) for t, names in ADR_EVENTS.items() for n in names} | set(ADDITIONS.items())
     assert actual == expected
-    assert all(e.version == "v1" for e in catalog.EVENTS)
+    versions: dict[str, tuple[str, ...]] = {}
+    for e in catalog.EVENTS:
+        versions[e.name] = (*versions.get(e.name, ()), e.version)
+    assert {n: v for n, v in versions.items() if v != ("v1",)} == VERSIONS
+    assert all(catalog.latest(n).version == v[-1] for n, v in versions.items())
 
 
 def test_every_key_field_is_a_required_field_of_its_model():
@@ -91,6 +100,30 @@ def test_function_environment_is_derived_from_the_specs():
     assert env["SHOPSTREAM_DLQ_URL"] == "q"
     assert env["SHOPSTREAM_KAFKA_AUTH"] == "iam"
     assert catalog.service("order").produces_topics == ("audit-events", "order-events")
+    assert "SHOPSTREAM_CUSTOMER_KEYS_TABLE" not in env
+
+
+def test_only_functions_that_read_or_seal_personal_data_are_told_where_the_keys_are():
+    def env(service, handler=None, api=False):
+        spec = catalog.service(service)
+        return catalog.function_environment(
+            spec, environment="dev", table_name="t", idempotency_table_name="i", bootstrap_servers="b",
+            kafka_auth="iam", handler=spec.handler(handler) if handler else None, api=api,
+            customer_keys_table="keys", customer_data_key="cmk", user_pool_id="pool")
+
+    opens = env("notification", "order-notices")
+    assert (opens["SHOPSTREAM_CUSTOMER_KEYS_TABLE"], opens["SHOPSTREAM_CUSTOMER_DATA_KEY"]) == ("keys", "cmk")
+    seals = env("shipping", "order-fulfilment")  # seals a v1 address on arrival; opens nothing
+    assert seals["SHOPSTREAM_CUSTOMER_KEYS_TABLE"] == "keys" and "SHOPSTREAM_CUSTOMER_DATA_KEY" not in seals
+    for service, handler in (("payment", "order-payments"), ("inventory", "order-reservations"),
+                             ("audit", "trail-user"), ("notification", "alert-notices")):
+        assert "SHOPSTREAM_CUSTOMER_KEYS_TABLE" not in env(service, handler), (service, handler)
+    user_api = env("user", api=True)
+    assert user_api["SHOPSTREAM_CUSTOMER_DATA_KEY"] == "cmk" and user_api["SHOPSTREAM_USER_POOL_ID"] == "pool"
+    assert "SHOPSTREAM_CUSTOMER_KEYS_TABLE" not in env("user")  # the user service's relay
+    assert "SHOPSTREAM_USER_POOL_ID" not in env("order", api=True)
+    assert all(need in catalog.NEEDS for s in catalog.SERVICES
+               for need in (*s.api_needs, *(n for h in s.handlers for n in h.needs)))
 
 
 def test_the_critical_path_is_the_handlers_between_post_orders_and_confirmed():

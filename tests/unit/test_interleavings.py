@@ -46,10 +46,23 @@ def reserved(order_id: str = "o-1", product: str = "p-1", quantity: int = 2) -> 
 
 @pytest.fixture
 def as_service(aws):
-    """Run code as one service (its table and settings), several services in one test."""
+    """Run code as one service (its table and settings, and the customer key store), several services in one
+    test."""
     def enter(service: str):
-        return override_settings(naming.function_settings(service))
+        return override_settings(naming.function_settings(service).model_copy(update={
+            "customer_keys_table": naming.CUSTOMER_KEYS_TABLE, "customer_data_key": naming.CUSTOMER_DATA_KEY}))
     return enter
+
+
+def customer_key(as_service, user_id: str = "u-1") -> None:
+    """The customer's key (the user service creates it at registration): what is kept of them is sealed."""
+    from shopstream import personal
+    from shopstream.transaction import UnitOfWork
+
+    with as_service("user"):
+        uow = UnitOfWork()
+        personal.create_key(uow, user_id)
+        uow.commit()
 
 
 def emitted(events: list[EventEnvelope]) -> list[str]:
@@ -263,6 +276,7 @@ def sender():
 def test_a_notification_is_recorded_before_it_is_sent_so_a_replay_sends_nothing(as_service, sender):
     from notification import logic
 
+    customer_key(as_service)
     registered = inbound(envelope("UserRegistered", {"userId": "u-1", "email": "ada@example.com", "name": "Ada"}))
     confirmed = inbound(envelope("OrderConfirmed", {"orderId": "o-1", "userId": "u-1", "paymentId": "p",
                                                     "total": {"amount": 1, "currency": "EUR"}}))
@@ -302,14 +316,18 @@ def test_a_send_interrupted_after_the_hand_over_is_not_repeated(as_service, send
 
 def test_no_cart_reminder_to_a_deactivated_customer_whatever_the_order_of_events(as_service, sender):
     from notification import logic, store
+    from shopstream import personal
 
+    customer_key(as_service)
     with as_service("notification"):
         logic.on_user_event(inbound(envelope("UserDeactivated", {"userId": "u-1", "version": 2})))
         logic.on_user_event(inbound(envelope("UserRegistered", {"userId": "u-1", "email": "a@b.ie", "name": "A"})))
         logic.notify(inbound(envelope("CartAbandoned", {"cartId": "c-1", "userId": "u-1", "items": [],
                                                         "lastActivityAt": "2026-01-01T00:00:00Z"})))
         contact = store.get_contact("u-1")
-        assert (contact["status"], contact["email"]) == ("DEACTIVATED", "a@b.ie")
+        # a v1 registration's address in clear is sealed on arrival; the name is not kept at all
+        assert personal.is_sealed(contact["email"]) and "name" not in contact
+        assert (contact["status"], personal.reveal(contact["email"], "email")) == ("DEACTIVATED", "a@b.ie")
         assert [m["status"] for m in store.sent_to("u-1") if m["template"] == "cart-reminder"] == ["SUPPRESSED"]
     assert len(sender.sent) == 1  # the welcome, sent when the registration arrived
 
@@ -332,3 +350,77 @@ def test_a_refused_message_reports_a_class_not_the_providers_text(as_service, ou
     [failed] = outbox
     assert failed.event_type == "NotificationFailed" and "ada@example.com" not in failed.model_dump_json()
     assert failed.data["error"] == "rejected:ValueError"
+
+
+# --- erasure (issue 15) ---------------------------------------------------------------------------------
+def _registered_then_erased(as_service, user_id: str = "u-1") -> tuple[EventEnvelope, EventEnvelope]:
+    """What the user service emits for a customer who registers and is erased: the registration (sealed with
+    the key that erasure then deletes) and the erasure."""
+    from shopstream import personal
+    from shopstream.transaction import UnitOfWork
+
+    customer_key(as_service, user_id)
+    with as_service("user"):
+        email, name = personal.seal(user_id, "email", "ada@example.com"), personal.seal(user_id, "name", "Ada")
+        uow = UnitOfWork()
+        personal.destroy_key(uow, user_id)
+        uow.commit()
+    registered = event_from_command(event_type="UserRegistered", service="user", correlation_id="corr-r",
+                                    data={"userId": user_id, "email": email.to_wire(), "name": name.to_wire()},
+                                    event_version="v2", user_id=user_id)
+    erased = envelope("UserErased", {"userId": user_id, "version": 2})
+    return registered, erased
+
+
+@pytest.mark.parametrize("erasure_first", [True, False])
+def test_an_erasure_leaves_a_tombstone_whatever_arrives_before_or_after_it(as_service, sender, erasure_first):
+    from notification import logic as notices
+    from notification import store as contacts
+    from order import logic as orders
+    from order import store as order_store
+    from shopstream import replica
+
+    registered, erased = _registered_then_erased(as_service)
+    updated = envelope("UserUpdated", {"userId": "u-1", "email": "late@example.com", "version": 3})
+    arrivals = [erased, registered, updated, erased] if erasure_first else [registered, updated, erased, registered]
+    for event in arrivals:  # duplicates and redeliveries included
+        with as_service("notification"):
+            notices.on_user_event(inbound(event))
+        with as_service("order"):
+            orders.on_user_event(inbound(event))
+    with as_service("notification"):
+        contact = contacts.get_contact("u-1")
+        assert replica.erased(contact) and set(contact) == {"pk", "sk", "userId", "erased", "erasedAt", "rev"}
+        statuses = {m["template"]: m["status"] for m in contacts.sent_to("u-1")}
+    with as_service("order"):
+        user = order_store.get_replica("USER", "u-1")
+        assert replica.erased(user) and "name" not in user and "status" not in user
+    # the welcome and the profile notice were never sent: the address could not be opened, or was not kept
+    assert sender.sent == [] and set(statuses.values()) == {"SUPPRESSED"}
+
+
+def test_an_erased_customers_carts_are_deleted_and_no_cart_is_created_for_them_afterwards(as_service):
+    from cart import logic, store
+    from shopstream.transaction import ConditionFailed, UnitOfWork
+
+    def create(cart_id: str, user_id: str) -> None:
+        uow = UnitOfWork()
+        store.create(uow, {"cartId": cart_id, "userId": user_id, "items": [], "status": "OPEN", "version": 1,
+                           "updatedAt": "2026-11-29T10:00:00.000+00:00"})
+        uow.commit()
+
+    with as_service("cart"):
+        for cart_id, user_id in (("c-1", "u-1"), ("c-2", "u-1"), ("c-3", "u-2")):
+            create(cart_id, user_id)
+        checked_out = UnitOfWork()
+        store.close(checked_out, store.get("c-2"), "CHECKED_OUT", "2026-11-29T10:01:00.000+00:00")
+        checked_out.commit()
+        assert store.get("c-2")["status"] == "CHECKED_OUT"
+        erased = inbound(envelope("UserErased", {"userId": "u-1", "version": 2}))
+        for _ in range(2):  # a redelivery deletes nothing more
+            logic.on_user_event(erased)
+        assert store.get("c-1") is None and store.get("c-2") is None and store.carts_of("u-1") == []
+        assert store.get("c-3") is not None
+        with pytest.raises(ConditionFailed):  # a cart created after the erasure (a token still valid)
+            create("c-4", "u-1")
+        assert store.get("c-4") is None and store.erased("u-1")

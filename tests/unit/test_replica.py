@@ -99,3 +99,20 @@ def test_a_write_racing_the_merge_is_not_lost(calls):
     assert after is not None
     assert (after["email"], after["name"], after["status"], after["version"]) == (
         "ada@lovelace.ie", "Augusta Ada", "DEACTIVATED", 4)
+
+
+@pytest.mark.parametrize("before", [0, 1, 3])
+def test_a_tombstone_takes_nothing_in_one_write_and_answers_itself(calls, before):
+    """After an erasure (issue 15), any event, however new, leaves the tombstone as it is: its first write
+    fails on the tombstone and hands it back, so nothing is read and nothing else is written."""
+    from shopstream import replica
+
+    for version, fields in EVENTS[:before]:
+        replica.apply(KEY, version, fields)
+    assert replica.erase(KEY, "2026-11-29T12:00:00.000+00:00") is True
+    assert replica.erase(KEY, "2026-11-29T12:00:01.000+00:00") is False  # a redelivered erasure
+    calls.clear()
+    for version, fields in [*EVENTS, (9, {"email": "ada@new.example", "name": "Ada", "status": "ACTIVE"})]:
+        after = replica.apply(KEY, version, fields)
+        assert replica.erased(after) and set(after) == {"pk", "sk", "userId", "erased", "erasedAt", "rev"}, after
+    assert calls == Counter({"UpdateItem": len(EVENTS) + 1})

@@ -104,5 +104,6 @@ def test_every_sample_is_valid_under_its_json_schema():
     schemas = all_schemas()
     for spec in catalog.EVENTS:
         wire = json.loads(sample_event(spec.name, spec.version).model_dump_json(by_alias=True))
+        assert sample_event(spec.name, spec.version).event_version == spec.version
         jsonschema.validate(wire, schemas[f"{spec.name}.{spec.version}.json"])
     assert set(SAMPLE_DATA) == {e.name for e in catalog.EVENTS}

@@ -64,7 +64,9 @@ class HandlerSpec:
     # Records of different keys processed at once inside a batch (shopstream/batch.py); 1 = one by one.
     # Worth it where a record waits on something slow (the payment provider).
     concurrency: int = 1
-    needs: tuple[str, ...] = ()  # "audit-archive" (S3 writes), "email" (SES sends)
+    # "audit-archive" (S3 writes), "email" (SES sends), and for personal data (shopstream.personal, NEEDS):
+    # "personal-seal" (seal for a customer), "personal-open" (open what was sealed: kms:Decrypt)
+    needs: tuple[str, ...] = ()
     # A Powertools idempotency record per eventId (two DynamoDB calls per event): on by default. Off
     # (STATE_GUARDED) where the handler cannot apply an event twice by itself: every write is
     # conditional on a version, a status, a tombstone or a write-once key, and what leaves the table
@@ -108,6 +110,7 @@ class ServiceSpec:
     routes: tuple[RouteSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
     api_entry: str = "handler"  # attribute of functions/<service>/api.py
+    api_needs: tuple[str, ...] = ()  # what the API function needs beyond its table (NEEDS)
 
     @property
     def source(self) -> str:
@@ -141,8 +144,30 @@ class IdempotencyTableSpec:
     ttl_attribute: str = "expiration"
 
 
+@dataclass(frozen=True)
+class KeyStoreSpec:
+    """The customer key store (shopstream.personal): one item per customer, no stream (nothing is relayed
+    from it) and no point-in-time backups (a backup would keep an erased customer's key)."""
+
+    partition_key: str = "userId"
+
+
 SERVICE_TABLE = TableSpec()
 IDEMPOTENCY_TABLE = IdempotencyTableSpec()
+CUSTOMER_KEYS = KeyStoreSpec()
+
+# What a function may need beyond its own table, queue and topics (HandlerSpec.needs, ServiceSpec.api_needs).
+PERSONAL_NEEDS = {
+    "personal-seal": "read customers' public keys in the key store, to seal personal values for them",
+    "personal-open": "open sealed personal values: read the key store and decrypt with the customer-data key",
+    "customer-keys": "create customers' keys (GenerateDataKey), open, and delete them on erasure",
+}
+NEEDS = {
+    "audit-archive": "write the S3 archive of the audit trail",
+    "email": "send e-mail through SES",
+    **PERSONAL_NEEDS,
+    "identity": "delete the customer's sign-in identity (Cognito) on erasure",
+}
 
 _DAY = timedelta(days=1)
 TOPICS: tuple[Topic, ...] = (
@@ -163,8 +188,16 @@ def _events(topic: str, key_field: str, *names: str) -> tuple[EventSpec, ...]:
     return tuple(EventSpec(name, "v1", topic, key_field, name) for name in names)
 
 
+def _versions(topic: str, key_field: str, name: str, *model_names: str) -> tuple[EventSpec, ...]:
+    """An event type with several versions: v1, v2, ... in that order (producers emit the newest)."""
+    return tuple(EventSpec(name, f"v{n}", topic, key_field, m) for n, m in enumerate(model_names, start=1))
+
+
 EVENTS: tuple[EventSpec, ...] = (
-    *_events("user-events", "userId", "UserRegistered", "UserUpdated", "UserDeactivated"),
+    # v2: personal fields sealed for the customer (shopstream.personal); UserErased: erasure (issue 15).
+    *_versions("user-events", "userId", "UserRegistered", "UserRegisteredV1", "UserRegisteredV2"),
+    *_versions("user-events", "userId", "UserUpdated", "UserUpdatedV1", "UserUpdatedV2"),
+    *_events("user-events", "userId", "UserDeactivated", "UserErased"),
     *_events("catalog-events", "productId", "ProductCreated", "ProductUpdated", "ProductDiscontinued"),
     *_events("inventory-events", "productId", "InventoryAdjusted"),
     # A reservation spans several products; keyed by order so one order's stock events stay ordered.
@@ -176,7 +209,8 @@ EVENTS: tuple[EventSpec, ...] = (
         "InventoryReservationFailed",
     ),
     *_events("cart-events", "cartId", "CartCreated", "CartUpdated", "CartAbandoned"),
-    *_events("order-events", "orderId", "OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped",
+    *_versions("order-events", "orderId", "OrderCreated", "OrderCreatedV1", "OrderCreatedV2"),
+    *_events("order-events", "orderId", "OrderConfirmed", "OrderCancelled", "OrderShipped",
              "OrderCancellationRequested"),
     *_events(
         "payment-events",
@@ -186,8 +220,8 @@ EVENTS: tuple[EventSpec, ...] = (
         "PaymentFailed",
         "PaymentRefunded",
     ),
-    *_events("shipping-events", "orderId", "ShippingCreated", "ShippingDispatched", "ShippingDelivered",
-             "ShippingCancelled"),
+    *_versions("shipping-events", "orderId", "ShippingCreated", "ShippingCreatedV1", "ShippingCreatedV2"),
+    *_events("shipping-events", "orderId", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled"),
     *_events("notification-events", "userId", "NotificationSent", "NotificationFailed"),
     *_events("audit-events", "actor", "AuditRecorded"),
     *_events("analytics-events", "alertId", "FraudSuspected", "StockOutPredicted", "PaymentFailureSpike"),
@@ -195,7 +229,7 @@ EVENTS: tuple[EventSpec, ...] = (
 
 
 def _names(topic: str) -> tuple[str, ...]:
-    return tuple(e.name for e in EVENTS if e.topic == topic)
+    return tuple(dict.fromkeys(e.name for e in EVENTS if e.topic == topic))
 
 
 STATE_GUARDED: dict[str, object] = {"idempotency": False}  # see HandlerSpec.idempotency
@@ -213,13 +247,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="user",
         description="Customer profiles",
-        publishes=("UserRegistered", "UserUpdated", "UserDeactivated", "AuditRecorded"),
+        publishes=("UserRegistered", "UserUpdated", "UserDeactivated", "UserErased", "AuditRecorded"),
         routes=(
             R("POST", "/users", idempotent=True, status=201),
             R("GET", "/users/{userId}"),
             R("PATCH", "/users/{userId}"),
             R("POST", "/users/{userId}/deactivate"),
+            R("POST", "/users/{userId}/erasure", status=202),  # the customer themself or an admin
         ),
+        api_needs=("customer-keys", "identity"),
     ),
     ServiceSpec(
         name="catalog",
@@ -271,7 +307,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         handlers=(
             _handler("product-sync", "catalog-events", "ProductDiscontinued", **STATE_GUARDED),
             _handler("order-checkout", "order-events", "OrderCreated", **STATE_GUARDED),
-            _handler("user-sync", "user-events", "UserDeactivated", **STATE_GUARDED),
+            _handler("user-sync", "user-events", "UserDeactivated", "UserErased", **STATE_GUARDED),
         ),
         routes=(
             R("POST", "/carts", idempotent=True, status=201),
@@ -286,7 +322,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         publishes=("OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped", "OrderCancellationRequested",
                    "AuditRecorded"),
         handlers=(
-            _handler("user-replica", "user-events", **STATE_GUARDED),
+            _handler("user-replica", "user-events", needs=("personal-seal",), **STATE_GUARDED),
             _handler("product-replica", "catalog-events", **STATE_GUARDED),
             _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed",
                      **STATE_GUARDED),
@@ -301,6 +337,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             R("POST", "/orders/{orderId}/cancel", status=202),
         ),
         schedules=(ScheduleSpec("saga-timeouts", "sweep_saga_timeouts", every_minutes=1),),
+        api_needs=("personal-open",),  # seals the shipping address; shows it and the name back
     ),
     ServiceSpec(
         name="payment",
@@ -320,28 +357,31 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Shipments",
         publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled", "AuditRecorded"),
         handlers=(_handler("order-fulfilment", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
-                           "OrderCancellationRequested", **STATE_GUARDED),),
+                           "OrderCancellationRequested", needs=("personal-seal",), **STATE_GUARDED),),
         routes=(
             R("GET", "/shipments/{shipmentId}"),
             R("GET", "/orders/{orderId}/shipment"),
             R("POST", "/shipments/{shipmentId}/dispatch", admin_only=True),
             R("POST", "/shipments/{shipmentId}/deliver", admin_only=True),
         ),
+        api_needs=("personal-open",),  # the parcel's address, for the label
     ),
     ServiceSpec(
         name="notification",
         description="Customer notifications",
         publishes=("NotificationSent", "NotificationFailed"),
         handlers=(
-            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated",
-                     needs=("email",), **STATE_GUARDED),
+            # Every handler that writes to a customer opens their (sealed) address to do so.
+            _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated", "UserErased",
+                     needs=("email", "personal-open"), **STATE_GUARDED),
             _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped",
-                     needs=("email",), **STATE_GUARDED),
-            _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded", needs=("email",),
-                     **STATE_GUARDED),
+                     needs=("email", "personal-open"), **STATE_GUARDED),
+            _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded",
+                     needs=("email", "personal-open"), **STATE_GUARDED),
             _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered",
-                     needs=("email",), **STATE_GUARDED),
-            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email",), **STATE_GUARDED),
+                     needs=("email", "personal-open"), **STATE_GUARDED),
+            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email", "personal-open"),
+                     **STATE_GUARDED),
             _handler("alert-notices", "analytics-events", needs=("email",), **STATE_GUARDED),  # to the admins
         ),
     ),
@@ -396,6 +436,26 @@ def event(name: str, version: str = "v1") -> EventSpec:
     return _events_by_ref()[(name, version)]
 
 
+def latest(name: str) -> EventSpec:
+    """The newest version of an event type: what producers emit."""
+    return max((e for e in EVENTS if e.name == name), key=lambda e: int(e.version[1:]))
+
+
+@cache
+def _versions_by_model_name() -> dict[str, str]:
+    return {e.model_name: e.version for e in EVENTS}  # by name: no event model is imported for it
+
+
+def version_of(model: type[BaseModel]) -> str:
+    """The version a data model is registered as (``OrderCreatedV2`` -> ``v2``)."""
+    from shopstream import events
+
+    version = _versions_by_model_name().get(model.__name__)
+    if version is None or model.__module__ != events.module_of(model.__name__):  # not a namesake
+        raise KeyError(f"{model.__name__} is not an event version of the catalog")
+    return version
+
+
 def find_event(name: str, version: str) -> EventSpec | None:
     return _events_by_ref().get((name, version))
 
@@ -436,9 +496,15 @@ def function_environment(
     log_level: str = "INFO",
     audit_archive_bucket: str | None = None,
     notification_channel: str = "table",
+    customer_keys_table: str | None = None,
+    customer_data_key: str | None = None,
+    user_pool_id: str | None = None,
+    api: bool = False,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment variables a function gets, the same on AWS (CDK) and locally (runner)."""
+    """Environment variables a function gets, the same on AWS (CDK) and locally (runner).
+
+    ``handler``: a consumer's; ``api``: the service's API function (its ``api_needs``)."""
     env = {
         "POWERTOOLS_SERVICE_NAME": service_spec.name,
         "POWERTOOLS_METRICS_NAMESPACE": "shopstream",
@@ -457,11 +523,17 @@ def function_environment(
         env["SHOPSTREAM_HANDLER"] = handler.name
     if dlq_url is not None:
         env["SHOPSTREAM_DLQ_URL"] = dlq_url
-    needs = handler.needs if handler else ()
+    needs = handler.needs if handler else service_spec.api_needs if api else ()
     if "audit-archive" in needs and audit_archive_bucket:
         env["SHOPSTREAM_AUDIT_ARCHIVE_BUCKET"] = audit_archive_bucket
     if "email" in needs:
         env["SHOPSTREAM_NOTIFICATION_CHANNEL"] = notification_channel
+    if set(needs) & set(PERSONAL_NEEDS) and customer_keys_table:
+        env["SHOPSTREAM_CUSTOMER_KEYS_TABLE"] = customer_keys_table
+        if customer_data_key and set(needs) & {"personal-open", "customer-keys"}:
+            env["SHOPSTREAM_CUSTOMER_DATA_KEY"] = customer_data_key
+    if "identity" in needs and user_pool_id:
+        env["SHOPSTREAM_USER_POOL_ID"] = user_pool_id
     if extra:
         env.update(extra)
     return env

@@ -67,6 +67,10 @@ class Settings(EnvSettings):
     # Set by the catalog for handlers that need them (HandlerSpec.needs).
     audit_archive_bucket: str = ""
     notification_channel: Literal["table", "ses"] = "table"
+    # The customer key store and the KMS key that wraps its keys (shopstream.personal), for the
+    # functions that seal or open personal data (HandlerSpec.needs / ServiceSpec.api_needs).
+    customer_keys_table: str = ""
+    customer_data_key: str = ""
 
 
 def settings_from(environment: dict[str, str]) -> Settings:

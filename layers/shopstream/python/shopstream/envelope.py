@@ -79,12 +79,14 @@ def event_from_command(
     correlation_id: str,
     user_id: str | None = None,
     session_id: str | None = None,
-    event_version: str = "v1",
+    event_version: str | None = None,
 ) -> EventEnvelope:
-    """An event caused directly by an API command: it starts a causal chain."""
+    """An event caused directly by an API command: it starts a causal chain.
+
+    ``event_version``: by default the version the data's model is registered as (a dict: v1)."""
     return EventEnvelope(
         event_type=event_type,
-        event_version=event_version,
+        event_version=event_version or _version_of(data),
         source=service_source(service),
         correlation_id=correlation_id,
         causation_id=None,
@@ -99,18 +101,26 @@ def event_from_event(
     event_type: str,
     data: BaseModel | dict[str, Any],
     service: str,
-    event_version: str = "v1",
+    event_version: str | None = None,
 ) -> EventEnvelope:
     """An event caused by another one: same correlation, causation = the parent's id."""
     return EventEnvelope(
         event_type=event_type,
-        event_version=event_version,
+        event_version=event_version or _version_of(data),
         source=service_source(service),
         correlation_id=parent.correlation_id,
         causation_id=parent.event_id,
         data=_data_dict(data),
         metadata=parent.metadata,
     )
+
+
+def _version_of(data: BaseModel | dict[str, Any]) -> str:
+    if not isinstance(data, BaseModel):
+        return "v1"
+    from shopstream import catalog  # the catalog imports the event models, which import this module
+
+    return catalog.version_of(type(data))
 
 
 def _data_dict(data: BaseModel | dict[str, Any]) -> dict[str, Any]:

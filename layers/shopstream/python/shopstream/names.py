@@ -50,3 +50,13 @@ def table(env_prefix: str, service: str) -> str:
 
 def idempotency_table(env_prefix: str, service: str) -> str:
     return f"{env_prefix}-{service}-idempotency"
+
+
+def customer_keys_table(env_prefix: str) -> str:
+    """The customer key store (shopstream.personal): one wrapped key per customer, deleted on erasure."""
+    return f"{env_prefix}-customer-keys"
+
+
+def customer_data_key_alias(env_prefix: str) -> str:
+    """The KMS key that wraps every customer's key."""
+    return f"alias/{env_prefix}-customer-data"

@@ -140,6 +140,55 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(set(problems))
 
 
+# --- personal data (shopstream.personal) ---------------------------------------------------
+def personal_fields(schema: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Every field of an event schema marked ``x-personal``: path -> (kind, whether it is sealed)."""
+    from shopstream.personal import PERSONAL
+
+    found: dict[str, tuple[str, bool]] = {}
+
+    def walk(node: dict[str, Any], path: str, seen: frozenset[str]) -> None:
+        if PERSONAL in node:  # beside a $ref (or an anyOf with null): the field itself, not what it refers to
+            variants = [v for v in node.get("anyOf", [node]) if v.get("type") != "null"]
+            sealed = all(str(v.get("$ref", "")).endswith("/Sealed") for v in variants)
+            found[path] = (str(node[PERSONAL]), sealed)
+            return
+        if "$ref" in node:
+            if node["$ref"] in seen:
+                return
+            seen = seen | {node["$ref"]}
+        node = _resolve(node, schema)
+        for option in node.get("anyOf", []) + node.get("oneOf", []):
+            walk(option, path, seen)
+        for name, child in node.get("properties", {}).items():
+            walk(child, f"{path}.{name}", seen)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]", seen)
+
+    walk(schema.get("properties", {}).get("data", {}), "$.data", frozenset())
+    return found
+
+
+def personal_problems(committed: dict[str, dict[str, Any]], generated: dict[str, dict[str, Any]]) -> list[str]:
+    """What the personal markers forbid: a field that was marked personal losing its mark, and the newest
+    version of an event (what producers emit) carrying a personal field in clear."""
+    problems = []
+    for name, old in committed.items():
+        if name in generated:
+            marked = personal_fields(generated[name])
+            problems += [f"{name}: {path} was marked personal ({kind}) and no longer is"
+                         for path, (kind, _) in personal_fields(old).items() if path not in marked]
+    newest: dict[str, tuple[int, str]] = {}
+    for spec in catalog.EVENTS:
+        version = int(spec.version[1:])
+        if version > newest.get(spec.name, (0, ""))[0]:
+            newest[spec.name] = (version, schema_file_name(spec.name, spec.version))
+    for _, file_name in sorted(newest.values()):
+        problems += [f"{file_name}: {path} ({kind}) is in clear in the newest version; seal it in a new version"
+                     for path, (kind, sealed) in personal_fields(generated[file_name]).items() if not sealed]
+    return problems
+
+
 def compare_catalogs(committed: dict[str, dict[str, Any]],
                      generated: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     """Breaking changes per schema file; a (type, version) that disappeared is breaking too."""

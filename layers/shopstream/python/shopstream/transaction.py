@@ -56,8 +56,8 @@ class UnitOfWork:
         self.events: list[EventEnvelope] = []
 
     def _action(self, kind: str, body: dict[str, Any], condition: str | None,
-                names: dict[str, str] | None, values: dict[str, Any] | None) -> None:
-        body = {"TableName": self.table_name, **body}
+                names: dict[str, str] | None, values: dict[str, Any] | None, table: str | None = None) -> None:
+        body = {"TableName": table or self.table_name, **body}
         if condition:
             body["ConditionExpression"] = condition
         if names:
@@ -68,8 +68,10 @@ class UnitOfWork:
         self.actions.append({kind: body})
 
     def put(self, item: dict[str, Any], *, condition: str | None = None,
-            names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
-        self._action("Put", {"Item": _to_attributes(item)}, condition, names, values)
+            names: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+            table: str | None = None) -> None:
+        """``table``: another table than the service's own, in the same transaction (the key store)."""
+        self._action("Put", {"Item": _to_attributes(item)}, condition, names, values, table)
 
     def put_versioned(self, item: dict[str, Any], read_version: int, *, field: str = "version") -> None:
         """Write ``item`` as version ``read_version + 1``, if nobody changed it since it was read at
@@ -85,8 +87,9 @@ class UnitOfWork:
         self._action("Update", {"Key": _to_attributes(key), "UpdateExpression": update}, condition, names, values)
 
     def delete(self, key: Mapping[str, Any], *, condition: str | None = None,
-               names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
-        self._action("Delete", {"Key": _to_attributes(key)}, condition, names, values)
+               names: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+               table: str | None = None) -> None:
+        self._action("Delete", {"Key": _to_attributes(key)}, condition, names, values, table)
 
     def check(self, key: Mapping[str, Any], *, condition: str,
               names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Typed payloads (the ``data`` of the envelope) of every event type, version v1: a module per topic
+"""Typed payloads (the ``data`` of the envelope) of every event type and version: a module per topic
 (``shopstream.events.order`` holds the order-events), and what several topics share in
 ``shopstream.events.common``.
 
@@ -7,8 +7,13 @@ models of the topics it uses, not the whole catalog (a cold start builds no mode
 docs/decisions.md, 2026-11-29). The catalog names each event's model without importing it
 (catalog.EventSpec.model).
 
-Compatibility rule: a later change to a v1 model may only add optional fields.
+Compatibility rule: a later change to an existing version's model may only add optional fields.
 Anything else is a new version with its own model (see docs/events.md).
+
+An event type with several versions has a class that says what every version says (handlers match
+it: ``case OrderCreated():`` takes v1 and v2) and one subclass per version (``OrderCreatedV1``,
+``OrderCreatedV2``), which the catalog registers. Personal fields are marked with
+``personal(kind)`` (shopstream.personal); from v2 on they travel sealed for the customer.
 """
 
 from __future__ import annotations
@@ -38,8 +43,13 @@ NAMES: dict[str, tuple[str, ...]] = {
     ),
     "user": (
         "UserRegistered",
+        "UserRegisteredV1",
+        "UserRegisteredV2",
         "UserUpdated",
+        "UserUpdatedV1",
+        "UserUpdatedV2",
         "UserDeactivated",
+        "UserErased",
     ),
     "catalog": (
         "ProductCreated",
@@ -61,6 +71,8 @@ NAMES: dict[str, tuple[str, ...]] = {
     ),
     "order": (
         "OrderCreated",
+        "OrderCreatedV1",
+        "OrderCreatedV2",
         "OrderConfirmed",
         "OrderCancelled",
         "OrderCancellationRequested",
@@ -74,6 +86,8 @@ NAMES: dict[str, tuple[str, ...]] = {
     ),
     "shipping": (
         "ShippingCreated",
+        "ShippingCreatedV1",
+        "ShippingCreatedV2",
         "ShippingDispatched",
         "ShippingDelivered",
         "ShippingCancelled",
@@ -207,6 +221,12 @@ if TYPE_CHECKING:  # what type checkers see: every name, as if defined here
         OrderCreated as OrderCreated,
     )
     from shopstream.events.order import (
+        OrderCreatedV1 as OrderCreatedV1,
+    )
+    from shopstream.events.order import (
+        OrderCreatedV2 as OrderCreatedV2,
+    )
+    from shopstream.events.order import (
         OrderShipped as OrderShipped,
     )
     from shopstream.events.payment import (
@@ -228,6 +248,12 @@ if TYPE_CHECKING:  # what type checkers see: every name, as if defined here
         ShippingCreated as ShippingCreated,
     )
     from shopstream.events.shipping import (
+        ShippingCreatedV1 as ShippingCreatedV1,
+    )
+    from shopstream.events.shipping import (
+        ShippingCreatedV2 as ShippingCreatedV2,
+    )
+    from shopstream.events.shipping import (
         ShippingDelivered as ShippingDelivered,
     )
     from shopstream.events.shipping import (
@@ -237,10 +263,25 @@ if TYPE_CHECKING:  # what type checkers see: every name, as if defined here
         UserDeactivated as UserDeactivated,
     )
     from shopstream.events.user import (
+        UserErased as UserErased,
+    )
+    from shopstream.events.user import (
         UserRegistered as UserRegistered,
     )
     from shopstream.events.user import (
+        UserRegisteredV1 as UserRegisteredV1,
+    )
+    from shopstream.events.user import (
+        UserRegisteredV2 as UserRegisteredV2,
+    )
+    from shopstream.events.user import (
         UserUpdated as UserUpdated,
+    )
+    from shopstream.events.user import (
+        UserUpdatedV1 as UserUpdatedV1,
+    )
+    from shopstream.events.user import (
+        UserUpdatedV2 as UserUpdatedV2,
     )
 
 

@@ -1,4 +1,4 @@
-"""The events of shipping-events (version v1)."""
+"""The events of shipping-events (version v1; ShippingCreated also v2, without the address)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,26 @@ from pydantic import Field
 
 from shopstream.envelope import WireModel
 from shopstream.events.common import MAX_LINES, Address, CancellationReason, Id, ItemQuantity, Label
+from shopstream.personal import personal
 
 
 class ShippingCreated(WireModel):
+    """A parcel was created for a confirmed order (every version)."""
+
     shipment_id: Id
     order_id: Id
     user_id: Id
-    address: Address
     items: list[ItemQuantity] = Field(max_length=MAX_LINES)
+
+
+class ShippingCreatedV1(ShippingCreated):
+    """v1: with the address in clear. No longer produced (v2 replaced it); still accepted."""
+
+    address: Address = personal("address")
+
+
+class ShippingCreatedV2(ShippingCreated):
+    """v2: without the address, which no consumer needs (shipping keeps it, sealed)."""
 
 
 class ShippingDispatched(WireModel):

@@ -1,28 +1,68 @@
-"""The events of user-events (version v1)."""
+"""The events of user-events.
+
+UserRegistered and UserUpdated have two versions: a class with what every version says (handlers match
+it) and one subclass per version, which the catalog registers; v2 carries the personal fields sealed
+for the customer (shopstream.personal). UserErased carries no personal data."""
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from shopstream.envelope import WireModel
 from shopstream.events.common import Id, Text, Version
+from shopstream.personal import Sealed, personal
 
 
 class UserRegistered(WireModel):
+    """A customer registered (every version). The address and name are in the version's class."""
+
     user_id: Id
-    email: str = Field(min_length=3, max_length=254)
-    name: str = Field(min_length=1, max_length=200)
     version: Version = 1
 
 
+class UserRegisteredV1(UserRegistered):
+    """v1: address and name in clear. No longer produced (v2 replaced it); still accepted."""
+
+    email: str = personal("email", min_length=3, max_length=254)
+    name: str = personal("name", min_length=1, max_length=200)
+
+
+class UserRegisteredV2(UserRegistered):
+    """v2: address and name sealed for the customer."""
+
+    email: Sealed = personal("email")
+    name: Sealed = personal("name")
+
+
 class UserUpdated(WireModel):
+    """A customer changed their profile (every version); only the fields that changed are set."""
+
     user_id: Id
-    email: str | None = Field(default=None, min_length=3, max_length=254)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
     version: Version
+
+
+class UserUpdatedV1(UserUpdated):
+    """v1: in clear. No longer produced (v2 replaced it); still accepted."""
+
+    email: str | None = personal("email", default=None, min_length=3, max_length=254)
+    name: str | None = personal("name", default=None, min_length=1, max_length=200)
+
+
+class UserUpdatedV2(UserUpdated):
+    """v2: sealed for the customer."""
+
+    email: Sealed | None = personal("email", default=None)
+    name: Sealed | None = personal("name", default=None)
 
 
 class UserDeactivated(WireModel):
     user_id: Id
     reason: Text | None = None
+    version: Version
+
+
+class UserErased(WireModel):
+    """The customer's personal data was erased at their (or an admin's) request: their key is destroyed,
+    so every sealed copy of their data is unreadable, and each service drops or pseudonymises what it
+    keeps of them. Carries no personal data; ``version`` is the erased profile's."""
+
+    user_id: Id
     version: Version
