@@ -46,11 +46,12 @@ def moto_request_ms(samples: int = 200) -> float:
 
 SECTIONS = [
     ("cold_start", "1. Cold start (median of fresh interpreters; target ≤ 1.25x the floor)"),
+    ("cold_start_stages", "1b. Where a cold start's time goes, on top of the floor"),
     ("aws_calls", "2. AWS calls per consumed event (100-record batches, realistic flow, moto)"),
     ("consumer_cpu", "3. Per-record CPU of the consumer runtime (store and publisher faked)"),
     ("key_parallel", "3b. Key-ordered parallelism inside a batch (target ≥ 8x at 16 keys)"),
     ("relay_rate", "4. Outbox relay rate into the local broker (target ratio ≥ 0.5)"),
-    ("saga_throughput", "5. Local saga throughput (orders over HTTP through the local runtime)"),
+    ("local_runtime", "5. The local runtime at interactive speed (idle settle; 1,000 orders from 10 clients)"),
 ]
 
 

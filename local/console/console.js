@@ -109,20 +109,27 @@ document.addEventListener("click", (event) => {
 window.confirmDiscard = (id) => window.confirm(`Delete message ${id} for good?`);
 
 // --- an order's story ----------------------------------------------------------------------------
+// Searches can overlap (a new one while the last is still answering): only the newest may draw.
+let storySearch = 0;
+
 async function showStory(query) {
+  const search = ++storySearch;
   if (!query) { $("#story-head").innerHTML = `<p class="empty">Search by an orderId or a correlationId.</p>`; return; }
   $("#story-q").value = query;
   try {
     const story = await api(`/console/api/story?q=${encodeURIComponent(query)}`);
+    if (search !== storySearch) return;
     $("#story-head").innerHTML = `<p>correlation id <code>${esc(story.correlationId)}</code>
       ${story.order ? `· order <code>${esc(story.order.orderId)}</code> is <b class="order-status">${esc(story.order.status)}</b>` : ""}
       · <span class="event-count">${story.events.length}</span> events across
       ${new Set(story.events.map((e) => e.service)).size} services in ${story.spanMs} ms</p>`;
     await renderDiagram($("#story-diagram"), story.mermaid);
+    if (search !== storySearch) return;
     $("#story-events tbody").innerHTML = story.events.map((e) => `<tr><td class="num">${e.sinceStartMs}</td>
       <td>${esc(e.eventType)}</td><td>${esc(e.service)}</td><td class="num">${e.sinceCauseMs ?? "—"}</td>
       <td>${esc(e.timestamp)}</td><td><code>${esc(e.eventId.slice(0, 8))}</code></td></tr>`).join("");
   } catch (error) {
+    if (search !== storySearch) return;
     state.diagrams["story-diagram"] = null;
     $("#story-head").innerHTML = `<p class="empty">${esc(error.message)}</p>`;
     $("#story-diagram").innerHTML = "";

@@ -57,6 +57,11 @@ def run(tmp_path_factory):
         for order_id in orders.values():
             client.wait_until(lambda o=order_id: client.call("GET", f"/orders/{o}", user="ada")[1]["status"]
                               != "PENDING", timeout=120)
+            # The console draws stories from the audit trail, which batches off the saga's path: the
+            # outcome reaches it a little after the order's own status.
+            correlation = client.call("GET", f"/orders/{order_id}", user="ada")[1]["correlationId"]
+            client.wait_until(lambda c=correlation: _trail_has(client, c, {"OrderConfirmed", "OrderCancelled"}),
+                              timeout=60)
         yield {"process": process, "client": client, "ports": ports, "product": pid, "orders": orders,
                "env": env, "workdir": workdir}
     finally:
@@ -250,6 +255,11 @@ def test_dead_letters_are_decoded_and_a_redrive_from_the_page_goes_back_through_
     listing = _ops(run, "dlq", "list", "--handler", "payment.order-payments").stdout
     assert "1 message(s)" in listing and "not_json" in listing
     assert browser("problems") == []
+
+
+def _trail_has(client, correlation: str, event_types: set[str]) -> bool:
+    status, trail, _ = client.call("GET", f"/audit/{correlation}", **ADMIN)
+    return status == 200 and any(e["eventType"] in event_types for e in trail["events"])
 
 
 def test_an_orders_story_is_drawn_as_its_causal_graph_with_timings(run, browser, tmp_path):
