@@ -51,7 +51,8 @@ print(time.perf_counter() - t)
 """
 
 # What the clients of a consumer's needs are (catalog.HandlerSpec.needs).
-NEED_CLIENTS = {"audit-archive": "s3", "email": "sesv2"}
+NEED_CLIENTS = {"audit-archive": "s3", "email": "sesv2", "personal-seal": "kms", "personal-open": "kms",
+                "customer-keys": "kms", "identity": "cognito-idp"}
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,10 @@ def functions() -> list[Function]:
         if spec.routes:
             probe = http_event("GET", "/cold-start-probe", claims=claims_for("bench"))
             found.append(Function(f"{spec.name}.api", names.entry_point(spec.name, names.API_MODULE, spec.api_entry),
-                                  ("dynamodb",), environment(spec), probe))
+                                  tuple(dict.fromkeys(("dynamodb", *(NEED_CLIENTS[n] for n in spec.api_needs)))),
+                                  environment(spec), probe))
         for handler in spec.handlers:
-            clients = ("dynamodb", "sqs", *(NEED_CLIENTS[n] for n in handler.needs))
+            clients = tuple(dict.fromkeys(("dynamodb", "sqs", *(NEED_CLIENTS[n] for n in handler.needs))))
             found.append(Function(f"{spec.name}.{handler.entry}",
                                   names.entry_point(spec.name, names.CONSUMERS_MODULE, handler.entry), clients,
                                   environment(spec, handler), _skipped_batch(handler)))
