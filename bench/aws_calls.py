@@ -55,7 +55,7 @@ def _realistic_flow(shop, bus) -> None:
     abandoned, a product is withdrawn and a customer leaves with carts open."""
     from datetime import UTC, datetime, timedelta
 
-    users = [f"bench-user-{n}" for n in range(max(ORDERS // 10, 1))]
+    users = [f"bench-user-{n}" for n in range(max(ORDERS // 10, 2))]
     for user in users:
         shop.register(user)
     product = shop.product("BENCH", 1000, stock=ORDERS * 2)
@@ -132,10 +132,7 @@ def measure() -> dict[str, dict]:
             from tests.integration.conftest import Shop
 
             aws.reset_clients()
-            provision.create_tables(boto3.client("dynamodb"))
-            queues = provision.create_queues(boto3.client("sqs"))
-            provision.create_buckets(boto3.client("s3"), "eu-west-1")
-            bus = InProcessBus(queue_urls=queues, batch_size=100)
+            bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)
             _attribute_calls_to_handlers(bus, events)
             _realistic_flow(Shop(bus), bus)
     finally:

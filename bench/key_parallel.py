@@ -76,12 +76,9 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
     _serialize_in_process_calls(BotocoreStubber)  # key-parallel handlers share moto: one request at a time
     with mock_aws():
         aws.reset_clients()
-        provision.create_tables(boto3.client("dynamodb"))
-        queues = provision.create_queues(boto3.client("sqs"))
-        provision.create_buckets(boto3.client("s3"), "eu-west-1")
-        bus = InProcessBus(queue_urls=queues, batch_size=100)
+        bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)
         spec = catalog.service("payment").handler("inventory-outcomes")
-        consumer = getattr(bus.modules["payment"], spec.entry)
+        consumer = getattr(bus.consumer_modules["payment"], spec.entry)
         assert isinstance(consumer, EventConsumer)
         consumer.concurrency = spec.concurrency if concurrency is None else concurrency
         spent = [0.0, 0]
@@ -94,7 +91,7 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
                 spent[0] += time.perf_counter() - started
                 spent[1] += sum(len(records) for records in event["records"].values())
 
-        setattr(bus.modules["payment"], spec.entry, lambda event, context: timed(event, context))
+        setattr(bus.consumer_modules["payment"], spec.entry, lambda event, context: timed(event, context))
         try:
             shop = Shop(bus)
             users = [f"bench-buyer-{n}" for n in range(16)]
@@ -106,7 +103,7 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
             bus.pump()
             confirmed = sum(shop.get_order(order)["status"] == "CONFIRMED" for order in orders)
         finally:
-            setattr(bus.modules["payment"], spec.entry, consumer)
+            setattr(bus.consumer_modules["payment"], spec.entry, consumer)
     return spent[0], int(spent[1]), confirmed
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from local import naming
@@ -117,3 +118,13 @@ def create_customer_data_key(kms: Any) -> str:
     key = kms.create_key(Description="shopstream local: wraps every customer's key")["KeyMetadata"]
     kms.create_alias(AliasName=naming.CUSTOMER_DATA_KEY, TargetKeyId=key["KeyId"])
     return str(key["Arn"])
+
+
+def create_aws_resources(client: Callable[[str], Any], region: str) -> dict[str, str]:
+    """Every table, queue, bucket and key the services use, through ``client(service_name)``
+    (moto in process, the moto server, or anything speaking the AWS APIs); the queue URLs by name."""
+    create_tables(client("dynamodb"))
+    queues = create_queues(client("sqs"))
+    create_buckets(client("s3"), region)
+    create_customer_data_key(client("kms"))
+    return queues

@@ -187,10 +187,7 @@ class Simulation:
         ids = random.Random(f"ids-{self.seed}")
         uuid.uuid4 = lambda: uuid.UUID(int=ids.getrandbits(128), version=4)
         with mock_aws():
-            provision.create_tables(aws.client("dynamodb"))
-            queues = provision.create_queues(aws.client("sqs"))
-            provision.create_buckets(aws.client("s3"), "eu-west-1")
-            provision.create_customer_data_key(aws.client("kms"))
+            queues = provision.create_aws_resources(aws.client, "eu-west-1")
             self.bus = InProcessBus(queue_urls=queues, seed=self.seed)
             self.publisher = _FlakyPublisher(self)
             payment_provider.provider = _ChaosProvider(self)

@@ -96,10 +96,7 @@ class LocalStack:
 
     def _provision(self) -> None:
         provision.create_topics(self.bootstrap_servers)
-        provision.create_tables(self.client("dynamodb"))
-        self.queue_urls = provision.create_queues(self.client("sqs"))
-        provision.create_buckets(self.client("s3"), LOCAL_REGION)
-        provision.create_customer_data_key(self.client("kms"))
+        self.queue_urls = provision.create_aws_resources(self.client, LOCAL_REGION)
 
     def stop(self) -> None:
         process = self.processes.pop("broker", None)

@@ -121,9 +121,8 @@ def on_user_event(event: InboundEvent) -> None:
     erased customer's are deleted."""
     match event.data:
         case UserDeactivated(user_id=user_id):
-            for cart in store.open_carts():
-                if cart["userId"] == user_id:
-                    _close(cart, "ABANDONED", _updated(event.envelope, "ABANDONED"))
+            for cart in store.open_carts_of(user_id):
+                _close(cart, "ABANDONED", _updated(event.envelope, "ABANDONED"))
         case UserErased(user_id=user_id):
             erase(user_id, at=event.envelope.timestamp.isoformat())
         case other:
@@ -136,7 +135,7 @@ def erase(user_id: str, at: str) -> int:
     marker = UnitOfWork()
     store.mark_erased(marker, user_id, at)
     try_commit(marker)  # marked before: a redelivery or a replay
-    cart_ids = set(store.carts_of(user_id)) | {c["cartId"] for c in store.open_carts() if c["userId"] == user_id}
+    cart_ids = store.carts_of(user_id)  # written with each cart, in the same transaction
     for cart_id in sorted(cart_ids):
         uow = UnitOfWork()
         store.delete(uow, cart_id, user_id)

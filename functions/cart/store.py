@@ -24,6 +24,13 @@ def get(cart_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_key(cart_id))
 
 
+def open_carts_of(user_id: str) -> list[dict[str, Any]]:
+    """The customer's open carts: their index entries (one query, written with each cart), then the
+    carts themselves in one batch read."""
+    found = dynamo.get_many([(_key(cart_id)["pk"], "CART") for cart_id in carts_of(user_id)])
+    return sorted((cart for cart in found.values() if cart.get("status") == "OPEN"), key=lambda c: c["cartId"])
+
+
 def open_carts(idle_before: str | None = None) -> list[dict[str, Any]]:
     return shards.query(OPEN_INDEX, index="gsi1", sort_below=idle_before)
 

@@ -111,11 +111,7 @@ def bus():
     import boto3
 
     with mock_aws():
-        provision.create_tables(boto3.client("dynamodb"))
-        queues = provision.create_queues(boto3.client("sqs"))
-        provision.create_buckets(boto3.client("s3"), "eu-west-1")
-        provision.create_customer_data_key(boto3.client("kms"))
-        yield InProcessBus(queue_urls=queues)
+        yield InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"))
 
 
 @pytest.fixture
