@@ -29,6 +29,10 @@ class LocalRuntime:
         self.api_port = api_port
         self.schedule_seconds = schedule_seconds or {}
         self.apis = {s.name: entry_points.api(s.name) for s in catalog.SERVICES if s.routes}
+        # One request at a time per API function, as a Lambda execution environment serves them:
+        # Powertools' resolver keeps the request being served (its route) on the shared instance.
+        self._api_locks = {name: threading.Lock() for name in self.apis}
+        self._api_settings: dict[str, Settings] = {}
         self.mappings: list[KafkaMapping] = []
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -61,7 +65,9 @@ class LocalRuntime:
                             start_offsets=start_offsets)
 
     def invoke_api(self, service: str, event: dict[str, Any]) -> dict[str, Any]:
-        with override_settings(self.settings(service)):
+        if service not in self._api_settings:  # built once: reading settings costs more than a request
+            self._api_settings[service] = self.settings(service)
+        with self._api_locks[service], override_settings(self._api_settings[service]):
             return self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
 
     def _relay_loop(self) -> None:
