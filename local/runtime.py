@@ -29,9 +29,11 @@ class LocalRuntime:
         self.api_port = api_port
         self.schedule_seconds = schedule_seconds or {}
         self.apis = {s.name: entry_points.api(s.name) for s in catalog.SERVICES if s.routes}
-        # One request at a time per API function, as a Lambda execution environment serves them:
-        # Powertools' resolver keeps the request being served (its route) on the shared instance.
-        self._api_locks = {name: threading.Lock() for name in self.apis}
+        # One API request at a time in this process. A Lambda execution environment serves one
+        # request at a time, and Powertools relies on it: the request being served is kept on the
+        # resolver (its route) and on a class shared by every resolver (the event itself), so two
+        # requests at once, even to two services, could validate or answer each other's.
+        self._api_lock = threading.Lock()
         self._api_settings: dict[str, Settings] = {}
         self.mappings: list[KafkaMapping] = []
         self.stopping = threading.Event()
@@ -67,7 +69,7 @@ class LocalRuntime:
     def invoke_api(self, service: str, event: dict[str, Any]) -> dict[str, Any]:
         if service not in self._api_settings:  # built once: reading settings costs more than a request
             self._api_settings[service] = self.settings(service)
-        with self._api_locks[service], override_settings(self._api_settings[service]):
+        with self._api_lock, override_settings(self._api_settings[service]):
             return self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
 
     def _relay_loop(self) -> None:
