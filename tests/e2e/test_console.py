@@ -18,10 +18,9 @@ import pytest
 
 from local import naming
 from local.client import ApiClient
-from local.processes import free_port
 from tests.e2e.browser import Browser, chromium_or_skip
+from tests.e2e.local_process import ROOT, local_process
 
-ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 ADMIN = {"user": "ops", "admin": True}
 pytestmark = pytest.mark.broker
@@ -31,19 +30,8 @@ pytestmark = pytest.mark.broker
 def run(tmp_path_factory):
     """``python -m local`` on free ports, with a few orders through it."""
     workdir = tmp_path_factory.mktemp("console")
-    ports = {"kafka": free_port(), "aws": free_port(), "api": free_port()}
-    env = {**os.environ, "SHOPSTREAM_LOCAL_KAFKA_PORT": str(ports["kafka"]),
-           "SHOPSTREAM_LOCAL_AWS_PORT": str(ports["aws"]), "SHOPSTREAM_LOCAL_API_PORT": str(ports["api"]),
-           "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT / 'functions'}:{ROOT}"}
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "POWERTOOLS_METRICS_DISABLED"):
-        env.pop(name, None)
-    log = (workdir / "local.out").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "local"], cwd=workdir, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    client = ApiClient(f"http://127.0.0.1:{ports['api']}", secret_path=workdir / ".local" / "jwt-secret")
-    try:
-        client.wait_until(lambda: process.poll() is not None or client.healthy(), timeout=180, interval=0.5)
-        assert process.poll() is None, (workdir / "local.out").read_text()[-3000:]
+    with local_process(workdir, healthy_within=180) as local:
+        client = local.client
         status, product, _ = client.call("POST", "/products", **ADMIN, body={
             "sku": "CONSOLE-1", "name": "Console mug", "price": {"amount": 1200, "currency": "EUR"}})
         assert status == 201, product
@@ -62,15 +50,8 @@ def run(tmp_path_factory):
             correlation = client.call("GET", f"/orders/{order_id}", user="ada")[1]["correlationId"]
             client.wait_until(lambda c=correlation: _trail_has(client, c, {"OrderConfirmed", "OrderCancelled"}),
                               timeout=60)
-        yield {"process": process, "client": client, "ports": ports, "product": pid, "orders": orders,
-               "env": env, "workdir": workdir}
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        yield {"process": local.process, "client": client, "ports": local.ports, "product": pid, "orders": orders,
+               "env": local.env, "workdir": workdir}
 
 
 def _order(client: ApiClient, product_id: str, method: str) -> str:

@@ -15,10 +15,8 @@ from pathlib import Path
 import pytest
 
 from local import naming
-from local.client import ApiClient
-from local.processes import free_port
+from tests.e2e.local_process import local_process
 
-ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 ADMIN = {"user": "ops", "admin": True}
 pytestmark = pytest.mark.broker
@@ -26,24 +24,8 @@ pytestmark = pytest.mark.broker
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("local")
-    ports = {"kafka": free_port(), "aws": free_port(), "api": free_port()}
-    env = {**os.environ, "SHOPSTREAM_LOCAL_KAFKA_PORT": str(ports["kafka"]),
-           "SHOPSTREAM_LOCAL_AWS_PORT": str(ports["aws"]), "SHOPSTREAM_LOCAL_API_PORT": str(ports["api"]),
-           "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT / 'functions'}:{ROOT}"}
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL", "POWERTOOLS_METRICS_DISABLED"):
-        env.pop(name, None)
-    log = (workdir / "local.out").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "local"], cwd=workdir, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    client = ApiClient(f"http://127.0.0.1:{ports['api']}", secret_path=workdir / ".local" / "jwt-secret")
-    try:
-        client.wait_until(lambda: process.poll() is not None or client.healthy(), timeout=120, interval=0.5)
-        assert process.poll() is None, (workdir / "local.out").read_text()[-3000:]
-        yield process, client, ports
-    finally:
-        if process.poll() is None:
-            process.kill()
+    with local_process(tmp_path_factory.mktemp("local"), healthy_within=120) as local:
+        yield local
 
 
 def _aws(ports, service: str):
@@ -90,7 +72,7 @@ def _raw(ports, request: bytes) -> tuple[int, bytes]:
 
 
 def test_the_gateway_answers_every_request_with_a_4xx_not_a_dropped_connection(runtime):
-    process, client, ports = runtime
+    process, client, ports = runtime.process, runtime.client, runtime.ports
     token = client.token("edge-1").encode()
     for method in (b"FOO", b"OPTIONS", b"DELETE", b"HEAD"):
         status, _ = _raw(ports, method + b" /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
@@ -119,7 +101,7 @@ def test_a_cancel_that_reaches_the_topic_before_its_order_takes_no_stock(runtime
     from shopstream.envelope import event_from_command
     from shopstream.wire import to_record
 
-    process, client, ports = runtime
+    client, ports = runtime.client, runtime.ports
     status, product, _ = client.call("POST", "/products", **ADMIN,
                                      body={"sku": "E2E-R", "name": "r", "price": {"amount": 300, "currency": "EUR"}})
     pid = product["productId"]
@@ -184,7 +166,7 @@ def test_an_erased_customer_is_unreadable_on_the_broker_and_in_the_archive(runti
     from shopstream.config import override_settings
     from tests.support import readable_traces
 
-    process, client, ports = runtime
+    client, ports = runtime.client, runtime.ports
     user = f"e2e-erase-{uuid.uuid4().hex[:6]}"
     email, name = f"{user}@forgettable.example", "Forgettable Person"
     address = {"line1": "7 Forgotten Lane", "city": "Oblivion", "postalCode": "E2E 0RS", "country": "IE"}
@@ -245,7 +227,7 @@ def test_an_erased_customer_is_unreadable_on_the_broker_and_in_the_archive(runti
 def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     from confluent_kafka import Consumer, Producer
 
-    process, client, ports = runtime
+    process, client, ports = runtime.process, runtime.client, runtime.ports
     assert client.call("GET", "/orders/x")[0] == 401  # no token
     assert client.call("POST", "/users", user="e2e-1", body={"email": "e2e@x.ie", "name": "E"})[0] == 201
     status, product, _ = client.call("POST", "/products", **ADMIN,
@@ -306,12 +288,7 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
 
     # The operations CLI against the running stack.
     def ops(*args: str) -> str:
-        env = {**os.environ, "SHOPSTREAM_LOCAL_KAFKA_PORT": str(ports["kafka"]),
-               "SHOPSTREAM_LOCAL_AWS_PORT": str(ports["aws"]),
-               "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT / 'functions'}:{ROOT}"}
-        for name in ("KAFKA_BOOTSTRAP_SERVERS", "AWS_ENDPOINT_URL"):
-            env.pop(name, None)
-        result = subprocess.run([sys.executable, "-m", "tools.ops", *args], env=env, capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "tools.ops", *args], env=runtime.env, capture_output=True,
                                 text=True, timeout=120)
         return result.stdout
 

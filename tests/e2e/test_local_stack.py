@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,11 @@ import pytest
 
 from local import naming
 from local.processes import free_port
+from local.stack import _listening
 from shopstream import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.broker
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def _children(pid: int) -> list[int]:
