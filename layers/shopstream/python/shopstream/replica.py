@@ -62,9 +62,7 @@ def apply(key: dict[str, str], version: int, fields: dict[str, Any]) -> dict[str
     primary = {"pk": key["pk"], "sk": key["sk"]}
     sets = {**{k: v for k, v in key.items() if k not in primary}, **fields,
             **{version_attribute(name): version for name in fields}, "version": version}
-    names = {f"#a{i}": name for i, name in enumerate(sets)}
-    values: dict[str, Any] = {f":a{i}": value for i, value in enumerate(sets.values())}
-    assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(sets)))
+    assignments, names, values = _set_all(sets, primary)
     written, stored = update_item(
         primary, update=f"SET {assignments}, #rev = if_not_exists(#rev, :zero) + :one",
         condition="(attribute_not_exists(pk) OR #version < :version) AND attribute_not_exists(#erased)",
