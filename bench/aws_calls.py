@@ -95,11 +95,17 @@ def _realistic_flow(shop, bus) -> None:
     bus.run_schedule("cart", "sweep_abandoned", datetime.now(UTC) + timedelta(days=7))
     bus.pump()
 
-def measure() -> dict[str, dict]:
+
+def in_process_aws_environment() -> None:
+    """Credentials and region for moto in process, and quiet Powertools (unless already set)."""
     for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "eu-west-1",
                        "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
                        "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"}.items():
         os.environ.setdefault(key, value)
+
+
+def measure() -> dict[str, dict]:
+    in_process_aws_environment()
     import boto3
     from moto import mock_aws
 

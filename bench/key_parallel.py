@@ -23,13 +23,6 @@ ORDERS = int(os.environ.get("BENCH_PAYMENT_ORDERS", 96))
 PROVIDER_MS = int(os.environ.get("BENCH_PROVIDER_MS", 300))
 
 
-def _quiet() -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "eu-west-1",
-                       "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-                       "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"}.items():
-        os.environ.setdefault(key, value)
-
-
 def synthetic() -> list[tuple[int, float, float]]:
     """(keys, serial seconds, parallel seconds) for one 64-record batch."""
     from bench.consumer_cpu import InMemoryIdempotency, NoDeadLetters
@@ -108,7 +101,9 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
 
 
 def main() -> None:
-    _quiet()
+    from bench.aws_calls import in_process_aws_environment
+
+    in_process_aws_environment()
     print(f"Synthetic: {RECORDS} records in one batch, each waiting {WAIT_MS} ms; concurrency 1 against {PARALLEL}.\n")
     print("| keys in the batch | one at a time | keys side by side | speed-up |")
     print("|---|---|---|---|")
