@@ -31,6 +31,14 @@ SESSION_TIMEOUT_MS = 6000  # short: a group's first fetch waits about half of it
 # idle poll); the others (audit, analytics, notifications, replicas) batch for a quarter of a
 # second, which halves their invocations under load and keeps a developer's wait short.
 LOCAL_BATCHING_WINDOW_SECONDS = 0.25
+# Functions run one at a time in this process (API requests excepted: they go first, see
+# local/moto_server.py). On AWS every invocation has an execution environment of its own; here all
+# of them share one interpreter, and threads running Python at once only take turns at the GIL:
+# each turn costs a context switch, and a thread can be switched out while it holds moto's lock.
+# Measured with bench/local_runtime (1,000 orders offered at 5/s, 2 cores): one at a time settles
+# with p95 3.7 s, two at a time 6.0 s, unbounded 35 s. Any serial order of invocations is one a
+# deployment can produce; the seeded simulation explores the others (local/simulation.py).
+FUNCTION_SLOT = threading.BoundedSemaphore(1)
 
 
 def local_batching_window(handler: catalog.HandlerSpec) -> float:
@@ -114,6 +122,12 @@ class KafkaMapping:
             value = "not json"
         return passes(self.patterns, value)
 
+    def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """The function on one batch, as the ``aws:kafka`` event, in this process's function slot."""
+        context = LocalLambdaContext(function_name=f"{self.service}-{self.handler.name}")
+        with FUNCTION_SLOT, override_settings(self.settings):
+            return self.function(msk_event(records, bootstrap_servers=self.bootstrap), context)
+
     def _process(self, consumer: Any, messages: list[Any]) -> None:
         from confluent_kafka import TopicPartition
 
@@ -124,12 +138,9 @@ class KafkaMapping:
         failed_at: dict[int, int] = {}
         error = ""
         if wanted:
-            records = [msk_record_of(m) for m in wanted]
-            context = LocalLambdaContext(function_name=f"{self.service}-{self.handler.name}")
             started = time.perf_counter()
             try:
-                with override_settings(self.settings):
-                    response = self.function(msk_event(records, bootstrap_servers=self.bootstrap), context)
+                response = self.invoke([msk_record_of(m) for m in wanted])
                 for failure in response.get("batchItemFailures", []):
                     item = failure["itemIdentifier"]
                     partition = int(str(item["partition"]).rsplit("-", 1)[-1])

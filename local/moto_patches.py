@@ -1,4 +1,4 @@
-"""Two narrow patches to moto, applied by everything local that runs moto.
+"""Narrow patches to moto, applied by everything local that runs moto.
 
 1. TransactWriteItems without copying whole tables.
 
@@ -23,6 +23,11 @@ epoch seconds, bytes base64, as the serializer writes them), a paginated result,
 service with response transformers still goes through moto's serializer.
 ``FAST_JSON_RESULTS`` turns it off (tests/unit/test_moto_patches.py compares both ways).
 
+4. Update expressions parsed once per distinct text. moto parses a request's UpdateExpression two
+or three times (the request handler looks for its names and values, the backend validates it),
+and the services send a handful of distinct texts (values travel separately). The parsed tree
+depends only on the text and is only read (the validator works on a copy), so parses are cached.
+
 All upstream-worthy; kept here, pinned to the version they were written against.
 """
 
@@ -30,13 +35,16 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 PATCHED_VERSION = "5.2.5"
 _applied = False
 FAST_JSON_RESULTS = True
+written_directly: Counter[str] = Counter()  # results that took the direct path, by operation (tests)
 _FAST_JSON_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
 
 
@@ -54,6 +62,7 @@ def apply() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     _shortcut_dict_members()
     _write_json_results_directly()
+    _parse_update_expressions_once()
     _applied = True
 
 
@@ -68,13 +77,17 @@ def _wire_value(value: Any) -> Any:
 def _write_json_results_directly() -> None:
     from moto import settings
     from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
 
     general = ActionResult.execute_result
+    # DynamoResult is DynamoDB's own result (GetItem, UpdateItem, BatchGetItem...): a plain result
+    # once built, serialized the same way (it only converts attribute values when constructed).
+    plain_results = (ActionResult, DynamoResult)
 
     def execute_result(self: Any, context: Any) -> Any:
         result = self._result
         service = context.service_model
-        if (FAST_JSON_RESULTS and type(self) is ActionResult and type(result) is dict
+        if (FAST_JSON_RESULTS and type(self) in plain_results and type(result) is dict
                 and service.service_name in _FAST_JSON_SERVICES and service.protocol == "json"
                 and not getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
                 and not settings.PRETTIFY_RESPONSES):
@@ -82,11 +95,27 @@ def _write_json_results_directly() -> None:
                 body = json.dumps(result, default=_wire_value, separators=(",", ":"))
             except (TypeError, ValueError):
                 return general(self, context)
+            written_directly[context.operation_model.name] += 1
             content_type = f"application/x-amz-json-{service.metadata.get('jsonVersion', '1.0')}"
             return context.operation_model.http.get("responseCode", 200), {"Content-Type": content_type}, body
         return general(self, context)
 
     ActionResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
+def _parse_update_expressions_once() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    general = UpdateExpressionParser.make.__func__
+
+    @functools.lru_cache(maxsize=4096)
+    def parsed(expression: str) -> Any:
+        return general(UpdateExpressionParser, expression)
+
+    def make(cls: Any, expression: str) -> Any:
+        return parsed(expression) if cls is UpdateExpressionParser else general(cls, expression)
+
+    UpdateExpressionParser.make = classmethod(make)
 
 
 def _shortcut_dict_members() -> None:
@@ -173,11 +202,16 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
     # Phase 2: apply, remembering only what this transaction touches.
     touched: list[tuple[Any, Any, Any, Any]] = []
     stream_lengths: dict[str, int] = {}
-    for _, op, key in plan:
+    for op_type, op, key in plan:
+        if op_type == "ConditionCheck":
+            continue
         table = self.get_table(op["TableName"])
         hash_value = DynamoType(key[table.hash_key_attr])
         range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
-        touched.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+        before = table.get_item(hash_value, range_value)
+        # An update changes the stored item in place: keep a copy. A put stores a new item and a
+        # delete drops it, so the one there now is what to put back.
+        touched.append((table, hash_value, range_value, copy.deepcopy(before) if op_type == "Update" else before))
         if table.stream_shard is not None:
             stream_lengths.setdefault(table.name, len(table.stream_shard.items))
     for index, (op_type, op, key) in enumerate(plan):

@@ -10,7 +10,7 @@ from typing import Any
 
 from local import entry_points, naming
 from local.context import LocalLambdaContext
-from local.mapping import KafkaMapping
+from local.mapping import FUNCTION_SLOT, KafkaMapping
 from local.relay import StreamRelay, queue_sender
 from local.stack import LocalStack
 from local.streams import StreamReader
@@ -69,7 +69,9 @@ class LocalRuntime:
     def invoke_api(self, service: str, event: dict[str, Any]) -> dict[str, Any]:
         if service not in self._api_settings:  # built once: reading settings costs more than a request
             self._api_settings[service] = self.settings(service)
-        with self._api_lock, override_settings(self._api_settings[service]):
+        from local.moto_server import LOCK
+
+        with self._api_lock, LOCK.foreground(), override_settings(self._api_settings[service]):
             return self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
 
     def _relay_loop(self) -> None:
@@ -108,7 +110,8 @@ class LocalRuntime:
                 if time.monotonic() - last_full >= RELAY_IDLE_SECONDS:
                     due, last_full = set(relays), time.monotonic()
                 started = time.perf_counter()
-                polls = {table: relays[table].poll(relay) for table in due if table in relays}
+                with FUNCTION_SLOT:
+                    polls = {table: relays[table].poll(relay) for table in due if table in relays}
                 self.relayed += sum(read for read, _ in polls.values())
                 self.relay_busy_seconds += time.perf_counter() - started
                 retry = {table for table, (_, complete) in polls.items() if not complete}

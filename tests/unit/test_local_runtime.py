@@ -1,4 +1,5 @@
-"""The local runtime serves one API request at a time, as a Lambda execution environment does."""
+"""How the local runtime shares one interpreter: one API request at a time (as a Lambda execution
+environment serves them), one consumer function at a time, the API's AWS calls first."""
 
 from __future__ import annotations
 
@@ -36,3 +37,75 @@ def test_api_requests_are_served_one_at_a_time_even_for_different_services():
         call.join()
     assert most == [1]
     assert sorted(served) == ["order"] * 6 + ["user"] * 6
+
+
+def test_consumer_functions_run_one_at_a_time_across_mappings():
+    # Threads running Python at once only take turns at the GIL (bench/local_runtime: settle p95
+    # 35 s unbounded, 3.7 s one at a time); two mappings' batches must not overlap.
+    from local import naming
+    from local.mapping import KafkaMapping
+    from shopstream import catalog
+
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def function(event, context):
+        assert event["eventSource"] == "aws:kafka"
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.02)
+        with lock:
+            inside[0] -= 1
+        return {"batchItemFailures": []}
+
+    mappings = [KafkaMapping(spec.name, handler, function, naming.function_settings(spec.name, handler.name),
+                             "127.0.0.1:1", send_on_failure=lambda record: None)
+                for spec in catalog.SERVICES[:3] for handler in spec.handlers[:1]]
+    record = {"topic": "t", "partition": 0, "offset": 0, "key": None, "value": "e30=", "headers": []}
+    calls = [threading.Thread(target=m.invoke, args=([record],)) for m in mappings * 4]
+    for call in calls:
+        call.start()
+    for call in calls:
+        call.join()
+    assert len(mappings) >= 2
+    assert most == [1]
+
+
+def test_api_requests_go_before_background_aws_calls_but_never_starve_them():
+    from local.moto_server import ForegroundFirstLock
+
+    lock = ForegroundFirstLock(patience=30)
+    serving, release = threading.Event(), threading.Event()
+    entered: list[float] = []
+
+    def api_request():
+        with lock.foreground():
+            with lock:  # the request's own AWS calls are not held back
+                serving.set()
+            release.wait(10)
+
+    def background_call():
+        with lock:
+            entered.append(time.monotonic())
+
+    api = threading.Thread(target=api_request)
+    api.start()
+    assert serving.wait(5)
+    consumer = threading.Thread(target=background_call)
+    consumer.start()
+    consumer.join(0.3)
+    assert entered == []  # held back while the request is in flight
+    released = time.monotonic()
+    release.set()
+    consumer.join(5)
+    api.join(5)
+    assert len(entered) == 1 and entered[0] - released < 1
+
+    impatient = ForegroundFirstLock(patience=0.1)
+    with impatient.foreground():
+        waiting = threading.Thread(target=background_call)
+        started = time.monotonic()
+        waiting.start()
+        waiting.join(5)  # a request that never ends holds others back by the patience only
+        assert len(entered) == 2 and entered[1] - started < 2

@@ -76,6 +76,19 @@ def test_a_value_dynamodb_refuses_while_applying_rolls_back_items_and_stream_rec
     assert _stream(table) == ["INSERT a"]
 
 
+def test_a_refused_transaction_puts_back_replaced_and_deleted_items(table):
+    table.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    table.put_item(TableName="t", Item={"pk": {"S": "b"}, "n": {"N": "2"}})
+    with pytest.raises(table.exceptions.ClientError):
+        table.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "n": {"N": "7"}}}},
+            {"Delete": {"TableName": "t", "Key": {"pk": {"S": "b"}}}},
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "K" * 2100}}}},  # key over 2,048 bytes
+        ])
+    assert _items(table) == {"a": {"pk": {"S": "a"}, "n": {"N": "1"}}, "b": {"pk": {"S": "b"}, "n": {"N": "2"}}}
+    assert _stream(table) == ["INSERT a", "INSERT b"]
+
+
 def test_two_actions_on_one_item_are_refused(table):
     with pytest.raises(table.exceptions.ClientError):
         table.transact_write_items(TransactItems=[
@@ -179,6 +192,8 @@ def test_results_written_directly_read_the_same_as_through_the_serializer(monkey
         with mock_aws():
             answers.append(_dynamodb_conversation())
     assert direct[0] == 0 and direct[1] > 10
+    assert {"GetItem", "UpdateItem", "Query", "BatchGetItem", "PutItem", "TransactWriteItems",
+            "GetRecords"} <= set(moto_patches.written_directly)
     general, fast = answers
     for records in (general[9], fast[9]):  # times of two runs: compare how precise, not when
         for record in records:
@@ -188,3 +203,16 @@ def test_results_written_directly_read_the_same_as_through_the_serializer(monkey
     assert len(fast) == 10
     assert fast == general
     assert fast[1]["Item"]["b"] == {"B": b"\x00\xff"} and fast[1]["Item"]["bs"] == {"BS": [b"\x01"]}
+
+
+def test_an_update_expression_parsed_once_applies_to_each_item_with_its_own_values(table):
+    moto_patches.apply()
+    for key, n in (("a", "1"), ("b", "2"), ("a", "3")):
+        table.update_item(TableName="t", Key={"pk": {"S": key}}, UpdateExpression="SET n = :n ADD c :one",
+                          ExpressionAttributeValues={":n": {"N": n}, ":one": {"N": "1"}})
+    assert _items(table) == {"a": {"pk": {"S": "a"}, "n": {"N": "3"}, "c": {"N": "2"}},
+                             "b": {"pk": {"S": "b"}, "n": {"N": "2"}, "c": {"N": "1"}}}
+    for _ in range(2):  # a refused expression is refused every time, not remembered as parsed
+        with pytest.raises(table.exceptions.ClientError, match="Invalid UpdateExpression"):
+            table.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET n = = :n",
+                              ExpressionAttributeValues={":n": {"N": "1"}})
