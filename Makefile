@@ -41,7 +41,7 @@ local: venv node
 	$(PY) -m local
 
 test: venv node lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: venv
 	$(PY) -m ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -64,12 +65,49 @@ def run_section(module: str) -> str:
                      if not line.startswith(("{", "[{", "%")) and line.strip())
 
 
+def figure_key(figure: str) -> str:
+    """A figure's name without its parameters ("sustained: 1000 orders ... at 5/s" -> "sustained")."""
+    return re.split(r"[:(,]", figure, maxsplit=1)[0].strip()
+
+
+def with_previous(body: str, previous: str, previous_date: str) -> str:
+    """Each figure of a ``| figure | result | target |`` table beside the previous run's result."""
+    before: dict[str, str] = {}
+    for line in previous.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) >= 3 and cells[0] != "figure":
+            before[figure_key(cells[0])] = cells[1]
+    out = []
+    for line in body.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| figure | result | target |"):
+            line = f"| figure | result | previous run ({previous_date}) | target |"
+        elif line.startswith("|---|---|---|"):
+            line = "|---|---|---|---|"
+        elif line.startswith("| ") and len(cells) == 3:
+            line = f"| {cells[0]} | {cells[1]} | {before.get(figure_key(cells[0]), '–')} | {cells[2]} |"
+        out.append(line)
+    return "\n".join(out)
+
+
+def previous_section(text: str, number: str) -> str:
+    """The body of section ``number`` ("5") in an earlier results.md, or ""."""
+    match = re.search(rf"^## {re.escape(number)}\. .*?\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    return match.group(1) if match else ""
+
+
 def main() -> int:
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    previous_date = next((line.split(":", 1)[1].strip()[:16] for line in previous.splitlines()
+                          if line.startswith("- date:")), "none")
     sections = []
     started = time.monotonic()
     for number, (module, title) in enumerate(SECTIONS, start=1):
         print(f"{number}/{len(SECTIONS) + 1} {module}", file=sys.stderr, flush=True)
-        sections.append((title, run_section(module)))
+        body = run_section(module)
+        if module == "local_runtime":  # the figures a developer feels, against the last run's
+            body = with_previous(body, previous_section(previous, title.split(".")[0]), previous_date)
+        sections.append((title, body))
     print(f"{len(SECTIONS) + 1}/{len(SECTIONS) + 1} moto request latency", file=sys.stderr, flush=True)
     sections.append(("6. One DynamoDB request against the local moto server",
                      f"{moto_request_ms():.2f} ms per GetItem (mean of 200)"))

@@ -329,7 +329,9 @@ class Console:
             status, trail = self._api("audit", f"/audit/{correlation_id}")
             if status != 200:
                 return 404, {"message": f"order {query} has no events in the audit trail yet"}, {}
-        events = trail["events"]
+        # By time; at the same millisecond, a request's events before its own audit record (both
+        # are written by one commit, and which of them the trail received first is up to the mappings).
+        events = sorted(trail["events"], key=lambda e: (e["timestamp"], e["eventType"] == "AuditRecorded"))
         first = min(e["timestamp"] for e in events)
         by_id = {e["eventId"]: e for e in events}
         rows = [{"eventId": e["eventId"], "eventType": e["eventType"], "service": e["source"].removesuffix("-service"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -56,4 +58,25 @@ def synthesize(name: str, outdir: Path, context_overrides: dict | None = None) -
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> dict[str, Synthesized]:
-    return {name: synthesize(name, tmp_path_factory.mktemp(f"cdk-{name}")) for name in ENVIRONMENTS}
+    from stacks.nag import ACKNOWLEDGED, Acknowledged
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return {name: synthesize(name, tmp_path_factory.mktemp(f"cdk-{name}")) for name in ENVIRONMENTS}
+    # Under pytest-xdist (`make test`) every worker has its own session: the first one to get here
+    # synthesizes, the others read what it wrote (the templates are plain JSON).
+    shared = tmp_path_factory.getbasetemp().parent / "cdk-synthesized"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "synthesized.json"
+        if not done.exists():
+            made = {name: synthesize(name, shared / f"cdk-{name}") for name in ENVIRONMENTS}
+            done.write_text(json.dumps({
+                "environments": {name: {"outdir": str(s.outdir), "templates": s.templates, "regions": s.regions}
+                                 for name, s in made.items()},
+                "acknowledged": [asdict(ack) for ack in ACKNOWLEDGED]}))  # what synthesis recorded
+            return made
+    written = json.loads(done.read_text())
+    ACKNOWLEDGED.extend(Acknowledged(**ack) for ack in written["acknowledged"])
+    return {name: Synthesized(name, Path(s["outdir"]), s["templates"], s["regions"])
+            for name, s in written["environments"].items()}

@@ -13,12 +13,25 @@ from typing import Any
 _lock = threading.Lock()
 
 
+_models: Any = None  # botocore's loader of service models, kept across reset_clients()
+
+
 @cache
 def _session() -> Any:
     import boto3
+    import botocore.session
 
-    # One session for every client: each new session would load botocore's models again.
-    return boto3.session.Session()
+    # One session for every client: each new session would load botocore's models again. The
+    # loader (files of botocore, read-only once parsed) also outlives a reset: tests start each one
+    # with fresh clients and would otherwise parse the same JSON models every time.
+    global _models
+    core = botocore.session.get_session()
+    if _models is not None:
+        core.register_component("data_loader", _models)
+    session = boto3.session.Session(botocore_session=core)
+    _models = core.get_component("data_loader")
+    _models.search_paths[:] = dict.fromkeys(_models.search_paths)  # boto3 adds its path each time
+    return session
 
 
 @cache
