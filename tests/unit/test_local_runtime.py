@@ -10,32 +10,46 @@ from types import SimpleNamespace
 from local.runtime import LocalRuntime
 
 
-def test_api_requests_are_served_one_at_a_time_even_for_different_services():
-    # Powertools keeps the request being served on the resolver and on a class all resolvers share:
-    # two requests at once lost their route (a 500 under load, seen in bench.local_runtime).
-    runtime = LocalRuntime(SimpleNamespace(bootstrap_servers="127.0.0.1:1", queue_urls={}))
-    inside, most, served = [0], [0], []
-    lock = threading.Lock()
+class Overlap:
+    """How many calls were ever inside ``during()`` at the same time."""
 
-    def api(service):
-        def serve(event, context):
-            with lock:
-                inside[0] += 1
-                most[0] = max(most[0], inside[0])
-            time.sleep(0.02)
-            with lock:
-                inside[0] -= 1
-                served.append(service)
-            return {"statusCode": 200}
-        return serve
+    def __init__(self):
+        self.inside = self.most = 0
+        self._lock = threading.Lock()
 
-    runtime.apis = {"order": api("order"), "user": api("user")}
-    calls = [threading.Thread(target=runtime.invoke_api, args=(service, {})) for service in ["order", "user"] * 6]
+    def during(self, seconds: float = 0.02) -> None:
+        with self._lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        time.sleep(seconds)
+        with self._lock:
+            self.inside -= 1
+
+
+def run_together(calls: list[threading.Thread]) -> None:
     for call in calls:
         call.start()
     for call in calls:
         call.join()
-    assert most == [1]
+
+
+def test_api_requests_are_served_one_at_a_time_even_for_different_services():
+    # Powertools keeps the request being served on the resolver and on a class all resolvers share:
+    # two requests at once lost their route (a 500 under load, seen in bench.local_runtime).
+    runtime = LocalRuntime(SimpleNamespace(bootstrap_servers="127.0.0.1:1", queue_urls={}))
+    overlap, served = Overlap(), []
+
+    def api(service):
+        def serve(event, context):
+            overlap.during()
+            served.append(service)
+            return {"statusCode": 200}
+        return serve
+
+    runtime.apis = {"order": api("order"), "user": api("user")}
+    run_together([threading.Thread(target=runtime.invoke_api, args=(service, {}))
+                  for service in ["order", "user"] * 6])
+    assert overlap.most == 1
     assert sorted(served) == ["order"] * 6 + ["user"] * 6
 
 
@@ -46,30 +60,20 @@ def test_consumer_functions_run_one_at_a_time_across_mappings():
     from local.mapping import KafkaMapping
     from shopstream import catalog
 
-    inside, most = [0], [0]
-    lock = threading.Lock()
+    overlap = Overlap()
 
     def function(event, context):
         assert event["eventSource"] == "aws:kafka"
-        with lock:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        time.sleep(0.02)
-        with lock:
-            inside[0] -= 1
+        overlap.during()
         return {"batchItemFailures": []}
 
     mappings = [KafkaMapping(spec.name, handler, function, naming.function_settings(spec.name, handler.name),
                              "127.0.0.1:1", send_on_failure=lambda record: None)
                 for spec in catalog.SERVICES[:3] for handler in spec.handlers[:1]]
     record = {"topic": "t", "partition": 0, "offset": 0, "key": None, "value": "e30=", "headers": []}
-    calls = [threading.Thread(target=m.invoke, args=([record],)) for m in mappings * 4]
-    for call in calls:
-        call.start()
-    for call in calls:
-        call.join()
+    run_together([threading.Thread(target=m.invoke, args=([record],)) for m in mappings * 4])
     assert len(mappings) >= 2
-    assert most == [1]
+    assert overlap.most == 1
 
 
 def test_api_requests_go_before_background_aws_calls_but_never_starve_them():
