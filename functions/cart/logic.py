@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from shopstream.consumer import InboundEvent, PoisonRecord
@@ -25,7 +26,7 @@ from shopstream.events import (
     UserErased,
 )
 from shopstream.request import Caller, Conflict, Unprocessable, commit
-from shopstream.transaction import ConditionFailed, UnitOfWork, try_commit
+from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
 
 from . import store
 from .models import CartItems, CartView
@@ -135,31 +136,66 @@ def erase(user_id: str, at: str) -> int:
     marker = UnitOfWork()
     store.mark_erased(marker, user_id, at)
     try_commit(marker)  # marked before: a redelivery or a replay
-    cart_ids = store.carts_of(user_id)  # written with each cart, in the same transaction
-    for cart_id in sorted(cart_ids):
-        uow = UnitOfWork()
-        store.delete(uow, cart_id, user_id)
-        uow.commit()
+    cart_ids = sorted(store.carts_of(user_id))  # written with each cart, in the same transaction
+    carts = store.get_many(cart_ids)
+    for cart_id in cart_ids:
+        if cart_id in carts:
+            uow = UnitOfWork()
+            store.delete(uow, carts[cart_id])
+            if not try_commit(uow):  # its lines changed since the read: read it again
+                retry_on_conflict(partial(_delete_current, cart_id), what=f"erasing cart {cart_id}")
     return len(cart_ids)
 
 
+def _delete_current(cart_id: str) -> None:
+    cart = store.get(cart_id)
+    if cart is not None:
+        uow = UnitOfWork()
+        store.delete(uow, cart)
+        uow.commit()
+
+
+# Carts updated per transaction when a product is withdrawn: each is 3 actions (the cart, its event,
+# its index entry), well inside DynamoDB's 100.
+CARTS_PER_TRANSACTION = 25
+
+
 def on_product_event(event: InboundEvent) -> None:
-    """A discontinued product leaves every open cart."""
+    """A discontinued product leaves every open cart: the carts it is in (its index: one query, one
+    batch read), updated together, a CartUpdated each. A cart that changed meanwhile is done again
+    on its own from a fresh read."""
     match event.data:
         case ProductDiscontinued(product_id=product_id):
             pass
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    for cart in store.open_carts():
-        if not any(i["productId"] == product_id for i in cart["items"]):
-            continue
-        items = [i for i in cart["items"] if i["productId"] != product_id]
+    carts = store.open_carts_with(product_id)
+    for start in range(0, len(carts), CARTS_PER_TRANSACTION):
+        chunk = carts[start:start + CARTS_PER_TRANSACTION]
         uow = UnitOfWork()
-        store.replace_items(uow, cart, items, _now())
-        uow.emit(event_from_event(event.envelope, event_type="CartUpdated", service=SERVICE,
-                                  data=CartUpdated(cart_id=cart["cartId"], user_id=cart["userId"], items=items,
-                                                   version=cart["version"] + 1)))
-        try_commit(uow)
+        for cart in chunk:
+            _remove_product(uow, cart, product_id, event.envelope)
+        if not try_commit(uow):  # one of them changed since the read: each again, on its own
+            for cart_id in (cart["cartId"] for cart in chunk):
+                retry_on_conflict(partial(_remove_product_again, cart_id, product_id, event.envelope),
+                                  what=f"withdrawing {product_id} from cart {cart_id}")
+
+
+def _remove_product(uow: UnitOfWork, cart: dict[str, Any], product_id: str, cause: EventEnvelope) -> None:
+    items = [line for line in cart["items"] if line["productId"] != product_id]
+    store.replace_items(uow, cart, items, _now())
+    uow.emit(event_from_event(cause, event_type="CartUpdated", service=SERVICE,
+                              data=CartUpdated(cart_id=cart["cartId"], user_id=cart["userId"], items=items,
+                                               version=cart["version"] + 1)))
+
+
+def _remove_product_again(cart_id: str, product_id: str, cause: EventEnvelope) -> None:
+    cart = store.get(cart_id)
+    if cart is None or cart["status"] != "OPEN" or all(line["productId"] != product_id for line in cart["items"]):
+        return  # closed, deleted, or the product already left it
+    uow = UnitOfWork()
+    _remove_product(uow, cart, product_id, cause)
+    uow.commit()
 
 
 def sweep_abandoned(now: datetime | None = None) -> int:

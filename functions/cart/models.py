@@ -5,9 +5,12 @@ from pydantic import Field
 from shopstream.envelope import WireModel
 from shopstream.events import ItemQuantity
 
+from .store import MAX_PRODUCTS
+
 
 class CartItems(WireModel):
-    items: list[ItemQuantity] = Field(max_length=100)
+    # Each product in an open cart is an index entry written with it (store.py): lines are bounded by that.
+    items: list[ItemQuantity] = Field(max_length=MAX_PRODUCTS)
 
 
 class CartView(WireModel):

@@ -3,6 +3,9 @@
 CART#<id> / CART            the cart; open carts are indexed (gsi1 OPEN#<shard> by last activity)
 USER#<userId> / CART#<id>   the customer's carts (written with the cart), so that erasure finds them all
 USER#<userId> / ERASED      the customer was erased: their carts were deleted and no cart is created for them
+PRODUCT#<productId> / CART#<id>
+                            the open carts holding the product (written with each open cart's lines, deleted
+                            when it closes), so that a discontinued product finds its carts in one query
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 OPEN_INDEX = "OPEN"
+# Distinct products in one cart: every product a cart holds is an index item written in the cart's own
+# transaction, and replacing every line of a full cart (its old entries deleted, the new ones put, the
+# cart and its event) must fit DynamoDB's 100 actions: 2 x 40 + 2.
+MAX_PRODUCTS = 40
 
 
 def _key(cart_id: str) -> Key:
@@ -31,6 +38,14 @@ def open_carts_of(user_id: str) -> list[dict[str, Any]]:
     return sorted((cart for cart in found.values() if cart.get("status") == "OPEN"), key=lambda c: c["cartId"])
 
 
+def open_carts_with(product_id: str) -> list[dict[str, Any]]:
+    """The open carts holding the product: its index entries (one query), then the carts in one batch read."""
+    entries = dynamo.query("pk = :pk AND begins_with(sk, :carts)", {":pk": f"PRODUCT#{product_id}", ":carts": "CART#"})
+    found = dynamo.get_many([(_key(entry["cartId"])["pk"], "CART") for entry in entries])
+    return sorted((cart for cart in found.values() if cart.get("status") == "OPEN"
+                   and any(line["productId"] == product_id for line in cart["items"])), key=lambda c: c["cartId"])
+
+
 def open_carts(idle_before: str | None = None) -> list[dict[str, Any]]:
     return shards.query(OPEN_INDEX, index="gsi1", sort_below=idle_before)
 
@@ -43,6 +58,23 @@ def _erased_key(user_id: str) -> Key:
     return {"pk": f"USER#{user_id}", "sk": "ERASED"}
 
 
+def _product_key(product_id: str, cart_id: str) -> Key:
+    return {"pk": f"PRODUCT#{product_id}", "sk": f"CART#{cart_id}"}
+
+
+def _products(items: list[dict[str, Any]]) -> set[str]:
+    return {line["productId"] for line in items}
+
+
+def _index_products(uow: UnitOfWork, cart_id: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
+    """The product index entries of a cart whose lines go from ``before`` to ``after`` (only what changes)."""
+    old, new = _products(before), _products(after)
+    for product_id in sorted(old - new):
+        uow.delete(_product_key(product_id, cart_id))
+    for product_id in sorted(new - old):
+        uow.put({**_product_key(product_id, cart_id), "cartId": cart_id})
+
+
 def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
     """The cart and its owner's index entry, unless the owner was erased (a condition of the same transaction)."""
     uow.check(_erased_key(cart["userId"]), condition="attribute_not_exists(pk)")
@@ -51,6 +83,7 @@ def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
             condition="attribute_not_exists(pk)")
     uow.put({**_owner_key(cart["userId"], cart["cartId"]), "cartId": cart["cartId"]},
             condition="attribute_not_exists(pk)")
+    _index_products(uow, cart["cartId"], [], cart["items"])
 
 
 def erased(user_id: str) -> bool:
@@ -67,9 +100,19 @@ def carts_of(user_id: str) -> list[str]:
     return [i["cartId"] for i in items]
 
 
-def delete(uow: UnitOfWork, cart_id: str, user_id: str) -> None:
-    uow.delete(_key(cart_id))
-    uow.delete(_owner_key(user_id, cart_id))
+def get_many(cart_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The carts that exist among ``cart_ids`` (one batch read), by id."""
+    found = dynamo.get_many([(_key(cart_id)["pk"], "CART") for cart_id in cart_ids])
+    return {cart["cartId"]: cart for cart in found.values()}
+
+
+def delete(uow: UnitOfWork, cart: dict[str, Any]) -> None:
+    """The cart as it was read (else ConditionFailed), its owner's entry and the index entries of its
+    lines (none once it closed)."""
+    uow.delete(_key(cart["cartId"]), condition="version = :read", values={":read": cart["version"]})
+    uow.delete(_owner_key(cart["userId"], cart["cartId"]))
+    if cart["status"] == "OPEN":
+        _index_products(uow, cart["cartId"], cart["items"], [])
 
 
 def replace_items(uow: UnitOfWork, cart: dict[str, Any], items: list[dict[str, Any]], at: str) -> None:
@@ -77,6 +120,7 @@ def replace_items(uow: UnitOfWork, cart: dict[str, Any], items: list[dict[str, A
                condition="version = :read AND #status = :open", names={"#items": "items", "#status": "status"},
                values={":items": items, ":next": cart["version"] + 1, ":read": cart["version"], ":at": at,
                        ":open": "OPEN"})
+    _index_products(uow, cart["cartId"], cart["items"], items)
 
 
 def close(uow: UnitOfWork, cart: dict[str, Any], status: str, at: str) -> None:
@@ -86,3 +130,4 @@ def close(uow: UnitOfWork, cart: dict[str, Any], status: str, at: str) -> None:
                condition="version = :read AND #status = :open", names={"#status": "status"},
                values={":status": status, ":next": cart["version"] + 1, ":read": cart["version"], ":at": at,
                        ":open": "OPEN"})
+    _index_products(uow, cart["cartId"], cart["items"], [])

@@ -86,9 +86,12 @@ def get_many(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any
 def query(key_condition: str, values: dict[str, Any], *, names: dict[str, str] | None = None,
           index: str | None = None, filter_expression: str | None = None, forward: bool = True,
           limit: int | None = None) -> list[dict[str, Any]]:
+    """Every matching item (all pages). On the table itself the read is consistent, as ``get`` is (an
+    index is eventually consistent whatever is asked: DynamoDB refuses ConsistentRead on a GSI)."""
     kwargs: dict[str, Any] = {
         "TableName": table_name(), "KeyConditionExpression": key_condition,
         "ExpressionAttributeValues": to_attributes(values), "ScanIndexForward": forward,
+        "ConsistentRead": index is None,
     }
     if names:
         kwargs["ExpressionAttributeNames"] = names
