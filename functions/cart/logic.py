@@ -26,7 +26,7 @@ from shopstream.events import (
     UserErased,
 )
 from shopstream.request import Caller, Conflict, Unprocessable, commit
-from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
+from shopstream.transaction import ConditionFailed, UnitOfWork, commit_in_batches, retry_on_conflict, try_commit
 
 from . import store
 from .models import CartItems, CartView
@@ -82,11 +82,37 @@ def replace_items(caller: Caller, cart_id: str, body: CartItems) -> CartView:
 
 
 def _close(cart: dict[str, Any], status: str, envelope_for) -> None:
-    at = _now()
     uow = UnitOfWork()
+    _close_in(uow, cart, status=status, envelope_for=envelope_for)
+    try_commit(uow)  # changed or closed meanwhile
+
+
+def _close_in(uow: UnitOfWork, cart: dict[str, Any], *, status: str, envelope_for) -> None:
+    at = _now()
     store.close(uow, cart, status, at)
     uow.emit(envelope_for(cart, at))
-    try_commit(uow)  # changed or closed meanwhile
+
+
+def _change_carts(carts: list[dict[str, Any]], change: Callable[[UnitOfWork, dict[str, Any]], None], *,
+                  what: str) -> None:
+    """``change`` each open cart as read, as many per transaction as fit. A cart that changed since the
+    read fails its transaction; each cart of it is then read again and changed on its own."""
+    parts = []
+    for cart in carts:
+        part = UnitOfWork()
+        change(part, cart)
+        parts.append(part)
+    for index in commit_in_batches(parts):
+        cart_id = carts[index]["cartId"]
+        retry_on_conflict(partial(_change_current, cart_id, change), what=f"{what} {cart_id}")
+
+
+def _change_current(cart_id: str, change: Callable[[UnitOfWork, dict[str, Any]], None]) -> None:
+    cart = store.get(cart_id)
+    if cart is not None and cart["status"] == "OPEN":  # else: closed or deleted meanwhile
+        uow = UnitOfWork()
+        change(uow, cart)
+        uow.commit()
 
 
 def on_order_created(event: InboundEvent) -> None:
@@ -122,8 +148,9 @@ def on_user_event(event: InboundEvent) -> None:
     erased customer's are deleted."""
     match event.data:
         case UserDeactivated(user_id=user_id):
-            for cart in store.open_carts_of(user_id):
-                _close(cart, "ABANDONED", _updated(event.envelope, "ABANDONED"))
+            closed = _updated(event.envelope, "ABANDONED")
+            _change_carts(store.open_carts_of(user_id), partial(_close_in, status="ABANDONED", envelope_for=closed),
+                          what="closing the cart")
         case UserErased(user_id=user_id):
             erase(user_id, at=event.envelope.timestamp.isoformat())
         case other:
@@ -155,47 +182,26 @@ def _delete_current(cart_id: str) -> None:
         uow.commit()
 
 
-# Carts updated per transaction when a product is withdrawn: each is 3 actions (the cart, its event,
-# its index entry), well inside DynamoDB's 100.
-CARTS_PER_TRANSACTION = 25
-
-
 def on_product_event(event: InboundEvent) -> None:
     """A discontinued product leaves every open cart: the carts it is in (its index: one query, one
-    batch read), updated together, a CartUpdated each. A cart that changed meanwhile is done again
-    on its own from a fresh read."""
+    batch read), changed together, a CartUpdated each."""
     match event.data:
         case ProductDiscontinued(product_id=product_id):
             pass
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    carts = store.open_carts_with(product_id)
-    for start in range(0, len(carts), CARTS_PER_TRANSACTION):
-        chunk = carts[start:start + CARTS_PER_TRANSACTION]
-        uow = UnitOfWork()
-        for cart in chunk:
-            _remove_product(uow, cart, product_id, event.envelope)
-        if not try_commit(uow):  # one of them changed since the read: each again, on its own
-            for cart_id in (cart["cartId"] for cart in chunk):
-                retry_on_conflict(partial(_remove_product_again, cart_id, product_id, event.envelope),
-                                  what=f"withdrawing {product_id} from cart {cart_id}")
+    remove = partial(_remove_product, product_id=product_id, cause=event.envelope)
+    _change_carts(store.open_carts_with(product_id), remove, what=f"withdrawing {product_id} from")
 
 
-def _remove_product(uow: UnitOfWork, cart: dict[str, Any], product_id: str, cause: EventEnvelope) -> None:
+def _remove_product(uow: UnitOfWork, cart: dict[str, Any], *, product_id: str, cause: EventEnvelope) -> None:
     items = [line for line in cart["items"] if line["productId"] != product_id]
+    if items == cart["items"]:
+        return  # it already left this cart
     store.replace_items(uow, cart, items, _now())
     uow.emit(event_from_event(cause, event_type="CartUpdated", service=SERVICE,
                               data=CartUpdated(cart_id=cart["cartId"], user_id=cart["userId"], items=items,
                                                version=cart["version"] + 1)))
-
-
-def _remove_product_again(cart_id: str, product_id: str, cause: EventEnvelope) -> None:
-    cart = store.get(cart_id)
-    if cart is None or cart["status"] != "OPEN" or all(line["productId"] != product_id for line in cart["items"]):
-        return  # closed, deleted, or the product already left it
-    uow = UnitOfWork()
-    _remove_product(uow, cart, product_id, cause)
-    uow.commit()
 
 
 def sweep_abandoned(now: datetime | None = None) -> int:

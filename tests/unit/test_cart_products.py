@@ -10,6 +10,7 @@ import pytest
 
 from shopstream import transaction
 from shopstream.dynamo import from_attributes
+from shopstream.transaction import MAX_TRANSACTION_ITEMS
 from tests.unit.test_interleavings import as_service, envelope, inbound  # noqa: F401 - the fixture
 
 AT = "2026-11-29T10:00:00.000+00:00"
@@ -124,12 +125,13 @@ def test_a_discontinued_product_leaves_every_open_cart_and_only_those(as_service
         assert _index() == {("p-kept", "c-1"), ("p-kept", "c-3")}
 
 
-def test_many_carts_are_updated_a_transaction_per_chunk_after_one_query_and_one_read(as_service, monkeypatch):
+def test_many_carts_take_one_query_one_read_and_as_few_transactions_as_hold_them(as_service, monkeypatch):
     from cart import logic, store
 
     calls: list[str] = []
+    carts = MAX_TRANSACTION_ITEMS // 3 + 5  # a cart, its event and its index entry each: two transactions
     with as_service("cart"):
-        for n in range(logic.CARTS_PER_TRANSACTION + 5):
+        for n in range(carts):
             _create(f"c-{n:02}", f"u-{n}", ["p-gone"])
         client = boto3.client("dynamodb")
         monkeypatch.setattr(transaction.aws, "client", lambda name: _Counting(client, calls))
@@ -137,7 +139,7 @@ def test_many_carts_are_updated_a_transaction_per_chunk_after_one_query_and_one_
         logic.on_product_event(_discontinued("p-gone"))
     assert calls == ["query", "batch_get_item", "transact_write_items", "transact_write_items"]
     with as_service("cart"):
-        assert _index() == set() and all(store.get(f"c-{n:02}")["items"] == [] for n in range(30))
+        assert _index() == set() and all(store.get(f"c-{n:02}")["items"] == [] for n in range(carts))
 
 
 class _Counting:
@@ -179,6 +181,32 @@ def test_a_cart_that_changes_between_the_read_and_the_write_still_loses_the_prod
                     "product removed": [_line("p-kept")]}[race]
         assert store.get("c-2")["items"] == expected
         assert _index() == _expected_index()
+
+
+@pytest.mark.parametrize("race", [False, True])
+def test_a_deactivated_customers_open_carts_close_together_even_one_that_changes_meanwhile(as_service, race):
+    from cart import logic, store
+
+    full = [f"p-{n}" for n in range(store.MAX_PRODUCTS)]
+    with as_service("cart"):
+        for cart_id in ("c-1", "c-2", "c-3"):  # 3 x 42 actions: two transactions
+            _create(cart_id, "u-1", full)
+        _create("c-4", "u-2", ["p-1"])
+
+        def racing(uow):
+            if uow is not None and any(e.event_type == "CartUpdated" for e in uow.events):
+                transaction.set_commit_hooks()
+                _replace("c-1", ["p-new"])
+
+        transaction.set_commit_hooks(before=racing if race else None)
+        try:
+            logic.on_user_event(inbound(envelope("UserDeactivated", {"userId": "u-1", "version": 2})))
+        finally:
+            transaction.set_commit_hooks()
+        assert [store.get(c)["status"] for c in ("c-1", "c-2", "c-3", "c-4")] == ["ABANDONED"] * 3 + ["OPEN"]
+        assert _index() == {("p-1", "c-4")} == _expected_index()
+        closed = [u for u in _cart_updates() if '"ABANDONED"' in u["payload"]]
+        assert sorted(u["key"] for u in closed) == ["c-1", "c-2", "c-3"]
 
 
 def test_erasing_a_customer_whose_cart_changes_meanwhile_leaves_no_cart_and_no_index_entry(as_service):

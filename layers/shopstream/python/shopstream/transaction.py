@@ -138,6 +138,30 @@ def try_commit(uow: UnitOfWork) -> bool:
         return False
 
 
+def commit_in_batches(parts: list[UnitOfWork]) -> list[int]:
+    """Commit independent decisions (a ``UnitOfWork`` each, e.g. one per cart) in as few
+    transactions as hold them whole, in order. The indexes of the parts that were not committed (a
+    condition of their transaction failed: something one of them read changed) are returned, for the
+    caller to decide again one at a time."""
+    batches: list[list[int]] = []
+    size = 0
+    for index, part in enumerate(parts):
+        if not batches or size + len(part.actions) > MAX_TRANSACTION_ITEMS:
+            batches.append([])
+            size = 0
+        batches[-1].append(index)
+        size += len(part.actions)
+    not_committed: list[int] = []
+    for members in batches:
+        uow = UnitOfWork(parts[members[0]].table_name)
+        for index in members:
+            uow.actions += parts[index].actions
+            uow.events += parts[index].events
+        if not try_commit(uow):
+            not_committed += members
+    return not_committed
+
+
 def update_item(key: Mapping[str, Any], *, update: str, condition: str | None = None,
                 names: dict[str, str] | None = None, values: dict[str, Any] | None = None,
                 table_name: str | None = None) -> tuple[bool, dict[str, Any] | None]:
