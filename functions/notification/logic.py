@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from shopstream import personal, replica
@@ -36,7 +37,7 @@ from shopstream.events import (
     UserUpdatedV2,
 )
 from shopstream.observability import logger
-from shopstream.transaction import UnitOfWork, try_commit
+from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
 
 from . import senders, store
 from .settings import settings as service_settings
@@ -67,10 +68,8 @@ FINAL = frozenset({"SENT", "FAILED", "UNCONFIRMED", "SUPPRESSED"})
 def on_user_event(event: InboundEvent) -> None:
     match event.data:
         case UserRegisteredV1() | UserRegisteredV2() | UserUpdatedV1() | UserUpdatedV2() as data:
-            contact = store.apply_contact(data.user_id, data.version, {
-                "email": personal.keep(data.email, data.user_id, "email"),
-                "status": "ACTIVE" if isinstance(data, UserRegistered) else None})
-            notify(event, contact)
+            status = "ACTIVE" if isinstance(data, UserRegistered) else None
+            retry_on_conflict(partial(_merge_and_notify, event, data.email, status), what=f"contact {data.user_id}")
         case UserDeactivated() as data:
             store.apply_contact(data.user_id, data.version, {"status": "DEACTIVATED"})
         case UserErased(user_id=user_id):
@@ -79,34 +78,59 @@ def on_user_event(event: InboundEvent) -> None:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
+def _merge_and_notify(event: InboundEvent, email: Any, status: str | None) -> None:
+    """The contact after this event, and its notice, from one read of the contact and the key: the
+    contact's write goes in the notice's first transaction."""
+    user_id, version = event.data.user_id, event.data.version
+    contact, key = store.contact_and_key(user_id)
+    after = store.merged_contact(contact, user_id, version,
+                                 {"email": personal.keep(email, user_id, "email", key), "status": status})
+    uow = UnitOfWork()
+    if after is not None:
+        store.write_contact(uow, contact, after)
+    _notify(event, after or contact, key, uow)
+
+
 def notification_id_for(cause_event_id: str, template: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cause_event_id}/{template}"))
 
 
-def notify(event: InboundEvent, contact: dict[str, Any] | None = None) -> None:
-    """``contact``: the customer's contact if the caller has it at hand (else it is read)."""
+def notify(event: InboundEvent) -> None:
+    """The event's notice to its customer, from one read of their contact and their key."""
+    def attempt() -> None:
+        contact, key = store.contact_and_key(event.data.user_id)
+        _notify(event, contact, key, UnitOfWork())
+
+    retry_on_conflict(attempt, what=f"notifying {event.data.user_id}")
+
+
+def _notify(event: InboundEvent, contact: dict[str, Any] | None, key: personal.CustomerKey, uow: UnitOfWork) -> None:
+    """Record the notice with ``uow`` (and whatever it already holds), then send it if it is to be sent.
+    ConditionFailed if something read changed meanwhile (the contact, or the key: erased)."""
     template, subject = TEMPLATES[event.event_type]
     user_id = event.data.user_id
     notification_id = notification_id_for(event.envelope.event_id, template)
     reference = getattr(event.data, "order_id", None) or getattr(event.data, "cart_id", "")
     message = _message(event, notification_id, user_id, template, subject, f"{subject}. Reference: {reference}")
-    contact = contact or store.get_contact(user_id) or {}
+    contact = contact or {}
     if template in MARKETING and contact.get("status") == "DEACTIVATED":
-        if not try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED"})):
-            _resume(event, notification_id)
+        _record(event, uow, {**message, "status": "SUPPRESSED"})
         return
     try:
         if replica.erased(contact):
             raise personal.Unreadable(user_id)
-        address = personal.reveal(contact.get("email"), "email")
+        address = personal.reveal(contact.get("email"), "email", key)
     except personal.Unreadable:  # erased: nothing is sent to them any more
-        if not try_commit(store.record(UnitOfWork(), {**message, "status": "SUPPRESSED", "error": "erased"})):
-            _resume(event, notification_id)
+        _record(event, uow, {**message, "status": "SUPPRESSED", "error": "erased"})
         return
     if not address:
-        _fail_unsent(event, message, "no_address")
+        _record(event, uow, {**message, "status": "FAILED", "error": "no_address"},
+                outcome=_outcome(event, message, "no_address"))
         return
-    _send(event, message, address)
+    if personal.is_sealed(contact.get("email")):
+        personal.still_current(uow, key)  # erased between the read and the record: nothing is sent
+    if _record(event, uow, {**message, "status": "SENDING"}):
+        _deliver(event, message, address)
 
 
 def notify_admins(event: InboundEvent) -> None:
@@ -117,7 +141,9 @@ def notify_admins(event: InboundEvent) -> None:
              or "payments")
     message = _message(event, notification_id, ADMINS, template, subject,
                        f"{subject}: {about} (alert {event.data.alert_id})")
-    _send(event, message, service_settings().notification_admin_email)
+    # The write-once record is the guard: the first attempt to write it is the one that sends.
+    if _record(event, UnitOfWork(), {**message, "status": "SENDING"}):
+        _deliver(event, message, service_settings().notification_admin_email)
 
 
 def _resume(event: InboundEvent, notification_id: str) -> None:
@@ -135,11 +161,26 @@ def _message(event: InboundEvent, notification_id: str, user_id: str, template: 
             "sentAt": datetime.now(UTC).isoformat()}
 
 
-def _send(event: InboundEvent, message: dict[str, Any], to: str) -> None:
-    # The write-once record is the guard: the first attempt to write it is the one that sends.
-    if not try_commit(store.record(UnitOfWork(), {**message, "status": "SENDING"})):
+def _record(event: InboundEvent, uow: UnitOfWork, message: dict[str, Any], outcome: Any = None) -> bool:
+    """Commit ``uow`` with the message's write-once record (and its outcome event). False if an earlier
+    attempt recorded it (a retry, a redelivery, a replay: resumed instead); ConditionFailed if another
+    condition of ``uow`` failed."""
+    record_index = len(uow.actions)
+    store.record(uow, message)
+    if outcome is not None:
+        uow.emit(outcome)
+    try:
+        uow.commit()
+    except ConditionFailed as failed:
+        if record_index not in failed.failed_indexes():
+            raise
         _resume(event, message["notificationId"])
-        return
+        return False
+    return True
+
+
+def _deliver(event: InboundEvent, message: dict[str, Any], to: str) -> None:
+    """Hand the recorded (SENDING) message to the channel, then record what became of it."""
     try:
         senders.sender().send(message_id=message["notificationId"], to=to, subject=message["subject"],
                               body=message["body"])
@@ -147,13 +188,6 @@ def _send(event: InboundEvent, message: dict[str, Any], to: str) -> None:
         _finish(event, {**message, "status": "SENDING"}, "FAILED", error=senders.error_class(exc))
         return
     _finish(event, {**message, "status": "SENDING"}, "SENT")
-
-
-def _fail_unsent(event: InboundEvent, message: dict[str, Any], error: str) -> None:
-    uow = store.record(UnitOfWork(), {**message, "status": "FAILED", "error": error})
-    uow.emit(_outcome(event, message, error))
-    if not try_commit(uow):
-        _resume(event, message["notificationId"])
 
 
 def _finish(event: InboundEvent, message: dict[str, Any], status: str, error: str | None = None) -> None:

@@ -40,3 +40,15 @@ def service_env(aws, monkeypatch):
         return env
 
     return configure
+
+
+@pytest.fixture
+def as_service(aws):
+    """Run code as one service (its table and settings, and the customer key store), several services in one
+    test."""
+    from shopstream.config import override_settings
+
+    def enter(service: str):
+        return override_settings(naming.function_settings(service).model_copy(update={
+            "customer_keys_table": naming.CUSTOMER_KEYS_TABLE, "customer_data_key": naming.CUSTOMER_DATA_KEY}))
+    return enter

@@ -11,7 +11,7 @@ import pytest
 from shopstream import transaction
 from shopstream.dynamo import from_attributes
 from shopstream.transaction import MAX_TRANSACTION_ITEMS
-from tests.unit.test_interleavings import as_service, envelope, inbound  # noqa: F401 - the fixture
+from tests.unit.test_interleavings import envelope, inbound
 
 AT = "2026-11-29T10:00:00.000+00:00"
 
@@ -230,9 +230,10 @@ def test_erasing_a_customer_whose_cart_changes_meanwhile_leaves_no_cart_and_no_i
 
 
 def test_a_cart_holds_at_most_as_many_lines_as_its_index_can_write_in_one_transaction():
+    from pydantic import ValidationError
+
     from cart import store
     from cart.models import CartItems
-    from pydantic import ValidationError
 
     CartItems(items=[_line(f"p-{n}") for n in range(store.MAX_PRODUCTS)])
     with pytest.raises(ValidationError, match="items"):

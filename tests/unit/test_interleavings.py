@@ -9,7 +9,6 @@ import pytest
 
 from local import naming
 from shopstream import catalog
-from shopstream.config import override_settings
 from shopstream.consumer import InboundEvent
 from shopstream.envelope import EventEnvelope, event_from_command
 
@@ -42,16 +41,6 @@ def cancelled(order_id: str = "o-1", product: str = "p-1", quantity: int = 2, pr
 def reserved(order_id: str = "o-1", product: str = "p-1", quantity: int = 2) -> dict:
     return {"orderId": order_id, "lines": [{"productId": product, "quantity": quantity}],
             "levels": [{"productId": product, "quantity": 10, "available": 8, "reserved": 2, "version": 3}]}
-
-
-@pytest.fixture
-def as_service(aws):
-    """Run code as one service (its table and settings, and the customer key store), several services in one
-    test."""
-    def enter(service: str):
-        return override_settings(naming.function_settings(service).model_copy(update={
-            "customer_keys_table": naming.CUSTOMER_KEYS_TABLE, "customer_data_key": naming.CUSTOMER_DATA_KEY}))
-    return enter
 
 
 def customer_key(as_service, user_id: str = "u-1") -> None:
@@ -350,6 +339,114 @@ def test_a_refused_message_reports_a_class_not_the_providers_text(as_service, ou
     [failed] = outbox
     assert failed.event_type == "NotificationFailed" and "ada@example.com" not in failed.model_dump_json()
     assert failed.data["error"] == "rejected:ValueError"
+
+
+def _sealed_registration(as_service, user_id: str = "u-1", email: str = "ada@example.com") -> EventEnvelope:
+    """A v2 registration, its address sealed with the customer's (new) key."""
+    from shopstream import personal
+
+    customer_key(as_service, user_id)
+    with as_service("user"):
+        sealed, name = personal.seal(user_id, "email", email).to_wire(), personal.seal(user_id, "name", "Ada").to_wire()
+    return event_from_command(event_type="UserRegistered", service="user", correlation_id="corr-r",
+                              data={"userId": user_id, "email": sealed, "name": name}, event_version="v2",
+                              user_id=user_id)
+
+
+def _records(uow, status: str) -> bool:
+    """``uow`` records a message as ``status``."""
+    return uow is not None and any(action.get("Put", {}).get("Item", {}).get("status", {}).get("S") == status
+                                   for action in uow.actions)
+
+
+def test_a_customer_erased_between_the_read_and_the_record_gets_nothing(as_service, sender):
+    """The record's transaction checks the key that opened the address is still there."""
+    from notification import logic, store
+    from shopstream import personal, transaction
+
+    registered = _sealed_registration(as_service)
+    confirmed = inbound(envelope("OrderConfirmed", {"orderId": "o-1", "userId": "u-1", "paymentId": "p",
+                                                    "total": {"amount": 1, "currency": "EUR"}}))
+    with as_service("notification"):
+        logic.on_user_event(inbound(registered))
+
+    def erase_now(uow):
+        if _records(uow, "SENDING"):
+            transaction.set_commit_hooks()
+            with as_service("user"):
+                erasure = transaction.UnitOfWork()
+                personal.destroy_key(erasure, "u-1")
+                erasure.commit()
+
+    transaction.set_commit_hooks(before=erase_now)
+    try:
+        with as_service("notification"):
+            logic.notify(confirmed)
+            statuses = {m["template"]: (m["status"], m.get("error")) for m in store.sent_to("u-1")}
+    finally:
+        transaction.set_commit_hooks()
+    assert len(sender.sent) == 1  # the welcome, before the erasure
+    assert statuses == {"welcome": ("SENT", None), "order-confirmed": ("SUPPRESSED", "erased")}
+
+
+def test_a_contact_changed_by_another_event_meanwhile_is_merged_again_and_noticed_once(as_service, sender):
+    from notification import logic, store
+    from shopstream import personal, transaction
+
+    registered = _sealed_registration(as_service)
+    with as_service("user"):
+        newer = personal.seal("u-1", "email", "new@example.com").to_wire()
+    updated = event_from_command(event_type="UserUpdated", service="user", correlation_id="corr-u",
+                                 data={"userId": "u-1", "email": newer, "version": 3}, event_version="v2",
+                                 user_id="u-1")
+
+    def update_now(uow):  # the newer update lands between the registration's read and its write
+        if _records(uow, "SENDING"):
+            transaction.set_commit_hooks()
+            logic.on_user_event(inbound(updated))
+
+    with as_service("notification"):
+        transaction.set_commit_hooks(before=update_now)
+        try:
+            logic.on_user_event(inbound(registered))
+        finally:
+            transaction.set_commit_hooks()
+        contact = store.get_contact("u-1")
+        assert (contact["version"], contact["status"]) == (3, "ACTIVE")  # the registration's status kept
+        assert personal.reveal(contact["email"], "email") == "new@example.com"
+        assert sorted(m["template"] for m in store.sent_to("u-1")) == ["profile-updated", "welcome"]
+    assert len(sender.sent) == 2
+
+
+def test_a_sent_notice_takes_one_read_and_two_writes(as_service, sender, monkeypatch):
+    """Contact and key in one batch read; the contact's change rides in the record's transaction."""
+    import boto3
+
+    from notification import logic
+    from shopstream import aws
+
+    registered = _sealed_registration(as_service)
+    confirmed = inbound(envelope("OrderConfirmed", {"orderId": "o-1", "userId": "u-1", "paymentId": "p",
+                                                    "total": {"amount": 1, "currency": "EUR"}}))
+    calls: list[str] = []
+    client = boto3.client("dynamodb")
+
+    class Counting:
+        exceptions = client.exceptions
+
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(client, name)
+
+    real_client = aws.client
+    monkeypatch.setattr(aws, "client", lambda name: Counting() if name == "dynamodb" else real_client(name))
+    with as_service("notification"):
+        logic.on_user_event(inbound(registered))
+        assert calls == ["batch_get_item", "transact_write_items", "transact_write_items"]
+        calls.clear()
+        logic.notify(confirmed)
+        assert calls == ["batch_get_item", "transact_write_items", "transact_write_items"]
+    assert len(sender.sent) == 2
 
 
 # --- erasure (issue 15) ---------------------------------------------------------------------------------

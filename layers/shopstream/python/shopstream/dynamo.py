@@ -68,17 +68,25 @@ def get(pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
 
 def get_many(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     """BatchGetItem (consistent), keyed by (pk, sk); missing keys are absent."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    pending = [to_attributes({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
+    found = batch_read({table_name(): [{"pk": pk, "sk": sk} for pk, sk in dict.fromkeys(keys)]})
+    return {(item["pk"], item["sk"]): item for item in found[table_name()]}
+
+
+def batch_read(keys_by_table: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Consistent reads of items of several tables in as few BatchGetItem calls as hold them (100
+    keys each), unprocessed keys asked again; the items found, by table."""
+    out: dict[str, list[dict[str, Any]]] = {table: [] for table in keys_by_table}
+    pending = [(table, to_attributes(key)) for table, keys in keys_by_table.items() for key in keys]
     client = aws.client("dynamodb")
     while pending:
         batch, pending = pending[:100], pending[100:]
-        request = {table_name(): {"Keys": batch, "ConsistentRead": True}}
+        request: dict[str, Any] = {}
+        for table, key in batch:
+            request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
         while request:
             response = client.batch_get_item(RequestItems=request)
-            for raw in response["Responses"].get(table_name(), []):
-                item = from_attributes(raw)
-                out[(item["pk"], item["sk"])] = item
+            for table, items in response["Responses"].items():
+                out[table] += [from_attributes(raw) for raw in items]
             request = response.get("UnprocessedKeys") or {}
     return out
 

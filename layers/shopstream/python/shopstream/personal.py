@@ -29,6 +29,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -103,9 +104,39 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _key_item(user_id: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class CustomerKey:
+    """A customer's key item as just read with other items in one call (``key_location``); ``item``
+    None: they have no key (erased, or never created). Handing it to the functions below saves
+    their own read of the store; it is still read before every use."""
+
+    user_id: str
+    item: dict[str, Any] | None
+
+
+def key_location(user_id: str) -> tuple[str, dict[str, Any]]:
+    """The table and key of the customer's key item, to read it in a batch (``dynamo.batch_read``)."""
+    return _table(), {"userId": user_id}
+
+
+def customer_key(user_id: str, found: dict[str, list[dict[str, Any]]]) -> CustomerKey:
+    """The customer's key among the items of a batch read that asked for ``key_location(user_id)``."""
+    return CustomerKey(user_id, next((i for i in found.get(_table(), []) if i.get("userId") == user_id), None))
+
+
+def still_current(uow: UnitOfWork, key: CustomerKey) -> None:
+    """A condition of ``uow``: the customer still has the key that was read (not erased meanwhile)."""
+    if key.item is None:
+        raise Unreadable(f"no key for customer {key.user_id}")
+    uow.check({"userId": key.user_id}, condition="wrappedKey = :wrapped", values={":wrapped": key.item["wrappedKey"]},
+              table=_table())
+
+
+def _key_item(user_id: str, key: CustomerKey | None = None) -> dict[str, Any] | None:
     from shopstream.dynamo import from_attributes
 
+    if key is not None and key.user_id == user_id:
+        return key.item
     found = aws.client("dynamodb").get_item(TableName=_table(), Key={"userId": {"S": user_id}},
                                             ConsistentRead=True)
     return from_attributes(found["Item"]) if "Item" in found else None
@@ -130,8 +161,8 @@ def destroy_key(uow: UnitOfWork, user_id: str) -> None:
     forget(user_id)
 
 
-def public_key(user_id: str) -> bytes:
-    item = _key_item(user_id)
+def public_key(user_id: str, key: CustomerKey | None = None) -> bytes:
+    item = _key_item(user_id, key)
     if item is None:
         raise Unreadable(f"no key for customer {user_id}")
     return _unb64(str(item["publicKey"]))
@@ -145,10 +176,10 @@ _cache: OrderedDict[bytes, tuple[float, X25519PrivateKey]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _private_key(user_id: str) -> X25519PrivateKey:
+def _private_key(user_id: str, key: CustomerKey | None = None) -> X25519PrivateKey:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    item = _key_item(user_id)
+    item = _key_item(user_id, key)
     if item is None:
         raise Unreadable(f"no key for customer {user_id}")
     wrapped = bytes(item["wrappedKey"])
@@ -160,12 +191,12 @@ def _private_key(user_id: str) -> X25519PrivateKey:
             return cached[1]
     plaintext = aws.client("kms").decrypt(CiphertextBlob=wrapped, KeyId=get_settings().customer_data_key,
                                           EncryptionContext={CONTEXT_KEY: user_id})["Plaintext"]
-    key = X25519PrivateKey.from_private_bytes(plaintext)
+    private = X25519PrivateKey.from_private_bytes(plaintext)
     with _cache_lock:
-        _cache[wrapped] = (now + _CACHE_SECONDS, key)
+        _cache[wrapped] = (now + _CACHE_SECONDS, private)
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    return key
+    return private
 
 
 def forget(user_id: str | None = None) -> None:
@@ -201,8 +232,9 @@ def seal(user_id: str, kind: PersonalKind, value: Any, *, recipient: bytes | Non
     return Sealed(kid=user_id, kind=kind, epk=_b64(ephemeral_public), iv=_b64(iv), ct=_b64(ciphertext))
 
 
-def unseal(sealed: Sealed | dict[str, Any], kind: PersonalKind) -> Any:
-    """The clear value; Unreadable once the customer's key is gone."""
+def unseal(sealed: Sealed | dict[str, Any], kind: PersonalKind, key: CustomerKey | None = None) -> Any:
+    """The clear value; Unreadable once the customer's key is gone. ``key``: the customer's key item,
+    if the caller just read it (else it is read here)."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -210,7 +242,7 @@ def unseal(sealed: Sealed | dict[str, Any], kind: PersonalKind) -> Any:
     box = sealed if isinstance(sealed, Sealed) else Sealed.model_validate(sealed)
     if box.kind != kind:
         raise ValueError(f"a sealed {box.kind} read as {kind}")
-    private = _private_key(box.kid)
+    private = _private_key(box.kid, key)
     ephemeral = _unb64(box.epk)
     recipient = private.public_key().public_bytes_raw()
     shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral))
@@ -222,15 +254,15 @@ def unseal(sealed: Sealed | dict[str, Any], kind: PersonalKind) -> Any:
     return json.loads(plaintext)
 
 
-def reveal(value: Any, kind: PersonalKind) -> Any:
+def reveal(value: Any, kind: PersonalKind, key: CustomerKey | None = None) -> Any:
     """A personal value as a reader needs it: clear values (v1 events) as they are, sealed ones opened.
     None stays None; Unreadable when it was sealed for a customer whose key is gone."""
     if isinstance(value, BaseModel) and not isinstance(value, Sealed):
         return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return unseal(value, kind) if is_sealed(value) else value
+    return unseal(value, kind, key) if is_sealed(value) else value
 
 
-def keep(value: Any, user_id: str, kind: PersonalKind) -> dict[str, Any] | None:
+def keep(value: Any, user_id: str, kind: PersonalKind, key: CustomerKey | None = None) -> dict[str, Any] | None:
     """What a service stores of a personal value: always its sealed form. A clear value (a v1 event)
     is sealed on arrival for the customer; None if there is no value, or no key to seal it with (the
     customer was erased: nothing of theirs is kept)."""
@@ -243,6 +275,6 @@ def keep(value: Any, user_id: str, kind: PersonalKind) -> dict[str, Any] | None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
     try:
-        return seal(user_id, kind, value).to_wire()
+        return seal(user_id, kind, value, recipient=public_key(user_id, key)).to_wire()
     except Unreadable:
         return None

@@ -88,15 +88,20 @@ def apply(key: dict[str, str], version: int, fields: dict[str, Any]) -> dict[str
 
 
 def _replace(current: dict[str, Any] | None, after: dict[str, Any]) -> None:
-    """Write ``after`` if the replica is still what was read (optimistic concurrency on ``rev``)."""
     uow = UnitOfWork()
+    write_merged(uow, current, after)
+    uow.commit()
+
+
+def write_merged(uow: UnitOfWork, current: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Write ``after`` (``merged`` from ``current``) with ``uow``, if the replica is still what was read
+    (optimistic concurrency on ``rev``; else the transaction fails: read and merge again)."""
     if current is None:
         uow.put(after, condition="attribute_not_exists(pk)")
     elif REVISION not in current:
         uow.put(after, condition="attribute_not_exists(#rev)", names={"#rev": REVISION})
     else:
         uow.put(after, condition="#rev = :read", names={"#rev": REVISION}, values={":read": current[REVISION]})
-    uow.commit()
 
 
 def erase(key: dict[str, str], at: str) -> bool:

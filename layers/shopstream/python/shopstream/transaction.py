@@ -92,8 +92,9 @@ class UnitOfWork:
         self._action("Delete", {"Key": _to_attributes(key)}, condition, names, values, table)
 
     def check(self, key: Mapping[str, Any], *, condition: str,
-              names: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> None:
-        self._action("ConditionCheck", {"Key": _to_attributes(key)}, condition, names, values)
+              names: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+              table: str | None = None) -> None:
+        self._action("ConditionCheck", {"Key": _to_attributes(key)}, condition, names, values, table)
 
     def emit(self, envelope: EventEnvelope) -> None:
         """Queue an event; it is written as an outbox item in the same transaction."""
