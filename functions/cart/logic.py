@@ -158,19 +158,30 @@ def on_user_event(event: InboundEvent) -> None:
 
 
 def erase(user_id: str, at: str) -> int:
-    """Delete every cart of the customer. The marker comes first: a cart created after it is refused, one
-    created before it is in the (consistent) index read after it. Deleting again deletes nothing."""
-    marker = UnitOfWork()
-    store.mark_erased(marker, user_id, at)
-    try_commit(marker)  # marked before: a redelivery or a replay
-    cart_ids = sorted(store.carts_of(user_id))  # written with each cart, in the same transaction
+    """Delete every cart of the customer. The mark and the deletions are decided from one read of the
+    customer's carts: the mark goes in the first transaction, on condition that no cart was created
+    since the read (else read again), and from then on no cart is created for them. Erasing again
+    deletes nothing."""
+    return retry_on_conflict(partial(_erase, user_id, at), what=f"erasing the carts of {user_id}") or 0
+
+
+def _erase(user_id: str, at: str) -> int:
+    state, cart_ids = store.owner(user_id)
     carts = store.get_many(cart_ids)
-    for cart_id in cart_ids:
-        if cart_id in carts:
-            uow = UnitOfWork()
-            store.delete(uow, carts[cart_id])
-            if not try_commit(uow):  # its lines changed since the read: read it again
-                retry_on_conflict(partial(_delete_current, cart_id), what=f"erasing cart {cart_id}")
+    found = [carts[cart_id] for cart_id in sorted(cart_ids) if cart_id in carts]
+    mark = UnitOfWork()
+    if not (state and state.get("erasedAt")):  # else marked before: a redelivery, or carts left by a failure
+        store.mark_erased(mark, user_id, state, at)
+    parts = [mark]
+    for cart in found:
+        parts.append(UnitOfWork())
+        store.delete(parts[-1], cart)
+    not_committed = commit_in_batches(parts)
+    if 0 in not_committed:  # a cart created or changed since the read: all of it again
+        raise ConditionFailed([])
+    for index in not_committed:  # changed after the mark went in
+        cart_id = found[index - 1]["cartId"]
+        retry_on_conflict(partial(_delete_current, cart_id), what=f"erasing cart {cart_id}")
     return len(cart_ids)
 
 

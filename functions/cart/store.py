@@ -2,7 +2,9 @@
 
 CART#<id> / CART            the cart; open carts are indexed (gsi1 OPEN#<shard> by last activity)
 USER#<userId> / CART#<id>   the customer's carts (written with the cart), so that erasure finds them all
-USER#<userId> / ERASED      the customer was erased: their carts were deleted and no cart is created for them
+USER#<userId> / CARTS       how many carts the customer created, and when they were erased (then their carts were
+                            deleted and no cart is created for them): a cart's creation and the erasure both
+                            write it, so one of them fails if they race
 PRODUCT#<productId> / CART#<id>
                             the open carts holding the product (written with each open cart's lines, deleted
                             when it closes), so that a discontinued product finds its carts in one query
@@ -54,8 +56,8 @@ def _owner_key(user_id: str, cart_id: str) -> Key:
     return {"pk": f"USER#{user_id}", "sk": f"CART#{cart_id}"}
 
 
-def _erased_key(user_id: str) -> Key:
-    return {"pk": f"USER#{user_id}", "sk": "ERASED"}
+def _owner_state_key(user_id: str) -> Key:
+    return {"pk": f"USER#{user_id}", "sk": "CARTS"}
 
 
 def _product_key(product_id: str, cart_id: str) -> Key:
@@ -77,7 +79,8 @@ def _index_products(uow: UnitOfWork, cart_id: str, before: list[dict[str, Any]],
 
 def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
     """The cart and its owner's index entry, unless the owner was erased (a condition of the same transaction)."""
-    uow.check(_erased_key(cart["userId"]), condition="attribute_not_exists(pk)")
+    uow.update(_owner_state_key(cart["userId"]), update="ADD created :one", condition="attribute_not_exists(erasedAt)",
+               values={":one": 1})
     uow.put({**_key(cart["cartId"]), **cart, "gsi1pk": shards.shard_key(OPEN_INDEX, cart["cartId"]),
              "gsi1sk": cart["updatedAt"]},
             condition="attribute_not_exists(pk)")
@@ -87,17 +90,32 @@ def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
 
 
 def erased(user_id: str) -> bool:
-    return dynamo.get(**_erased_key(user_id)) is not None
-
-
-def mark_erased(uow: UnitOfWork, user_id: str, at: str) -> None:
-    uow.put({**_erased_key(user_id), "erasedAt": at}, condition="attribute_not_exists(pk)")
+    state = dynamo.get(**_owner_state_key(user_id))
+    return bool(state and state.get("erasedAt"))
 
 
 def carts_of(user_id: str) -> list[str]:
     """Ids of every cart the customer has, whatever its status (a consistent read of the table)."""
-    items = dynamo.query("pk = :pk AND begins_with(sk, :carts)", {":pk": f"USER#{user_id}", ":carts": "CART#"})
-    return [i["cartId"] for i in items]
+    return owner(user_id)[1]
+
+
+def owner(user_id: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The customer's cart state (None: they never had a cart) and the ids of every cart they have,
+    in one consistent query of their partition."""
+    items = dynamo.query("pk = :pk", {":pk": f"USER#{user_id}"})
+    state = next((i for i in items if i["sk"] == "CARTS"), None)
+    return state, [i["cartId"] for i in items if i["sk"].startswith("CART#")]
+
+
+def mark_erased(uow: UnitOfWork, user_id: str, state: dict[str, Any] | None, at: str) -> None:
+    """Mark the customer erased with ``uow``, if no cart was created since ``state`` was read (else the
+    transaction fails: a cart the caller does not know of exists)."""
+    if state is None:
+        uow.put({**_owner_state_key(user_id), "created": 0, "erasedAt": at}, condition="attribute_not_exists(pk)")
+    else:
+        uow.update(_owner_state_key(user_id), update="SET erasedAt = :at",
+                   condition="created = :read AND attribute_not_exists(erasedAt)",
+                   values={":at": at, ":read": state["created"]})
 
 
 def get_many(cart_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -229,6 +229,39 @@ def test_erasing_a_customer_whose_cart_changes_meanwhile_leaves_no_cart_and_no_i
         assert store.get("c-1") is None and store.get("c-2") is None and _index() == set()
 
 
+def test_a_cart_created_while_its_customer_is_erased_is_refused_or_erased_too(as_service, monkeypatch):
+    """The erasure's mark is conditioned on the carts it read; a cart created in between fails it."""
+    from cart import logic, store
+
+    calls: list[str] = []
+    with as_service("cart"):
+        _create("c-1", "u-1", ["p-1"])
+
+        def create_meanwhile(uow):
+            if uow is not None and any("erasedAt" in str(action) for action in uow.actions):
+                transaction.set_commit_hooks()
+                _create("c-late", "u-1", ["p-2"])
+
+        transaction.set_commit_hooks(before=create_meanwhile)
+        try:
+            logic.erase("u-1", AT)
+        finally:
+            transaction.set_commit_hooks()
+        assert store.get("c-1") is None and store.get("c-late") is None and store.carts_of("u-1") == []
+        assert _index() == set() and store.erased("u-1")
+        with pytest.raises(transaction.ConditionFailed):  # and none afterwards
+            _create("c-after", "u-1", [])
+        client = boto3.client("dynamodb")
+        monkeypatch.setattr(transaction.aws, "client", lambda name: _Counting(client, calls))
+        _create("c-2", "u-2", ["p-1"])
+        calls.clear()
+        logic.on_user_event(inbound(envelope("UserErased", {"userId": "u-2", "version": 2})))
+        assert calls == ["query", "batch_get_item", "transact_write_items"]  # read, then mark and delete at once
+        calls.clear()
+        logic.on_user_event(inbound(envelope("UserErased", {"userId": "u-2", "version": 2})))  # redelivered
+        assert calls == ["query"]  # marked, no cart left: nothing to write
+
+
 def test_a_cart_holds_at_most_as_many_lines_as_its_index_can_write_in_one_transaction():
     from pydantic import ValidationError
 
