@@ -51,6 +51,7 @@ SECTIONS = [
     ("aws_calls", "2. AWS calls per consumed event (100-record batches, realistic flow, moto)"),
     ("consumer_cpu", "3. Per-record CPU of the consumer runtime (store and publisher faked)"),
     ("key_parallel", "3b. Key-ordered parallelism inside a batch (target ≥ 8x at 16 keys)"),
+    ("hot_stock", "3c. One product everybody orders: its stock on counters (lost races per reservation)"),
     ("relay_rate", "4. Outbox relay rate into the local broker (target ratio ≥ 0.5)"),
     ("local_runtime", "5. The local runtime at interactive speed (idle settle; 1,000 orders from 10 clients)"),
 ]

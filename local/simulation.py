@@ -517,7 +517,11 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
     ledger = {p["pk"].removeprefix("PROVIDER#"): p for p in payment_items if p["pk"].startswith("PROVIDER#")}
     inventory = scan_table("inventory")
     reservations = {r["orderId"]: r for r in inventory if r["sk"] == "RESERVATION"}
-    stocks = {s["productId"]: s for s in inventory if s["sk"] == "STOCK"}
+    counters = [s for s in inventory if s["sk"] == "SHARD"]  # a product's stock is split over counters
+    stocks: dict[str, Counter[str]] = {}
+    for counter in counters:
+        stocks.setdefault(counter["productId"], Counter()).update(
+            {level: int(counter[level]) for level in ("available", "reserved", "sold", "received")})
     shipping = scan_table("shipping")
     shipments = {s["orderId"]: s for s in shipping if s["sk"] == "SHIPMENT"}
 
@@ -572,6 +576,12 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
                 fail(f"{order_id}: kept order with reservation {status}", order_id)
         elif status in ("RESERVED", "COMMITTED"):
             fail(f"{order_id}: cancelled order still holds stock ({status})", order_id)
+    for counter in counters:  # each on its own: what makes the sum impossible to oversell
+        if counter["received"] != counter["available"] + counter["reserved"] + counter["sold"] or min(
+                counter["available"], counter["reserved"], counter["sold"]) < 0:
+            fail(f"{counter['productId']} counter {counter['shard']}: received {counter['received']}, available "
+                 f"{counter['available']}, reserved {counter['reserved']}, sold {counter['sold']}",
+                 counter["productId"])
     for product_id, stock in stocks.items():
         if stock["received"] != stock["available"] + stock["reserved"] + stock["sold"]:
             fail(f"{product_id}: received {stock['received']} != available {stock['available']} + reserved "
@@ -596,9 +606,10 @@ def check(simulation: Simulation, sender: _CountingSender) -> list[Violation]:
     # availability shown by the catalog follows inventory
     for product in (i for i in scan_table("catalog") if i["sk"] == "PRODUCT"):
         held = stocks.get(product["productId"])
-        if held and int(product.get("availableQty", 0)) != held["available"]:
-            fail(f"{product['productId']}: catalog shows {product.get('availableQty')} available, "
-                 f"inventory has {held['available']}", product["productId"])
+        shown = sum(int(units) for units in product.get("shardAvailable", {}).values())
+        if held and shown != held["available"]:
+            fail(f"{product['productId']}: catalog shows {shown} available, inventory has {held['available']}",
+                 product["productId"])
 
     # e-mail: each message at most once, and every attempt closed
     messages = [m for m in scan_table("notification") if m["sk"] == "MESSAGE"]

@@ -114,6 +114,10 @@ class EnvironmentConfig(_Model):
     # Partitions per topic where this environment differs from the catalog (which local runs use).
     partitions: dict[str, int] = Field(default_factory=dict)
     event_pollers: EventPollers
+    # Stock counters of each product created in this environment (docs/capacity.md: a product sells
+    # ~80 reservations/s per counter before optimistic retries dominate); at most 48 (an adjustment
+    # writes every counter and an event for each in one transaction).
+    stock_shards: int = Field(default=4, ge=1, le=48)
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:
@@ -175,6 +179,10 @@ class EnvironmentConfig(_Model):
                 raise ValueError(f"partitions: the mappings of poller group {group} may scale to {total} pollers "
                                  f"(one per partition); Lambda allows {MAX_POLLERS_PER_POLLER_GROUP} per group")
         return self
+
+    def service_settings(self, service: str) -> dict[str, str]:
+        """A service's settings that differ per environment, as its functions read them (``SHOPSTREAM_<NAME>``)."""
+        return {"SHOPSTREAM_INVENTORY_STOCK_SHARDS": str(self.stock_shards)} if service == "inventory" else {}
 
     def partition_count(self, topic_name: str) -> int:
         return self.partitions.get(topic_name, catalog.topic(topic_name).partitions)

@@ -201,7 +201,7 @@ def on_inventory_metrics(event: InboundEvent) -> None:
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
     for stock in levels:
-        store.apply_stock(stock.product_id, stock.version, stock.available)
+        store.apply_stock(stock.product_id, stock.shard, stock.version, stock.available)
     if reserved:
         _count(event, {"reservedUnits": sum(reserved.values())}, {}, reserved)
 

@@ -68,7 +68,7 @@ def archived(bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
 # WINDOW#<minute> / PRODUCT#<productId> units reserved of one product in the window
 # ORDER#<orderId> / JOIN                the two sides of the join (CREATED, CONFIRMED), whichever arrives first
 # DECLINES#<userId> / <time>#<eventId>  a customer's declined payments (the fraud pattern's facts)
-# STOCK#<productId> / LEVEL             available stock (a replica: the newest version wins)
+# STOCK#<productId> / LEVEL#<n>         available stock of each of its counters (replicas: newest version wins)
 # ALERTS / <alertId>                    every alert raised, once (its event goes out in the same transaction)
 # ANALYTICS / CLOSED                    the newest window whose patterns were matched
 # Everything expires with the ``ttl`` it is given.
@@ -144,14 +144,17 @@ def declines_between(user_id: str, start: str, end: str) -> list[tuple[str, str]
     return [(i["at"], i["paymentId"]) for i in items]
 
 
-def apply_stock(product_id: str, version: int, available: int) -> None:
-    replica.apply({"pk": f"STOCK#{product_id}", "sk": "LEVEL", "productId": product_id}, version,
+def apply_stock(product_id: str, shard: int, version: int, available: int) -> None:
+    """One of the product's stock counters (newest version wins)."""
+    replica.apply({"pk": f"STOCK#{product_id}", "sk": f"LEVEL#{shard:04d}", "productId": product_id}, version,
                   {"available": available})
 
 
 def available_stock(product_id: str) -> int | None:
-    item = dynamo.get(f"STOCK#{product_id}", "LEVEL")
-    return int(item["available"]) if item and "available" in item else None
+    """Units available: the sum over the product's counters (None: no level seen yet)."""
+    items = dynamo.query("pk = :pk AND begins_with(sk, :levels)", {":pk": f"STOCK#{product_id}", ":levels": "LEVEL#"})
+    levels = [int(item["available"]) for item in items if "available" in item]
+    return sum(levels) if levels else None
 
 
 def raise_alert(alert: dict[str, Any], envelope: EventEnvelope) -> bool:

@@ -23,7 +23,7 @@ SERVICE = "catalog"
 
 
 def _product(item: dict[str, Any]) -> Product:
-    available = int(item.get("availableQty", 0))
+    available = store.available(item)
     return Product.model_validate({**item, "availability": Availability(available=available, in_stock=available > 0
                                                                         and item["status"] == "ACTIVE")})
 
@@ -77,7 +77,8 @@ def discontinue(caller: Caller, product_id: str) -> Product:
 
 
 def on_stock_event(event: InboundEvent) -> None:
-    """Availability follows inventory; each level carries its version, so order of arrival does not matter."""
+    """Availability follows inventory, counter by counter; each level carries its counter's version, so
+    order of arrival does not matter."""
     match event.data:
         case InventoryAdjusted(level=level):
             levels = [level]
@@ -87,5 +88,5 @@ def on_stock_event(event: InboundEvent) -> None:
             raise PoisonRecord("unexpected_event", type(other).__name__)
     for level in levels:
         uow = UnitOfWork()
-        store.apply_availability(uow, level.product_id, level.available, level.version)
+        store.apply_availability(uow, level.product_id, level.shard, level.available, level.version)
         try_commit(uow)  # unknown product or an older version: nothing to apply

@@ -28,7 +28,7 @@ def create(uow: UnitOfWork, product: dict[str, Any]) -> None:
             condition="attribute_not_exists(pk)")
     uow.put({**_key(product["productId"]), **product, "gsi1pk": LISTING,
              "gsi1sk": f"{product['name'].lower()}#{product['productId']}",
-             "availableQty": 0, "availabilityVersion": 0},
+             "shardAvailable": {}, "shardVersion": {}},
             condition="attribute_not_exists(pk)")
 
 
@@ -38,8 +38,15 @@ def update(uow: UnitOfWork, product_id: str, changes: dict[str, Any], expected_v
                names=names, values={**values, ":expected": expected_version})
 
 
-def apply_availability(uow: UnitOfWork, product_id: str, available: int, version: int) -> None:
-    """Only a newer stock version wins: stale and duplicate events change nothing."""
-    uow.update(_key(product_id), update="SET availableQty = :available, availabilityVersion = :version",
-               condition="attribute_exists(pk) AND availabilityVersion < :version",
-               values={":available": available, ":version": version})
+def apply_availability(uow: UnitOfWork, product_id: str, shard: int, available: int, version: int) -> None:
+    """One stock counter's level; only a newer version of that counter wins (stale and duplicate events
+    change nothing)."""
+    uow.update(_key(product_id), update="SET shardAvailable.#shard = :available, shardVersion.#shard = :version",
+               condition="attribute_exists(pk) AND (attribute_not_exists(shardVersion.#shard) "
+                         "OR shardVersion.#shard < :version)",
+               names={"#shard": str(shard)}, values={":available": available, ":version": version})
+
+
+def available(product: dict[str, Any]) -> int:
+    """Units available: the sum of the newest level of each of the product's stock counters."""
+    return sum(int(units) for units in product.get("shardAvailable", {}).values())

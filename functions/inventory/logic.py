@@ -1,17 +1,19 @@
 """Stock levels and order reservations.
 
-stock per product:  received (all adjustments) = available + reserved + sold
+stock per counter:  received (all adjustments) = available + reserved + sold, each level >= 0;
+                    a product's stock is the sum of its counters (store.py)
 reservation:        RESERVED -> COMMITTED (paid) | RELEASED;  COMMITTED -> RELEASED (refund restock);
                     FAILED (out of stock);  CANCELLED (the order was cancelled before it was reserved)
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from typing import Any, Literal
 
 from shopstream.consumer import InboundEvent, PoisonRecord
-from shopstream.envelope import event_from_event
+from shopstream.envelope import EventEnvelope, event_from_event
 from shopstream.events import (
     InventoryAdjusted,
     InventoryReleased,
@@ -28,56 +30,80 @@ from shopstream.events import (
     StockLevel,
 )
 from shopstream.request import Caller, Conflict, NotFound, commit
-from shopstream.transaction import UnitOfWork, retry_on_conflict, try_commit
+from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
 
 from . import store
 from .models import Adjustment, StockView
+from .settings import settings
 
 SERVICE = "inventory"
 
 
-def _level(stock: dict[str, Any], *, available: int = 0, reserved: int = 0, sold: int = 0) -> StockLevel:
-    new_available, new_reserved = stock["available"] + available, stock["reserved"] + reserved
-    return StockLevel(product_id=stock["productId"], quantity=new_available + new_reserved,
-                      available=new_available, reserved=new_reserved, version=stock["version"] + 1)
+def _level(shard: dict[str, Any], *, available: int = 0, reserved: int = 0) -> StockLevel:
+    """The counter's level after the change (its version: the one this change writes)."""
+    new_available, new_reserved = shard["available"] + available, shard["reserved"] + reserved
+    return StockLevel(product_id=shard["productId"], shard=int(shard["shard"]), quantity=new_available + new_reserved,
+                      available=new_available, reserved=new_reserved, version=shard["version"] + 1)
 
 
 def view(product_id: str) -> StockView:
-    stock = store.get_stock(product_id)
+    stock = store.get_stock(product_id, settings().inventory_stock_shards)
     if stock is None:
         raise NotFound("no stock record for this product")
     return StockView(product_id=product_id, available=stock["available"], reserved=stock["reserved"])
 
 
+def spread(delta: int, shards: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """How an adjustment of ``delta`` units is split over the counters: units added go to the emptiest
+    first so that every counter can serve reservations; units removed come from the fullest first.
+    Only counters that change are listed."""
+    order = sorted(shards, key=lambda s: (s["available"], s["shard"]), reverse=delta < 0)
+    parts: list[tuple[dict[str, Any], int]] = []
+    if delta > 0:
+        even, extra = divmod(delta, len(order))
+        parts = [(shard, even + (i < extra)) for i, shard in enumerate(order)]
+    else:
+        left = -delta
+        for shard in order:
+            take = min(left, int(shard["available"]))
+            parts.append((shard, -take))
+            left -= take
+    return [(shard, units) for shard, units in parts if units]
+
+
 def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
+    """Units received or written off: split over the product's counters, an InventoryAdjusted per counter."""
     adjustment_id = caller.derived_id("adj_") if caller.idempotency_key else None
     if adjustment_id and store.get_adjustment(adjustment_id) is not None:
         return view(product_id)  # made before under this Idempotency-Key (its response was lost)
-    stock = store.get_stock(product_id)
-    if stock is None:
+    shards = store.get_shards(product_id, settings().inventory_stock_shards)
+    if not shards:
         raise NotFound("no stock record for this product")
+    stock = store.total(shards)
     if stock["status"] != "ACTIVE":
         raise Conflict("product is discontinued")
     if stock["available"] + body.delta < 0:
         raise Conflict(f"only {stock['available']} available; cannot remove {-body.delta}")
     uow = UnitOfWork()
-    store.change_stock(uow, stock, available=body.delta, received=body.delta)
+    for shard, units in spread(body.delta, shards):
+        store.change_shard(uow, shard, available=units, received=units)
+        uow.emit(caller.command("InventoryAdjusted", InventoryAdjusted(
+            product_id=product_id, delta=units, reason=body.reason, level=_level(shard, available=units)), SERVICE))
     if adjustment_id:
         store.record_adjustment(uow, adjustment_id, product_id, body.delta)
-    level = _level(stock, available=body.delta)
-    uow.emit(caller.command("InventoryAdjusted", InventoryAdjusted(product_id=product_id, delta=body.delta,
-                                                                   reason=body.reason, level=level), SERVICE))
     commit(uow, status=200, conflict="stock changed meanwhile; retry")
-    return StockView(product_id=product_id, available=level.available, reserved=level.reserved)
+    return StockView(product_id=product_id, available=stock["available"] + body.delta, reserved=stock["reserved"])
 
 
 def on_product_event(event: InboundEvent) -> None:
     match event.data:
         case ProductCreated(product_id=product_id):
-            try_commit(store.create_stock(UnitOfWork(), product_id))  # known already: nothing to do
+            try_commit(store.create_stock(UnitOfWork(), product_id, settings().inventory_stock_shards))  # known
         case ProductDiscontinued(product_id=product_id):
-            # Also when ProductCreated has not arrived yet: the record starts out discontinued.
-            try_commit(store.discontinue_stock(UnitOfWork(), product_id))
+            # Also when ProductCreated has not arrived yet: the counters start out discontinued.
+            existing = store.get_shards(product_id, settings().inventory_stock_shards)
+            shards = int(existing[0]["shards"]) if existing else settings().inventory_stock_shards
+            try_commit(store.discontinue_stock(UnitOfWork(), product_id, shards))
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
@@ -102,6 +128,35 @@ def on_payment_event(event: InboundEvent) -> None:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
+def pick(order_id: str, shards: list[dict[str, Any]], quantity: int) -> dict[str, Any] | None:
+    """The counter a line is taken from, whole: the one the order id chooses (orders of one product
+    spread over its counters) if it holds enough, else the next one that does; None if none does."""
+    start = zlib.crc32(order_id.encode()) % len(shards)
+    return next((shard for shard in shards[start:] + shards[:start] if shard["available"] >= quantity), None)
+
+
+def consolidate(cause: EventEnvelope, order_id: str, shards: list[dict[str, Any]], quantity: int) -> None:
+    """Move units between a product's counters so that the one the order id chooses holds ``quantity``
+    (the product holds enough, but spread thinner than that): one transaction, the fullest counters
+    first, an InventoryAdjusted (reason "rebalanced") for each counter it changes. Nothing is created or
+    lost: units move with their receipt (each counter keeps received = available + reserved + sold)."""
+    into = shards[zlib.crc32(order_id.encode()) % len(shards)]
+    needed = quantity - int(into["available"])
+    moves: list[tuple[dict[str, Any], int]] = []
+    for shard in sorted((s for s in shards if s is not into), key=lambda s: -int(s["available"])):
+        units = min(needed, int(shard["available"]))
+        if units:
+            moves.append((shard, -units))
+            needed -= units
+    moves.append((into, -sum(units for _, units in moves)))
+    uow = UnitOfWork()
+    for shard, units in moves:
+        store.change_shard(uow, shard, available=units, received=units)
+        uow.emit(event_from_event(cause, event_type="InventoryAdjusted", service=SERVICE, data=InventoryAdjusted(
+            product_id=shard["productId"], delta=units, reason="rebalanced", level=_level(shard, available=units))))
+    uow.commit()
+
+
 def reserve(event: InboundEvent, created: OrderCreated) -> None:
     """Hold every line of the order, or none. A reservation record, whatever its status, means the
     order was decided before (a redelivery, or a cancellation that came first: nothing is taken)."""
@@ -114,7 +169,8 @@ def reserve(event: InboundEvent, created: OrderCreated) -> None:
     def attempt() -> None:
         if store.get_reservation(order_id) is not None:
             return
-        stocks = store.get_stocks(list(wanted))
+        counters = store.get_shards_of(list(wanted), settings().inventory_stock_shards)
+        stocks = {p: store.total(shards) for p, shards in counters.items()}
         shortages = [Shortage(product_id=p, requested=q, available=stocks[p]["available"] if p in stocks else 0)
                      for p, q in wanted.items()
                      if p not in stocks or stocks[p]["status"] != "ACTIVE" or stocks[p]["available"] < q]
@@ -128,11 +184,16 @@ def reserve(event: InboundEvent, created: OrderCreated) -> None:
                                       data=InventoryReservationFailed(order_id=order_id, reason=reason,
                                                                       shortages=shortages)))
         else:
-            levels = []
+            levels, taken = [], []
             for line in lines:
-                store.change_stock(uow, stocks[line.product_id], available=-line.quantity, reserved=line.quantity)
-                levels.append(_level(stocks[line.product_id], available=-line.quantity, reserved=line.quantity))
-            store.create_reservation(uow, order_id, line_items, "RESERVED")
+                shard = pick(order_id, counters[line.product_id], line.quantity)
+                if shard is None:  # enough units, but no counter holds them all: gather them, then read again
+                    consolidate(event.envelope, order_id, counters[line.product_id], line.quantity)
+                    raise ConditionFailed([])
+                store.change_shard(uow, shard, available=-line.quantity, reserved=line.quantity)
+                levels.append(_level(shard, available=-line.quantity, reserved=line.quantity))
+                taken.append({"productId": line.product_id, "shard": int(shard["shard"]), "quantity": line.quantity})
+            store.create_reservation(uow, order_id, line_items, "RESERVED", taken)
             uow.emit(event_from_event(event.envelope, event_type="InventoryReserved", service=SERVICE,
                                       data=InventoryReserved(order_id=order_id, lines=lines, levels=levels)))
         uow.commit()
@@ -140,8 +201,13 @@ def reserve(event: InboundEvent, created: OrderCreated) -> None:
     retry_on_conflict(attempt, what=f"reserve order {order_id}")
 
 
+def _taken(reservation: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(product, counter, units) the reservation holds."""
+    return [(t["productId"], int(t["shard"]), int(t["quantity"])) for t in reservation.get("taken", [])]
+
+
 def release(event: InboundEvent, order_id: str, *, reason: str) -> None:
-    """Put reserved (or sold, when a paid order is cancelled) units back on the shelf.
+    """Put reserved (or sold, when a paid order is cancelled) units back on the counters they came from.
 
     A cancellation that arrives before the order's reservation leaves a CANCELLED tombstone, so
     the late OrderCreated takes nothing. Only OrderCancelled and PaymentFailed release: an order is
@@ -158,16 +224,17 @@ def release(event: InboundEvent, order_id: str, *, reason: str) -> None:
         if reservation["status"] not in ("RESERVED", "COMMITTED"):
             return  # failed, released, or cancelled before it was made
         lines = [ItemQuantity.model_validate(line) for line in reservation["lines"]]
-        stocks = store.get_stocks([line.product_id for line in lines])
+        taken = _taken(reservation)
+        shards = store.get_shard_items([(p, n) for p, n, _ in taken])
         levels = []
-        for line in lines:
-            stock = stocks[line.product_id]
+        for product_id, number, units in taken:
+            shard = shards[(product_id, number)]
             if reservation["status"] == "RESERVED":
-                store.change_stock(uow, stock, available=line.quantity, reserved=-line.quantity)
-                levels.append(_level(stock, available=line.quantity, reserved=-line.quantity))
+                store.change_shard(uow, shard, available=units, reserved=-units)
+                levels.append(_level(shard, available=units, reserved=-units))
             else:
-                store.change_stock(uow, stock, available=line.quantity, sold=-line.quantity)
-                levels.append(_level(stock, available=line.quantity))
+                store.change_shard(uow, shard, available=units, sold=-units)
+                levels.append(_level(shard, available=units))
         store.move_reservation(uow, order_id, reservation["status"], "RELEASED")
         uow.emit(event_from_event(event.envelope, event_type="InventoryReleased", service=SERVICE,
                                   data=InventoryReleased(order_id=order_id, reason=reason, lines=lines,
@@ -178,18 +245,18 @@ def release(event: InboundEvent, order_id: str, *, reason: str) -> None:
 
 
 def settle(order_id: str) -> None:
-    """Paid: reserved units become sold. A reservation released meanwhile stays released
-    (the order was cancelled; payment refunds the charge)."""
+    """Paid: reserved units become sold, on the counters they were taken from. A reservation released
+    meanwhile stays released (the order was cancelled; payment refunds the charge)."""
 
     def attempt() -> None:
         reservation = store.get_reservation(order_id)
         if reservation is None or reservation["status"] != "RESERVED":
             return
-        lines = [ItemQuantity.model_validate(line) for line in reservation["lines"]]
-        stocks = store.get_stocks([line.product_id for line in lines])
+        taken = _taken(reservation)
+        shards = store.get_shard_items([(p, n) for p, n, _ in taken])
         uow = UnitOfWork()
-        for line in lines:
-            store.change_stock(uow, stocks[line.product_id], reserved=-line.quantity, sold=line.quantity)
+        for product_id, number, units in taken:
+            store.change_shard(uow, shards[(product_id, number)], reserved=-units, sold=units)
         store.move_reservation(uow, order_id, "RESERVED", "COMMITTED")
         uow.commit()
 

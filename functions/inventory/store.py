@@ -1,8 +1,14 @@
-"""The inventory table: ``STOCK#<productId>/STOCK``, ``RESERVATION#<orderId>/RESERVATION`` and
-``ADJUSTMENT#<id>/ADJUSTMENT`` (adjustments made under an Idempotency-Key, kept two days).
+"""The inventory table.
 
-Every stock change is conditioned on the version read, so concurrent reservations of the
-same product cannot both succeed on the same units (no oversell).
+STOCK#<productId>#<n> / SHARD         one of the product's stock counters (n < its ``shards``), each with
+                                       its own levels and version, under a partition key of its own:
+                                       reservations of one product spread over them instead of all
+                                       writing one item (and one partition)
+RESERVATION#<orderId> / RESERVATION    the order's lines, and the counters each was taken from
+ADJUSTMENT#<id> / ADJUSTMENT           an adjustment made under an Idempotency-Key (kept two days)
+
+Every counter change is conditioned on the version read, so concurrent reservations cannot both take
+the same units; each counter stays >= 0 on its own, so neither can the product's sum (no oversell).
 """
 
 from __future__ import annotations
@@ -14,22 +20,56 @@ from shopstream import dynamo
 from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
+LEVELS = ("available", "reserved", "sold", "received")
 
-def _stock_key(product_id: str) -> Key:
-    return {"pk": f"STOCK#{product_id}", "sk": "STOCK"}
+
+def _shard_key(product_id: str, shard: int) -> Key:
+    return {"pk": f"STOCK#{product_id}#{shard:04d}", "sk": "SHARD"}
 
 
 def _reservation_key(order_id: str) -> Key:
     return {"pk": f"RESERVATION#{order_id}", "sk": "RESERVATION"}
 
 
-def get_stock(product_id: str) -> dict[str, Any] | None:
-    return dynamo.get(**_stock_key(product_id))
+def get_shards(product_id: str, shards: int) -> list[dict[str, Any]]:
+    """The product's counters, by number (none: the product is unknown here); see ``get_shards_of``."""
+    return get_shards_of([product_id], shards).get(product_id, [])
 
 
-def get_stocks(product_ids: list[str]) -> dict[str, dict[str, Any]]:
-    found = dynamo.get_many([(f"STOCK#{p}", "STOCK") for p in product_ids])
-    return {item["productId"]: item for item in found.values()}
+def get_shards_of(product_ids: list[str], shards: int) -> dict[str, list[dict[str, Any]]]:
+    """The counters of several products in one batch read: ``shards`` per product are asked for (the
+    number products are created with); a product created with more has the rest read after."""
+    def keys(product_id: str, numbers: range) -> set[tuple[str, str]]:
+        return {(_shard_key(product_id, n)["pk"], "SHARD") for n in numbers}
+
+    wanted = set().union(*(keys(p, range(shards)) for p in product_ids))
+    found = dynamo.get_many(sorted(wanted))
+    more = set().union(*(keys(i["productId"], range(int(i["shards"]))) for i in found.values())) - wanted
+    if more:
+        found |= dynamo.get_many(sorted(more))
+    by_product: dict[str, list[dict[str, Any]]] = {}
+    for item in sorted(found.values(), key=lambda i: int(i["shard"])):
+        by_product.setdefault(item["productId"], []).append(item)
+    return by_product
+
+
+def get_shard_items(keys: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Counters by (product, number), in one batch read."""
+    found = dynamo.get_many([(_shard_key(p, n)["pk"], _shard_key(p, n)["sk"]) for p, n in keys])
+    return {(item["productId"], int(item["shard"])): item for item in found.values()}
+
+
+def total(shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """A product's stock: the sum of its counters' levels; discontinued if any counter is."""
+    status = "DISCONTINUED" if any(s["status"] != "ACTIVE" for s in shards) else "ACTIVE"
+    return {"productId": shards[0]["productId"], "status": status, **{level: sum(int(s[level]) for s in shards)
+                                                                       for level in LEVELS}}
+
+
+def get_stock(product_id: str, shards: int) -> dict[str, Any] | None:
+    """The product's stock summed over its counters (None: unknown here)."""
+    found = get_shards(product_id, shards)
+    return total(found) if found else None
 
 
 def get_adjustment(adjustment_id: str) -> dict[str, Any] | None:
@@ -46,39 +86,48 @@ def get_reservation(order_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_reservation_key(order_id))
 
 
-def create_stock(uow: UnitOfWork, product_id: str) -> UnitOfWork:
-    uow.put({**_stock_key(product_id), "productId": product_id, "available": 0, "reserved": 0, "sold": 0,
-             "received": 0, "version": 1, "status": "ACTIVE"}, condition="attribute_not_exists(pk)")
+def create_stock(uow: UnitOfWork, product_id: str, shards: int) -> UnitOfWork:
+    """The product's counters, empty (the transaction fails if it has them already)."""
+    for shard in range(shards):
+        uow.put({**_shard_key(product_id, shard), "productId": product_id, "shard": shard, "shards": shards,
+                 **dict.fromkeys(LEVELS, 0), "version": 1, "status": "ACTIVE"}, condition="attribute_not_exists(pk)")
     return uow
 
 
-def discontinue_stock(uow: UnitOfWork, product_id: str) -> UnitOfWork:
-    """Discontinued for good; creates the record (empty) if the product's creation is still on its way."""
-    uow.update(_stock_key(product_id),
-               update="SET #status = :discontinued, productId = :id, available = if_not_exists(available, :zero), "
-                      "reserved = if_not_exists(reserved, :zero), sold = if_not_exists(sold, :zero), "
-                      "received = if_not_exists(received, :zero), version = if_not_exists(version, :zero) + :one",
-               condition="attribute_not_exists(pk) OR #status <> :discontinued", names={"#status": "status"},
-               values={":discontinued": "DISCONTINUED", ":id": product_id, ":zero": 0, ":one": 1})
+def discontinue_stock(uow: UnitOfWork, product_id: str, shards: int) -> UnitOfWork:
+    """Discontinued for good, every counter of it; creates them (empty) if the product's creation is
+    still on its way. Fails if it was discontinued before."""
+    for shard in range(shards):
+        uow.update(_shard_key(product_id, shard),
+                   update="SET #status = :discontinued, productId = :id, #shard = :shard, #shards = :shards, "
+                          "available = if_not_exists(available, :zero), reserved = if_not_exists(reserved, :zero), "
+                          "sold = if_not_exists(sold, :zero), received = if_not_exists(received, :zero), "
+                          "version = if_not_exists(version, :zero) + :one",
+                   condition="attribute_not_exists(pk) OR #status <> :discontinued",
+                   names={"#status": "status", "#shard": "shard", "#shards": "shards"},
+                   values={":discontinued": "DISCONTINUED", ":id": product_id, ":shard": shard, ":shards": shards,
+                           ":zero": 0, ":one": 1})
     return uow
 
 
-def change_stock(uow: UnitOfWork, stock: dict[str, Any], *, available: int = 0, reserved: int = 0,
+def change_shard(uow: UnitOfWork, shard: dict[str, Any], *, available: int = 0, reserved: int = 0,
                  sold: int = 0, received: int = 0) -> None:
-    """Apply deltas to the levels read in ``stock``; fails if anyone changed it since."""
+    """Apply deltas to the levels read in ``shard`` (a counter); fails if anyone changed it since."""
     uow.update(
-        _stock_key(stock["productId"]),
+        _shard_key(shard["productId"], int(shard["shard"])),
         update="SET available = available + :a, reserved = reserved + :r, sold = sold + :s, "
                "received = received + :rc, version = :next",
         condition="version = :read",
         values={":a": available, ":r": reserved, ":s": sold, ":rc": received,
-                ":read": stock["version"], ":next": stock["version"] + 1},
+                ":read": shard["version"], ":next": shard["version"] + 1},
     )
 
 
-def create_reservation(uow: UnitOfWork, order_id: str, lines: list[dict[str, Any]], status: str) -> None:
-    uow.put({**_reservation_key(order_id), "orderId": order_id, "lines": lines, "status": status},
-            condition="attribute_not_exists(pk)")
+def create_reservation(uow: UnitOfWork, order_id: str, lines: list[dict[str, Any]], status: str,
+                       taken: list[dict[str, Any]] | None = None) -> None:
+    """``taken``: ``{productId, shard, quantity}`` per counter the lines were taken from."""
+    uow.put({**_reservation_key(order_id), "orderId": order_id, "lines": lines, "taken": taken or [],
+             "status": status}, condition="attribute_not_exists(pk)")
 
 
 def move_reservation(uow: UnitOfWork, order_id: str, expected: str, status: str) -> None:

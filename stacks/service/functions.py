@@ -153,6 +153,7 @@ class ServiceFunctions:
             notification_channel="ses", customer_keys_table=self.platform.customer_keys.table_name,
             customer_data_key=self.platform.customer_data_key.key_arn,
             user_pool_id=self.platform.user_pool.user_pool_id, api=api,
+            extra=self.config.service_settings(self.spec.name),
         )
 
     def dead_letter_queue(self, name: str, owner: str) -> sqs.Queue:

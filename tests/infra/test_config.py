@@ -55,6 +55,9 @@ def test_every_environment_loads_and_names_its_region_and_zones(env):
     ("dev", {"eventPollers": {"minimum": 1, "criticalPathMinimum": 201}}, "eventPollers.criticalPathMinimum"),
     ("prod", {"brokerInstanceType": "kafka.m7g.16xlarge", "partitions": {"order-events": 2400, "cart-events": 2400}},
      "may scale to"),
+    # an adjustment writes every stock counter and an event for each in one transaction (100 actions)
+    ("prod", {"stockShards": 49}, "stockShards"),
+    ("dev", {"stockShards": 0}, "stockShards"),
 ])
 def test_a_configuration_aws_would_refuse_is_refused_naming_the_setting(env, overrides, named):
     with pytest.raises(ConfigError) as refused:

@@ -415,10 +415,12 @@ def test_functions_get_the_environment_the_local_runner_derives_from_the_same_sp
     [function] = [r for lid, r in template["Resources"].items()
                   if r["Type"] == "AWS::Lambda::Function" and lid.startswith("ServiceOrderReservations")]
     variables = function["Properties"]["Environment"]["Variables"]
-    # Deployment-only: the metric's function dimension, and no tracer behind an MSK mapping (X-Ray does
-    # not trace those invocations).
-    assert set(variables) - {"POWERTOOLS_METRICS_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED"} == set(local)
+    # Deployment-only: the metric's function dimension, no tracer behind an MSK mapping (X-Ray does
+    # not trace those invocations), and the service's per-environment settings (locally: their defaults).
+    assert set(variables) - {"POWERTOOLS_METRICS_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED",
+                             "SHOPSTREAM_INVENTORY_STOCK_SHARDS"} == set(local)
     assert variables["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert variables["SHOPSTREAM_INVENTORY_STOCK_SHARDS"] == "1"  # dev's stockShards
     assert variables["SHOPSTREAM_HANDLER"] == "order-reservations"
     assert variables["SHOPSTREAM_KAFKA_AUTH"] == "iam"
     assert function["Properties"]["Architectures"] == ["arm64"]

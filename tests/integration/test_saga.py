@@ -12,7 +12,7 @@ from local.bus import InProcessBus
 from local.context import LocalLambdaContext
 from shopstream.config import override_settings
 from shopstream.wire import msk_event, msk_record
-from tests.integration.conftest import ADMIN, Shop, check_invariants, dlq, scan
+from tests.integration.conftest import ADMIN, Shop, check_invariants, dlq, scan, stocks
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_a_cancel_racing_a_dispatch_that_shipping_saw_first_ships_the_order(stoc
     order = shop.get_order(order_id)
     assert (order["status"], order["refunded"]) == ("SHIPPED", False)
     assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["CAPTURED"]
-    [stock] = [s for s in scan("inventory") if s.get("productId") == mug]
+    stock = stocks()[mug]
     assert (stock["available"], stock["reserved"], stock["sold"]) == (8, 0, 2)  # shipped units stay sold
     assert shop.bus.call("order", "POST", f"/orders/{order_id}/cancel", user="u-1")[0] == 409
     assert check_invariants(shop.bus) == {"SHIPPED": [None]}
@@ -148,7 +148,7 @@ def test_a_cancel_that_shipping_saw_first_makes_the_dispatch_a_conflict(stocked)
     assert status == 409, body
     order = shop.get_order(order_id)
     assert (order["status"], order["refunded"]) == ("CANCELLED", True)
-    [stock] = [s for s in scan("inventory") if s.get("productId") == mug]
+    stock = stocks()[mug]
     assert (stock["available"], stock["reserved"], stock["sold"]) == (10, 0, 0)
     assert check_invariants(shop.bus) == {"CANCELLED": ["customer_request"]}
 
@@ -228,8 +228,7 @@ def _mixed_scenario(shop: Shop) -> dict:
     shop.bus.pump()
     names = {mug: "MUG", tea: "TEA"}
     return {"outcome": check_invariants(shop.bus),
-            "stock": [(names[s["productId"]], s["available"], s["sold"])
-                      for s in scan("inventory") if s["sk"] == "STOCK"]}
+            "stock": [(names[product], s["available"], s["sold"]) for product, s in stocks().items()]}
 
 
 @pytest.mark.parametrize("noisy", [False, True], ids=["in-order-once", "twice-and-shuffled"])

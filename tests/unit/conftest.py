@@ -52,3 +52,13 @@ def as_service(aws):
         return override_settings(naming.function_settings(service).model_copy(update={
             "customer_keys_table": naming.CUSTOMER_KEYS_TABLE, "customer_data_key": naming.CUSTOMER_DATA_KEY}))
     return enter
+
+
+@pytest.fixture
+def outbox(monkeypatch):
+    """Every event committed by any service, in commit order."""
+    from shopstream import transaction
+
+    events: list = []
+    monkeypatch.setattr(transaction, "_after_commit", lambda uow: uow is not None and events.extend(uow.events))
+    return events

@@ -58,27 +58,17 @@ def emitted(events: list[EventEnvelope]) -> list[str]:
     return [e.event_type for e in events]
 
 
-@pytest.fixture
-def outbox(monkeypatch):
-    """Every event committed by any service, in commit order."""
-    from shopstream import transaction
-
-    events: list[EventEnvelope] = []
-    monkeypatch.setattr(transaction, "_after_commit", lambda uow: uow is not None and events.extend(uow.events))
-    return events
-
-
 # --- inventory ---------------------------------------------------------------------------------
 def _stock(product: str, available: int) -> None:
     from inventory import store
     from shopstream.transaction import UnitOfWork
 
     uow = UnitOfWork()
-    store.create_stock(uow, product)
+    store.create_stock(uow, product, shards=1)
     uow.commit()
-    stock = store.get_stock(product)
+    [shard] = store.get_shards(product, 1)
     uow = UnitOfWork()
-    store.change_stock(uow, stock, available=available, received=available)
+    store.change_shard(uow, shard, available=available, received=available)
     uow.commit()
 
 
@@ -89,7 +79,7 @@ def test_a_cancel_that_arrives_before_its_order_leaves_a_tombstone_in_inventory(
         _stock("p-1", 5)
         logic.on_order_event(inbound(envelope("OrderCancelled", cancelled())))
         logic.on_order_event(inbound(envelope("OrderCreated", created())))  # the late create
-        stock = store.get_stock("p-1")
+        stock = store.get_stock("p-1", 1)
         assert (stock["available"], stock["reserved"]) == (5, 0)
         assert store.get_reservation("o-1")["status"] == "CANCELLED"
     assert emitted(outbox) == []
@@ -102,7 +92,7 @@ def test_a_discontinuation_that_arrives_before_the_creation_keeps_the_product_di
     with as_service("inventory"):
         logic.on_product_event(inbound(envelope("ProductDiscontinued", {"productId": "p-9", "version": 2})))
         logic.on_product_event(inbound(envelope("ProductCreated", data)))
-        assert store.get_stock("p-9")["status"] == "DISCONTINUED"
+        assert store.get_stock("p-9", 1)["status"] == "DISCONTINUED"
 
 
 # --- payment -----------------------------------------------------------------------------------

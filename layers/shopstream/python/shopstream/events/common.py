@@ -52,9 +52,12 @@ Version = Annotated[int, Field(ge=1, le=10**12)]
 
 
 class StockLevel(WireModel):
-    """A product's stock after a change; ``version`` orders changes of one product."""
+    """One stock counter of a product after a change. A product's stock is split over counters (shards)
+    so that reservations of a popular product do not all write one item; its level is the sum of its
+    counters' newest levels. ``version`` orders the changes of one counter."""
 
     product_id: Id
+    shard: int = Field(default=0, ge=0, le=1023, description="the counter of the product this level is of")
     quantity: StockCount
     available: StockCount
     reserved: StockCount
