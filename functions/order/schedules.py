@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from shopstream import coldstart
+
 from . import logic
 
 
+@coldstart.entry_point
 def sweep_saga_timeouts(event, context):
     return {"cancelled": logic.sweep_timeouts()}

@@ -222,6 +222,8 @@ class ServiceFunctions:
                             "Null": {f"kms:EncryptionContext:{personal.CONTEXT_KEY}": "false"}}
         if set(needs) & set(catalog.PERSONAL_NEEDS):
             self.allow(function, ["dynamodb:GetItem"], [keys])
+        if "personal-check" in needs:
+            self.allow(function, ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"], [keys])
         if "customer-keys" in needs:
             self.allow(function, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [keys])
             function.add_to_role_policy(iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[cmk],

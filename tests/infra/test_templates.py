@@ -260,7 +260,8 @@ def _check_personal_data_statement(function_id: str, needs: set[str], statement:
     if imported == {"CustomerKeys"}:  # the table of wrapped keys and public halves
         assert needs & set(catalog.PERSONAL_NEEDS), (function_id, actions)
         allowed = {"dynamodb:GetItem"} | ({"dynamodb:PutItem", "dynamodb:DeleteItem"} if "customer-keys" in needs
-                                          else set())
+                                          else set()) | ({"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"}
+                                                         if "personal-check" in needs else set())
         assert actions <= allowed, (function_id, actions)
     elif imported == {"CustomerDataKey"}:  # the KMS key that wraps customers' keys
         allowed = ({"kms:Decrypt"} if needs & {"personal-open", "customer-keys"} else set()) | (

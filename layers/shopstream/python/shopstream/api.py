@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import ValidationError
 
-from shopstream import catalog
+from shopstream import catalog, coldstart
 from shopstream.envelope import CORRELATION_ID_PATTERN
 from shopstream.observability import logger
 from shopstream.request import Caller, Request, RequestError, audit_event, current_request, serving
@@ -87,6 +87,12 @@ class ServiceApi:
         self._idempotency_store: Any = None
 
     def handler(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        try:
+            return self._handle(event, context)
+        finally:
+            coldstart.resume()
+
+    def _handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
         claims = (authorizer.get("jwt") or {}).get("claims") or {}
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}

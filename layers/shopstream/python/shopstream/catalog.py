@@ -160,6 +160,8 @@ CUSTOMER_KEYS = KeyStoreSpec()
 PERSONAL_NEEDS = {
     "personal-seal": "read customers' public keys in the key store, to seal personal values for them",
     "personal-open": "open sealed personal values: read the key store and decrypt with the customer-data key",
+    "personal-check": "read a customer's key with the function's own items (one batch) and make it a condition of "
+                      "a transaction (nothing is sent to a customer erased meanwhile)",
     "customer-keys": "create customers' keys (GenerateDataKey), open, and delete them on erasure",
 }
 NEEDS = {
@@ -373,15 +375,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         handlers=(
             # Every handler that writes to a customer opens their (sealed) address to do so.
             _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated", "UserErased",
-                     needs=("email", "personal-open"), **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
             _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped",
-                     needs=("email", "personal-open"), **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
             _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded",
-                     needs=("email", "personal-open"), **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
             _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered",
-                     needs=("email", "personal-open"), **STATE_GUARDED),
-            _handler("cart-notices", "cart-events", "CartAbandoned", needs=("email", "personal-open"),
-                     **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
+            _handler("cart-notices", "cart-events", "CartAbandoned",
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
             _handler("alert-notices", "analytics-events", needs=("email",), **STATE_GUARDED),  # to the admins
         ),
     ),

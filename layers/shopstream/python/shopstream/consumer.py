@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shopstream import aws, catalog
+from shopstream import aws, catalog, coldstart
 from shopstream.config import get_settings
 from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
@@ -240,6 +240,12 @@ class EventConsumer:
 
     # -- per invocation -------------------------------------------------------------------
     def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        try:
+            return self._process_batch(event, context)
+        finally:
+            coldstart.resume()
+
+    def _process_batch(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import process_partial_response
 
         from shopstream.batch import KeyOrderedBatchProcessor
