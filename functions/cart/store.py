@@ -1,10 +1,10 @@
 """The cart table.
 
 CART#<id> / CART            the cart; open carts are indexed (gsi1 OPEN#<shard> by last activity)
-USER#<userId> / CART#<id>   the customer's carts (written with the cart), so that erasure finds them all
-USER#<userId> / CARTS       how many carts the customer created, and when they were erased (then their carts were
-                            deleted and no cart is created for them): a cart's creation and the erasure both
-                            write it, so one of them fails if they race
+USER#<userId> / CARTS       the ids of every cart the customer created and how many (written with each cart),
+                            and when they were erased (then their carts were deleted and no cart is created
+                            for them): a cart's creation and the erasure both write it, so one of them fails
+                            if they race, and one read of it (serializable, unlike a query) finds every cart
 PRODUCT#<productId> / CART#<id>
                             the open carts holding the product (written with each open cart's lines, deleted
                             when it closes), so that a discontinued product finds its carts in one query
@@ -34,8 +34,8 @@ def get(cart_id: str) -> dict[str, Any] | None:
 
 
 def open_carts_of(user_id: str) -> list[dict[str, Any]]:
-    """The customer's open carts: their index entries (one query, written with each cart), then the
-    carts themselves in one batch read."""
+    """The customer's open carts: their ids (one read of the customer's state, written with each cart),
+    then the carts themselves in one batch read."""
     found = dynamo.get_many([(_key(cart_id)["pk"], "CART") for cart_id in carts_of(user_id)])
     return sorted((cart for cart in found.values() if cart.get("status") == "OPEN"), key=lambda c: c["cartId"])
 
@@ -50,10 +50,6 @@ def open_carts_with(product_id: str) -> list[dict[str, Any]]:
 
 def open_carts(idle_before: str | None = None) -> list[dict[str, Any]]:
     return shards.query(OPEN_INDEX, index="gsi1", sort_below=idle_before)
-
-
-def _owner_key(user_id: str, cart_id: str) -> Key:
-    return {"pk": f"USER#{user_id}", "sk": f"CART#{cart_id}"}
 
 
 def _owner_state_key(user_id: str) -> Key:
@@ -78,13 +74,11 @@ def _index_products(uow: UnitOfWork, cart_id: str, before: list[dict[str, Any]],
 
 
 def create(uow: UnitOfWork, cart: dict[str, Any]) -> None:
-    """The cart and its owner's index entry, unless the owner was erased (a condition of the same transaction)."""
-    uow.update(_owner_state_key(cart["userId"]), update="ADD created :one", condition="attribute_not_exists(erasedAt)",
-               values={":one": 1})
+    """The cart, counted in its owner's state, unless the owner was erased (a condition of the same transaction)."""
+    uow.update(_owner_state_key(cart["userId"]), update="ADD created :one, cartIds :cart",
+               condition="attribute_not_exists(erasedAt)", values={":one": 1, ":cart": {cart["cartId"]}})
     uow.put({**_key(cart["cartId"]), **cart, "gsi1pk": shards.shard_key(OPEN_INDEX, cart["cartId"]),
              "gsi1sk": cart["updatedAt"]},
-            condition="attribute_not_exists(pk)")
-    uow.put({**_owner_key(cart["userId"], cart["cartId"]), "cartId": cart["cartId"]},
             condition="attribute_not_exists(pk)")
     _index_products(uow, cart["cartId"], [], cart["items"])
 
@@ -95,16 +89,15 @@ def erased(user_id: str) -> bool:
 
 
 def carts_of(user_id: str) -> list[str]:
-    """Ids of every cart the customer has, whatever its status (a consistent read of the table)."""
+    """Ids of every cart the customer created, whatever its status (an erased customer's deleted ones too)."""
     return owner(user_id)[1]
 
 
 def owner(user_id: str) -> tuple[dict[str, Any] | None, list[str]]:
-    """The customer's cart state (None: they never had a cart) and the ids of every cart they have,
-    in one consistent query of their partition."""
-    items = dynamo.query("pk = :pk", {":pk": f"USER#{user_id}"})
-    state = next((i for i in items if i["sk"] == "CARTS"), None)
-    return state, [i["cartId"] for i in items if i["sk"].startswith("CART#")]
+    """The customer's cart state (None: they never had a cart) and the ids of every cart they have: one
+    consistent GetItem, which a transaction never shows half-done (a cart's creation writes both)."""
+    state = dynamo.get(**_owner_state_key(user_id))
+    return state, sorted((state or {}).get("cartIds", []))
 
 
 def mark_erased(uow: UnitOfWork, user_id: str, state: dict[str, Any] | None, at: str) -> None:
@@ -125,10 +118,9 @@ def get_many(cart_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def delete(uow: UnitOfWork, cart: dict[str, Any]) -> None:
-    """The cart as it was read (else ConditionFailed), its owner's entry and the index entries of its
-    lines (none once it closed)."""
+    """The cart as it was read (else ConditionFailed) and the index entries of its lines (none once it
+    closed). Its id stays in its owner's state: an erasure interrupted half-way finds the rest there."""
     uow.delete(_key(cart["cartId"]), condition="version = :read", values={":read": cart["version"]})
-    uow.delete(_owner_key(cart["userId"], cart["cartId"]))
     if cart["status"] == "OPEN":
         _index_products(uow, cart["cartId"], cart["items"], [])
 

@@ -72,27 +72,36 @@ def spread(delta: int, shards: list[dict[str, Any]]) -> list[tuple[dict[str, Any
 
 
 def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
-    """Units received or written off: split over the product's counters, an InventoryAdjusted per counter."""
+    """Units received or written off: split over the product's counters, an InventoryAdjusted per counter.
+    A counter changed by a reservation meanwhile makes the attempt read again (bounded)."""
     adjustment_id = caller.derived_id("adj_") if caller.idempotency_key else None
-    if adjustment_id and store.get_adjustment(adjustment_id) is not None:
-        return view(product_id)  # made before under this Idempotency-Key (its response was lost)
-    shards = store.get_shards(product_id, settings().inventory_stock_shards)
-    if not shards:
-        raise NotFound("no stock record for this product")
-    stock = store.total(shards)
-    if stock["status"] != "ACTIVE":
-        raise Conflict("product is discontinued")
-    if stock["available"] + body.delta < 0:
-        raise Conflict(f"only {stock['available']} available; cannot remove {-body.delta}")
-    uow = UnitOfWork()
-    for shard, units in spread(body.delta, shards):
-        store.change_shard(uow, shard, available=units, received=units)
-        uow.emit(caller.command("InventoryAdjusted", InventoryAdjusted(
-            product_id=product_id, delta=units, reason=body.reason, level=_level(shard, available=units)), SERVICE))
-    if adjustment_id:
-        store.record_adjustment(uow, adjustment_id, product_id, body.delta)
-    commit(uow, status=200, conflict="stock changed meanwhile; retry")
-    return StockView(product_id=product_id, available=stock["available"] + body.delta, reserved=stock["reserved"])
+
+    def attempt() -> StockView:
+        if adjustment_id and store.get_adjustment(adjustment_id) is not None:
+            return view(product_id)  # made before under this Idempotency-Key (its response was lost)
+        shards = store.get_shards(product_id, settings().inventory_stock_shards)
+        if not shards:
+            raise NotFound("no stock record for this product")
+        stock = store.total(shards)
+        if stock["status"] != "ACTIVE":
+            raise Conflict("product is discontinued")
+        if stock["available"] + body.delta < 0:
+            raise Conflict(f"only {stock['available']} available; cannot remove {-body.delta}")
+        uow = UnitOfWork()
+        for shard, units in spread(body.delta, shards):
+            store.change_shard(uow, shard, available=units, received=units)
+            uow.emit(caller.command("InventoryAdjusted", InventoryAdjusted(
+                product_id=product_id, delta=units, reason=body.reason, level=_level(shard, available=units)),
+                SERVICE))
+        if adjustment_id:
+            store.record_adjustment(uow, adjustment_id, product_id, body.delta)
+        commit(uow, status=200)  # ConditionFailed: a counter changed, or the same request got there first
+        return StockView(product_id=product_id, available=stock["available"] + body.delta,
+                         reserved=stock["reserved"])
+
+    adjusted = retry_on_conflict(attempt, what=f"adjusting the stock of {product_id}")
+    assert adjusted is not None
+    return adjusted
 
 
 def on_product_event(event: InboundEvent) -> None:
@@ -184,12 +193,16 @@ def reserve(event: InboundEvent, created: OrderCreated) -> None:
                                       data=InventoryReservationFailed(order_id=order_id, reason=reason,
                                                                       shortages=shortages)))
         else:
+            picked = {line.product_id: pick(order_id, counters[line.product_id], line.quantity) for line in lines}
+            scattered = [line for line in lines if picked[line.product_id] is None]
+            for line in scattered:  # enough units, but no counter holds them all: gather them, then read again
+                consolidate(event.envelope, order_id, counters[line.product_id], line.quantity)
+            if scattered:
+                raise ConditionFailed([])
             levels, taken = [], []
             for line in lines:
-                shard = pick(order_id, counters[line.product_id], line.quantity)
-                if shard is None:  # enough units, but no counter holds them all: gather them, then read again
-                    consolidate(event.envelope, order_id, counters[line.product_id], line.quantity)
-                    raise ConditionFailed([])
+                shard = picked[line.product_id]
+                assert shard is not None
                 store.change_shard(uow, shard, available=-line.quantity, reserved=line.quantity)
                 levels.append(_level(shard, available=-line.quantity, reserved=line.quantity))
                 taken.append({"productId": line.product_id, "shard": int(shard["shard"]), "quantity": line.quantity})

@@ -247,7 +247,7 @@ def test_a_cart_created_while_its_customer_is_erased_is_refused_or_erased_too(as
             logic.erase("u-1", AT)
         finally:
             transaction.set_commit_hooks()
-        assert store.get("c-1") is None and store.get("c-late") is None and store.carts_of("u-1") == []
+        assert store.get("c-1") is None and store.get("c-late") is None and store.get_many(store.carts_of("u-1")) == {}
         assert _index() == set() and store.erased("u-1")
         with pytest.raises(transaction.ConditionFailed):  # and none afterwards
             _create("c-after", "u-1", [])
@@ -256,10 +256,35 @@ def test_a_cart_created_while_its_customer_is_erased_is_refused_or_erased_too(as
         _create("c-2", "u-2", ["p-1"])
         calls.clear()
         logic.on_user_event(inbound(envelope("UserErased", {"userId": "u-2", "version": 2})))
-        assert calls == ["query", "batch_get_item", "transact_write_items"]  # read, then mark and delete at once
+        assert calls == ["get_item", "batch_get_item", "transact_write_items"]  # read, then mark and delete at once
         calls.clear()
         logic.on_user_event(inbound(envelope("UserErased", {"userId": "u-2", "version": 2})))  # redelivered
-        assert calls == ["query"]  # marked, no cart left: nothing to write
+        assert calls == ["get_item", "batch_get_item"]  # marked, no cart left: nothing to write
+
+
+def test_an_erasure_interrupted_between_its_transactions_is_finished_by_the_redelivery(as_service):
+    from cart import logic, store
+
+    full = [f"p-{n}" for n in range(store.MAX_PRODUCTS)]
+    with as_service("cart"):
+        for cart_id in ("c-1", "c-2", "c-3"):  # 42 actions each: the mark and two carts, then the third
+            _create(cart_id, "u-1", full)
+        commits = []
+
+        def crash_on_the_second(uow):
+            commits.append(uow)
+            if len(commits) == 2:
+                raise RuntimeError("the function stopped here")
+
+        transaction.set_commit_hooks(before=crash_on_the_second)
+        try:
+            with pytest.raises(RuntimeError):
+                logic.erase("u-1", AT)
+        finally:
+            transaction.set_commit_hooks()
+        assert store.erased("u-1") and store.get("c-3") is not None  # marked, one cart left
+        logic.on_user_event(inbound(envelope("UserErased", {"userId": "u-1", "version": 2})))  # redelivered
+        assert store.get_many(store.carts_of("u-1")) == {} and _index() == set()
 
 
 def test_a_cart_holds_at_most_as_many_lines_as_its_index_can_write_in_one_transaction():

@@ -212,3 +212,29 @@ def test_the_catalog_shows_the_sum_of_each_counters_newest_level_whatever_the_or
             uow.delete({"pk": "PRODUCT#p-1", "sk": "PRODUCT"})
             uow.delete({"pk": f"SKU#S{seed}", "sk": "SKU"})
             uow.commit()
+
+
+def test_a_restock_racing_a_reservation_reads_again_instead_of_refusing(inventory):
+    from inventory import logic, store
+    from inventory.models import Adjustment
+    from shopstream.request import Caller, Request, serving
+
+    _product("p-1", 2, 2, 2, 2)
+
+    def reserve_meanwhile(uow):
+        if uow is not None and any(e.event_type == "InventoryAdjusted" for e in uow.events):
+            transaction.set_commit_hooks()
+            assert _reserve("o-1") == "RESERVED"
+
+    caller = Caller(user_id="admin-1", groups=frozenset({"admin"}), correlation_id="c-1", idempotency_key="k-1")
+    transaction.set_commit_hooks(before=reserve_meanwhile)
+    try:
+        with serving(Request("inventory", "POST", "/inventory/p-1/adjustments", caller)):
+            view = logic.adjust(caller, "p-1", Adjustment(delta=8, reason="delivery"))
+        with serving(Request("inventory", "POST", "/inventory/p-1/adjustments", caller)):
+            again = logic.adjust(caller, "p-1", Adjustment(delta=8, reason="delivery"))  # the retried request
+    finally:
+        transaction.set_commit_hooks()
+    stock = store.get_stock("p-1", 1)
+    assert (stock["received"], stock["available"], stock["reserved"]) == (16, 15, 1)
+    assert (view.available, again.available) == (15, 15)
