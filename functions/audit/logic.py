@@ -25,7 +25,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from shopstream.config import get_settings
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_event, service_source
 from shopstream.events import (
     FraudSuspected,
@@ -40,6 +39,7 @@ from shopstream.events import (
     PaymentProcessed,
     StockOutPredicted,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import logger, metrics
 from shopstream.request import Caller, NotFound
 from shopstream.transaction import UnitOfWork, try_commit

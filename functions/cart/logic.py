@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
     CartAbandoned,
@@ -25,6 +24,7 @@ from shopstream.events import (
     UserDeactivated,
     UserErased,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.request import Caller, Conflict, Unprocessable, commit
 from shopstream.transaction import ConditionFailed, UnitOfWork, commit_in_batches, retry_on_conflict, try_commit
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.events import (
     InventoryAdjusted,
     InventoryReleased,
@@ -13,6 +12,7 @@ from shopstream.events import (
     ProductDiscontinued,
     ProductUpdated,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.request import Caller, Conflict, NotFound, commit
 from shopstream.transaction import UnitOfWork, try_commit
 

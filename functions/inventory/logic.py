@@ -12,7 +12,6 @@ import zlib
 from collections import Counter
 from typing import Any, Literal
 
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_event
 from shopstream.events import (
     InventoryAdjusted,
@@ -29,6 +28,7 @@ from shopstream.events import (
     Shortage,
     StockLevel,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.request import Caller, Conflict, NotFound, commit
 from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
 

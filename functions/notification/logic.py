@@ -23,7 +23,6 @@ from functools import partial
 from typing import Any
 
 from shopstream import personal, replica
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
 from shopstream.events import (
     NotificationFailed,
@@ -36,6 +35,7 @@ from shopstream.events import (
     UserUpdatedV1,
     UserUpdatedV2,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import logger
 from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
 

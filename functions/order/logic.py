@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shopstream import personal
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
     CancellationReason,
@@ -44,6 +43,7 @@ from shopstream.events import (
     UserUpdatedV1,
     UserUpdatedV2,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import logger
 from shopstream.request import Caller, Conflict, Unprocessable, commit
 from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import EventEnvelope, event_from_event
 from shopstream.events import (
     InventoryReserved,
@@ -24,6 +23,7 @@ from shopstream.events import (
     PaymentProcessed,
     PaymentRefunded,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.request import Caller
 from shopstream.transaction import UnitOfWork, retry_on_conflict
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopstream import personal
-from shopstream.consumer import InboundEvent, PoisonRecord
 from shopstream.envelope import event_from_event
 from shopstream.events import (
     OrderCancellationRequested,
@@ -26,6 +25,7 @@ from shopstream.events import (
     ShippingDelivered,
     ShippingDispatched,
 )
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import logger
 from shopstream.request import Caller, Conflict, commit
 from shopstream.transaction import UnitOfWork, retry_on_conflict

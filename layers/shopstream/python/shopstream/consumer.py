@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,23 +29,12 @@ from shopstream import aws, catalog, coldstart
 from shopstream.config import get_settings
 from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
+from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import flush_metrics, logger, metrics, tracer
 from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-DataT = TypeVar("DataT", bound=BaseModel)
-
-
-class PoisonRecord(Exception):
-    """A record that no retry can fix. Raise it from a handler for a business-level reject."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail or reason
-
 
 class HeldBack(Exception):
     """Not attempted: an earlier record of the same key failed in this batch (redelivered after it)."""
@@ -70,22 +59,6 @@ def permanent_failure(error: Exception) -> PoisonRecord | None:
     if isinstance(response, dict) and response.get("Error", {}).get("Code") == "ValidationException":
         return PoisonRecord("unstorable", str(response["Error"].get("Message", ""))[:500])
     return None
-
-
-@dataclass(frozen=True)
-class InboundEvent(Generic[DataT]):
-    """A validated event: ``data`` is the catalog's model for its (eventType, eventVersion), so
-    handlers dispatch on its type (``match event.data: case OrderCreated(): ...``)."""
-
-    envelope: EventEnvelope
-    data: DataT
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def event_type(self) -> str:
-        return self.envelope.event_type
 
 
 HandleFn = Callable[[InboundEvent[Any]], None]
