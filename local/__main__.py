@@ -30,6 +30,9 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from local import naming
+
+    naming.use_dev_service_settings()  # e.g. one stock counter: functions run one at a time here
     stack = from_environment()
     runtime = None
     api_port = int(os.environ.get("SHOPSTREAM_LOCAL_API_PORT", "8000"))

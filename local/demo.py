@@ -228,12 +228,14 @@ class embedded_stack:  # noqa: N801 (a context manager used like a function)
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        from local import naming
         from local.processes import free_port
         from local.runtime import LocalRuntime
         from local.stack import LocalStack
         from shopstream import aws
         from shopstream.config import reset_settings
 
+        naming.use_dev_service_settings()  # as `make local` runs (local/__main__.py)
         self.stack = LocalStack(external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None).start()
         os.environ.update(self.stack.process_environment())
         os.environ.pop("AWS_ENDPOINT_URL", None)  # this process's calls are answered in process

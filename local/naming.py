@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 from shopstream import catalog, names
 from shopstream.config import Settings
 
@@ -50,3 +54,17 @@ def function_settings(service: str, handler: str | None = None, *, bootstrap_ser
 def all_queues() -> list[str]:
     names = [dlq(s.name, h.name) for s in catalog.SERVICES for h in s.handlers]
     return names + [relay_dlq(s.name) for s in catalog.SERVICES if s.publishes]
+
+
+def use_dev_service_settings() -> dict[str, str]:
+    """The services' per-environment settings as the dev environment has them (cdk.json), for a local
+    runtime (dev on one machine) to run with, unless the environment says otherwise. Tests that drive
+    the handlers in process keep the code's defaults (which exercise more: e.g. several stock counters)."""
+    from stacks.config import load
+
+    environments = json.loads((Path(__file__).resolve().parents[1] / "cdk.json").read_text())["context"]["environments"]
+    dev = load(environments, "dev")
+    wanted = {key: value for spec in catalog.SERVICES for key, value in dev.service_settings(spec.name).items()}
+    for key, value in wanted.items():
+        os.environ.setdefault(key, value)
+    return wanted
