@@ -107,9 +107,11 @@ def _change_carts(carts: list[dict[str, Any]], change: Callable[[UnitOfWork, dic
         retry_on_conflict(partial(_change_current, cart_id, change), what=f"{what} {cart_id}")
 
 
-def _change_current(cart_id: str, change: Callable[[UnitOfWork, dict[str, Any]], None]) -> None:
+def _change_current(cart_id: str, change: Callable[[UnitOfWork, dict[str, Any]], None], *,
+                    open_only: bool = True) -> None:
+    """``change`` the cart as it is now, if it still exists (and, with ``open_only``, is still open)."""
     cart = store.get(cart_id)
-    if cart is not None and cart["status"] == "OPEN":  # else: closed or deleted meanwhile
+    if cart is not None and (cart["status"] == "OPEN" or not open_only):  # else: closed or deleted meanwhile
         uow = UnitOfWork()
         change(uow, cart)
         uow.commit()
@@ -181,16 +183,9 @@ def _erase(user_id: str, at: str) -> int:
         raise ConditionFailed([])
     for index in not_committed:  # changed after the mark went in
         cart_id = found[index - 1]["cartId"]
-        retry_on_conflict(partial(_delete_current, cart_id), what=f"erasing cart {cart_id}")
+        retry_on_conflict(partial(_change_current, cart_id, store.delete, open_only=False),
+                          what=f"erasing cart {cart_id}")
     return len(cart_ids)
-
-
-def _delete_current(cart_id: str) -> None:
-    cart = store.get(cart_id)
-    if cart is not None:
-        uow = UnitOfWork()
-        store.delete(uow, cart)
-        uow.commit()
 
 
 def on_product_event(event: InboundEvent) -> None:

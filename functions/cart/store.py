@@ -36,14 +36,14 @@ def get(cart_id: str) -> dict[str, Any] | None:
 def open_carts_of(user_id: str) -> list[dict[str, Any]]:
     """The customer's open carts: their ids (one read of the customer's state, written with each cart),
     then the carts themselves in one batch read."""
-    found = dynamo.get_many([(_key(cart_id)["pk"], "CART") for cart_id in carts_of(user_id)])
+    found = get_many(carts_of(user_id))
     return sorted((cart for cart in found.values() if cart.get("status") == "OPEN"), key=lambda c: c["cartId"])
 
 
 def open_carts_with(product_id: str) -> list[dict[str, Any]]:
     """The open carts holding the product: its index entries (one query), then the carts in one batch read."""
     entries = dynamo.query("pk = :pk AND begins_with(sk, :carts)", {":pk": f"PRODUCT#{product_id}", ":carts": "CART#"})
-    found = dynamo.get_many([(_key(entry["cartId"])["pk"], "CART") for entry in entries])
+    found = get_many([entry["cartId"] for entry in entries])
     return sorted((cart for cart in found.values() if cart.get("status") == "OPEN"
                    and any(line["productId"] == product_id for line in cart["items"])), key=lambda c: c["cartId"])
 

@@ -58,17 +58,27 @@ def spread(delta: int, shards: list[dict[str, Any]]) -> list[tuple[dict[str, Any
     first so that every counter can serve reservations; units removed come from the fullest first.
     Only counters that change are listed."""
     order = sorted(shards, key=lambda s: (s["available"], s["shard"]), reverse=delta < 0)
-    parts: list[tuple[dict[str, Any], int]] = []
-    if delta > 0:
-        even, extra = divmod(delta, len(order))
-        parts = [(shard, even + (i < extra)) for i, shard in enumerate(order)]
-    else:
-        left = -delta
-        for shard in order:
-            take = min(left, int(shard["available"]))
-            parts.append((shard, -take))
-            left -= take
-    return [(shard, units) for shard, units in parts if units]
+    if delta < 0:
+        return _draw(order, -delta)
+    even, extra = divmod(delta, len(order))
+    return [(shard, units) for i, shard in enumerate(order) if (units := even + (i < extra))]
+
+
+def _draw(counters: list[dict[str, Any]], units: int) -> list[tuple[dict[str, Any], int]]:
+    """``units`` taken from ``counters`` in their order, each giving what it holds until enough: (counter,
+    -units it gives), only those that give."""
+    taken: list[tuple[dict[str, Any], int]] = []
+    for counter in counters:
+        give = min(units, int(counter["available"]))
+        if give:
+            taken.append((counter, -give))
+            units -= give
+    return taken
+
+
+def _chosen(order_id: str, shards: list[dict[str, Any]]) -> int:
+    """The counter an order's lines start from: by its id, so that orders of one product spread."""
+    return zlib.crc32(order_id.encode()) % len(shards)
 
 
 def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
@@ -140,7 +150,7 @@ def on_payment_event(event: InboundEvent) -> None:
 def pick(order_id: str, shards: list[dict[str, Any]], quantity: int) -> dict[str, Any] | None:
     """The counter a line is taken from, whole: the one the order id chooses (orders of one product
     spread over its counters) if it holds enough, else the next one that does; None if none does."""
-    start = zlib.crc32(order_id.encode()) % len(shards)
+    start = _chosen(order_id, shards)
     return next((shard for shard in shards[start:] + shards[:start] if shard["available"] >= quantity), None)
 
 
@@ -149,14 +159,9 @@ def consolidate(cause: EventEnvelope, order_id: str, shards: list[dict[str, Any]
     (the product holds enough, but spread thinner than that): one transaction, the fullest counters
     first, an InventoryAdjusted (reason "rebalanced") for each counter it changes. Nothing is created or
     lost: units move with their receipt (each counter keeps received = available + reserved + sold)."""
-    into = shards[zlib.crc32(order_id.encode()) % len(shards)]
-    needed = quantity - int(into["available"])
-    moves: list[tuple[dict[str, Any], int]] = []
-    for shard in sorted((s for s in shards if s is not into), key=lambda s: -int(s["available"])):
-        units = min(needed, int(shard["available"]))
-        if units:
-            moves.append((shard, -units))
-            needed -= units
+    into = shards[_chosen(order_id, shards)]
+    fullest_first = sorted((s for s in shards if s is not into), key=lambda s: -int(s["available"]))
+    moves = _draw(fullest_first, quantity - int(into["available"]))
     moves.append((into, -sum(units for _, units in moves)))
     uow = UnitOfWork()
     for shard, units in moves:

@@ -55,7 +55,7 @@ def get_shards_of(product_ids: list[str], shards: int) -> dict[str, list[dict[st
 
 def get_shard_items(keys: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
     """Counters by (product, number), in one batch read."""
-    found = dynamo.get_many([(_shard_key(p, n)["pk"], _shard_key(p, n)["sk"]) for p, n in keys])
+    found = dynamo.get_many([(key["pk"], key["sk"]) for key in (_shard_key(p, n) for p, n in keys)])
     return {(item["productId"], int(item["shard"])): item for item in found.values()}
 
 
