@@ -84,7 +84,7 @@ def replace_items(caller: Caller, cart_id: str, body: CartItems) -> CartView:
 def _close(cart: dict[str, Any], status: str, envelope_for) -> None:
     uow = UnitOfWork()
     _close_in(uow, cart, status=status, envelope_for=envelope_for)
-    try_commit(uow)  # changed or closed meanwhile
+    try_commit(uow)  # changed meanwhile (in use again: not abandoned) or closed meanwhile
 
 
 def _close_in(uow: UnitOfWork, cart: dict[str, Any], *, status: str, envelope_for) -> None:
@@ -123,10 +123,17 @@ def on_order_created(event: InboundEvent) -> None:
             pass
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    cart = store.get(data.cart_id) if data.cart_id else None
-    if cart is None or cart["status"] != "OPEN" or cart["userId"] != data.user_id:
+    if not data.cart_id:
         return
-    _close(cart, "CHECKED_OUT", _updated(event.envelope, "CHECKED_OUT"))
+    checked_out = _updated(event.envelope, "CHECKED_OUT")
+
+    def check_out(uow: UnitOfWork, cart: dict[str, Any]) -> None:
+        if cart["userId"] == data.user_id:  # an order never closes someone else's cart
+            _close_in(uow, cart, status="CHECKED_OUT", envelope_for=checked_out)
+
+    # A cart changed while it is closed (lines replaced, a product withdrawn) is read again and closed:
+    # the order used it, so it must not stay open to be reused or reminded of.
+    retry_on_conflict(partial(_change_current, data.cart_id, check_out), what=f"checking out cart {data.cart_id}")
 
 
 def _updated(parent: EventEnvelope, status: CartStatus) -> Callable[[dict[str, Any], str], EventEnvelope]:

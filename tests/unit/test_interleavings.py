@@ -511,3 +511,40 @@ def test_an_erased_customers_carts_are_deleted_and_no_cart_is_created_for_them_a
         with pytest.raises(ConditionFailed):  # a cart created after the erasure (a token still valid)
             create("c-4", "u-1")
         assert store.get("c-4") is None and store.erased("u-1")
+
+
+def test_a_cart_changed_while_its_checkout_closes_it_is_closed_all_the_same(as_service, outbox):
+    """The checkout's conditional close loses a race with a change of the cart's lines: it reads the cart
+    again and closes it, instead of acknowledging the order with the cart left OPEN (reusable, reminded of)."""
+    from cart import logic, store
+    from shopstream import transaction
+    from shopstream.transaction import UnitOfWork
+
+    with as_service("cart"):
+        uow = UnitOfWork()
+        store.create(uow, {"cartId": "c-1", "userId": "u-1", "items": [{"productId": "p-1", "quantity": 1}],
+                           "status": "OPEN", "version": 1, "updatedAt": "2026-11-29T10:00:00.000+00:00"})
+        uow.commit()
+        raced = []
+
+        def change_the_lines_first(uow) -> None:
+            if raced or not any(e.event_type == "CartUpdated" for e in uow.events):
+                return
+            raced.append(True)
+            transaction.set_commit_hooks()
+            change = UnitOfWork()
+            store.replace_items(change, store.get("c-1"), [{"productId": "p-2", "quantity": 3}],
+                                "2026-11-29T10:00:01.000+00:00")
+            change.commit()
+
+        transaction.set_commit_hooks(before=change_the_lines_first)
+        try:
+            order = created()
+            logic.on_order_created(inbound(envelope("OrderCreated", {**order, "cartId": "c-1"})))
+        finally:
+            transaction.set_commit_hooks()
+        assert raced, "the race was not run"
+        cart = store.get("c-1")
+        assert cart["status"] == "CHECKED_OUT" and cart["version"] == 3
+        assert [e.data["status"] for e in outbox if e.event_type == "CartUpdated"] == ["CHECKED_OUT"]
+        assert store.open_carts_with("p-2") == []
