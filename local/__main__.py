@@ -36,6 +36,8 @@ def main() -> int:
     stack = from_environment()
     runtime = None
     api_port = int(os.environ.get("SHOPSTREAM_LOCAL_API_PORT", "8000"))
+    from local import console
+
     try:
         stack.start()
         # Functions in this process reach moto in process (boto3 clients without an endpoint) and the
@@ -45,10 +47,14 @@ def main() -> int:
         from local.runtime import LocalRuntime
 
         runtime = LocalRuntime(stack, api_port=api_port).start()
+        # Before /health says ready: whoever waits for it (tests, scripts) finds this run's token.
+        console.save_token(runtime.console.token)
         runtime.wait_ready()
         print(stack.banner(), flush=True)
         print(f"  API   : http://127.0.0.1:{api_port}  (GET /health; OpenAPI: docs/openapi.json)\n"
-              f"  console: http://127.0.0.1:{api_port}/console  (map, dead letters, order stories, analytics)\n"
+              f"  console: {console.login_url(api_port, runtime.console.token)}\n"
+              f"           (map, dead letters, order stories, analytics; this run's token, also in "
+              f"{console.TOKEN_FILE}, for curl: -H \"Authorization: Bearer $(cat {console.TOKEN_FILE})\")\n"
               f"  token : make token USER=u1 [ADMIN=1]  ->  curl -H \"Authorization: Bearer $TOKEN\" ...\n"
               "Ctrl-C stops everything.", flush=True)
         wait_forever()
@@ -59,6 +65,7 @@ def main() -> int:
         signal.signal(signal.SIGINT, _still_stopping)
         if runtime is not None:
             runtime.stop()
+            console.forget_token(runtime.console.token)
         stack.stop()
         print("stopped; no process left behind", flush=True)
     return 0

@@ -1,7 +1,15 @@
-"""Locally signed JWTs standing in for Cognito; the gateway checks them as the JWT authorizer would."""
+"""Locally signed JWTs standing in for Cognito; the gateway checks them as the JWT authorizer would.
+
+API Gateway's HTTP API JWT authorizer refuses a token unless: its header's ``kid`` names the key that
+signed it, ``iss`` is the configured issuer, ``aud`` (or, only when there is no ``aud``, ``client_id``)
+is one of the configured audiences, ``exp`` is after now, and ``nbf`` and ``iat``, when present, are
+not after now. ``verify`` refuses the same. One difference stays: the key is a local HMAC secret
+(HS256), where API Gateway takes only RSA keys from the issuer's JWKS.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from pathlib import Path
@@ -20,6 +28,11 @@ def secret(path: Path = SECRET_FILE) -> str:
     return path.read_text().strip()
 
 
+def key_id(key: str) -> str:
+    """The key's ``kid``, as a JWKS would list it: a token signed with another secret names another key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def issue(user_id: str, *, admin: bool = False, hours: float = 12, path: Path = SECRET_FILE) -> str:
     import jwt
 
@@ -29,14 +42,28 @@ def issue(user_id: str, *, admin: bool = False, hours: float = 12, path: Path = 
                               "token_use": "access"}
     if admin:
         claims["cognito:groups"] = ["admin"]
-    return jwt.encode(claims, secret(path), algorithm="HS256")
+    key = secret(path)
+    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": key_id(key)})
 
 
 def verify(token: str, path: Path = SECRET_FILE) -> dict[str, Any]:
-    """Claims as the HTTP API JWT authorizer passes them (arrays flattened to "[a b]")."""
+    """Claims as the HTTP API JWT authorizer passes them (arrays flattened to "[a b]"); raises
+    ``jwt.InvalidTokenError`` for any token the authorizer would answer 401."""
     import jwt
 
-    claims = jwt.decode(token, secret(path), algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER)
+    key = secret(path)
+    if jwt.get_unverified_header(token).get("kid") != key_id(key):
+        raise jwt.InvalidTokenError("the token's kid is not the signing key's")
+    # PyJWT checks exp, and nbf and iat when present, without leeway; the audience is checked below,
+    # because the authorizer falls back to client_id (a Cognito access token's) when there is no aud.
+    claims = jwt.decode(token, key, algorithms=["HS256"], issuer=ISSUER,
+                        options={"require": ["exp", "iss"], "verify_aud": False})
+    if "aud" in claims:
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if AUDIENCE not in audiences:
+            raise jwt.InvalidAudienceError("aud is not this API's audience")
+    elif claims.get("client_id") != AUDIENCE:
+        raise jwt.InvalidAudienceError("neither aud nor client_id is this API's audience")
     return {k: f"[{' '.join(v)}]" if isinstance(v, list) else v for k, v in claims.items()}
 
 

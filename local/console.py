@@ -1,4 +1,4 @@
-"""The local web console (``make local``, http://127.0.0.1:8000/console): local only, no token.
+"""The local web console (``make local``, http://127.0.0.1:8000/console): local only, behind a token.
 
 Pages (one HTML page, local/console/; Mermaid from node_modules, so nothing comes from the internet):
 - map: services, topics and handlers from the catalog, with the produce rate of each topic and the
@@ -11,17 +11,32 @@ Pages (one HTML page, local/console/; Mermaid from node_modules, so nothing come
 Rates and lags come from records read, not from the broker's watermarks: Tansu's ListOffsets answers
 are not record offsets (docs/decisions.md), so a reader follows every partition of every topic and
 keeps the end offset and the record timestamps it saw.
+
+Access (``ConsoleAccess``): the console reads customers' orders and redrives or discards dead letters as
+an admin, so every path wants this run's console token (``Authorization: Bearer``) or a session opened
+with it (``/console/login?token=...``, the address ``make local`` prints). Other processes on the
+machine and web pages in its browser are kept out: the Host must be this gateway's own (a rebound DNS
+name is not), a request's Origin and Sec-Fetch-Site must be this origin's, a session's state-changing
+request must carry that Origin, and a POST to the API must be a JSON object sent as application/json
+(which a foreign page cannot send without a preflight that nothing here answers).
 """
 
 from __future__ import annotations
 
+import hmac
+import html
 import json
 import mimetypes
+import os
+import secrets
+import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from email.message import Message
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +48,14 @@ VENDOR = {"mermaid.min.js": ROOT / "node_modules" / "mermaid" / "dist" / "mermai
 RATE_SECONDS = 10  # the produce rate is averaged over this many seconds of record timestamps
 Reply = tuple[int, Any, dict[str, str]]
 InvokeApi = Callable[[str, dict[str, Any]], dict[str, Any]]
+TOKEN_FILE = Path(".local") / "console-token"  # where `make local` writes this run's token
+LOGIN_PATH = "/console/login"
+API_PREFIX = "/console/api/"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")  # the gateway listens on 127.0.0.1 only
+SAFE_METHODS = ("GET", "HEAD")
+MAX_SESSIONS = 32  # one per login; the oldest goes first
+# Never inside another page's frame, where its buttons (Redrive, Discard) could be clicked by trickery.
+ALWAYS_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 
 class TopicMeter:
@@ -96,6 +119,145 @@ class TopicMeter:
             return {p: end for (t, p), end in self.ends.items() if t == topic}
 
 
+def login_url(port: int, token: str) -> str:
+    return f"http://127.0.0.1:{port}{LOGIN_PATH}?token={token}"
+
+
+def save_token(token: str, path: Path = TOKEN_FILE) -> Path:
+    """For this user only (mkstemp makes it 0600), replaced whole: a reader never sees half a token."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def forget_token(token: str, path: Path = TOKEN_FILE) -> None:
+    """At the end of the run, unless another run has written its own since."""
+    try:
+        if _same(path.read_text().strip(), token):
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _same_origins(port: int) -> set[str]:
+    return {f"http://{name}:{port}" for name in LOOPBACK_NAMES}
+
+
+def _own_hosts(port: int) -> set[str]:
+    return {f"{name}:{port}" for name in LOOPBACK_NAMES} | (set(LOOPBACK_NAMES) if port == 80 else set())
+
+
+def _cookies(header: str) -> dict[str, str]:
+    # Not SimpleCookie: it drops the whole header when one cookie is malformed, and cookies are
+    # per host, not per port, so other local apps' cookies arrive here too.
+    pairs = (part.strip().partition("=") for part in header.split(";"))
+    return {name.strip(): value.strip() for name, _, value in pairs if name.strip()}
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def _refused(status: int, message: str) -> Reply:
+    return status, {"message": message}, {"Cache-Control": "no-store"}
+
+
+class ConsoleAccess:
+    """This run's console token and the sessions opened with it (in memory: they end with the run)."""
+
+    def __init__(self, token: str | None = None):
+        self.token = token or secrets.token_urlsafe(32)
+        self._sessions: deque[str] = deque(maxlen=MAX_SESSIONS)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def cookie_name(port: int) -> str:
+        return f"shopstream_console_{port}"  # per port: two local stacks share the host's cookies
+
+    def foreign(self, headers: Mapping[str, str], port: int) -> Reply | None:
+        """The 403 for a request that does not come from this origin, on this machine."""
+        if headers.get("host", "").strip().lower() not in _own_hosts(port):
+            return _refused(403, f"the console answers only as 127.0.0.1:{port} or localhost:{port}")
+        # none: typed, bookmarked or opened from the terminal; same-site would include any other
+        # port of the same host (another local app's pages).
+        if headers.get("sec-fetch-site", "same-origin").strip().lower() not in ("same-origin", "none"):
+            return _refused(403, "the console answers its own pages only")
+        origin = headers.get("origin")
+        if origin is not None and origin.strip().lower() not in _same_origins(port):
+            return _refused(403, "the console answers its own pages only")
+        return None
+
+    def login(self, token: str, port: int) -> Reply:
+        if not token or not _same(token, self.token):
+            return self.unauthorized(LOGIN_PATH, port, "That is not this run's console token.")
+        session = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions.append(session)
+        cookie: SimpleCookie = SimpleCookie()
+        name = self.cookie_name(port)
+        cookie[name] = session
+        cookie[name].update({"httponly": "true", "samesite": "Strict", "path": "/console"})
+        # A redirect: the address with the token does not stay in the address bar.
+        return 303, b"", {"Location": "/console", "Set-Cookie": cookie[name].OutputString(),
+                          "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+    def authenticated(self, headers: Mapping[str, str], port: int) -> str | None:
+        """How the request is authenticated: "bearer" (the token itself), "session" (a cookie), or None."""
+        authorization = headers.get("authorization", "")
+        if authorization.startswith("Bearer ") and _same(authorization.removeprefix("Bearer ").strip(), self.token):
+            return "bearer"
+        session = _cookies(headers.get("cookie", "")).get(self.cookie_name(port))
+        if session:
+            with self._lock:
+                sessions = list(self._sessions)
+            # Every one compared, each in constant time: the time taken says nothing about which matched.
+            matches = [_same(session, known) for known in sessions]
+            if any(matches):
+                return "session"
+        return None
+
+    def unauthorized(self, path: str, port: int, why: str = "The console needs this run's token.") -> Reply:
+        headers = {"WWW-Authenticate": 'Bearer realm="shopstream console"', "Cache-Control": "no-store"}
+        how = (f"open the address `make local` printed when it started ({login_url(port, '...')}), or "
+               f"send Authorization: Bearer <token>; the token is in .local/console-token where make local runs")
+        if path.startswith(API_PREFIX):
+            return 401, {"message": f"{why} To get in: {how}"}, headers
+        page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>shopstream console: sign in</title></head>
+<body style="font-family: sans-serif; max-width: 48em; margin: 3em auto">
+<h1>shopstream local console</h1>
+<p>{html.escape(why)}</p>
+<p>Open the address <code>make local</code> printed when it started
+(<code>{html.escape(login_url(port, "..."))}</code>), or paste the token it wrote to
+<code>.local/console-token</code> (in the directory where <code>make local</code> runs):</p>
+<form method="get" action="{LOGIN_PATH}">
+  <input name="token" type="password" size="48" autocomplete="off" aria-label="console token">
+  <button type="submit">Open the console</button>
+</form>
+</body></html>
+"""
+        return 401, page.encode(), {**headers, "Content-Type": "text/html; charset=utf-8"}
+
+
+def json_object(headers: Mapping[str, str], body: bytes | None) -> tuple[dict[str, Any] | None, Reply | None]:
+    """A POST's body as a JSON object, or the 415 or 400 that refuses it."""
+    content_type = Message()
+    content_type["Content-Type"] = headers.get("content-type", "")  # parsed as e-mail parses it
+    if (content_type.get_content_type() != "application/json"
+            or content_type.get_content_charset("utf-8") not in ("utf-8", "utf8")):
+        return None, _refused(415, "send the body as Content-Type: application/json (UTF-8)")
+    try:
+        payload = json.loads((body or b"").decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, _refused(400, "the body is not JSON")
+    if not isinstance(payload, dict):
+        return None, _refused(400, "the body must be a JSON object")
+    return payload, None
+
+
 def _node(prefix: str, name: str) -> str:
     return f"{prefix}_{name.replace('-', '_')}"
 
@@ -154,9 +316,10 @@ def story_mermaid(events: list[dict[str, Any]]) -> str:
 class Console:
     """Answers ``/console`` and ``/console/api/...`` for the local gateway."""
 
-    def __init__(self, *, bootstrap: str, invoke_api: InvokeApi):
+    def __init__(self, *, bootstrap: str, invoke_api: InvokeApi, token: str | None = None):
         self.bootstrap = bootstrap
         self.invoke_api = invoke_api
+        self.access = ConsoleAccess(token)
         self._meter: TopicMeter | None = None
         self._admin: Any = None
         self._target: Any = None
@@ -185,17 +348,46 @@ class Console:
         if self._meter is not None:
             self._meter.stop()
 
+    @property
+    def token(self) -> str:
+        return self.access.token
+
     # --- HTTP -----------------------------------------------------------------------------------------
-    def __call__(self, method: str, path: str, query: dict[str, str], body: bytes | None) -> Reply:
+    def __call__(self, method: str, path: str, query: dict[str, str], body: bytes | None, *,
+                 headers: Mapping[str, str], port: int) -> Reply:
+        """``port``: the gateway's, which the Host and Origin of a request must name."""
         try:
-            return self._route(method, path, query, body)
+            status, answer, extra = self._admit(method, path, query, body, {k.lower(): v for k, v in headers.items()},
+                                                port)
         except Exception as exc:  # shown on the page; the console never takes the gateway down
             import traceback
 
             traceback.print_exc()
-            return 500, {"message": f"{type(exc).__name__}: {exc}"}, {}
+            status, answer, extra = 500, {"message": f"{type(exc).__name__}: {exc}"}, {}
+        return status, answer, {**ALWAYS_HEADERS, **extra}
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: bytes | None) -> Reply:
+    def _admit(self, method: str, path: str, query: dict[str, str], body: bytes | None,
+               headers: Mapping[str, str], port: int) -> Reply:
+        refused = self.access.foreign(headers, port)
+        if refused is not None:
+            return refused
+        if path == LOGIN_PATH and method == "GET":
+            return self.access.login(query.get("token", ""), port)
+        authenticated_by = self.access.authenticated(headers, port)
+        if authenticated_by is None:
+            return self.access.unauthorized(path, port)
+        if authenticated_by == "session" and method not in SAFE_METHODS and "origin" not in headers:
+            # A browser sends Origin with every such request; a session's without one is not from our page.
+            return _refused(403, "the console answers its own pages only")
+        payload: dict[str, Any] = {}
+        if method == "POST" and path.startswith(API_PREFIX):
+            parsed, refused = json_object(headers, body)
+            if refused is not None:
+                return refused
+            payload = parsed or {}
+        return self._route(method, path, query, payload)
+
+    def _route(self, method: str, path: str, query: dict[str, str], payload: dict[str, Any]) -> Reply:
         if method == "GET" and path in ("/console", "/console/"):
             return self._file(STATIC / "index.html")
         if method == "GET" and path.startswith("/console/static/"):
@@ -205,7 +397,6 @@ class Console:
             if vendored is None or not vendored.exists():
                 return 404, {"message": "not installed: run `make node` (npm ci)"}, {}
             return self._file(vendored)
-        payload = json.loads(body) if body else {}
         api: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "/console/api/map"): self.system_map,
             ("GET", "/console/api/dlq"): self.dead_letters,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from local.http_events import http_event
@@ -14,6 +14,13 @@ from shopstream import catalog
 
 Route = tuple[str, re.Pattern[str], str]  # method, path pattern, service
 MAX_BODY_BYTES = 1024 * 1024  # bodies are small JSON documents; API Gateway's own cap is 10 MB
+
+
+class ConsoleApp(Protocol):
+    """local/console.py's Console: it checks its own token, Host and Origin (``port`` is the gateway's)."""
+
+    def __call__(self, method: str, path: str, query: dict[str, str], body: bytes | None, *,
+                 headers: Mapping[str, str], port: int) -> tuple[int, Any, dict[str, str]]: ...
 
 
 def compile_routes() -> list[Route]:
@@ -28,8 +35,7 @@ def compile_routes() -> list[Route]:
 class Gateway:
     def __init__(self, *, host: str, port: int, invoke: Callable[[str, dict[str, Any]], dict[str, Any]],
                  verify: Callable[[str], dict[str, Any]], health: Callable[[], tuple[int, dict[str, Any]]],
-                 console: Callable[[str, str, dict[str, str], bytes | None], tuple[int, Any, dict[str, str]]]
-                 | None = None):
+                 console: ConsoleApp | None = None):
         self.routes = compile_routes()
         gateway = self
 
@@ -94,17 +100,19 @@ class Gateway:
             status, body = self.health()
             return self._reply(request, status, body)
         if self.console is not None and (url.path == "/console" or url.path.startswith("/console/")):
-            # The local console (local/console.py): local only, so without a token.
-            status, body, headers = self.console(method, url.path, dict(parse_qsl(url.query)), raw)
+            # The local console (local/console.py), before the JWT check: it has a token of its own.
+            status, body, headers = self.console(method, url.path, dict(parse_qsl(url.query)), raw,
+                                                 headers=dict(request.headers.items()), port=self.port)
             return self._reply(request, status, body, headers)
         match = next(((s, p) for m, p, s in self.routes if m == method and p.match(url.path)), None)
         if match is None:
             return self._reply(request, 404, {"message": "Not Found"})
-        authorization = request.headers.get("Authorization", "")
-        if not authorization.startswith("Bearer "):
+        # As the JWT authorizer's identity source: the token, with or without "Bearer ".
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token:
             return self._reply(request, 401, {"message": "Unauthorized"})
         try:
-            claims = self.verify(authorization.removeprefix("Bearer ").strip())
+            claims = self.verify(token)
         except Exception:
             return self._reply(request, 401, {"message": "Unauthorized"})
         event = http_event(method, url.path, claims=claims, raw_bytes=raw,

@@ -40,6 +40,7 @@ const commands = {
   press: async ({ selector, key }) => { await page.locator(selector).press(key); return true; },
   eval: async ({ expression }) => page.evaluate(expression),
   screenshot: async ({ path, fullPage }) => { await page.screenshot({ path, fullPage: fullPage ?? true }); return path; },
+  cookies: async () => context.cookies(),
   problems: async () => problems.splice(0),
   close: async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); return true; },
 };

@@ -22,6 +22,7 @@ class LocalProcess:
     client: ApiClient
     ports: dict[str, int]
     env: dict[str, str]
+    console_token: str  # this run's, from the file `make local` writes (local/console.py)
 
 
 @contextmanager
@@ -41,7 +42,9 @@ def local_process(workdir: Path, *, healthy_within: float) -> Iterator[LocalProc
         client.wait_until(lambda: process.poll() is not None or client.healthy(), timeout=healthy_within,
                           interval=0.5)
         assert process.poll() is None, (workdir / "local.out").read_text()[-3000:]
-        yield LocalProcess(process, client, ports, env)
+        token_file = workdir / ".local" / "console-token"
+        client.wait_until(token_file.exists, timeout=10)
+        yield LocalProcess(process, client, ports, env, token_file.read_text().strip())
     finally:
         if process.poll() is None:
             process.terminate()

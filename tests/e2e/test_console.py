@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -51,7 +52,7 @@ def run(tmp_path_factory):
             client.wait_until(lambda c=correlation: _trail_has(client, c, {"OrderConfirmed", "OrderCancelled"}),
                               timeout=60)
         yield {"process": local.process, "client": client, "ports": local.ports, "product": pid, "orders": orders,
-               "env": local.env, "workdir": workdir}
+               "env": local.env, "workdir": workdir, "console_token": local.console_token}
 
 
 def _order(client: ApiClient, product_id: str, method: str) -> str:
@@ -84,8 +85,12 @@ def _shot(browser: Browser, name: str, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser(run):
+    """Chromium, signed in to the console as a developer is: with the address ``make local`` printed."""
     chromium = chromium_or_skip()
     driver = Browser(chromium)
+    printed = re.search(r"console: (http://\S+/console/login\?token=\S+)", (run["workdir"] / "local.out").read_text())
+    assert printed is not None and printed.group(1).endswith(run["console_token"])
+    assert driver("goto", url=printed.group(1)) == _console(run)  # redirected: the token left the address bar
     yield driver
     driver.close()
 
@@ -287,17 +292,44 @@ def test_live_analytics_refresh_in_place(run, browser, tmp_path):
     assert browser("problems") == []
 
 
-def test_the_console_is_served_from_the_machine_only(run):
+def test_the_session_cookie_is_out_of_the_pages_reach(run, browser):
+    browser("goto", url=f"{_console(run)}#map")
+    [cookie] = [c for c in browser("cookies") if c["name"].startswith("shopstream_console")]
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/console")
+    assert cookie["value"] != run["console_token"]
+    assert cookie["name"] not in browser("eval", expression="document.cookie")
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    import urllib.error
     import urllib.request
 
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_the_console_is_served_from_the_machine_only(run):
     base = f"http://127.0.0.1:{run['ports']['api']}"
-    with urllib.request.urlopen(f"{base}/console/vendor/mermaid.min.js", timeout=30) as response:
-        assert response.status == 200 and len(response.read()) > 100_000  # from node_modules, not a CDN
-    html = urllib.request.urlopen(f"{base}/console", timeout=30).read().decode()
-    assert "http://" not in html.replace("http://127.0.0.1", "") and "https://" not in html
+    token = {"Authorization": f"Bearer {run['console_token']}"}
+    status, mermaid = _get(f"{base}/console/vendor/mermaid.min.js", token)
+    assert status == 200 and len(mermaid) > 100_000  # from node_modules, not a CDN
+    status, page = _get(f"{base}/console", token)
+    html = page.decode()
+    assert status == 200 and "http://" not in html.replace("http://127.0.0.1", "") and "https://" not in html
     for path in ("/console/static/../../stack.py", "/console/nothing"):
-        try:
-            urllib.request.urlopen(f"{base}{path}", timeout=30)
-            raise AssertionError(path)
-        except urllib.error.HTTPError as error:
-            assert error.code == 404
+        assert _get(f"{base}{path}", token)[0] == 404, path
+
+
+def test_the_console_refuses_whoever_has_not_its_token_or_its_origin(run):
+    base = f"http://127.0.0.1:{run['ports']['api']}"
+    token = {"Authorization": f"Bearer {run['console_token']}"}
+    status, page = _get(f"{base}/console")
+    assert status == 401 and b"/console/login?token=" in page
+    assert _get(f"{base}/console/api/dlq")[0] == 401
+    assert _get(f"{base}/console/api/dlq", {"Authorization": "Bearer not-this-runs"})[0] == 401
+    # DNS rebinding: a foreign name resolving to 127.0.0.1 arrives with its own Host
+    assert _get(f"{base}/console/api/dlq", {**token, "Host": f"rebound.example:{run['ports']['api']}"})[0] == 403
+    assert _get(f"{base}/console/api/dlq", {**token, "Origin": "http://attacker.example"})[0] == 403
