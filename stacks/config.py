@@ -53,6 +53,9 @@ MAX_POLLERS_PER_POLLER_GROUP = 2000
 # runs at most one invocation per partition (same page).
 INVOCATIONS_PER_POLLER = 5
 ACCOUNT_ID_LENGTH = 12
+# An IAM role name: 1-64 of these characters (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+# No path: the key policy names the role as arn:...:role/<name>.
+IAM_ROLE_NAME_PATTERN = r"^[A-Za-z0-9+=,.@_-]{1,64}$"
 
 
 class ConfigError(ValueError):
@@ -118,6 +121,9 @@ class EnvironmentConfig(_Model):
     # ~80 reservations/s per counter before optimistic retries dominate); at most 48 (an adjustment
     # writes every counter and an event for each in one transaction).
     stock_shards: int = Field(default=4, ge=1, le=48)
+    # The only role that may disable or schedule the deletion of the keys that protect customer data (the
+    # customer-data key, the audit archive's key); made outside these stacks (docs/runbooks/customer-data-key.md).
+    break_glass_role_name: str = Field(default="shopstream-break-glass", pattern=IAM_ROLE_NAME_PATTERN)
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:

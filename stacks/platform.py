@@ -13,6 +13,7 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -26,6 +27,9 @@ from stacks.layers import Layers
 from stacks.nag import acknowledge
 
 ADMIN_GROUP = "admin"
+# The longest wait KMS allows between scheduling a key's deletion and the deletion (cancellable meanwhile).
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html
+KEY_DELETION_WINDOW_DAYS = 30
 # Only variables HTTP APIs define (REST API ones such as $context.resourcePath are not substituted);
 # the caller is the JWT's subject, $context.identity.user being set only for IAM-authorised routes.
 # https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
@@ -75,10 +79,11 @@ class PlatformStack(cdk.Stack):
 
         # --- alarms ------------------------------------------------------------------
         alarm_key = kms.Key(self, "AlarmKey", enable_key_rotation=True, removal_policy=removal,
+                            pending_window=cdk.Duration.days(KEY_DELETION_WINDOW_DAYS),
                             description="shopstream alarm notifications")
         self.alarm_topic = sns.Topic(self, "Alarms", display_name=f"{config.prefix} alarms",
                                      master_key=alarm_key, enforce_ssl=True)
-        alarm_key.grant_encrypt_decrypt(cdk.aws_iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        alarm_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         if config.alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 
@@ -127,7 +132,11 @@ class PlatformStack(cdk.Stack):
 
     def _audit_archive(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> s3.Bucket:
         key = kms.Key(self, "AuditArchiveKey", enable_key_rotation=True, removal_policy=removal,
+                      pending_window=cdk.Duration.days(KEY_DELETION_WINDOW_DAYS),
                       description="shopstream audit archive")
+        # Years of sealed events under Object Lock: deleting this key would make them unreadable before their
+        # retention ends, which Object Lock exists to prevent.
+        self._only_break_glass_may_disable_or_delete(key, config)
         access_logs = s3.Bucket(
             self, "AuditArchiveAccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal,
@@ -184,8 +193,10 @@ class PlatformStack(cdk.Stack):
         which is what makes their data unreadable); functions that seal read the public halves; only those
         that must read a personal field may decrypt. Only the user API writes, through IAM (stacks/service/)."""
         key = kms.Key(self, "CustomerDataKey", enable_key_rotation=True, removal_policy=removal,
+                      pending_window=cdk.Duration.days(KEY_DELETION_WINDOW_DAYS),
                       alias=names.customer_data_key_alias(config.prefix),
                       description="shopstream: wraps each customer's key (personal data is sealed with those)")
+        self._only_break_glass_may_disable_or_delete(key, config)
         table = dynamodb.Table(
             self, "CustomerKeys",
             table_name=names.customer_keys_table(config.prefix),
@@ -202,6 +213,31 @@ class PlatformStack(cdk.Stack):
                     "crypto-shredding: a point-in-time backup would keep erased customers' keys (and so their data) "
                     "readable for 35 days; losing this table loses only what customers' data was sealed with")
         return key, table
+
+    def _only_break_glass_may_disable_or_delete(self, key: kms.Key, config: EnvironmentConfig) -> None:
+        """Disabling a key that protects customer data stops the shop; deleting it makes every customer's data
+        unreadable for good. The key policy denies both to every principal but the break-glass role (named by
+        ARN, so it may be made, or made again, after the key), and a deletion always waits 30 days.
+
+        kms:PutKeyPolicy stays allowed to the account (CDK's statement for it): KMS refuses a policy that would
+        stop its setter, here CloudFormation's execution role, from setting the next one (the lockout safety
+        check). Where CloudFormation deletes the key (removalPolicy "destroy"), that role may schedule the
+        deletion too, or the environment could not be torn down."""
+        exempted = [self.format_arn(service="iam", region="", account=self.account, resource="role",
+                                    resource_name=config.break_glass_role_name)]
+        if not config.retain and isinstance(self.synthesizer, cdk.DefaultStackSynthesizer):
+            # arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-<qualifier>-cfn-exec-role-...: placeholders
+            # the CDK CLI fills in asset manifests only; Fn::Sub fills them in the template.
+            exempted.append(cdk.Fn.sub(self.synthesizer.cloud_formation_execution_role_arn))
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="OnlyBreakGlassMayDisableOrDelete", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["kms:DisableKey", "kms:ScheduleKeyDeletion"], resources=["*"],
+            conditions={"ArnNotEquals": {"aws:PrincipalArn": exempted}}))
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="DeletionWaitsThirtyDays", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["kms:ScheduleKeyDeletion"], resources=["*"],
+            conditions={"NumericLessThan": {
+                "kms:ScheduleKeyDeletionPendingWindowInDays": str(KEY_DELETION_WINDOW_DAYS)}}))
 
     def _backbone_dashboard(self, config: EnvironmentConfig) -> None:
         """Event backbone across all services; SEARCH finds every function by its name prefix."""

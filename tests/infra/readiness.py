@@ -667,5 +667,135 @@ def rule_buckets_that_cloudformation_deletes_can_be_deleted(deployment: Deployme
     return problems
 
 
+# --- keys that protect customer data ------------------------------------------------------------------------------
+# The key that wraps every customer's key (docs/data-map.md) is found by its alias, the audit archive's by the bucket
+# it encrypts: sealed events kept for years under Object Lock.
+CUSTOMER_DATA_KEY_ALIAS = re.compile(r"^alias/.+-customer-data$")
+AUDIT_ARCHIVE_BUCKET = "-audit-archive-"
+BREAK_GLASS_ONLY = ("kms:DisableKey", "kms:ScheduleKeyDeletion")
+# Negated ARN/string operators that exempt the principals they name from a Deny.
+PRINCIPAL_EXEMPTIONS = {"ArnNotEquals", "ArnNotLike", "StringNotEquals", "StringNotLike"}
+# A role of the account by name: no path, no wildcard (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+_PARTITION, _ACCOUNT = r"(\{AWS::Partition\}|aws[a-z-]*)", r"(\{AWS::AccountId\}|\d{12})"
+ACCOUNT_ROLE_ARN = re.compile(rf"arn:{_PARTITION}:iam::{_ACCOUNT}:role/[A-Za-z0-9+=,.@_-]{{1,64}}")
+# The role CloudFormation deploys with, made by `cdk bootstrap` (cdk-<qualifier>-cfn-exec-role-<account>-<region>).
+CLOUDFORMATION_EXECUTION_ROLE = re.compile(
+    rf"arn:{_PARTITION}:iam::{_ACCOUNT}:role/cdk-[a-z0-9]+-cfn-exec-role-{_ACCOUNT}-(\{{AWS::Region\}}|[a-z0-9-]+)")
+KEY_DELETION_WINDOW_MAX_DAYS = 30
+
+
+def _customer_data_keys(deployment: Deployment) -> dict[tuple[str, str], str]:
+    """(stack, logical id) of each KMS key that protects customer data -> what it protects."""
+    found: dict[tuple[str, str], str] = {}
+    for stack, _, alias in deployment.resources("AWS::KMS::Alias"):
+        if CUSTOMER_DATA_KEY_ALIAS.match(render(alias["Properties"]["AliasName"])):
+            address = deployment.target(stack, alias["Properties"]["TargetKeyId"])
+            if address:
+                found[address] = "wraps every customer's key"
+    for stack, _, bucket in deployment.resources("AWS::S3::Bucket"):
+        if AUDIT_ARCHIVE_BUCKET not in render(bucket["Properties"].get("BucketName", "")):
+            continue
+        for encryption in bucket["Properties"].get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+            address = deployment.target(stack, encryption["ServerSideEncryptionByDefault"].get("KMSMasterKeyID"))
+            if address:
+                found[address] = "encrypts the audit archive"
+    return found
+
+
+def _denies_everyone(statement: dict, action: str) -> bool:
+    """A Deny of ``action`` on the key (a key policy's "*") to any principal, conditions aside."""
+    actions = _as_list(statement.get("Action", []))
+    return (statement.get("Effect") == "Deny" and statement.get("Principal") in ("*", {"AWS": "*"}, {"AWS": ["*"]})
+            and statement.get("Resource") in ("*", ["*"])
+            and any(re.fullmatch(re.escape(a).replace(r"\*", ".*"), action, re.IGNORECASE) for a in actions))
+
+
+def _exempted(statement: dict) -> list[str] | None:
+    """The principal ARNs a Deny exempts ([]: nobody), or None if another condition narrows it."""
+    condition = statement.get("Condition")
+    if not condition:
+        return []
+    if len(condition) != 1:
+        return None
+    [(operator, keys)] = condition.items()
+    if operator not in PRINCIPAL_EXEMPTIONS or [k.lower() for k in keys] != ["aws:principalarn"]:
+        return None
+    return [render(arn) for arn in _as_list(next(iter(keys.values())))]
+
+
+@rule
+def rule_only_break_glass_may_disable_or_delete_keys_that_protect_customer_data(deployment: Deployment) -> list[str]:
+    """Disabling the customer-data key stops the shop and deleting it makes every customer's data unreadable for
+    good; the audit archive's key holds years of sealed events that Object Lock keeps. Each key's policy denies
+    DisableKey and ScheduleKeyDeletion to every principal but one role of the account, by name (and, where
+    CloudFormation deletes the key, its execution role); a deletion waits the longest window, 30 days; and the
+    policy does not deny PutKeyPolicy to CloudFormation's execution role, which creates and updates it (KMS
+    refuses a policy its setter could not set again: the lockout safety check).
+    https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys-adding-permission.html
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-schedule-key-deletion-pending-window-in-days
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html"""
+    keys = _customer_data_keys(deployment)
+    problems = [] if "wraps every customer's key" in keys.values() else [
+        "no KMS key has a customer-data alias (alias/<prefix>-customer-data)"]
+    for address, what in sorted(keys.items()):
+        key = deployment.resource(address) or {}
+        problems += _customer_data_key_problems(f"{address[0]}/{address[1]} ({what})", key)
+    return problems
+
+
+def _customer_data_key_problems(where: str, key: dict) -> list[str]:
+    statements = _as_list(key.get("Properties", {}).get("KeyPolicy", {}).get("Statement", []))
+    deleted_by_cloudformation = key.get("DeletionPolicy", "Delete") == "Delete"
+    problems = []
+    for action in BREAK_GLASS_ONLY:
+        exemptions = [e for e in (_exempted(s) for s in statements if _denies_everyone(s, action)) if e is not None]
+        if not exemptions:
+            problems.append(f"{where}: its key policy does not deny {action} to every principal but the break-glass "
+                            "role")
+            continue
+        exempted = sorted(set(exemptions[0]).intersection(*exemptions[1:]))  # exempted from every deny
+        named = [arn for arn in exempted if not CLOUDFORMATION_EXECUTION_ROLE.fullmatch(arn)]
+        for arn in named:
+            if not ACCOUNT_ROLE_ARN.fullmatch(arn):
+                problems.append(f"{where}: the deny of {action} exempts {arn!r}, not a role of the account by name")
+        if len(named) < len(exempted) and not deleted_by_cloudformation:
+            problems.append(f"{where}: the deny of {action} exempts CloudFormation's execution role, which never "
+                            "deletes this retained key")
+        if len(named) > 1:
+            problems.append(f"{where}: the deny of {action} exempts {len(named)} roles; only the break-glass role "
+                            "may be")
+    # Absent, CloudFormation schedules the deletion with 30 days.
+    window = key.get("Properties", {}).get("PendingWindowInDays", KEY_DELETION_WINDOW_MAX_DAYS)
+    if window != KEY_DELETION_WINDOW_MAX_DAYS:
+        problems.append(f"{where}: PendingWindowInDays {window}; a key that protects customer data waits "
+                        f"{KEY_DELETION_WINDOW_MAX_DAYS} days")
+    if not any(_denies_everyone(s, "kms:ScheduleKeyDeletion") and _denies_a_shorter_window(s) for s in statements):
+        problems.append(f"{where}: its key policy lets ScheduleKeyDeletion wait less than "
+                        f"{KEY_DELETION_WINDOW_MAX_DAYS} days")
+    for statement in statements:
+        exempted_from_put = _exempted(statement) if _denies_everyone(statement, "kms:PutKeyPolicy") else None
+        if exempted_from_put is not None and not any(CLOUDFORMATION_EXECUTION_ROLE.fullmatch(arn)
+                                                     for arn in exempted_from_put):
+            problems.append(f"{where}: its key policy denies kms:PutKeyPolicy to CloudFormation's execution role; "
+                            "the lockout safety check refuses such a policy")
+    if not any(s.get("Effect") == "Allow" and render(_aws_principal(s)).endswith(":root")
+               and {"kms:*", "kms:PutKeyPolicy"} & set(_as_list(s.get("Action", []))) for s in statements):
+        problems.append(f"{where}: its key policy does not let the account manage the key (kms:* for the account)")
+    return problems
+
+
+def _denies_a_shorter_window(statement: dict) -> bool:
+    threshold = statement.get("Condition", {}).get("NumericLessThan", {}).get(
+        "kms:ScheduleKeyDeletionPendingWindowInDays")
+    return threshold is not None and int(threshold) >= KEY_DELETION_WINDOW_MAX_DAYS
+
+
+def _aws_principal(statement: dict) -> object:
+    principal = statement.get("Principal", {})
+    return principal.get("AWS", "") if isinstance(principal, dict) else principal
+
+
 def check(deployment: Deployment, name: str) -> list[str]:
     return RULES[name](deployment)

@@ -58,6 +58,12 @@ def test_every_environment_loads_and_names_its_region_and_zones(env):
     # an adjustment writes every stock counter and an event for each in one transaction (100 actions)
     ("prod", {"stockShards": 49}, "stockShards"),
     ("dev", {"stockShards": 0}, "stockShards"),
+    # the key policies name the break-glass role as arn:...:role/<name>: an IAM role name, no path, no wildcard
+    # https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
+    ("prod", {"breakGlassRoleName": "security/shopstream-break-glass"}, "breakGlassRoleName"),
+    ("prod", {"breakGlassRoleName": "*"}, "breakGlassRoleName"),
+    ("prod", {"breakGlassRoleName": "r" * 65}, "breakGlassRoleName"),
+    ("prod", {"breakGlassRoleName": ""}, "breakGlassRoleName"),
 ])
 def test_a_configuration_aws_would_refuse_is_refused_naming_the_setting(env, overrides, named):
     with pytest.raises(ConfigError) as refused:
@@ -71,6 +77,14 @@ def test_an_environment_name_that_makes_a_bucket_name_too_long_is_refused():
     with pytest.raises(ConfigError, match="bucket name .* S3 allows 63"):
         load({"sixteenletterenv": environments["prod"] | {"region": "ap-southeast-5", "availabilityZones": [
             "ap-southeast-5a", "ap-southeast-5b", "ap-southeast-5c"]}}, "sixteenletterenv")
+
+
+def test_the_break_glass_role_is_named_per_environment_with_a_default():
+    environments = cdk_context()["environments"]
+    assert load(_environments("prod", breakGlassRoleName="acme-kms-break-glass"), "prod").break_glass_role_name == \
+        "acme-kms-break-glass"
+    without = {name: {k: v for k, v in env.items() if k != "breakGlassRoleName"} for name, env in environments.items()}
+    assert load(without, "staging").break_glass_role_name == "shopstream-break-glass"
 
 
 def test_pollers_stay_in_lambdas_ranges_and_critical_mappings_get_their_own_group():

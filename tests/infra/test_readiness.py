@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 import pytest
 
+from stacks.config import load
 from tests.infra.code_calls import CodeIndex, calls_of
-from tests.infra.conftest import ENVIRONMENTS
-from tests.infra.readiness import RULES, Deployment, check
+from tests.infra.conftest import ENVIRONMENTS, cdk_context
+from tests.infra.readiness import RULES, Deployment, check, render
 
 
 @pytest.fixture(scope="session")
@@ -214,6 +215,53 @@ def _dev_archive_never_emptied(d: Deployment) -> None:
         del d.templates[stack]["Resources"][logical_id]
 
 
+def _key_policy(d: Deployment, key_prefix: str) -> list[dict]:
+    _, _, key = _first(d, "AWS::KMS::Key", key_prefix)
+    return key["Properties"]["KeyPolicy"]["Statement"]
+
+
+def _statement(d: Deployment, key_prefix: str, sid: str) -> dict:
+    return next(s for s in _key_policy(d, key_prefix) if s.get("Sid") == sid)
+
+
+def _customer_data_key_as_before(d: Deployment) -> None:
+    """The key policy of issue 21: the account's statement alone, nothing denied."""
+    statements = _key_policy(d, "CustomerDataKey")
+    statements[:] = [s for s in statements if s["Effect"] != "Deny"]
+
+
+def _archive_key_as_before(d: Deployment) -> None:
+    statements = _key_policy(d, "AuditArchiveKey")
+    statements[:] = [s for s in statements if s["Effect"] != "Deny"]
+
+
+def _every_role_exempted(d: Deployment) -> None:
+    _statement(d, "CustomerDataKey", "OnlyBreakGlassMayDisableOrDelete")["Condition"] = {
+        "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/*"}}
+
+
+def _cloudformation_may_delete_a_retained_key(d: Deployment) -> None:
+    """dev's exemption (CloudFormation deletes dev's keys) in a retained environment."""
+    exempted = _statement(d, "CustomerDataKey", "OnlyBreakGlassMayDisableOrDelete")["Condition"]["ArnNotEquals"]
+    exempted["aws:PrincipalArn"].append(
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-hnb659fds-cfn-exec-role-"
+                    "${AWS::AccountId}-eu-west-1"})
+
+
+def _put_key_policy_denied_too(d: Deployment) -> None:
+    _statement(d, "CustomerDataKey", "OnlyBreakGlassMayDisableOrDelete")["Action"].append("kms:PutKeyPolicy")
+
+
+def _seven_day_deletion_window(d: Deployment) -> None:
+    _, _, key = _first(d, "AWS::KMS::Key", "CustomerDataKey")
+    key["Properties"]["PendingWindowInDays"] = 7
+
+
+def _any_deletion_window_allowed(d: Deployment) -> None:
+    statements = _key_policy(d, "AuditArchiveKey")
+    statements[:] = [s for s in statements if s.get("Sid") != "DeletionWaitsThirtyDays"]
+
+
 # (rule, environment, how to break it, what the rule must say)
 MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
     ("environment_is_pinned", "prod", _agnostic, "environment-agnostic"),
@@ -253,6 +301,23 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
      "$context.resourcePath is not an HTTP API variable"),
     ("buckets_that_cloudformation_deletes_can_be_deleted", "dev", _locked_dev_archive, "Object Lock"),
     ("buckets_that_cloudformation_deletes_can_be_deleted", "dev", _dev_archive_never_emptied, "never emptied"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "prod", _customer_data_key_as_before,
+     "(wraps every customer's key): its key policy does not deny kms:ScheduleKeyDeletion to every principal but "
+     "the break-glass role"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "dev", _customer_data_key_as_before,
+     "does not deny kms:DisableKey"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "staging", _archive_key_as_before,
+     "(encrypts the audit archive): its key policy does not deny kms:DisableKey"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "prod", _every_role_exempted,
+     "exempts 'arn:aws:iam::*:role/*', not a role of the account by name"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "prod",
+     _cloudformation_may_delete_a_retained_key, "exempts CloudFormation's execution role"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "prod", _put_key_policy_denied_too,
+     "the lockout safety check refuses such a policy"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "prod", _seven_day_deletion_window,
+     "PendingWindowInDays 7"),
+    ("only_break_glass_may_disable_or_delete_keys_that_protect_customer_data", "prod", _any_deletion_window_allowed,
+     "lets ScheduleKeyDeletion wait less than 30 days"),
 ]
 
 
@@ -268,6 +333,18 @@ def test_each_rule_fires_on_a_template_broken_the_way_it_guards_against(deployme
 
 def test_every_rule_has_a_mutation():
     assert {rule for rule, *_ in MUTATIONS} == set(RULES)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_role_that_may_disable_or_delete_customer_data_keys_is_the_configured_break_glass_role(deployments, env):
+    """The rule holds one named role exempted; this is the one cdk.json names (and, in dev, CloudFormation's)."""
+    config = load(cdk_context()["environments"], env)
+    break_glass = f"arn:{{AWS::Partition}}:iam::{{AWS::AccountId}}:role/{config.break_glass_role_name}"
+    for key_prefix in ("CustomerDataKey", "AuditArchiveKey"):
+        deny = _statement(deployments[env], key_prefix, "OnlyBreakGlassMayDisableOrDelete")
+        exempted = [render(arn) for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]]
+        assert exempted[0] == break_glass, exempted
+        assert len(exempted) == (1 if config.retain else 2), exempted  # dev: CloudFormation tears it down
 
 
 def test_the_issue_findings_are_what_the_rules_report_on_the_old_templates(deployments):
