@@ -412,3 +412,66 @@ def test_every_status_the_api_answers_is_in_the_openapi_document():
         for method, operation in operations.items():
             assert {"401", "404", "422", "429"} <= set(operation["responses"]), (method, path)
             assert any(p["name"] == "X-Correlation-Id" for p in operation["parameters"]), (method, path)
+
+
+# --- refusals at the edge never end in a 500, and each is audited ------------------------------------
+MUTATING_ROUTES = [(s.name, r) for s in catalog.SERVICES for r in s.routes if r.method in ("POST", "PUT", "PATCH")]
+
+
+def _audits(bus, correlation_id: str) -> list[dict]:
+    bus.pump()
+    return [e["data"] for e in bus.events("audit-events") if e["correlationId"] == correlation_id]
+
+
+def test_a_path_id_one_over_its_bound_is_refused_and_the_refusal_audited(ready):
+    import re
+
+    shop, _ = ready
+    for n, (service, route) in enumerate((s, r) for s, r in MUTATING_ROUTES if "{" in r.path):
+        path = re.sub(r"\{[^/]+\}", "i" * 129, route.path)
+        response = _invoke(shop.bus, service, route.method, path, user=ADMIN, admin=True, body={},
+                           headers={"x-correlation-id": f"corr-long-id-{n}"})
+        assert response["statusCode"] == 422, (route, response)
+        [audit] = _audits(shop.bus, f"corr-long-id-{n}")
+        assert audit["outcome"] == "rejected" and audit["statusCode"] == 422, (route, audit)
+        assert audit["action"] == f"{route.method} {route.path}" and len(audit["resource"]) <= 300
+
+
+@pytest.mark.parametrize("header, value", [("x-session-id", "s" * 129), ("x-session-id", "has space"),
+                                           ("idempotency-key", "k" * 256)])
+def test_a_header_off_its_bound_is_a_422_naming_it_and_the_refusal_is_audited(ready, header, value):
+    shop, mug = ready
+    named = f"header.{'X-Session-Id' if header == 'x-session-id' else 'Idempotency-Key'}"
+    for n, (service, route) in enumerate(MUTATING_ROUTES):
+        path = route.path.replace("{", "").replace("}", "")
+        response = _invoke(shop.bus, service, route.method, path, user=ADMIN, admin=True, body={},
+                           headers={header: value, "x-correlation-id": f"corr-long-header-{n}"})
+        assert response["statusCode"] == 422, (route, response)
+        assert [e["field"] for e in json.loads(response["body"])["errors"]] == [named], (route, response)
+        [audit] = _audits(shop.bus, f"corr-long-header-{n}")
+        assert audit["outcome"] == "rejected" and audit["statusCode"] == 422, (route, audit)
+
+
+def test_a_session_id_within_its_bound_travels_in_the_events_metadata(ready):
+    shop, mug = ready
+    response = _invoke(shop.bus, "cart", "POST", "/carts", headers={"x-session-id": "s" * 128},
+                       body={"items": [{"productId": mug, "quantity": 1}]})
+    assert response["statusCode"] == 201, response
+    shop.bus.pump()
+    [created] = [e for e in shop.bus.events("cart-events") if e["eventType"] == "CartCreated"]
+    assert created["metadata"]["sessionId"] == "s" * 128
+
+
+def test_an_id_at_its_bound_is_served_and_audited_by_its_route():
+    """128 characters are a valid id: the audit record names the route's template (bounded), so a long
+    id cannot make the record of a served request fail."""
+    from shopstream.request import Caller, Request, audit_event
+
+    path = "/shipments/" + "s" * 128 + "/dispatch"
+    request = Request(service="shipping", method="POST", path=path, route="/shipments/{shipmentId}/dispatch",
+                      caller=Caller(user_id="u" * 128, groups=frozenset(), correlation_id="c"))
+    record = audit_event(request, "success", 200).data
+    assert record["action"] == "POST /shipments/{shipmentId}/dispatch" and record["resource"] == path
+    unrouted = Request(service="shipping", method="POST", path="/" + "z" * 400, caller=request.caller)
+    bounded = audit_event(unrouted, "rejected", 404).data
+    assert len(bounded["action"]) <= 100 and len(bounded["resource"]) == 300 and bounded["resource"].startswith("/z")

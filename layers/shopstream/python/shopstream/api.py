@@ -36,13 +36,15 @@ CORRELATION_REPLACED_HEADER = "X-Correlation-Id-Replaced"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+SESSION_HEADER = "X-Session-Id"
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"  # carried in every event's metadata (at most 128 there)
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 # A path parameter: bounded, so an id that could never exist is refused before any look-up.
 PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 _correlation_id = re.compile(CORRELATION_ID_PATTERN)
-_idempotency_key = re.compile(IDEMPOTENCY_KEY_PATTERN)
+_id = re.compile(ID_PATTERN)
 
 
 def _groups(claims: dict[str, Any]) -> frozenset[str]:
@@ -101,26 +103,36 @@ class ServiceApi:
         extra_headers = {CORRELATION_HEADER: correlation_id}
         if sent and sent != correlation_id:
             extra_headers[CORRELATION_REPLACED_HEADER] = f"the header did not match {CORRELATION_ID_PATTERN}"
-        if not claims.get("sub"):
+        subject = str(claims.get("sub") or "")
+        if not _id.match(subject):  # no caller to act for (or to name in the audit record)
             return _plain(401, "missing or invalid token", extra_headers)
         http = (event.get("requestContext") or {}).get("http") or {}
         method = str(http.get("method", "GET")).upper()
-        event, refusal = _readable_body(event, method, headers)
-        if refusal is not None:
-            return _plain(*refusal, extra_headers)
-        key = headers.get(IDEMPOTENCY_HEADER.lower())
-        if key is not None and not _idempotency_key.match(key):
-            return _plain(422, f"{IDEMPOTENCY_HEADER} must match {IDEMPOTENCY_KEY_PATTERN}", extra_headers)
-        route = self._route(method, event.get("rawPath", "/"))
-        request = Request(service=self.service, method=method, path=event.get("rawPath", "/"),
-                          caller=Caller(user_id=str(claims["sub"]), groups=_groups(claims),
-                                        correlation_id=correlation_id, session_id=headers.get("x-session-id"),
-                                        idempotency_key=key if route is not None and route.idempotent else None))
+        path = str(event.get("rawPath") or "/")
+        route = self._route(method, path)
+        # Every header the API reads is checked here, before anything uses it; the request is built only
+        # from values that passed, so that its audit record cannot fail on what it is refused for.
+        session_id, key = headers.get(SESSION_HEADER.lower()), headers.get(IDEMPOTENCY_HEADER.lower())
+        refusals = [(name, f"{name} must match {pattern}") for name, value, pattern in (
+            (SESSION_HEADER, session_id, SESSION_ID_PATTERN), (IDEMPOTENCY_HEADER, key, IDEMPOTENCY_KEY_PATTERN))
+            if value is not None and not re.match(pattern, value)]
+        request = Request(service=self.service, method=method, path=path, route=route.path if route else None,
+                          caller=Caller(user_id=subject, groups=_groups(claims), correlation_id=correlation_id,
+                                        session_id=session_id if not refusals else None,
+                                        idempotency_key=key if route is not None and route.idempotent
+                                        and not refusals else None))
         logger().append_keys(correlation_id=correlation_id)
         try:
             with serving(request):
                 try:
-                    if route is not None and route.admin_only and not request.caller.is_admin:
+                    event, body_refusal = _readable_body(event, method, headers)
+                    if refusals:
+                        result = _plain(422, "invalid request: " + ", ".join(f"header.{name}" for name, _ in refusals),
+                                        {}, errors=[{"field": f"header.{name}", "message": message}
+                                                    for name, message in refusals])
+                    elif body_refusal is not None:
+                        result = _plain(*body_refusal, {})
+                    elif route is not None and route.admin_only and not request.caller.is_admin:
                         result = _plain(403, "admin only", {})  # the catalog's rule, for every admin route
                     elif request.caller.idempotency_key is not None:
                         result = self._resolve_once(request, event, context)
@@ -224,10 +236,13 @@ def _route_pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$")
 
 
-def _plain(status: int, message: str, headers: dict[str, str]) -> dict[str, Any]:
+def _plain(status: int, message: str, headers: dict[str, str],
+           errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """A response built before Powertools sees the request (no route involved yet)."""
-    return {"statusCode": status, "headers": {"Content-Type": "application/json", **headers},
-            "body": json.dumps({"statusCode": status, "message": message})}
+    body: dict[str, Any] = {"statusCode": status, "message": message}
+    if errors:
+        body["errors"] = errors
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", **headers}, "body": json.dumps(body)}
 
 
 def _readable_body(event: dict[str, Any], method: str,
@@ -274,8 +289,8 @@ _ERRORS = {
            "request with the same Idempotency-Key is still in progress",
     "413": "The body is larger than the API accepts",
     "415": "The body is not application/json in UTF-8",
-    "422": "A field is invalid (each one named in errors[]), a business rule refuses the request, or an "
-           "Idempotency-Key was used before with another body",
+    "422": "A field or header is invalid (each one named in errors[]), a business rule refuses the request, "
+           "or an Idempotency-Key was used before for another request (another route or body)",
     "429": "Throttled (API Gateway's rate or burst limit)",
 }
 
@@ -298,6 +313,10 @@ def _document_operation(operation: dict[str, Any], method: str, route: catalog.R
         "type": "string", "pattern": CORRELATION_ID_PATTERN},
         "description": "Continue a trail: used when it matches the pattern (at most 128 characters); "
                        f"otherwise a new id is used and the response carries {CORRELATION_REPLACED_HEADER}"})
+    parameters.append({"name": SESSION_HEADER, "in": "header", "required": False, "schema": {
+        "type": "string", "pattern": SESSION_ID_PATTERN},
+        "description": "The client's session, carried in the metadata of every event the request causes; a "
+                       "value off the pattern is a 422 naming the header"})
     if route.idempotent:
         parameters.append({"name": IDEMPOTENCY_HEADER, "in": "header", "required": False, "schema": {
             "type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},

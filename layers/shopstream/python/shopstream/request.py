@@ -85,10 +85,33 @@ class Caller:
 class Request:
     service: str
     method: str
-    path: str
+    path: str  # as sent: the API refuses what is off its bounds, but the audit record of the refusal names it
     caller: Caller
+    route: str | None = None  # the catalog route it matched (``/orders/{orderId}``), None for no route
     audited: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def action(self) -> str:
+        """What was asked, bounded whatever the path: the method and the route's template."""
+        return f"{self.method} {self.route or _bounded(self.path, ACTION_MAX - len(self.method) - 1)}"[:ACTION_MAX]
+
+    @property
+    def resource(self) -> str:
+        return _bounded(self.path, RESOURCE_MAX)
+
+
+# AuditRecorded's bounds (shopstream.events.audit).
+ACTION_MAX, RESOURCE_MAX = 100, 300
+
+
+def _bounded(text: str, limit: int) -> str:
+    """``text`` if it fits, else its start and a digest of the whole: still tells requests apart, and an
+    audit record of a request refused for its length can always be written."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[:limit - 19]}...{digest}"
 
 
 _request: ContextVar[Request | None] = ContextVar("shopstream_request", default=None)
@@ -136,7 +159,7 @@ def commit(uow: UnitOfWork, *, status: int, conflict: str | None = None) -> None
 def audit_event(request: Request, outcome: Literal["success", "rejected", "failed"], status: int) -> EventEnvelope:
     return request.caller.command(
         "AuditRecorded",
-        AuditRecorded(actor=request.caller.user_id, action=f"{request.method} {request.path}",
-                      resource=request.path, outcome=outcome, status_code=status),
+        AuditRecorded(actor=request.caller.user_id, action=request.action, resource=request.resource,
+                      outcome=outcome, status_code=status),
         request.service,
     )
