@@ -24,6 +24,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
+from shopstream import pages
 from shopstream.config import get_settings
 from shopstream.envelope import EventEnvelope, event_from_event, service_source
 from shopstream.events import (
@@ -92,11 +93,13 @@ def causal_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
-def trail(caller: Caller, correlation_id: str) -> list[dict[str, Any]]:
-    events = store.trail(correlation_id)
-    if not events:
+def trail(caller: Caller, correlation_id: str, limit: int,
+          cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the trail (causes before effects within it) and the cursor to the next one."""
+    events, next_cursor = store.trail_page(correlation_id, limit, cursor)
+    if not events and cursor is None:
         raise NotFound("no events with this correlation id")
-    return causal_order(events)
+    return causal_order(events), next_cursor
 
 
 # --- analytics: windows ----------------------------------------------------------------------
@@ -319,5 +322,9 @@ def live(minutes: int) -> dict[str, Any]:
                                      closed=not analytics.is_open(m, at, _lateness())) for m in starts]
     alerts = sorted((a for a in store.alerts() if a["openUntil"] > iso(at)), key=lambda a: a["detectedAt"],
                     reverse=True)
+    from .models import LIVE_ALERTS_BYTES  # the API's bound; consumers never load the models
+
+    alerts, omitted = pages.first_within(alerts, LIVE_ALERTS_BYTES)
     return {"generatedAt": at, "windowSeconds": int(analytics.WINDOW.total_seconds()),
-            "latenessSeconds": settings().analytics_lateness_seconds, "windows": windows, "alerts": alerts}
+            "latenessSeconds": settings().analytics_lateness_seconds, "windows": windows, "alerts": alerts,
+            "alertsOmitted": omitted}

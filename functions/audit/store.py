@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shopstream import aws, dynamo, replica
+from shopstream import aws, dynamo, pages, replica
 from shopstream.envelope import EventEnvelope
 from shopstream.transaction import UnitOfWork, try_commit, update_item
 
@@ -18,9 +18,28 @@ def record(uow: UnitOfWork, envelope: dict[str, Any], topic: str, partition: int
              "offset": offset}, condition="attribute_not_exists(pk)")
 
 
-def trail(correlation_id: str) -> list[dict[str, Any]]:
-    items = dynamo.query("pk = :pk", {":pk": f"TRAIL#{correlation_id}"})
-    return [json.loads(i["envelope"]) for i in items]
+# A page of a trail stops before its envelopes pass 1 MB. An envelope is stored as ASCII JSON (json.dumps
+# escapes the rest) and is re-encoded in the response at the same length; Lambda's response escapes it
+# once more, at most doubling it (each '"' and '\\'). So a page is at most 2 MB of Lambda's 6 MB, whatever
+# the events: one envelope alone is at most DynamoDB's 400 KB item, below the budget, so it always fits.
+TRAIL_PAGE_BYTES = 1_000_000
+
+
+def trail_page(correlation_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """A correlation id's events in event time, ``limit`` at a time and at most TRAIL_PAGE_BYTES of
+    them; the cursor to the next page, if any."""
+    partition = {"pk": f"TRAIL#{correlation_id}"}
+    items, last = dynamo.query_page("pk = :pk", {":pk": partition["pk"]}, limit=limit,
+                                    start=pages.start_key(cursor, partition, ("sk",)))
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        size += len(item["envelope"])
+        if kept and size > TRAIL_PAGE_BYTES:
+            last = {**partition, "sk": kept[-1]["sk"]}  # the next page starts at the first item left out
+            break
+        kept.append(item)
+    return [json.loads(i["envelope"]) for i in kept], pages.cursor_after(last, partition="pk")
 
 
 def archive_key(topic: str, day: str, partition: int, first_offset: int, last_offset: int) -> str:

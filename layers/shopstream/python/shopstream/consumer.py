@@ -44,8 +44,8 @@ def permanent_failure(error: Exception) -> PoisonRecord | None:
     """The PoisonRecord an exception raised while applying an event amounts to, or None if transient.
 
     DynamoDB's ValidationException (key over 2,048 bytes, item over 400 KB, a number beyond 38
-    digits) and an event the handler cannot even build from valid input are answered the same
-    way on every retry.
+    digits), an event the handler cannot even build from valid input and a value nested deeper than
+    Python recurses are answered the same way on every retry.
     """
     from shopstream.transaction import Unstorable
 
@@ -55,6 +55,8 @@ def permanent_failure(error: Exception) -> PoisonRecord | None:
         return PoisonRecord("unstorable", str(error))
     if isinstance(error, ValidationError):
         return PoisonRecord("unbuildable", _summarise(error))
+    if isinstance(error, RecursionError):  # a value nested too deep to copy or hash: so it is every time
+        return PoisonRecord("nested_too_deep", str(error)[:300])
     response = getattr(error, "response", None)
     if isinstance(response, dict) and response.get("Error", {}).get("Code") == "ValidationException":
         return PoisonRecord("unstorable", str(response["Error"].get("Message", ""))[:500])
@@ -80,8 +82,10 @@ def parse_record(record: IncomingRecord, accepts: frozenset[str]) -> tuple[Inbou
         raise PoisonRecord("empty_value", "record has no value")
     try:
         body = json.loads(record.value.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PoisonRecord("not_json", str(exc)) from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not UTF-8, not JSON, or a number of more digits than Python parses; RecursionError:
+        # arrays or objects nested deeper than the parser goes. The same bytes fail the same way every time.
+        raise PoisonRecord("not_json", f"{type(exc).__name__}: {str(exc)[:300]}") from exc
     if not isinstance(body, dict):
         raise PoisonRecord("invalid_envelope", f"value is a JSON {type(body).__name__}, not an object")
     try:
