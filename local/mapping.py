@@ -2,26 +2,26 @@
 
 - one consumer group per mapping (the id CDK gives it), offsets committed only after success
 - batches of up to batch_size within max_batching_window, as the ``aws:kafka`` event
-- the mapping's filters (records they drop are skipped and committed)
+- the mapping's filters (none: every record reaches the function, shopstream/filters.py)
 - the partial batch response: a partition resumes at its first failed offset; a function
-  error retries the whole batch; once retry_attempts are spent, an on-failure record in
-  the ESM's format goes to the DLQ and the partition moves past the batch
+  error retries the whole batch; once retry_attempts are spent, the invocation record (metadata and
+  records) goes to the on-failure destination (the service's failed-batch bucket, which announces it to
+  the handler's DLQ) and the partition moves past the batch
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from local.context import LocalLambdaContext
+from local.destinations import GiveUp
 from shopstream import catalog
 from shopstream.config import Settings, override_settings
+from shopstream.failed_batches import invocation_record
 from shopstream.filters import esm_filter_patterns, passes
 from shopstream.wire import msk_event, msk_record_of
 
@@ -52,23 +52,20 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
             "heartbeat.interval.ms": 1000, "fetch.wait.max.ms": 100, "client.id": group}
 
 
-def on_failure_record(*, function: str, topic: str, partition: int, first: int, last: int, size: int,
-                      condition: str, error: str) -> dict[str, Any]:
-    """The shape Lambda sends to an MSK mapping's on-failure destination (no payload, offsets only)."""
-    return {
-        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function, "condition": condition,
-                           "approximateInvokeCount": 1},
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": error},
-        "version": "1.0",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "KafkaBatchInfo": {"batchSize": size, "topic": topic, "partition": partition, "firstOffset": first,
-                           "lastOffset": last, "eventSourceArn": "local"},
-    }
+def on_failure_record(*, function: str, records: list[dict[str, Any]], condition: str, error: str,
+                      attempts: int, bootstrap: str = "") -> dict[str, Any]:
+    """What Lambda writes to an MSK mapping's S3 on-failure destination for one partition's given-up records:
+    the metadata (``KafkaBatchInfo``) and the invocation event itself (shopstream.failed_batches)."""
+    first = records[0]
+    info = {"batchSize": len(records), "topic": first["topic"], "partition": first["partition"],
+            "firstOffset": first["offset"], "lastOffset": records[-1]["offset"], "eventSourceArn": "local"}
+    return invocation_record(function=function, condition=condition, error=error, attempts=attempts,
+                             batch_info=info, event=msk_event(records, bootstrap_servers=bootstrap))
 
 
 class KafkaMapping:
     def __init__(self, service: str, handler: catalog.HandlerSpec, function: Callable[[dict, Any], dict],
-                 settings: Settings, bootstrap: str, send_on_failure: Callable[[dict], None],
+                 settings: Settings, bootstrap: str, send_on_failure: GiveUp,
                  group_id: str | None = None, start_offsets: dict[int, int] | None = None):
         self.service, self.handler, self.function, self.settings = service, handler, function, settings
         self.bootstrap = bootstrap
@@ -114,13 +111,7 @@ class KafkaMapping:
             consumer.close()
 
     def _wanted(self, message: Any) -> bool:
-        if not self.patterns:
-            return True
-        try:
-            value = json.loads(message.value())
-        except (TypeError, ValueError, UnicodeDecodeError):
-            value = "not json"
-        return passes(self.patterns, value)
+        return passes(self.patterns, message.value())
 
     def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """The function on one batch, as the ``aws:kafka`` event, in this process's function slot."""
@@ -162,10 +153,14 @@ class KafkaMapping:
             offset = failed_at[partition]
             self.attempts[(partition, offset)] += 1
             if self.attempts[(partition, offset)] > self.handler.retry_attempts:
-                self.send_on_failure(on_failure_record(
-                    function=f"{self.service}-{self.handler.name}", topic=self.handler.topic, partition=partition,
-                    first=offset, last=last, size=last - offset + 1, condition="RetryAttemptsExhausted",
-                    error=error or "Unhandled"))
+                # Given up: the records themselves go to the on-failure destination, then the partition moves on.
+                given_up = [msk_record_of(m) for m in group if m.offset() >= offset and self._wanted(m)]
+                if given_up:
+                    self.send_on_failure(on_failure_record(
+                        function=f"{self.service}-{self.handler.name}", records=given_up,
+                        condition="RetryAttemptsExhausted", error=error or "Unhandled",
+                        attempts=self.attempts[(partition, offset)], bootstrap=self.bootstrap),
+                        f"{self.handler.topic}-{partition}")
                 commits.append(TopicPartition(self.handler.topic, partition, last + 1))
                 continue
             consumer.seek(TopicPartition(self.handler.topic, partition, offset))

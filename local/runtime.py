@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import gc
-import json
 import threading
 import time
 from typing import Any
 
 from local import entry_points, naming
 from local.context import LocalLambdaContext
+from local.destinations import GiveUp, failed_batch_destination
 from local.mapping import FUNCTION_SLOT, KafkaMapping
-from local.relay import StreamRelay, queue_sender
+from local.relay import StreamRelay
 from local.stack import LocalStack
 from local.streams import StreamReader
-from shopstream import catalog
+from shopstream import catalog, names
 from shopstream.config import Settings, override_settings
 from shopstream.outbox import OutboxRelay
 
@@ -49,15 +49,10 @@ class LocalRuntime:
             service, handler, bootstrap_servers=self.stack.bootstrap_servers,
             dlq_url=self.stack.queue_urls[naming.dlq(service, handler)] if handler else None)
 
-    def send_on_failure(self, service: str, handler: str):
+    def send_on_failure(self, service: str, handler: str) -> GiveUp:
         from shopstream import aws
 
-        queue_url = self.stack.queue_urls[naming.dlq(service, handler)]
-
-        def send(record: dict[str, Any]) -> None:
-            aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
-
-        return send
+        return failed_batch_destination(aws.client, service, handler)
 
     def mapping(self, spec: catalog.ServiceSpec, handler: catalog.HandlerSpec, *, group_id: str | None = None,
                 start_offsets: dict[int, int] | None = None) -> KafkaMapping:
@@ -88,7 +83,7 @@ class LocalRuntime:
             s.name, StreamReader(streams, dynamodb.describe_table(TableName=naming.table(s.name))["Table"]
                                  ["LatestStreamArn"]), self.settings(s.name),
             retry_attempts=RELAY_RETRY_ATTEMPTS,
-            give_up=queue_sender(aws.client("sqs"), self.stack.queue_urls[naming.relay_dlq(s.name)]))
+            give_up=failed_batch_destination(aws.client, s.name, names.RELAY))
             for s in catalog.SERVICES if s.publishes}
         written: set[str] = set(relays)
         woken = threading.Condition()

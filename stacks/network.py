@@ -2,8 +2,8 @@
 and the network interfaces of the MSK event source mappings' pollers.
 
 Nothing else runs in the VPC (docs/decisions.md, 2026-11-29): consumers, API and schedule functions
-reach AWS APIs over their public endpoints. The only AWS API called from inside is SQS, by the
-pollers delivering failed batches to the consumers' on-failure destinations. tests/infra/test_readiness.py
+reach AWS APIs over their public endpoints. The only AWS APIs called from inside are the pollers' on-failure
+destinations: S3 (a given-up batch) and SQS. tests/infra/test_readiness.py
 derives what each function calls from its code and checks it can be reached from where it runs.
 """
 
@@ -49,13 +49,11 @@ class NetworkStack(cdk.Stack):
         self.cluster_sg.add_ingress_rule(
             self.cluster_sg, ec2.Port.tcp(MSK_IAM_TLS_PORT), "event source mapping pollers")
 
-        # The pollers send failed batches to the on-failure destination (SQS) from inside the VPC:
+        # The pollers send failed batches to the on-failure destination from inside the VPC:
         # "You must deploy a VPC endpoint for your on-failure destination service inside your Kafka
-        # cluster VPC" (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html). In
-        # provisioned mode they need no Lambda or STS endpoint to invoke the function
+        # cluster VPC" (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html). The destination
+        # is S3 (the records themselves, shopstream/failed_batches.py): a gateway endpoint, free, on the
+        # subnets' route tables; the cluster's security group lets all traffic out. In provisioned mode the
+        # pollers need no Lambda or STS endpoint to invoke the function
         # (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-cluster-network.html).
-        endpoints_sg = ec2.SecurityGroup(
-            self, "EndpointsSg", vpc=self.vpc, description="VPC interface endpoints", allow_all_outbound=False)
-        endpoints_sg.add_ingress_rule(self.cluster_sg, ec2.Port.tcp(443), "HTTPS from the MSK pollers")
-        self.vpc.add_interface_endpoint("Sqs", service=ec2.InterfaceVpcEndpointAwsService.SQS,
-                                        private_dns_enabled=True, open=False, security_groups=[endpoints_sg])
+        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)

@@ -26,10 +26,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shopstream import catalog, names
+from shopstream import catalog, failed_batches, names
 from shopstream.wire import msk_event, msk_record, msk_record_of
 
 
@@ -37,10 +38,12 @@ from shopstream.wire import msk_event, msk_record, msk_record_of
 class Target:
     """The local stack, or a deployed environment."""
 
-    def __init__(self, env: str):
+    def __init__(self, env: str, *, in_process: bool = False):
+        """``in_process``: the local names, reached with this process's own AWS clients as they are (moto in
+        process: the seeded simulation and tests drive the operator's commands this way)."""
         self.env = env
         self.local = env == "local"
-        if self.local:
+        if self.local and not in_process:
             from local.stack import from_environment
 
             quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -48,6 +51,7 @@ class Target:
                 os.environ.setdefault(key, value)
         self.prefix = names.prefix(env)
         self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        self._queue_urls: dict[str, str] = {}
 
     def client(self, name: str) -> Any:
         from shopstream import aws
@@ -56,7 +60,9 @@ class Target:
 
     def queue_url(self, service: str, handler: str) -> str:
         name = names.dead_letter_queue(self.prefix, service, handler)
-        return self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+        if name not in self._queue_urls:
+            self._queue_urls[name] = self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+        return self._queue_urls[name]
 
     def table(self, service: str) -> str:
         if self.local:
@@ -182,16 +188,65 @@ def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets
 
 
 # --- dead letters ---------------------------------------------------------------------------
+# A dead-letter queue holds three kinds of message: a poison record, carried whole (shopstream/dlq.py); an S3
+# notification of a batch a mapping gave up on, whose invocation record (metadata and the records themselves)
+# the service's failed-batch bucket keeps (shopstream/failed_batches.py); and, from before the mappings wrote
+# to S3, an on-failure record with coordinates only (a topic's offsets, a stream's window). A message is
+# deleted only once every record it stands for was handled; one that names records that cannot be found any
+# more is kept, and the command says what is missing and exits non-zero.
+@dataclass
+class Letter:
+    """One dead-letter message, read: what it stands for and what of it cannot be found."""
+
+    message: dict[str, Any]
+    body: dict[str, Any]
+    record: dict[str, Any] | None  # the poison message, or the mapping's invocation record (stored or carried)
+    stored: list[tuple[str, str]]  # the S3 objects that keep it (bucket, key)
+    missing: str | None = None
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["MessageId"])
+
+    def describe(self) -> str:
+        if self.record is None:
+            return f"stored  {' '.join(f's3://{b}/{k}' for b, k in self.stored)}"
+        return ("stored  " if self.stored else "") + _describe(self.record)
+
+
 def _dlq_messages(target: Target, service: str, handler: str) -> list[dict[str, Any]]:
     sqs, url, seen = target.client("sqs"), target.queue_url(service, handler), {}
     for _ in range(10):
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
                                   AttributeNames=["SentTimestamp"])
         for message in got.get("Messages", []):
+            if failed_batches.is_test_event(json.loads(message["Body"])):
+                # S3's greeting when the bucket's notifications were configured: not a dead letter.
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                continue
             seen[message["MessageId"]] = message
         if not got.get("Messages"):
             break
     return list(seen.values())
+
+
+def _letters(target: Target, service: str, handler: str) -> list[Letter]:
+    return [_read(target, message) for message in _dlq_messages(target, service, handler)]
+
+
+def _read(target: Target, message: dict[str, Any]) -> Letter:
+    body = json.loads(message["Body"])
+    stored = failed_batches.stored_objects(body)
+    if not stored:
+        return Letter(message, body, body, [])
+    s3, records, gone = target.client("s3"), [], []
+    for bucket, key in stored:
+        try:
+            records.append(json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        except s3.exceptions.NoSuchKey:
+            gone.append(f"s3://{bucket}/{key}")
+    missing = f"the stored batch {', '.join(gone)} is gone (expired or deleted)" if gone else None
+    return Letter(message, body, records[0] if len(records) == 1 and not gone else None, stored, missing)
 
 
 def _describe(body: dict[str, Any]) -> str:
@@ -214,21 +269,33 @@ def _release(target: Target, service: str, handler: str, messages: list[dict[str
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
 
 
+def _done_with(target: Target, service: str, handler: str, letter: Letter) -> None:
+    """Every record of the letter was handled: the message goes, then the objects that kept its records (the
+    other order could leave a message pointing at nothing; an object left by a crash here just expires)."""
+    target.client("sqs").delete_message(QueueUrl=target.queue_url(service, handler),
+                                        ReceiptHandle=letter.message["ReceiptHandle"])
+    for bucket, key in letter.stored:
+        target.client("s3").delete_object(Bucket=bucket, Key=key)
+
+
 def dlq_list(target: Target, ref: str | None, out=print) -> int:
     total = 0
     for each in [ref] if ref else all_queues():
         service, _, handler = each.partition(".")
-        messages = _dlq_messages(target, service, handler)
-        for message in messages:
-            out(f"{each:<36} {_describe(json.loads(message['Body']))}")
-        _release(target, service, handler, messages)
-        total += len(messages)
+        letters = _letters(target, service, handler)
+        for letter in letters:
+            out(f"{each:<36} {letter.describe()}{f'  MISSING: {letter.missing}' if letter.missing else ''}")
+        _release(target, service, handler, [letter.message for letter in letters])
+        total += len(letters)
     out(f"{total} message(s)")
     return 0
 
 
-def _records_of(target: Target, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Kafka records a DLQ message stands for: carried (poison) or read back (ESM failure)."""
+def _records_of(target: Target, letter: Letter) -> tuple[list[dict[str, Any]], str | None]:
+    """The Kafka records a letter stands for, and what of them cannot be found (None: all of them)."""
+    body = letter.record
+    if letter.missing or body is None:
+        return [], letter.missing or "no invocation record"
     if body.get("kind") == "poison":
         def raw(value: str | None) -> bytes | None:
             return base64.b64decode(value) if value is not None else None
@@ -236,91 +303,141 @@ def _records_of(target: Target, body: dict[str, Any]) -> list[dict[str, Any]]:
         return [msk_record(topic=body["topic"], partition=body["partition"], offset=body["offset"],
                            key=raw(body["key"]), value=raw(body["value"]),
                            headers=[(k, raw(v) or b"") for k, v in body.get("headers", {}).items()],
-                           timestamp_ms=body.get("timestamp") or 0)]
+                           timestamp_ms=body.get("timestamp") or 0)], None
+    info = body["KafkaBatchInfo"]
+    if letter.stored or failed_batches.payload(body) is not None:
+        records = failed_batches.kafka_records(body)
+        named = failed_batches.named_count(body)
+        return records, (f"{named - len(records)} of the {named} records it names are not in it"
+                         if len(records) < named else None)
+    return _read_back(target, info)
+
+
+def _read_back(target: Target, info: dict[str, Any], seconds: float = 30) -> tuple[list[dict[str, Any]], str | None]:
+    """An on-failure record with offsets only (written before the mappings kept their records in S3): the
+    records read back from the topic, all of first..last or it says which are gone (past the topic's
+    retention) or were not read in time."""
     from confluent_kafka import Consumer, TopicPartition
 
-    info = body["KafkaBatchInfo"]
+    first, last = int(info["firstOffset"]), int(info["lastOffset"])
     consumer = Consumer({**target.kafka_config(), "group.id": f"redrive-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
-    consumer.assign([TopicPartition(info["topic"], info["partition"], info["firstOffset"])])
-    records: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 30
+    consumer.assign([TopicPartition(info["topic"], info["partition"], first)])
+    found: dict[int, dict[str, Any]] = {}
+    deadline = time.monotonic() + seconds
     try:
-        while time.monotonic() < deadline and (not records or records[-1]["offset"] < info["lastOffset"]):
+        while time.monotonic() < deadline and len(found) < last - first + 1:
             for m in consumer.consume(100, 0.5):
-                if m.error() is None and m.offset() <= info["lastOffset"]:
-                    records.append(msk_record_of(m))
+                if m.error() is None and first <= (m.offset() or 0) <= last:
+                    found[m.offset() or 0] = msk_record_of(m)
     finally:
         consumer.close()
-    return records
+    absent = [o for o in range(first, last + 1) if o not in found]
+    missing = (f"offsets {absent[0]}..{absent[-1]} ({len(absent)} record(s)) could not be read back from "
+               f"{info['topic']}[{info['partition']}] (past its retention?)") if absent else None
+    return [found[o] for o in sorted(found)], missing
+
+
+def _relay_records(letter: Letter) -> tuple[list[Any], str | None]:
+    """The outbox events a relay's failure letter stands for: from the stored stream records, or (a record
+    with coordinates only) from the outbox items the table still holds in the batch's window."""
+    from shopstream.outbox import failure_window, outbox_items_between, outbox_record, record_of_item
+
+    body = letter.record
+    if letter.missing or body is None:
+        return [], letter.missing or "no invocation record"
+    named = failed_batches.named_count(body)
+    if letter.stored or failed_batches.payload(body) is not None:
+        found = [outbox_record(r.get("dynamodb", {}).get("NewImage") or {})
+                 for r in failed_batches.stream_records(body)]
+        events = [event for event in found if event is not None]
+    else:
+        events = [record_of_item(item) for item in outbox_items_between(*failure_window(body))]
+    return events, (f"{named - len(events)} of the {named} events it names were not found"
+                    f"{'' if letter.stored else ' in the outbox (expired?)'}" if len(events) < named else None)
 
 
 def relay_redrive(target: Target, service: str, out=print, only: set[str] | None = None) -> int:
-    """Publish again the outbox items of each batch the relay gave up on (read back from the table,
-    where they outlive the stream), then delete the message. Consumers drop what they already have."""
+    """Publish again the outbox events of each batch the relay gave up on (the stored stream records), then
+    delete the message. Consumers drop what they already have, by eventId."""
     from shopstream.config import Settings, override_settings
-    from shopstream.outbox import failure_window, outbox_items_between, republish
+    from shopstream.outbox import republish
 
-    sqs, url = target.client("sqs"), target.queue_url(service, RELAY)
     settings = Settings(service=service, table_name=target.table(service), kafka_bootstrap_servers=target.bootstrap,
                         kafka_auth="none" if target.local else "iam")
-    redriven = 0
+    redriven, kept = 0, 0
     with override_settings(settings):
-        for message in _dlq_messages(target, service, RELAY):
-            if only is not None and message["MessageId"] not in only:
-                _release(target, service, RELAY, [message])
+        for letter in _letters(target, service, RELAY):
+            if only is not None and letter.message_id not in only:
+                _release(target, service, RELAY, [letter.message])
                 continue
-            body = json.loads(message["Body"])
-            start, end = failure_window(body)
-            published = republish(outbox_items_between(start, end))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            events, missing = _relay_records(letter)
+            if missing:
+                kept += 1
+                _release(target, service, RELAY, [letter.message])
+                out(f"kept     {letter.describe()}: {missing}; nothing was published, the message stays")
+                continue
+            try:
+                published = republish(events)
+            except Exception as exc:  # the broker refused: the message stays for the next attempt
+                kept += 1
+                _release(target, service, RELAY, [letter.message])
+                out(f"kept     {letter.describe()}: publishing failed ({type(exc).__name__}: {str(exc)[:200]})")
+                continue
+            _done_with(target, service, RELAY, letter)
             redriven += 1
-            out(f"redriven {_describe(body)}: {published} outbox event(s) published again")
-    out(f"{redriven} relay batch(es) redriven")
-    return 0
+            out(f"redriven {letter.describe()}: {published} outbox event(s) published again")
+    out(f"{redriven} relay batch(es) redriven, {kept} kept")
+    return 0 if not kept else 1
 
 
 def dlq_redrive(target: Target, ref: str, out=print, only: set[str] | None = None) -> int:
-    """Feed each DLQ message (or only those with the given message ids) back to its handler; delete
-    it once the handler took it."""
+    """Feed each DLQ message (or only those with the given message ids) back to its handler; delete it (and
+    the object that kept its records) once the handler took every record."""
     if ref.endswith(f".{RELAY}"):
         return relay_redrive(target, ref.removesuffix(f".{RELAY}"), out, only)
     service, handler = find_handler(ref)
     invoke = target.invoker(service, handler)
-    sqs, url = target.client("sqs"), target.queue_url(service, handler.name)
     redriven, kept = 0, 0
-    for message in _dlq_messages(target, service, handler.name):
-        if only is not None and message["MessageId"] not in only:
-            _release(target, service, handler.name, [message])
+    for letter in _letters(target, service, handler.name):
+        if only is not None and letter.message_id not in only:
+            _release(target, service, handler.name, [letter.message])
             continue
-        body = json.loads(message["Body"])
-        records = _records_of(target, body)
-        response = invoke(msk_event(records)) if records else {"batchItemFailures": [{"missing": True}]}
+        records, missing = _records_of(target, letter)
+        if missing:
+            kept += 1
+            out(f"kept     {letter.describe()}  ({missing}; nothing was redriven, the message stays)")
+            _release(target, service, handler.name, [letter.message])
+            continue
+        try:
+            response = invoke(msk_event(records))
+        except Exception as exc:  # a function error (every record failed): Lambda would retry the whole batch
+            response = {"batchItemFailures": [{"error": f"{type(exc).__name__}: {str(exc)[:200]}"}]}
         if response.get("batchItemFailures"):
             kept += 1
-            out(f"kept     {_describe(body)}  (still failing)")
-            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            out(f"kept     {letter.describe()}  (still failing)")
+            _release(target, service, handler.name, [letter.message])
             continue
         # Taken: applied, or dead-lettered anew with a fresh reason if it is still poison.
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        _done_with(target, service, handler.name, letter)
         redriven += 1
-        out(f"redriven {_describe(body)}")
+        out(f"redriven {letter.describe()}")
     out(f"{redriven} redriven, {kept} kept  (a record that is still poison is dead-lettered again, afresh)")
     return 0 if not kept else 1
 
 
 def dlq_discard(target: Target, ref: str, message_ids: set[str], out=print) -> int:
-    """Delete the given messages from a dead-letter queue (after reading them: nothing is redriven)."""
+    """Delete the given messages from a dead-letter queue, and the objects that kept their records (after
+    reading them: nothing is redriven)."""
     service, _, handler = ref.partition(".")
-    sqs, url = target.client("sqs"), target.queue_url(service, handler)
     discarded = 0
-    for message in _dlq_messages(target, service, handler):
-        if message["MessageId"] in message_ids:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    for letter in _letters(target, service, handler):
+        if letter.message_id in message_ids:
+            _done_with(target, service, handler, letter)
             discarded += 1
-            out(f"discarded {_describe(json.loads(message['Body']))}")
+            out(f"discarded {letter.describe()}")
         else:
-            _release(target, service, handler, [message])
+            _release(target, service, handler, [letter.message])
     out(f"{discarded} discarded")
     return 0 if discarded == len(message_ids) else 1
 
@@ -328,16 +445,25 @@ def dlq_discard(target: Target, ref: str, message_ids: set[str], out=print) -> i
 def dlq_peek(target: Target, ref: str) -> list[dict[str, Any]]:
     """The messages of one queue, decoded (for the console): id, summary, body, raw value as text or hex."""
     service, _, handler = ref.partition(".")
-    messages = _dlq_messages(target, service, handler)
-    _release(target, service, handler, messages)
+    letters = _letters(target, service, handler)
+    _release(target, service, handler, [letter.message for letter in letters])
     decoded = []
-    for message in messages:
-        body = json.loads(message["Body"])
-        entry = {"messageId": message["MessageId"], "summary": _describe(body).strip(), "body": body,
-                 "sentAt": int(message.get("Attributes", {}).get("SentTimestamp", 0))}
+    for letter in letters:
+        body = letter.record if letter.record is not None else letter.body
+        entry: dict[str, Any] = {"messageId": letter.message_id, "summary": letter.describe().strip(), "body": body,
+                                 "sentAt": int(letter.message.get("Attributes", {}).get("SentTimestamp", 0))}
+        if letter.missing:
+            entry["missing"] = letter.missing
         if body.get("kind") == "poison":
             entry["value"] = readable(base64.b64decode(body["value"]) if body.get("value") is not None else None)
             entry["key"] = readable(base64.b64decode(body["key"]) if body.get("key") is not None else None)
+        elif "KafkaBatchInfo" in body and failed_batches.payload(body) is not None:
+            records = failed_batches.kafka_records(body)
+            entry["records"] = len(records)
+            if records:  # the first of them, as a poison message shows its one record
+                value, key = records[0].get("value"), records[0].get("key")
+                entry["value"] = readable(base64.b64decode(value) if value is not None else None)
+                entry["key"] = readable(base64.b64decode(key) if key is not None else None)
         decoded.append(entry)
     return decoded
 

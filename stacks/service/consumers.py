@@ -14,7 +14,7 @@ from shopstream.filters import esm_filter_patterns
 from shopstream.outbox import OUTBOX_PREFIX
 from stacks.kafka_arns import group_arn, topic_arn
 from stacks.nag import acknowledge
-from stacks.service.functions import AsyncFailureQueue, QueueDestination, ServiceFunctions
+from stacks.service.functions import AsyncFailureQueue, BucketDestination, ServiceFunctions
 
 RELAY_HANDLER = "shopstream.outbox.relay_handler"  # shipped in the shared layer
 # The actions Lambda's documentation lists for an MSK event source mapping with IAM authentication
@@ -56,7 +56,7 @@ class ServiceConsumers:
         config = f.config
         minimum, maximum = config.pollers(handler)
         patterns = esm_filter_patterns(handler)
-        lambda_.EventSourceMapping(
+        mapping = lambda_.EventSourceMapping(
             self.scope, f"{name}Mapping",
             target=function,
             event_source_arn=self.cluster_arn,
@@ -69,7 +69,8 @@ class ServiceConsumers:
             bisect_batch_on_error=True,
             retry_attempts=handler.retry_attempts,
             max_record_age=cdk.Duration.seconds(handler.max_record_age_seconds),
-            on_failure=QueueDestination(dlq),
+            # The records themselves, not only their offsets: they outlive the topic's retention.
+            on_failure=BucketDestination(f.data.failed_batches),
             filters=[lambda_.FilterCriteria.filter(p) for p in patterns] or None,
             # Provisioned mode for every mapping: Kafka's retry controls (bisect, bounded retries, record age,
             # partial batch response) and reaching the cluster without Lambda/STS endpoints need it. Pollers
@@ -77,6 +78,7 @@ class ServiceConsumers:
             provisioned_poller_config=lambda_.ProvisionedPollerConfig(
                 minimum_pollers=minimum, maximum_pollers=maximum, poller_group_name=config.poller_group(handler)),
         )
+        f.give_up_into_failed_batches(mapping, function, dlq)
 
     def relay(self) -> None:
         f = self.functions
@@ -99,7 +101,7 @@ class ServiceConsumers:
         assert function.role is not None
         acknowledge(function.role, "AwsSolutions-IAM5[Resource::<ServiceTable603BACCB.Arn>/stream/*]",
                     "ListStreams is granted on this service's own table streams only (stream ids change)")
-        lambda_.EventSourceMapping(
+        mapping = lambda_.EventSourceMapping(
             self.scope, "RelayMapping",
             target=function,
             event_source_arn=stream_arn,
@@ -111,17 +113,19 @@ class ServiceConsumers:
             report_batch_item_failures=True,
             bisect_batch_on_error=True,
             # Keep retrying through a broker outage (the shard waits, so its order is kept); give a batch
-            # up only after 12 h, well inside the stream's 24 h and the outbox items' 4 days, from which
-            # `ops dlq redrive --handler <service>.relay` republishes it (docs/runbooks/dlq.md).
+            # up only after 12 h, well inside the stream's 24 h. The given-up batch's stream records (the
+            # outbox items) are kept in S3, from which `ops dlq redrive --handler <service>.relay`
+            # republishes them (docs/runbooks/dlq.md).
             retry_attempts=10_000,
             max_record_age=cdk.Duration.hours(12),
-            on_failure=QueueDestination(dlq),
+            on_failure=BucketDestination(f.data.failed_batches),
             # Only outbox inserts reach the relay.
             filters=[lambda_.FilterCriteria.filter({
                 "eventName": lambda_.FilterRule.is_equal("INSERT"),
                 "dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with(OUTBOX_PREFIX)}}},
             })],
         )
+        f.give_up_into_failed_batches(mapping, function, dlq)
 
     def schedule(self, schedule: catalog.ScheduleSpec) -> None:
         f = self.functions

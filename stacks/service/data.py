@@ -1,13 +1,17 @@
-"""A service's data: its table (shape from the catalog), its idempotency table, its queue key."""
+"""A service's data: its table (shape from the catalog), its idempotency table, its queue key, and the bucket
+where its mappings give up batches (shopstream/failed_batches.py)."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from shopstream import catalog
+from shopstream.failed_batches import FAILED_BATCH_RETENTION, OBJECT_PREFIX
+from stacks.nag import acknowledge
 
 
 class ServiceData:
@@ -18,6 +22,7 @@ class ServiceData:
                            description=f"shopstream {service}: dead-letter queues")
         self.table = self._table(scope, removal)
         self.idempotency_table = self._idempotency_table(scope, removal)
+        self.failed_batches = self._failed_batches(scope, removal)
 
     @staticmethod
     def _table(scope: Construct, removal: cdk.RemovalPolicy) -> dynamodb.Table:
@@ -53,3 +58,25 @@ class ServiceData:
             time_to_live_attribute=shape.ttl_attribute,
             removal_policy=removal,
         )
+
+    @staticmethod
+    def _failed_batches(scope: Construct, removal: cdk.RemovalPolicy) -> s3.Bucket:
+        """The on-failure destination of every mapping of the service: Lambda writes the whole invocation
+        (the records themselves, not only their offsets) here. Objects outlive the dead-letter messages that
+        announce them (FAILED_BATCH_RETENTION). S3-managed encryption: with a customer key, CDK's notification
+        wiring puts the bucket's ARN in that key's policy, a dependency cycle CloudFormation refuses; the
+        records' personal fields are sealed per customer anyway (docs/decisions.md, 2026-12-04)."""
+        bucket = s3.Bucket(
+            scope, "FailedBatches",
+            encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-after-the-dead-letters", prefix=OBJECT_PREFIX,
+                                              expiration=cdk.Duration.days(FAILED_BATCH_RETENTION.days))],
+            removal_policy=removal,
+            # CloudFormation deletes only empty buckets: a destroyable environment empties it first.
+            auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
+        )
+        acknowledge(bucket, "AwsSolutions-S1",
+                    "written only by the service's own event source mappings and read by the operators' redrive; "
+                    "each object is announced to an alarmed dead-letter queue, which is the record of access")
+        return bucket

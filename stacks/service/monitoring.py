@@ -36,7 +36,7 @@ class Monitoring:
 
     def relay_behind(self, function: lambda_.Function) -> None:
         """The relay is falling behind (a broker outage, a failing publish): page long before the batch
-        is given up (12 h) and far before anything needed to redrive it expires (4 days)."""
+        is given up (12 h), after which its batch waits in the failed-batch bucket for a redrive."""
         self.alarm("RelayIteratorAge", _lambda_metric(function, "IteratorAge", minutes=5), above=15 * 60 * 1000,
                    evaluation_periods=3, description=f"{self.service} outbox relay is more than 15 minutes "
                                                      "behind (see docs/runbooks/dlq.md, relay failures)")

@@ -375,7 +375,7 @@ MSK_ESM_ACTIONS = {
     "any": ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
             "ec2:DeleteNetworkInterface", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"),
 }
-DESTINATION_ACTIONS = {"sqs": ("sqs:SendMessage",), "sns": ("sns:Publish",), "s3": ("s3:PutObject",)}
+DESTINATION_ACTIONS = {"sqs": ("sqs:SendMessage",), "sns": ("sns:Publish",), "s3": ("s3:PutObject", "s3:ListBucket")}
 
 
 def _allows(deployment: Deployment, stack: str, statements: list[dict], action: str,
@@ -431,21 +431,93 @@ def rule_every_msk_mapping_role_has_the_documented_actions(deployment: Deploymen
 
 def _destination_permissions(deployment: Deployment, stack: str, destination: object, statements: list[dict],
                              who: str) -> list[str]:
-    """Send to the destination, and — for an SSE-KMS queue — the key actions SQS producers need.
+    """Send to the destination, and — for an SSE-KMS queue or bucket — the key actions its producers need.
+    https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html (an S3 destination: PutObject and
+    ListBucket; with the bucket's own KMS key, kms:GenerateDataKey)
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html"""
     resource = deployment.resource(deployment.target(stack, destination)) or {}
     service = ARN_SERVICE.get(resource.get("Type", ""), "")
     text = render(deployment.resolve(stack, destination)[1])
+
+    def on_objects(arn: str) -> bool:  # the keys Lambda writes start with aws/lambda/
+        return arn in (f"{text}/*", f"{text}/aws/lambda/*")
+
+    covers = {"s3:PutObject": on_objects}
     problems = [f"{who}: the role lacks {action} on its on-failure destination"
                 for action in DESTINATION_ACTIONS.get(service, ())
-                if not _allows(deployment, stack, statements, action, lambda arn: arn == text)]
-    key = resource.get("Properties", {}).get("KmsMasterKeyId")
-    if service == "sqs" and key is not None and key != "alias/aws/sqs":
+                if not _allows(deployment, stack, statements, action, covers.get(action, lambda arn: arn == text))]
+    props = resource.get("Properties", {})
+    key, needed = None, ()
+    if service == "sqs" and props.get("KmsMasterKeyId") not in (None, "alias/aws/sqs"):
+        key, needed = props["KmsMasterKeyId"], ("kms:GenerateDataKey", "kms:Decrypt")
+    for encryption in props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+        default = encryption.get("ServerSideEncryptionByDefault", {})
+        if service == "s3" and default.get("SSEAlgorithm") == "aws:kms" and "KMSMasterKeyID" in default:
+            key, needed = default["KMSMasterKeyID"], ("kms:GenerateDataKey",)
+    if key is not None:
         key_text = render(key)
-        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        for action in needed:
             if not _allows(deployment, stack, statements, action, lambda arn: arn == key_text):
-                problems.append(f"{who}: the role lacks {action} on the destination queue's key")
+                problems.append(f"{who}: the role lacks {action} on the destination's key")
     return problems
+
+
+# --- what a dead letter points at --------------------------------------------------------------------------
+@rule
+def rule_every_given_up_batch_is_announced_and_outlives_its_dead_letter(deployment: Deployment) -> list[str]:
+    """A mapping that gives a batch up into a bucket keeps the records there (an SQS or SNS destination would
+    keep offsets only); the object is announced to a dead-letter queue (an S3 notification filtered by the
+    mapping's id, so the queue says whose records they are) and expires no earlier than that queue lets its
+    message go. A relay's batch is its outbox items: they too must outlive the message that names them, which
+    can arrive as late as the mapping's maximum record age.
+    https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html
+    https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html"""
+    from shopstream.config import Settings
+
+    announced: dict[tuple[str, str], list[tuple[str, tuple[str, str] | None]]] = {}
+    for stack, _, notifications in deployment.resources("Custom::S3BucketNotifications"):
+        bucket = deployment.target(stack, notifications["Properties"]["BucketName"])
+        for queue in notifications["Properties"]["NotificationConfiguration"].get("QueueConfigurations", []):
+            rules = queue.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+            prefix = next((r["Value"] for r in rules if r.get("Name", "").lower() == "prefix"), "")
+            if bucket is not None:
+                queue_address = deployment.target(stack, queue["QueueArn"])
+                announced.setdefault(bucket, []).append((json.dumps(prefix), queue_address))
+    problems = []
+    for stack, logical_id, mapping in deployment.resources("AWS::Lambda::EventSourceMapping"):
+        props, who = mapping["Properties"], f"{stack}/{logical_id}"
+        destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        target = deployment.target(stack, destination) if destination is not None else None
+        kind = (deployment.resource(target) or {}).get("Type")
+        if kind != "AWS::S3::Bucket":
+            problems.append(f"{who}: gives batches up to {kind or destination}, which keeps no records")
+            continue
+        assert target is not None
+        queues = [queue for prefix, queue in announced.get(target, []) if f'"Ref": "{logical_id}"' in prefix]
+        if not queues:
+            problems.append(f"{who}: nothing announces its given-up batches to a dead-letter queue")
+        expiry = _expiry_days(deployment.resource(target) or {})
+        for queue in queues:
+            kept = int((deployment.resource(queue) or {}).get("Properties", {}).get("MessageRetentionPeriod", 345600))
+            if expiry is not None and expiry * 86400 < kept:
+                problems.append(f"{who}: its batches expire after {expiry} days, before the dead-letter messages "
+                                f"naming them ({kept // 86400} days)")
+            source = deployment.resource(deployment.target(stack, props.get("EventSourceArn"))) or {}
+            if source.get("Type") == "AWS::DynamoDB::Table":  # an outbox relay: its batch is outbox items
+                age = int(props.get("MaximumRecordAgeInSeconds", 86400))
+                if Settings().outbox_ttl_seconds < kept + age:
+                    problems.append(f"{who}: outbox items live {Settings().outbox_ttl_seconds // 3600} h, less than a "
+                                    f"given-up batch's {age // 3600} h plus its message's {kept // 3600} h")
+    return problems
+
+
+def _expiry_days(bucket: dict) -> int | None:
+    """The days after which the bucket's lifecycle expires objects under aws/lambda/ (None: never)."""
+    rules = bucket.get("Properties", {}).get("LifecycleConfiguration", {}).get("Rules", [])
+    days = [r["ExpirationInDays"] for r in rules
+            if r.get("Status") == "Enabled" and "ExpirationInDays" in r
+            and "aws/lambda/".startswith(r.get("Prefix", r.get("Filter", {}).get("Prefix", "")))]
+    return min(days) if days else None
 
 
 @rule

@@ -119,11 +119,6 @@ def _relay_out_of_the_vpc(d: Deployment) -> None:
     del relay["Properties"]["VpcConfig"]
 
 
-def _no_sqs_endpoint(d: Deployment) -> None:
-    stack, logical_id, _ = _first(d, "AWS::EC2::VPCEndpoint")
-    del d.templates[stack]["Resources"][logical_id]
-
-
 def _on_demand_pollers(d: Deployment) -> None:
     _, _, mapping = _first(d, "AWS::Lambda::EventSourceMapping", "ServiceOrderReservations", "-inventory")
     del mapping["Properties"]["ProvisionedPollerConfig"]
@@ -263,6 +258,44 @@ def _any_deletion_window_allowed(d: Deployment) -> None:
 
 
 # (rule, environment, how to break it, what the rule must say)
+def _mapping_without_list_bucket(d: Deployment) -> None:
+    for _, logical_id, policy in d.resources("AWS::IAM::Policy"):
+        if logical_id.startswith("ServiceOrderPayments"):
+            policy["Properties"]["PolicyDocument"]["Statement"] = [
+                s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] != "s3:ListBucket"]
+
+
+def _without_the_s3_endpoint(d: Deployment) -> None:
+    stack, logical_id, _ = _first(d, "AWS::EC2::VPCEndpoint", "VpcS3")
+    del d.templates[stack]["Resources"][logical_id]
+
+
+def _mapping_gives_up_offsets_only(d: Deployment) -> None:
+    stack, _, mapping = _first(d, "AWS::Lambda::EventSourceMapping", "ServiceOrderPayments", "-payment")
+    queue = next(lid for lid in d.templates[stack]["Resources"] if lid.startswith("ServiceOrderPaymentsDlq")
+                 and d.templates[stack]["Resources"][lid]["Type"] == "AWS::SQS::Queue")
+    mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] = {"Fn::GetAtt": [queue, "Arn"]}
+
+
+def _failed_batches_expire_in_a_week(d: Deployment) -> None:
+    _, _, bucket = _first(d, "AWS::S3::Bucket", "ServiceFailedBatches", "-inventory")
+    for lifecycle in bucket["Properties"]["LifecycleConfiguration"]["Rules"]:
+        lifecycle["ExpirationInDays"] = 7
+
+
+def _relay_batch_unannounced(d: Deployment) -> None:
+    for stack, _, notifications in d.resources("Custom::S3BucketNotifications"):
+        if stack.endswith("-order"):
+            configuration = notifications["Properties"]["NotificationConfiguration"]
+            configuration["QueueConfigurations"] = [q for q in configuration["QueueConfigurations"]
+                                                    if "RelayMapping" not in json.dumps(q)]
+
+
+def _outbox_outlived_by_its_dead_letter(d: Deployment) -> None:
+    _, _, mapping = _first(d, "AWS::Lambda::EventSourceMapping", "ServiceRelayMapping", "-order")
+    mapping["Properties"]["MaximumRecordAgeInSeconds"] = 604800  # a week of retries, then two in the queue
+
+
 MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
     ("environment_is_pinned", "prod", _agnostic, "environment-agnostic"),
     ("environment_is_pinned", "prod", _agnostic, "is not a literal AZ"),
@@ -275,8 +308,6 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
      "calls sesv2 from the VPC"),
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "prod", _relay_out_of_the_vpc,
      "connects to the MSK brokers but does not run in the VPC"),
-    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "prod", _no_sqs_endpoint,
-     "(MSK pollers) calls sqs from the VPC"),
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _on_demand_pollers,
      "calls lambda from the VPC"),
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _pollers_shut_out,
@@ -285,6 +316,18 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
      "lacks kafka-cluster:DescribeClusterDynamicConfiguration on the cluster"),
     ("every_msk_mapping_role_has_the_documented_actions", "dev", _topic_read_on_another_topic,
      "lacks kafka-cluster:ReadData on the topic"),
+    ("every_msk_mapping_role_has_the_documented_actions", "staging", _mapping_without_list_bucket,
+     "lacks s3:ListBucket on its on-failure destination"),
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "prod", _without_the_s3_endpoint,
+     "(MSK pollers) calls s3 from the VPC"),
+    ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "prod", _mapping_gives_up_offsets_only,
+     "which keeps no records"),
+    ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "dev", _failed_batches_expire_in_a_week,
+     "expire after 7 days"),
+    ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "staging", _relay_batch_unannounced,
+     "nothing announces its given-up batches"),
+    ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "prod", _outbox_outlived_by_its_dead_letter,
+     "outbox items live 360 h"),
     ("msk_triggered_functions_use_only_supported_settings", "prod", _traced_consumer, "X-Ray active tracing"),
     ("msk_triggered_functions_use_only_supported_settings", "dev", _fifteen_minute_consumer, "14 minutes"),
     ("msk_triggered_functions_use_only_supported_settings", "dev", _on_demand_pollers, "need provisioned mode"),

@@ -136,8 +136,8 @@ def _failure_record(first: str, last: str, size: int) -> dict:
 
 
 def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog_table):
-    """The stream keeps records 24 hours; the outbox items, four days: an outage longer than the
-    relay's retries is redriven from the table (`make ops ARGS="dlq redrive --handler catalog.relay"`)."""
+    """A failure record with coordinates only (an SQS destination's): the events are read back from the outbox
+    items, which outlive any such record (`make ops ARGS="dlq redrive --handler catalog.relay"`)."""
     import types
     from datetime import datetime
 
@@ -194,7 +194,8 @@ class FailingPublisher(InMemoryPublisher):
 
 def test_the_local_stream_relay_retries_then_gives_the_batch_to_the_failure_queue(aws, catalog_table):
     """As Lambda's stream mapping does: the shard waits on a failing batch, and after the retries the
-    batch's coordinates go to the relay's failure queue (then `dlq redrive --handler <service>.relay`)."""
+    batch (coordinates and records) goes to the relay's on-failure destination (then `dlq redrive --handler
+    <service>.relay`)."""
     from local import naming
     from local.relay import StreamRelay
     from local.streams import StreamReader
@@ -207,7 +208,7 @@ def test_the_local_stream_relay_retries_then_gives_the_batch_to_the_failure_queu
     arn = aws["dynamodb"].describe_table(TableName=catalog_table)["Table"]["LatestStreamArn"]
     given_up: list[dict] = []
     relay = StreamRelay("catalog", StreamReader(clients.client("dynamodbstreams"), arn), get_settings(),
-                        retry_attempts=2, give_up=given_up.append)
+                        retry_attempts=2, give_up=lambda record, shard: given_up.append(record))
     failing = OutboxRelay(FailingPublisher())
     assert relay.poll(failing) == (1, False)
     assert relay.poll(failing) == (1, False)
@@ -216,5 +217,9 @@ def test_the_local_stream_relay_retries_then_gives_the_batch_to_the_failure_queu
     [record] = given_up
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert record["DDBStreamBatchInfo"]["batchSize"] == 1
+    from shopstream.failed_batches import stream_records
+
+    [kept] = stream_records(record)  # the outbox item itself, not only its coordinates
+    assert kept["dynamodb"]["NewImage"]["eventType"]["S"] == "ProductCreated"
     assert relay.poll(failing) == (0, True)
     assert naming.relay_dlq("catalog").endswith("-catalog-relay-dlq")

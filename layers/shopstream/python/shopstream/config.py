@@ -60,9 +60,10 @@ class Settings(EnvSettings):
     aws_region: str = Field(default="eu-west-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # How long a processed eventId is remembered; longer than the longest redelivery (ESM max record age).
     idempotency_ttl_seconds: int = 7 * 24 * 3600
-    # Outbox items outlive the table stream's 24 h so a relay outage can be redriven from the table
-    # (tools/ops.py relay redrive); the relay's failure queue alarms at its first message.
-    outbox_ttl_seconds: int = 4 * 24 * 3600
+    # Outbox items outlive every relay failure that can name them: a batch is given up at most 12 h after
+    # its commit (the relay mapping's record age) and its failure message waits up to 14 days in the
+    # relay's dead-letter queue, so a redrive always finds the events (tests/infra/test_templates.py).
+    outbox_ttl_seconds: int = 15 * 24 * 3600
     producer_flush_timeout_seconds: float = 10.0
     # Set by the catalog for handlers that need them (HandlerSpec.needs).
     audit_archive_bucket: str = ""
@@ -71,6 +72,9 @@ class Settings(EnvSettings):
     # functions that seal or open personal data (HandlerSpec.needs / ServiceSpec.api_needs).
     customer_keys_table: str = ""
     customer_data_key: str = ""
+    # The KMS HMAC key that fingerprints a request's body for its Idempotency-Key (shopstream.key_binding),
+    # for API functions with a creating route.
+    request_fingerprint_key: str = ""
 
 
 def settings_from(environment: dict[str, str]) -> Settings:

@@ -38,7 +38,8 @@ def outbox_partition(at: datetime, shard: int) -> str:
 def outbox_item(envelope: EventEnvelope) -> dict[str, Any]:
     """The outbox item of an event: ``OUTBOX#<hour>#<shard>`` / ``<timestamp>#<eventId>``.
 
-    Kept (TTL) long enough to be republished after a relay outage longer than the stream's 24 h.
+    Kept (TTL, ``outbox_ttl_seconds``) at least as long as a relay failure that names it can wait in the
+    relay's dead-letter queue, so a redrive of such a record always finds its events in the table.
     """
     record = to_record(envelope)  # validates topic and key now, not in the relay
     shard = zlib.crc32(envelope.event_id.encode()) % OUTBOX_SHARDS
@@ -86,15 +87,20 @@ def failure_window(message: dict[str, Any]) -> tuple[datetime, datetime]:
             moment(info["approximateArrivalOfLastRecord"]) + REDRIVE_MARGIN)
 
 
-def republish(items: list[dict[str, Any]], publisher: Publisher | None = None) -> int:
-    """Publish outbox items again (consumers drop what they already applied, by eventId)."""
+def record_of_item(item: dict[str, Any]) -> OutgoingRecord:
+    """The Kafka record of an outbox item read from the table."""
+    return outgoing(topic=item["topic"], key=item["key"], value_json=item["payload"], event_type=item["eventType"],
+                    event_version=item["eventVersion"], correlation_id=item["correlationId"],
+                    event_id=item["eventId"])
+
+
+def republish(records: list[OutgoingRecord], publisher: Publisher | None = None) -> int:
+    """Publish outbox events again (consumers drop what they already applied, by eventId)."""
     publisher = publisher or get_publisher()
-    for item in items:
-        publisher.publish(outgoing(topic=item["topic"], key=item["key"], value_json=item["payload"],
-                                   event_type=item["eventType"], event_version=item["eventVersion"],
-                                   correlation_id=item["correlationId"], event_id=item["eventId"]))
+    for record in records:
+        publisher.publish(record)
     publisher.flush()
-    return len(items)
+    return len(records)
 
 
 def outbox_record(image: dict[str, Any]) -> OutgoingRecord | None:
