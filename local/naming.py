@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 from shopstream import catalog, names
@@ -14,6 +15,7 @@ PREFIX = names.prefix(ENVIRONMENT)
 AUDIT_ARCHIVE_BUCKET = f"{PREFIX}-audit-archive"
 CUSTOMER_KEYS_TABLE = names.customer_keys_table(PREFIX)
 CUSTOMER_DATA_KEY = names.customer_data_key_alias(PREFIX)  # KMS takes the alias where AWS gets the key's ARN
+REQUEST_FINGERPRINT_KEY = names.request_fingerprint_key_alias(PREFIX)  # likewise
 
 
 def table(service: str) -> str:
@@ -32,6 +34,18 @@ def relay_dlq(service: str) -> str:
     return names.dead_letter_queue(PREFIX, service, names.RELAY)
 
 
+def failed_batches_bucket(service: str) -> str:
+    """Where the service's mappings give up their batches (shopstream.failed_batches); on AWS CloudFormation
+    names it, and the dead-letter message (an S3 notification) names it to whoever reads it."""
+    return f"{PREFIX}-{service}-failed-batches"
+
+
+def mapping_id(service: str, owner: str) -> str:
+    """A mapping's id, as Lambda gives each event source mapping a UUID: a handler's (its name) or the
+    service's relay (``relay``). Stable, so a restarted runtime writes under the same prefix."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{PREFIX}/{service}/{owner}"))
+
+
 def function_settings(service: str, handler: str | None = None, *, bootstrap_servers: str = "",
                       dlq_url: str | None = None) -> Settings:
     """What a function reads from the environment CDK gives it, with the local resource names.
@@ -47,7 +61,8 @@ def function_settings(service: str, handler: str | None = None, *, bootstrap_ser
         spec, environment=ENVIRONMENT, table_name=table(service), idempotency_table_name=idempotency_table(service),
         bootstrap_servers=bootstrap_servers, kafka_auth="none", handler=spec.handler(handler) if handler else None,
         dlq_url=dlq_url, audit_archive_bucket=AUDIT_ARCHIVE_BUCKET, notification_channel="table",
-        customer_keys_table=CUSTOMER_KEYS_TABLE, customer_data_key=CUSTOMER_DATA_KEY, api=handler is None)
+        customer_keys_table=CUSTOMER_KEYS_TABLE, customer_data_key=CUSTOMER_DATA_KEY,
+        request_fingerprint_key=REQUEST_FINGERPRINT_KEY, api=handler is None)
     return settings_from({**environment, "AWS_REGION": "eu-west-1"})
 
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from local import naming
-from shopstream import catalog
+from shopstream import catalog, names
+from shopstream.failed_batches import DEAD_LETTER_RETENTION, FAILED_BATCH_RETENTION, OBJECT_PREFIX, mapping_prefix
 
 
 def create_topics(bootstrap_servers: str, timeout: float = 30.0) -> list[str]:
@@ -95,19 +96,69 @@ def create_tables(dynamodb: Any) -> list[str]:
 
 
 def create_queues(sqs: Any) -> dict[str, str]:
+    retention = str(int(DEAD_LETTER_RETENTION.total_seconds()))
     return {
-        name: sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+        name: sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": retention})["QueueUrl"]
         for name in naming.all_queues()
     }
 
 
-def create_buckets(s3: Any, region: str) -> list[str]:
-    kwargs: dict[str, Any] = {"Bucket": naming.AUDIT_ARCHIVE_BUCKET, "ObjectLockEnabledForBucket": True}
+def _create_bucket(s3: Any, region: str, **kwargs: Any) -> None:
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(**kwargs)
+
+
+def create_buckets(s3: Any, region: str) -> list[str]:
+    _create_bucket(s3, region, Bucket=naming.AUDIT_ARCHIVE_BUCKET, ObjectLockEnabledForBucket=True)
     return [naming.AUDIT_ARCHIVE_BUCKET]
+
+
+def failure_owners(spec: catalog.ServiceSpec) -> list[str]:
+    """Whose mappings give batches up into the service's bucket: each handler's, and the relay's."""
+    return [h.name for h in spec.handlers] + ([names.RELAY] if spec.publishes else [])
+
+
+def create_failed_batch_buckets(s3: Any, sqs: Any, queues: dict[str, str], region: str) -> list[str]:
+    """Each service's failed-batch bucket (shopstream.failed_batches), as its stack makes it: objects expire
+    after FAILED_BATCH_RETENTION, and each mapping's objects are announced to its dead-letter queue."""
+    created, notified = [], []
+    for spec in catalog.SERVICES:
+        owners = failure_owners(spec)
+        if not owners:
+            continue
+        bucket = naming.failed_batches_bucket(spec.name)
+        _create_bucket(s3, region, Bucket=bucket)
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+            "ID": "expire-after-the-dead-letters", "Status": "Enabled", "Filter": {"Prefix": OBJECT_PREFIX},
+            "Expiration": {"Days": FAILED_BATCH_RETENTION.days}}]})
+        configurations = []
+        for owner in owners:
+            url = queues[naming.dlq(spec.name, owner)]
+            notified.append(url)
+            configurations.append({
+                "Id": owner, "Events": ["s3:ObjectCreated:*"], "QueueArn": _queue_arn(url, region),
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix",
+                                                    "Value": mapping_prefix(naming.mapping_id(spec.name, owner))}]}}})
+        s3.put_bucket_notification_configuration(Bucket=bucket,
+                                                 NotificationConfiguration={"QueueConfigurations": configurations})
+        created.append(bucket)
+    for url in notified:  # S3 greets each queue it will notify with a test event: not a dead letter
+        _remove_test_events(sqs, url)
+    return created
+
+
+def _queue_arn(url: str, region: str) -> str:
+    """A queue's ARN from its URL (``https://<host>/<account>/<name>``), without asking SQS."""
+    account, name = url.rstrip("/").split("/")[-2:]
+    return f"arn:aws:sqs:{region}:{account}:{name}"
+
+
+def _remove_test_events(sqs: Any, url: str) -> None:
+    """The queues are new: what they hold is S3's greeting (the local stack provisions once, at its start)."""
+    with contextlib.suppress(sqs.exceptions.PurgeQueueInProgress):
+        sqs.purge_queue(QueueUrl=url)
 
 
 def create_customer_data_key(kms: Any) -> str:
@@ -120,11 +171,25 @@ def create_customer_data_key(kms: Any) -> str:
     return str(key["Arn"])
 
 
+def create_request_fingerprint_key(kms: Any) -> str:
+    """The HMAC key that fingerprints request bodies for their Idempotency-Key (shopstream.key_binding), under
+    its alias; its ARN."""
+    for alias in kms.list_aliases()["Aliases"]:
+        if alias["AliasName"] == naming.REQUEST_FINGERPRINT_KEY and "TargetKeyId" in alias:
+            return str(kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["Arn"])
+    key = kms.create_key(Description="shopstream local: fingerprints request bodies", KeySpec="HMAC_256",
+                         KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    kms.create_alias(AliasName=naming.REQUEST_FINGERPRINT_KEY, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
+
+
 def create_aws_resources(client: Callable[[str], Any], region: str) -> dict[str, str]:
     """Every table, queue, bucket and key the services use, through ``client(service_name)``
     (moto in process, the moto server, or anything speaking the AWS APIs); the queue URLs by name."""
     create_tables(client("dynamodb"))
     queues = create_queues(client("sqs"))
     create_buckets(client("s3"), region)
+    create_failed_batch_buckets(client("s3"), client("sqs"), queues, region)
     create_customer_data_key(client("kms"))
+    create_request_fingerprint_key(client("kms"))
     return queues

@@ -124,6 +124,7 @@ class PlatformStack(cdk.Stack):
 
         # --- customer keys (shopstream.personal; docs/data-map.md) -----------------------
         self.customer_data_key, self.customer_keys = self._customer_keys(config, removal)
+        self.request_fingerprint_key = self._request_fingerprint_key(config, removal)
 
         self._backbone_dashboard(config)
         cdk.CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
@@ -213,6 +214,17 @@ class PlatformStack(cdk.Stack):
                     "crypto-shredding: a point-in-time backup would keep erased customers' keys (and so their data) "
                     "readable for 35 days; losing this table loses only what customers' data was sealed with")
         return key, table
+
+    def _request_fingerprint_key(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> kms.Key:
+        """The HMAC key that fingerprints a request's body for its Idempotency-Key (shopstream.key_binding): the
+        bindings and Powertools' records keep that keyed fingerprint, never a plain hash of a body holding
+        personal values. Not rotated (KMS rotates no HMAC key): another key would change every fingerprint,
+        and the same request sent again would be refused as another one."""
+        return kms.Key(self, "RequestFingerprintKey", key_spec=kms.KeySpec.HMAC_256,
+                       key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC, removal_policy=removal,
+                       pending_window=cdk.Duration.days(KEY_DELETION_WINDOW_DAYS),
+                       alias=names.request_fingerprint_key_alias(config.prefix),
+                       description="shopstream: fingerprints request bodies for their Idempotency-Key")
 
     def _only_break_glass_may_disable_or_delete(self, key: kms.Key, config: EnvironmentConfig) -> None:
         """Disabling a key that protects customer data stops the shop; deleting it makes every customer's data

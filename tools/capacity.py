@@ -29,6 +29,7 @@ RUNTIME_MS = 0.065  # consumer runtime per record (bench section 3: 62.9 µs)
 DYNAMODB_MS = 6.0  # one DynamoDB call from Lambda in the same region (assumed p50; transactions included)
 S3_PUT_MS = 7.0  # one S3 PutObject (assumed)
 SES_MS = 30.0  # one SES SendEmail (assumed)
+COGNITO_MS = 30.0  # one Cognito AdminDeleteUser (assumed)
 PROVIDER_MS = 300.0  # a card network's charge (assumed)
 # The trail archives a batch per partition and day in one object (audit.logic.archive_batch): at the design
 # rate a partition's batch holds tens of records; taken at 20 (one PUT per 20 records).
@@ -56,6 +57,7 @@ CALLS_PER_EVENT = {
     "order.inventory-outcomes": (3.31, 0.0), "order.payment-outcomes": (2.0, 0.0),
     "order.shipping-outcomes": (4.0, 0.0), "payment.inventory-outcomes": (4.96, 0.0),
     "payment.order-payments": (1.8, 0.0), "shipping.order-fulfilment": (3.6, 0.0),
+    "user.identity-erasure": (0.0, 0.0),  # no table, no idempotency record: one Cognito call (COGNITO_MS)
 }
 WAITS_ON_PROVIDER = {"payment.inventory-outcomes"}
 
@@ -83,6 +85,8 @@ def ms_per_record(ref: str, handler: catalog.HandlerSpec) -> float:
     ms = RUNTIME_MS + dynamodb * DYNAMODB_MS + s3 * S3_PUT_MS
     if "email" in handler.needs:
         ms += SES_MS
+    if "identity" in handler.needs:
+        ms += COGNITO_MS
     if ref in WAITS_ON_PROVIDER:
         ms += PROVIDER_MS
     return ms

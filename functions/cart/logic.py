@@ -46,6 +46,8 @@ def _items(items: list[ItemQuantity]) -> list[dict[str, Any]]:
 def create(caller: Caller, body: CartItems) -> CartView:
     cart: dict[str, Any] = {"cartId": caller.derived_id("c_"), "userId": caller.user_id, "items": _items(body.items),
             "status": "OPEN", "version": 1, "updatedAt": _now()}
+    if caller.repeat_of_bound_request and (made := store.get(cart["cartId"])) is not None:
+        return CartView.model_validate(made)  # this very request created it (its Idempotency-Key's binding)
     uow = UnitOfWork()
     store.create(uow, cart)
     uow.emit(caller.command("CartCreated", CartCreated(cart_id=cart["cartId"], user_id=caller.user_id,

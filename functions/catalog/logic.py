@@ -17,7 +17,7 @@ from shopstream.request import Caller, Conflict, NotFound, commit
 from shopstream.transaction import UnitOfWork, try_commit
 
 from . import store
-from .models import Availability, CreateProduct, Product, UpdateProduct
+from .models import Availability, CreateProduct, Product, ProductList, UpdateProduct
 
 SERVICE = "catalog"
 
@@ -30,13 +30,20 @@ def _product(item: dict[str, Any]) -> Product:
 
 def create(caller: Caller, body: CreateProduct) -> Product:
     product_id = caller.derived_id("p_", 16)
+    if caller.repeat_of_bound_request and (made := store.get(product_id)) is not None:
+        return _product(made)  # this very request created it (its Idempotency-Key's binding)
     item = {"productId": product_id, "sku": body.sku, "name": body.name,
             "price": body.price.to_wire(), "status": "ACTIVE", "version": 1}
     uow = UnitOfWork()
     store.create(uow, item)
     uow.emit(caller.command("ProductCreated", ProductCreated(product_id=product_id, sku=body.sku, name=body.name,
                                                              price=body.price, version=1), SERVICE))
-    commit(uow, status=201, conflict=f"sku {body.sku} already exists")
+    try:
+        commit(uow, status=201, conflict=f"sku {body.sku} already exists")
+    except Conflict:
+        if not caller.repeat_of_bound_request:
+            raise
+        return get(product_id)  # the same request, sent twice at once, committed first
     return _product(item)
 
 
@@ -47,8 +54,9 @@ def get(product_id: str) -> Product:
     return _product(item)
 
 
-def list_products() -> list[Product]:
-    return [_product(i) for i in store.list_all()]
+def list_products(limit: int, cursor: str | None) -> ProductList:
+    items, next_cursor = store.list_page(limit, cursor)
+    return ProductList(products=[_product(i) for i in items], next_cursor=next_cursor)
 
 
 def update(caller: Caller, product_id: str, body: UpdateProduct) -> Product:

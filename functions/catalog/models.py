@@ -39,5 +39,14 @@ class Product(WireModel):
     availability: Availability
 
 
+# A page of GET /products: at most 100 products. The largest product's JSON is under 5 KB even at every
+# bound (a 200-character name of 4-byte characters, escaped by the JSON encoder to 12 bytes each and
+# to 14 inside Lambda's response: 2.8 KB; sku, ids and numbers ~2 KB more), so a page is under
+# 100 x 5 KB = 0.5 MB, far from Lambda's 6 MB (tests/integration/test_list_pages.py measures it).
+PRODUCTS_PAGE_DEFAULT = 50
+PRODUCTS_PAGE_MAX = 100
+
+
 class ProductList(WireModel):
     products: list[Product]
+    next_cursor: str | None = Field(default=None, description="The cursor to the next page; absent on the last")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopstream import dynamo
+from shopstream import dynamo, pages
 from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
@@ -19,8 +19,12 @@ def get(product_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_key(product_id))
 
 
-def list_all() -> list[dict[str, Any]]:
-    return dynamo.query("gsi1pk = :listing", {":listing": LISTING}, index="gsi1")
+def list_page(limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Products by name, ``limit`` at a time; the cursor to the next page, if any."""
+    start = pages.start_key(cursor, {"gsi1pk": LISTING}, ("gsi1sk", "pk", "sk"))
+    items, last = dynamo.query_page("gsi1pk = :listing", {":listing": LISTING}, index="gsi1", limit=limit,
+                                    start=start)
+    return items, pages.cursor_after(last, partition="gsi1pk")
 
 
 def create(uow: UnitOfWork, product: dict[str, Any]) -> None:

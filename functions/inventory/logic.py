@@ -87,8 +87,11 @@ def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
     adjustment_id = caller.derived_id("adj_") if caller.idempotency_key else None
 
     def attempt() -> StockView:
-        if adjustment_id and store.get_adjustment(adjustment_id) is not None:
-            return view(product_id)  # made before under this Idempotency-Key (its response was lost)
+        # Made before under this Idempotency-Key: this very request (its binding: this product and body, kept
+        # for good), or found by its adjustment record (kept two days; shopstream.api refuses the answer if the
+        # key is bound to another request, e.g. another product's adjustment that committed first).
+        if caller.repeat_of_bound_request or (adjustment_id and store.get_adjustment(adjustment_id) is not None):
+            return view(product_id)
         shards = store.get_shards(product_id, settings().inventory_stock_shards)
         if not shards:
             raise NotFound("no stock record for this product")
@@ -105,7 +108,8 @@ def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
                 SERVICE))
         if adjustment_id:
             store.record_adjustment(uow, adjustment_id, product_id, body.delta)
-        commit(uow, status=200)  # ConditionFailed: a counter changed, or the same request got there first
+        # ConditionFailed: a counter changed, or the same request got there first (then a repeat: commit says so)
+        commit(uow, status=200)
         return StockView(product_id=product_id, available=stock["available"] + body.delta,
                          reserved=stock["reserved"])
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from shopstream import pages
 from shopstream.api import PathId, ServiceApi, created
 from shopstream.request import caller
 
 from . import logic
-from .models import OrderHistory, OrderView, PlaceOrder
+from .models import ORDERS_PAGE_DEFAULT, ORDERS_PAGE_MAX, OrderHistory, OrderView, PlaceOrder
 
 service_api = ServiceApi("order", title="order service")
 app = service_api.app
 handler = service_api.handler
+
+PageLimit = Annotated[int, Query(ge=1, le=ORDERS_PAGE_MAX, description=pages.LIMIT_DESCRIPTION)]
+PageCursor = Annotated[str | None, Query(max_length=pages.MAX_CURSOR_LENGTH, pattern=pages.CURSOR_PATTERN,
+                                         description=pages.CURSOR_DESCRIPTION)]
 
 
 @app.post("/orders")
@@ -24,8 +33,13 @@ def get_order(orderId: PathId) -> OrderView:
 
 
 @app.get("/users/<userId>/orders")
-def list_orders(userId: PathId) -> OrderHistory:
-    return logic.history(caller(), userId)
+def list_orders(
+    userId: PathId,
+    limit: PageLimit = ORDERS_PAGE_DEFAULT,
+    cursor: PageCursor = None,
+) -> OrderHistory:
+    """The customer's orders, newest first, a page at a time (follow nextCursor)."""
+    return logic.history(caller(), userId, limit, cursor)
 
 
 @app.post("/orders/<orderId>/cancel")

@@ -103,6 +103,10 @@ def _apply_command(order: Order, changes: list[Change], outgoing: list[EventEnve
 
 # --- commands (API) ----------------------------------------------------------------------
 def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
+    if caller.repeat_of_bound_request:  # this very request placed it (its Idempotency-Key's binding): that order
+        made = store.load(caller.derived_id("o_"))
+        if made.user_id == caller.user_id:
+            return OrderAccepted(order_id=made.order_id, status=made.status, correlation_id=made.correlation_id)
     user = store.get_replica("USER", caller.user_id)
     if user is None or user.get("status") != "ACTIVE":
         raise Unprocessable("register a profile (POST /users) before ordering; deactivated users cannot order")
@@ -149,12 +153,12 @@ def get(caller: Caller, order_id: str) -> OrderView:
     return view(order)
 
 
-def history(caller: Caller, user_id: str) -> OrderHistory:
+def history(caller: Caller, user_id: str, limit: int, cursor: str | None) -> OrderHistory:
     caller.require_owner(user_id, "user not found")
     user = store.get_replica("USER", user_id)
-    orders = [view(order) for order in store.orders_of(user_id)]
+    orders, next_cursor = store.orders_of(user_id, limit, cursor)
     return OrderHistory(user_id=user_id, customer_name=_opened(user.get("name"), "name") if user else None,
-                        orders=orders)
+                        orders=[view(order) for order in orders], next_cursor=next_cursor)
 
 
 def cancel_by_customer(caller: Caller, order_id: str) -> OrderView:

@@ -51,7 +51,16 @@ class OrderView(WireModel):
     correlation_id: str | None = None  # the trail of the order's events (GET /audit/{correlationId})
 
 
+# A page of GET /users/{userId}/orders: at most 25 orders. The largest order is under 120 KB of Lambda
+# response even at every bound (50 lines, every string at its maximum length of 4-byte characters,
+# which JSON escapes to 12 bytes and Lambda's response to 14), so a page is under 25 x 120 KB = 3 MB,
+# half of Lambda's 6 MB (tests/integration/test_list_pages.py measures it). A real order is ~2 KB.
+ORDERS_PAGE_DEFAULT = 10
+ORDERS_PAGE_MAX = 25
+
+
 class OrderHistory(WireModel):
     user_id: str
     customer_name: str | None = None  # None once the customer was erased
-    orders: list[OrderView]
+    orders: list[OrderView]  # newest first
+    next_cursor: str | None = Field(default=None, description="The cursor to the next page; absent on the last")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from shopstream import dynamo, replica, shards
+from shopstream import dynamo, pages, replica, shards
 from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
@@ -77,10 +77,13 @@ def overdue(now_iso: str, limit: int = 100) -> list[str]:
     return [i["orderId"] for i in items]
 
 
-def orders_of(user_id: str) -> list[Order]:
-    """Newest first; the index projects the whole STATE item, so no further reads."""
-    items = dynamo.query("gsi1pk = :user", {":user": f"USER#{user_id}"}, index="gsi1", forward=False)
-    return [_order(i) for i in items]
+def orders_of(user_id: str, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
+    """Newest first, ``limit`` at a time, and the cursor to the next page, if any; the index projects the
+    whole STATE item, so no further reads."""
+    partition = {"gsi1pk": f"USER#{user_id}"}
+    items, last = dynamo.query_page("gsi1pk = :user", {":user": partition["gsi1pk"]}, index="gsi1", forward=False,
+                                    limit=limit, start=pages.start_key(cursor, partition, ("gsi1sk", "pk", "sk")))
+    return [_order(i) for i in items], pages.cursor_after(last, partition="gsi1pk")
 
 
 # --- replicas --------------------------------------------------------------------------

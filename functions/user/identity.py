@@ -12,6 +12,10 @@ def delete(user_id: str) -> bool:
     pool = settings().user_pool_id
     if not pool:
         return False  # no identity store (local): tokens are signed by local/auth.py
+    if "@" in user_id:
+        # Cognito would take it for an alias, the e-mail address of whoever has it: no subject has an "@"
+        # (an admin may erase an id without a profile, so any id the API accepts can get here).
+        return False
     cognito = aws.client("cognito-idp")
     try:
         # The pool signs in with e-mail addresses (username attributes), so the subject is the username.

@@ -34,6 +34,13 @@ def update(uow: UnitOfWork, user_id: str, changes: dict[str, Any], expected_vers
                names=names, values={**values, ":expected": expected_version})
 
 
+def create_tombstone(uow: UnitOfWork, user_id: str, at: str) -> None:
+    """The tombstone of a customer who never registered a profile (signed up, then asked to be erased): on
+    condition that no profile exists, so that of a registration and this erasure racing, one fails."""
+    uow.put({**_key(user_id), "userId": user_id, "status": ERASED, "version": 1, "createdAt": at, "erasedAt": at},
+            condition="attribute_not_exists(pk)")
+
+
 def erase(uow: UnitOfWork, user_id: str, expected_version: int, at: str) -> None:
     """The profile becomes a tombstone: the personal fields go, the id, status and dates stay."""
     uow.update(_key(user_id), update="SET #status = :erased, #version = :next, erasedAt = :at REMOVE email, #name",

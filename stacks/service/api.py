@@ -19,8 +19,9 @@ def add_api(scope: Construct, functions: ServiceFunctions) -> None:
                                 snap_start=True)
     functions.allow_table(function)
     functions.allow_needed(function, spec.api_needs)  # the customer key store, the sign-in identities
-    if any(route.idempotent for route in spec.routes):
-        functions.allow_idempotency(function)  # Idempotency-Key on creating POSTs
+    if spec.takes_idempotency_keys:  # Idempotency-Key on creating POSTs: responses kept, bodies fingerprinted
+        functions.allow_idempotency(function)
+        functions.allow_request_fingerprints(function)
     # SnapStart applies to published versions: the routes call the alias of the current one.
     live = lambda_.Alias(scope, "ApiLive", alias_name="live", version=function.current_version)
     integration = integrations.HttpLambdaIntegration("Integration", live)

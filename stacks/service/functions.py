@@ -14,10 +14,12 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shopstream import catalog, names, personal
+from shopstream import catalog, failed_batches, names, personal
 from stacks.config import EnvironmentConfig, log_retention
 from stacks.layers import ARCHITECTURE, RUNTIME, layers_fingerprint
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
@@ -27,7 +29,9 @@ from stacks.service.data import ServiceData
 from stacks.service.monitoring import Monitoring
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-DLQ_RETENTION = cdk.Duration.days(14)
+DLQ_RETENTION = cdk.Duration.days(failed_batches.DEAD_LETTER_RETENTION.days)
+# The singleton function CDK adds to a stack for its buckets' notification configurations.
+BUCKET_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
                  "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                  "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
@@ -54,20 +58,21 @@ KINDS = {"consumer": (False, True, False), "relay": (True, True, False),
 
 
 @jsii.implements(lambda_.IEventSourceDlq)
-class QueueDestination:
-    """On-failure destination of a mapping. Unlike SqsDlq it grants nothing: the role's
-    explicit statements already allow SendMessage and the key's GenerateDataKey/Decrypt."""
+class BucketDestination:
+    """An S3 on-failure destination of a mapping: Lambda writes the whole invocation record (the records, not
+    only their coordinates; shopstream/failed_batches.py). Unlike CDK's S3OnFailureDestination it grants
+    nothing: the role's explicit statements allow what Lambda documents (give_up_into_failed_batches)."""
 
-    def __init__(self, queue: sqs.IQueue):
-        self.queue = queue
+    def __init__(self, bucket: s3.IBucket):
+        self.bucket = bucket
 
     def bind(self, _target: lambda_.IEventSourceMapping, _function: lambda_.IFunction) -> lambda_.DlqDestinationConfig:
-        return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
+        return lambda_.DlqDestinationConfig(destination=self.bucket.bucket_arn)
 
 
 @jsii.implements(lambda_.IDestination)
 class AsyncFailureQueue:
-    """On-failure destination of asynchronous invocations; like QueueDestination it grants nothing."""
+    """On-failure destination of asynchronous invocations; like BucketDestination it grants nothing."""
 
     def __init__(self, queue: sqs.IQueue):
         self.queue = queue
@@ -90,6 +95,7 @@ class ServiceFunctions:
         self.bootstrap_servers, self.removal = bootstrap_servers, removal
         self.functions: dict[str, lambda_.Function] = {}
         self.queues: dict[str, sqs.Queue] = {}
+        self.notifications_acknowledged = False
         self.code = lambda_.Code.from_asset(
             str(FUNCTIONS_DIR),
             exclude=["*", f"!{spec.name}", f"!{spec.name}/**", "**/__pycache__", "**/*.pyc", "**/tests"],
@@ -152,7 +158,8 @@ class ServiceFunctions:
             log_level="INFO", audit_archive_bucket=audit_archive_bucket_name(self.config),
             notification_channel="ses", customer_keys_table=self.platform.customer_keys.table_name,
             customer_data_key=self.platform.customer_data_key.key_arn,
-            user_pool_id=self.platform.user_pool.user_pool_id, api=api,
+            user_pool_id=self.platform.user_pool.user_pool_id,
+            request_fingerprint_key=self.platform.request_fingerprint_key.key_arn, api=api,
             extra=self.config.service_settings(self.spec.name),
         )
 
@@ -182,10 +189,37 @@ class ServiceFunctions:
     def allow_idempotency(self, function: lambda_.Function) -> None:
         self.allow(function, IDEMPOTENCY_ACTIONS, [self.data.idempotency_table.table_arn])
 
+    def allow_request_fingerprints(self, function: lambda_.Function) -> None:
+        """An API with a creating route fingerprints bodies for their Idempotency-Key (shopstream.key_binding)."""
+        self.allow(function, ["kms:GenerateMac"], [self.platform.request_fingerprint_key.key_arn])
+
     def allow_dead_letters(self, function: lambda_.Function, queue: sqs.Queue) -> None:
         self.allow(function, ["sqs:SendMessage", "sqs:GetQueueAttributes"], [queue.queue_arn])
         # SSE-KMS producers need a data key; nothing else of the key.
         self.allow(function, ["kms:GenerateDataKey", "kms:Decrypt"], [self.data.key.key_arn])
+
+    def give_up_into_failed_batches(self, mapping: lambda_.EventSourceMapping, function: lambda_.Function,
+                                    queue: sqs.Queue) -> None:
+        """The mapping's on-failure destination is the service's failed-batch bucket: its role may write there
+        (the actions Lambda documents for an S3 destination), and each object under the mapping's prefix is
+        announced to its dead-letter queue."""
+        bucket = self.data.failed_batches
+        objects = bucket.arn_for_objects(f"{failed_batches.OBJECT_PREFIX}*")
+        self.allow(function, ["s3:PutObject"], [objects])
+        self.allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
+        assert function.role is not None
+        acknowledge_wildcard_resources(function.role, [objects], "the mapping writes each given-up batch as a new "
+                                       "object (Lambda names it) under aws/lambda/ of its own bucket")
+        prefix = cdk.Fn.join("", [failed_batches.OBJECT_PREFIX, mapping.event_source_mapping_id, "/"])
+        bucket.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.SqsDestination(queue),
+                                      s3.NotificationKeyFilter(prefix=prefix))
+        handler = cdk.Stack.of(self.scope).node.try_find_child(BUCKET_NOTIFICATIONS_HANDLER)
+        if handler is not None and not self.notifications_acknowledged:
+            self.notifications_acknowledged = True
+            for rule in ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                         "AWSLambdaBasicExecutionRole]", "AwsSolutions-IAM5[Resource::*]"):
+                acknowledge(handler, rule, "CDK's bucket-notifications provider (PutBucketNotification supports no "
+                                           "resource scoping there; its logging role is chosen by aws-cdk-lib)")
 
     def allow_needs(self, function: lambda_.Function, handler: catalog.HandlerSpec) -> None:
         self.allow_needed(function, handler.needs)

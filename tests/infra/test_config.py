@@ -102,7 +102,7 @@ def test_pollers_stay_in_lambdas_ranges_and_critical_mappings_get_their_own_grou
 def test_an_idle_dev_environment_keeps_one_poller_per_mapping_in_two_shared_groups():
     config = load(cdk_context()["environments"], "dev")
     minimums = {name: sum(config.pollers(h)[0] for h in handlers) for name, handlers in config.poller_groups().items()}
-    assert minimums == {"shopstream-dev-saga": 4, "shopstream-dev-events": 30}
+    assert minimums == {"shopstream-dev-saga": 4, "shopstream-dev-events": 31}
 
 
 def test_an_unknown_environment_is_refused():

@@ -18,10 +18,10 @@ import pytest
 from local import naming
 from local.context import LocalLambdaContext
 from local.http_events import claims_for, http_event
-from shopstream import personal
-from shopstream.config import override_settings
+from shopstream import catalog, personal
+from shopstream.config import override_settings, reset_settings
 from shopstream.envelope import event_from_command
-from shopstream.wire import to_record
+from shopstream.wire import msk_event, msk_record, to_record
 from tests.integration.conftest import ADMIN
 from tests.support import readable_traces
 
@@ -362,3 +362,168 @@ def test_an_erased_customer_leaves_no_readable_trace_and_their_orders_trail_stay
     assert created["eventVersion"] == "v2" and created["data"]["shippingAddress"]["kid"] == ADA
     with pytest.raises(personal.Unreadable), override_settings(bus.settings_for("order")):
         personal.unseal(created["data"]["shippingAddress"], "address")
+
+
+# --- a customer who signed up but never made a profile (issue 21) ------------------------------------------
+class SignIns:
+    """The identity provider: moto's Cognito, made as stacks/platform.py makes it (people sign in with their
+    e-mail address), and the user service told its pool as on AWS."""
+
+    def __init__(self, monkeypatch) -> None:
+        import boto3
+
+        self.cognito = boto3.client("cognito-idp")
+        self.pool_id = self.cognito.create_user_pool(PoolName="users", UsernameAttributes=["email"])["UserPool"]["Id"]
+        monkeypatch.setenv("SHOPSTREAM_USER_POOL_ID", self.pool_id)
+        reset_settings()
+        self.deletions_to_fail = 0
+
+    def sign_up(self, email: str) -> str:
+        """A sign-up (and nothing more): returns the subject, the id of the customer in the shop."""
+        created = self.cognito.admin_create_user(UserPoolId=self.pool_id, Username=email,
+                                                 UserAttributes=[{"Name": "email", "Value": email}])["User"]
+        return next(a["Value"] for a in created["Attributes"] if a["Name"] == "sub")
+
+    def emails(self) -> set[str]:
+        return {a["Value"] for u in self.cognito.list_users(UserPoolId=self.pool_id)["Users"]
+                for a in u["Attributes"] if a["Name"] == "email"}
+
+    def fail_deletions(self, times: int) -> None:
+        """The next ``times`` AdminDeleteUser calls of the user service fail as an outage would (an internal
+        error after botocore's own retries)."""
+        from botocore.exceptions import ClientError
+
+        from shopstream import aws
+
+        def outage(**_: Any) -> None:
+            if self.deletions_to_fail:
+                self.deletions_to_fail -= 1
+                raise ClientError({"Error": {"Code": "InternalErrorException", "Message": "try again"}},
+                                  "AdminDeleteUser")
+
+        self.deletions_to_fail = times
+        aws.client("cognito-idp").meta.events.register(  # once: unique_id
+            "before-call.cognito-identity-provider.AdminDeleteUser", outage, unique_id="identity-outage")
+
+
+@pytest.fixture
+def sign_ins(bus, monkeypatch):
+    return SignIns(monkeypatch)
+
+
+def test_a_customer_without_a_profile_is_erased_by_themself_or_an_admin_and_by_no_one_else(bus):
+    """Signed up (a token) but never registered a profile: the erasure still answers 202, leaves a tombstone
+    that refuses a later registration and emits UserErased (version 1), which the other services apply."""
+    newcomer, other = "cust-newcomer", "cust-other"
+    assert call(bus, "user", "POST", f"/users/{newcomer}/erasure", user=GRACE)[0] == 404  # not theirs to ask
+    status, erased = call(bus, "user", "POST", f"/users/{newcomer}/erasure", user=newcomer)
+    assert status == 202 and (erased["userId"], erased["status"]) == (newcomer, "ERASED") and erased["erasedAt"]
+    assert call(bus, "user", "POST", f"/users/{newcomer}/erasure", user=newcomer) == (202, erased)
+    assert call(bus, "user", "POST", f"/users/{newcomer}/erasure", user=ADMIN, admin=True) == (202, erased)
+    assert call(bus, "user", "POST", f"/users/{newcomer}/erasure", user=GRACE)[0] == 404
+    status, by_admin = call(bus, "user", "POST", f"/users/{other}/erasure", user=ADMIN, admin=True)
+    assert status == 202 and by_admin["status"] == "ERASED", by_admin
+    assert call(bus, "user", "POST", f"/users/{other}/erasure", user=other) == (202, by_admin)
+    bus.pump()
+
+    assert sorted(e["data"]["userId"] for e in bus.events("user-events") if e["eventType"] == "UserErased"
+                  and e["data"]["version"] == 1) == [newcomer, other]
+    assert len([e for e in bus.events("user-events") if e["eventType"] == "UserErased"]) == 2  # once each
+    for user, accepted in ((newcomer, erased), (other, by_admin)):
+        profile = call(bus, "user", "GET", f"/users/{user}", user=ADMIN, admin=True)[1]
+        assert (profile["status"], profile["version"], profile["erasedAt"]) == ("ERASED", 1, accepted["erasedAt"])
+        assert profile.get("email") is None and profile.get("name") is None
+        assert call(bus, "user", "POST", "/users", user=user, body={"email": EMAIL, "name": NAME})[0] == 409
+        assert call(bus, "cart", "POST", "/carts", user=user, body={"items": []})[0] == 422  # the cart service knows
+    assert places_holding(newcomer) == places_holding(other) == set()  # no key was ever made, none is made
+    # Someone else's 404 changed nothing: Grace can still register.
+    assert call(bus, "user", "POST", "/users", user=GRACE, body={"email": GRACE_EMAIL, "name": "Grace Hopper"})[0] \
+        == 201
+
+
+
+def test_a_registration_that_commits_between_the_erasures_read_and_its_commit_is_erased(bus, monkeypatch):
+    """The erasure read no profile; the customer registers before the erasure commits. The tombstone's condition
+    (no profile) fails, the erasure reads again and erases the new profile: not both win, none is lost."""
+    from shopstream.request import Caller, Request, serving
+    from user import logic, store
+    from user.models import RegisterUser
+
+    newcomer, read = "cust-newcomer", store.get
+
+    def registered_meanwhile(user_id: str):
+        found = read(user_id)
+        if found is None and user_id == newcomer:
+            monkeypatch.setattr(store, "get", read)  # once
+            caller = Caller(user_id=newcomer, groups=frozenset(), correlation_id="corr-register")
+            with serving(Request(service="user", method="POST", path="/users", caller=caller)):
+                logic.register(caller, RegisterUser(email=EMAIL, name=NAME))
+        return found
+
+    monkeypatch.setattr(store, "get", registered_meanwhile)
+    status, erased = call(bus, "user", "POST", f"/users/{newcomer}/erasure", user=newcomer)
+    assert status == 202 and erased["status"] == "ERASED", erased
+    bus.pump()
+    assert [(e["eventType"], e["data"]["version"]) for e in bus.events("user-events")
+            if e["data"]["userId"] == newcomer] == [("UserRegistered", 1), ("UserErased", 2)]
+    profile = call(bus, "user", "GET", f"/users/{newcomer}", user=newcomer)[1]
+    assert (profile["status"], profile["version"], profile.get("email")) == ("ERASED", 2, None)
+    assert places_holding(newcomer) <= KEPT_SEALED  # the key made at registration went with the erasure
+
+def test_the_sign_in_identity_goes_with_the_erasure_even_when_the_request_could_not_delete_it(bus, sign_ins):
+    """The request deletes the identity if it can; UserErased's handler (user.identity-erasure) deletes it
+    whatever happened to the request, and a redelivery of the event changes nothing."""
+    ada = sign_ins.sign_up(EMAIL)  # signed up, never made a profile
+    grace = sign_ins.sign_up(GRACE_EMAIL)
+    sign_ins.fail_deletions(1)
+    status, erased = call(bus, "user", "POST", f"/users/{ada}/erasure", user=ada)
+    assert status == 202 and erased["status"] == "ERASED", erased  # the identity provider's failure is not hers
+    assert sign_ins.emails() == {EMAIL, GRACE_EMAIL}  # the request could not delete it...
+    bus.pump()
+    assert sign_ins.emails() == {GRACE_EMAIL}  # ...the erasure's event did
+    assert every_dead_letter(bus) == {}
+
+    # A redelivery of UserErased (after a lost response, a replay) finds nothing to delete and fails nothing.
+    spec, handler = catalog.service("user"), catalog.service("user").handler("identity-erasure")
+    [(partition, offset)] = [(p, o) for p, records in bus.log["user-events"].items() for o, r in enumerate(records)
+                             if json.loads(r.value)["eventType"] == "UserErased"]
+    cursor = bus.cursors[("user", "identity-erasure", partition)]
+    cursor.next_offset = offset
+    assert bus.deliver_step(spec, handler, partition, times=2) >= 1
+    assert (cursor.next_offset, cursor.failures) == (len(bus.log["user-events"][partition]), 0)
+    assert sign_ins.emails() == {GRACE_EMAIL} and every_dead_letter(bus) == {}
+    # An erased customer with a profile loses their identity the same way.
+    call(bus, "user", "POST", "/users", user=grace, body={"email": GRACE_EMAIL, "name": "Grace Hopper"})
+    bus.pump()
+    sign_ins.fail_deletions(1)
+    assert call(bus, "user", "POST", f"/users/{grace}/erasure", user=ADMIN, admin=True)[0] == 202
+    bus.pump()
+    assert sign_ins.emails() == set()
+
+
+def test_while_the_identity_provider_fails_the_erasures_event_is_reported_failed_and_retried(bus, sign_ins):
+    """Cognito down: the request answers 202 all the same, and the handler reports the UserErased record failed
+    (batchItemFailures: its mapping retries from it; after its retries the on-failure destination keeps it for a
+    redrive) instead of taking it as done or as poison. Once Cognito is back, the retry deletes the identity."""
+    ada, grace = sign_ins.sign_up(EMAIL), sign_ins.sign_up(GRACE_EMAIL)
+    assert call(bus, "user", "POST", "/users", user=grace, body={"email": GRACE_EMAIL, "name": "Grace Hopper"})[0] \
+        == 201
+    sign_ins.fail_deletions(10)
+    assert call(bus, "user", "POST", f"/users/{ada}/erasure", user=ada)[0] == 202
+    bus.relay_step("user")
+    records = {json.loads(r.value)["eventType"]: msk_record(topic="user-events", partition=p, offset=o,
+                                                            key=r.key.encode(), value=r.value, headers=list(r.headers))
+               for p, partition in bus.log["user-events"].items() for o, r in enumerate(partition)}
+    batch = msk_event([records["UserRegistered"], records["UserErased"]])  # Grace's registration: not taken
+    consumer = bus.consumer_modules["user"].identity_erasure
+    for _ in range(2):  # the mapping's retries
+        with override_settings(bus.settings_for("user", "identity-erasure")):
+            response = consumer(batch, LocalLambdaContext(function_name="user-identity-erasure"))
+        assert [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]] == [
+            records["UserErased"]["offset"]]
+        assert sign_ins.emails() == {EMAIL, GRACE_EMAIL}
+    assert every_dead_letter(bus) == {}  # transient: not dead-lettered as poison
+
+    sign_ins.fail_deletions(0)  # Cognito is back
+    bus.pump()
+    assert sign_ins.emails() == {GRACE_EMAIL}

@@ -103,6 +103,20 @@ def test_function_environment_is_derived_from_the_specs():
     assert "SHOPSTREAM_CUSTOMER_KEYS_TABLE" not in env
 
 
+def test_only_apis_with_a_creating_route_are_told_which_key_fingerprints_request_bodies():
+    def env(service, handler=None, api=False):
+        spec = catalog.service(service)
+        return catalog.function_environment(
+            spec, environment="dev", table_name="t", idempotency_table_name="i", bootstrap_servers="b",
+            kafka_auth="iam", handler=spec.handler(handler) if handler else None, api=api,
+            request_fingerprint_key="hmac")
+
+    told = {s.name for s in catalog.SERVICES if env(s.name, api=True).get("SHOPSTREAM_REQUEST_FINGERPRINT_KEY")}
+    assert told == {"user", "catalog", "inventory", "cart", "order"}
+    assert "SHOPSTREAM_REQUEST_FINGERPRINT_KEY" not in env("order")  # the relay
+    assert "SHOPSTREAM_REQUEST_FINGERPRINT_KEY" not in env("inventory", "order-reservations")
+
+
 def test_only_functions_that_read_or_seal_personal_data_are_told_where_the_keys_are():
     def env(service, handler=None, api=False):
         spec = catalog.service(service)

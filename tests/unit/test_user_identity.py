@@ -30,6 +30,18 @@ def test_the_identity_whose_subject_is_erased_is_deleted_once(pool):
     assert [u["Username"] for u in cognito.list_users(UserPoolId=pool_id)["Users"]] == [other]
 
 
+def test_an_id_that_names_an_email_address_deletes_no_ones_identity(pool):
+    """Cognito takes an e-mail address for the identity that has it (an alias): an admin erasing an id that
+    is an address (no profile has such an id) must not delete that person's identity."""
+    from user import identity
+
+    cognito, pool_id = pool
+    cognito.admin_create_user(UserPoolId=pool_id, Username="ada@example.com",
+                              UserAttributes=[{"Name": "email", "Value": "ada@example.com"}])
+    assert identity.delete("ada@example.com") is False
+    assert len(cognito.list_users(UserPoolId=pool_id)["Users"]) == 1
+
+
 def test_without_a_user_pool_there_is_nothing_to_delete(monkeypatch):
     from user import identity
 

@@ -4,7 +4,7 @@ Built on Powertools' APIGatewayHttpResolver with validation on, so a bad request
 naming the field at fault and never reaches service logic. Before it: a body that is not
 UTF-8 JSON is a 400 or 415, a correlation id that does not match the documented pattern is
 replaced (and the response says so), and a creating POST with an ``Idempotency-Key`` answers
-a repeat with the first response.
+a repeat with the first response (and refuses another request under the key, at any age).
 """
 
 from __future__ import annotations
@@ -22,10 +22,18 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import ValidationError
 
-from shopstream import catalog, coldstart
+from shopstream import catalog, coldstart, key_binding
 from shopstream.envelope import CORRELATION_ID_PATTERN
 from shopstream.observability import logger
-from shopstream.request import Caller, Request, RequestError, audit_event, current_request, serving
+from shopstream.request import (
+    Caller,
+    KeyBoundToAnotherRequest,
+    Request,
+    RequestError,
+    audit_event,
+    current_request,
+    serving,
+)
 from shopstream.transaction import Contention, UnitOfWork, Unstorable
 
 if TYPE_CHECKING:
@@ -33,7 +41,7 @@ if TYPE_CHECKING:
 
 CORRELATION_HEADER = "X-Correlation-Id"
 CORRELATION_REPLACED_HEADER = "X-Correlation-Id-Replaced"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HEADER = key_binding.HEADER
 IDEMPOTENCY_REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
 SESSION_HEADER = "X-Session-Id"
@@ -80,6 +88,8 @@ class ServiceApi:
         self.app.exception_handler(RequestValidationError)(_validation_error)
         self.app.exception_handler(ServiceError)(lambda error: _error(error.status_code, error.msg))
         self.app.exception_handler(RequestError)(lambda error: _error(error.status_code, error.msg))
+        self.app.exception_handler(KeyBoundToAnotherRequest)(lambda error: _error(
+            422, error.msg, [{"field": f"header.{IDEMPOTENCY_HEADER}", "message": error.msg}]))
         # Input that passed validation but cannot be stored or built into an event: the client's to fix.
         self.app.exception_handler(Unstorable)(lambda error: _error(422, "the request holds values that "
                                                                     "cannot be stored"))
@@ -152,9 +162,13 @@ class ServiceApi:
 
     # --- Idempotency-Key ------------------------------------------------------------------------
     def _resolve_once(self, request: Request, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        """Powertools idempotency on the service's idempotency table, keyed by caller, key and route:
-        the same body again gets the stored response; another body is a 422. Only 2xx answers are
-        kept (a refused request may be corrected and sent again with the same key)."""
+        """A key is bound to the first request that created something under it (route and body fingerprint,
+        shopstream.key_binding), for as long as what it created: another request under it is a 422 at any
+        age, and nothing runs. The same request again is a repeat: within 24 h Powertools answers with the
+        stored response (idempotency table, keyed by caller, key and route); after that the route runs again,
+        finds what the key created (its id derives from the key) and answers with it. Either is marked
+        replayed. Only 2xx answers are kept (a refused request may be corrected and sent again with the key).
+        Powertools validates the body's keyed fingerprint, never the body: its table keeps no hash of one."""
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -171,8 +185,17 @@ class ServiceApi:
         if self._idempotency_store is None:
             self._idempotency_store = DynamoDBPersistenceLayer(
                 table_name=get_settings().idempotency_table_name, boto3_client=aws.client("dynamodb"))
-        config = IdempotencyConfig(event_key_jmespath="[caller, key, route]", payload_validation_jmespath="body",
-                                   raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
+        caller, key = request.caller, request.caller.idempotency_key
+        assert key is not None
+        wanted = key_binding.Binding(route=f"{request.method} {request.path}",
+                                     fingerprint=key_binding.fingerprint(event.get("body") or ""))
+        bound = key_binding.read(caller.user_id, key)
+        if bound is not None and bound != wanted:
+            return _key_refusal(bound.route)
+        request.binding, caller.repeat_of_bound_request = wanted, bound is not None
+        config = IdempotencyConfig(event_key_jmespath="[caller, key, route]",
+                                   payload_validation_jmespath="fingerprint", raise_on_no_idempotency_key=True,
+                                   expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
         config.register_lambda_context(context)
         replayed = True
 
@@ -182,21 +205,27 @@ class ServiceApi:
             result = self.app.resolve(event, context)
             if not 200 <= int(result["statusCode"]) < 300:
                 raise _NotKept(result)
+            if not request.bound_key and not caller.repeat_of_bound_request:
+                # Answered without binding the key: it found something made under the key by a request whose
+                # commit came first (both found the key unbound). Not kept if that one was another request.
+                now = key_binding.read(caller.user_id, key)
+                if now is not None and now != wanted:
+                    raise _NotKept(_key_refusal(now.route))
+                caller.repeat_of_bound_request = now is not None
             return result
 
         once = idempotent_function(data_keyword_argument="call", persistence_store=self._idempotency_store,
                                    config=config, key_prefix=f"{self.service}.api")(first_time)
-        call = {"caller": request.caller.user_id, "key": request.caller.idempotency_key,
-                "route": f"{request.method} {request.path}", "body": event.get("body") or ""}
+        call = {"caller": caller.user_id, "key": key, "route": wanted.route, "fingerprint": wanted.fingerprint}
         try:
             result: dict[str, Any] = once(call=call)
         except _NotKept as refused:
             return refused.result
-        except IdempotencyValidationError:
-            return _plain(422, f"this {IDEMPOTENCY_HEADER} was used with another body", {})
+        except IdempotencyValidationError:  # another body on this route got there first (in progress or bound)
+            return _key_refusal((key_binding.read(caller.user_id, key) or wanted).route)
         except IdempotencyAlreadyInProgressError:
             return _plain(409, f"a request with this {IDEMPOTENCY_HEADER} is still in progress; retry", {})
-        if replayed:
+        if replayed or caller.repeat_of_bound_request:
             request.audited = True  # nothing was done again
             result = {**result, "headers": {**(result.get("headers") or {}), IDEMPOTENCY_REPLAYED_HEADER: "true"}}
         return result
@@ -230,6 +259,12 @@ class _NotKept(Exception):
     def __init__(self, result: dict[str, Any]):
         super().__init__(result.get("statusCode"))
         self.result = result
+
+
+def _key_refusal(route: str) -> dict[str, Any]:
+    """The 422 for a request under a key bound to another request (on ``route``)."""
+    message = key_binding.refusal(route)
+    return _plain(422, message, {}, errors=[{"field": f"header.{IDEMPOTENCY_HEADER}", "message": message}])
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:
@@ -290,7 +325,7 @@ _ERRORS = {
     "413": "The body is larger than the API accepts",
     "415": "The body is not application/json in UTF-8",
     "422": "A field or header is invalid (each one named in errors[]), a business rule refuses the request, "
-           "or an Idempotency-Key was used before for another request (another route or body)",
+           "or the Idempotency-Key is bound to another request (another path or body), at any age",
     "429": "Throttled (API Gateway's rate or burst limit)",
 }
 
@@ -304,6 +339,8 @@ def _document_operation(operation: dict[str, Any], method: str, route: catalog.R
     for status in sorted(wanted):
         responses.setdefault(status, {"description": _ERRORS[status], "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}})
+    if route.idempotent:  # Powertools documents its 422 as "Validation Error": here a bound key is one more cause
+        responses["422"]["description"] = _ERRORS["422"]
     for response in responses.values():
         response.setdefault("headers", {})[CORRELATION_HEADER] = {
             "description": "The request's correlation id (every event it causes carries it)",
@@ -320,9 +357,12 @@ def _document_operation(operation: dict[str, Any], method: str, route: catalog.R
     if route.idempotent:
         parameters.append({"name": IDEMPOTENCY_HEADER, "in": "header", "required": False, "schema": {
             "type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
-            "description": "The same key and body within 24 hours answer with the first (2xx) response "
-                           f"(marked {IDEMPOTENCY_REPLAYED_HEADER}: true) and change nothing; the same key "
-                           "with another body is a 422"})
+            "description": "The first request that succeeds under a key binds the key to it (this path and "
+                           "body) for good. That request sent again, at any age, answers with the first (2xx) "
+                           "status and resource (within 24 hours the first response itself), marked "
+                           f"{IDEMPOTENCY_REPLAYED_HEADER}: true, and changes nothing; another path or body under "
+                           "the key is a 422 naming the header. A key is the caller's, for one kind of resource "
+                           "(users, products, stock adjustments, carts, orders)"})
 
 
 def _model_error(error: ValidationError) -> Response:

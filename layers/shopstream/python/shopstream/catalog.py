@@ -116,6 +116,11 @@ class ServiceSpec:
     def source(self) -> str:
         return f"{self.name}-service"
 
+    @property
+    def takes_idempotency_keys(self) -> bool:
+        """A route of its API honours Idempotency-Key: the API keeps responses and binds keys (shopstream.api)."""
+        return any(route.idempotent for route in self.routes)
+
     def handler(self, name: str) -> HandlerSpec:
         for handler in self.handlers:
             if handler.name == name:
@@ -250,6 +255,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         name="user",
         description="Customer profiles",
         publishes=("UserRegistered", "UserUpdated", "UserDeactivated", "UserErased", "AuditRecorded"),
+        handlers=(
+            # Deletes the erased customer's sign-in identity (their e-mail address in clear), retried until it
+            # succeeds; the request only tries it first. No idempotency record: its one effect, AdminDeleteUser,
+            # is idempotent (an identity already gone is done), it writes nothing, and a subject is never reused,
+            # so a redelivery or a replay changes nothing: the record would cost two DynamoDB calls, guarding nothing.
+            _handler("identity-erasure", "user-events", "UserErased", needs=("identity",), idempotency=False),
+        ),
         routes=(
             R("POST", "/users", idempotent=True, status=201),
             R("GET", "/users/{userId}"),
@@ -501,6 +513,7 @@ def function_environment(
     customer_keys_table: str | None = None,
     customer_data_key: str | None = None,
     user_pool_id: str | None = None,
+    request_fingerprint_key: str | None = None,
     api: bool = False,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
@@ -536,6 +549,8 @@ def function_environment(
             env["SHOPSTREAM_CUSTOMER_DATA_KEY"] = customer_data_key
     if "identity" in needs and user_pool_id:
         env["SHOPSTREAM_USER_POOL_ID"] = user_pool_id
+    if api and service_spec.takes_idempotency_keys and request_fingerprint_key:
+        env["SHOPSTREAM_REQUEST_FINGERPRINT_KEY"] = request_fingerprint_key
     if extra:
         env.update(extra)
     return env

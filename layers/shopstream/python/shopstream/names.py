@@ -60,3 +60,8 @@ def customer_keys_table(env_prefix: str) -> str:
 def customer_data_key_alias(env_prefix: str) -> str:
     """The KMS key that wraps every customer's key."""
     return f"alias/{env_prefix}-customer-data"
+
+
+def request_fingerprint_key_alias(env_prefix: str) -> str:
+    """The KMS HMAC key that fingerprints request bodies for their Idempotency-Key (shopstream.key_binding)."""
+    return f"alias/{env_prefix}-request-fingerprint"

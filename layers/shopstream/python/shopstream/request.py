@@ -1,6 +1,6 @@
 """The request an API function serves, as service logic sees it: who calls (``Caller``), the refusals
 logic may answer with (``NotFound``, ``Conflict``, ``Unprocessable``) and ``commit``, which commits a
-route's changes together with the audit record of the call.
+route's changes together with the audit record of the call (and the binding of its Idempotency-Key).
 
 Service logic imports this module, never shopstream.api: the logic is shared with the service's
 consumers, and the HTTP layer (Powertools' resolver, its OpenAPI and validation machinery) belongs
@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shopstream import key_binding
 from shopstream.envelope import EventEnvelope, event_from_command
 from shopstream.events import AuditRecorded
 from shopstream.transaction import ConditionFailed, UnitOfWork
@@ -50,6 +51,13 @@ class Unprocessable(RequestError):
         super().__init__(422, what)
 
 
+class KeyBoundToAnotherRequest(RequestError):
+    """The request's Idempotency-Key was bound to another request meanwhile (shopstream.key_binding)."""
+
+    def __init__(self, route: str):
+        super().__init__(422, key_binding.refusal(route))
+
+
 @dataclass
 class Caller:
     user_id: str
@@ -57,14 +65,16 @@ class Caller:
     correlation_id: str
     session_id: str | None = None
     idempotency_key: str | None = None
+    # The Idempotency-Key is bound to this very request (route and body): it committed before, so what it
+    # created exists, and the route answers with that (its first 2xx status) instead of refusing a duplicate.
+    repeat_of_bound_request: bool = False
 
     def derived_id(self, prefix: str, length: int = 20) -> str:
         """A new resource's id: from the Idempotency-Key when there is one, so that a retried request
         that already created it finds it (even after a crash between the write and the response)."""
         if self.idempotency_key is None:
             return f"{prefix}{uuid.uuid4().hex[:length]}"
-        digest = hashlib.sha256(f"{self.user_id}\n{self.idempotency_key}".encode()).hexdigest()
-        return f"{prefix}{digest[:length]}"
+        return f"{prefix}{key_binding.key_digest(self.user_id, self.idempotency_key)[:length]}"
 
     @property
     def is_admin(self) -> bool:
@@ -90,6 +100,10 @@ class Request:
     route: str | None = None  # the catalog route it matched (``/orders/{orderId}``), None for no route
     audited: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the Idempotency-Key gets bound to by the route's commit (set by the API when the key is not bound
+    # yet), and whether a commit wrote that binding.
+    binding: key_binding.Binding | None = None
+    bound_key: bool = False
 
     @property
     def action(self) -> str:
@@ -139,21 +153,47 @@ def caller() -> Caller:
 
 
 def commit(uow: UnitOfWork, *, status: int, conflict: str | None = None) -> None:
-    """Commit a route's changes together with the audit record of the call (one transaction).
+    """Commit a route's changes together with the audit record of the call (one transaction), and with the
+    binding of the request's Idempotency-Key when it is not bound yet: what the key created and what it
+    was used for are written at once (shopstream.key_binding).
 
     ``conflict``: the 409 message when a condition does not hold (someone changed the resource since
-    the route read it, or it exists already); without it, ConditionFailed reaches the caller.
+    the route read it, or it exists already); without it, ConditionFailed reaches the caller. A key bound
+    meanwhile to another request is KeyBoundToAnotherRequest (422) instead; bound to this same request,
+    the caller is marked ``repeat_of_bound_request`` before the failure reaches the route.
     """
     request = _request.get()
     assert request is not None
+    caller, binding = request.caller, request.binding
+    binds = (binding is not None and caller.idempotency_key is not None and not request.bound_key
+             and not caller.repeat_of_bound_request)
+    if binds:
+        assert binding is not None and caller.idempotency_key is not None
+        key_binding.bind(uow, caller.user_id, caller.idempotency_key, binding)
     uow.emit(audit_event(request, "success", status))
     try:
         uow.commit()
     except ConditionFailed:
+        if binds:
+            _bound_meanwhile(request)
         if conflict is None:
             raise
         raise Conflict(conflict) from None
+    request.bound_key = request.bound_key or binds
     request.audited = True
+
+
+def _bound_meanwhile(request: Request) -> None:
+    """After a failed commit that was to bind the key: was it bound meanwhile (a request under the same key,
+    whose pre-check found no binding either, committed first)?"""
+    caller = request.caller
+    assert caller.idempotency_key is not None
+    found = key_binding.read(caller.user_id, caller.idempotency_key)
+    if found is None:
+        return  # another condition failed
+    if found != request.binding:
+        raise KeyBoundToAnotherRequest(found.route)
+    caller.repeat_of_bound_request = True
 
 
 def audit_event(request: Request, outcome: Literal["success", "rejected", "failed"], status: int) -> EventEnvelope:

@@ -1,0 +1,13 @@
+"""The user service's event consumers: a Lambda function each, behind its MSK event source mapping."""
+
+from __future__ import annotations
+
+# First, before anything loads pydantic: Powertools' batch module then skips loading a pydantic model
+# of every AWS event source, which it needs for type hints only (docs/decisions.md, 2026-11-29).
+import aws_lambda_powertools.utilities.batch  # noqa: F401
+
+from shopstream.consumer import EventConsumer
+
+from . import logic
+
+identity_erasure = EventConsumer("user", "identity-erasure", logic.on_user_erased)
