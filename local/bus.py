@@ -18,7 +18,9 @@ from typing import Any
 
 from local import entry_points, naming
 from local.context import LocalLambdaContext
+from local.destinations import GiveUp, failed_batch_destination
 from local.http_events import claims_for, http_event
+from local.mapping import on_failure_record
 from local.relay import StreamRelay
 from shopstream import catalog, names
 from shopstream.config import Settings, override_settings
@@ -51,6 +53,13 @@ class InProcessBus:
     invocations: int = 0
     # per service: the table's commit count when its stream was last read to the end
     relayed_at: dict[str, int] = field(default_factory=dict)
+    # As Lambda's mappings once their retries are spent (None: never, a test wants to see the failure): a
+    # handler's batch after this many failed deliveries, a relay's after this many failed polls, is given up
+    # into the service's failed-batch bucket (local/destinations.py) and the partition or shard moves on.
+    give_up_after: int | None = None
+    given_up: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (service, owner, record)
+    # (topic, partition) -> the oldest offset the topic still keeps (the simulation passes retention)
+    log_start: dict[tuple[str, int], int] = field(default_factory=dict)
     _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,11 +96,20 @@ class InProcessBus:
     # --- the API ------------------------------------------------------------------------
     def call(self, service: str, method: str, path: str, *, user: str = "u-1", admin: bool = False,
              body: Any = None, correlation_id: str | None = None) -> tuple[int, Any]:
-        headers = {"x-correlation-id": correlation_id} if correlation_id else {}
-        event = http_event(method, path, body=body, claims=claims_for(user, admin=admin), headers=headers)
+        status, answer, _ = self.request(service, method, path, user=user, admin=admin, body=body,
+                                         correlation_id=correlation_id)
+        return status, answer
+
+    def request(self, service: str, method: str, path: str, *, user: str = "u-1", admin: bool = False,
+                body: Any = None, correlation_id: str | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+        """The API function's answer: status, body and headers."""
+        sent = {**({"x-correlation-id": correlation_id} if correlation_id else {}), **(headers or {})}
+        event = http_event(method, path, body=body, claims=claims_for(user, admin=admin), headers=sent)
         with override_settings(self.settings_for(service)):
             response = self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
-        return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+        answer = json.loads(response["body"]) if response.get("body") else None
+        return response["statusCode"], answer, dict(response.get("headers") or {})
 
     def run_schedule(self, service: str, entry: str, *args: Any) -> Any:
         with override_settings(self.settings_for(service)):
@@ -105,8 +123,10 @@ class InProcessBus:
             from shopstream import aws
 
             arn = aws.client("dynamodb").describe_table(TableName=naming.table(service))["Table"]["LatestStreamArn"]
+            give_up = self._give_up(service, names.RELAY) if self.give_up_after is not None else None
             self.relays[service] = StreamRelay(service, StreamReader(aws.client("dynamodbstreams"), arn),
-                                               self.settings_for(service))
+                                               self.settings_for(service), retry_attempts=self.give_up_after,
+                                               give_up=give_up)
         return self.relays[service]
 
     def relay_step(self, service: str, publisher: Any | None = None) -> int:
@@ -122,10 +142,10 @@ class InProcessBus:
             OutboxRelay(publisher) if publisher is not None else self.relay)
         if complete:
             self.relayed_at[service] = committed
-        self._append_published(publisher or self.relay_publisher)
+        self.append_published(publisher or self.relay_publisher)
         return moved
 
-    def _append_published(self, publisher: Any) -> None:
+    def append_published(self, publisher: Any) -> None:
         for record in publisher.records:
             topic = catalog.topic(record.topic)
             self.log[record.topic][partition_for(record.key, topic.partitions)].append(record)
@@ -180,12 +200,29 @@ class InProcessBus:
         if failed:
             cursor.next_offset = min(failed)
             cursor.failures += 1
-            if cursor.failures > handler.retry_attempts * 10:
+            if self.give_up_after is not None and cursor.failures > self.give_up_after:
+                rest = [r for r in batch if r["offset"] >= min(failed)]
+                self._give_up(spec.name, handler.name)(on_failure_record(
+                    function=f"{spec.name}-{handler.name}", records=rest, condition="RetryAttemptsExhausted",
+                    error="Unhandled", attempts=cursor.failures), f"{handler.topic}-{partition}")
+                cursor.next_offset, cursor.failures = start + len(batch), 0
+            elif cursor.failures > handler.retry_attempts * 10:
                 raise RuntimeError(f"{spec.name}.{handler.name} keeps failing at offset {min(failed)}")
         else:
             cursor.next_offset = start + len(batch)
             cursor.failures = 0
         return len(batch)
+
+    def _give_up(self, service: str, owner: str) -> GiveUp:
+        from shopstream import aws
+
+        destination = failed_batch_destination(aws.client, service, owner)
+
+        def give_up(record: dict[str, Any], shard: str) -> None:
+            self.given_up.append((service, owner, record))
+            destination(record, shard)
+
+        return give_up
 
     def _deliver_all(self) -> int:
         work = self.pending()

@@ -53,15 +53,17 @@ class SimulatedProvider:
         digest = hashlib.sha256(f"{key}:{self.calls}".encode()).digest()[0] / 255
         return digest < rate
 
-    def _once(self, key: str, result: ProviderResult) -> ProviderResult:
-        """The first result recorded under ``key`` (recording ``result`` if there is none yet)."""
+    def _once(self, key: str, result: ProviderResult, amount: int) -> ProviderResult:
+        """The first result recorded under ``key`` (recording ``result`` and the amount moved if there is none
+        yet: the ledger says how much money moved, as the provider's own records would)."""
         self.calls += 1
         latency = settings().payment_simulator_latency_ms
         if latency:
             time.sleep(latency / 1000)  # the provider's round trip: a wait, not CPU
         uow = UnitOfWork()
         uow.put({"pk": f"PROVIDER#{key}", "sk": "LEDGER", "succeeded": result.succeeded,
-                 "reference": result.reference, "declineCode": result.decline_code},
+                 "reference": result.reference, "declineCode": result.decline_code,
+                 "amount": amount if result.succeeded else 0},
                 condition="attribute_not_exists(pk)")
         if not try_commit(uow):  # recorded before (a retry): answer what was answered then
             existing = dynamo.get(f"PROVIDER#{key}", "LEDGER")
@@ -74,11 +76,11 @@ class SimulatedProvider:
     def charge(self, *, idempotency_key: str, amount: int, currency: str, method: str) -> ProviderResult:
         decline = DECLINES.get(method)
         reference = f"ch_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]}"
-        return self._once(idempotency_key, ProviderResult(decline is None, reference, decline))
+        return self._once(idempotency_key, ProviderResult(decline is None, reference, decline), amount)
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> ProviderResult:
         reference = f"re_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]}"
-        return self._once(idempotency_key, ProviderResult(True, reference))
+        return self._once(idempotency_key, ProviderResult(True, reference), amount)
 
 
 provider: PaymentProvider = SimulatedProvider()

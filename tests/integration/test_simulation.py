@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import pytest
 
@@ -15,10 +16,13 @@ SEEDS = int(os.environ.get("SHOPSTREAM_SIMULATION_SEEDS", "200"))
 def test_two_hundred_seeds_hold_every_invariant(capsys):
     failures: list[simulation.Report] = []
     faults: dict[str, int] = {}
+    paths: dict[str, int] = {}
 
     def collect(report: simulation.Report) -> None:
         for kind, count in report.faults.items():
             faults[kind] = faults.get(kind, 0) + count
+        for path, count in report.paths.items():
+            paths[path] = paths.get(path, 0) + count
         if report.violations:
             failures.append(report)
 
@@ -27,8 +31,16 @@ def test_two_hundred_seeds_hold_every_invariant(capsys):
         simulation.print_report(report)
     assert not failures, f"seeds with violations: {[r.seed for r in failures]} (make simulate SEED=<seed>)"
     # the schedules really were hostile
-    for kind in ("before-commit", "after-commit", "crash", "publish", "replay", "provider-timeout"):
+    for kind in ("before-commit", "after-commit", "crash", "publish", "replay", "provider-timeout", "outage",
+                 "given-up", "broker-outage", "incident", "refused", "poison"):
         assert faults.get(kind, 0) > 0, (kind, faults)
+    # and the operator and the clients took every path
+    for path in ("redrive handler", "redrive relay", "replay from offset", "replay from time", "retention passed",
+                 "outbox TTL passed", "erasure", "erasure without a profile", "key reused: same",
+                 "key reused: same after its window", "key reused: other body after its window",
+                 "key reused: other route", "cart created", "cart changed", "checkout from a cart", "profile changed",
+                 "deactivation"):
+        assert sum(n for taken, n in paths.items() if taken.startswith(path)) > 0, (path, paths)
 
 
 @pytest.fixture
@@ -91,3 +103,138 @@ def test_the_simulation_finds_a_contact_kept_after_erasure(in_process, always_er
     report = simulation.simulate(0)
     assert any("erased, but notification keeps" in v.what for v in report.violations), report.violations
     assert report.trace_for(report.violations[0])
+
+
+# --- the operator's paths and the new invariants, each shown to catch its planted bug ----------------------
+def _first_violation(monkeypatch, chaos: simulation.Chaos | None = None, *, seeds: int = 30,
+                     about: str = "") -> simulation.Report:
+    for seed in range(seeds):
+        report = simulation.simulate(seed, chaos)
+        if any(about in v.what for v in report.violations):
+            return report
+    pytest.fail(f"{seeds} seeds and no violation about {about!r}: the simulation does not see the planted bug")
+
+
+BAD_DAY = simulation.Chaos(handler_outage=0.03, broker_outage=0.02, redrive=0.05)
+
+
+def test_the_simulation_finds_a_redrive_that_applies_part_of_a_stored_batch_and_deletes_it(in_process, monkeypatch):
+    """The redrive that read a range for 30 seconds and deleted the whole record: only the first record of a
+    stored batch goes back to the handler, and the message goes."""
+    from tools import ops
+
+    real = ops._records_of
+    monkeypatch.setattr(ops, "_records_of", lambda target, letter: (real(target, letter)[0][:1], None))
+    report = _first_violation(monkeypatch, BAD_DAY, about="was neither applied nor kept in a dead letter")
+    assert report.trace_for(report.violations[0])
+
+
+def test_the_simulation_finds_a_relay_redrive_that_publishes_nothing(in_process, monkeypatch):
+    """The relay redrive after the outbox expired: '0 outbox event(s) published again', exit 0, message gone."""
+    from shopstream import outbox
+
+    monkeypatch.setattr(outbox, "republish", lambda records, publisher=None: 0)
+    _first_violation(monkeypatch, BAD_DAY, about="committed but neither published nor kept")
+
+
+def test_the_simulation_checks_money_by_amount(in_process, monkeypatch):
+    """A refund of half the charge: charged and refunded both, as the old check looked, but not the amount."""
+    from payment.provider import SimulatedProvider
+
+    real = SimulatedProvider.refund
+    monkeypatch.setattr(SimulatedProvider, "refund",
+                        lambda self, **kw: real(self, **{**kw, "amount": kw["amount"] // 2}))
+    _first_violation(monkeypatch, about="the provider captured")
+
+
+def test_the_simulation_finds_a_notice_recorded_sent_but_never_handed_over(in_process, monkeypatch):
+    from notification import logic
+
+    monkeypatch.setattr(logic, "_deliver", lambda event, message, to: logic._finish(event, message, "SENT"))
+    _first_violation(monkeypatch, seeds=5, about="recorded SENT but sent 0 times")
+
+
+def test_the_simulation_finds_a_notice_that_is_never_recorded(in_process, monkeypatch):
+    from notification import logic
+
+    real = logic._notify
+    monkeypatch.setattr(logic, "_notify", lambda event, *args: None if event.event_type == "OrderCancelled"
+                        else real(event, *args))
+    _first_violation(monkeypatch, about="no order-cancelled notice")
+
+
+def test_the_simulation_finds_personal_data_kept_in_clear(in_process, monkeypatch):
+    from user import store
+
+    real = store.create
+    monkeypatch.setattr(store, "create", lambda uow, profile: real(uow, {**profile, "note": "see "
+                                                                         f"{profile['userId']}.mail@example.com"}))
+    _first_violation(monkeypatch, seeds=3, about="in clear")
+
+
+def test_the_simulation_finds_a_checkout_that_leaves_its_cart_open(in_process, monkeypatch):
+    """The checkout before issue 21: a cart changed while the handler closes it stays OPEN."""
+    from cart import logic
+    from shopstream.transaction import try_commit
+
+    def close_once(event):
+        data = event.data
+        cart = logic.store.get(data.cart_id) if data.cart_id else None
+        if cart is None or cart["status"] != "OPEN" or cart["userId"] != data.user_id:
+            return
+        uow = logic.UnitOfWork()
+        logic._close_in(uow, cart, status="CHECKED_OUT", envelope_for=logic._updated(event.envelope, "CHECKED_OUT"))
+        try_commit(uow)
+
+    from cart import consumers
+
+    monkeypatch.setattr(consumers.order_checkout, "_handle", close_once)  # the function its mapping runs
+    _first_violation(monkeypatch, seeds=40, about="but still OPEN")
+
+
+def test_the_simulation_finds_personal_data_in_a_log_line(in_process, monkeypatch):
+    """Seed 0 keeps its log lines (one seed in simulation.LOG_EVERY does)."""
+    from shopstream.observability import logger
+    from user import logic
+
+    real = logic.register
+
+    def chatty(caller, body):
+        logger().info("registering", extra={"address": body.email})
+        return real(caller, body)
+
+    monkeypatch.setattr(logic, "register", chatty)
+    report = simulation.simulate(0)
+    assert any(v.what.startswith("log:") and "in clear" in v.what for v in report.violations), report.violations
+
+
+def test_the_simulation_finds_a_key_answered_with_the_wrong_thing_after_its_window(in_process, monkeypatch):
+    """Keys that bind nothing (as before issue 21): a key reused after its 24 hours finds the old resource
+    whatever the body."""
+    from shopstream import key_binding
+
+    monkeypatch.setattr(key_binding, "read", lambda caller_id, key: None)
+    _first_violation(monkeypatch, seeds=40, about="reused (other body, after its window)")
+
+
+def test_the_simulation_finds_an_erasure_refused_to_a_customer_without_a_profile(in_process, monkeypatch):
+    from shopstream.request import NotFound
+    from user import logic, store
+
+    real = logic.erase
+
+    def profile_required(caller, user_id):
+        if store.get(user_id) is None:
+            raise NotFound("user not found")
+        return real(caller, user_id)
+
+    monkeypatch.setattr(logic, "erase", profile_required)
+    script = simulation.Simulation._script
+
+    def with_a_customer_without_a_profile(self):
+        script(self)
+        self.users.append("u-signed-up-only")
+        self.commands.insert(self.random.randint(0, len(self.commands)), partial(self._erase, "u-signed-up-only"))
+
+    monkeypatch.setattr(simulation.Simulation, "_script", with_a_customer_without_a_profile)
+    _first_violation(monkeypatch, seeds=3, about="erasure answered 404")

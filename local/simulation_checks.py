@@ -1,0 +1,373 @@
+"""What must hold once a seeded simulation (local/simulation.py) has settled, whatever its schedule was.
+
+Read black-box from what the system keeps (tables, topics, dead letters, buckets, the provider's ledger, the
+e-mails handed to the channel), beside what the simulation itself observed of the platform (which records
+failed and where they went, which records a handler applied, which events were committed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.simulation import Simulation, Violation
+
+KEPT = ("CONFIRMED", "SHIPPED", "DELIVERED")
+STREET = "1 Main St"  # every simulated order's street address: sealed, never in clear
+
+
+def scan_table(service: str) -> list[dict[str, Any]]:
+    from local import naming
+
+    return scan(naming.table(service))
+
+
+def scan(table: str) -> list[dict[str, Any]]:
+    from shopstream import aws
+    from shopstream.dynamo import from_attributes
+
+    client, items, kwargs = aws.client("dynamodb"), [], {"TableName": table}
+    while True:
+        page = client.scan(**kwargs)
+        items += [from_attributes(i) for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def email_of(user: str, generation: int = 0) -> str:
+    return f"{user}.mail{generation or ''}@example.com"
+
+
+def name_of(user: str, generation: int = 0) -> str:
+    return f"Customer {user.upper()}{' the ' + str(generation) if generation else ''}"
+
+
+def events(simulation: Simulation, topic: str | None = None) -> list[dict[str, Any]]:
+    """The envelopes published (on one topic, or all): what the simulation put there as poison is not one."""
+    topics = [topic] if topic else list(simulation.bus.log)
+    return [e for t in topics for e in simulation.bus.events(t)
+            if isinstance(e, dict) and "eventType" in e and "eventId" in e and isinstance(e.get("data"), dict)]
+
+
+def orders() -> dict[str, dict[str, Any]]:
+    return {i["order_id"]: i for i in scan_table("order") if i["sk"] == "STATE"}
+
+
+def check(simulation: Simulation) -> list[Violation]:
+    """Everything that must hold once the system has settled."""
+    from local.simulation import Violation
+
+    out: list[Violation] = []
+
+    def fail(what: str, *keys: str) -> None:
+        out.append(Violation(what, frozenset(keys)))
+
+    for what, keys in simulation.command_violations:
+        fail(what, *keys)
+    placed = orders()
+    _check_sagas(simulation, placed, fail)
+    _check_money(placed, fail)
+    _check_stock(placed, fail)
+    _check_parcels(placed, fail)
+    _check_availability(fail)
+    _check_notices(simulation, fail)
+    _check_trail(simulation, fail)
+    _check_recovery(simulation, fail)
+    _check_carts(simulation, fail)
+    _check_personal_data(simulation, fail)
+    _check_projection(simulation, placed, fail)
+    simulation.outcome = Counter(o["status"] for o in placed.values())
+    return out
+
+
+Fail = Callable[..., None]
+
+
+def _check_sagas(simulation: Simulation, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+    for order_id in simulation.order_ids:
+        if order_id not in placed:
+            fail(f"{order_id}: accepted but never stored", order_id)
+    for order_id, order in placed.items():
+        if order["status"] == "PENDING":
+            fail(f"{order_id}: still PENDING after the system settled", order_id)
+        if order.get("cancellation_requested"):
+            fail(f"{order_id}: a cancellation request was never answered", order_id)
+        if order["status"] == "CANCELLED" and not order.get("cancellation_reason"):
+            fail(f"{order_id}: cancelled without a reason", order_id)
+
+
+def _check_money(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+    """Order by order, by amount: what the provider captured less what it refunded is the order's total when it
+    is kept and nothing when it is cancelled (the provider's ledger records the amounts it moved)."""
+    payment_items = scan_table("payment")
+    payments = {p["orderId"]: p for p in payment_items if p["sk"] == "PAYMENT"}
+    ledger = {p["pk"].removeprefix("PROVIDER#"): p for p in payment_items if p["pk"].startswith("PROVIDER#")}
+    held_total = owed_total = 0
+    for order_id, order in placed.items():
+        pid = f"pay_{order_id}"
+        charge, refund = ledger.get(pid, {}), ledger.get(f"refund_{pid}", {})
+        captured = int(charge.get("amount", 0)) if charge.get("succeeded") else 0
+        refunded = int(refund.get("amount", 0)) if refund.get("succeeded") else 0
+        kept = order["status"] in KEPT
+        owed = order["total"]["amount"] if kept else 0
+        held_total += captured - refunded
+        owed_total += owed
+        if captured - refunded != owed:
+            fail(f"{order_id}: order {order['status']} worth {order['total']['amount']}, but the provider captured "
+                 f"{captured} and refunded {refunded}", order_id)
+        if refund and not charge.get("succeeded"):
+            fail(f"{order_id}: refunded without a charge", order_id)
+        payment = payments.get(order_id)
+        status = payment["status"] if payment else None
+        if kept and status != "CAPTURED":
+            fail(f"{order_id}: kept order with payment {status}", order_id)
+        if not kept and status not in ("CANCELLED", "FAILED", "REFUNDED"):
+            fail(f"{order_id}: cancelled order with payment {status}", order_id)
+        if refund and not order.get("refunded"):
+            fail(f"{order_id}: refunded but the order does not know", order_id)
+    if held_total != owed_total:
+        fail(f"money: provider holds {held_total}, kept orders are worth {owed_total}")
+
+
+def _check_stock(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+    """Nothing created or lost, nothing left reserved, shipped units stay sold."""
+    inventory = scan_table("inventory")
+    reservations = {r["orderId"]: r for r in inventory if r["sk"] == "RESERVATION"}
+    counters = [s for s in inventory if s["sk"] == "SHARD"]  # a product's stock is split over counters
+    stocks: dict[str, Counter[str]] = {}
+    for counter in counters:
+        stocks.setdefault(counter["productId"], Counter()).update(
+            {level: int(counter[level]) for level in ("available", "reserved", "sold", "received")})
+    sold_by_kept: Counter[str] = Counter()
+    for order_id, order in placed.items():
+        reservation = reservations.get(order_id)
+        status = reservation["status"] if reservation else None
+        if order["status"] in KEPT:
+            for item in order["items"]:
+                sold_by_kept[item["productId"]] += item["quantity"]
+            if status != "COMMITTED":
+                fail(f"{order_id}: kept order with reservation {status}", order_id)
+        elif status in ("RESERVED", "COMMITTED"):
+            fail(f"{order_id}: cancelled order still holds stock ({status})", order_id)
+    for counter in counters:  # each on its own: what makes the sum impossible to oversell
+        if counter["received"] != counter["available"] + counter["reserved"] + counter["sold"] or min(
+                counter["available"], counter["reserved"], counter["sold"]) < 0:
+            fail(f"{counter['productId']} counter {counter['shard']}: received {counter['received']}, available "
+                 f"{counter['available']}, reserved {counter['reserved']}, sold {counter['sold']}",
+                 counter["productId"])
+    for product_id, stock in stocks.items():
+        if stock["received"] != stock["available"] + stock["reserved"] + stock["sold"]:
+            fail(f"{product_id}: received {stock['received']} != available {stock['available']} + reserved "
+                 f"{stock['reserved']} + sold {stock['sold']}", product_id)
+        if stock["reserved"] != 0 or stock["available"] < 0:
+            fail(f"{product_id}: reserved {stock['reserved']}, available {stock['available']} after settling",
+                 product_id)
+        if stock["sold"] != sold_by_kept[product_id]:
+            fail(f"{product_id}: sold {stock['sold']} but kept orders bought {sold_by_kept[product_id]}", product_id)
+
+
+def _check_parcels(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+    """One parcel per kept order, none dispatched for a cancelled one."""
+    shipments = {s["orderId"]: s for s in scan_table("shipping") if s["sk"] == "SHIPMENT"}
+    for order_id, order in placed.items():
+        shipment = shipments.get(order_id)
+        status = shipment["status"] if shipment else None
+        if order["status"] in KEPT and status not in ("CREATED", "DISPATCHED", "DELIVERED"):
+            fail(f"{order_id}: kept order with shipment {status}", order_id)
+        if order["status"] == "CANCELLED" and status not in (None, "CANCELLED"):
+            fail(f"{order_id}: cancelled order with a {status} parcel", order_id)
+        if order["status"] in ("SHIPPED", "DELIVERED") and status not in ("DISPATCHED", "DELIVERED"):
+            fail(f"{order_id}: order {order['status']} but parcel {status}", order_id)
+
+
+def _check_availability(fail: Fail) -> None:
+    """The availability the catalog shows follows inventory."""
+    stocks: Counter[str] = Counter()
+    for counter in (s for s in scan_table("inventory") if s["sk"] == "SHARD"):
+        stocks[counter["productId"]] += int(counter["available"])
+    for product in (i for i in scan_table("catalog") if i["sk"] == "PRODUCT"):
+        shown = sum(int(units) for units in product.get("shardAvailable", {}).values())
+        if product["productId"] in stocks and shown != stocks[product["productId"]]:
+            fail(f"{product['productId']}: catalog shows {shown} available, inventory has "
+                 f"{stocks[product['productId']]}", product["productId"])
+
+
+def _check_notices(simulation: Simulation, fail: Fail) -> None:
+    """Every customer-visible event published gets its notice, handed to the channel exactly once while the
+    channel is healthy (it always is here), except: SUPPRESSED for an erased customer (and cart reminders for a
+    deactivated one), and UNCONFIRMED where the function died between recording the notice and handing it over
+    (the channel has no idempotency key: sending it again could send it twice). Nothing is handed over for a
+    customer after their erasure."""
+    from notification.logic import TEMPLATES, notification_id_for
+
+    sender = simulation.sender
+    messages = {m["notificationId"]: m for m in scan_table("notification") if m["sk"] == "MESSAGE"}
+    for message_id, count in sender.sent.items():
+        if count > 1:
+            fail(f"notification {message_id} sent {count} times")
+    for message in messages.values():
+        sent = sender.sent[message["notificationId"]]
+        if message["status"] == "FAILED":
+            fail(f"notification {message['notificationId']} FAILED ({message.get('error')}) though the channel is "
+                 "healthy", message.get("userId", ""))
+        if message["status"] == "SENDING":
+            fail(f"notification {message['notificationId']} never closed", message.get("userId", ""))
+        if message["status"] == "SENT" and sent != 1:
+            fail(f"notification {message['notificationId']} recorded SENT but sent {sent} times",
+                 message.get("userId", ""))
+        if message["status"] == "UNCONFIRMED" and message["notificationId"] not in simulation.interrupted_sends \
+                and sent == 0:
+            fail(f"notification {message['notificationId']} closed UNCONFIRMED though no attempt was cut off "
+                 "and it was never sent", message.get("userId", ""))
+    for event in events(simulation):
+        if event["eventType"] not in TEMPLATES:
+            continue
+        template = TEMPLATES[event["eventType"]][0]
+        user = event["data"].get("userId", "")
+        if notification_id_for(event["eventId"], template) not in messages:
+            fail(f"no {template} notice for {event['eventType']} {event['eventId'][:8]} of {user}", user,
+                 event["data"].get("orderId", ""))
+    for message_id, user, at in sender.handed:
+        erased_at = simulation.erased_at.get(user)
+        if erased_at is not None and at > erased_at:
+            fail(f"notification {message_id} handed over for {user} after their erasure", user)
+
+
+def _check_trail(simulation: Simulation, fail: Fail) -> None:
+    """The audit trail holds every event, and every cause of every event."""
+    trail = {json.loads(i["envelope"])["eventId"] for i in scan_table("audit") if i["pk"].startswith("TRAIL#")}
+    published: dict[str, dict[str, Any]] = {}
+    for topic in simulation.bus.log.values():
+        for records in topic.values():
+            for record in records:
+                try:
+                    body = json.loads(record.value)
+                except ValueError:
+                    continue  # poison put on the topic by the simulation
+                if isinstance(body, dict) and "eventId" in body:
+                    published[body["eventId"]] = body
+    for event_id, body in published.items():
+        if event_id not in trail:
+            fail(f"audit: {body['eventType']} {event_id} is not in the trail", body["data"].get("orderId", ""))
+        cause = body.get("causationId")
+        if cause and cause not in published:
+            fail(f"audit: {body['eventType']} {event_id} names a cause that was never published",
+                 body["data"].get("orderId", ""))
+
+
+def _check_recovery(simulation: Simulation, fail: Fail) -> None:
+    """Nothing vanishes from the recovery paths: every record a handler failed on (dead-lettered as poison, or
+    in a batch its mapping gave up) was applied later or is still held in a dead letter; every event a service
+    committed was published or is still held in its relay's dead letter."""
+    held, held_events = simulation.held()
+    for key, how in sorted(simulation.failed_records.items()):
+        if key not in simulation.applied and key not in held:
+            handler, topic, partition, offset = key
+            fail(f"{handler}: {topic}[{partition}]@{offset} ({how}) was neither applied nor kept in a dead letter")
+    on_topics = {e["eventId"] for e in events(simulation)}
+    for event_id, (event_type, service) in sorted(simulation.committed.items()):
+        if event_id not in on_topics and event_id not in held_events:
+            fail(f"{service}: {event_type} {event_id} was committed but neither published nor kept in a dead letter")
+
+
+def _check_carts(simulation: Simulation, fail: Fail) -> None:
+    """A cart an order was placed from is closed (checked out, or closed before; deleted if its owner was
+    erased): never left open to be used again or reminded of."""
+    carts = {c["cartId"]: c for c in scan_table("cart") if c.get("sk") == "CART"}
+    for event in events(simulation, "order-events"):
+        cart_id = event["data"].get("cartId") if event["eventType"] == "OrderCreated" else None
+        if cart_id and cart_id in carts and carts[cart_id]["status"] == "OPEN":
+            fail(f"cart {cart_id}: checked out by {event['data']['orderId']} but still OPEN", cart_id,
+                 event["data"]["orderId"])
+
+
+def _check_personal_data(simulation: Simulation, fail: Fail) -> None:
+    """Never in clear anywhere: tables (idempotency tables too), topics, archive, dead letters, failed batches,
+    the logs of the seed (when captured); nothing kept of an erased customer."""
+    from local import naming
+    from shopstream import aws
+    from shopstream.dynamo import from_attributes
+
+    clear = sorted({*simulation.personal_values(), STREET})
+    client = aws.client("dynamodb")
+
+    def search(where: str, text: str) -> None:
+        for value in clear:
+            if value in text:
+                fail(f"{where}: {value!r} in clear")
+
+    for table in client.list_tables()["TableNames"]:
+        for item in scan(table):
+            search(f"{table} {item.get('pk', item.get('userId', item.get('id')))}", json.dumps(item, default=repr))
+    for topic in simulation.bus.log.values():
+        for records in topic.values():
+            for record in records:
+                search(f"{record.topic} {record.key}", record.value.decode("utf-8", "replace"))
+    s3 = aws.client("s3")
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        for listed in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+            body = s3.get_object(Bucket=bucket, Key=listed["Key"], VersionId=listed["VersionId"])["Body"].read()
+            search(f"s3://{bucket}/{listed['Key']}", _decoded(body))
+    sqs = aws.client("sqs")
+    for url in sqs.list_queues().get("QueueUrls", []):
+        for message in simulation.peek_queue(url):
+            search(f"queue {url.rsplit('/', 1)[-1]}", _decoded(message.encode()))
+    for line in simulation.log_lines:
+        search("log", line)
+    keys = {from_attributes(i)["userId"] for i in client.scan(TableName=naming.CUSTOMER_KEYS_TABLE)["Items"]}
+    tables = {service: scan_table(service) for service in ("user", "order", "notification", "cart")}
+    for user in simulation.erased:
+        profile = next((i for i in tables["user"] if i["pk"] == f"USER#{user}"), {})
+        if profile.get("status") != "ERASED" or {"email", "name"} & set(profile):
+            fail(f"{user}: erased, but the profile is {profile.get('status')} with {sorted(profile)}", user)
+        if user in keys:
+            fail(f"{user}: erased, but their key is still in the key store", user)
+        if user in simulation.registered:
+            for service, pk in (("order", f"REPLICA#USER#{user}"), ("notification", f"CONTACT#{user}")):
+                kept = next((i for i in tables[service] if i["pk"] == pk), None)
+                if kept is None or not kept.get("erased") or set(kept) & {"email", "name", "status"}:
+                    fail(f"{user}: erased, but {service} keeps {kept}", user)
+        carts = [i["cartId"] for i in tables["cart"] if i.get("sk") == "CART" and i.get("userId") == user]
+        if carts:
+            fail(f"{user}: erased, but their carts {carts} remain", user)
+        erasures = [e for e in events(simulation, "user-events")
+                    if e["eventType"] == "UserErased" and e["data"]["userId"] == user]
+        if len({e["eventId"] for e in erasures}) != 1:
+            fail(f"{user}: {len(erasures)} UserErased events", user)
+
+
+def _decoded(raw: bytes) -> str:
+    """Text with every base64 string inside it decoded too (dead letters and failed batches carry records
+    base64-encoded, sometimes twice: a payload holding a record's value)."""
+    import base64
+    import re
+
+    text = raw.decode("utf-8", "replace")
+    seen, pending = [text], [text]
+    while pending:
+        for candidate in re.findall(r"[A-Za-z0-9+/]{16,}={0,2}", pending.pop()):
+            try:
+                decoded = base64.b64decode(candidate, validate=True).decode("utf-8")
+            except ValueError:
+                continue
+            if decoded not in seen:
+                seen.append(decoded)
+                pending.append(decoded)
+    return "\n".join(seen)
+
+
+def _check_projection(simulation: Simulation, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+    """The event-sourced order state equals its projection."""
+    from order import store as order_store
+    from shopstream.config import override_settings
+
+    with override_settings(simulation.bus.settings_for("order")):
+        for order_id, projection in placed.items():
+            rebuilt = order_store.rebuild(order_id)
+            if (rebuilt.status, rebuilt.version) != (projection["status"], projection["version"]):
+                fail(f"{order_id}: events fold to {rebuilt.status} v{rebuilt.version}, projection says "
+                     f"{projection['status']} v{projection['version']}", order_id)
