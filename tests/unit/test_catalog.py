@@ -103,13 +103,17 @@ def test_function_environment_is_derived_from_the_specs():
     assert "SHOPSTREAM_CUSTOMER_KEYS_TABLE" not in env
 
 
+def _environment_of(service: str, handler: str | None = None, *, api: bool = False, **given: str) -> dict[str, str]:
+    """A function's environment as the stacks and the local runtime build it, with ``given`` resources."""
+    spec = catalog.service(service)
+    return catalog.function_environment(
+        spec, environment="dev", table_name="t", idempotency_table_name="i", bootstrap_servers="b",
+        kafka_auth="iam", handler=spec.handler(handler) if handler else None, api=api, **given)
+
+
 def test_only_apis_with_a_creating_route_are_told_which_key_fingerprints_request_bodies():
     def env(service, handler=None, api=False):
-        spec = catalog.service(service)
-        return catalog.function_environment(
-            spec, environment="dev", table_name="t", idempotency_table_name="i", bootstrap_servers="b",
-            kafka_auth="iam", handler=spec.handler(handler) if handler else None, api=api,
-            request_fingerprint_key="hmac")
+        return _environment_of(service, handler, api=api, request_fingerprint_key="hmac")
 
     told = {s.name for s in catalog.SERVICES if env(s.name, api=True).get("SHOPSTREAM_REQUEST_FINGERPRINT_KEY")}
     assert told == {"user", "catalog", "inventory", "cart", "order"}
@@ -119,11 +123,8 @@ def test_only_apis_with_a_creating_route_are_told_which_key_fingerprints_request
 
 def test_only_functions_that_read_or_seal_personal_data_are_told_where_the_keys_are():
     def env(service, handler=None, api=False):
-        spec = catalog.service(service)
-        return catalog.function_environment(
-            spec, environment="dev", table_name="t", idempotency_table_name="i", bootstrap_servers="b",
-            kafka_auth="iam", handler=spec.handler(handler) if handler else None, api=api,
-            customer_keys_table="keys", customer_data_key="cmk", user_pool_id="pool")
+        return _environment_of(service, handler, api=api, customer_keys_table="keys", customer_data_key="cmk",
+                               user_pool_id="pool")
 
     opens = env("notification", "order-notices")
     assert (opens["SHOPSTREAM_CUSTOMER_KEYS_TABLE"], opens["SHOPSTREAM_CUSTOMER_DATA_KEY"]) == ("keys", "cmk")
