@@ -113,10 +113,20 @@ class InProcessMoto:
         app = DomainDispatcherApplication(create_backend_app)
         self.server = create_server(serialized(app), host=host, port=port, threads=8, connection_limit=1000,
                                     channel_timeout=300, ident="moto")
-        self.thread = threading.Thread(target=self.server.run, name="moto-http", daemon=True)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="moto-http", daemon=True)
         self.thread.start()
 
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            # close() pulls the listening socket from under the loop's select(): the end of the loop, on stop
+            if not self.stopping.is_set():
+                raise
+
     def stop(self) -> None:
+        self.stopping.set()
         self.server.close()
         self.thread.join(timeout=5)
         self.mock.stop()
