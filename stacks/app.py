@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from shopstream import catalog
+from stacks import recovery
 from stacks.config import EnvironmentConfig
 from stacks.messaging import MessagingStack
 from stacks.network import NetworkStack
@@ -29,12 +30,15 @@ def environment(app: cdk.App, config: EnvironmentConfig) -> cdk.Environment:
 def build(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
     prefix = config.prefix
     common = {"env": environment(app, config)}
+    # The replication target's stacks (another region) name the source cluster and its subnets: CDK's cross-region
+    # references, which the producing stacks enable too (stacks/recovery.py).
+    producing = {**common, "cross_region_references": True} if config.replication else common
     network = NetworkStack(app, f"{prefix}-network", config=config,
-                           description="shopstream network: VPC, endpoints, security groups", **common)
+                           description="shopstream network: VPC, endpoints, security groups", **producing)
     messaging = MessagingStack(app, f"{prefix}-messaging", config=config, network=network,
-                               description="shopstream event backbone: MSK, topics, schema registry", **common)
+                               description="shopstream event backbone: MSK, topics, schema registry", **producing)
     platform = PlatformStack(app, f"{prefix}-platform", config=config,
-                             description="shopstream shared: layers, API, users, alarms, audit archive", **common)
+                             description="shopstream shared: layers, API, users, alarms, audit archive", **producing)
     stacks: dict[str, cdk.Stack] = {"network": network, "messaging": messaging, "platform": platform}
     for spec in catalog.SERVICES:
         stacks[spec.name] = ServiceStack(
@@ -44,6 +48,9 @@ def build(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
         # Read at deploy time from SSM (layer versions, bootstrap brokers): deploy after their writers.
         stacks[spec.name].add_stack_dependency(messaging)
         stacks[spec.name].add_stack_dependency(platform)
+    if config.replication:
+        stacks.update(recovery.build(app, config, environment=environment(app, config.replica()), source=messaging,
+                                     platform=platform))
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "shopstream")
         cdk.Tags.of(stack).add("environment", config.name)

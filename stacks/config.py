@@ -36,12 +36,67 @@ MSK_CLUSTER_NAME_MAX = 64
 # https://docs.aws.amazon.com/msk/latest/developerguide/msk-update-storage.html
 MSK_MAX_VOLUME_GIB = 16384
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
+# The broker sizes MSK offers, by broker type ("Standard broker sizes", "Express broker sizes"; some sizes are not
+# offered in every Region): https://docs.aws.amazon.com/msk/latest/developerguide/broker-instance-sizes.html
+_M5 = ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge")
+_M7G = ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")
+MSK_STANDARD_BROKER_SIZES = frozenset({"kafka.t3.small", *(f"kafka.m5.{s}" for s in _M5),
+                                       *(f"kafka.m7g.{s}" for s in _M7G)})
+MSK_EXPRESS_BROKER_SIZES = frozenset(f"express.m7g.{s}" for s in _M7G)
 # Partitions per Standard broker, leader and follower replicas included (recommended; above the maximum MSK
 # blocks configuration updates): https://docs.aws.amazon.com/msk/latest/developerguide/bestpractices.html
 MSK_PARTITIONS_PER_BROKER = {"kafka.t3.small": 300, "kafka.m5.large": 1000, "kafka.m5.xlarge": 1000,
                              "kafka.m5.2xlarge": 2000, "kafka.m7g.large": 1000, "kafka.m7g.xlarge": 1000,
                              "kafka.m7g.2xlarge": 2000}
 MSK_PARTITIONS_PER_LARGER_BROKER = 4000  # 4xlarge and up
+# Express brokers (https://docs.aws.amazon.com/msk/latest/developerguide/msk-broker-types-express.html): "only
+# available in a 3AZs configuration"; "supported on the following Apache Kafka versions: 3.6, 3.8, and 3.9".
+# "replication is always set to 3 and the minimum in-sync replica is always set to 2"
+# (https://docs.aws.amazon.com/msk/latest/developerguide/bestpractices-express.html); storage is "Fully MSK
+# managed": no EBS volume, no tiered storage to set (https://docs.aws.amazon.com/msk/latest/developerguide/
+# broker-instance-types.html).
+EXPRESS_AVAILABILITY_ZONES = 3
+EXPRESS_KAFKA_VERSIONS = ("3.6", "3.8", "3.9")
+EXPRESS_REPLICATION_FACTOR = 3
+EXPRESS_MIN_INSYNC_REPLICAS = 2
+# Recommended partitions per Express broker, leader and follower replicas included ("Express broker partition
+# quota", https://docs.aws.amazon.com/msk/latest/developerguide/limits.html#msk-express-quota; the maximum MSK
+# allows is higher: 1,500 for large ... 32,000 for 16xlarge).
+MSK_PARTITIONS_PER_EXPRESS_BROKER = {"express.m7g.large": 1000, "express.m7g.xlarge": 1000,
+                                     "express.m7g.2xlarge": 2500, "express.m7g.4xlarge": 6000,
+                                     "express.m7g.8xlarge": 12000, "express.m7g.12xlarge": 16000,
+                                     "express.m7g.16xlarge": 20000}
+# The static broker properties a configuration may set on Express brokers; MSK sets and protects the others
+# (default.replication.factor, min.insync.replicas and unclean.leader.election.enable among the read-only ones):
+# https://docs.aws.amazon.com/msk/latest/developerguide/msk-configuration-express-read-write.html
+# https://docs.aws.amazon.com/msk/latest/developerguide/msk-configuration-express-read-only.html
+EXPRESS_STATIC_PROPERTIES = frozenset({
+    "allow.everyone.if.no.acl.found", "auto.create.topics.enable", "compression.type", "connections.max.idle.ms",
+    "delete.topic.enable", "group.initial.rebalance.delay.ms", "group.max.session.timeout.ms",
+    "leader.imbalance.per.broker.percentage", "log.cleanup.policy", "log.message.timestamp.after.max.ms",
+    "log.message.timestamp.before.max.ms", "log.message.timestamp.type", "log.retention.bytes", "log.retention.ms",
+    "max.connections.per.ip", "max.incremental.fetch.session.cache.slots", "message.max.bytes", "num.partitions",
+    "offsets.retention.minutes", "replica.fetch.max.bytes", "replica.selector.class", "socket.receive.buffer.bytes",
+    "socket.request.max.bytes", "socket.send.buffer.bytes", "transaction.max.timeout.ms",
+    "transactional.id.expiration.ms"})
+# Topic properties a topic on Express brokers does not set: MSK protects min.insync.replicas and
+# unclean.leader.election.enable from change (same page), and the others belong to Standard brokers' tiered storage
+# (https://docs.aws.amazon.com/msk/latest/developerguide/msk-tiered-storage.html).
+EXPRESS_UNSETTABLE_TOPIC_PROPERTIES = frozenset({"min.insync.replicas", "unclean.leader.election.enable",
+                                                 "remote.storage.enable", "local.retention.ms",
+                                                 "local.retention.bytes"})
+# An e-mail address, as the sender of the user pool's messages and of the notification service's.
+EMAIL_ADDRESS_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# MSK Replicator: "MSK Replicator supports clusters using instance types of m5.large or larger. t3.small clusters
+# aren't supported." "If you are using MSK Replicator with an MSK Provisioned cluster, you need a minimum of three
+# brokers in both source and target clusters. You can replicate data across clusters in two Availability Zones, but
+# you would need a minimum of four brokers in those clusters."
+# https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-supported-clusters-versions.html
+# Multi-VPC private connectivity, which a cross-region source needs, does not support t3.small either:
+# https://docs.aws.amazon.com/msk/latest/developerguide/aws-access-mult-vpc.html#mvpc-requirements
+REPLICATOR_MIN_BROKERS = 3
+REPLICATOR_MIN_BROKERS_ON_TWO_ZONES = 4
+REPLICATOR_UNSUPPORTED_BROKERS = ".t3."
 # Provisioned mode of a Kafka event source mapping: MinimumPollers 1-200, MaximumPollers 1-2,000 (capped by
 # Lambda at the topic's partitions); a poller group holds at most 100 mappings of one VPC whose maximum
 # pollers add up to at most 2,000 (https://docs.aws.amazon.com/lambda/latest/dg/kafka-scaling-modes.html,
@@ -84,13 +139,37 @@ class EventPollers(_Model):
     critical_path_minimum: int = Field(ge=1, le=MAX_MINIMUM_POLLERS)  # each critical-path mapping
 
 
+class Email(_Model):
+    """The user pool's e-mails (sign-up verification, password recovery) sent through Amazon SES from the identity
+    the notification service sends from, instead of Cognito's own sending, whose daily limit is "below the required
+    delivery volume" of a production pool
+    (https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_EmailConfigurationType.html).
+    The identity is verified in SES outside the stacks, in the environment's region (docs/deploy.md)."""
+
+    sender: str = Field(pattern=EMAIL_ADDRESS_PATTERN)  # the From address of both
+    identity: str  # the verified SES identity: the sender's address, or its domain
+    sender_name: str | None = Field(default=None, pattern=r"^[^<>\"@]{1,64}$")
+
+    @model_validator(mode="after")
+    def _sender_is_of_the_identity(self) -> Email:
+        domain = self.sender.rsplit("@", 1)[1]
+        if self.identity.lower() not in (self.sender.lower(), domain.lower()):
+            raise ValueError(f"email.identity {self.identity!r} must be the sender {self.sender!r} or its domain "
+                             f"{domain!r}: SES sends only from a verified address or an address of a verified domain")
+        return self
+
+    @property
+    def from_header(self) -> str:
+        return f"{self.sender_name} <{self.sender}>" if self.sender_name else self.sender
+
+
 class Replication(_Model):
-    """MSK Replicator to a cluster in another region (disaster recovery, phase 4)."""
+    """MSK Replicator from this environment's cluster to a cluster the stacks build in a second region (disaster
+    recovery, phase 4; docs/runbooks/failover.md). The target has the source's brokers; its network has these zones."""
 
     target_region: str = Field(pattern=REGION_PATTERN)
-    target_cluster_arn: str
-    target_subnet_ids: list[str] = Field(min_length=2)
-    target_security_group_ids: list[str] = Field(min_length=1)
+    # The target cluster's client subnets, one per zone (as availabilityZones for the source).
+    target_availability_zones: list[str] = Field(min_length=2, max_length=3)
 
 
 class EnvironmentConfig(_Model):
@@ -100,9 +179,10 @@ class EnvironmentConfig(_Model):
     account: str | None = Field(default=None, pattern=r"^\d{12}$")
     region: str = Field(pattern=REGION_PATTERN)
     availability_zones: list[str] = Field(min_length=2, max_length=3)
-    broker_instance_type: str = Field(pattern=r"^kafka\.[a-z0-9]+\.[a-z0-9]+$")
+    broker_instance_type: str = Field(pattern=r"^(kafka|express)\.[a-z0-9]+\.[a-z0-9]+$")
     broker_count: int = Field(ge=2)
-    broker_volume_gi_b: int = Field(ge=10, le=MSK_MAX_VOLUME_GIB, alias="brokerVolumeGiB")
+    # Each Standard broker's EBS volume; Express brokers have none (MSK manages their storage).
+    broker_volume_gi_b: int | None = Field(default=None, ge=10, le=MSK_MAX_VOLUME_GIB, alias="brokerVolumeGiB")
     replication_factor: int = Field(ge=1)
     min_insync_replicas: int = Field(ge=1)
     tiered_storage: bool
@@ -111,6 +191,8 @@ class EnvironmentConfig(_Model):
     # None: no Object Lock (an environment that must be destroyable; see docs/decisions.md).
     audit_retention: AuditRetention | None = None
     alarm_email: str | None = None
+    # None: the user pool sends with Cognito's own e-mail (a destroyable environment only).
+    email: Email | None = None
     api_throttle: ApiThrottle
     existing_cluster_arn: str | None = None
     replication: Replication | None = None
@@ -144,8 +226,11 @@ class EnvironmentConfig(_Model):
             raise ValueError("replicationFactor cannot exceed brokerCount")
         if self.min_insync_replicas >= self.replication_factor and self.replication_factor > 1:
             raise ValueError("minInsyncReplicas must be below replicationFactor to survive a broker loss")
-        if self.tiered_storage and self.broker_instance_type.startswith("kafka.t3"):
-            raise ValueError("tiered storage needs kafka.m5/m7g brokers, not t3")
+        self._brokers_are_offered_and_suit_the_cluster()
+        if self.email is None and self.retain:
+            raise ValueError(
+                "email (the SES identity the user pool sends from) is required when removalPolicy is \"retain\": "
+                "Cognito's own e-mail sending is limited below a production pool's volume")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}")
         if self.audit_retention is not None and self.removal_policy == "destroy":
@@ -162,8 +247,8 @@ class EnvironmentConfig(_Model):
             raise ValueError(f"the environment name makes the MSK cluster name longer than {MSK_CLUSTER_NAME_MAX}")
         if self.existing_cluster_arn and f":kafka:{self.region}:" not in self.existing_cluster_arn:
             raise ValueError(f"existingClusterArn must be an MSK cluster in region {self.region}")
-        if self.replication and self.replication.target_region == self.region:
-            raise ValueError("replication.targetRegion must differ from region (same-region replication is not set up)")
+        if self.replication:
+            self._replication_is_deployable(self.replication)
         known = {t.name for t in catalog.TOPICS}
         for topic_name, count in self.partitions.items():
             if topic_name not in known:
@@ -171,7 +256,7 @@ class EnvironmentConfig(_Model):
             if count < 1:
                 raise ValueError(f"partitions: {topic_name} needs at least one partition")
         replicas = sum(self.partition_count(t.name) for t in catalog.TOPICS) * self.replication_factor
-        per_broker = MSK_PARTITIONS_PER_BROKER.get(self.broker_instance_type, MSK_PARTITIONS_PER_LARGER_BROKER)
+        per_broker = self.partitions_per_broker
         if replicas > per_broker * self.broker_count:
             raise ValueError(
                 f"partitions: {replicas} partition replicas on {self.broker_count} {self.broker_instance_type} brokers "
@@ -186,9 +271,89 @@ class EnvironmentConfig(_Model):
                                  f"(one per partition); Lambda allows {MAX_POLLERS_PER_POLLER_GROUP} per group")
         return self
 
+    def _brokers_are_offered_and_suit_the_cluster(self) -> None:
+        kind = self.broker_instance_type
+        if kind not in MSK_STANDARD_BROKER_SIZES | MSK_EXPRESS_BROKER_SIZES:
+            raise ValueError(f"brokerInstanceType {kind!r} is not a broker size MSK offers (Standard: "
+                             f"{', '.join(sorted(MSK_STANDARD_BROKER_SIZES))}; Express: "
+                             f"{', '.join(sorted(MSK_EXPRESS_BROKER_SIZES))})")
+        if not self.express_brokers:
+            if self.broker_volume_gi_b is None:
+                raise ValueError(f"brokerVolumeGiB is required: {kind} (a Standard broker) stores on its EBS volume")
+            if self.tiered_storage and kind.startswith("kafka.t3"):
+                raise ValueError("tiered storage needs kafka.m5/m7g brokers, not t3")
+            return
+        if self.broker_volume_gi_b is not None:
+            raise ValueError(f"brokerVolumeGiB must be null with {kind}: MSK manages an Express broker's storage")
+        if self.tiered_storage:
+            raise ValueError(f"tieredStorage must be false with {kind}: Express brokers have no tiered storage to "
+                             "enable (MSK manages their storage)")
+        if len(self.availability_zones) != EXPRESS_AVAILABILITY_ZONES:
+            raise ValueError(f"availabilityZones: Express brokers run in exactly {EXPRESS_AVAILABILITY_ZONES} "
+                             f"Availability Zones, got {len(self.availability_zones)}")
+        if (self.replication_factor, self.min_insync_replicas) != (EXPRESS_REPLICATION_FACTOR,
+                                                                    EXPRESS_MIN_INSYNC_REPLICAS):
+            raise ValueError(f"replicationFactor and minInsyncReplicas must be {EXPRESS_REPLICATION_FACTOR} and "
+                             f"{EXPRESS_MIN_INSYNC_REPLICAS} with {kind}: MSK fixes them on Express brokers")
+
+    def _replication_is_deployable(self, replication: Replication) -> None:
+        """What MSK Replicator needs of both clusters (docs/decisions.md, 2026-12-04, cross-region replication)."""
+        if replication.target_region == self.region:
+            raise ValueError("replication.targetRegion must differ from region (same-region replication is not set up)")
+        if self.existing_cluster_arn:
+            raise ValueError("replication needs a cluster these stacks own (existingClusterArn is set): the source's "
+                             "multi-VPC connectivity and cluster policy are properties of the cluster")
+        if REPLICATOR_UNSUPPORTED_BROKERS in self.broker_instance_type:
+            raise ValueError(f"replication: MSK Replicator does not support {self.broker_instance_type} brokers "
+                             "(m5.large or larger), nor does multi-VPC private connectivity")
+        for zones, where in ((self.availability_zones, "availabilityZones"),
+                             (replication.target_availability_zones, "replication.targetAvailabilityZones")):
+            least = REPLICATOR_MIN_BROKERS_ON_TWO_ZONES if len(zones) == 2 else REPLICATOR_MIN_BROKERS
+            if self.broker_count < least:
+                raise ValueError(
+                    f"brokerCount ({self.broker_count}) must be at least {least} for replication with {len(zones)} "
+                    f"{where}: MSK Replicator needs three brokers in the source and target clusters, four on two zones")
+        try:
+            self.replica()
+        except ValidationError as error:
+            raise ValueError("replication: the target cluster, built like this environment's in "
+                             f"{replication.target_region}, cannot deploy: {_describe(error).strip()}") from None
+
+    def replica(self) -> EnvironmentConfig:
+        """This environment in its replication target region: the same brokers and settings in the target's zones,
+        replicating nothing itself (stacks/recovery.py builds the target region's stacks from it)."""
+        if self.replication is None:
+            raise ValueError(f"environment {self.name!r} has no replication")
+        settings = self.model_dump(by_alias=True, exclude={"name", "replication", "existing_cluster_arn"})
+        return EnvironmentConfig.model_validate({
+            **settings, "name": self.name, "region": self.replication.target_region,
+            "availabilityZones": self.replication.target_availability_zones})
+
+    @property
+    def express_brokers(self) -> bool:
+        return self.broker_instance_type in MSK_EXPRESS_BROKER_SIZES
+
+    @property
+    def partitions_per_broker(self) -> int:
+        """Partition replicas MSK recommends per broker of this size."""
+        if self.express_brokers:
+            return MSK_PARTITIONS_PER_EXPRESS_BROKER[self.broker_instance_type]
+        return MSK_PARTITIONS_PER_BROKER.get(self.broker_instance_type, MSK_PARTITIONS_PER_LARGER_BROKER)
+
+    @property
+    def msk_monitoring_level(self) -> str:
+        """The cluster's enhanced monitoring: the consumer lag of every partition where data is retained, per broker
+        elsewhere. Every level above DEFAULT is billed per CloudWatch metric (docs/capacity.md, cost)."""
+        return "PER_TOPIC_PER_PARTITION" if self.retain else "PER_BROKER"
+
     def service_settings(self, service: str) -> dict[str, str]:
         """A service's settings that differ per environment, as its functions read them (``SHOPSTREAM_<NAME>``)."""
-        return {"SHOPSTREAM_INVENTORY_STOCK_SHARDS": str(self.stock_shards)} if service == "inventory" else {}
+        if service == "inventory":
+            return {"SHOPSTREAM_INVENTORY_STOCK_SHARDS": str(self.stock_shards)}
+        if service == "notification" and self.email is not None:
+            # The address the user pool sends from (Email): one verified identity for both.
+            return {"SHOPSTREAM_NOTIFICATION_SENDER": self.email.sender}
+        return {}
 
     def partition_count(self, topic_name: str) -> int:
         return self.partitions.get(topic_name, catalog.topic(topic_name).partitions)
@@ -219,6 +384,13 @@ class EnvironmentConfig(_Model):
     @property
     def retain(self) -> bool:
         return self.removal_policy == "retain"
+
+    @property
+    def may_fail_over(self) -> bool:
+        """Whether what cannot become multi-Region later is made so from the start (the customer-data key, the
+        customer key store): in every retained environment, where replication may be turned on after the first
+        deploy, and wherever replication is on."""
+        return self.retain or self.replication is not None
 
     @property
     def audit_archive_bucket_name_pattern(self) -> str:
@@ -256,3 +428,39 @@ def log_retention(days: int):
     if days not in LOG_RETENTION_DAYS:
         raise ValueError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}")
     return getattr(logs.RetentionDays, LOG_RETENTION_DAYS[days])
+
+
+# --- the delivery pipeline (.github/workflows/delivery.yml, stacks/delivery.py, docs/deploy.md) ----------------
+# A GitHub repository as its OIDC tokens name it in their subject, ``repo:<owner>/<name>:...``: an owner of 1-39
+# letters, digits and inner hyphens, a name of 1-100 letters, digits, '.', '_' and '-'. IAM compares the
+# subject exactly (StringEquals), so the case must be GitHub's.
+GITHUB_REPOSITORY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?/[A-Za-z0-9._-]{1,100}$"
+
+
+class Delivery(_Model):
+    """Who may deploy what from GitHub Actions (cdk.json ``context.delivery``): the repository whose workflow the
+    deploy roles trust, the environment a pull request's ``cdk diff`` reads, and the environments the train runs
+    the black-box suite against (their deploy roles may make and delete test users in the user pool)."""
+
+    github_repository: str = Field(pattern=GITHUB_REPOSITORY_PATTERN)
+    pull_request_diff_environment: str | None = None
+    black_box_environments: list[str] = Field(default_factory=list)
+
+
+def load_delivery(context: dict) -> Delivery:
+    """``context.delivery`` of cdk.json, checked against the environments it names."""
+    if "delivery" not in context:
+        raise ConfigError("cdk.json has no context.delivery (githubRepository, ...): see docs/deploy.md")
+    try:
+        delivery = Delivery.model_validate(context["delivery"])
+    except ValidationError as error:
+        raise ConfigError(f"cdk.json delivery cannot deploy:\n{_describe(error)}") from None
+    known = sorted(context.get("environments", {}))
+    named = {"pullRequestDiffEnvironment": [delivery.pull_request_diff_environment] if
+             delivery.pull_request_diff_environment else [], "blackBoxEnvironments": delivery.black_box_environments}
+    for setting, environments in named.items():
+        for environment in environments:
+            if environment not in known:
+                raise ConfigError(f"cdk.json delivery cannot deploy:\n  {setting}: {environment!r} is not an "
+                                  f"environment; cdk.json defines {known}")
+    return delivery

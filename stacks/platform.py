@@ -56,6 +56,48 @@ def audit_archive_bucket_name(config: EnvironmentConfig) -> str:
     return f"{config.prefix}-audit-archive-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
 
 
+def _user_pool_email(config: EnvironmentConfig) -> cognito.UserPoolEmail | None:
+    """Sign-up verification and recovery codes through SES from the notification service's verified identity, in
+    the pool's region (EmailSendingAccount DEVELOPER, the identity as SourceArn): Cognito's own sending allows "only a
+    limited number of emails each day", "below the required delivery volume" of production. None (dev): Cognito's.
+    https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_EmailConfigurationType.html"""
+    email = config.email
+    if email is None:
+        return None
+    domain = email.identity if "@" not in email.identity else None
+    return cognito.UserPoolEmail.with_ses(from_email=email.sender, from_name=email.sender_name,
+                                          ses_region=config.region, ses_verified_domain=domain)
+
+
+def break_glass_statements(stack: cdk.Stack, config: EnvironmentConfig) -> list[iam.PolicyStatement]:
+    """Disabling a key that protects customer data stops the shop; deleting it makes every customer's data
+    unreadable for good. The key policy denies both to every principal but the break-glass role (named by
+    ARN, so it may be made, or made again, after the key), and a deletion always waits 30 days. The same statements
+    protect the customer-data key's replica in the replication target region (stacks/recovery.py).
+
+    kms:PutKeyPolicy stays allowed to the account (CDK's statement for it): KMS refuses a policy that would
+    stop its setter, here CloudFormation's execution role, from setting the next one (the lockout safety
+    check). Where CloudFormation deletes the key (removalPolicy "destroy"), that role may schedule the
+    deletion too, or the environment could not be torn down."""
+    exempted = [stack.format_arn(service="iam", region="", account=stack.account, resource="role",
+                                 resource_name=config.break_glass_role_name)]
+    if not config.retain and isinstance(stack.synthesizer, cdk.DefaultStackSynthesizer):
+        # arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-<qualifier>-cfn-exec-role-...: placeholders
+        # the CDK CLI fills in asset manifests only; Fn::Sub fills them in the template.
+        exempted.append(cdk.Fn.sub(stack.synthesizer.cloud_formation_execution_role_arn))
+    return [
+        iam.PolicyStatement(
+            sid="OnlyBreakGlassMayDisableOrDelete", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["kms:DisableKey", "kms:ScheduleKeyDeletion"], resources=["*"],
+            conditions={"ArnNotEquals": {"aws:PrincipalArn": exempted}}),
+        iam.PolicyStatement(
+            sid="DeletionWaitsThirtyDays", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["kms:ScheduleKeyDeletion"], resources=["*"],
+            conditions={"NumericLessThan": {
+                "kms:ScheduleKeyDeletionPendingWindowInDays": str(KEY_DELETION_WINDOW_DAYS)}}),
+    ]
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogs:
     def __init__(self, log_group: logs.ILogGroup):
@@ -95,6 +137,7 @@ class PlatformStack(cdk.Stack):
                                                    require_uppercase=True, require_symbols=True),
             mfa=cognito.Mfa.OPTIONAL, mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY, removal_policy=removal,
+            email=_user_pool_email(config),
         )
         acknowledge(self.user_pool, "AwsSolutions-COG2",
                     "MFA is optional for shoppers (offered as TOTP); admins are required to enrol by policy")
@@ -105,6 +148,11 @@ class PlatformStack(cdk.Stack):
                                  group_name=ADMIN_GROUP, description="may manage products, stock and shipments")
         self.user_pool_client = self.user_pool.add_client(
             "WebClient", auth_flows=cognito.AuthFlow(user_srp=True), prevent_user_existence_errors=True)
+        # The black-box suite's and operators' client (tests/blackbox): the admin password flow, which only a
+        # caller with AWS credentials (cognito-idp:AdminInitiateAuth) can use; no secret, no self sign-in.
+        self.operators_client = self.user_pool.add_client(
+            "OperatorsClient", auth_flows=cognito.AuthFlow(admin_user_password=True),
+            prevent_user_existence_errors=True)
 
         self.api = apigwv2.HttpApi(self, "Api", api_name=f"{config.prefix}-api", create_default_stage=False,
                                    description="shopstream synchronous API (reads and commands)")
@@ -117,7 +165,7 @@ class PlatformStack(cdk.Stack):
                                               burst_limit=config.api_throttle.burst_limit),
         )
         self.authorizer = authorizers.HttpUserPoolAuthorizer(
-            "Jwt", self.user_pool, user_pool_clients=[self.user_pool_client])
+            "Jwt", self.user_pool, user_pool_clients=[self.user_pool_client, self.operators_client])
 
         # --- audit archive -------------------------------------------------------------
         self.audit_archive = self._audit_archive(config, removal)
@@ -130,6 +178,7 @@ class PlatformStack(cdk.Stack):
         cdk.CfnOutput(self, "ApiUrl", value=self.api.api_endpoint)
         cdk.CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         cdk.CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+        cdk.CfnOutput(self, "OperatorsClientId", value=self.operators_client.user_pool_client_id)
 
     def _audit_archive(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> s3.Bucket:
         key = kms.Key(self, "AuditArchiveKey", enable_key_rotation=True, removal_policy=removal,
@@ -187,7 +236,7 @@ class PlatformStack(cdk.Stack):
         return bucket
 
     def _customer_keys(self, config: EnvironmentConfig,
-                       removal: cdk.RemovalPolicy) -> tuple[kms.Key, dynamodb.Table]:
+                       removal: cdk.RemovalPolicy) -> tuple[kms.Key, dynamodb.ITable]:
         """One KMS key wraps every customer's key (a data key each, not a KMS key each: a KMS key costs $1 a
         month and erasure would have to wait out its 7-30 day deletion window). The wrapped keys live in a
         table of their own: the user service writes and deletes them (erasure deletes the customer's item,
@@ -196,24 +245,49 @@ class PlatformStack(cdk.Stack):
         key = kms.Key(self, "CustomerDataKey", enable_key_rotation=True, removal_policy=removal,
                       pending_window=cdk.Duration.days(KEY_DELETION_WINDOW_DAYS),
                       alias=names.customer_data_key_alias(config.prefix),
+                      # Multi-Region wherever the environment may fail over: the target region needs a replica of
+                      # this key to open anything sealed here, and "You decide whether a key is single-Region or
+                      # multi-Region only when you create it; you can't change this property later"
+                      # (https://docs.aws.amazon.com/kms/latest/developerguide/mrk-how-it-works.html). Elsewhere the
+                      # property stays out of the template, as deployed before (a changed MultiRegion fails the update).
+                      multi_region=True if config.may_fail_over else None,
                       description="shopstream: wraps each customer's key (personal data is sealed with those)")
         self._only_break_glass_may_disable_or_delete(key, config)
-        table = dynamodb.Table(
-            self, "CustomerKeys",
-            table_name=names.customer_keys_table(config.prefix),
-            partition_key=dynamodb.Attribute(name=catalog.CUSTOMER_KEYS.partition_key,
-                                             type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            # No stream: nothing is relayed from it. No point-in-time recovery: a backup would keep an erased
-            # customer's wrapped key for 35 days, and with it their data readable.
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=False),
-            removal_policy=removal,
-        )
+        table = self._customer_key_store(config, removal)
         acknowledge(table, "AwsSolutions-DDB3",
                     "crypto-shredding: a point-in-time backup would keep erased customers' keys (and so their data) "
                     "readable for 35 days; losing this table loses only what customers' data was sealed with")
         return key, table
+
+    def _customer_key_store(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> dynamodb.ITable:
+        """No point-in-time recovery: a backup would keep an erased customer's wrapped key for 35 days, and with it
+        their data readable. No stream (nothing is relayed from it), except where the table has a replica.
+
+        Where the environment may fail over it is a global table (AWS::DynamoDB::GlobalTable), with a replica in the
+        replication target region once replication is on: without the wrapped keys there, everything sealed in the
+        replicated events is unreadable after a failover. CloudFormation's AWS::DynamoDB::Table takes no replicas (CDK
+        adds them through a custom resource whose provider holds dynamodb:* on the table), and no table turns into an
+        AWS::DynamoDB::GlobalTable in place (another resource type under the same name): so the choice is made when
+        the table is made, as for the key. A global
+        table replicates through its stream, so an erasure's delete reaches the replica too; the stream keeps the
+        deleted item's old image for up to 24 hours (docs/decisions.md, 2026-12-04)."""
+        name = names.customer_keys_table(config.prefix)
+        key_attribute = dynamodb.Attribute(name=catalog.CUSTOMER_KEYS.partition_key, type=dynamodb.AttributeType.STRING)
+        no_backup = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=False)
+        if not config.may_fail_over:
+            return dynamodb.Table(
+                self, "CustomerKeys", table_name=name, partition_key=key_attribute,
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, point_in_time_recovery_specification=no_backup,
+                removal_policy=removal)
+        replicas = [dynamodb.ReplicaTableProps(region=config.replication.target_region,
+                                               point_in_time_recovery_specification=no_backup)
+                    ] if config.replication else None
+        return dynamodb.TableV2(
+            self, "CustomerKeys", table_name=name, partition_key=key_attribute, billing=dynamodb.Billing.on_demand(),
+            point_in_time_recovery_specification=no_backup, removal_policy=removal, replicas=replicas,
+            # "You must provide a value for this property if your global table contains more than one replica."
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-dynamodb-globaltable.html
+            dynamo_stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if replicas else None)
 
     def _request_fingerprint_key(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> kms.Key:
         """The HMAC key that fingerprints a request's body for its Idempotency-Key (shopstream.key_binding): the
@@ -222,34 +296,16 @@ class PlatformStack(cdk.Stack):
         and the same request sent again would be refused as another one."""
         return kms.Key(self, "RequestFingerprintKey", key_spec=kms.KeySpec.HMAC_256,
                        key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC, removal_policy=removal,
+                       # As the customer-data key: a region that takes the bindings over needs the same key, and
+                       # only a key made multi-Region can have a replica (docs/decisions.md, 2026-12-04).
+                       multi_region=True if config.may_fail_over else None,
                        pending_window=cdk.Duration.days(KEY_DELETION_WINDOW_DAYS),
                        alias=names.request_fingerprint_key_alias(config.prefix),
                        description="shopstream: fingerprints request bodies for their Idempotency-Key")
 
     def _only_break_glass_may_disable_or_delete(self, key: kms.Key, config: EnvironmentConfig) -> None:
-        """Disabling a key that protects customer data stops the shop; deleting it makes every customer's data
-        unreadable for good. The key policy denies both to every principal but the break-glass role (named by
-        ARN, so it may be made, or made again, after the key), and a deletion always waits 30 days.
-
-        kms:PutKeyPolicy stays allowed to the account (CDK's statement for it): KMS refuses a policy that would
-        stop its setter, here CloudFormation's execution role, from setting the next one (the lockout safety
-        check). Where CloudFormation deletes the key (removalPolicy "destroy"), that role may schedule the
-        deletion too, or the environment could not be torn down."""
-        exempted = [self.format_arn(service="iam", region="", account=self.account, resource="role",
-                                    resource_name=config.break_glass_role_name)]
-        if not config.retain and isinstance(self.synthesizer, cdk.DefaultStackSynthesizer):
-            # arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-<qualifier>-cfn-exec-role-...: placeholders
-            # the CDK CLI fills in asset manifests only; Fn::Sub fills them in the template.
-            exempted.append(cdk.Fn.sub(self.synthesizer.cloud_formation_execution_role_arn))
-        key.add_to_resource_policy(iam.PolicyStatement(
-            sid="OnlyBreakGlassMayDisableOrDelete", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
-            actions=["kms:DisableKey", "kms:ScheduleKeyDeletion"], resources=["*"],
-            conditions={"ArnNotEquals": {"aws:PrincipalArn": exempted}}))
-        key.add_to_resource_policy(iam.PolicyStatement(
-            sid="DeletionWaitsThirtyDays", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
-            actions=["kms:ScheduleKeyDeletion"], resources=["*"],
-            conditions={"NumericLessThan": {
-                "kms:ScheduleKeyDeletionPendingWindowInDays": str(KEY_DELETION_WINDOW_DAYS)}}))
+        for statement in break_glass_statements(self, config):
+            key.add_to_resource_policy(statement)
 
     def _backbone_dashboard(self, config: EnvironmentConfig) -> None:
         """Event backbone across all services; SEARCH finds every function by its name prefix."""

@@ -125,6 +125,40 @@ def sustained_orders_per_second(partitions: dict[str, int]) -> list[tuple[float,
     return sorted(limits, key=lambda pair: pair[0])
 
 
+# --- Express brokers ---------------------------------------------------------------------------------------
+# Recommended maximum throughput per Express broker, (ingress, egress) in MBps: "If your throughput exceeds the
+# recommended limits, you may experience degraded performance" (and beyond the per-broker quota MSK throttles).
+# https://docs.aws.amazon.com/msk/latest/developerguide/bestpractices-express.html
+EXPRESS_THROUGHPUT_MBPS = {"express.m7g.large": (15.6, 31.2), "express.m7g.xlarge": (31.2, 62.5),
+                           "express.m7g.2xlarge": (62.5, 125.0), "express.m7g.4xlarge": (124.9, 249.8),
+                           "express.m7g.8xlarge": (250.0, 500.0), "express.m7g.12xlarge": (375.0, 750.0),
+                           "express.m7g.16xlarge": (500.0, 1000.0)}
+
+
+def client_throughput_mbps(orders_per_second: float) -> tuple[float, float]:
+    """(ingress, egress) MB/s of the clients: what the relays write, and what the mappings read (each mapping reads
+    every record of its topic; the replicas' traffic is not client traffic)."""
+    ingress = sum(records_per_second(t.name, orders_per_second) for t in catalog.TOPICS) * RECORD_KB / 1000
+    egress = sum(records_per_second(h.topic, orders_per_second) for spec in catalog.SERVICES
+                 for h in spec.handlers) * RECORD_KB / 1000
+    return ingress, egress
+
+
+def express_brokers_needed(size: str, orders_per_second: float, partitions: dict[str, int]) -> dict[str, int]:
+    """Express brokers of ``size`` each dimension needs (ingress, egress, partition replicas at replication 3), and
+    the cluster's count: the largest, in whole multiples of the 3 Availability Zones Express runs in."""
+    from stacks.config import EXPRESS_AVAILABILITY_ZONES, EXPRESS_REPLICATION_FACTOR, MSK_PARTITIONS_PER_EXPRESS_BROKER
+
+    ingress, egress = client_throughput_mbps(orders_per_second)
+    per_in, per_out = EXPRESS_THROUGHPUT_MBPS[size]
+    replicas = sum(partitions.values()) * EXPRESS_REPLICATION_FACTOR
+    needed = {"ingress": math.ceil(ingress / per_in), "egress": math.ceil(egress / per_out),
+              "partitions": math.ceil(replicas / MSK_PARTITIONS_PER_EXPRESS_BROKER[size])}
+    zones = EXPRESS_AVAILABILITY_ZONES
+    needed["brokers"] = max(zones, math.ceil(max(needed.values()) / zones) * zones)
+    return needed
+
+
 # --- latency: POST /orders -> CONFIRMED ------------------------------------------------------------------
 # Per hop (p50, p99) in ms. The ESM figure is Lambda's documented "consistent end-to-end latencies of less
 # than 100 milliseconds" in provisioned mode with window 0 (with-kafka-low-latency.html), taken as 30 / 100.
@@ -189,6 +223,60 @@ WRU_PER_EVENT = 5.0  # one transaction of ~2.5 items (state, outbox) at 2 WRU ea
 TRAIL_WRU = 2.0  # the trail's one conditional put, in a transaction of one item
 
 
+# CloudWatch metrics: MSK's enhanced monitoring above DEFAULT and the Kafka mappings' metrics are billed per metric
+# and month (DEFAULT-level metrics are free; "Pricing for other metrics is described in the Amazon CloudWatch pricing
+# page": https://docs.aws.amazon.com/msk/latest/developerguide/metrics-details.html). Counted from MSK's tables:
+# PER_BROKER adds 47 metrics per broker, PER_TOPIC_PER_BROKER 3 per topic and broker, PER_TOPIC_PER_PARTITION the
+# consumer lag of every partition each consumer group reads (EstimatedTimeLag, OffsetLag; on Express brokers also
+# RollingEstimatedTimeLag: metrics-details-express.html). Each level includes the ones below it. The per-broker
+# count is the Standard table's; Express's differs a little, the partition level dominates either way.
+MSK_METRICS_PER_BROKER = 47
+MSK_METRICS_PER_TOPIC_AND_BROKER = 3
+MSK_LAG_METRICS_PER_PARTITION = {False: 2, True: 3}  # by express brokers
+MONITORING_LEVELS = ("DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION")
+# A Kafka mapping's metrics with EventCount and KafkaMetrics: 7 event counts, MaxOffsetLag and SumOffsetLag; its
+# ErrorCount metrics are emitted only when errors happen (monitoring-metrics-types.html). Lambda's function metrics
+# are free; whether the mapping metrics are billed the pages read do not say: counted as billed (an upper bound).
+MAPPING_METRICS = 9
+# CloudWatch metric tiers per month (us-east-1, as known on 2026-12-04; https://aws.amazon.com/cloudwatch/pricing/):
+# first 10,000 at $0.30, next 240,000 at $0.10, next 750,000 at $0.05, beyond at $0.02. A metric is billed by the
+# hour it is emitted; the tiers are the account's (environments sharing one account share them).
+CLOUDWATCH_METRIC_TIERS = ((10_000, 0.30), (240_000, 0.10), (750_000, 0.05), (float("inf"), 0.02))
+CLOUDWATCH_METRICS_ITEM = "CloudWatch metrics (MSK enhanced monitoring, mapping metrics)"
+
+
+def msk_billed_metrics(level: str, *, brokers: int, topics: int, consumed_partitions: int, express: bool) -> int:
+    """CloudWatch metrics an MSK cluster bills at a monitoring level. ``consumed_partitions``: the partitions every
+    consumer group reads, summed over the groups (one group per mapping, each reading one topic)."""
+    rank = MONITORING_LEVELS.index(level)
+    metrics = 0
+    if rank >= 1:
+        metrics += MSK_METRICS_PER_BROKER * brokers
+    if rank >= 2:
+        metrics += MSK_METRICS_PER_TOPIC_AND_BROKER * topics * brokers
+    if rank >= 3:
+        metrics += MSK_LAG_METRICS_PER_PARTITION[express] * consumed_partitions
+    return metrics
+
+
+def cloudwatch_metrics(config: Any) -> int:
+    """Billed CloudWatch metrics of one environment: its cluster's monitoring level and every Kafka mapping's."""
+    consumed = sum(config.partition_count(h.topic) for spec in catalog.SERVICES for h in spec.handlers)
+    mappings = sum(len(spec.handlers) for spec in catalog.SERVICES)
+    msk = msk_billed_metrics(config.msk_monitoring_level, brokers=config.broker_count, topics=len(catalog.TOPICS),
+                             consumed_partitions=consumed, express=config.express_brokers)
+    return msk + mappings * MAPPING_METRICS
+
+
+def cloudwatch_metrics_cost(metrics: int) -> float:
+    cost, below = 0.0, 0.0
+    for size, rate in CLOUDWATCH_METRIC_TIERS:
+        in_tier = max(0, min(metrics - below, size))
+        cost += in_tier * rate
+        below += size
+    return cost
+
+
 def _epus(pollers: int) -> int:
     return math.ceil(pollers / POLLERS_PER_EPU)
 
@@ -196,8 +284,11 @@ def _epus(pollers: int) -> int:
 def monthly_cost(config: Any, orders_per_second: float) -> dict[str, float]:
     """USD per month for one environment (a stacks.config.EnvironmentConfig) at a steady order rate."""
     out: dict[str, float] = {}
-    out["MSK brokers"] = config.broker_count * MSK_BROKER_HOUR.get(config.broker_instance_type, 0.408) * HOURS_PER_MONTH
-    out["MSK storage"] = config.broker_count * config.broker_volume_gi_b * MSK_STORAGE_GB_MONTH
+    if config.broker_instance_type not in MSK_BROKER_HOUR:
+        raise ValueError(f"no price for {config.broker_instance_type} in MSK_BROKER_HOUR (tools/capacity.py): add it "
+                         "from the MSK pricing page (Express brokers also bill storage used and data written)")
+    out["MSK brokers"] = config.broker_count * MSK_BROKER_HOUR[config.broker_instance_type] * HOURS_PER_MONTH
+    out["MSK storage"] = config.broker_count * (config.broker_volume_gi_b or 0) * MSK_STORAGE_GB_MONTH
     ingest_kb_s = sum(records_per_second(t.name, orders_per_second) for t in catalog.TOPICS) * RECORD_KB
     # tiered storage holds one copy of what outlives the brokers' local retention: a month of it at this rate
     out["MSK tiered storage (a month's data)"] = ingest_kb_s * SECONDS_PER_MONTH / 1e6 * MSK_TIERED_GB_MONTH
@@ -227,6 +318,7 @@ def monthly_cost(config: Any, orders_per_second: float) -> dict[str, float]:
     out["VPC endpoints"] = len(config.availability_zones) * ENDPOINT_AZ_HOUR * HOURS_PER_MONTH
     out["CloudWatch Logs"] = ((consumed / RECORDS_PER_INVOCATION + api) * LOG_KB_PER_RECORD * SECONDS_PER_MONTH
                               / 1e6 * CLOUDWATCH_LOG_GB)
+    out[CLOUDWATCH_METRICS_ITEM] = cloudwatch_metrics_cost(cloudwatch_metrics(config))
     return out
 
 
@@ -248,6 +340,15 @@ def main(argv: list[str]) -> None:
     print(f"| **POST /orders -> CONFIRMED** | **{sum(h[1] for h in hops):.0f}** "
           f"| **{sum(h[2] for h in hops):.0f}** (sum of p99s: an upper bound) |")
 
+    prod_partitions = {t.name: load_config(_environments(), "prod").partition_count(t.name) for t in catalog.TOPICS}
+    ingress, egress = client_throughput_mbps(rate)
+    print(f"\nclients at {rate:g} orders/s: {ingress:,.1f} MB/s in, {egress:,.1f} MB/s out; prod's partitions")
+    print("| Express size | brokers for ingress | for egress | for partition replicas | cluster (3 AZs) |")
+    print("|---|---|---|---|---|")
+    for size in EXPRESS_THROUGHPUT_MBPS:
+        n = express_brokers_needed(size, rate, prod_partitions)
+        print(f"| {size} | {n['ingress']} | {n['egress']} | {n['partitions']} | {n['brokers']} |")
+
     environments = _environments()
     columns = [("dev", 0.0), ("dev", 100.0), ("staging", 0.0), ("staging", 100.0), ("prod", 0.0), ("prod", 100.0),
                ("prod", rate)]
@@ -257,6 +358,8 @@ def main(argv: list[str]) -> None:
     for item in costs[0]:
         print(f"| {item} | " + " | ".join(f"{c[item]:,.0f}" for c in costs) + " |")
     print("| **total** | " + " | ".join(f"**{sum(c.values()):,.0f}**" for c in costs) + " |")
+    print("\nbilled CloudWatch metrics: " + ", ".join(
+        f"{env} {cloudwatch_metrics(load_config(environments, env)):,}" for env in ("dev", "staging", "prod")))
     orders_per_month = rate * SECONDS_PER_MONTH
     per_thousand = sum(costs[-1].values()) / orders_per_month * 1000
     print(f"\nper 1,000 orders at {rate:g} orders/s (prod): USD {per_thousand:.3f}")

@@ -13,7 +13,6 @@ from shopstream import catalog, names
 from shopstream.filters import esm_filter_patterns
 from shopstream.outbox import OUTBOX_PREFIX
 from stacks.kafka_arns import group_arn, topic_arn
-from stacks.nag import acknowledge
 from stacks.service.functions import AsyncFailureQueue, BucketDestination, ServiceFunctions
 
 RELAY_HANDLER = "shopstream.outbox.relay_handler"  # shipped in the shared layer
@@ -23,6 +22,8 @@ MSK_ESM_CLUSTER_ACTIONS = ["kafka-cluster:Connect", "kafka-cluster:DescribeClust
 MSK_ESM_TOPIC_ACTIONS = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
 MSK_ESM_GROUP_ACTIONS = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
 MSK_ESM_API_ACTIONS = ["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"]
+MSK_MAPPING_METRICS = [lambda_.MetricType.EVENT_COUNT, lambda_.MetricType.ERROR_COUNT,
+                       lambda_.MetricType.KAFKA_METRICS]
 
 
 def relays_critical_path(spec: catalog.ServiceSpec) -> bool:
@@ -77,14 +78,23 @@ class ServiceConsumers:
             # are shared within a group (docs/decisions.md, 2026-11-29).
             provisioned_poller_config=lambda_.ProvisionedPollerConfig(
                 minimum_pollers=minimum, maximum_pollers=maximum, poller_group_name=config.poller_group(handler)),
+            # Every metric group a Kafka mapping offers (events polled, invoked, committed, dropped; polling, invoke
+            # and commit errors; offset lag): off unless asked for. Monitoring alarms on them.
+            # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html#event-source-mapping-metrics
+            metrics_config=lambda_.MetricsConfig(metrics=MSK_MAPPING_METRICS),
+            # The pollers' own system logs (provisioned mode, Kafka only), into the function's log group: warnings
+            # and errors only. https://docs.aws.amazon.com/lambda/latest/dg/esm-logging.html
+            log_level=lambda_.EventSourceMappingLogLevel.WARN,
         )
         f.give_up_into_failed_batches(mapping, function, dlq)
+        f.monitoring.mapping_behind_or_dropping(name, handler, mapping, function)
 
     def relay(self) -> None:
         f = self.functions
         dlq = f.dead_letter_queue("Relay", names.RELAY)
         function = f.create("Relay", RELAY_HANDLER, kind="relay", environment=f.environment(),
-                            timeout=cdk.Duration.seconds(30))
+                            timeout=cdk.Duration.seconds(30),
+                            unscoped="dynamodb:ListStreams (the stream's pollers list the table's streams)")
         f.allow_dead_letters(function, dlq)
         f.monitoring.relay_behind(function)
         table = f.data.table
@@ -92,15 +102,14 @@ class ServiceConsumers:
         assert stream_arn is not None
         f.allow(function, ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
                 [stream_arn])
-        f.allow(function, ["dynamodb:ListStreams"], [f"{table.table_arn}/stream/*"])
+        # ListStreams takes no resource: only "*" grants it (no resource types in the Service Authorization
+        # Reference; https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+        f.allow(function, ["dynamodb:ListStreams"], ["*"])
         f.allow(function, ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [self.cluster_arn])
         f.allow(function, ["kafka-cluster:WriteDataIdempotently"], [self.cluster_arn])
         if self.spec.produces_topics:
             f.allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
                     [topic_arn(self.cluster_arn, t) for t in self.spec.produces_topics])
-        assert function.role is not None
-        acknowledge(function.role, "AwsSolutions-IAM5[Resource::<ServiceTable603BACCB.Arn>/stream/*]",
-                    "ListStreams is granted on this service's own table streams only (stream ids change)")
         mapping = lambda_.EventSourceMapping(
             self.scope, "RelayMapping",
             target=function,

@@ -108,7 +108,8 @@ class ServiceFunctions:
 
     def create(self, name: str, handler: str, *, kind: str, environment: dict[str, str],
                timeout: cdk.Duration = cdk.Duration.seconds(60), memory: int = 512,
-               snap_start: bool = False) -> lambda_.Function:
+               snap_start: bool = False, unscoped: str | None = None) -> lambda_.Function:
+        """``unscoped``: what else the function is allowed on every resource ("*"), for the acknowledgement."""
         in_vpc, eni_actions, traced = KINDS[kind]
         function_name = names.function(self.config.prefix, self.spec.name, name)
         if len(function_name) > LAMBDA_FUNCTION_NAME_MAX:
@@ -141,11 +142,11 @@ class ServiceFunctions:
         # The layer ARNs arrive as deploy-time parameters: a published version must still change
         # whenever a layer's content does.
         function.invalidate_version_based_on(layers_fingerprint())
-        unscoped = [what for what, needed in (("ec2 network-interface actions (VPC access, MSK event source "
-                                              "mapping pollers)", eni_actions), ("X-Ray trace writes", traced))
-                    if needed]
+        wildcards = [what for what, needed in (("ec2 network-interface actions (VPC access, MSK event source "
+                                               "mapping pollers)", eni_actions), ("X-Ray trace writes", traced),
+                                              (unscoped, unscoped is not None)) if needed]
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
-                    f"{' and '.join(unscoped)} support no resource-level permissions")
+                    f"{' and '.join(str(w) for w in wildcards)} support no resource-level permissions")
         self.functions[name] = function
         return function
 

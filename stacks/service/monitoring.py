@@ -12,10 +12,50 @@ from constructs import Construct
 
 from shopstream import catalog, names
 
+# A mapping's records behind (on its topic, all partitions together) before it pages, held for 5 minutes.
+OFFSET_LAG_ALARM = 10_000
+# What a Kafka mapping reports with its metrics config (stacks/service/consumers.py), by event source mapping UUID.
+# https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html#event-source-mapping-metrics
+MAPPING_EVENT_COUNTS = ("PolledEventCount", "InvokedEventCount", "CommittedEventCount", "FailedInvokeEventCount",
+                        "OnFailureDestinationDeliveredEventCount", "DroppedEventCount")
+MAPPING_LAG = ("MaxOffsetLag", "SumOffsetLag")
+
 
 class Monitoring:
     def __init__(self, scope: Construct, *, service: str, alarm_topic: sns.ITopic):
         self.scope, self.service, self.alarm_topic = scope, service, alarm_topic
+        self.mappings: list[tuple[str, catalog.HandlerSpec, lambda_.EventSourceMapping]] = []
+
+    def mapping_behind_or_dropping(self, name: str, handler: catalog.HandlerSpec, mapping: lambda_.EventSourceMapping,
+                                   function: lambda_.Function) -> None:
+        """A Kafka mapping's alarms, on its own metrics (by its UUID):
+        - falling behind: its offset lag over all partitions (SumOffsetLag), or the function's topic-level OffsetLag
+          should the mapping's metric be missing;
+        - dropping records: DroppedEventCount counts the records given up that did not reach the on-failure
+          destination (its delivery failed): they are in no failed-batch bucket, only still on the topic;
+        - not reading: polling and commit errors, which Lambda emits only when they happen."""
+        self.mappings.append((name, handler, mapping))
+        self.alarm(f"{name}OffsetLag",
+                   cloudwatch.MathExpression(
+                       expression="MAX([topicLag, mappingLag])", label="records behind",
+                       using_metrics={"topicLag": _lambda_metric(function, "OffsetLag", minutes=1),
+                                      "mappingLag": _mapping_metric(mapping, "SumOffsetLag", "Maximum")},
+                       period=cdk.Duration.minutes(1)),
+                   above=OFFSET_LAG_ALARM, evaluation_periods=5,
+                   description=f"{self.service}/{handler.name} is falling behind on {handler.topic}")
+        self.alarm(f"{name}DroppedRecords", _mapping_metric(mapping, "DroppedEventCount", "Sum"), above=0,
+                   description=f"{self.service}/{handler.name} gave records of {handler.topic} up without keeping "
+                               "them (the failed-batch bucket refused them): replay them from the topic "
+                               "(docs/runbooks/replay.md)")
+        self.alarm(f"{name}PollerErrors",
+                   cloudwatch.MathExpression(
+                       expression="FILL(polling, 0) + FILL(commits, 0)", label="polling and commit errors",
+                       using_metrics={"polling": _mapping_metric(mapping, "PollingErrorCount", "Sum", minutes=5),
+                                      "commits": _mapping_metric(mapping, "CommitErrorCount", "Sum", minutes=5)},
+                       period=cdk.Duration.minutes(5)),
+                   above=0, evaluation_periods=3,
+                   description=f"{self.service}/{handler.name}: its pollers fail to read {handler.topic} or to commit "
+                               "offsets (the mapping's system logs are in the function's log group)")
 
     def alarm(self, construct_id: str, metric: cloudwatch.IMetric, *, above: float, description: str,
               evaluation_periods: int = 1) -> cloudwatch.Alarm:
@@ -53,11 +93,18 @@ class Monitoring:
                 title=f"{name}", width=12,
                 left=[function.metric_invocations(), errors, function.metric_throttles()],
                 right=[function.metric_duration(statistic="p99")]))
-        for handler in handlers:
-            name = names.construct(handler.entry)
-            self.alarm(f"{name}OffsetLag", _lambda_metric(functions[name], "OffsetLag", minutes=1), above=10_000,
-                       evaluation_periods=5,
-                       description=f"{self.service}/{handler.name} is falling behind on {handler.topic}")
+        for name, handler, mapping in self.mappings:
+            dashboard.add_widgets(cloudwatch.GraphWidget(
+                title=f"{name} mapping ({handler.topic})", width=12,
+                left=[_mapping_metric(mapping, m, "Sum") for m in MAPPING_EVENT_COUNTS],
+                right=[_mapping_metric(mapping, m, "Maximum") for m in MAPPING_LAG]))
+
+
+def _mapping_metric(mapping: lambda_.EventSourceMapping, metric_name: str, statistic: str, *,
+                    minutes: int = 1) -> cloudwatch.Metric:
+    return cloudwatch.Metric(namespace="AWS/Lambda", metric_name=metric_name,
+                             dimensions_map={"EventSourceMappingUUID": mapping.event_source_mapping_id},
+                             statistic=statistic, period=cdk.Duration.minutes(minutes), label=metric_name)
 
 
 def _lambda_metric(function: lambda_.Function, metric_name: str, *, minutes: int) -> cloudwatch.Metric:

@@ -12,6 +12,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("dev", "staging", "prod")
+# Replication (cdk.json `replication`) is off in every environment as shipped: AWS refuses a cluster created with
+# the multi-VPC connectivity it needs, so it is turned on by a later deploy (docs/deploy.md). The suites also build
+# these environments with it on, to this target; dev cannot replicate (t3 brokers, two of them: test_config.py).
+REPLICATION = {"targetRegion": "eu-central-1",
+               "targetAvailabilityZones": ["eu-central-1a", "eu-central-1b", "eu-central-1c"]}
+REPLICATED_ENVIRONMENTS = ("staging", "prod")
+
+
+def replicated(env: str) -> str:
+    """The name of an environment's variant with replication on."""
+    return f"{env}+replication"
 
 
 @dataclass
@@ -58,25 +69,44 @@ def synthesize(name: str, outdir: Path, context_overrides: dict | None = None) -
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> dict[str, Synthesized]:
+    return _synthesize_once(tmp_path_factory, "synthesized", {name: (name, None) for name in ENVIRONMENTS})
+
+
+@pytest.fixture(scope="session")
+def synthesized_with_replication(tmp_path_factory) -> dict[str, Synthesized]:
+    """Each of REPLICATED_ENVIRONMENTS with replication on, by its ``replicated(env)`` name."""
+    return _synthesize_once(tmp_path_factory, "replicated", {
+        replicated(name): (name, {"replication": REPLICATION}) for name in REPLICATED_ENVIRONMENTS})
+
+
+def _synthesize_once(tmp_path_factory, key: str,
+                     variants: dict[str, tuple[str, dict | None]]) -> dict[str, Synthesized]:
+    """Synthesize each variant (name -> environment, context overrides) once per session."""
     from stacks.nag import ACKNOWLEDGED, Acknowledged
 
+    def outdir(base: Path, name: str) -> Path:
+        return base / f"cdk-{name.replace('+', '-')}"
+
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return {name: synthesize(name, tmp_path_factory.mktemp(f"cdk-{name}")) for name in ENVIRONMENTS}
+        return {name: synthesize(env, tmp_path_factory.mktemp(outdir(Path(), name).name), overrides)
+                for name, (env, overrides) in variants.items()}
     # Under pytest-xdist (`make test`) every worker has its own session: the first one to get here
     # synthesizes, the others read what it wrote (the templates are plain JSON).
     shared = tmp_path_factory.getbasetemp().parent / "cdk-synthesized"
     shared.mkdir(exist_ok=True)
-    with open(shared / "lock", "w") as lock:
+    with open(shared / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = shared / "synthesized.json"
+        done = shared / f"{key}.json"
         if not done.exists():
-            made = {name: synthesize(name, shared / f"cdk-{name}") for name in ENVIRONMENTS}
+            made = {name: synthesize(env, outdir(shared, name), overrides)
+                    for name, (env, overrides) in variants.items()}
             done.write_text(json.dumps({
-                "environments": {name: {"outdir": str(s.outdir), "templates": s.templates, "regions": s.regions}
-                                 for name, s in made.items()},
+                "environments": {name: {"env": s.name, "outdir": str(s.outdir), "templates": s.templates,
+                                        "regions": s.regions} for name, s in made.items()},
                 "acknowledged": [asdict(ack) for ack in ACKNOWLEDGED]}))  # what synthesis recorded
             return made
     written = json.loads(done.read_text())
-    ACKNOWLEDGED.extend(Acknowledged(**ack) for ack in written["acknowledged"])
-    return {name: Synthesized(name, Path(s["outdir"]), s["templates"], s["regions"])
+    known = set(ACKNOWLEDGED)
+    ACKNOWLEDGED.extend(ack for ack in (Acknowledged(**a) for a in written["acknowledged"]) if ack not in known)
+    return {name: Synthesized(s["env"], Path(s["outdir"]), s["templates"], s["regions"])
             for name, s in written["environments"].items()}

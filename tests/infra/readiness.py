@@ -7,12 +7,25 @@ The rules take plain template dicts, so tests can break a deep copy and show tha
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from stacks.config import (
+    EXPRESS_AVAILABILITY_ZONES,
+    EXPRESS_KAFKA_VERSIONS,
+    EXPRESS_REPLICATION_FACTOR,
+    EXPRESS_STATIC_PROPERTIES,
+    EXPRESS_UNSETTABLE_TOPIC_PROPERTIES,
+    MSK_EXPRESS_BROKER_SIZES,
+    MSK_STANDARD_BROKER_SIZES,
+    load,
+)
 from tests.infra.code_calls import CodeIndex, calls_of
+from tools import capacity
 
 
 @dataclass
@@ -31,8 +44,15 @@ class Deployment:
 
     @property
     def region(self) -> str | None:
-        regions = {r for r in self.regions.values() if r}
-        return regions.pop() if len(regions) == 1 else None
+        """The environment's region: where most of its stacks are (a replication target's stacks are elsewhere)."""
+        counts: dict[str, int] = {}
+        for region in self.regions.values():
+            if region:
+                counts[region] = counts.get(region, 0) + 1
+        return max(sorted(counts), key=counts.__getitem__) if counts else None
+
+    def region_of(self, stack: str) -> str | None:
+        return self.regions.get(stack) or self.region
 
     # -- references -------------------------------------------------------------------------------
     def exports(self) -> dict[str, tuple[str, object]]:
@@ -44,13 +64,29 @@ class Deployment:
         return found
 
     def resolve(self, stack: str, value: object, _depth: int = 0) -> tuple[str, object]:
-        """Follow an ``Fn::ImportValue`` to the producing stack's exported value."""
+        """Follow an ``Fn::ImportValue``, or a cross-region reference (CDK's export reader), to the producing stack's
+        exported value."""
         if isinstance(value, dict) and "Fn::ImportValue" in value and _depth < 5:
             name = value["Fn::ImportValue"]
             exported = self.exports().get(name if isinstance(name, str) else json.dumps(name))
             if exported:
                 return self.resolve(exported[0], exported[1], _depth + 1)
+        if isinstance(value, dict) and "Fn::GetAtt" in value and _depth < 5:
+            attribute = value["Fn::GetAtt"]
+            if isinstance(attribute, list) and len(attribute) == 2:
+                reader = self.templates.get(stack, {}).get("Resources", {}).get(attribute[0], {})
+                written = self.cross_region_exports().get(attribute[1])
+                if reader.get("Type") == CROSS_REGION_READER and written:
+                    return self.resolve(written[0], written[1], _depth + 1)
         return stack, value
+
+    def cross_region_exports(self) -> dict[str, tuple[str, object]]:
+        """SSM parameter name -> (producing stack, value) of every cross-region reference CDK writes."""
+        found = {}
+        for stack, _, writer in self.resources(CROSS_REGION_WRITER):
+            for name, value in writer["Properties"]["WriterProps"]["exports"].items():
+                found[name] = (stack, value)
+        return found
 
     def target(self, stack: str, value: object) -> tuple[str, str] | None:
         """(stack, logical id) that a Ref / Fn::GetAtt (possibly imported) points at."""
@@ -81,6 +117,12 @@ class Deployment:
             if address in roles:
                 statements += _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
         return [s for s in statements if s.get("Effect", "Allow") == "Allow"]
+
+
+# CDK's cross-region references: the producing stack writes an SSM parameter in the consumer's region, the consumer
+# reads it at deploy time (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.StackProps.html#crossregionreferences).
+CROSS_REGION_WRITER = "Custom::CrossRegionExportWriter"
+CROSS_REGION_READER = "Custom::CrossRegionExportReader"
 
 
 def _export_name(name: object) -> str:
@@ -155,11 +197,14 @@ def rule_environment_is_pinned(deployment: Deployment) -> list[str]:
     https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.Stack.html#availabilityzones"""
     problems = [f"{stack}: environment-agnostic (no region)" for stack, region in deployment.regions.items()
                 if not region]
-    if len({r for r in deployment.regions.values() if r}) > 1:
+    # One region, and a second one only for a replication target: the region of its MSK Replicator.
+    targets = {deployment.regions.get(stack) for stack, _, _ in deployment.resources("AWS::MSK::Replicator")}
+    others = {r for r in deployment.regions.values() if r} - {deployment.region} - targets
+    if others:
         problems.append(f"stacks of one environment in several regions: {sorted(set(deployment.regions.values()))}")
-    region = deployment.region
     for stack, logical_id, subnet in deployment.resources("AWS::EC2::Subnet"):
         zone = subnet["Properties"].get("AvailabilityZone")
+        region = deployment.region_of(stack)
         if not isinstance(zone, str) or (region and not re.fullmatch(rf"{re.escape(region)}[a-z]", zone)):
             problems.append(f"{stack}/{logical_id}: AvailabilityZone {json.dumps(zone)} is not a literal AZ of "
                             f"{region}")
@@ -183,7 +228,7 @@ def rule_msk_brokers_spread_evenly_over_client_subnets(deployment: Deployment) -
         if not isinstance(subnets, list):
             problems.append(f"{where}: ClientSubnets is not a list the template fixes ({json.dumps(subnets)[:80]})")
             continue
-        allowed = (2,) if deployment.region == "us-west-1" else (2, 3)
+        allowed = (2,) if deployment.region_of(stack) == "us-west-1" else (2, 3)
         if len(subnets) not in allowed:
             problems.append(f"{where}: {len(subnets)} client subnets; MSK takes {' or '.join(map(str, allowed))}")
         if brokers % len(subnets):
@@ -642,12 +687,13 @@ NAME_LIMITS = {
 def rule_names_are_within_aws_length_limits(deployment: Deployment) -> list[str]:
     """Explicit resource names, with pseudo parameters at their longest (account 12, region as deployed);
     the length limits are on each property's API page (see NAME_LIMITS)."""
-    pseudo = {**PSEUDO_MAX, **({"AWS::Region": deployment.region} if deployment.region else {})}
     problems = []
     for (kind, prop), limit in NAME_LIMITS.items():
         for stack, logical_id, resource in deployment.resources(kind):
             if prop not in resource.get("Properties", {}):
                 continue
+            region = deployment.region_of(stack)
+            pseudo = {**PSEUDO_MAX, **({"AWS::Region": region} if region else {})}
             name = render(resource["Properties"][prop], pseudo)
             known = re.sub(r"\{[^}]*\}", "", name)  # other tokens count as nothing: a lower bound
             if len(known) > limit:
@@ -867,6 +913,658 @@ def _denies_a_shorter_window(statement: dict) -> bool:
 def _aws_principal(statement: dict) -> object:
     principal = statement.get("Principal", {})
     return principal.get("AWS", "") if isinstance(principal, dict) else principal
+
+
+# --- issue 22: e-mail, MSK configuration and brokers, IAM, the deploy guide and cost, mapping metrics ----------
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+SES_IDENTITY_ARN = re.compile(r"arn:(?:\{AWS::Partition\}|aws[a-z-]*):ses:([^:]+):(?:\{AWS::AccountId\}|\d{12}):"
+                              r"identity/(.+)")
+
+
+def _email_address(sender: str) -> str:
+    """The address of a From value: ``Name <address>`` or the address alone."""
+    match = re.fullmatch(r"\s*(?:[^<>]*<([^<>]+)>|([^<>\s]+))\s*", sender)
+    return (match.group(1) or match.group(2)) if match else ""
+
+
+@rule
+def rule_user_pools_that_let_users_sign_up_send_their_email_through_ses(deployment: Deployment) -> list[str]:
+    """A user pool that lets users sign up and verifies their e-mail address sends a message per sign-up. Cognito's
+    own sending (COGNITO_DEFAULT) "allows only a limited number of emails each day", "below the required delivery
+    volume" of a production pool: a pool CloudFormation keeps (a retained environment) sends through SES
+    (EmailSendingAccount DEVELOPER). With DEVELOPER, SourceArn is "the ARN of a verified email address or an address
+    from a verified domain in Amazon SES", in the pool's Region (other Regions only "in some cases"), and From is
+    that address or an address of that domain.
+    https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_EmailConfigurationType.html
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cognito-userpool-emailconfiguration.html"""
+    problems = []
+    for stack, logical_id, pool in deployment.resources("AWS::Cognito::UserPool"):
+        props, where = pool["Properties"], f"{stack}/{logical_id}"
+        email = props.get("EmailConfiguration") or {}
+        account = email.get("EmailSendingAccount", "COGNITO_DEFAULT")
+        signs_up = not props.get("AdminCreateUserConfig", {}).get("AllowAdminCreateUserOnly", False)
+        verifies = "email" in props.get("AutoVerifiedAttributes", [])
+        if signs_up and verifies and pool.get("DeletionPolicy", "Delete") == "Retain" and account != "DEVELOPER":
+            problems.append(f"{where}: lets users sign up and verifies their e-mail with Cognito's default sending "
+                            f"({account}), limited below a production pool's volume; send through SES "
+                            "(EmailSendingAccount DEVELOPER)")
+        if account != "DEVELOPER":
+            continue
+        region = deployment.regions.get(stack)
+        source = render(email.get("SourceArn", ""), {"AWS::Region": region} if region else None)
+        match = SES_IDENTITY_ARN.fullmatch(source)
+        if not match:
+            problems.append(f"{where}: EmailSendingAccount DEVELOPER with SourceArn {source!r}, not the ARN of an SES "
+                            "identity")
+            continue
+        ses_region, identity = match.groups()
+        if ses_region not in {region, "{AWS::Region}"}:
+            problems.append(f"{where}: its SES identity is in {ses_region}, not the pool's region ({region})")
+        sender = _email_address(render(email.get("From", ""))) or (identity if "@" in identity else "")
+        if not sender:
+            problems.append(f"{where}: no From address for the domain identity {identity!r}")
+        elif identity.lower() not in (sender.lower(), sender.rsplit("@", 1)[-1].lower()):
+            problems.append(f"{where}: From {sender!r} is not the SES identity {identity!r} nor an address of it")
+    return problems
+
+
+@rule
+def rule_msk_clusters_follow_their_configurations_latest_revision(deployment: Deployment) -> list[str]:
+    """Changing an AWS::MSK::Configuration's ServerProperties makes a new revision of it (LatestRevision.Revision);
+    a cluster uses the revision its ConfigurationInfo names (Arn and Revision, both required). A literal revision
+    keeps the cluster on the first one: the next change of the server properties never reaches the brokers.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-msk-configuration.html
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-msk-cluster-configurationinfo.html"""
+    problems = []
+    for stack, logical_id, cluster in deployment.resources("AWS::MSK::Cluster"):
+        info = cluster["Properties"].get("ConfigurationInfo")
+        if not info:
+            continue
+        configuration = deployment.target(stack, info.get("Arn"))
+        if (deployment.resource(configuration) or {}).get("Type") != "AWS::MSK::Configuration":
+            continue  # a configuration made elsewhere: its revision is chosen there
+        revision = info.get("Revision")
+        follows = (isinstance(revision, dict) and deployment.target(stack, revision) == configuration
+                   and "LatestRevision.Revision" in json.dumps(revision))
+        if not follows:
+            problems.append(f"{stack}/{logical_id}: ConfigurationInfo.Revision is {json.dumps(revision)}, not "
+                            f"{configuration[1]}'s LatestRevision.Revision: a change of its server properties makes "
+                            "a revision the cluster never takes")
+    return problems
+
+
+def _server_properties(text: object) -> dict[str, str]:
+    lines = [line.strip() for line in str(text).splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#") and "=" in line)
+
+
+@rule
+def rule_msk_brokers_are_a_size_msk_offers_and_the_cluster_suits_them(deployment: Deployment) -> list[str]:
+    """The broker size is one MSK offers (Standard: kafka.t3/m5/m7g; Express: express.m7g). Express brokers have
+    storage "Fully MSK managed" (no EBS volume, no tiered storage), run "only ... in a 3AZs configuration", on
+    Apache Kafka 3.6, 3.8 or 3.9, with replication 3 and min.insync.replicas 2 that MSK fixes: a configuration sets
+    only the static properties Express lets it, a topic asks for replication 3 and sets none of the protected
+    properties. Tiered storage needs m5/m7g Standard brokers.
+    https://docs.aws.amazon.com/msk/latest/developerguide/broker-instance-sizes.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/broker-instance-types.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-broker-types-express.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/bestpractices-express.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-configuration-express-read-write.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-tiered-storage.html"""
+    problems = []
+    for stack, logical_id, cluster in deployment.resources("AWS::MSK::Cluster"):
+        props, where = cluster["Properties"], f"{stack}/{logical_id}"
+        nodes = props["BrokerNodeGroupInfo"]
+        size = nodes.get("InstanceType")
+        if size not in MSK_STANDARD_BROKER_SIZES | MSK_EXPRESS_BROKER_SIZES:
+            problems.append(f"{where}: {size} is not a broker size MSK offers")
+            continue
+        if size not in MSK_EXPRESS_BROKER_SIZES:
+            if props.get("StorageMode") == "TIERED" and size.startswith("kafka.t3"):
+                problems.append(f"{where}: tiered storage on {size}; it needs m5 or m7g brokers")
+            continue
+        if "StorageInfo" in nodes:
+            problems.append(f"{where}: StorageInfo on {size}: Express brokers have no storage to configure "
+                            "(MSK manages it)")
+        if props.get("StorageMode") == "TIERED":
+            problems.append(f"{where}: StorageMode TIERED on {size}: Express brokers have no tiered storage")
+        subnets = nodes.get("ClientSubnets")
+        if isinstance(subnets, list) and len(subnets) != EXPRESS_AVAILABILITY_ZONES:
+            problems.append(f"{where}: {len(subnets)} client subnets; Express brokers run in exactly "
+                            f"{EXPRESS_AVAILABILITY_ZONES} Availability Zones")
+        version = str(props.get("KafkaVersion", ""))
+        if not any(version == v or version.startswith(f"{v}.") for v in EXPRESS_KAFKA_VERSIONS):
+            problems.append(f"{where}: Kafka {version} on {size}; Express brokers run "
+                            f"{', '.join(EXPRESS_KAFKA_VERSIONS)}")
+        configuration = deployment.resource(deployment.target(stack, props.get("ConfigurationInfo", {}).get("Arn")))
+        if configuration and configuration.get("Type") == "AWS::MSK::Configuration":
+            refused = sorted(set(_server_properties(configuration["Properties"].get("ServerProperties", "")))
+                             - EXPRESS_STATIC_PROPERTIES)
+            if refused:
+                problems.append(f"{where}: its configuration sets {', '.join(refused)}, which Express brokers do not "
+                                "let a configuration set (MSK sets them)")
+        for topic_stack, topic_id, topic in deployment.resources("AWS::MSK::Topic"):
+            if deployment.target(topic_stack, topic["Properties"].get("ClusterArn")) != (stack, logical_id):
+                continue
+            topic_props = topic["Properties"]
+            if topic_props.get("ReplicationFactor") != EXPRESS_REPLICATION_FACTOR:
+                problems.append(f"{topic_stack}/{topic_id}: ReplicationFactor {topic_props.get('ReplicationFactor')} "
+                                f"on Express brokers, which replicate {EXPRESS_REPLICATION_FACTOR} times")
+            configs = topic_props.get("Configs")
+            if isinstance(configs, str):
+                protected = sorted(set(json.loads(base64.b64decode(configs))) & EXPRESS_UNSETTABLE_TOPIC_PROPERTIES)
+                if protected:
+                    problems.append(f"{topic_stack}/{topic_id}: sets {', '.join(protected)}, which a topic on "
+                                    "Express brokers does not set")
+    return problems
+
+
+# Actions that take no resource: the Service Authorization Reference lists no resource type for them, and "If the
+# column is empty, the action does not support resource-level permissions and you must specify all resources ("*")".
+# https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
+ACTIONS_WITHOUT_RESOURCES = {
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html
+    "dynamodb:ListStreams", "dynamodb:ListTables",
+    # "This action only works if it's allowed on all resources": https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
+    "ec2:DescribeNetworkInterfaces",
+}
+
+
+def _policy_documents(deployment: Deployment) -> Iterator[tuple[str, dict]]:
+    for stack, logical_id, policy in deployment.resources("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        yield f"{stack}/{logical_id}", policy["Properties"].get("PolicyDocument", {})
+    for stack, logical_id, role in deployment.resources("AWS::IAM::Role"):
+        for inline in role["Properties"].get("Policies", []):
+            yield f"{stack}/{logical_id} ({inline.get('PolicyName', '?')})", inline.get("PolicyDocument", {})
+
+
+@rule
+def rule_no_iam_statement_scopes_an_action_that_takes_no_resource(deployment: Deployment) -> list[str]:
+    """A statement that names resources for an action that takes none matches no request of that action: the
+    permission is not granted (and a Deny does not deny). Such an action is granted on "*" only.
+    https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html"""
+    problems = []
+    for where, document in _policy_documents(deployment):
+        for statement in _as_list(document.get("Statement", [])):
+            if "Resource" not in statement:
+                continue
+            actions = {a for a in _as_list(statement.get("Action", [])) if a in ACTIONS_WITHOUT_RESOURCES}
+            resources = _as_list(statement["Resource"])
+            if actions and "*" not in resources:
+                scoped = ", ".join(render(r) for r in resources)[:160]
+                problems.append(f"{where}: {', '.join(sorted(actions))} scoped to {scoped}; the action takes no "
+                                "resource, so only \"*\" grants it")
+    return problems
+
+
+@rule
+def rule_the_deploy_guide_names_the_broker_size_each_environment_runs(deployment: Deployment) -> list[str]:
+    """docs/deploy.md tells the account owner which MSK brokers to raise the quota for before the first deploy
+    ("`<env>` N × <size>"): the size it names for this environment is the size the templates deploy.
+    https://docs.aws.amazon.com/msk/latest/developerguide/limits.html"""
+    guide = (REPOSITORY / "docs" / "deploy.md").read_text()
+    named = {size for _, size in re.findall(rf"`{re.escape(deployment.name)}` (\d+) × ([a-z0-9.]+)", guide)}
+    problems = []
+    for stack, logical_id, cluster in deployment.resources("AWS::MSK::Cluster"):
+        size = cluster["Properties"]["BrokerNodeGroupInfo"].get("InstanceType")
+        if size not in named:
+            problems.append(f"{stack}/{logical_id}: the cluster runs {size} brokers; docs/deploy.md names "
+                            f"{', '.join(sorted(named)) or 'none'} for {deployment.name}")
+    return problems
+
+
+@rule
+def rule_the_cost_model_prices_the_monitoring_the_cluster_is_billed_for(deployment: Deployment) -> list[str]:
+    """Every MSK monitoring level above DEFAULT is billed per CloudWatch metric; PER_TOPIC_PER_PARTITION adds the
+    consumer lag of every partition of every consumer group (several thousand metrics in prod). The cost model
+    (tools/capacity.py, docs/capacity.md) prices the level the template sets, and the cost table has the line.
+    https://docs.aws.amazon.com/msk/latest/developerguide/metrics-details.html"""
+    environments = json.loads((REPOSITORY / "cdk.json").read_text())["context"]["environments"]
+    problems = []
+    if capacity.CLOUDWATCH_METRICS_ITEM not in (REPOSITORY / "docs" / "capacity.md").read_text():
+        problems.append(f"docs/capacity.md's cost table has no line {capacity.CLOUDWATCH_METRICS_ITEM!r}")
+    if deployment.name not in environments:
+        return problems + [f"cdk.json has no environment {deployment.name!r} for the cost model to price"]
+    priced = load(environments, deployment.name).msk_monitoring_level
+    for stack, logical_id, cluster in deployment.resources("AWS::MSK::Cluster"):
+        level = cluster["Properties"].get("EnhancedMonitoring", "DEFAULT")
+        if level != priced:
+            problems.append(f"{stack}/{logical_id}: EnhancedMonitoring {level}; the cost model prices {priced} for "
+                            f"{deployment.name} (EnvironmentConfig.msk_monitoring_level)")
+    return problems
+
+
+KAFKA_MAPPING_METRICS = {"EventCount", "ErrorCount", "KafkaMetrics"}
+KAFKA_ONLY_METRICS = {"ErrorCount", "KafkaMetrics"}
+MAPPING_LAG_METRICS = {"MaxOffsetLag", "SumOffsetLag"}
+
+
+def _alarm_metrics(alarm: dict) -> list[tuple[str, list[dict]]]:
+    """(metric name, dimensions) of every metric an alarm reads, alone or in an expression."""
+    props = alarm["Properties"]
+    found = [(props["MetricName"], props.get("Dimensions", []))] if "MetricName" in props else []
+    for query in props.get("Metrics", []):
+        metric = query.get("MetricStat", {}).get("Metric")
+        if metric:
+            found.append((metric.get("MetricName", ""), metric.get("Dimensions", [])))
+    return found
+
+
+@rule
+def rule_kafka_mappings_emit_their_metrics_and_logs_and_are_watched(deployment: Deployment) -> list[str]:
+    """A Kafka mapping emits metrics only for the groups its MetricsConfig asks for: EventCount (polled, invoked,
+    committed, dropped...), ErrorCount and KafkaMetrics (MaxOffsetLag, SumOffsetLag), the last two for Kafka only; its
+    pollers' system logs need a LoggingConfig, "only available for Kafka event source mappings, and with Provisioned
+    mode". An alarm watches each Kafka mapping's offset lag and its DroppedEventCount (records given up that did not
+    reach the on-failure destination), by the mapping's UUID.
+    https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html#event-source-mapping-metrics
+    https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingMetricsConfig.html
+    https://docs.aws.amazon.com/lambda/latest/dg/esm-logging.html"""
+    watched: dict[tuple[str, str], set[str]] = {}
+    for stack, _, alarm in deployment.resources("AWS::CloudWatch::Alarm"):
+        for name, dimensions in _alarm_metrics(alarm):
+            for dimension in dimensions:
+                target = deployment.target(stack, dimension.get("Value"))
+                if dimension.get("Name") == "EventSourceMappingUUID" and target:
+                    watched.setdefault(target, set()).add(name)
+    problems = []
+    for stack, logical_id, mapping in deployment.resources("AWS::Lambda::EventSourceMapping"):
+        props, where = mapping["Properties"], f"{stack}/{logical_id}"
+        metrics = set(props.get("MetricsConfig", {}).get("Metrics", []))
+        kafka = any(k in props for k in ("Topics", "AmazonManagedKafkaEventSourceConfig", "SelfManagedEventSource"))
+        if not kafka:
+            if metrics & KAFKA_ONLY_METRICS:
+                problems.append(f"{where}: {', '.join(sorted(metrics & KAFKA_ONLY_METRICS))} on a mapping that does "
+                                "not read Kafka (Kafka mappings only)")
+            if "LoggingConfig" in props:
+                problems.append(f"{where}: LoggingConfig on a mapping that does not read Kafka (Kafka mappings only)")
+            continue
+        if KAFKA_MAPPING_METRICS - metrics:
+            missing = ", ".join(sorted(KAFKA_MAPPING_METRICS - metrics))
+            problems.append(f"{where}: does not emit {missing} (MetricsConfig)")
+        level = props.get("LoggingConfig", {}).get("SystemLogLevel")
+        if level not in ("DEBUG", "INFO", "WARN"):
+            problems.append(f"{where}: its pollers send no system logs (LoggingConfig.SystemLogLevel)")
+        elif "ProvisionedPollerConfig" not in props:
+            problems.append(f"{where}: LoggingConfig needs provisioned mode (ProvisionedPollerConfig)")
+        alarmed = watched.get((stack, logical_id), set())
+        if not alarmed & MAPPING_LAG_METRICS:
+            problems.append(f"{where}: no alarm watches its offset lag (MaxOffsetLag/SumOffsetLag by its UUID)")
+        if "DroppedEventCount" not in alarmed:
+            problems.append(f"{where}: no alarm watches its DroppedEventCount (records given up and not kept)")
+    return problems
+
+
+@rule
+def rule_kafka_mappings_drop_no_record_before_the_function(deployment: Deployment) -> list[str]:
+    """A mapping drops every record no filter pattern matches, before the function and without a trace in the
+    on-failure destination. For Kafka, AWS documents filtering "only ... on the value key" with patterns over a JSON
+    value, and not what a value that is not a JSON object (plain text, bytes that are not UTF-8, none) matches: a
+    poison record could be dropped instead of dead-lettered with its bytes. So a Kafka mapping carries no
+    FilterCriteria; the function skips the types it does not handle (shopstream/filters.py). A stream mapping may
+    filter (the relays' INSERT filter is the DynamoDB syntax AWS documents).
+    https://docs.aws.amazon.com/lambda/latest/dg/kafka-filtering.html
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html"""
+    problems = []
+    for stack, logical_id, mapping in deployment.resources("AWS::Lambda::EventSourceMapping"):
+        props = mapping["Properties"]
+        kafka = any(k in props for k in ("Topics", "AmazonManagedKafkaEventSourceConfig", "SelfManagedEventSource"))
+        filters = props.get("FilterCriteria", {}).get("Filters", [])
+        if kafka and filters:
+            patterns = "; ".join(str(f.get("Pattern")) for f in filters)
+            problems.append(f"{stack}/{logical_id}: a Kafka mapping with filter patterns ({patterns}): a record none "
+                            "matches, a poison record among them, is dropped before the function")
+    return problems
+
+
+# --- issue 22, section 1: cross-region replication (MSK Replicator) ---------------------------------------------
+# The source cluster's policy must let the service call these: "attach a resource-based permissions policy to the
+# source cluster to allow the kafka.amazonaws.com service principal to perform kafka:CreateVpcConnection,
+# kafka:GetBootstrapBrokers, and kafka:DescribeClusterV2 actions"
+# https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-network-reqs.html
+REPLICATOR_SOURCE_ACTIONS = ("kafka:CreateVpcConnection", "kafka:GetBootstrapBrokers", "kafka:DescribeClusterV2")
+# The service execution role: AWSMSKReplicatorExecutionRole's actions, on the clusters, their topics and groups, and
+# "You need to add kafka-cluster:WriteDataIdempotently permission to both the source and target cluster".
+# https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-ser.html
+# https://docs.aws.amazon.com/msk/latest/developerguide/security-iam-awsmanpol-AWSMSKReplicatorExecutionRole.html
+REPLICATOR_ROLE_ACTIONS = {
+    "cluster": ("kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:AlterCluster",
+                "kafka-cluster:DescribeTopic", "kafka-cluster:CreateTopic", "kafka-cluster:AlterTopic",
+                "kafka-cluster:WriteData", "kafka-cluster:ReadData", "kafka-cluster:AlterGroup",
+                "kafka-cluster:DescribeGroup", "kafka-cluster:DescribeTopicDynamicConfiguration",
+                "kafka-cluster:AlterTopicDynamicConfiguration", "kafka-cluster:WriteDataIdempotently"),
+    "topic": ("kafka-cluster:DescribeTopic", "kafka-cluster:CreateTopic", "kafka-cluster:AlterTopic",
+              "kafka-cluster:WriteData", "kafka-cluster:ReadData", "kafka-cluster:DescribeTopicDynamicConfiguration",
+              "kafka-cluster:AlterTopicDynamicConfiguration", "kafka-cluster:AlterCluster"),
+    "group": ("kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"),
+}
+# "MSK Replicator supports clusters using instance types of m5.large or larger. t3.small clusters aren't supported",
+# "a minimum of three brokers in both source and target clusters ... in two Availability Zones ... a minimum of four",
+# "supported only on clusters running Apache Kafka 2.7.0 or higher", "Identical topic name replication ... requires
+# ... Kafka version 2.8.1 or higher"; and "MSK Replicator uses IAM access control to connect to your clusters".
+# https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-supported-clusters-versions.html
+REPLICATOR_MIN_KAFKA = (2, 7, 0)
+IDENTICAL_TOPIC_NAMES_MIN_KAFKA = (2, 8, 1)
+
+
+@dataclass
+class _Replication:
+    """One AWS::MSK::Replicator's flow: where the Replicator is, and its source and target clusters."""
+
+    where: str
+    stack: str
+    region: str | None
+    replicator: dict
+    source: tuple[str, str] | None  # (stack, logical id) of a cluster of this deployment
+    source_value: object
+    target: tuple[str, str] | None
+    target_value: object
+
+
+def _replications(deployment: Deployment) -> list[_Replication]:
+    flows = []
+    for stack, logical_id, replicator in deployment.resources("AWS::MSK::Replicator"):
+        for info in replicator["Properties"].get("ReplicationInfoList", []):
+            source_value = info.get("SourceKafkaClusterArn")
+            target_value = info.get("TargetKafkaClusterArn")
+            flows.append(_Replication(
+                f"{stack}/{logical_id}", stack, deployment.regions.get(stack), replicator,
+                _cluster_address(deployment, stack, source_value), source_value,
+                _cluster_address(deployment, stack, target_value), target_value))
+    return flows
+
+
+def _cluster_address(deployment: Deployment, stack: str, value: object) -> tuple[str, str] | None:
+    address = deployment.target(stack, value)
+    return address if (deployment.resource(address) or {}).get("Type") == "AWS::MSK::Cluster" else None
+
+
+def _cluster_region(deployment: Deployment, stack: str, address: tuple[str, str] | None, value: object) -> str | None:
+    """A cluster's region: its stack's, or the one its literal ARN names."""
+    if address is not None:
+        return deployment.region_of(address[0])
+    match = re.match(r"arn:[a-z-]+:kafka:([a-z0-9-]+):", render(deployment.resolve(stack, value)[1]))
+    return match.group(1) if match else None
+
+
+def _kafka_version(text: object) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", str(text).split(".x")[0])[:3])
+
+
+def _names_service(statement: dict, service: str) -> bool:
+    principal = statement.get("Principal", {})
+    return isinstance(principal, dict) and service in _as_list(principal.get("Service", []))
+
+
+def _action_matches(granted: object, action: str) -> bool:
+    return any(re.fullmatch(re.escape(g).replace(r"\*", ".*"), action, re.IGNORECASE)
+               for g in _as_list(granted) if isinstance(g, str))
+
+
+@rule
+def rule_an_msk_replicator_is_created_in_its_target_clusters_region(deployment: Deployment) -> list[str]:
+    """"To get started with MSK Replicator, you need create a new Replicator in your target cluster's AWS Region";
+    it names both clusters (KafkaClusters), each with the subnets of a VPC that reaches it (2-3), and for cross-region
+    replication "You must provide security groups for the target cluster".
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-how-it-works.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-network-reqs.html
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-msk-replicator-kafkaclusterclientvpcconfig.html"""
+    problems = []
+    for flow in _replications(deployment):
+        target_region = _cluster_region(deployment, flow.stack, flow.target, flow.target_value)
+        source_region = _cluster_region(deployment, flow.stack, flow.source, flow.source_value)
+        if target_region is None or flow.region is None:
+            problems.append(f"{flow.where}: cannot tell its target cluster's region "
+                            f"({render(flow.target_value)[:80]})")
+        elif target_region != flow.region:
+            problems.append(f"{flow.where}: is created in {flow.region}, but its target cluster is in {target_region}; "
+                            "AWS creates a Replicator in its target cluster's region")
+        named = {}
+        for cluster in flow.replicator["Properties"].get("KafkaClusters", []):
+            arn = cluster.get("AmazonMskCluster", {}).get("MskClusterArn")
+            named[json.dumps(deployment.resolve(flow.stack, arn)[1], sort_keys=True)] = cluster.get("VpcConfig", {})
+        for side, value in (("source", flow.source_value), ("target", flow.target_value)):
+            vpc = named.get(json.dumps(deployment.resolve(flow.stack, value)[1], sort_keys=True))
+            if vpc is None:
+                problems.append(f"{flow.where}: its {side} cluster is not among its KafkaClusters")
+                continue
+            subnets = vpc.get("SubnetIds", [])
+            if not isinstance(subnets, list) or not 2 <= len(subnets) <= 3:
+                problems.append(f"{flow.where}: the {side} cluster's VpcConfig names {len(subnets)} subnets; 2-3")
+            if side == "target" and source_region != target_region and not vpc.get("SecurityGroupIds"):
+                problems.append(f"{flow.where}: no security groups for the target cluster")
+    return problems
+
+
+@rule
+def rule_a_cross_region_replication_source_lets_msk_replicator_connect(deployment: Deployment) -> list[str]:
+    """A cross-region Replicator's source cluster: "The source cluster must have multi-VPC private connectivity turned
+    on for IAM access control", and a cluster policy lets kafka.amazonaws.com call CreateVpcConnection,
+    GetBootstrapBrokers and DescribeClusterV2 on it. Multi-VPC connectivity needs the cluster's IAM authentication and
+    refuses unauthenticated access ("the unauthenticated auth type is not supported when multi-VPC is turned on").
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-network-reqs.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-prepare-clusters.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/aws-access-mult-vpc.html#mvpc-requirements"""
+    policies: dict[tuple[str, str], list[dict]] = {}
+    for stack, _, policy in deployment.resources("AWS::MSK::ClusterPolicy"):
+        address = deployment.target(stack, policy["Properties"].get("ClusterArn"))
+        if address:
+            statements = _as_list(policy["Properties"].get("Policy", {}).get("Statement", []))
+            policies.setdefault(address, []).extend((stack, s) for s in statements)
+    problems = []
+    for flow in _replications(deployment):
+        source_region = _cluster_region(deployment, flow.stack, flow.source, flow.source_value)
+        if source_region == flow.region:
+            continue  # same-region replication needs neither
+        if flow.source is None:
+            problems.append(f"{flow.where}: its source cluster ({render(flow.source_value)[:80]}) is not one these "
+                            "stacks own: its multi-VPC connectivity and cluster policy cannot be checked")
+            continue
+        where = f"{flow.source[0]}/{flow.source[1]}"
+        props = (deployment.resource(flow.source) or {}).get("Properties", {})
+        connectivity = props.get("BrokerNodeGroupInfo", {}).get("ConnectivityInfo", {}).get("VpcConnectivity", {})
+        if connectivity.get("ClientAuthentication", {}).get("Sasl", {}).get("Iam", {}).get("Enabled") is not True:
+            problems.append(f"{where}: replicated to {flow.region} without multi-VPC private connectivity for IAM "
+                            "(ConnectivityInfo.VpcConnectivity.ClientAuthentication.Sasl.Iam)")
+        authentication = props.get("ClientAuthentication", {})
+        if authentication.get("Sasl", {}).get("Iam", {}).get("Enabled") is not True:
+            problems.append(f"{where}: replicated to {flow.region} without IAM client authentication")
+        if authentication.get("Unauthenticated", {}).get("Enabled") is True:
+            problems.append(f"{where}: allows unauthenticated access, which multi-VPC connectivity does not support")
+        admitted = set()
+        for policy_stack, statement in policies.get(flow.source, []):
+            resources = _as_list(statement.get("Resource", []))
+            on_cluster = any(r == "*" or deployment.target(policy_stack, r) == flow.source for r in resources)
+            if statement.get("Effect") == "Allow" and _names_service(statement, "kafka.amazonaws.com") and on_cluster:
+                admitted |= {a for a in REPLICATOR_SOURCE_ACTIONS if _action_matches(statement.get("Action"), a)}
+        missing = [a for a in REPLICATOR_SOURCE_ACTIONS if a not in admitted]
+        if missing:
+            problems.append(f"{where}: replicated to {flow.region}, its cluster policy does not let "
+                            f"kafka.amazonaws.com call {', '.join(missing)} on it")
+    return problems
+
+
+@rule
+def rule_replicated_msk_clusters_meet_msk_replicator_requirements(deployment: Deployment) -> list[str]:
+    """Both clusters of a Replicator: at least three brokers (four on two Availability Zones), m5.large or larger
+    (no t3), Apache Kafka 2.7.0 or later (2.8.1 for identical topic names), IAM access control.
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-supported-clusters-versions.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-topic-naming.html"""
+    problems = []
+    for flow in _replications(deployment):
+        naming = [i.get("TopicReplication", {}).get("TopicNameConfiguration", {}).get("Type")
+                  for i in flow.replicator["Properties"].get("ReplicationInfoList", [])]
+        least_version = IDENTICAL_TOPIC_NAMES_MIN_KAFKA if "IDENTICAL" in naming else REPLICATOR_MIN_KAFKA
+        for side, address in (("source", flow.source), ("target", flow.target)):
+            if address is None:
+                continue  # a cluster made elsewhere (the next rules say what they cannot check)
+            props = (deployment.resource(address) or {})["Properties"]
+            where = f"{address[0]}/{address[1]} ({side} of {flow.where})"
+            nodes = props["BrokerNodeGroupInfo"]
+            brokers, subnets = props.get("NumberOfBrokerNodes", 0), nodes.get("ClientSubnets", [])
+            least = 4 if isinstance(subnets, list) and len(subnets) == 2 else 3
+            if brokers < least:
+                problems.append(f"{where}: {brokers} brokers on {len(subnets)} zones; MSK Replicator needs {least}")
+            if ".t3." in str(nodes.get("InstanceType")):
+                problems.append(f"{where}: {nodes.get('InstanceType')} brokers, which MSK Replicator does not support")
+            version = _kafka_version(props.get("KafkaVersion", ""))
+            if version < least_version:
+                problems.append(f"{where}: Kafka {props.get('KafkaVersion')}; this replication needs "
+                                f"{'.'.join(map(str, least_version))} or later")
+            if props.get("ClientAuthentication", {}).get("Sasl", {}).get("Iam", {}).get("Enabled") is not True:
+                problems.append(f"{where}: no IAM access control, which MSK Replicator connects with")
+    return problems
+
+
+def _egress_admits(deployment: Deployment, group: tuple[str, str], to: set, port: int) -> bool:
+    """A security group lets traffic out to one of ``to`` (or anywhere) on ``port``."""
+    rules = [(None if "CidrIp" in r else deployment.target(group[0], r.get("DestinationSecurityGroupId")), r)
+             for r in (deployment.resource(group) or {}).get("Properties", {}).get("SecurityGroupEgress", [])]
+    for stack, _, egress in deployment.resources("AWS::EC2::SecurityGroupEgress"):
+        props = egress["Properties"]
+        if deployment.target(stack, props.get("GroupId")) == group:
+            destination = props.get("DestinationSecurityGroupId")
+            rules.append((deployment.target(stack, destination) if destination else None, props))
+    for destination, rule_ in rules:
+        open_to_all = destination is None and rule_.get("CidrIp") == "0.0.0.0/0"
+        low, high = _ports(rule_)
+        if (open_to_all or destination in to) and low <= port <= high:
+            return True
+    return False
+
+
+@rule
+def rule_msk_replicator_may_use_both_clusters_and_reach_the_target(deployment: Deployment) -> list[str]:
+    """The service execution role is assumed by kafka.amazonaws.com and allows AWSMSKReplicatorExecutionRole's actions
+    on each cluster and on its topics and groups, WriteDataIdempotently on both clusters; the target cluster's security
+    groups admit the Replicator's on port 9098 and the Replicator's let it out ("security groups for the target cluster
+    with appropriate inbound and outbound rules on port 9098").
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-ser.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/security-iam-awsmanpol-AWSMSKReplicatorExecutionRole.html
+    https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-network-reqs.html"""
+    network = _network(deployment)
+    problems = []
+    for flow in _replications(deployment):
+        props = flow.replicator["Properties"]
+        role_address = deployment.target(flow.stack, props.get("ServiceExecutionRoleArn"))
+        role = deployment.resource(role_address) or {}
+        trust = _as_list(role.get("Properties", {}).get("AssumeRolePolicyDocument", {}).get("Statement", []))
+        if not any(s.get("Effect") == "Allow" and _names_service(s, "kafka.amazonaws.com") for s in trust):
+            problems.append(f"{flow.where}: its service execution role is not assumed by kafka.amazonaws.com")
+        statements = deployment.role_statements(flow.stack, props.get("ServiceExecutionRoleArn"))
+        for side, address, value in (("source", flow.source, flow.source_value),
+                                     ("target", flow.target, flow.target_value)):
+            cluster_name = ((deployment.resource(address) or {}).get("Properties", {}).get("ClusterName")
+                            if address else None)
+            cluster_region = _cluster_region(deployment, flow.stack, address, value)
+            for scope, actions in REPLICATOR_ROLE_ACTIONS.items():
+                for action in actions:
+                    if not _replicator_role_allows(deployment, role_address, statements, action, scope, address,
+                                                   cluster_name, cluster_region):
+                        problems.append(f"{flow.where}: its role lacks {action} on the {side} cluster"
+                                        f"{'' if scope == 'cluster' else f's {scope}s'}")
+        if flow.target is None:
+            continue
+        target_groups = {deployment.target(flow.target[0], g) for g in (deployment.resource(flow.target) or {})
+                         ["Properties"]["BrokerNodeGroupInfo"].get("SecurityGroups", [])}
+        for cluster in props.get("KafkaClusters", []):
+            arn = cluster.get("AmazonMskCluster", {}).get("MskClusterArn")
+            if _cluster_address(deployment, flow.stack, arn) != flow.target:
+                continue
+            for group_value in cluster.get("VpcConfig", {}).get("SecurityGroupIds", []):
+                group = deployment.target(flow.stack, group_value)
+                if not _admits(network, target_groups, {group}, MSK_IAM_PORT):
+                    problems.append(f"{flow.where}: the target cluster's security groups do not admit the Replicator's "
+                                    f"({group[1] if group else group_value}) on {MSK_IAM_PORT}")
+                if group and not _egress_admits(deployment, group, target_groups, MSK_IAM_PORT):
+                    problems.append(f"{flow.where}: its security group {group[1]} does not let it out to the target "
+                                    f"brokers on {MSK_IAM_PORT}")
+    return problems
+
+
+def _replicator_role_allows(deployment: Deployment, role: tuple[str, str] | None, statements: list[dict], action: str,
+                            scope: str, cluster: tuple[str, str] | None, cluster_name: str | None,
+                            region: str | None) -> bool:
+    """Some statement allows ``action`` on the cluster itself, or on its topics / groups (``<kind>/<name>/...*``)."""
+    stack = role[0] if role else ""
+    for statement in statements:
+        if not _action_matches(statement.get("Action", []), action):
+            continue
+        for resource in _as_list(statement.get("Resource", [])):
+            if resource == "*":
+                return True
+            if scope == "cluster":
+                if cluster is not None and deployment.target(stack, resource) == cluster:
+                    return True
+                continue
+            producer, value = deployment.resolve(stack, resource)
+            text = render(value)
+            if f":{scope}/" not in text or not text.endswith("/*"):
+                continue
+            of_cluster = cluster is not None and producer == cluster[0] and cluster[1] in _references(value)
+            by_name = (cluster_name is not None and f":{scope}/{cluster_name}/" in text
+                       and (region is None or f":kafka:{region}:" in text))
+            if of_cluster or by_name:
+                return True
+    return False
+
+
+CUSTOMER_KEY_STORE = re.compile(r".+-customer-keys$")
+
+
+@rule
+def rule_a_failover_region_can_open_what_the_environment_sealed(deployment: Deployment) -> list[str]:
+    """Personal fields travel and rest sealed under keys the customer-data key wraps (docs/data-map.md): a region that
+    takes over needs that key (a multi-Region replica under the same alias) and the store of wrapped keys (a global
+    table replica), or everything sealed in the replicated events is unreadable there. A key is made single- or
+    multi-Region once ("you can't change this property later"), so a retained environment's key is multi-Region from
+    the start; CloudFormation turns no table into a global table in place, so the store is one from the start too.
+    https://docs.aws.amazon.com/kms/latest/developerguide/mrk-how-it-works.html
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-replicakey.html
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-dynamodb-globaltable.html"""
+    primaries, replicas = {}, {}
+    for stack, _, alias in deployment.resources("AWS::KMS::Alias"):
+        name = render(alias["Properties"]["AliasName"])
+        if not CUSTOMER_DATA_KEY_ALIAS.match(name):
+            continue
+        address = deployment.target(stack, alias["Properties"]["TargetKeyId"])
+        kind = (deployment.resource(address) or {}).get("Type")
+        if kind == "AWS::KMS::Key":
+            primaries[address] = name
+        elif kind == "AWS::KMS::ReplicaKey" and address is not None:
+            replicas[address] = name
+    stores = [(stack, lid, table) for stack, lid, table in deployment.resources(
+        "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
+        if CUSTOMER_KEY_STORE.match(render(table["Properties"].get("TableName", "")))]
+    targets = {flow.region for flow in _replications(deployment) if flow.region}
+    problems = []
+    for (stack, logical_id), alias in sorted(primaries.items()):
+        key = deployment.resource((stack, logical_id)) or {}
+        where = f"{stack}/{logical_id} ({alias})"
+        if (key.get("DeletionPolicy") == "Retain" or targets) and key["Properties"].get("MultiRegion") is not True:
+            problems.append(f"{where}: a retained or replicated environment's customer-data key is single-Region; KMS "
+                            "cannot make it multi-Region later, so no region could ever open what it sealed")
+        for region in sorted(targets):
+            here = [r for r in replicas if deployment.regions.get(r[0]) == region and replicas[r] == alias
+                    and deployment.target(r[0], deployment.resource(r)["Properties"].get("PrimaryKeyArn"))
+                    == (stack, logical_id)]
+            if not here:
+                problems.append(f"{where}: no replica of it under {alias} in {region}, where the events are "
+                                "replicated")
+    for stack, logical_id, table in stores:
+        where = f"{stack}/{logical_id}"
+        retained = table.get("DeletionPolicy") == "Retain"
+        if (retained or targets) and table["Type"] != "AWS::DynamoDB::GlobalTable":
+            problems.append(f"{where}: the customer key store of a retained or replicated environment is not a global "
+                            "table; CloudFormation turns no table into one in place")
+            continue
+        regions = {r.get("Region") for r in table["Properties"].get("Replicas", [])}
+        for region in sorted(targets - regions):
+            problems.append(f"{where}: no replica of the customer key store in {region}, where the events are "
+                            "replicated")
+    return problems
 
 
 def check(deployment: Deployment, name: str) -> list[str]:

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from shopstream import catalog
 from stacks.config import ConfigError, load
 from tests.infra.conftest import ENVIRONMENTS, ROOT, cdk_context
 
@@ -122,3 +123,125 @@ def test_the_app_exits_with_the_message_instead_of_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "brokerCount (3) must be a multiple of the number of availabilityZones (2)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- issue 22: Express brokers, the user pool's e-mail ---------------------------------------------------------------
+EXPRESS = {"brokerInstanceType": "express.m7g.xlarge", "brokerVolumeGiB": None, "tieredStorage": False}
+
+
+@pytest.mark.parametrize(("env", "overrides", "named"), [
+    # Broker sizes MSK offers: https://docs.aws.amazon.com/msk/latest/developerguide/broker-instance-sizes.html
+    ("prod", {"brokerInstanceType": "kafka.m7g.medium"}, "'kafka.m7g.medium' is not a broker size MSK offers"),
+    ("prod", {"brokerInstanceType": "express.m5.large"}, "is not a broker size MSK offers"),
+    ("prod", {"brokerVolumeGiB": None}, "brokerVolumeGiB is required"),
+    # Express: storage managed by MSK, 3 AZs only, replication 3 and min.insync.replicas 2 fixed
+    # (https://docs.aws.amazon.com/msk/latest/developerguide/msk-broker-types-express.html, bestpractices-express.html)
+    ("prod", {**EXPRESS, "brokerVolumeGiB": 1000}, "brokerVolumeGiB must be null with express.m7g.xlarge"),
+    ("prod", {**EXPRESS, "tieredStorage": True}, "tieredStorage must be false with express.m7g.xlarge"),
+    ("dev", {**EXPRESS, "brokerCount": 2}, "Express brokers run in exactly 3 Availability Zones, got 2"),
+    ("staging", {**EXPRESS, "minInsyncReplicas": 1}, "replicationFactor and minInsyncReplicas must be 3 and 2"),
+    ("prod", {**EXPRESS, "brokerCount": 3, "partitions": {"order-events": 1000}},
+     "partition replicas on 3 express.m7g.xlarge brokers"),
+    # The user pool's e-mail: through SES where data is retained, from the identity's address or domain.
+    ("prod", {"email": None}, "email (the SES identity the user pool sends from) is required"),
+    ("prod", {"email": {"sender": "shop@shopstream.example", "identity": "elsewhere.example"}},
+     "must be the sender 'shop@shopstream.example' or its domain"),
+    ("staging", {"email": {"sender": "shopstream", "identity": "shopstream.example"}}, "email.sender"),
+])
+def test_brokers_and_email_aws_would_refuse_are_refused_naming_the_setting(env, overrides, named):
+    with pytest.raises(ConfigError) as refused:
+        load(_environments(env, **overrides), env)
+    assert named in str(refused.value), str(refused.value)
+
+
+def test_express_brokers_are_accepted_where_msk_offers_them():
+    prod = load(_environments("prod", **EXPRESS, brokerCount=3), "prod")
+    assert prod.express_brokers and prod.broker_volume_gi_b is None and prod.partitions_per_broker == 1000
+    staging = load(_environments("staging", **{**EXPRESS, "brokerInstanceType": "express.m7g.large"}), "staging")
+    assert staging.express_brokers and staging.broker_count == 3
+    for env in ENVIRONMENTS:  # today's environments are all on Standard brokers
+        assert not load(cdk_context()["environments"], env).express_brokers
+
+
+def test_express_sizing_of_prod_at_2000_orders_per_second():
+    """docs/capacity.md, Express brokers: egress (each mapping reads its whole topic) decides."""
+    from tools import capacity
+
+    prod = load(cdk_context()["environments"], "prod")
+    partitions = {t.name: prod.partition_count(t.name) for t in catalog.TOPICS}
+    assert capacity.express_brokers_needed("express.m7g.xlarge", 2000, partitions) == {
+        "ingress": 2, "egress": 3, "partitions": 3, "brokers": 3}
+    assert capacity.express_brokers_needed("express.m7g.large", 2000, partitions)["brokers"] == 6
+    with pytest.raises(ValueError, match="no price for express.m7g.xlarge"):
+        capacity.monthly_cost(load(_environments("prod", **EXPRESS, brokerCount=3), "prod"), 0)
+
+
+def test_staging_and_prod_send_the_user_pools_email_from_the_notification_services_identity():
+    for env in ("staging", "prod"):
+        config = load(cdk_context()["environments"], env)
+        assert config.email is not None
+        assert config.service_settings("notification") == {"SHOPSTREAM_NOTIFICATION_SENDER": config.email.sender}
+    assert load(cdk_context()["environments"], "dev").email is None  # Cognito's own sending, dev only
+    assert load(cdk_context()["environments"], "dev").service_settings("notification") == {}
+
+
+def test_the_cost_model_counts_the_cloudwatch_metrics_each_monitoring_level_bills():
+    from tools import capacity
+
+    counts = {env: capacity.cloudwatch_metrics(load(cdk_context()["environments"], env)) for env in ENVIRONMENTS}
+    assert counts == {"dev": 2 * 47 + 35 * 9, "staging": 1418, "prod": 7181}
+    assert capacity.cloudwatch_metrics_cost(10_000) == pytest.approx(3000)
+    assert capacity.cloudwatch_metrics_cost(12_000) == pytest.approx(3200)
+
+
+# --- issue 22, section 1: cross-region replication ----------------------------------------------------------------
+def _replicating(env: str, replication: dict | None = None, **overrides) -> dict:
+    from tests.infra.conftest import REPLICATION
+
+    return _environments(env, replication={**REPLICATION, **(replication or {})}, **overrides)
+
+
+@pytest.mark.parametrize(("env", "replication", "overrides", "named"), [
+    # MSK Replicator: m5.large or larger, three brokers in both clusters, four on two zones
+    # (https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-supported-clusters-versions.html).
+    ("dev", None, {}, "MSK Replicator does not support kafka.t3.small brokers"),
+    ("dev", None, {"brokerInstanceType": "kafka.m5.large"},
+     "brokerCount (2) must be at least 4 for replication with 2 availabilityZones"),
+    ("staging", {"targetAvailabilityZones": ["eu-central-1a", "eu-central-1b"]}, {},
+     "brokerCount (3) must be at least 4 for replication with 2 replication.targetAvailabilityZones"),
+    ("prod", {"targetRegion": "eu-west-1"}, {}, "replication.targetRegion must differ from region"),
+    ("prod", {"targetAvailabilityZones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"]}, {},
+     "'eu-west-1a' is not an Availability Zone of region 'eu-central-1'"),
+    ("prod", {"targetAvailabilityZones": ["eu-central-1a", "eu-central-1a", "eu-central-1b"]}, {}, "repeats a zone"),
+    # The target is built like the source: Express brokers there need three zones as well.
+    ("prod", {"targetAvailabilityZones": ["eu-central-1a", "eu-central-1b"]},
+     {"brokerInstanceType": "express.m7g.xlarge", "brokerVolumeGiB": None, "tieredStorage": False},
+     "Express brokers run in exactly 3 Availability Zones"),
+    # The source's multi-VPC connectivity and cluster policy are set on a cluster these stacks own.
+    ("prod", None, {"existingClusterArn": "arn:aws:kafka:eu-west-1:111122223333:cluster/x/y"},
+     "replication needs a cluster these stacks own"),
+    # The settings of issue 22 (a target cluster made by hand, named by ARN) are no longer taken.
+    ("prod", {"targetClusterArn": "arn:aws:kafka:eu-central-1:111122223333:cluster/shopstream-dr/abc"}, {},
+     "replication.targetClusterArn"),
+])
+def test_replication_aws_would_refuse_is_refused_naming_the_setting(env, replication, overrides, named):
+    with pytest.raises(ConfigError) as refused:
+        load(_replicating(env, replication, **overrides), env)
+    assert named in str(refused.value), str(refused.value)
+
+
+def test_a_replicated_environment_is_built_again_in_its_target_region_with_the_same_brokers():
+    prod = load(_replicating("prod"), "prod")
+    replica = prod.replica()
+    assert (replica.region, replica.availability_zones) == ("eu-central-1", ["eu-central-1a", "eu-central-1b",
+                                                                            "eu-central-1c"])
+    assert replica.replication is None and replica.name == prod.name
+    assert (replica.broker_instance_type, replica.broker_count, replica.tiered_storage, replica.partitions) == (
+        prod.broker_instance_type, prod.broker_count, prod.tiered_storage, prod.partitions)
+    with pytest.raises(ValueError, match="has no replication"):
+        replica.replica()
+
+
+def test_what_cannot_become_multi_region_later_is_multi_region_wherever_an_environment_may_fail_over():
+    environments = cdk_context()["environments"]
+    assert [env for env in ENVIRONMENTS if load(environments, env).may_fail_over] == ["staging", "prod"]

@@ -12,17 +12,19 @@ import pytest
 
 from stacks.config import load
 from tests.infra.code_calls import CodeIndex, calls_of
-from tests.infra.conftest import ENVIRONMENTS, cdk_context
+from tests.infra.conftest import ENVIRONMENTS, REPLICATED_ENVIRONMENTS, cdk_context, replicated
 from tests.infra.readiness import RULES, Deployment, check, render
 
 
 @pytest.fixture(scope="session")
-def deployments(synthesized) -> dict[str, Deployment]:
-    return {env: Deployment(env, s.templates, s.regions) for env, s in synthesized.items()}
+def deployments(synthesized, synthesized_with_replication) -> dict[str, Deployment]:
+    """Every environment as shipped (replication off), and by ``replicated(env)`` with replication on."""
+    every = {**synthesized, **synthesized_with_replication}
+    return {name: Deployment(s.name, s.templates, s.regions) for name, s in every.items()}
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", ENVIRONMENTS + tuple(replicated(env) for env in REPLICATED_ENVIRONMENTS))
 def test_every_environment_meets_every_rule(deployments, env, rule):
     assert check(deployments[env], rule) == []
 
@@ -364,6 +366,276 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
 ]
 
 
+
+# --- issue 22, section 1: each finding as the templates had it, or the way it would come back ------------------
+def _cluster(d: Deployment) -> dict:
+    _, _, cluster = _first(d, "AWS::MSK::Cluster")
+    return cluster["Properties"]
+
+
+def _user_pool(d: Deployment) -> dict:
+    _, _, pool = _first(d, "AWS::Cognito::UserPool")
+    return pool["Properties"]
+
+
+def _pool_with_cognito_email(d: Deployment) -> None:
+    """The pool of issue 22: self sign-up and e-mail verification, no EmailConfiguration."""
+    del _user_pool(d)["EmailConfiguration"]
+
+
+def _ses_identity_in_another_region(d: Deployment) -> None:
+    email = _user_pool(d)["EmailConfiguration"]
+    email["SourceArn"] = json.loads(json.dumps(email["SourceArn"]).replace(":ses:eu-west-1:", ":ses:us-east-1:"))
+
+
+def _sender_outside_the_identity(d: Deployment) -> None:
+    _user_pool(d)["EmailConfiguration"]["From"] = "shopstream <shop@elsewhere.example>"
+
+
+def _cluster_pinned_to_revision_one(d: Deployment) -> None:
+    """The cluster of issue 22: ConfigurationInfo names revision 1 for good."""
+    _cluster(d)["ConfigurationInfo"]["Revision"] = 1
+
+
+def _brokers_msk_does_not_offer(d: Deployment) -> None:
+    _cluster(d)["BrokerNodeGroupInfo"]["InstanceType"] = "kafka.m7g.medium"
+
+
+def _express_brokers_with_standard_settings(d: Deployment) -> None:
+    """Express brokers put into a Standard cluster's template: its EBS volume, tiered storage, its configuration's
+    replication settings and its topics' min.insync.replicas."""
+    _cluster(d)["BrokerNodeGroupInfo"]["InstanceType"] = "express.m7g.xlarge"
+
+
+def _express_brokers_in_two_zones(d: Deployment) -> None:
+    cluster = _cluster(d)
+    cluster["BrokerNodeGroupInfo"]["InstanceType"] = "express.m7g.large"
+    del cluster["BrokerNodeGroupInfo"]["StorageInfo"]
+    del cluster["StorageMode"]
+
+
+def _list_streams_on_the_table_streams(d: Deployment) -> None:
+    """The relay's statement of issue 22: ListStreams on the table's stream ARNs, which grants nothing."""
+    for _, logical_id, policy in d.resources("AWS::IAM::Policy"):
+        if logical_id.startswith("ServiceRelayRole"):
+            statements = policy["Properties"]["PolicyDocument"]["Statement"]
+            for statement in statements:
+                if "dynamodb:ListStreams" in _as_list(statement["Action"]):
+                    statement["Action"] = [a for a in _as_list(statement["Action"]) if a != "dynamodb:ListStreams"]
+            statements.append({"Action": "dynamodb:ListStreams", "Effect": "Allow", "Resource": {
+                "Fn::Join": ["", [{"Fn::GetAtt": ["ServiceTable603BACCB", "Arn"]}, "/stream/*"]]}})
+            return
+    raise LookupError("relay policy")
+
+
+def _prod_on_smaller_brokers(d: Deployment) -> None:
+    """What docs/deploy.md named for prod (issue 22), now in the template instead of in the guide."""
+    _cluster(d)["BrokerNodeGroupInfo"]["InstanceType"] = "kafka.m7g.large"
+
+
+def _dev_monitored_per_partition(d: Deployment) -> None:
+    _cluster(d)["EnhancedMonitoring"] = "PER_TOPIC_PER_PARTITION"
+
+
+def _mapping(d: Deployment, prefix: str, stack_part: str) -> dict:
+    _, _, mapping = _first(d, "AWS::Lambda::EventSourceMapping", prefix, stack_part)
+    return mapping["Properties"]
+
+
+def _mapping_without_metrics(d: Deployment) -> None:
+    del _mapping(d, "ServicePaymentOutcomesMapping", "-order")["MetricsConfig"]
+
+
+def _mapping_without_logs(d: Deployment) -> None:
+    del _mapping(d, "ServiceOrderReservationsMapping", "-inventory")["LoggingConfig"]
+
+
+def _kafka_logging_on_the_relay(d: Deployment) -> None:
+    _mapping(d, "ServiceRelayMapping", "-order")["LoggingConfig"] = {"SystemLogLevel": "WARN"}
+
+
+def _lag_watched_by_the_function_only(d: Deployment) -> None:
+    """The lag alarm as it was: the function's topic-level OffsetLag, not the mapping's own metric."""
+    for _, logical_id, alarm in d.resources("AWS::CloudWatch::Alarm"):
+        if logical_id.startswith("ServicePaymentOutcomesOffsetLag"):
+            props = alarm["Properties"]
+            topic = next(q for q in props.pop("Metrics") if q["Id"] == "topicLag")["MetricStat"]
+            props.update(MetricName="OffsetLag", Namespace="AWS/Lambda", Dimensions=topic["Metric"]["Dimensions"],
+                         Period=topic["Period"], Statistic=topic["Stat"])
+            return
+    raise LookupError("lag alarm")
+
+
+def _kafka_mapping_letting_only_strings_through(d: Deployment) -> None:
+    """The third pattern the mappings had before issue 21: meant to let values that are not JSON objects through."""
+    _mapping(d, "ServicePaymentOutcomesMapping", "-order")["FilterCriteria"] = {
+        "Filters": [{"Pattern": '{"value":[{"prefix":""}]}'}]}
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+EMAIL_RULE = "user_pools_that_let_users_sign_up_send_their_email_through_ses"
+BROKERS_RULE = "msk_brokers_are_a_size_msk_offers_and_the_cluster_suits_them"
+MAPPINGS_RULE = "kafka_mappings_emit_their_metrics_and_logs_and_are_watched"
+MUTATIONS += [
+    (EMAIL_RULE, "prod", _pool_with_cognito_email, "with Cognito's default sending (COGNITO_DEFAULT)"),
+    (EMAIL_RULE, "staging", _ses_identity_in_another_region, "its SES identity is in us-east-1, not the pool's region"),
+    (EMAIL_RULE, "prod", _sender_outside_the_identity, "is not the SES identity 'shopstream.example'"),
+    ("msk_clusters_follow_their_configurations_latest_revision", "prod", _cluster_pinned_to_revision_one,
+     "ConfigurationInfo.Revision is 1, not BrokerConfiguration's LatestRevision.Revision"),
+    (BROKERS_RULE, "dev", _brokers_msk_does_not_offer, "kafka.m7g.medium is not a broker size MSK offers"),
+    (BROKERS_RULE, "prod", _express_brokers_with_standard_settings, "Express brokers have no storage to configure"),
+    (BROKERS_RULE, "prod", _express_brokers_with_standard_settings, "StorageMode TIERED on express.m7g.xlarge"),
+    (BROKERS_RULE, "prod", _express_brokers_with_standard_settings,
+     "its configuration sets default.replication.factor, min.insync.replicas, unclean.leader.election.enable"),
+    (BROKERS_RULE, "staging", _express_brokers_with_standard_settings,
+     "sets min.insync.replicas, which a topic on Express brokers does not set"),
+    (BROKERS_RULE, "dev", _express_brokers_in_two_zones, "2 client subnets; Express brokers run in exactly 3"),
+    ("no_iam_statement_scopes_an_action_that_takes_no_resource", "prod", _list_streams_on_the_table_streams,
+     "dynamodb:ListStreams scoped to {ServiceTable603BACCB.Arn}/stream/*"),
+    ("the_deploy_guide_names_the_broker_size_each_environment_runs", "prod", _prod_on_smaller_brokers,
+     "runs kafka.m7g.large brokers; docs/deploy.md names kafka.m7g.xlarge for prod"),
+    ("the_cost_model_prices_the_monitoring_the_cluster_is_billed_for", "dev", _dev_monitored_per_partition,
+     "EnhancedMonitoring PER_TOPIC_PER_PARTITION; the cost model prices PER_BROKER for dev"),
+    (MAPPINGS_RULE, "prod", _mapping_without_metrics, "does not emit ErrorCount, EventCount, KafkaMetrics"),
+    (MAPPINGS_RULE, "staging", _mapping_without_logs, "its pollers send no system logs"),
+    (MAPPINGS_RULE, "dev", _kafka_logging_on_the_relay, "LoggingConfig on a mapping that does not read Kafka"),
+    (MAPPINGS_RULE, "prod", _lag_watched_by_the_function_only, "no alarm watches its offset lag"),
+    ("kafka_mappings_drop_no_record_before_the_function", "dev", _kafka_mapping_letting_only_strings_through,
+     "a Kafka mapping with filter patterns ({\"value\":[{\"prefix\":\"\"}]})"),
+]
+
+
+# --- issue 22, section 1: cross-region replication, as the templates had it or the way it could come back ----------
+PROD_REPLICATED, STAGING_REPLICATED = replicated("prod"), replicated("staging")
+DR_TARGET_CLUSTER_ARN = "arn:aws:kafka:eu-central-1:111122223333:cluster/shopstream-dr/abc"
+
+
+def _stack(d: Deployment, part: str) -> str:
+    return f"shopstream-{d.name}-{part}"
+
+
+def _resource(d: Deployment, part: str, logical_id: str) -> dict:
+    """A resource of the stack ``shopstream-<env>-<part>``: by its logical id, or the first one it begins."""
+    resources = d.templates[_stack(d, part)]["Resources"]
+    return resources.get(logical_id) or next(r for lid, r in resources.items() if lid.startswith(logical_id))
+
+
+def _replicator_in_the_source_region(d: Deployment) -> None:
+    """Issue 22's layout: the Replicator in the source's messaging stack, the target a cluster ARN from cdk.json."""
+    replicator = d.templates[_stack(d, "dr-messaging")]["Resources"].pop("Replicator")
+    source = {"Fn::GetAtt": ["Cluster", "Arn"]}
+    [info] = replicator["Properties"]["ReplicationInfoList"]
+    info.update(SourceKafkaClusterArn=source, TargetKafkaClusterArn=DR_TARGET_CLUSTER_ARN)
+    source_side, target_side = replicator["Properties"]["KafkaClusters"]
+    source_side["AmazonMskCluster"]["MskClusterArn"] = source
+    target_side["AmazonMskCluster"]["MskClusterArn"] = DR_TARGET_CLUSTER_ARN
+    d.templates[_stack(d, "messaging")]["Resources"]["Replicator"] = replicator
+
+
+def _target_without_security_groups(d: Deployment) -> None:
+    del _resource(d, "dr-messaging", "Replicator")["Properties"]["KafkaClusters"][1]["VpcConfig"]["SecurityGroupIds"]
+
+
+def _source_without_multi_vpc_connectivity(d: Deployment) -> None:
+    """Issue 22's source cluster: docs/deploy.md asked the operator to turn multi-VPC connectivity on by hand."""
+    del _resource(d, "messaging", "Cluster")["Properties"]["BrokerNodeGroupInfo"]["ConnectivityInfo"]
+
+
+def _source_open_to_unauthenticated_clients(d: Deployment) -> None:
+    _resource(d, "messaging", "Cluster")["Properties"]["ClientAuthentication"]["Unauthenticated"] = {"Enabled": True}
+
+
+def _source_without_cluster_policy(d: Deployment) -> None:
+    """Issue 22's source cluster: the cluster policy was to be added by hand."""
+    del d.templates[_stack(d, "messaging")]["Resources"]["ReplicatorClusterPolicy"]
+
+
+def _cluster_policy_without_describe_cluster_v2(d: Deployment) -> None:
+    [statement] = _resource(d, "messaging", "ReplicatorClusterPolicy")["Properties"]["Policy"]["Statement"]
+    statement["Action"] = [a for a in statement["Action"] if a != "kafka:DescribeClusterV2"]
+
+
+def _source_of_two_brokers_on_two_zones(d: Deployment) -> None:
+    """dev's cluster as the source (issue 22: the tests synthesized dev with replication)."""
+    nodes = _resource(d, "messaging", "Cluster")["Properties"]
+    nodes["NumberOfBrokerNodes"] = 2
+    nodes["BrokerNodeGroupInfo"]["ClientSubnets"] = nodes["BrokerNodeGroupInfo"]["ClientSubnets"][:2]
+
+
+def _target_on_t3_brokers(d: Deployment) -> None:
+    _resource(d, "dr-messaging", "Cluster")["Properties"]["BrokerNodeGroupInfo"]["InstanceType"] = "kafka.t3.small"
+
+
+def _replicator_role_without_idempotent_writes_on_the_source(d: Deployment) -> None:
+    for _, logical_id, policy in d.resources("AWS::IAM::Policy"):
+        if logical_id.startswith("ReplicatorRole"):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "ExportsReader" in json.dumps(statement["Resource"]):  # the source's, from the other region
+                    statement["Action"] = [a for a in statement["Action"] if a != "kafka-cluster:WriteDataIdempotently"]
+                    return
+    raise LookupError("the Replicator's statement on the source cluster")
+
+
+def _target_brokers_shut_the_replicator_out(d: Deployment) -> None:
+    del d.templates[_stack(d, "dr-messaging")]["Resources"]["BrokersAdmitTheReplicator"]
+
+
+def _single_region_customer_data_key(d: Deployment) -> None:
+    _resource(d, "platform", "CustomerDataKey")["Properties"]["MultiRegion"] = False
+
+
+def _no_key_replica_in_the_target(d: Deployment) -> None:
+    del d.templates[_stack(d, "dr-keys")]["Resources"]["CustomerDataKeyAlias"]
+
+
+def _key_store_without_a_replica_in_the_target(d: Deployment) -> None:
+    table = _resource(d, "platform", "CustomerKeys")["Properties"]
+    table["Replicas"] = [r for r in table["Replicas"] if r["Region"] != "eu-central-1"]
+
+
+def _key_store_as_a_plain_table(d: Deployment) -> None:
+    _resource(d, "platform", "CustomerKeys")["Type"] = "AWS::DynamoDB::Table"
+
+
+REPLICATOR_REGION_RULE = "an_msk_replicator_is_created_in_its_target_clusters_region"
+REPLICATOR_SOURCE_RULE = "a_cross_region_replication_source_lets_msk_replicator_connect"
+REPLICATOR_CLUSTERS_RULE = "replicated_msk_clusters_meet_msk_replicator_requirements"
+REPLICATOR_ACCESS_RULE = "msk_replicator_may_use_both_clusters_and_reach_the_target"
+FAILOVER_KEYS_RULE = "a_failover_region_can_open_what_the_environment_sealed"
+MUTATIONS += [
+    (REPLICATOR_REGION_RULE, PROD_REPLICATED, _replicator_in_the_source_region,
+     "is created in eu-west-1, but its target cluster is in eu-central-1"),
+    (REPLICATOR_REGION_RULE, STAGING_REPLICATED, _target_without_security_groups,
+     "no security groups for the target cluster"),
+    (REPLICATOR_SOURCE_RULE, PROD_REPLICATED, _source_without_multi_vpc_connectivity,
+     "without multi-VPC private connectivity for IAM"),
+    (REPLICATOR_SOURCE_RULE, STAGING_REPLICATED, _source_open_to_unauthenticated_clients,
+     "allows unauthenticated access"),
+    (REPLICATOR_SOURCE_RULE, PROD_REPLICATED, _source_without_cluster_policy,
+     "does not let kafka.amazonaws.com call kafka:CreateVpcConnection, kafka:GetBootstrapBrokers, "
+     "kafka:DescribeClusterV2 on it"),
+    (REPLICATOR_SOURCE_RULE, STAGING_REPLICATED, _cluster_policy_without_describe_cluster_v2,
+     "does not let kafka.amazonaws.com call kafka:DescribeClusterV2 on it"),
+    (REPLICATOR_CLUSTERS_RULE, STAGING_REPLICATED, _source_of_two_brokers_on_two_zones,
+     "2 brokers on 2 zones; MSK Replicator needs 4"),
+    (REPLICATOR_CLUSTERS_RULE, PROD_REPLICATED, _target_on_t3_brokers,
+     "kafka.t3.small brokers, which MSK Replicator does not support"),
+    (REPLICATOR_ACCESS_RULE, PROD_REPLICATED, _replicator_role_without_idempotent_writes_on_the_source,
+     "its role lacks kafka-cluster:WriteDataIdempotently on the source cluster"),
+    (REPLICATOR_ACCESS_RULE, STAGING_REPLICATED, _target_brokers_shut_the_replicator_out,
+     "the target cluster's security groups do not admit the Replicator's"),
+    (FAILOVER_KEYS_RULE, "prod", _single_region_customer_data_key, "customer-data key is single-Region"),
+    (FAILOVER_KEYS_RULE, PROD_REPLICATED, _no_key_replica_in_the_target,
+     "no replica of it under alias/shopstream-prod-customer-data in eu-central-1"),
+    (FAILOVER_KEYS_RULE, STAGING_REPLICATED, _key_store_without_a_replica_in_the_target,
+     "no replica of the customer key store in eu-central-1"),
+    (FAILOVER_KEYS_RULE, "staging", _key_store_as_a_plain_table, "is not a global table"),
+]
+
+
 @pytest.mark.parametrize(("rule", "env", "breaking", "said"), MUTATIONS,
                          ids=[f"{r}-{b.__name__.strip('_')}" for r, _, b, _ in MUTATIONS])
 def test_each_rule_fires_on_a_template_broken_the_way_it_guards_against(deployments, rule, env, breaking, said):
@@ -405,3 +677,17 @@ def test_the_issue_findings_are_what_the_rules_report_on_the_old_templates(deplo
                         "msk_triggered_functions_use_only_supported_settings",
                         "http_api_access_logs_use_http_api_variables",
                         "every_asynchronously_invoked_function_keeps_its_failures"}
+
+
+def test_issue_22s_findings_are_what_its_rules_report_on_the_old_templates(deployments):
+    """prod as issue 22 found it: Cognito's own e-mail, revision 1, ListStreams scoped to the stream ARNs, mappings
+    without their metrics and logs, their lag watched through the function only; each is reported by its rule."""
+    broken = copy.deepcopy(deployments["prod"])
+    for breaking in (_pool_with_cognito_email, _cluster_pinned_to_revision_one, _list_streams_on_the_table_streams,
+                     _mapping_without_metrics, _lag_watched_by_the_function_only):
+        breaking(broken)
+    for _, _, mapping in broken.resources("AWS::Lambda::EventSourceMapping"):
+        mapping["Properties"].pop("LoggingConfig", None)
+    reported = {rule for rule in RULES if check(broken, rule)}
+    assert reported == {EMAIL_RULE, "msk_clusters_follow_their_configurations_latest_revision",
+                        "no_iam_statement_scopes_an_action_that_takes_no_resource", MAPPINGS_RULE}

@@ -15,7 +15,15 @@ from shopstream.filters import esm_filter_patterns, passes
 from stacks.config import load
 from stacks.nag import ACKNOWLEDGED
 from stacks.service import construct_name
-from tests.infra.conftest import ENVIRONMENTS, ROOT, cdk_context, synthesize
+from tests.infra.conftest import (
+    ENVIRONMENTS,
+    REPLICATED_ENVIRONMENTS,
+    REPLICATION,
+    ROOT,
+    cdk_context,
+    replicated,
+    synthesize,
+)
 from tests.unit.test_catalog import ADR_TOPICS
 from tools import capacity
 
@@ -204,7 +212,10 @@ def test_every_function_touches_only_its_own_resources(synthesized, spec):
             targets = _as_list(statement["Resource"])
             services = {a.split(":")[0] for a in actions}
             if targets == ["*"]:
-                assert services <= {"ec2", "xray"}, (function_id, actions)
+                # and ListStreams, which takes no resource, for the relay's stream pollers (issue 22)
+                unscoped = [a for a in actions if a.split(":")[0] not in {"ec2", "xray"}]
+                assert unscoped == [] or (unscoped == ["dynamodb:ListStreams"] and name == "Relay"), \
+                    (function_id, actions)
                 continue
             # The cluster ARN arrives as an import; everything else must be in this service's stack, except the
             # customer key store and the user pool, which the platform stack shares (checked below).
@@ -332,16 +343,25 @@ def test_only_apis_with_a_creating_route_fingerprint_request_bodies_with_an_hmac
 
 
 def test_the_customer_key_store_keeps_no_backup_and_no_stream(synthesized):
+    """dev: a plain table and a single-Region key; where data is retained, a global table (no replica yet, so no
+    stream) and a multi-Region key, which replication needs and neither could become later (docs/decisions.md)."""
     for env in ENVIRONMENTS:
-        [(_, _, table)] = list(synthesized[env].resources("AWS::DynamoDB::Table", "platform"))
+        kind = "AWS::DynamoDB::Table" if env == "dev" else "AWS::DynamoDB::GlobalTable"
+        [(_, _, table)] = list(synthesized[env].resources(kind, "platform"))
         props = table["Properties"]
         assert props["TableName"] == f"shopstream-{env}-customer-keys"
-        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is False
+        backups = [props] if env == "dev" else props["Replicas"]
+        assert [b["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] for b in backups] == [False]
         assert "StreamSpecification" not in props and "TimeToLiveSpecification" not in props
+        assert table.get("DeletionPolicy") == ("Delete" if env == "dev" else "Retain")
         [key] = [k for lid, k in synthesized[env].stack("platform")["Resources"].items()
                  if lid.startswith("CustomerDataKey") and k["Type"] == "AWS::KMS::Key"]
         assert key["Properties"]["EnableKeyRotation"] is True
+        assert key["Properties"].get("MultiRegion") is (True if env != "dev" else None)  # dev's key as deployed
         assert key.get("DeletionPolicy") == ("Delete" if env == "dev" else "Retain")
+        [fingerprints] = [k for lid, k in synthesized[env].stack("platform")["Resources"].items()
+                          if lid.startswith("RequestFingerprintKey") and k["Type"] == "AWS::KMS::Key"]
+        assert fingerprints["Properties"].get("MultiRegion") is (True if env != "dev" else None)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -462,21 +482,105 @@ def test_every_nag_acknowledgement_has_a_reason(synthesized):
         assert len(ack.reason) >= 20 and ack.rule.startswith("AwsSolutions-"), ack
 
 
-def test_the_replicator_appears_only_behind_its_flag(synthesized, tmp_path):
-    assert not list(synthesized["prod"].resources("AWS::MSK::Replicator"))
-    replicated = synthesize("dev", tmp_path, {"replication": {
-        "targetRegion": "eu-central-1",
-        "targetClusterArn": "arn:aws:kafka:eu-central-1:111122223333:cluster/shopstream-dr/abc",
-        "targetSubnetIds": ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"],
-        "targetSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"]}})
-    [(_, _, replicator)] = replicated.resources("AWS::MSK::Replicator")
-    info = replicator["Properties"]["ReplicationInfoList"][0]
-    assert set(info["TopicReplication"]["TopicsToReplicate"]) == {t.name for t in catalog.TOPICS}
+# --- cross-region replication (cdk.json `replication`; docs/runbooks/failover.md) -------------------------------------
+def _manifest_dependencies(synth) -> dict[str, set[str]]:
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    return {name: {d for d in artifact.get("dependencies", []) if not d.endswith(".assets")}
+            for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"}
+
+
+def test_no_environment_ships_replication_and_none_builds_a_second_region(synthesized):
+    for env in ENVIRONMENTS:
+        assert load(cdk_context()["environments"], env).replication is None
+        assert not list(synthesized[env].resources("AWS::MSK::Replicator"))
+        assert not list(synthesized[env].resources("AWS::MSK::ClusterPolicy"))
+        assert set(synthesized[env].regions.values()) == {load(cdk_context()["environments"], env).region}
+
+
+@pytest.mark.parametrize("env", REPLICATED_ENVIRONMENTS)
+def test_the_replicator_lives_in_the_target_region_with_a_cluster_like_the_source(synthesized_with_replication, env):
+    synth = synthesized_with_replication[replicated(env)]
+    target = REPLICATION["targetRegion"]
+    dr_stacks = {f"shopstream-{env}-dr-network", f"shopstream-{env}-dr-messaging", f"shopstream-{env}-dr-keys"}
+    assert {stack for stack, region in synth.regions.items() if region == target} == dr_stacks
+    [(stack, _, replicator)] = synth.resources("AWS::MSK::Replicator")
+    assert stack == f"shopstream-{env}-dr-messaging"
+    source = synth.stack("messaging")["Resources"]["Cluster"]["Properties"]
+    copy = synth.stack("dr-messaging")["Resources"]["Cluster"]["Properties"]
+    for setting in ("NumberOfBrokerNodes", "KafkaVersion", "EnhancedMonitoring", "StorageMode", "ClientAuthentication",
+                    "EncryptionInfo"):
+        assert copy.get(setting) == source.get(setting), setting
+    assert copy["BrokerNodeGroupInfo"]["InstanceType"] == source["BrokerNodeGroupInfo"]["InstanceType"]
+    assert len(copy["BrokerNodeGroupInfo"]["ClientSubnets"]) == len(REPLICATION["targetAvailabilityZones"])
+    zones = {r["Properties"]["AvailabilityZone"] for _, _, r in synth.resources("AWS::EC2::Subnet", "dr-network")}
+    assert zones == set(REPLICATION["targetAvailabilityZones"])
+    # Only the source has the catalog's topics as resources: the Replicator makes the target's.
+    assert not list(synth.resources("AWS::MSK::Topic", "dr-messaging"))
+    assert len(list(synth.resources("AWS::MSK::Topic", "messaging"))) == len(catalog.TOPICS)
+    # The target side deploys after the source side it reads, the key's replica after its primary.
+    dependencies = _manifest_dependencies(synth)
+    assert f"shopstream-{env}-messaging" in dependencies[f"shopstream-{env}-dr-messaging"]
+    assert f"shopstream-{env}-platform" in dependencies[f"shopstream-{env}-dr-keys"]
+
+
+@pytest.mark.parametrize("env", REPLICATED_ENVIRONMENTS)
+def test_the_replicator_copies_every_topic_and_consumer_group_whole_under_the_same_names(
+        synthesized_with_replication, env):
+    """Failover without reconfiguring a consumer: the catalog's topic names (IDENTICAL), the history from the
+    earliest offset, every mapping's consumer group with its offsets."""
+    [(_, _, replicator)] = synthesized_with_replication[replicated(env)].resources("AWS::MSK::Replicator")
+    [info] = replicator["Properties"]["ReplicationInfoList"]
+    topics = info["TopicReplication"]
+    assert topics["TopicsToReplicate"] == [t.name for t in catalog.TOPICS]
+    assert topics["TopicNameConfiguration"] == {"Type": "IDENTICAL"}
+    assert topics["StartingPosition"] == {"Type": "EARLIEST"}
+    assert topics["CopyTopicConfigurations"] is True
+    groups = info["ConsumerGroupReplication"]
+    assert set(groups["ConsumerGroupsToReplicate"]) == {
+        catalog.consumer_group_id(s.name, h.name) for s in catalog.SERVICES for h in s.handlers}
+    assert groups["SynchroniseConsumerGroupOffsets"] is True
+
+
+@pytest.mark.parametrize("env", REPLICATED_ENVIRONMENTS)
+def test_the_source_admits_the_replicator_in_its_own_template(synthesized_with_replication, env):
+    """What docs/deploy.md once asked the operator to do by hand on a cluster CloudFormation owns."""
+    synth = synthesized_with_replication[replicated(env)]
+    cluster = synth.stack("messaging")["Resources"]["Cluster"]["Properties"]
+    assert cluster["BrokerNodeGroupInfo"]["ConnectivityInfo"] == {
+        "VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}}
+    [(_, _, policy)] = synth.resources("AWS::MSK::ClusterPolicy", "messaging")
+    assert policy["Properties"]["ClusterArn"] == {"Fn::GetAtt": ["Cluster", "Arn"]}
+    [statement] = policy["Properties"]["Policy"]["Statement"]
+    assert statement["Principal"] == {"Service": "kafka.amazonaws.com"}
+    assert statement["Action"] == ["kafka:CreateVpcConnection", "kafka:GetBootstrapBrokers", "kafka:DescribeClusterV2"]
+
+
+@pytest.mark.parametrize("env", REPLICATED_ENVIRONMENTS)
+def test_the_target_region_can_open_what_is_sealed_and_erasure_reaches_it(synthesized_with_replication, env):
+    synth = synthesized_with_replication[replicated(env)]
+    [(_, _, store)] = synth.resources("AWS::DynamoDB::GlobalTable", "platform")
+    assert {r["Region"] for r in store["Properties"]["Replicas"]} == {"eu-west-1", REPLICATION["targetRegion"]}
+    assert all(r["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is False
+               for r in store["Properties"]["Replicas"])
+    assert store["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    [(_, _, replica)] = synth.resources("AWS::KMS::ReplicaKey", "dr-keys")
+    assert replica.get("DeletionPolicy") == "Retain" and replica["Properties"]["PendingWindowInDays"] == 30
+    [(_, _, alias)] = synth.resources("AWS::KMS::Alias", "dr-keys")
+    assert alias["Properties"]["AliasName"] == f"alias/shopstream-{env}-customer-data"
+
+
+@pytest.mark.parametrize("env", REPLICATED_ENVIRONMENTS)
+def test_cfn_lint_is_clean_with_replication(synthesized_with_replication, env):
+    _cfn_lint(synthesized_with_replication[replicated(env)])
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_cfn_lint_is_clean(synthesized, env):
-    templates = sorted(str(p) for p in synthesized[env].outdir.glob("*.template.json"))
+    _cfn_lint(synthesized[env])
+
+
+def _cfn_lint(synth) -> None:
+    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     # W3010 (hard-coded AZs) is intended: each environment names its zones so that the MSK client
     # subnets synthesized are the ones deployed (docs/decisions.md, 2026-11-29).
@@ -588,3 +692,54 @@ def test_api_functions_use_snapstart_through_an_alias(synthesized):
     assert [a["Properties"]["Name"] for a in aliases] == ["live"]
     integrations = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Integration"]
     assert all("ApiLive" in json.dumps(i["Properties"]["IntegrationUri"]) for i in integrations)
+
+
+# --- issue 22: the user pool's e-mail, the configuration's revision, Express brokers, the mappings' metrics ---------
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_user_pool_sends_through_ses_where_configured_and_the_cluster_follows_its_configuration(synthesized, env):
+    config = load(cdk_context()["environments"], env)
+    [(_, _, pool)] = synthesized[env].resources("AWS::Cognito::UserPool")
+    email = pool["Properties"].get("EmailConfiguration")
+    if config.email is None:
+        assert email is None
+    else:
+        assert email["EmailSendingAccount"] == "DEVELOPER" and email["From"] == config.email.from_header
+        assert json.dumps(email["SourceArn"]).endswith(f':ses:{config.region}:", {{"Ref": "AWS::AccountId"}}, '
+                                                       f'":identity/{config.email.identity}"]]}}')
+    [(_, _, cluster)] = synthesized[env].resources("AWS::MSK::Cluster")
+    assert cluster["Properties"]["ConfigurationInfo"]["Revision"] == {
+        "Fn::GetAtt": ["BrokerConfiguration", "LatestRevision.Revision"]}
+    assert cluster["Properties"]["EnhancedMonitoring"] == config.msk_monitoring_level
+
+
+def test_express_brokers_synthesize_a_cluster_with_no_storage_and_only_the_settings_express_takes(tmp_path):
+    from tests.infra.readiness import Deployment, check
+
+    express = synthesize("dev", tmp_path, {
+        "availabilityZones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"], "brokerInstanceType": "express.m7g.large",
+        "brokerCount": 3, "brokerVolumeGiB": None, "replicationFactor": 3, "minInsyncReplicas": 2})
+    [(_, _, cluster)] = express.resources("AWS::MSK::Cluster")
+    props = cluster["Properties"]
+    assert "StorageInfo" not in props["BrokerNodeGroupInfo"] and "StorageMode" not in props
+    [(_, _, configuration)] = express.resources("AWS::MSK::Configuration")
+    assert configuration["Properties"]["ServerProperties"] == (
+        "auto.create.topics.enable=false\nallow.everyone.if.no.acl.found=false")
+    for _, _, topic in express.resources("AWS::MSK::Topic"):
+        assert topic["Properties"]["ReplicationFactor"] == 3
+        assert "min.insync.replicas" not in json.loads(base64.b64decode(topic["Properties"]["Configs"]))
+    deployment = Deployment("dev", express.templates, express.regions)
+    for rule in ("msk_brokers_are_a_size_msk_offers_and_the_cluster_suits_them",
+                 "msk_clusters_follow_their_configurations_latest_revision",
+                 "msk_brokers_spread_evenly_over_client_subnets"):
+        assert check(deployment, rule) == [], rule
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_kafka_mapping_emits_its_metrics_and_system_logs_and_the_relays_list_streams_anywhere(synthesized, env):
+    for _, logical_id, props in _kafka_mappings(synthesized[env]):
+        assert props["MetricsConfig"] == {"Metrics": ["EventCount", "ErrorCount", "KafkaMetrics"]}, logical_id
+        assert props["LoggingConfig"] == {"SystemLogLevel": "WARN"}, logical_id
+    for _, logical_id, policy in synthesized[env].resources("AWS::IAM::Policy"):
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "dynamodb:ListStreams" in statement["Action"]:
+                assert statement["Resource"] == "*", logical_id
