@@ -13,12 +13,13 @@ export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CU
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: bench ops demo token help local test test-unit lint simulate generate check-generated synth deploy diff destroy clean venv node
+.PHONY: bench ops demo token help local test test-unit e2e lint simulate generate check-generated synth deploy diff destroy clean venv node
 
 help:
 	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
 	@echo "make test              lint, types, then every test (unit, integration, infra, e2e)"
-	@echo "make lint              ruff (lint, import order) and mypy (types); part of make test"
+	@echo "make lint              ruff, mypy, and the workflows (actionlint, zizmor); part of make test"
+	@echo "make e2e [ENV=dev]     the black-box suite: against a make local it starts, or ENV=<env> / API_URL=<url>"
 	@echo "make simulate SEEDS=N  the seeded simulation over N seeds (SEED=S replays one, with its trace)"
 	@echo "make generate          regenerate schemas/ and docs/events.md from the catalog"
 	@echo "make synth ENV=dev     synthesize CloudFormation for an environment into cdk.out/"
@@ -46,9 +47,19 @@ test: venv node lint
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck -pyflakes= $(wildcard .github/workflows/*.y*ml)
+	$(VENV)/bin/zizmor --offline --no-progress --quiet .github/workflows
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
+
+# The black-box suite (tests/blackbox) against a deployment: ENV=<env> (on the command line: ENV has a
+# default for synth and deploy) or API_URL=<a running make local>; otherwise against a make local started for
+# the run, with the other end-to-end tests (what make test runs too).
+E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV))
+e2e: venv node
+	SHOPSTREAM_E2E_ENV=$(E2E_ENV) SHOPSTREAM_E2E_API_URL=$(API_URL) \
+		$(PY) -m pytest $(if $(or $(E2E_ENV),$(API_URL)),tests/blackbox,tests/e2e tests/blackbox)
 
 simulate: venv
 	$(PY) -m local.simulation $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),200)) $(if $(TRACE),--trace)

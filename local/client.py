@@ -1,4 +1,4 @@
-"""A small HTTP client for the local API (demo, e2e tests, benchmarks)."""
+"""A small HTTP client for the API (demo, e2e tests, benchmarks; the black-box suite against any deployment)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,48 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from local import auth
 
 
-class ApiClient:
-    def __init__(self, base_url: str, secret_path=auth.SECRET_FILE):
-        self.base_url = base_url.rstrip("/")
+class TokenSource(Protocol):
+    """Who a test user is to the API: a bearer token, and the user id the API will see (its subject)."""
+
+    def token(self, user: str, admin: bool) -> str: ...
+
+    def user_id(self, user: str) -> str: ...
+
+
+class LocalTokens:
+    """Tokens signed with the local stack's secret (local/auth.py): the user id is the name given."""
+
+    def __init__(self, secret_path: Path = auth.SECRET_FILE):
         self.secret_path = secret_path
+
+    def token(self, user: str, admin: bool) -> str:
+        return auth.issue(user, admin=admin, path=self.secret_path)
+
+    def user_id(self, user: str) -> str:
+        return user
+
+
+class ApiClient:
+    def __init__(self, base_url: str, secret_path: Path = auth.SECRET_FILE, *, tokens: TokenSource | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens or LocalTokens(secret_path)
         self._tokens: dict[tuple[str, bool], str] = {}
 
     def token(self, user: str, admin: bool = False) -> str:
         key = (user, admin)
         if key not in self._tokens:
-            self._tokens[key] = auth.issue(user, admin=admin, path=self.secret_path)
+            self._tokens[key] = self.tokens.token(user, admin)
         return self._tokens[key]
+
+    def user_id(self, user: str) -> str:
+        """The id the API knows ``user`` by (the token's subject)."""
+        return self.tokens.user_id(user)
 
     def call(self, method: str, path: str, *, user: str | None = None, admin: bool = False, body: Any = None,
              headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
