@@ -21,7 +21,7 @@ help:
 	@echo "make lint              ruff, mypy, and the workflows (actionlint, zizmor); part of make test"
 	@echo "make e2e [ENV=dev]     the black-box suite: against a make local it starts, or ENV=<env> / API_URL=<url>"
 	@echo "make simulate SEEDS=N  the seeded simulation over N seeds (SEED=S replays one, with its trace)"
-	@echo "make generate          regenerate schemas/ and docs/events.md from the catalog"
+	@echo "make generate          regenerate schemas/, docs/events.md, docs/openapi.json and docs/asyncapi.yaml"
 	@echo "make synth ENV=dev     synthesize CloudFormation for an environment into cdk.out/"
 	@echo "make deploy ENV=dev    cdk deploy every stack of an environment (needs AWS credentials)"
 

@@ -1,4 +1,5 @@
-"""Generate (or check) the files derived from the catalog: schemas/*.json and docs/events.md.
+"""Generate (or check) the files derived from the catalog: schemas/*.json, docs/events.md, docs/openapi.json and
+docs/asyncapi.yaml (the topics' contract, tools/asyncapi.py).
 
     python -m tools.generate           write them
     python -m tools.generate --check   fail on drift or on a backward-incompatible change
@@ -17,11 +18,13 @@ from pathlib import Path
 
 from shopstream import catalog, names
 from shopstream.schemas import all_schemas, compare_catalogs, personal_fields, personal_problems, schema_file_name
+from tools import asyncapi
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS_DIR = ROOT / "schemas"
 EVENTS_DOC = ROOT / "docs" / "events.md"
 OPENAPI_DOC = ROOT / "docs" / "openapi.json"
+ASYNCAPI_DOC = asyncapi.ASYNCAPI_DOC
 
 
 def dump(schema: dict) -> str:
@@ -55,7 +58,9 @@ def events_markdown() -> str:
         "Every record's value is the JSON envelope (`eventId`, `eventType`, `eventVersion`, `timestamp`,",
         "`source`, `correlationId`, `causationId`, `data`, `metadata{userId, sessionId}`); its key is the",
         "aggregate id named below; its headers are `eventType`, `eventVersion` and `correlationId`.",
-        "JSON Schemas: `schemas/<EventType>.<version>.json`. `field?` marks an optional field.",
+        "JSON Schemas: `schemas/<EventType>.<version>.json`. `field?` marks an optional field. The same contract as",
+        "AsyncAPI 3.0 (channels, messages with these schemas, each service's operations and consumer groups):",
+        "docs/asyncapi.yaml, generated with this file; the console renders it at `/console/asyncapi`.",
         "",
         "Personal data: a field marked `x-personal` in its schema (`personal(kind)` in the model) holds a",
         "customer's e-mail address, name or postal address. Producers emit the newest version of each event,",
@@ -130,6 +135,8 @@ def check() -> list[str]:
         problems.append("docs/events.md: out of date (run `make generate`)")
     if not OPENAPI_DOC.exists() or json.loads(OPENAPI_DOC.read_text()) != openapi_document():
         problems.append("docs/openapi.json: out of date (run `make generate`)")
+    if not ASYNCAPI_DOC.exists() or ASYNCAPI_DOC.read_text() != asyncapi.yaml_text():
+        problems.append("docs/asyncapi.yaml: out of date (run `make generate`)")
     return problems
 
 
@@ -173,7 +180,9 @@ def write(narrow_reason: str | None = None) -> None:
         (SCHEMAS_DIR / name).write_text(dump(schema))
     EVENTS_DOC.write_text(events_markdown())
     OPENAPI_DOC.write_text(json.dumps(openapi_document(), indent=2) + "\n")
-    print(f"wrote {len(all_schemas())} schemas, {EVENTS_DOC.relative_to(ROOT)} and {OPENAPI_DOC.relative_to(ROOT)}")
+    ASYNCAPI_DOC.write_text(asyncapi.yaml_text())
+    print(f"wrote {len(all_schemas())} schemas, {EVENTS_DOC.relative_to(ROOT)}, {OPENAPI_DOC.relative_to(ROOT)} and "
+          f"{ASYNCAPI_DOC.relative_to(ROOT)}")
 
 
 def main() -> None:

@@ -1,0 +1,499 @@
+"""The topics' contract as an AsyncAPI 3.0 document (docs/asyncapi.yaml), generated from the catalog by
+``make generate`` (tools/generate.py), and a readable HTML rendering of it (the console's ``/console/asyncapi``).
+
+- a channel per topic, with its Kafka binding: partitions and replicas of one environment (``FIGURES_FROM``, the
+  figures of every environment in the channel's description) and the topic configuration MSK is given
+  (stacks/messaging.py ``topic_configs``);
+- a message per event type and version: the payload is a reference to ``schemas/<Event>.<version>.json``, the very
+  file the compatibility gate checks and the Glue registry holds; the key field is the Kafka binding's key; the
+  headers are those the publisher writes (shopstream.wire); an example envelope built from the samples the tests
+  hold valid (tests/support.py);
+- per service, an operation that sends (the newest version of each event it publishes, per topic) and one that
+  receives per handler, whose Kafka binding names its consumer group (catalog.consumer_group_id);
+- two servers: the broker of ``make local`` and the environment's MSK cluster (IAM: SASL/OAUTHBEARER on 9098).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shopstream import catalog, tracing, wire
+from shopstream.envelope import CORRELATION_ID_PATTERN
+
+ROOT = Path(__file__).resolve().parents[1]
+ASYNCAPI_DOC = ROOT / "docs" / "asyncapi.yaml"
+ASYNCAPI_VERSION = "3.0.0"
+TRACEPARENT_PATTERN = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"  # version 00, what the relay writes
+REDELIVERY_KINDS = ("replay", "redrive")  # wire.redelivered, outbox.republish
+KAFKA_BINDING_VERSION = "0.5.0"
+SCHEMA_FORMAT = "application/schema+json;version=draft-07"  # shopstream.schemas.SCHEMA_DIALECT
+FIGURES_FROM = "prod"  # the environment whose partitions and replicas the channels' bindings give
+LOCAL_KAFKA_PORT = 9092  # local/stack.py from_environment(): SHOPSTREAM_LOCAL_KAFKA_PORT's default
+LOCAL_REPLICAS = 1  # local/provision.py create_topics
+EXAMPLE_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+EXAMPLE_NAMESPACE = uuid.UUID("6f1c7a52-3c0e-4b8e-9a55-2f5d0d6c2a10")  # the examples' ids: uuid5 of their names
+HEADER = ("# The topics' contract (AsyncAPI 3.0), generated from layers/shopstream/python/shopstream/catalog.py,\n"
+          "# cdk.json and schemas/ by `make generate` (tools/asyncapi.py); `make check-generated` fails when it\n"
+          "# drifts. Do not edit by hand. Validated by tools/validate_asyncapi.mjs (@asyncapi/parser).\n")
+
+
+def message_id(spec: catalog.EventSpec) -> str:
+    return f"{spec.name}.{spec.version}"
+
+
+def send_operation_id(service: str, topic: str) -> str:
+    return f"{service}.send.{topic}"
+
+
+def receive_operation_id(service: str, handler: str) -> str:
+    return f"{service}.receive.{handler}"
+
+
+def schema_ref(spec: catalog.EventSpec) -> str:
+    """The payload's reference, relative to docs/asyncapi.yaml."""
+    from shopstream.schemas import schema_file_name
+
+    return f"../schemas/{schema_file_name(spec.name, spec.version)}"
+
+
+def _environments() -> dict[str, Any]:
+    from stacks.config import load
+
+    environments = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]
+    return {name: load(environments, name) for name in environments}
+
+
+def _plain(value: str) -> Any:
+    """A topic property as the binding's schema types it (numbers and booleans are not strings there)."""
+    if value.lstrip("-").isdigit():
+        return int(value)
+    return {"true": True, "false": False}.get(value, value)
+
+
+def _channel(topic: catalog.Topic, environments: dict[str, Any]) -> dict[str, Any]:
+    from stacks.messaging import topic_configs
+
+    figures = environments[FIGURES_FROM]
+    configs: dict[str, Any] = {k: _plain(v) for k, v in sorted(topic_configs(topic, figures).items())}
+    configs["cleanup.policy"] = str(configs["cleanup.policy"]).split(",")
+    partitions = ", ".join([f"local {topic.partitions}",
+                            *(f"{n} {c.partition_count(topic.name)}" for n, c in environments.items())])
+    replicas = ", ".join([f"local {LOCAL_REPLICAS}", *(f"{n} {c.replication_factor}" for n, c in environments.items())])
+    key_fields = sorted({e.key_field for e in catalog.EVENTS if e.topic == topic.name})
+    return {
+        "address": topic.name,
+        "summary": topic.description,
+        "description": (f"{topic.description}. Retention {topic.retention.days} days. Keyed by "
+                        f"{' or '.join(f'`data.{k}`' for k in key_fields)} (each event's binding names its key).\n\n"
+                        f"Partitions by environment: {partitions}. Replicas: {replicas}. The Kafka binding gives "
+                        f"{FIGURES_FROM}'s figures and the topic configuration MSK is given there "
+                        "(stacks/messaging.py); `make local` creates the topic with the catalog's partitions and "
+                        "one replica."),
+        "messages": {message_id(e): {"$ref": f"#/components/messages/{message_id(e)}"}
+                     for e in catalog.EVENTS if e.topic == topic.name},
+        "bindings": {"kafka": {"topic": topic.name, "partitions": figures.partition_count(topic.name),
+                               "replicas": figures.replication_factor, "topicConfiguration": configs,
+                               "bindingVersion": KAFKA_BINDING_VERSION}},
+    }
+
+
+def example_envelope(spec: catalog.EventSpec) -> dict[str, Any]:
+    """A valid envelope of the event version: the tests' sample data (tests/support.py), through the event's model
+    (as a producer writes it), in an envelope with fixed ids and time (the document is deterministic)."""
+    from shopstream.envelope import EventEnvelope, EventMetadata, service_source
+    from tests.support import sample_data
+
+    data = spec.model.model_validate(sample_data(spec.name, spec.version)).model_dump(mode="json", by_alias=True)
+    producer = (catalog.producers_of(spec.name) or ("audit",))[0]
+    envelope = EventEnvelope(
+        event_id=str(uuid.uuid5(EXAMPLE_NAMESPACE, f"event/{message_id(spec)}")),
+        event_type=spec.name, event_version=spec.version, timestamp=EXAMPLE_TIME, source=service_source(producer),
+        correlation_id=str(uuid.uuid5(EXAMPLE_NAMESPACE, f"correlation/{message_id(spec)}")),
+        data=data, metadata=EventMetadata(user_id=data.get("userId", "u-1")))
+    return envelope.to_wire()
+
+
+def _headers_schema(spec: catalog.EventSpec) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Kafka record headers (UTF-8 values), written by the publisher (shopstream.wire) so that "
+                       "consumers filter on the type without parsing the value.",
+        "required": [wire.HEADER_EVENT_TYPE, wire.HEADER_EVENT_VERSION, wire.HEADER_CORRELATION_ID],
+        "properties": {
+            wire.HEADER_EVENT_TYPE: {"type": "string", "const": spec.name},
+            wire.HEADER_EVENT_VERSION: {"type": "string", "const": spec.version},
+            wire.HEADER_CORRELATION_ID: {"type": "string", "pattern": CORRELATION_ID_PATTERN},
+            tracing.TRACEPARENT: {
+                "type": "string", "pattern": TRACEPARENT_PATTERN,
+                "description": "W3C Trace Context of the relay's `publish` span (the event's trace, one per order: "
+                               "docs/decisions.md, 2026-12-04). Written when tracing is on; a consumer's `process` "
+                               "span is its child. Absent when tracing is off."},
+            tracing.REDELIVERY_HEADER: {
+                "type": "string", "enum": list(REDELIVERY_KINDS),
+                "description": "Set only on a record a tool sent again (`make ops` replay, a DLQ or relay redrive): "
+                               "its handler's span starts a new trace linked to the record's traceparent instead of "
+                               "joining that trace."},
+        },
+    }
+
+
+def _message(spec: catalog.EventSpec) -> dict[str, Any]:
+    from shopstream.envelope import EventEnvelope
+    from shopstream.wire import to_record
+
+    example = example_envelope(spec)
+    record = to_record(EventEnvelope.model_validate(example))
+    latest = catalog.latest(spec.name)
+    producers = catalog.producers_of(spec.name)
+    consumers = catalog.consumers_of(spec.name)
+    produced = (f"Sent by: {', '.join(producers)}." if spec == latest else
+                f"Sent by: none any more ({latest.version} is sent).")
+    doc = spec.model.__dict__.get("__doc__") or ""
+    description = " ".join(part for part in (
+        " ".join(doc.split()), produced,
+        f"Received by: {', '.join(consumers) or 'no handler'}.",
+        f"Key: `data.{spec.key_field}`. JSON Schema: `schemas/{message_id(spec)}.json` (the compatibility gate's).",
+    ) if part)
+    return {
+        "name": spec.name,
+        "title": f"{spec.name} {spec.version}",
+        "summary": f"{spec.name} {spec.version} on {spec.topic}, keyed by data.{spec.key_field}",
+        "description": description,
+        "contentType": "application/json",
+        "headers": _headers_schema(spec),
+        "payload": {"schemaFormat": SCHEMA_FORMAT, "schema": {"$ref": schema_ref(spec)}},
+        "correlationId": {"$ref": "#/components/correlationIds/correlationId"},
+        "bindings": {"kafka": {
+            "key": {"type": "string", "description": f"The aggregate id: the envelope's data.{spec.key_field}.",
+                    "x-key-field": f"data.{spec.key_field}"},
+            "bindingVersion": KAFKA_BINDING_VERSION}},
+        "examples": [{
+            "name": f"{spec.name}-{spec.version}",
+            "summary": f"A record of {spec.name} {spec.version}, key {record.key}",
+            "headers": {name: value.decode() for name, value in record.headers},
+            "payload": example,
+        }],
+    }
+
+
+def _channel_message_refs(topic: str, specs: list[catalog.EventSpec]) -> list[dict[str, str]]:
+    return [{"$ref": f"#/channels/{topic}/messages/{message_id(e)}"} for e in specs]
+
+
+def _operations() -> dict[str, Any]:
+    operations: dict[str, Any] = {}
+    for service in catalog.SERVICES:
+        tags = [{"name": service.name}]
+        for topic in service.produces_topics:
+            sent = [catalog.latest(name) for name in service.publishes if catalog.event(name).topic == topic]
+            operations[send_operation_id(service.name, topic)] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{topic}"},
+                "title": f"{service.name} sends to {topic}",
+                "summary": f"{service.name} publishes {', '.join(e.name for e in sent)}",
+                "description": ("Written in the service's table with the change that causes it (the outbox) and "
+                                "published by the service's outbox relay, at least once, idempotent producer, "
+                                "acks=all. The newest version of each event type is sent."),
+                "tags": tags,
+                "messages": _channel_message_refs(topic, sent),
+            }
+        for handler in service.handlers:
+            received = [e for e in catalog.EVENTS if e.topic == handler.topic and e.name in handler.event_types]
+            group = catalog.consumer_group_id(service.name, handler.name)
+            settings = [f"batches of up to {handler.batch_size} records",
+                        f"a batching window of {handler.max_batching_window_seconds} s",
+                        f"{handler.retry_attempts} retries, then its dead-letter queue"]
+            if handler.concurrency > 1:
+                settings.append(f"up to {handler.concurrency} keys at once within a batch")
+            if handler.critical_path:
+                settings.append("on the order's critical path (provisioned pollers)")
+            operations[receive_operation_id(service.name, handler.name)] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{handler.topic}"},
+                "title": f"{service.name}.{handler.name} receives from {handler.topic}",
+                "summary": f"{service.name}.{handler.name} handles {', '.join(handler.event_types)}",
+                "description": (f"A Lambda function behind an event source mapping (consumer group `{group}`; "
+                                f"functions/{service.name}/consumers.py `{handler.entry}`): "
+                                f"{', '.join(settings)}. Every version of each event type is accepted; other "
+                                "event types on the topic are skipped."),
+                "tags": tags,
+                "messages": _channel_message_refs(handler.topic, received),
+                "bindings": {"kafka": {"groupId": {"type": "string", "enum": [group]},
+                                       "bindingVersion": KAFKA_BINDING_VERSION}},
+            }
+    return operations
+
+
+def _servers(environments: dict[str, Any]) -> dict[str, Any]:
+    from stacks.messaging import KAFKA_VERSION, bootstrap_servers_parameter_name
+    from stacks.network import MSK_IAM_TLS_PORT
+
+    parameters = ", ".join(f"`{bootstrap_servers_parameter_name(c)}`" for c in environments.values())
+    regions = ", ".join(f"{n} {c.region}" for n, c in environments.items())
+    return {
+        "local": {
+            "host": "127.0.0.1:{port}",
+            "protocol": "kafka",
+            "title": "make local",
+            "description": ("The broker `make local` starts (Tansu) on the loopback interface: plaintext, no "
+                            "authentication, the catalog's partitions, one replica. KAFKA_BOOTSTRAP_SERVERS points "
+                            "the local runtime at another broker instead."),
+            "variables": {"port": {"default": str(LOCAL_KAFKA_PORT),
+                                   "description": "SHOPSTREAM_LOCAL_KAFKA_PORT"}},
+            "tags": [{"name": "local"}],
+        },
+        "msk": {
+            "host": f"{{broker}}:{MSK_IAM_TLS_PORT}",
+            "protocol": "kafka-secure",
+            "protocolVersion": KAFKA_VERSION,
+            "title": "Amazon MSK (an environment's cluster)",
+            "description": (f"The environment's MSK cluster (regions: {regions}), reached from its VPC only, with "
+                            f"IAM access control over TLS on port {MSK_IAM_TLS_PORT}. The bootstrap brokers are in "
+                            f"SSM: {parameters}. Topics exist only as the catalog declares them "
+                            "(auto.create.topics.enable=false)."),
+            "variables": {"broker": {"description": "a broker of the cluster (from the SSM parameter)",
+                                     "examples": ["b-1.shopstream-prod.abc123.c3.kafka.eu-west-1.amazonaws.com"]}},
+            "security": [{"$ref": "#/components/securitySchemes/mskIam"}],
+            "tags": [{"name": "aws"}],
+        },
+    }
+
+
+def _wrapped(node: Any) -> Any:
+    """Every long description as lines of at most 110 characters (CommonMark reads them as one paragraph)."""
+    import textwrap
+
+    if isinstance(node, list):
+        return [_wrapped(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    def wrap(text: str) -> str:
+        return "\n\n".join(textwrap.fill(p, 110, break_on_hyphens=False, break_long_words=False)
+                           for p in text.split("\n\n"))
+
+    return {key: wrap(value) if key == "description" and isinstance(value, str) and len(value) > 110
+            else _wrapped(value) for key, value in node.items()}
+
+
+def document() -> dict[str, Any]:
+    environments = _environments()
+    return _wrapped({
+        "asyncapi": ASYNCAPI_VERSION,
+        "id": "urn:shopstream:events",
+        "info": {
+            "title": "shopstream events",
+            "version": "1.0.0",
+            "description": (
+                "Every Kafka topic of shopstream, the events on it and which service sends or receives them. "
+                "Every record's value is the JSON envelope (`eventId`, `eventType`, `eventVersion`, `timestamp`, "
+                "`source`, `correlationId`, `causationId`, `data`, `metadata{userId, sessionId}`) whose `data` "
+                "the event's model types; its key is the aggregate id the event names; its headers are "
+                "`eventType`, `eventVersion` and `correlationId`. Delivery is at least once, ordered per key "
+                "within a partition; consumers are idempotent.\n\n"
+                "Each message's payload is the JSON Schema in schemas/ that `make generate` keeps backward "
+                "compatible (a breaking change is a new eventVersion). Personal fields are marked `x-personal` "
+                "and travel sealed in the newest versions (docs/data-map.md). docs/events.md is the same catalog "
+                "as tables."),
+            "tags": [{"name": s.name, "description": s.description} for s in catalog.SERVICES],
+        },
+        "defaultContentType": "application/json",
+        "servers": _servers(environments),
+        "channels": {t.name: _channel(t, environments) for t in catalog.TOPICS},
+        "operations": _operations(),
+        "components": {
+            "messages": {message_id(e): _message(e) for e in catalog.EVENTS},
+            "securitySchemes": {"mskIam": {
+                "type": "oauth2",
+                "description": (
+                    "Amazon MSK IAM access control: SASL/OAUTHBEARER over TLS (security.protocol SASL_SSL, "
+                    "sasl.mechanism OAUTHBEARER). No authorization server issues the token: the client signs it "
+                    "itself with its AWS credentials (aws-msk-iam-sasl-signer, SigV4), and the IAM policies of "
+                    "each function allow kafka-cluster actions on the cluster, its topics and its consumer groups "
+                    "(kafka-cluster:Connect, WriteData, ReadData, AlterGroup, ...)."),
+                "flows": {},
+                "x-security-protocol": "SASL_SSL",
+                "x-sasl-mechanism": "OAUTHBEARER",
+            }},
+            "correlationIds": {"correlationId": {
+                "description": "The request's correlation id, carried by every event it causes (and the audit trail).",
+                "location": f"$message.header#/{wire.HEADER_CORRELATION_ID}",
+            }},
+        },
+    })
+
+
+def yaml_text(doc: dict[str, Any] | None = None) -> str:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        """Multi-line descriptions as literal blocks (``|``), read as they are written."""
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    Dumper.add_representer(str, text)
+    body = yaml.dump(document() if doc is None else doc, Dumper=Dumper, sort_keys=False, allow_unicode=True,
+                     width=118)
+    return HEADER + body
+
+
+def load(path: Path = ASYNCAPI_DOC) -> dict[str, Any]:
+    import yaml
+
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded
+
+
+# --- the rendering (the console's /console/asyncapi) ---------------------------------------------------------
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 16px 24px; color: #1d2433; }
+h1 { margin-bottom: 0; } h2 { border-bottom: 1px solid #d5dbe6; padding-bottom: 4px; margin-top: 32px; }
+h3 { margin: 24px 0 4px; } table { border-collapse: collapse; width: 100%; margin: 8px 0; }
+th, td { border: 1px solid #d5dbe6; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f1f4f9; } code, pre { font-family: ui-monospace, monospace; font-size: 12px; }
+pre { background: #f6f8fb; border: 1px solid #e3e8f0; padding: 8px; overflow: auto; max-height: 480px; }
+.send { color: #1a7f37; font-weight: 600; } .receive { color: #0550ae; font-weight: 600; }
+.muted { color: #5b6578; } nav a { margin-right: 12px; } details { margin: 4px 0; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _prose(text: str) -> str:
+    """A description (CommonMark) as HTML: escaped, `code` spans and paragraphs kept."""
+    import re
+
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
+    return "<br><br>".join(" ".join(p.split()) for p in escaped.split("\n\n"))
+
+
+def _ref_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = root
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _type(node: dict[str, Any]) -> str:
+    """A field's type, read off its JSON Schema: ``Money``, ``string | null``, ``array of OrderLine``."""
+    if "$ref" in node:
+        return _ref_name(node["$ref"])
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in node:
+            return " | ".join(_type(option) for option in node[combinator])
+    if "const" in node:
+        return json.dumps(node["const"])
+    if "enum" in node:
+        values = node["enum"]
+        return " | ".join(json.dumps(v) for v in values) if len(values) <= 6 else f"one of {len(values)} values"
+    kind = node.get("type", "any")
+    if kind == "array":
+        return f"array of {_type(node.get('items', {}))}"
+    return f"{kind} ({node['format']})" if "format" in node else str(kind)
+
+
+def _fields_table(schema: dict[str, Any]) -> str:
+    data = _resolve(schema["properties"]["data"], schema)
+    required = set(data.get("required", []))
+    rows = []
+    for name, node in data.get("properties", {}).items():
+        personal = node.get("x-personal") or _resolve(node, schema).get("x-personal")
+        rows.append(f"<tr><td><code>{_e(name)}</code></td><td>{_e(_type(node))}</td>"
+                    f"<td>{'yes' if name in required else ''}</td><td>{_e(personal or '')}</td></tr>")
+    return ("<table><thead><tr><th>data field</th><th>type</th><th>required</th><th>personal</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def html_page(path: Path = ASYNCAPI_DOC) -> str:
+    """docs/asyncapi.yaml as one self-contained page (no script, nothing fetched): servers, channels with their
+    bindings, operations with their consumer groups, and every message with its fields, example and schema."""
+    doc = load(path)
+    channels, operations, messages = doc["channels"], doc["operations"], doc["components"]["messages"]
+    senders: dict[str, list[str]] = {}
+    receivers: dict[str, list[str]] = {}
+    for op_id, operation in operations.items():
+        for ref in operation["messages"]:
+            (senders if operation["action"] == "send" else receivers).setdefault(_ref_name(ref["$ref"]), []).append(
+                op_id)
+
+    out = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(doc['info']['title'])} — "
+           f"AsyncAPI</title><link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head><body>",
+           f"<h1>{_e(doc['info']['title'])} <span class=\"muted\">{_e(doc['info']['version'])}</span></h1>",
+           f"<p class=\"muted\">AsyncAPI {_e(doc['asyncapi'])} · docs/asyncapi.yaml (generated by "
+           "<code>make generate</code>) · <a href=\"/console\">console</a></p>",
+           "<nav><a href=\"#servers\">Servers</a><a href=\"#channels\">Channels</a>"
+           "<a href=\"#operations\">Operations</a><a href=\"#messages\">Messages</a></nav>",
+           f"<p>{_prose(doc['info']['description'])}</p>"]
+
+    out.append("<h2 id=\"servers\">Servers</h2><table><thead><tr><th>server</th><th>host</th><th>protocol</th>"
+               "<th>security</th><th>description</th></tr></thead><tbody>")
+    schemes = doc["components"].get("securitySchemes", {})
+    for name, server in doc["servers"].items():
+        security = ", ".join(_ref_name(s["$ref"]) for s in server.get("security", [])) or "none"
+        details = "".join(f"<br><span class=\"muted\">{_e(_ref_name(s['$ref']))}: "
+                          f"{_e(schemes[_ref_name(s['$ref'])]['description'])}</span>"
+                          for s in server.get("security", []))
+        out.append(f"<tr><td>{_e(name)}</td><td><code>{_e(server['host'])}</code></td>"
+                   f"<td>{_e(server['protocol'])} {_e(server.get('protocolVersion', ''))}</td><td>{_e(security)}</td>"
+                   f"<td>{_prose(server.get('description', ''))}{details}</td></tr>")
+    out.append("</tbody></table>")
+
+    out.append("<h2 id=\"channels\">Channels (topics)</h2><table><thead><tr><th>topic</th><th>partitions</th>"
+               "<th>replicas</th><th>retention (days)</th><th>messages</th><th>description</th></tr></thead><tbody>")
+    for name, channel in channels.items():
+        kafka = channel["bindings"]["kafka"]
+        days = kafka["topicConfiguration"]["retention.ms"] / 86_400_000
+        listed = ", ".join(f"<a href=\"#message-{_e(m)}\">{_e(m)}</a>" for m in channel["messages"])
+        out.append(f"<tr id=\"channel-{_e(name)}\"><td><code>{_e(channel['address'])}</code></td>"
+                   f"<td>{kafka['partitions']}</td><td>{kafka['replicas']}</td><td>{days:g}</td><td>{listed}</td>"
+                   f"<td>{_prose(channel['description'])}</td></tr>")
+    out.append("</tbody></table>")
+
+    out.append("<h2 id=\"operations\">Operations</h2><table><thead><tr><th>operation</th><th>action</th>"
+               "<th>channel</th><th>consumer group</th><th>messages</th><th>description</th></tr></thead><tbody>")
+    for op_id, operation in operations.items():
+        group = operation.get("bindings", {}).get("kafka", {}).get("groupId", {}).get("enum", [""])[0]
+        listed = ", ".join(f"<a href=\"#message-{_e(_ref_name(m['$ref']))}\">{_e(_ref_name(m['$ref']))}</a>"
+                           for m in operation["messages"])
+        channel_name = _ref_name(operation["channel"]["$ref"])
+        out.append(f"<tr id=\"operation-{_e(op_id)}\"><td>{_e(op_id)}</td>"
+                   f"<td class=\"{_e(operation['action'])}\">{_e(operation['action'])}</td>"
+                   f"<td><a href=\"#channel-{_e(channel_name)}\"><code>{_e(channel_name)}</code></a></td>"
+                   f"<td><code>{_e(group)}</code></td><td>{listed}</td><td>{_prose(operation['description'])}</td></tr>")
+    out.append("</tbody></table>")
+
+    out.append("<h2 id=\"messages\">Messages</h2>")
+    base = path.parent
+    for message_name, message in messages.items():
+        schema = json.loads((base / message["payload"]["schema"]["$ref"]).read_text())
+        key = message["bindings"]["kafka"]["key"]
+        sent_by = ", ".join(senders.get(message_name, [])) or "—"
+        received_by = ", ".join(receivers.get(message_name, [])) or "—"
+        example = message["examples"][0]
+        example_key = example["payload"]["data"].get(key.get("x-key-field", "").removeprefix("data."), "")
+        out.append(
+            f"<h3 id=\"message-{_e(message_name)}\">{_e(message['title'])}</h3>"
+            f"<p>{_prose(message['description'])}</p>"
+            f"<p><b>key</b> <code>{_e(key.get('x-key-field', ''))}</code> · <b>sent by</b> {_e(sent_by)} · "
+            f"<b>received by</b> {_e(received_by)} · <b>schema</b> "
+            f"<code>{_e(message['payload']['schema']['$ref'].removeprefix('../'))}</code></p>"
+            f"{_fields_table(schema)}"
+            f"<details><summary>example (key <code>{_e(example_key)}</code>, headers and value)"
+            f"</summary><pre>{_e(json.dumps({'headers': example['headers'], 'value': example['payload']}, indent=2))}"
+            f"</pre></details>"
+            f"<details><summary>JSON Schema</summary><pre>{_e(json.dumps(schema, indent=2))}</pre></details>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
