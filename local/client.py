@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from local import auth
+from shopstream import long_poll
 
 
 class TokenSource(Protocol):
@@ -62,6 +64,26 @@ class ApiClient:
         except urllib.error.HTTPError as error:
             raw, status, got = error.read(), error.code, dict(error.headers)
         return status, json.loads(raw) if raw else None, got
+
+    def await_order(self, order_id: str, user: str, *statuses: str, admin: bool = False,
+                    timeout: float = 60) -> tuple[dict[str, Any], str]:
+        """The order once it is in one of ``statuses`` or can no longer come to one, and the outcome (reached,
+        unreachable; timeout if ``timeout`` passed first): long-polls (GET /orders/{id}?waitFor=), the next one
+        asked when one answers timeout. Throttled or failed asks (429, 5xx) are asked again a second later."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seconds = max(0, min(long_poll.MAX_TIMEOUT_SECONDS, math.ceil(deadline - time.monotonic())))
+            status, body, headers = self.call(
+                "GET", f"/orders/{order_id}?{long_poll.WAIT_FOR_PARAMETER}={','.join(statuses)}"
+                       f"&{long_poll.TIMEOUT_PARAMETER}={seconds}", user=user, admin=admin)
+            if (status == 429 or status >= 500) and time.monotonic() + 1 < deadline:
+                time.sleep(1)
+                continue
+            if status != 200:
+                raise RuntimeError(f"waiting on order {order_id}: {status} {body}")
+            outcome = next(v for k, v in headers.items() if k.lower() == long_poll.OUTCOME_HEADER.lower())
+            if outcome != "timeout" or time.monotonic() >= deadline:
+                return body, outcome
 
     def wait_until(self, predicate, timeout: float = 60, interval: float = 0.2):
         deadline = time.monotonic() + timeout

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from local import naming
 from local.http_events import http_event
-from shopstream import catalog
+from shopstream import catalog, long_poll
 
-Route = tuple[str, re.Pattern[str], str]  # method, path pattern, service
+Route = tuple[str, re.Pattern[str], str, bool]  # method, path pattern (a group per parameter), service, long-poll
 MAX_BODY_BYTES = 1024 * 1024  # bodies are small JSON documents; API Gateway's own cap is 10 MB
+# A local long-poll asks again when a commit in this process names what it waits on, and at least this often
+# (writes of other processes, e.g. tools.ops, wake nobody).
+LONG_POLL_RECHECK_SECONDS = 2.0
 
 
 class ConsoleApp(Protocol):
@@ -27,9 +35,55 @@ def compile_routes() -> list[Route]:
     routes = []
     for spec in catalog.SERVICES:
         for route in spec.routes:
-            pattern = re.sub(r"\{[^/]+\}", r"[^/]+", route.path)
-            routes.append((route.method, re.compile(f"^{pattern}$"), spec.name))
+            pattern = re.sub(r"\{[^/]+\}", r"([^/]+)", route.path)
+            routes.append((route.method, re.compile(f"^{pattern}$"), spec.name, route.long_poll))
     return routes
+
+
+def query_parameters(query: str) -> dict[str, str]:
+    """As API Gateway's HTTP API passes them: a parameter given more than once, its values joined by commas."""
+    joined: dict[str, str] = {}
+    for name, value in parse_qsl(query):
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
+
+
+def header(response: dict[str, Any], name: str) -> str | None:
+    return next((v for k, v in (response.get("headers") or {}).items() if k.lower() == name.lower()), None)
+
+
+class Commits:
+    """Wakes local long-polls: ``committed`` (a shopstream.transaction commit listener) sets the event of each
+    long-poll on the committed table whose words (its path parameters, e.g. the order id) the commit names."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watching: list[tuple[str, tuple[str, ...], threading.Event]] = []
+
+    @contextmanager
+    def watching(self, table: str, words: tuple[str, ...]) -> Iterator[threading.Event]:
+        entry = (table, words, threading.Event())
+        with self._lock:
+            self._watching.append(entry)
+        try:
+            yield entry[2]
+        finally:
+            with self._lock:
+                self._watching.remove(entry)
+
+    def committed(self, uow: Any) -> None:
+        with self._lock:
+            watching = [(words, event) for table, words, event in self._watching if table == uow.table_name]
+        if watching:
+            written = json.dumps(uow.actions, default=str)
+            for words, event in watching:
+                if all(word in written for word in words):
+                    event.set()
+
+    def wake_all(self) -> None:
+        with self._lock:
+            for _, _, event in self._watching:
+                event.set()
 
 
 class Gateway:
@@ -60,6 +114,12 @@ class Gateway:
             request_queue_size = 256  # bursts of new connections queue instead of being refused
 
         self.invoke, self.verify, self.health, self.console = invoke, verify, health, console
+        self.stopping = threading.Event()
+        self.commits = Commits()
+        # A long-poll's clock, and its pause between asks: until a commit names what it waits on, or the
+        # seconds pass (tests replace them).
+        self.clock: Callable[[], float] = time.monotonic
+        self.pause: Callable[[threading.Event, float], object] = lambda changed, seconds: changed.wait(seconds)
         self.server = Server((host, port), Handler)
 
     @property
@@ -104,7 +164,8 @@ class Gateway:
             status, body, headers = self.console(method, url.path, dict(parse_qsl(url.query)), raw,
                                                  headers=dict(request.headers.items()), port=self.port)
             return self._reply(request, status, body, headers)
-        match = next(((s, p) for m, p, s in self.routes if m == method and p.match(url.path)), None)
+        match = next(((s, found, waits) for m, p, s, waits in self.routes
+                      if m == method and (found := p.match(url.path))), None)
         if match is None:
             return self._reply(request, 404, {"message": "Not Found"})
         # As the JWT authorizer's identity source: the token, with or without "Bearer ".
@@ -115,11 +176,14 @@ class Gateway:
             claims = self.verify(token)
         except Exception:
             return self._reply(request, 401, {"message": "Unauthorized"})
+        query = query_parameters(url.query)
         event = http_event(method, url.path, claims=claims, raw_bytes=raw,
-                           headers=dict(request.headers.items()),
-                           query=dict(parse_qsl(url.query)) or None)
+                           headers=dict(request.headers.items()), query=query or None)
         try:
-            response = self.invoke(match[0], event)
+            if match[2] and long_poll.WAIT_FOR_PARAMETER in query:
+                response = self.long_poll(match[0], event, query, match[1].groups())
+            else:
+                response = self.invoke(match[0], event)
         except Exception:  # a function error: API Gateway answers 500 and the function logs it
             import traceback
 
@@ -127,9 +191,50 @@ class Gateway:
             return self._reply(request, 500, {"message": "Internal Server Error"})
         self._reply(request, response["statusCode"], response.get("body") or "", response.get("headers"))
 
+    def long_poll(self, service: str, event: dict[str, Any], query: dict[str, str],
+                  resource: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A long-poll (``?waitFor=``), waited on here rather than in the function.
+
+        On AWS the function waits, in an execution environment of its own. Here every API request runs
+        under one lock, ahead of the consumers' AWS calls (local/runtime.py): a function waiting 25 s would
+        hold back every other request and slow down the very saga it waits for. So the function is asked
+        for the outcome now (``timeoutSeconds=0``), and asked again when a commit to its service's table
+        names the ``resource`` (its path parameters), at least every LONG_POLL_RECHECK_SECONDS, until the
+        outcome is not a timeout or the client's ``timeoutSeconds`` are up; its last answer is the answer
+        (as on AWS: the state read at the deadline). A parameter the function would refuse is passed as
+        sent (its 422). Nothing is held between asks."""
+        seconds = long_poll.requested_seconds(query.get(long_poll.TIMEOUT_PARAMETER))
+        if seconds is None:
+            return self.invoke(service, event)
+        asked = {**query, long_poll.TIMEOUT_PARAMETER: "0"}
+        now = {**event, "queryStringParameters": asked, "rawQueryString": urlencode(asked),
+               "headers": dict(event["headers"])}
+        with self.commits.watching(naming.table(service), resource) as changed:
+
+            def ask() -> dict[str, Any]:
+                changed.clear()  # before the read: a commit after it wakes the next pause
+                response = self.invoke(service, now)
+                correlation = header(response, "X-Correlation-Id")
+                if correlation:  # the asks after the first continue its trail (unless the client chose one)
+                    now["headers"].setdefault("x-correlation-id", correlation)
+                return response
+
+            return long_poll.wait(
+                ask, lambda response: self.stopping.is_set() or header(
+                    response, long_poll.OUTCOME_HEADER) != "timeout", seconds=seconds, clock=self.clock,
+                sleep=lambda pause: self.pause(changed, pause), pauses=itertools.repeat(LONG_POLL_RECHECK_SECONDS))
+
     def serve_forever(self) -> None:
-        self.server.serve_forever(poll_interval=0.2)
+        from shopstream import transaction
+
+        transaction.add_commit_listener(self.commits.committed)
+        try:
+            self.server.serve_forever(poll_interval=0.2)
+        finally:
+            transaction.remove_commit_listener(self.commits.committed)
 
     def shutdown(self) -> None:
+        self.stopping.set()
+        self.commits.wake_all()
         self.server.shutdown()
         self.server.server_close()

@@ -14,9 +14,16 @@ accepted first refuses the request (the order ships).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 TERMINAL = frozenset({"DELIVERED", "CANCELLED"})
+# The statuses an order can move to from each (the transitions below; tests hold them to it). DELIVERED may
+# follow CONFIRMED directly: a delivery reported before its dispatch.
+NEXT_STATUSES: dict[str, frozenset[str]] = {
+    "PENDING": frozenset({"CONFIRMED", "CANCELLED"}),
+    "CONFIRMED": frozenset({"SHIPPED", "DELIVERED", "CANCELLED"}),
+    "SHIPPED": frozenset({"DELIVERED"}),
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Order:
     shipping_address: dict[str, Any] = field(default_factory=dict)
     cart_id: str | None = None
     correlation_id: str = ""
+    trace_id: str | None = None  # the trace of the request that placed it (shopstream.tracing)
     stock_reserved: bool = False
     payment_id: str | None = None
     shipment_id: str | None = None
@@ -59,7 +67,7 @@ def evolve(order: Order, change: Change, at: str) -> Order:
             return replace(order, status="PENDING", user_id=d["userId"], items=tuple(d["items"]), total=d["total"],
                            payment_method=d["paymentMethod"], shipping_address=d["shippingAddress"],
                            cart_id=d.get("cartId"), correlation_id=d["correlationId"], created_at=at,
-                           deadline=d["deadline"])
+                           deadline=d["deadline"], trace_id=d.get("traceId"))
         case "StockReserved":
             return replace(order, stock_reserved=True)
         case "Confirmed":
@@ -139,3 +147,24 @@ def delivered(order: Order) -> list[Change]:
 
 def refunded(order: Order) -> list[Change]:
     return [Change("Refunded")] if not order.refunded else []
+
+
+# --- waiting for a status (GET /orders/{orderId}?waitFor=...) --------------------------------
+def reachable(status: str) -> frozenset[str]:
+    """Every status the order can still come to from ``status`` (not counting itself)."""
+    found: set[str] = set()
+    frontier = set(NEXT_STATUSES.get(status, ()))
+    while frontier:
+        found |= frontier
+        frontier = {n for s in frontier for n in NEXT_STATUSES.get(s, ())} - found
+    return frozenset(found)
+
+
+def wait_outcome(status: str, awaited: frozenset[str]) -> Literal["reached", "unreachable"] | None:
+    """``reached``: the order is in an awaited status; ``unreachable``: it can never come to one (e.g. CANCELLED
+    while CONFIRMED is awaited, or SHIPPED: past it); None: still to be seen."""
+    if status in awaited:
+        return "reached"
+    if not awaited & reachable(status):
+        return "unreachable"
+    return None

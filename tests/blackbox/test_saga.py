@@ -58,13 +58,13 @@ class Shopper:
         assert headers.get("X-Correlation-Id") == answer["correlationId"]
         return answer["orderId"], answer["correlationId"]
 
-    def settled(self, user: str, order_id: str, *, leaving: str = "PENDING") -> dict[str, Any]:
-        def current() -> dict[str, Any] | None:
-            status, body, _ = self.client.call("GET", f"/orders/{order_id}", user=user)
-            return body if status == 200 and body["status"] != leaving else None
-
-        settled: dict[str, Any] = self.client.wait_until(current, timeout=SETTLE_SECONDS, interval=0.3)
-        return settled
+    def settled(self, user: str, order_id: str, *statuses: str) -> dict[str, Any]:
+        """The order once it is in one of ``statuses`` (by default the saga's outcomes) or can no longer come to
+        one: long-polls (GET /orders/{orderId}?waitFor=), no polling loop."""
+        order, outcome = self.client.await_order(order_id, user, *(statuses or ("CONFIRMED", "CANCELLED")),
+                                                 timeout=SETTLE_SECONDS)
+        assert outcome != "timeout", order
+        return order
 
     def stock(self, product: str) -> dict[str, Any]:
         return self.client.wait_until(lambda: (s := self.client.call("GET", f"/inventory/{product}", **ADMIN)[1])
@@ -85,10 +85,10 @@ def test_an_order_is_confirmed_shipped_and_delivered(shop):
     client.wait_until(lambda: client.call("GET", f"/orders/{order_id}/shipment", user=ada)[0] == 200,
                       timeout=SETTLE_SECONDS)
     assert client.call("POST", f"/shipments/shp_{order_id}/dispatch", **ADMIN)[0] == 200
-    assert shop.settled(ada, order_id, leaving="CONFIRMED")["status"] == "SHIPPED"
+    assert shop.settled(ada, order_id, "SHIPPED")["status"] == "SHIPPED"
     assert client.call("POST", f"/orders/{order_id}/cancel", user=ada)[0] == 409  # it has left
     assert client.call("POST", f"/shipments/shp_{order_id}/deliver", **ADMIN)[0] == 200
-    assert shop.settled(ada, order_id, leaving="SHIPPED")["status"] == "DELIVERED"
+    assert shop.settled(ada, order_id, "DELIVERED")["status"] == "DELIVERED"
     level = shop.stock(mug)
     assert (level["available"], level["reserved"]) == (3, 0)
 
@@ -118,12 +118,12 @@ def test_a_cancelled_confirmed_order_is_refunded_and_restocked(shop):
     assert shop.settled(ada, order_id)["status"] == "CONFIRMED"
     status, body, _ = shop.client.call("POST", f"/orders/{order_id}/cancel", user=ada)
     assert status == 202, body
-    cancelled = shop.settled(ada, order_id, leaving="CONFIRMED")
+    cancelled = shop.settled(ada, order_id, "CANCELLED")
     assert (cancelled["status"], cancelled["cancellationReason"]) == ("CANCELLED", "customer_request")
     refunded = shop.client.wait_until(
         lambda: (p := shop.client.call("GET", f"/payments/pay_{order_id}", **ADMIN)[1]) and p["status"] == "REFUNDED"
         and p, timeout=SETTLE_SECONDS)
-    assert refunded["status"] == "REFUNDED" and shop.settled(ada, order_id, leaving="CONFIRMED")["refunded"] is True
+    assert refunded["status"] == "REFUNDED" and shop.settled(ada, order_id, "CANCELLED")["refunded"] is True
     assert shop.stock(book)["available"] == 3
 
 
@@ -133,6 +133,7 @@ def test_a_customer_sees_only_their_own_orders_and_profile(shop):
     shop.settled(ada, order_id)
     call, ada_id = shop.client.call, shop.client.user_id(ada)
     assert call("GET", f"/orders/{order_id}", user=grace)[0] == 404  # someone else's: not found
+    assert call("GET", f"/orders/{order_id}?waitFor=DELIVERED&timeoutSeconds=25", user=grace)[0] == 404  # nor waited on
     assert call("POST", f"/orders/{order_id}/cancel", user=grace)[0] == 404
     assert call("GET", f"/users/{ada_id}/orders", user=grace)[0] == 404
     assert call("GET", f"/users/{ada_id}", user=grace)[0] == 404

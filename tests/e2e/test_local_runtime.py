@@ -40,8 +40,9 @@ def _sqs(ports):
 
 
 def _settled(client, order_id, user):
-    return client.wait_until(lambda: (o := client.call("GET", f"/orders/{order_id}", user=user)[1])
-                             and o["status"] != "PENDING" and o, timeout=90)
+    order, outcome = client.await_order(order_id, user, "CONFIRMED", "CANCELLED", timeout=90)
+    assert outcome == "reached", order
+    return order
 
 
 def _order(client, user, product_id, quantity=1, method="pm_card_visa", with_correlation=False):
@@ -224,6 +225,62 @@ def test_an_erased_customer_is_unreadable_on_the_broker_and_in_the_archive(runti
     assert found == []
 
 
+def test_a_long_poll_answers_as_the_order_settles_and_holds_up_no_other_request(runtime):
+    """Two long-polls that can only time out wait while an order is placed and a third long-poll waits for its
+    outcome: it settles and is answered while both are still waiting (the local gateway waits, not the API
+    function: every API request runs under one lock here). The two then answer their timeout as documented:
+    200, the order as it is, X-Wait-Outcome: timeout. A stranger is refused at once; a wrong status is a 422."""
+    import threading
+
+    from shopstream import long_poll
+
+    client, user = runtime.client, "wait-1"
+    assert client.call("POST", "/users", user=user, body={"email": "wait@x.ie", "name": "W"})[0] == 201
+    status, product, _ = client.call("POST", "/products", **ADMIN,
+                                     body={"sku": "WAIT", "name": "wait", "price": {"amount": 300, "currency": "EUR"}})
+    assert status == 201
+    pid = product["productId"]
+    client.wait_until(lambda: client.call("GET", f"/inventory/{pid}", **ADMIN)[0] == 200)
+    assert client.call("POST", f"/inventory/{pid}/adjustments", **ADMIN, body={"delta": 10, "reason": "e2e"})[0] == 200
+    confirmed = [_order(client, user, pid) for _ in range(2)]
+    assert [_settled(client, order_id, user)["status"] for order_id in confirmed] == ["CONFIRMED"] * 2
+
+    waits = 20  # nobody dispatches these: each wait for DELIVERED can only time out
+    answers: dict[str, tuple[int, str, str | None, float]] = {}
+
+    def wait_for_delivery(order_id: str) -> None:
+        started = time.monotonic()
+        got, body, headers = client.call("GET", f"/orders/{order_id}?waitFor=DELIVERED&timeoutSeconds={waits}",
+                                         user=user)
+        answers[order_id] = (got, body["status"], headers.get(long_poll.OUTCOME_HEADER), time.monotonic() - started)
+
+    waiting = [threading.Thread(target=wait_for_delivery, args=(order_id,)) for order_id in confirmed]
+    for thread in waiting:
+        thread.start()
+    placed = _order(client, user, pid)
+    got, body, headers = client.call("GET", f"/orders/{placed}?waitFor=CONFIRMED,CANCELLED&timeoutSeconds=25",
+                                     user=user)
+    assert (got, body["status"], headers.get(long_poll.OUTCOME_HEADER)) == (200, "CONFIRMED", "reached")
+    assert all(thread.is_alive() for thread in waiting), answers  # answered while both still waited
+    for thread in waiting:
+        thread.join(60)
+    for order_id in confirmed:
+        got, status, outcome, took = answers[order_id]
+        assert (got, status, outcome) == (200, "CONFIRMED", "timeout")
+        assert took >= waits  # not before the time asked for
+
+    started = time.monotonic()
+    assert client.call("GET", f"/orders/{placed}?waitFor=DELIVERED&timeoutSeconds=25", user="wait-2")[0] == 404
+    assert time.monotonic() - started < 20  # refused at the first read, not after a wait
+    got, body, _ = client.call("GET", f"/orders/{placed}?waitFor=PENDING", user=user)
+    assert got == 422 and [e["field"] for e in body["errors"]] == ["query.waitFor.0"]
+    got, body, _ = client.call("GET", f"/orders/{placed}?waitFor=SHIPPED&timeoutSeconds=30", user=user)
+    assert got == 422 and [e["field"] for e in body["errors"]] == ["query.timeoutSeconds"]
+    # the parameter repeated is the list, as API Gateway joins it
+    got, body, headers = client.call("GET", f"/orders/{placed}?waitFor=SHIPPED&waitFor=CONFIRMED", user=user)
+    assert (got, headers.get(long_poll.OUTCOME_HEADER)) == (200, "reached")
+
+
 def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     from confluent_kafka import Consumer, Producer
 
@@ -246,10 +303,10 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     assert _settled(client, cancelled, "e2e-1")["cancellationReason"] == "customer_request"
     client.wait_until(lambda: client.call("GET", f"/orders/{happy}/shipment", user="e2e-1")[0] == 200)
     assert client.call("POST", f"/shipments/shp_{happy}/dispatch", **ADMIN)[0] == 200
-    client.wait_until(lambda: client.call("GET", f"/orders/{happy}", user="e2e-1")[1]["status"] == "SHIPPED")
+    assert client.await_order(happy, "e2e-1", "SHIPPED")[0]["status"] == "SHIPPED"
     assert client.call("POST", f"/orders/{happy}/cancel", user="e2e-1")[0] == 409
     assert client.call("POST", f"/shipments/shp_{happy}/deliver", **ADMIN)[0] == 200
-    client.wait_until(lambda: client.call("GET", f"/orders/{happy}", user="e2e-1")[1]["status"] == "DELIVERED")
+    assert client.await_order(happy, "e2e-1", "DELIVERED")[0]["status"] == "DELIVERED"
     level = client.wait_until(lambda: (s := client.call("GET", f"/inventory/{pid}", **ADMIN)[1])
                               and s["reserved"] == 0 and s)
     assert level["available"] == 9
@@ -315,3 +372,4 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
             import socket
 
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+

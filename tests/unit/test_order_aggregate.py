@@ -86,3 +86,27 @@ def test_folding_a_history_is_replaying_it():
     order = _state("SHIPPED")
     assert (order.status, order.version, order.payment_id, order.shipment_id, order.dispatched) == (
         "SHIPPED", 3, "pay-1", "s-1", True)
+
+
+# --- what a long-poll may wait for (GET /orders/{orderId}?waitFor=) --------------------------------------------
+def test_the_next_statuses_are_exactly_the_moves_the_decisions_make():
+    """NEXT_STATUSES tells a wait when an awaited status can never come: it must hold every move the decisions
+    make (one missing would answer unreachable too early) and no move they never make (one too many would
+    keep a wait that can only time out)."""
+    made = {(_state(state).status, status) for state, row in TABLE.items() for _, status in row.values()}
+    moves = {(before, after) for before, after in made if before != after}
+    assert moves == {(before, after) for before, nexts in aggregate.NEXT_STATUSES.items() for after in nexts}
+
+
+@pytest.mark.parametrize("status, awaited, outcome", [
+    ("PENDING", {"CONFIRMED", "CANCELLED"}, None),
+    ("CONFIRMED", {"CONFIRMED", "CANCELLED"}, "reached"),
+    ("CANCELLED", {"CONFIRMED"}, "unreachable"),  # final, and not the awaited one
+    ("SHIPPED", {"CONFIRMED"}, "unreachable"),  # past it: an order never goes back
+    ("CONFIRMED", {"DELIVERED"}, None),  # delivered may follow confirmation directly
+    ("PENDING", {"DELIVERED"}, None),
+    ("SHIPPED", {"CANCELLED"}, "unreachable"),  # a parcel on its way is not cancelled any more
+    ("DELIVERED", {"SHIPPED", "DELIVERED"}, "reached"),
+])
+def test_a_wait_is_over_when_the_status_is_awaited_or_can_no_longer_come(status, awaited, outcome):
+    assert aggregate.wait_outcome(status, frozenset(awaited)) == outcome

@@ -92,6 +92,9 @@ class RouteSpec:
     public: bool = False  # no JWT (health only)
     idempotent: bool = False  # a creating POST: honours Idempotency-Key (shopstream.api)
     status: int = 200  # the success status (documented in the OpenAPI; tests hold the handlers to it)
+    # Takes waitFor/timeoutSeconds and may wait up to shopstream.long_poll.MAX_TIMEOUT_SECONDS: its function's
+    # timeout allows it (stacks/service/api.py), and locally the gateway does the waiting (local/gateway.py).
+    long_poll: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,7 +349,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         ),
         routes=(
             R("POST", "/orders", idempotent=True, status=202),
-            R("GET", "/orders/{orderId}"),
+            R("GET", "/orders/{orderId}", long_poll=True),
             R("GET", "/users/{userId}/orders"),
             R("POST", "/orders/{orderId}/cancel", status=202),
         ),
