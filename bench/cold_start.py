@@ -175,7 +175,133 @@ def report(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# --- what tracing adds (issue 23: at most 10 ms) ------------------------------------------------------
+TRACING_TARGET_MS = 10.0
+# Functions whose probe makes a span: an API's request is traced whatever it answers (a consumer's probe, a
+# record it skips, makes none: its first traced record costs what the "first span" row shows).
+TRACED_FUNCTIONS = ("order.api", "catalog.api", "payment.api")
+
+FIRST_SPAN = """
+import time, boto3, pydantic, aws_lambda_powertools, urllib3  # what a function has loaded before its first span
+from shopstream import aws, config
+config.get_settings()  # read by then too
+"x".encode("idna")  # so has its first AWS call (urllib3 checks host names with the IDNA codec: 3 ms of import)
+t = time.perf_counter()
+from shopstream import tracing
+span = tracing.start("process order-events", kind="consumer",
+                     parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+with tracing.activate(span):
+    with tracing.span("commit"):
+        pass
+tracing.flush()
+print(time.perf_counter() - t)
+"""
+
+
+class _Sink:
+    """An OTLP/HTTP receiver on loopback that accepts everything (the export's round trip without a network)."""
+
+    def __enter__(self) -> str:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Accept(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+
+
+# FUNCTION, timed in two parts: the import (with the clients) and the first invocation. Tracing adds nothing to
+# the first part (shopstream.tracing is imported either way and reads its configuration at the first span), so
+# what it adds to a cold start is the difference in the second, measured without the import's noise (±30 ms
+# on this machine, over a 10-ms target).
+FUNCTION_SPLIT = """
+event = {event!r}
+import time; t = time.perf_counter()
+import importlib
+function = getattr(importlib.import_module({module!r}), {attribute!r})
+from shopstream import aws
+for name in {clients!r}:
+    aws.client(name)
+imported = time.perf_counter()
+function(event, None)
+print(imported - t, time.perf_counter() - imported)
+"""
+
+
+def _run_parts(code: str, environment: dict[str, str]) -> tuple[float, float]:
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+           "PYTHONPATH": f"{ROOT / 'layers/shopstream/python'}:{ROOT / 'functions'}:{ROOT}",
+           "PYTHONPYCACHEPREFIX": BYTECODE_CACHE, "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
+           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "POWERTOOLS_TRACE_DISABLED": "true", **environment}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    imported, invoked = out.stdout.strip().splitlines()[-1].split()
+    return float(imported), float(invoked)
+
+
+def measure_tracing(function: Function, endpoint: str) -> dict[str, Any]:
+    """The function's cold start without and with tracing (every trace sampled, spans exported to ``endpoint``
+    before the invocation returns): fresh interpreters, alternating; what tracing adds is the median of the
+    pairs' differences in the first invocation."""
+    module, attribute = function.handler.rsplit(".", 1)
+    code = FUNCTION_SPLIT.format(module=module, attribute=attribute, event=function.event,
+                                 clients=list(function.clients))
+    on_lambda = {**function.environment, "AWS_LAMBDA_FUNCTION_NAME": function.name.replace(".", "-")}
+    traced = {**on_lambda, "SHOPSTREAM_TRACE_EXPORT": endpoint, "SHOPSTREAM_TRACE_SAMPLE_RATE": "1"}
+    _run_parts(code, on_lambda), _run_parts(code, traced)  # warm-up: byte code
+    without, with_ = [], []
+    for _ in range(RUNS):
+        without.append(_run_parts(code, on_lambda))
+        with_.append(_run_parts(code, traced))
+    return {"function": function.name,
+            "without_ms": statistics.median(sum(r) for r in without) * 1000,
+            "with_ms": statistics.median(sum(r) for r in with_) * 1000,
+            "invoke_without_ms": statistics.median(r[1] for r in without) * 1000,
+            "invoke_with_ms": statistics.median(r[1] for r in with_) * 1000,
+            "added_ms": statistics.median(w[1] - o[1] for o, w in zip(without, with_, strict=True)) * 1000,
+            "import_added_ms": statistics.median(w[0] - o[0] for o, w in zip(without, with_, strict=True)) * 1000}
+
+
+def measure_first_span(endpoint: str) -> float:
+    environment = {"SHOPSTREAM_TRACE_EXPORT": endpoint, "SHOPSTREAM_SERVICE": "order"}
+    _run(FIRST_SPAN, environment)
+    return statistics.median(_run(FIRST_SPAN, environment) for _ in range(RUNS)) * 1000
+
+
+def report_tracing(rows: list[dict[str, Any]], first_span_ms: float) -> str:
+    lines = ["| function | cold start without / with tracing (ms) | first invocation without / with (ms) | "
+             "added by tracing (ms) | target ≤ 10 ms |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['function']} | {r['without_ms']:.0f} / {r['with_ms']:.0f} | {r['invoke_without_ms']:.1f} "
+                     f"/ {r['invoke_with_ms']:.1f} | {r['added_ms']:.1f} (import: {r['import_added_ms']:+.1f}) | "
+                     f"{'met' if r['added_ms'] <= TRACING_TARGET_MS else 'not met'} |")
+    lines.append(f"| first span in a loaded function (import, span, child, flush over loopback) | – | – | "
+                 f"{first_span_ms:.1f} | {'met' if first_span_ms <= TRACING_TARGET_MS else 'not met'} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--tracing"]:
+        only = sys.argv[2:] or list(TRACED_FUNCTIONS)
+        with _Sink() as endpoint:
+            rows = [measure_tracing(f, endpoint) for f in functions() if f.name in only]
+            print(report_tracing(rows, measure_first_span(endpoint)))
+        print(json.dumps(rows))
+        sys.exit(0)
     only = sys.argv[1:]  # function names (service.entry) to measure; all when none are given
     rows = [measure(f) for f in functions() if not only or f.name in only]
     print(report(rows))

@@ -28,6 +28,7 @@ import html
 import json
 import mimetypes
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -316,9 +317,10 @@ def story_mermaid(events: list[dict[str, Any]]) -> str:
 class Console:
     """Answers ``/console`` and ``/console/api/...`` for the local gateway."""
 
-    def __init__(self, *, bootstrap: str, invoke_api: InvokeApi, token: str | None = None):
+    def __init__(self, *, bootstrap: str, invoke_api: InvokeApi, token: str | None = None, traces: Any = None):
         self.bootstrap = bootstrap
         self.invoke_api = invoke_api
+        self.traces = traces  # the runtime's span collector (local/traces.py SpanStore), if it traces
         self.access = ConsoleAccess(token)
         self._meter: TopicMeter | None = None
         self._admin: Any = None
@@ -397,6 +399,10 @@ class Console:
             if vendored is None or not vendored.exists():
                 return 404, {"message": "not installed: run `make node` (npm ci)"}, {}
             return self._file(vendored)
+        if method == "GET" and path == "/console/asyncapi":  # docs/asyncapi.yaml as a page (tools/asyncapi.py)
+            from tools.asyncapi import html_page
+
+            return 200, html_page().encode(), {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"}
         api: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "/console/api/map"): self.system_map,
             ("GET", "/console/api/dlq"): self.dead_letters,
@@ -404,6 +410,8 @@ class Console:
             ("POST", "/console/api/dlq/discard"): lambda: self.dlq_action("discard", payload),
             ("GET", "/console/api/story"): lambda: self.story(query.get("q", "").strip()),
             ("GET", "/console/api/analytics"): lambda: self.analytics(query.get("minutes", "15")),
+            ("GET", "/console/api/trace"): lambda: self.trace(query.get("q", "").strip()),
+            ("POST", "/console/api/traces"): lambda: self.ingest(payload),
         }
         handler = api.get((method, path))
         if handler is None:
@@ -533,6 +541,46 @@ class Console:
         return {"query": query, "correlationId": correlation_id, "order": order, "events": rows,
                 "mermaid": story_mermaid(events), "sequence": ops.mermaid(events),
                 "spanMs": _ms(first, max(e["timestamp"] for e in events))}
+
+    # --- traces (local/traces.py) ---------------------------------------------------------------------
+    def ingest(self, payload: dict[str, Any]) -> Any:
+        """OTLP/JSON spans from another process of this machine (a tool running a handler: replay, redrive)."""
+        if self.traces is None:
+            return 404, {"message": "this runtime does not collect traces"}, {}
+        return {"partialSuccess": {}, "accepted": self.traces.ingest(payload)}
+
+    def trace(self, query: str) -> Any:
+        """An order's trace (or a correlation id's, or a trace id's) as a waterfall, with the traces that
+        redeliveries, redrives and replays of its records started (linked to it)."""
+        from local import traces
+
+        if self.traces is None:
+            return 404, {"message": "this runtime does not collect traces"}, {}
+        if not query:
+            return 422, {"message": "search by orderId, correlationId or trace id (q=...)"}, {}
+        trace_id, correlation_id = None, None
+        if re.fullmatch(r"[0-9a-f]{32}", query):
+            trace_id = query
+        else:
+            from local.http_events import claims_for, http_event
+
+            response = self.invoke_api("order", http_event("GET", f"/orders/{query}",
+                                                           claims=claims_for("console", admin=True)))
+            if int(response["statusCode"]) == 200:
+                headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+                trace_id = headers.get("x-trace-id")
+                correlation_id = json.loads(response.get("body") or "{}").get("correlationId")
+            found = self.traces.traces_of(correlation_id or query)
+            trace_id = trace_id or (found[0] if found else None)
+        spans = self.traces.trace(trace_id) if trace_id else []
+        if not spans:
+            return 404, {"message": f"no trace for {query!r} (yet)"}, {}
+        rows = traces.timeline(traces.waterfall(spans))
+        linked = self.traces.linking_to(trace_id)
+        return {"query": query, "traceId": trace_id, "correlationId": correlation_id, "spans": len(spans),
+                "rows": rows, "text": traces.render(rows), "hops": traces.hops(rows),
+                "linked": [{"traceId": t, "rows": traces.timeline(traces.waterfall(self.traces.trace(t)))}
+                           for t in linked]}
 
     def analytics(self, minutes: str) -> Any:
         status, body = self._api("audit", "/analytics/live", {"minutes": minutes})

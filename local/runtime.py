@@ -42,6 +42,7 @@ class LocalRuntime:
         self.console: Any = None
         self.relayed = 0
         self.relay_busy_seconds = 0.0
+        self.traces: Any = None
 
     # --- pieces -----------------------------------------------------------------------------
     def settings(self, service: str, handler: str | None = None) -> Settings:
@@ -156,8 +157,14 @@ class LocalRuntime:
                                                      name=f"schedule-{schedule.name}", daemon=True))
         self.threads.append(threading.Thread(target=self._relay_loop, name="outbox-relays", daemon=True))
         from local.console import Console
+        from local.traces import SpanStore
+        from shopstream import tracing
 
-        self.console = Console(bootstrap=self.stack.bootstrap_servers, invoke_api=self.invoke_api)
+        # Every function here records its spans into this process's collector (the console's waterfall).
+        self.traces = SpanStore()
+        tracing.configure(self.traces.ingest, sample_rate=1.0)
+        self.console = Console(bootstrap=self.stack.bootstrap_servers, invoke_api=self.invoke_api,
+                               traces=self.traces)
         self.gateway = Gateway(host="127.0.0.1", port=self.api_port, invoke=self.invoke_api, verify=auth.verify,
                                health=self.health, console=self.console)
         self.threads.append(threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True))
@@ -189,6 +196,8 @@ class LocalRuntime:
             mapping.stop()
         for thread in self.threads:
             thread.join(timeout=5)
+        from shopstream import tracing
         from shopstream.publisher import set_publisher
 
         set_publisher(None)  # closes the producer before the broker goes away
+        tracing.reset()

@@ -203,6 +203,10 @@ class EnvironmentConfig(_Model):
     # ~80 reservations/s per counter before optimistic retries dominate); at most 48 (an adjustment
     # writes every counter and an event for each in one transaction).
     stock_shards: int = Field(default=4, ge=1, le=48)
+    # The share of new traces whose spans are recorded and exported (OTLP to X-Ray, shopstream.tracing):
+    # ParentBased(TraceIdRatioBased): an order's trace is kept or dropped whole. Between 0 and 1; dev keeps
+    # every trace, a busy environment a rate (docs/decisions.md, 2026-12-04).
+    trace_sample_rate: float = Field(ge=0.0, le=1.0)
     # The only role that may disable or schedule the deletion of the keys that protect customer data (the
     # customer-data key, the audit archive's key); made outside these stacks (docs/runbooks/customer-data-key.md).
     break_glass_role_name: str = Field(default="shopstream-break-glass", pattern=IAM_ROLE_NAME_PATTERN)

@@ -3,8 +3,9 @@ and the network interfaces of the MSK event source mappings' pollers.
 
 Nothing else runs in the VPC (docs/decisions.md, 2026-11-29): consumers, API and schedule functions
 reach AWS APIs over their public endpoints. The only AWS APIs called from inside are the pollers' on-failure
-destinations: S3 (a given-up batch) and SQS. tests/infra/test_readiness.py
-derives what each function calls from its code and checks it can be reached from where it runs.
+destinations: S3 (a given-up batch) and SQS, and X-Ray's OTLP endpoint (the relays' spans).
+tests/infra/test_readiness.py derives what each function calls from its code and checks it can be reached
+from where it runs.
 """
 
 from __future__ import annotations
@@ -57,3 +58,15 @@ class NetworkStack(cdk.Stack):
         # pollers need no Lambda or STS endpoint to invoke the function
         # (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-cluster-network.html).
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+
+        # The relays send their spans to X-Ray's OTLP endpoint (shopstream.tracing; docs/decisions.md,
+        # 2026-12-04): from subnets without NAT, through an interface endpoint whose private DNS answers for
+        # xray.<region>.amazonaws.com, admitting the relays on 443.
+        self.endpoints_sg = ec2.SecurityGroup(
+            self, "EndpointsSg", vpc=self.vpc, description="shopstream interface endpoints (X-Ray OTLP)",
+            allow_all_outbound=False)
+        self.endpoints_sg.add_ingress_rule(self.functions_sg, ec2.Port.tcp(443), "relays send spans to X-Ray")
+        self.vpc.add_interface_endpoint(
+            "XRay", service=ec2.InterfaceVpcEndpointAwsService.XRAY, private_dns_enabled=True,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[self.endpoints_sg], open=False)

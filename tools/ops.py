@@ -6,7 +6,7 @@
     python -m tools.ops dlq redrive --handler inventory.order-reservations
     python -m tools.ops dlq redrive --handler order.relay        (an outbox relay's failed batches)
     python -m tools.ops dlq discard --handler inventory.order-reservations --message-id <id>
-    python -m tools.ops trace <correlationId> [--mermaid trace.mmd]
+    python -m tools.ops trace <orderId|correlationId> [--mermaid trace.mmd]   (locally, with the waterfall)
     python -m tools.ops tail order-events [--follow] [--key o_123]
     python -m tools.ops produce order-events envelope.json       (validated against the catalog first)
 
@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from shopstream import catalog, failed_batches, names
-from shopstream.wire import msk_event, msk_record, msk_record_of
+from shopstream.wire import msk_event, msk_record, msk_record_of, redelivered
 
 
 # --- where things are -----------------------------------------------------------------------
@@ -47,7 +47,7 @@ class Target:
             from local.stack import from_environment
 
             quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-            for key, value in {**from_environment().environment(), **quiet}.items():
+            for key, value in {**from_environment().environment(), **quiet, **local_trace_export()}.items():
                 os.environ.setdefault(key, value)
         self.prefix = names.prefix(env)
         self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
@@ -125,6 +125,31 @@ class Target:
         return int(response["statusCode"]), json.loads(response.get("body") or "null")
 
 
+def local_api_url() -> str:
+    return f"http://127.0.0.1:{int(os.environ.get('SHOPSTREAM_LOCAL_API_PORT', '8000'))}"
+
+
+def local_console_token() -> str | None:
+    from local.console import TOKEN_FILE
+
+    try:
+        return TOKEN_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def local_trace_export() -> dict[str, str]:
+    """Where handlers run by this process (replay, redrive) send their spans: the running local runtime's
+    collector (local/traces.py), behind its console token. Nothing when no make local runs here."""
+    from shopstream import tracing
+
+    token = local_console_token()
+    if token is None:
+        return {}
+    return {tracing.EXPORT_ENV: f"{local_api_url()}/console/api/traces",
+            tracing.HEADERS_ENV: f"Authorization=Bearer {token}"}
+
+
 RELAY = names.RELAY  # ``<service>.relay``: the service's outbox relay, whose failure queue holds stream batches
 
 
@@ -177,7 +202,7 @@ def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets
             if not messages:
                 continue
             last = time.monotonic()
-            event = msk_event([msk_record_of(m) for m in messages])
+            event = msk_event([redelivered(msk_record_of(m), "replay") for m in messages])
             response = invoke(event)
             failed += len(response.get("batchItemFailures", []))
             replayed += len(messages)
@@ -341,14 +366,14 @@ def _read_back(target: Target, info: dict[str, Any], seconds: float = 30) -> tup
 def _relay_records(letter: Letter) -> tuple[list[Any], str | None]:
     """The outbox events a relay's failure letter stands for: from the stored stream records, or (a record
     with coordinates only) from the outbox items the table still holds in the batch's window."""
-    from shopstream.outbox import failure_window, outbox_items_between, outbox_record, record_of_item
+    from shopstream.outbox import failure_window, outbox_items_between, record_of_item, stored_record
 
     body = letter.record
     if letter.missing or body is None:
         return [], letter.missing or "no invocation record"
     named = failed_batches.named_count(body)
     if letter.stored or failed_batches.payload(body) is not None:
-        found = [outbox_record(r.get("dynamodb", {}).get("NewImage") or {})
+        found = [stored_record(r.get("dynamodb", {}).get("NewImage") or {})
                  for r in failed_batches.stream_records(body)]
         events = [event for event in found if event is not None]
     else:
@@ -410,7 +435,7 @@ def dlq_redrive(target: Target, ref: str, out=print, only: set[str] | None = Non
             _release(target, service, handler.name, [letter.message])
             continue
         try:
-            response = invoke(msk_event(records))
+            response = invoke(msk_event([redelivered(record, "redrive") for record in records]))
         except Exception as exc:  # a function error (every record failed): Lambda would retry the whole batch
             response = {"batchItemFailures": [{"error": f"{type(exc).__name__}: {str(exc)[:200]}"}]}
         if response.get("batchItemFailures"):
@@ -587,13 +612,66 @@ def produce(target: Target, topic_name: str, path: str, out=print) -> int:
 
 
 # --- trace ------------------------------------------------------------------------------------
-def trace(target: Target, correlation_id: str, mermaid_path: str | None, out=print) -> int:
-    """The audit service's trail of a correlation id (its API puts causes before their effects)."""
-    status, body = target.api("audit", "GET", f"/audit/{correlation_id}")
+def trace(target: Target, ref: str, mermaid_path: str | None, out=print,
+          waterfall: Callable[[str], dict[str, Any] | None] | None = None) -> int:
+    """The audit service's trail of a correlation id or an order's (its API puts causes before their effects),
+    then, locally, the order's trace as a waterfall from the running runtime's collector (local/traces.py)."""
+    correlation_id = ref
+    status, body = target.api("audit", "GET", f"/audit/{ref}")
+    if status != 200:
+        found, order = target.api("order", "GET", f"/orders/{ref}")
+        if found == 200 and order.get("correlationId"):
+            correlation_id = order["correlationId"]
+            status, body = target.api("audit", "GET", f"/audit/{correlation_id}")
     events = body.get("events", []) if status == 200 else []
     if not events:
         out(f"no events with correlation id {correlation_id}")
         return 1
+    code = _trail(events, mermaid_path, out)
+    if target.local or waterfall is not None:
+        _waterfall(ref, out, waterfall or local_waterfall)
+    else:
+        out("spans: in CloudWatch (Transaction Search, the X-Ray trace map); the order's trace id is the "
+            "X-Trace-Id header of GET /orders/{orderId}")
+    return code
+
+
+def local_waterfall(ref: str) -> dict[str, Any] | None:
+    """The running make local's waterfall of an order (its console API, with this run's console token)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    token = local_console_token()
+    if token is None:
+        return None
+    request = urllib.request.Request(f"{local_api_url()}/console/api/trace?q={urllib.parse.quote(ref)}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _waterfall(ref: str, out: Callable[[str], Any], fetch: Callable[[str], dict[str, Any] | None]) -> None:
+    answer = fetch(ref)
+    if not answer or not answer.get("rows"):
+        out("no trace collected for it (is make local running, and did it run the order?)")
+        return
+    out(f"\ntrace {answer['traceId']} ({answer['spans']} spans)")
+    for line in answer.get("text") or []:
+        out(line)
+    for linked in answer.get("linked") or []:
+        from local.traces import render
+
+        out(f"\nlinked trace {linked['traceId']} (a record of this trace delivered again)")
+        for line in render(linked["rows"]):
+            out(line)
+
+
+def _trail(events: list[dict[str, Any]], mermaid_path: str | None, out: Callable[[str], Any]) -> int:
     depth: dict[str, int] = {}
     for e in events:
         depth[e["eventId"]] = depth.get(e.get("causationId") or "", -1) + 1
@@ -636,8 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     p_discard = dlq_sub.add_parser("discard")
     p_discard.add_argument("--handler", required=True, help="service.handler, or service.relay")
     p_discard.add_argument("--message-id", action="append", required=True, help="the message to delete (repeatable)")
-    p_trace = sub.add_parser("trace", help="the causal chain of one correlation id")
-    p_trace.add_argument("correlation_id")
+    p_trace = sub.add_parser("trace", help="the causal chain of an order or a correlation id, and (locally) the "
+                                           "order's trace as a waterfall")
+    p_trace.add_argument("correlation_id", metavar="orderId|correlationId")
     p_trace.add_argument("--mermaid", help="also write a Mermaid sequence diagram to this file")
     p_tail = sub.add_parser("tail", help="print a topic's records, decoded")
     p_tail.add_argument("topic")

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from shopstream import personal, replica
+from shopstream import personal, replica, tracing
 from shopstream.envelope import event_from_event
 from shopstream.events import (
     NotificationFailed,
@@ -182,8 +182,11 @@ def _record(event: InboundEvent, uow: UnitOfWork, message: dict[str, Any], outco
 def _deliver(event: InboundEvent, message: dict[str, Any], to: str) -> None:
     """Hand the recorded (SENDING) message to the channel, then record what became of it."""
     try:
-        senders.sender().send(message_id=message["notificationId"], to=to, subject=message["subject"],
-                              body=message["body"])
+        with tracing.span("send notification", kind="client", attributes={
+                "rpc.system.name": "email", "rpc.method": "send",
+                "shopstream.notification_id": message["notificationId"]}):
+            senders.sender().send(message_id=message["notificationId"], to=to, subject=message["subject"],
+                                  body=message["body"])
     except Exception as exc:  # a refused message is an outcome to report, not a retry
         _finish(event, {**message, "status": "SENDING"}, "FAILED", error=senders.error_class(exc))
         return

@@ -8,11 +8,12 @@ timeout sweeper (timeout). Inventory releases stock and payment refunds on Order
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shopstream import personal
+from shopstream import long_poll, personal, tracing
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
 from shopstream.events import (
     CancellationReason,
@@ -45,7 +46,7 @@ from shopstream.events import (
 )
 from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import logger
-from shopstream.request import Caller, Conflict, Unprocessable, commit
+from shopstream.request import Caller, Conflict, Unprocessable, commit, respond_with_header
 from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict
 
 from . import aggregate, store
@@ -134,7 +135,8 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
     created = OrderCreatedV2(order_id=order_id, user_id=caller.user_id, items=lines, total=total,
                              payment_method=body.payment_method, shipping_address=address, cart_id=body.cart_id)
     placed = Change("Placed", {**created.model_dump(mode="json", by_alias=True, exclude_none=True),
-                               "correlationId": caller.correlation_id, "deadline": deadline})
+                               "correlationId": caller.correlation_id, "deadline": deadline,
+                               **({"traceId": trace_id} if (trace_id := tracing.current_trace_id()) else {})})
     try:
         _apply_command(Order(order_id=order_id), [placed], [caller.command("OrderCreated", created, SERVICE)],
                        status=202)
@@ -150,7 +152,26 @@ def place(caller: Caller, body: PlaceOrder) -> OrderAccepted:
 def get(caller: Caller, order_id: str) -> OrderView:
     order = store.load(order_id)
     caller.require_owner(order.user_id or None, "order not found")
+    respond_with_header(tracing.TRACE_ID_HEADER, order.trace_id)  # the order's trace, for `make ops ARGS="trace"`
     return view(order)
+
+
+# The waiting's clock and sleep (tests replace them).
+clock: Callable[[], float] = time.monotonic
+sleep: Callable[[float], object] = time.sleep
+
+
+def await_status(caller: Caller, order_id: str, awaited: frozenset[str],
+                 seconds: float) -> tuple[OrderView, long_poll.Outcome]:
+    """The order once its status is an awaited one or can no longer become one, or after ``seconds``: read
+    again (consistently) at long_poll's backoff. Someone else's order is not found at once, as for get."""
+    order = store.load(order_id)
+    caller.require_owner(order.user_id or None, "order not found")
+    order = long_poll.wait(lambda: store.load(order_id),
+                           lambda current: aggregate.wait_outcome(current.status, awaited) is not None,
+                           seconds=seconds, clock=clock, sleep=sleep, first=order)
+    respond_with_header(tracing.TRACE_ID_HEADER, order.trace_id)  # as get does
+    return view(order), aggregate.wait_outcome(order.status, awaited) or "timeout"
 
 
 def history(caller: Caller, user_id: str, limit: int, cursor: str | None) -> OrderHistory:

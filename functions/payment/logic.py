@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shopstream import tracing
 from shopstream.envelope import EventEnvelope, event_from_event
 from shopstream.events import (
     InventoryReserved,
@@ -139,9 +140,12 @@ def _common(payment: dict[str, Any]) -> dict[str, Any]:
 
 def _charge(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any]) -> dict[str, Any]:
     amount = payment["amount"]
-    result = _with_retries(lambda: providers.provider.charge(
-        idempotency_key=payment["paymentId"], amount=amount["amount"], currency=amount["currency"],
-        method=payment["paymentMethod"]))
+    with tracing.span("charge payment-provider", kind="client", attributes={
+            "rpc.system.name": "payment-provider", "rpc.method": "charge",
+            "shopstream.payment_id": payment["paymentId"]}):
+        result = _with_retries(lambda: providers.provider.charge(
+            idempotency_key=payment["paymentId"], amount=amount["amount"], currency=amount["currency"],
+            method=payment["paymentMethod"]))
     initiated = _emit(uow, event.envelope, "PaymentInitiated",
                       PaymentInitiated(**_common(payment), payment_method=payment["paymentMethod"]))
     # The outcome is caused by the initiation: the trace reads reserved -> initiated -> processed.
@@ -159,9 +163,12 @@ def _charge(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any]) -> di
 
 def _refund(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any],
             cause: EventEnvelope | None = None) -> dict[str, Any]:
-    result = _with_retries(lambda: providers.provider.refund(
-        idempotency_key=f"refund_{payment['paymentId']}", charge_reference=payment["providerReference"],
-        amount=payment["amount"]["amount"]))
+    with tracing.span("refund payment-provider", kind="client", attributes={
+            "rpc.system.name": "payment-provider", "rpc.method": "refund",
+            "shopstream.payment_id": payment["paymentId"]}):
+        result = _with_retries(lambda: providers.provider.refund(
+            idempotency_key=f"refund_{payment['paymentId']}", charge_reference=payment["providerReference"],
+            amount=payment["amount"]["amount"]))
     _emit(uow, cause or event.envelope, "PaymentRefunded",
           PaymentRefunded(**_common(payment), refund_reference=result.reference))
     return {**payment, "status": "REFUNDED", "refundReference": result.reference}

@@ -1,7 +1,7 @@
 // shopstream local console: four pages over /console/api/*, refreshed in place (no page reload).
 "use strict";
 
-const REFRESH_MS = { map: 3000, dlq: 5000, analytics: 5000 };
+const REFRESH_MS = { map: 3000, dlq: 5000, analytics: 5000, story: 3000 };
 const state = { page: null, timer: null, busy: false, diagrams: {}, refreshes: 0 };
 window.consoleState = state; // read by the browser tests: refreshes happen without a reload
 
@@ -114,6 +114,9 @@ let storySearch = 0;
 
 async function showStory(query) {
   const search = ++storySearch;
+  state.traceQuery = null;
+  $("#story-trace").hidden = true;
+  $("#story-trace").dataset.drawn = "";
   if (!query) { $("#story-head").innerHTML = `<p class="empty">Search by an orderId or a correlationId.</p>`; return; }
   $("#story-q").value = query;
   try {
@@ -128,6 +131,8 @@ async function showStory(query) {
     $("#story-events tbody").innerHTML = story.events.map((e) => `<tr><td class="num">${e.sinceStartMs}</td>
       <td>${esc(e.eventType)}</td><td>${esc(e.service)}</td><td class="num">${e.sinceCauseMs ?? "—"}</td>
       <td>${esc(e.timestamp)}</td><td><code>${esc(e.eventId.slice(0, 8))}</code></td></tr>`).join("");
+    state.traceQuery = story.order?.orderId || story.correlationId;
+    await showTrace(state.traceQuery, search);
   } catch (error) {
     if (search !== storySearch) return;
     state.diagrams["story-diagram"] = null;
@@ -135,6 +140,68 @@ async function showStory(query) {
     $("#story-diagram").innerHTML = "";
     $("#story-events tbody").innerHTML = "";
   }
+}
+
+// --- an order's trace (local/traces.py), under its causal graph; it grows as the saga goes on ---------
+const SHOWN_DETAIL = ["shopstream.event_type", "shopstream.handler"];
+
+function waterfallHtml(rows) {
+  if (!rows.length) return `<p class="empty">no spans</p>`;
+  const total = Math.max(...rows.map((r) => r.startMs + r.durationMs));
+  const body = rows.map((r) => {
+    const attributes = r.attributes || {};
+    const detail = SHOWN_DETAIL.map((k) => attributes[k]).find(Boolean);
+    const again = attributes["shopstream.redelivery"];
+    const title = [`+${r.startMs} ms, ${r.durationMs} ms`, ...Object.entries(attributes).map(([k, v]) => `${k}: ${v}`)].join("\n");
+    return `<tr class="span-row kind-${esc(r.kind)}${r.error ? " failed" : ""}" data-kind="${esc(r.kind)}" data-depth="${r.depth}" title="${esc(title)}">
+      <td class="span-name" style="padding-left:${6 + 16 * r.depth}px">${esc(r.name)}${detail ? ` <small>${esc(detail)}</small>` : ""}${again ? ` <small class="again">(${esc(again)})</small>` : ""}${r.error ? ` <small class="again">failed</small>` : ""}</td>
+      <td class="span-service">${esc(r.service)}</td><td class="num span-ms">${r.durationMs.toFixed(1)}</td>
+      <td class="span-bar"><div class="track"><div class="bar-fill" style="left:${r.bar.left}%;width:${r.bar.width}%"></div></div></td></tr>`;
+  }).join("");
+  return `<table class="waterfall"><colgroup><col style="width:34%"><col style="width:9%"><col style="width:7%"><col></colgroup>
+    <thead><tr><th>span</th><th>service</th><th>ms</th><th>0 → ${total.toFixed(1)} ms</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function linkedHtml(linked) {
+  if (!linked.length) return "";
+  return `<h3>Linked traces <small>records of this trace delivered again (a redelivery, a redrive, a replay): each starts a trace of its own, linked to this one</small></h3>` +
+    linked.map((l) => {
+      const root = l.rows.find((r) => r.depth === 0) || { name: "?", service: "", attributes: {} };
+      const how = root.attributes?.["shopstream.redelivery"] || "linked";
+      return `<details class="linked-trace" data-trace-id="${esc(l.traceId)}"><summary><b class="linked-kind">${esc(how)}</b>
+        ${esc(root.name)} <small>${esc(root.service)}</small> · trace <code>${esc(l.traceId)}</code> ·
+        ${l.rows.filter((r) => r.kind !== "wait").length} span(s)</summary>${waterfallHtml(l.rows)}</details>`;
+    }).join("");
+}
+
+async function showTrace(query, search) {
+  const section = $("#story-trace");
+  try {
+    const trace = await api(`/console/api/trace?q=${encodeURIComponent(query)}`);
+    if (search !== storySearch) return;
+    const drawn = `${trace.traceId}:${trace.spans}:${trace.linked.map((l) => `${l.traceId}:${l.rows.length}`).join(",")}`;
+    section.hidden = false;
+    if (section.dataset.drawn === drawn) return; // unchanged: keep the rows (and any linked trace opened)
+    section.dataset.drawn = drawn;
+    const last = Math.max(...trace.rows.map((r) => r.startMs + r.durationMs));
+    $("#trace-head").innerHTML = `<code class="trace-id">${esc(trace.traceId)}</code> · <span class="span-count">${trace.spans}</span>
+      spans in ${last.toFixed(1)} ms · <code>make ops ARGS="trace ${esc(query)}"</code>`;
+    $("#trace-waterfall").innerHTML = waterfallHtml(trace.rows);
+    $("#trace-linked").innerHTML = linkedHtml(trace.linked);
+  } catch (error) {
+    if (search !== storySearch) return;
+    section.hidden = false;
+    section.dataset.drawn = "";
+    $("#trace-head").textContent = "";
+    $("#trace-waterfall").innerHTML = `<p class="empty">${esc(error.message)}</p>`;
+    $("#trace-linked").innerHTML = "";
+    if (!/yet/.test(error.message)) state.traceQuery = null; // this runtime keeps no traces: do not ask again
+  }
+}
+
+async function refreshTrace() {
+  if (state.busy || !state.traceQuery) return;
+  await showTrace(state.traceQuery, storySearch);
 }
 
 $("#story-form").addEventListener("submit", (event) => {
@@ -219,6 +286,7 @@ function route() {
   clearInterval(state.timer);
   if (page === "story") {
     showStory(new URLSearchParams(params || "").get("q") || "");
+    state.timer = setInterval(refreshTrace, REFRESH_MS.story); // the trace grows as the saga goes on
     return;
   }
   refresh();

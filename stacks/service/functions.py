@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from shopstream import catalog, failed_batches, names, personal
+from shopstream import tracing as tracing_settings
 from stacks.config import EnvironmentConfig, log_retention
 from stacks.layers import ARCHITECTURE, RUNTIME, layers_fingerprint
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
@@ -48,13 +49,17 @@ LAMBDA_FUNCTION_NAME_MAX = 64  # https://docs.aws.amazon.com/lambda/latest/api/A
 # its MSK event source mapping, whose pollers reach the cluster through their own network
 # interfaces (which the function's role lets Lambda create); the consumer itself calls
 # DynamoDB, SQS, S3 and SES over their public endpoints.
-#   kind       in VPC  ENI actions  X-Ray active
-#   consumer   no      yes (ESM)    no: unsupported behind MSK mappings
-#   relay      yes     yes          no: no trace context arrives from the stream
-#   api        no      no           yes
-#   schedule   no      no           yes
-KINDS = {"consumer": (False, True, False), "relay": (True, True, False),
-         "api": (False, False, True), "schedule": (False, False, True)}
+#   kind       in VPC  ENI actions
+#   consumer   no      yes (ESM)
+#   relay      yes     yes
+#   api        no      no
+#   schedule   no      no
+# None has Lambda's active tracing: every function sends OpenTelemetry spans to X-Ray's OTLP endpoint itself
+# (shopstream.tracing; docs/decisions.md, 2026-12-04), the relays through the VPC's X-Ray endpoint.
+KINDS = {"consumer": (False, True), "relay": (True, True), "api": (False, False), "schedule": (False, False)}
+# X-Ray's OTLP endpoint: PutSpans takes the spans, PutSpansForIndexing lets Transaction Search index them. Neither
+# has resource-level permissions.
+XRAY_OTLP_ACTIONS = ["xray:PutSpans", "xray:PutSpansForIndexing"]
 
 
 @jsii.implements(lambda_.IEventSourceDlq)
@@ -110,7 +115,7 @@ class ServiceFunctions:
                timeout: cdk.Duration = cdk.Duration.seconds(60), memory: int = 512,
                snap_start: bool = False, unscoped: str | None = None) -> lambda_.Function:
         """``unscoped``: what else the function is allowed on every resource ("*"), for the acknowledgement."""
-        in_vpc, eni_actions, traced = KINDS[kind]
+        in_vpc, eni_actions = KINDS[kind]
         function_name = names.function(self.config.prefix, self.spec.name, name)
         if len(function_name) > LAMBDA_FUNCTION_NAME_MAX:
             raise ValueError(f"function name {function_name!r} has {len(function_name)} characters; Lambda allows "
@@ -123,6 +128,7 @@ class ServiceFunctions:
         log_group.grant_write(role)
         if eni_actions:
             role.add_to_policy(iam.PolicyStatement(actions=ENI_ACTIONS, resources=["*"]))
+        role.add_to_policy(iam.PolicyStatement(actions=XRAY_OTLP_ACTIONS, resources=["*"]))
         network = ({"vpc": self.network.vpc,
                     "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
                     "security_groups": [self.network.functions_sg]} if in_vpc else {})
@@ -133,9 +139,10 @@ class ServiceFunctions:
             handler=handler, code=self.code, layers=self.layers,
             role=role, log_group=log_group, timeout=timeout, memory_size=memory,
             **network,  # type: ignore[arg-type]
-            tracing=lambda_.Tracing.ACTIVE if traced else lambda_.Tracing.DISABLED,
-            environment={**environment, "POWERTOOLS_METRICS_FUNCTION_NAME": name,
-                         **({} if traced else {"POWERTOOLS_TRACE_DISABLED": "true"})},
+            tracing=lambda_.Tracing.DISABLED,
+            environment={**environment, "POWERTOOLS_METRICS_FUNCTION_NAME": name, "POWERTOOLS_TRACE_DISABLED": "true",
+                         tracing_settings.EXPORT_ENV: "xray",
+                         tracing_settings.SAMPLE_RATE_ENV: f"{self.config.trace_sample_rate:g}"},
             # Cold starts on the synchronous path: restore from a snapshot of the initialised function.
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
         )
@@ -143,7 +150,7 @@ class ServiceFunctions:
         # whenever a layer's content does.
         function.invalidate_version_based_on(layers_fingerprint())
         wildcards = [what for what, needed in (("ec2 network-interface actions (VPC access, MSK event source "
-                                               "mapping pollers)", eni_actions), ("X-Ray trace writes", traced),
+                                               "mapping pollers)", eni_actions), ("X-Ray span writes (OTLP)", True),
                                               (unscoped, unscoped is not None)) if needed]
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
                     f"{' and '.join(str(w) for w in wildcards)} support no resource-level permissions")

@@ -243,6 +243,14 @@ def test_dead_letters_are_decoded_and_a_redrive_from_the_page_goes_back_through_
     assert browser("problems") == []
 
 
+# The rows of the first waterfall under ``at``, as the page draws them.
+WATERFALL_ROWS = """[...document.querySelector('{at} table.waterfall').querySelectorAll('tr.span-row')].map(r => ({{
+    kind: r.dataset.kind, depth: +r.dataset.depth, name: r.querySelector('.span-name').firstChild.textContent.trim(),
+    service: r.querySelector('.span-service').textContent, ms: +r.querySelector('.span-ms').textContent,
+    left: parseFloat(r.querySelector('.bar-fill').style.left),
+    width: parseFloat(r.querySelector('.bar-fill').style.width)}}))"""
+
+
 def _trail_has(client, correlation: str, event_types: set[str]) -> bool:
     status, trail, _ = client.call("GET", f"/audit/{correlation}", **ADMIN)
     return status == 200 and any(e["eventType"] in event_types for e in trail["events"])
@@ -265,6 +273,24 @@ def test_an_orders_story_is_drawn_as_its_causal_graph_with_timings(run, browser,
     confirmed = next(r for r in rows if r[1] == "OrderConfirmed")
     assert int(confirmed[0]) >= int(confirmed[3]) >= 0  # since the first event, since its cause
     assert browser("count", selector="#story-diagram svg .edgePath, #story-diagram svg .flowchart-link") >= 5
+    # Under the graph, the order's trace as a waterfall (local/traces.py): a row per span, nested, with the waits
+    # no span covers; the page asks again every 3 s, so spans still arriving show up.
+    browser("wait", selector="#trace-waterfall td.span-name", text="^process payment-events", timeout=30)
+    spans = browser("eval", expression=WATERFALL_ROWS.format(at="#trace-waterfall"))
+    names = {r["name"] for r in spans}
+    assert {"POST /orders", "commit", "wait in the outbox", "publish order-events", "wait in the mapping",
+            "process order-events", "process inventory-events", "charge payment-provider",
+            "process payment-events"} <= names, names
+    assert spans[0]["name"] == "POST /orders" and spans[0]["depth"] == 0 and spans[0]["left"] == 0
+    assert all(r["depth"] > 0 for r in spans[1:])  # one trace: everything hangs from the POST
+    assert {r["kind"] for r in spans if r["name"].startswith("wait in")} == {"wait"}
+    assert {r["service"] for r in spans if r["kind"] == "consumer"} >= {"inventory", "payment", "order"}
+    assert all(r["ms"] >= 0 and 0 <= r["left"] <= 100 and 0 < r["width"] <= 100 - r["left"] + 0.01 for r in spans)
+    charge = next(r for r in spans if r["name"] == "charge payment-provider")
+    post = spans[0]
+    assert charge["left"] > post["left"] and charge["service"] == "payment"
+    trace_id = browser("text", selector="#trace-head .trace-id")[0]
+    assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
     _shot(browser, "story", tmp_path)
     # the same story by correlation id, and an unknown id answered on the page
     correlation = run["client"].call("GET", f"/orders/{order_id}", user="ada")[1]["correlationId"]
@@ -274,6 +300,25 @@ def test_an_orders_story_is_drawn_as_its_causal_graph_with_timings(run, browser,
     browser("goto", url=f"{_console(run)}#story?q=nothing-like-this")
     browser("wait", selector="#story-head", text="no events with correlation id")
     assert all("status of 404" in p for p in browser("problems"))  # the API's answer, shown on the page
+    assert browser("eval", expression="document.querySelector('#story-trace').hidden") is True
+
+
+def test_a_replay_of_an_orders_records_shows_as_traces_linked_to_its_trace(run, browser):
+    order_id = run["orders"]["confirmed"]
+    browser("goto", url=f"{_console(run)}#story?q={order_id}")
+    browser("wait", selector="#trace-waterfall tr.span-row")
+    replayed = subprocess.run([sys.executable, "-m", "tools.ops", "replay", "--handler", "order.payment-outcomes"],
+                              env=run["env"], cwd=run["workdir"], capture_output=True, text=True, timeout=120)
+    assert "0 reported failed" in replayed.stdout, replayed.stdout + replayed.stderr
+    # the tool's spans reach the runtime's collector; the page, asking again, lists the new traces
+    browser("wait", selector="#trace-linked details.linked-trace .linked-kind", text="^replay$", timeout=30)
+    linked = browser("eval", expression="""[...document.querySelectorAll('#trace-linked details.linked-trace')]
+        .map(d => d.dataset.traceId)""")
+    assert linked and browser("text", selector="#trace-head .trace-id")[0] not in linked
+    browser("click", selector="#trace-linked details.linked-trace summary")
+    rows = browser("eval", expression=WATERFALL_ROWS.format(at="#trace-linked details.linked-trace"))
+    assert rows[0]["name"] == "process payment-events" and rows[0]["depth"] == 0
+    assert browser("problems") == []
 
 
 def test_live_analytics_refresh_in_place(run, browser, tmp_path):

@@ -5,8 +5,9 @@ module bodies run at import, functions and classes referenced from reachable cod
 name is used as an attribute anywhere reachable (``obj.send(...)`` reaches every reachable class's
 ``send``), decorated functions (a decorator registers them, e.g. API routes), and imports inside
 reachable functions. A call ``<anything>.client("<service>")`` or ``.resource("<service>")`` with a
-literal botocore service name is an AWS API the function calls. Third-party code is not read; the
-few library entry points that call AWS or open network connections are listed in THIRD_PARTY.
+literal botocore service name is an AWS API the function calls, as is a request signed with
+``SigV4Auth(credentials, "<service>", region)`` (X-Ray's OTLP endpoint, shopstream.spans). Third-party
+code is not read; the few library entry points that call AWS or open network connections are listed in THIRD_PARTY.
 
 Over-approximation is the safe side: a function may be reported as calling an API it never calls
 at run time (every consumer of a service shares its consumers module), never the reverse, as long as
@@ -236,6 +237,12 @@ class _Walk:
     def client_call(self, module: _Module, call: ast.Call) -> None:
         function = call.func
         name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
+        if name == "SigV4Auth" and len(call.args) > 1:
+            # A request signed for a service outside a client (OTLP spans to X-Ray, shopstream.spans) calls it.
+            signed = call.args[1]
+            if isinstance(signed, ast.Constant) and signed.value in botocore_services():
+                self.aws.add(signed.value)
+            return
         if name not in ("client", "resource") or not call.args:
             return
         first = call.args[0]

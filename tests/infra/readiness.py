@@ -763,6 +763,39 @@ def rule_http_api_access_logs_use_http_api_variables(deployment: Deployment) -> 
     return problems
 
 
+HTTP_API_INTEGRATION_TIMEOUT_MILLIS = 30_000  # the most, and what an integration without TimeoutInMillis gets
+
+
+@rule
+def rule_http_api_functions_answer_before_their_integration_gives_up(deployment: Deployment) -> list[str]:
+    """An HTTP API integration waits at most its TimeoutInMillis (50 ms to 30 s, not raisable) and then answers
+    503 while the function runs on, billed: a Lambda proxy integration's function, through its alias, must time
+    out first (a long-poll waits up to 25 s, shopstream.long_poll).
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+    https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-integrations.html"""
+    problems = []
+    for stack, logical_id, integration in deployment.resources("AWS::ApiGatewayV2::Integration"):
+        props = integration["Properties"]
+        if props.get("IntegrationType") != "AWS_PROXY":
+            continue
+        where, limit = f"{stack}/{logical_id}", props.get("TimeoutInMillis", HTTP_API_INTEGRATION_TIMEOUT_MILLIS)
+        if not 50 <= limit <= HTTP_API_INTEGRATION_TIMEOUT_MILLIS:
+            problems.append(f"{where}: TimeoutInMillis {limit} outside 50..30000")
+        address = deployment.target(stack, props.get("IntegrationUri"))
+        target = deployment.resource(address)
+        if target is not None and target["Type"] == "AWS::Lambda::Alias" and address is not None:
+            address = deployment.target(address[0], target["Properties"]["FunctionName"])
+            target = deployment.resource(address)
+        if target is None or target["Type"] != "AWS::Lambda::Function":
+            problems.append(f"{where}: its function is not in the templates")
+            continue
+        timeout = target["Properties"].get("Timeout", 3)
+        if timeout * 1000 >= limit:
+            problems.append(f"{where}: its function's timeout {timeout}s is not under the integration's "
+                            f"{limit / 1000:g}s")
+    return problems
+
+
 # --- tearing an environment down ------------------------------------------------------------------------------------
 @rule
 def rule_buckets_that_cloudformation_deletes_can_be_deleted(deployment: Deployment) -> list[str]:

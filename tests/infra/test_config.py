@@ -245,3 +245,14 @@ def test_a_replicated_environment_is_built_again_in_its_target_region_with_the_s
 def test_what_cannot_become_multi_region_later_is_multi_region_wherever_an_environment_may_fail_over():
     environments = cdk_context()["environments"]
     assert [env for env in ENVIRONMENTS if load(environments, env).may_fail_over] == ["staging", "prod"]
+
+
+def test_trace_sampling_is_set_per_environment_between_none_and_all():
+    rates = {env: load(cdk_context()["environments"], env).trace_sample_rate for env in ENVIRONMENTS}
+    assert rates["dev"] == 1.0 and 0 < rates["prod"] < rates["staging"] < 1  # dev keeps every trace
+    for wrong in (-0.1, 1.5, "often"):
+        with pytest.raises(ConfigError, match="traceSampleRate"):
+            load(_environments("prod", traceSampleRate=wrong), "prod")
+    without = {k: v for k, v in cdk_context()["environments"]["dev"].items() if k != "traceSampleRate"}
+    with pytest.raises(ConfigError, match="traceSampleRate"):
+        load({**cdk_context()["environments"], "dev": without}, "dev")

@@ -36,7 +36,8 @@ def test_the_code_analysis_finds_what_each_kind_of_function_calls():
     assert {"sesv2", "sqs", "dynamodb"} <= notices.aws and not notices.kafka  # e-mail, DLQ, table + idempotency
     assert "s3" in calls_of("audit.consumers.trail_order", index).aws  # the archive
     relay = calls_of("shopstream.outbox.relay_handler", index)
-    assert relay.kafka and not relay.aws  # produces to MSK, calls no AWS API itself
+    assert relay.kafka and relay.aws == {"xray"}  # produces to MSK; its spans go to X-Ray's OTLP endpoint
+    assert "xray" in calls_of("order.api.handler", index).aws  # every function exports its spans
     api = calls_of("order.api.handler", index)
     assert "dynamodb" in api.aws and not api.kafka
     assert calls_of("index.handler", index) is None  # not this repository's code
@@ -272,6 +273,11 @@ def _without_the_s3_endpoint(d: Deployment) -> None:
     del d.templates[stack]["Resources"][logical_id]
 
 
+def _without_the_xray_endpoint(d: Deployment) -> None:
+    stack, logical_id, _ = _first(d, "AWS::EC2::VPCEndpoint", "VpcXRay")
+    del d.templates[stack]["Resources"][logical_id]
+
+
 def _mapping_gives_up_offsets_only(d: Deployment) -> None:
     stack, _, mapping = _first(d, "AWS::Lambda::EventSourceMapping", "ServiceOrderPayments", "-payment")
     queue = next(lid for lid in d.templates[stack]["Resources"] if lid.startswith("ServiceOrderPaymentsDlq")
@@ -322,6 +328,9 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
      "lacks s3:ListBucket on its on-failure destination"),
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "prod", _without_the_s3_endpoint,
      "(MSK pollers) calls s3 from the VPC"),
+    # The relays export their spans from the VPC (shopstream.tracing): X-Ray's OTLP endpoint, through its own.
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _without_the_xray_endpoint,
+     "calls xray from the VPC, which has no NAT gateway and no xray endpoint"),
     ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "prod", _mapping_gives_up_offsets_only,
      "which keeps no records"),
     ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "dev", _failed_batches_expire_in_a_week,
@@ -633,6 +642,26 @@ MUTATIONS += [
     (FAILOVER_KEYS_RULE, STAGING_REPLICATED, _key_store_without_a_replica_in_the_target,
      "no replica of the customer key store in eu-central-1"),
     (FAILOVER_KEYS_RULE, "staging", _key_store_as_a_plain_table, "is not a global table"),
+]
+
+
+def _api_function_outlives_its_integration(d: Deployment) -> None:
+    _, _, function = _first(d, "AWS::Lambda::Function", "ServiceApi", "-order")
+    function["Properties"]["Timeout"] = 30
+
+
+def _integration_that_gives_up_first(d: Deployment) -> None:
+    for stack, _, integration in d.resources("AWS::ApiGatewayV2::Integration"):
+        if stack.endswith("-order"):
+            integration["Properties"]["TimeoutInMillis"] = 10_000
+
+
+INTEGRATION_TIMEOUT_RULE = "http_api_functions_answer_before_their_integration_gives_up"
+MUTATIONS += [
+    (INTEGRATION_TIMEOUT_RULE, "prod", _api_function_outlives_its_integration,
+     "its function's timeout 30s is not under the integration's 29s"),
+    (INTEGRATION_TIMEOUT_RULE, "dev", _integration_that_gives_up_first,
+     "its function's timeout 28s is not under the integration's 10s"),
 ]
 
 

@@ -467,8 +467,11 @@ def test_functions_get_the_environment_the_local_runner_derives_from_the_same_sp
     # Deployment-only: the metric's function dimension, no tracer behind an MSK mapping (X-Ray does
     # not trace those invocations), and the service's per-environment settings (locally: their defaults).
     assert set(variables) - {"POWERTOOLS_METRICS_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED",
-                             "SHOPSTREAM_INVENTORY_STOCK_SHARDS"} == set(local)
+                             "SHOPSTREAM_INVENTORY_STOCK_SHARDS", "SHOPSTREAM_TRACE_EXPORT",
+                             "SHOPSTREAM_TRACE_SAMPLE_RATE"} == set(local)
     assert variables["POWERTOOLS_TRACE_DISABLED"] == "true"
+    # Spans go to X-Ray's OTLP endpoint, every one of dev's traces (cdk.json traceSampleRate).
+    assert (variables["SHOPSTREAM_TRACE_EXPORT"], variables["SHOPSTREAM_TRACE_SAMPLE_RATE"]) == ("xray", "1")
     assert variables["SHOPSTREAM_INVENTORY_STOCK_SHARDS"] == "1"  # dev's stockShards
     assert variables["SHOPSTREAM_HANDLER"] == "order-reservations"
     assert variables["SHOPSTREAM_KAFKA_AUTH"] == "iam"
@@ -668,7 +671,7 @@ def _imports(value) -> list:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_only_the_outbox_relays_run_in_the_vpc_and_msk_consumers_are_not_traced(synthesized, env):
+def test_only_the_outbox_relays_run_in_the_vpc_and_no_function_uses_active_tracing(synthesized, env):
     placed = {}
     for stack_name, logical_id, function in synthesized[env].resources("AWS::Lambda::Function"):
         if not logical_id.startswith("Service"):
@@ -676,10 +679,10 @@ def test_only_the_outbox_relays_run_in_the_vpc_and_msk_consumers_are_not_traced(
         props = function["Properties"]
         placed[(stack_name, _construct(logical_id))] = ("VpcConfig" in props,
                                                         props.get("TracingConfig", {}).get("Mode"))
-    consumers = {construct_name(h.entry) for s in catalog.SERVICES for h in s.handlers}
     for (stack_name, name), (in_vpc, tracing) in placed.items():
         assert in_vpc == (name == "Relay"), (stack_name, name)
-        assert tracing == (None if name in consumers or name == "Relay" else "Active"), (stack_name, name)
+        # Every function exports its own OpenTelemetry spans (shopstream.tracing): no X-Ray active tracing.
+        assert tracing is None, (stack_name, name)
     assert sum(1 for _, name in placed if name == "Relay") == sum(1 for s in catalog.SERVICES if s.publishes)
 
 
@@ -692,6 +695,25 @@ def test_api_functions_use_snapstart_through_an_alias(synthesized):
     assert [a["Properties"]["Name"] for a in aliases] == ["live"]
     integrations = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Integration"]
     assert all("ApiLive" in json.dumps(i["Properties"]["IntegrationUri"]) for i in integrations)
+
+
+def test_a_long_poll_fits_its_function_and_its_function_fits_the_integration(synthesized):
+    """GET /orders/{orderId}?waitFor= waits up to 25 s: the order API function's timeout allows it, the other
+    APIs keep their short one, and every function times out before API Gateway gives up on it."""
+    from shopstream import long_poll
+
+    for spec in catalog.SERVICES:
+        if not spec.routes:
+            continue
+        template = synthesized["dev"].stack(spec.name)
+        [api] = [r for lid, r in template["Resources"].items()
+                 if r["Type"] == "AWS::Lambda::Function" and lid.startswith("ServiceApi")]
+        waits = any(route.long_poll for route in spec.routes)
+        assert api["Properties"]["Timeout"] == (long_poll.LONG_POLL_FUNCTION_TIMEOUT_SECONDS if waits else 10)
+        integrations = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Integration"]
+        assert [i["Properties"]["TimeoutInMillis"] for i in integrations] == [
+            long_poll.INTEGRATION_TIMEOUT_SECONDS * 1000] * len(integrations)
+    assert [spec.name for spec in catalog.SERVICES if any(r.long_poll for r in spec.routes)] == ["order"]
 
 
 # --- issue 22: the user pool's e-mail, the configuration's revision, Express brokers, the mappings' metrics ---------

@@ -412,6 +412,10 @@ def test_every_status_the_api_answers_is_in_the_openapi_document():
         for method, operation in operations.items():
             assert {"401", "404", "422", "429"} <= set(operation["responses"]), (method, path)
             assert any(p["name"] == "X-Correlation-Id" for p in operation["parameters"]), (method, path)
+            for status, response in operation["responses"].items():  # every answer of the function is traced
+                assert ("traceresponse" in response["headers"]) == (status != "429"), (method, path, status)
+    order = document["paths"]["/orders/{orderId}"]["get"]["responses"]["200"]["headers"]
+    assert {"X-Trace-Id", "X-Wait-Outcome", "traceresponse"} <= set(order), order
 
 
 # --- refusals at the edge never end in a 500, and each is audited ------------------------------------

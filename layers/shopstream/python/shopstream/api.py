@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import ValidationError
 
-from shopstream import catalog, coldstart, key_binding
+from shopstream import catalog, coldstart, key_binding, tracing
 from shopstream.envelope import CORRELATION_ID_PATTERN
 from shopstream.observability import logger
 from shopstream.request import (
@@ -100,9 +100,41 @@ class ServiceApi:
 
     def handler(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
+            if tracing.enabled():
+                return self._traced(event, context)
             return self._handle(event, context)
         finally:
             coldstart.resume()
+
+    def _traced(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """The request under a SERVER span ``<METHOD> <route>``, the first of a new trace: a client's own
+        ``traceparent`` is linked to, not continued (an outside caller neither joins our traces nor decides
+        what we sample). The response names the span in ``traceresponse``."""
+        http = (event.get("requestContext") or {}).get("http") or {}
+        method, path = str(http.get("method", "GET")).upper(), str(event.get("rawPath") or "/")
+        route = self._route(method, path)
+        sent = {k.lower(): v for k, v in (event.get("headers") or {}).items()}.get(tracing.TRACEPARENT)
+        span = tracing.start(f"{method} {route.path if route else path}", kind="server", parent=None, links=(sent,),
+                             attributes={"http.request.method": method, "url.path": path[:300],
+                                         "http.route": route.path if route else None,
+                                         "shopstream.service": self.service})
+        try:
+            with tracing.activate(span):
+                result = self._handle(event, context)
+                if span is not None:
+                    status = int(result["statusCode"])
+                    span.set_attribute("http.response.status_code", status)
+                    correlation = (result.get("headers") or {}).get(CORRELATION_HEADER)
+                    if correlation:
+                        span.set_attribute("shopstream.correlation_id", correlation)
+                    if status >= 500:
+                        tracing.fail(span, f"HTTP {status}")
+            answered = tracing.traceparent(span)
+            if answered:
+                result.setdefault("headers", {})[tracing.TRACE_RESPONSE_HEADER] = answered
+            return result
+        finally:
+            tracing.flush()
 
     def _handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
@@ -152,7 +184,7 @@ class ServiceApi:
                     self._audit_unless_done(request, 500)
                     raise
                 self._audit_unless_done(request, int(result["statusCode"]))
-                result.setdefault("headers", {}).update(extra_headers)
+                result.setdefault("headers", {}).update({**request.response_headers, **extra_headers})
                 return result
         finally:
             logger().remove_keys(["correlation_id"])
@@ -330,6 +362,13 @@ _ERRORS = {
 }
 
 
+TRACE_RESPONSE_DOCUMENTED = {
+    "description": "W3C Trace Context level 2: version-traceid-spanid-flags of the span that served the request, "
+                   "the first of a new trace (flags 01: sampled, its spans are in X-Ray; locally in the console). "
+                   "On every answer the function gives; not on a 401 API Gateway's JWT authorizer gives itself",
+    "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"}}
+
+
 def _document_operation(operation: dict[str, Any], method: str, route: catalog.RouteSpec) -> None:
     """Every status the API can answer, the correlation header, and Idempotency-Key where it applies."""
     responses = operation.setdefault("responses", {})
@@ -341,10 +380,12 @@ def _document_operation(operation: dict[str, Any], method: str, route: catalog.R
             "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}})
     if route.idempotent:  # Powertools documents its 422 as "Validation Error": here a bound key is one more cause
         responses["422"]["description"] = _ERRORS["422"]
-    for response in responses.values():
+    for status, response in responses.items():
         response.setdefault("headers", {})[CORRELATION_HEADER] = {
             "description": "The request's correlation id (every event it causes carries it)",
             "schema": {"type": "string", "pattern": CORRELATION_ID_PATTERN}}
+        if status != "429":  # API Gateway's own answer: the function never saw the request
+            response["headers"][tracing.TRACE_RESPONSE_HEADER] = TRACE_RESPONSE_DOCUMENTED
     parameters = operation.setdefault("parameters", [])
     parameters.append({"name": CORRELATION_HEADER, "in": "header", "required": False, "schema": {
         "type": "string", "pattern": CORRELATION_ID_PATTERN},

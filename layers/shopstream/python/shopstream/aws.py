@@ -48,3 +48,9 @@ def reset_clients() -> None:
     with _lock:
         _client.cache_clear()
         _session.cache_clear()
+
+
+def credentials() -> Any:
+    """The process's AWS credentials (botocore's, refreshed as it refreshes them): what signs a request
+    made outside a client (OTLP spans to X-Ray, shopstream.spans)."""
+    return _session().get_credentials()

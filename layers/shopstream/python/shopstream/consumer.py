@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from shopstream import aws, catalog, coldstart
+from shopstream import aws, catalog, coldstart, tracing
 from shopstream.config import get_settings
 from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
@@ -35,6 +36,11 @@ from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from shopstream.spans import Fixed
+
+DELIVERIES_REMEMBERED = 10_000  # records whose delivery this environment remembers (a redelivery's span links)
+
 
 class HeldBack(Exception):
     """Not attempted: an earlier record of the same key failed in this batch (redelivered after it)."""
@@ -148,6 +154,20 @@ class _BatchStats:
 _stats: ContextVar[_BatchStats] = ContextVar("shopstream_batch_stats")  # set for each batch by EventConsumer
 
 
+class _Delivery:
+    """A record on its way to the handler, for the span that ``_apply`` starts if it applies the event."""
+
+    __slots__ = ("name", "origin", "attributes", "fixed", "started", "applied")
+
+    def __init__(self, name: str, origin: str | None, attributes: dict[str, Any], fixed: Fixed,
+                 started: int):
+        self.name, self.origin, self.attributes, self.fixed = name, origin, attributes, fixed  # origin: traceparent
+        self.started, self.applied = started, False
+
+
+_delivery: ContextVar[_Delivery | None] = ContextVar("shopstream_delivery", default=None)
+
+
 class EventConsumer:
     """Lambda entry point for one handler of one service (``consumer(event, context)``)."""
 
@@ -173,12 +193,18 @@ class EventConsumer:
         self.idempotent = self.spec.idempotency if idempotent is None else idempotent
         self.concurrency = self.spec.concurrency if concurrency is None else concurrency
         self.name = f"{service}.{handler}"
+        self.group = catalog.consumer_group_id(service, handler)
+        self.service_name = f"{service}-service"  # its spans' service.name
+        self._span_attributes = {"messaging.system": "kafka", "messaging.operation.type": "process",
+                                 "messaging.consumer.group.name": self.group, "shopstream.handler": self.name}
+        self._span_fixed: dict[tuple[str, int, str], tuple[str, Fixed]] = {}
         self.accepts = frozenset(self.spec.event_types)
         self._handle = handle
         self._after_batch = after_batch
         self._dead_letters = dead_letters
         self._persistence_store = persistence_store
         self._setup_lock = threading.Lock()
+        self._delivered: OrderedDict[tuple[str, int, int], None] = OrderedDict()  # shopstream.tracing
         self._idempotency_config: Any = None
         self._apply_once: Callable[..., Any] | None = None
 
@@ -213,7 +239,21 @@ class EventConsumer:
         )(self._apply)
 
     def _apply(self, *, envelope: dict[str, Any], inbound: InboundEvent) -> None:
-        self._handle(inbound)
+        delivery = _delivery.get()
+        if delivery is None:
+            self._handle(inbound)
+            return
+        # The first delivery that applies the event: its span is a child of the record's context.
+        delivery.applied = True
+        self._apply_traced(inbound, delivery.name, delivery.origin, delivery.attributes, delivery.fixed,
+                           delivery.started)
+
+    def _apply_traced(self, inbound: InboundEvent, name: str, origin: str | None, attributes: dict[str, Any],
+                      fixed: Fixed, started: int) -> None:
+        span = tracing.start(name, kind="consumer", parent=origin, attributes=attributes, fixed=fixed,
+                             start_ns=started, service=self.service_name)
+        with tracing.activate(span):
+            self._handle(inbound)
 
     # -- per invocation -------------------------------------------------------------------
     def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
@@ -248,6 +288,7 @@ class EventConsumer:
             _stats.reset(token)
             stats.emit()
             flush_metrics()
+            tracing.flush()
 
     def _process_record(self, record: Any) -> None:
         """Powertools calls this with ``record=`` (a KafkaEventRecord)."""
@@ -282,7 +323,10 @@ class EventConsumer:
             event_type=inbound.event_type,
         )
         try:
-            self._run(inbound, body)
+            if tracing.enabled():
+                self._run_traced(record, inbound, body)
+            else:
+                self._run(inbound, body)
         except Exception as error:
             rejected = permanent_failure(error)
             if rejected is not None:
@@ -308,6 +352,67 @@ class EventConsumer:
             subsegment.put_annotation("eventType", inbound.event_type)
             subsegment.put_annotation("correlationId", inbound.envelope.correlation_id)
             self._apply_once(envelope=body, inbound=inbound)
+
+    def _run_traced(self, record: IncomingRecord, inbound: InboundEvent, body: dict[str, Any] | None) -> None:
+        """The event applied under a CONSUMER span ``process <topic>``: a child of the record's ``traceparent``
+        when this delivery is the one that applies it; otherwise (a tool sent it again, or the idempotency
+        record answered for an event applied before) the first span of a new trace, linked to that context."""
+        assert self._apply_once is not None
+        started = time.time_ns()
+        origin = record.header(tracing.TRACEPARENT)
+        envelope = inbound.envelope
+        # OpenTelemetry's messaging conventions (tracing.messaging_attributes; the key, the event's aggregate id,
+        # is not repeated): what this consumer's records share is encoded once per topic, partition and type.
+        name, fixed = self._span_constants(record.topic, record.partition, inbound.event_type)
+        attributes = {"messaging.kafka.offset": record.offset, "messaging.message.id": envelope.event_id,
+                      "shopstream.correlation_id": envelope.correlation_id}
+        if record.timestamp:  # from the producer's send to this handler: the broker and the mapping
+            attributes["shopstream.mapping.wait_ms"] = (started // 1000 - record.timestamp * 1000) / 1000
+        again = record.header(tracing.REDELIVERY_HEADER) or ("redelivered" if self._seen_before(record) else None)
+        if again:
+            attributes["shopstream.redelivery"] = again
+            span = tracing.start(name, kind="consumer", parent=None, links=(origin,), attributes=attributes,
+                                 fixed=fixed, start_ns=started, service=self.service_name)
+            with tracing.activate(span):
+                self._apply_once(envelope=body, inbound=inbound)
+            return
+        if not self.idempotent:  # no idempotency record: this delivery applies the event
+            self._apply_traced(inbound, name, origin, attributes, fixed, started)
+            return
+        delivery = _Delivery(name, origin, attributes, fixed, started)
+        token = _delivery.set(delivery)
+        try:
+            self._apply_once(envelope=body, inbound=inbound)
+        finally:
+            _delivery.reset(token)
+        if not delivery.applied:  # answered by the idempotency record
+            attributes["shopstream.redelivery"] = "duplicate"
+            tracing.end(tracing.start(name, kind="consumer", parent=None, links=(origin,), start_ns=started,
+                                      attributes=attributes, fixed=fixed, service=self.service_name))
+
+    def _span_constants(self, topic: str, partition: int, event_type: str) -> tuple[str, Fixed]:
+        """A process span's name and the attributes it shares with the others of its topic, partition and type."""
+        key = (topic, partition, event_type)
+        found = self._span_fixed.get(key)
+        if found is None:
+            found = (f"process {topic}", tracing.fixed_attributes({
+                **self._span_attributes, "messaging.destination.name": topic,
+                "messaging.destination.partition.id": str(partition), "shopstream.event_type": event_type}))
+            if len(self._span_fixed) < 10_000:
+                self._span_fixed[key] = found
+        return found
+
+    def _seen_before(self, record: IncomingRecord) -> bool:
+        """Whether this execution environment was given this record before (the mapping delivers a batch again
+        after a failure, or a response was lost): remembered for the last DELIVERIES_REMEMBERED records."""
+        key = (record.topic, record.partition, record.offset)
+        delivered = self._delivered  # each operation atomic: no lock (records of a batch may run in threads)
+        if key in delivered:
+            return True
+        delivered[key] = None
+        if len(delivered) > DELIVERIES_REMEMBERED:
+            delivered.popitem(last=False)
+        return False
 
     def _dead_letter(self, record: IncomingRecord, poison: PoisonRecord) -> None:
         assert self._dead_letters is not None

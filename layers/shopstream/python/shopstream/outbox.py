@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import time
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shopstream import tracing
 from shopstream.config import get_settings
 from shopstream.envelope import EventEnvelope
 from shopstream.observability import flush_metrics, logger, metrics
@@ -43,7 +45,7 @@ def outbox_item(envelope: EventEnvelope) -> dict[str, Any]:
     """
     record = to_record(envelope)  # validates topic and key now, not in the relay
     shard = zlib.crc32(envelope.event_id.encode()) % OUTBOX_SHARDS
-    return {
+    item = {
         "pk": outbox_partition(envelope.timestamp, shard),
         "sk": f"{envelope.timestamp.astimezone(UTC).isoformat(timespec='milliseconds')}#{envelope.event_id}",
         "eventId": envelope.event_id,
@@ -55,6 +57,12 @@ def outbox_item(envelope: EventEnvelope) -> dict[str, Any]:
         "payload": record.value.decode("utf-8"),
         "ttl": int(time.time()) + get_settings().outbox_ttl_seconds,
     }
+    # The context the event was caused in (the API request's span, a handler's process span): the relay
+    # publishes the event as its child (shopstream.tracing).
+    context = tracing.current_traceparent()
+    if context is not None:
+        item[tracing.TRACEPARENT] = context
+    return item
 
 
 def outbox_items_between(start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -88,19 +96,43 @@ def failure_window(message: dict[str, Any]) -> tuple[datetime, datetime]:
 
 
 def record_of_item(item: dict[str, Any]) -> OutgoingRecord:
-    """The Kafka record of an outbox item read from the table."""
-    return outgoing(topic=item["topic"], key=item["key"], value_json=item["payload"], event_type=item["eventType"],
-                    event_version=item["eventVersion"], correlation_id=item["correlationId"],
-                    event_id=item["eventId"])
+    """The Kafka record of an outbox item read from the table (with the context it was committed in, as
+    its ``traceparent`` header, for ``republish`` to link to)."""
+    record = outgoing(topic=item["topic"], key=item["key"], value_json=item["payload"],
+                      event_type=item["eventType"], event_version=item["eventVersion"],
+                      correlation_id=item["correlationId"], event_id=item["eventId"])
+    if item.get(tracing.TRACEPARENT):
+        record = replace(record, headers=tracing.headers_with(record.headers, traceparent=item[tracing.TRACEPARENT]))
+    return record
 
 
 def republish(records: list[OutgoingRecord], publisher: Publisher | None = None) -> int:
-    """Publish outbox events again (consumers drop what they already applied, by eventId)."""
+    """Publish outbox events again (consumers drop what they already applied, by eventId). Each is published
+    in a new trace, linked to the context it was first committed in (shopstream.tracing)."""
     publisher = publisher or get_publisher()
+    published = []
     for record in records:
+        original = dict(record.headers).get(tracing.TRACEPARENT)
+        span = tracing.start(f"publish {record.topic}", kind="producer", parent=None,
+                             links=(original.decode() if original else None,),
+                             attributes={**_publish_attributes(record), "shopstream.redelivery": "redrive"})
+        context = tracing.traceparent(span) or (original.decode() if original else None)
+        marks = {"traceparent": context} if context else {}
+        record = replace(record, headers=tracing.headers_with(record.headers, shopstream_redelivery="redrive", **marks))
         publisher.publish(record)
-    publisher.flush()
+        published.append(span)
+    try:
+        publisher.flush()
+    finally:
+        for span in published:
+            tracing.end(span)
+        tracing.flush()
     return len(records)
+
+
+def _publish_attributes(record: OutgoingRecord) -> dict[str, Any]:
+    return tracing.messaging_attributes(topic=record.topic, operation="publish", key=record.key,
+                                        event_id=record.event_id)
 
 
 def outbox_record(image: dict[str, Any]) -> OutgoingRecord | None:
@@ -121,6 +153,16 @@ def outbox_record(image: dict[str, Any]) -> OutgoingRecord | None:
     )
 
 
+def stored_record(image: dict[str, Any]) -> OutgoingRecord | None:
+    """``outbox_record`` with the context the event was committed in as its ``traceparent`` header (a relay
+    batch read back for a redrive: ``republish`` links to it)."""
+    record = outbox_record(image)
+    context = image.get(tracing.TRACEPARENT, {}).get("S")
+    if record is None or not context:
+        return record
+    return replace(record, headers=tracing.headers_with(record.headers, traceparent=context))
+
+
 class OutboxRelay:
     """DynamoDB stream -> Kafka. Lambda entry point; reports per-record failures."""
 
@@ -133,14 +175,24 @@ class OutboxRelay:
 
         publisher = self._publisher or get_publisher()
         sequence_by_event: dict[str, str] = {}
+        traced = tracing.enabled()
+        spans: dict[str, Any] = {}  # eventId -> its publish span, ended once the broker answered
 
         def publish(record: Any) -> None:
             raw = record.raw_event
             if raw.get("eventName") != "INSERT":
                 return
-            out = outbox_record(raw["dynamodb"].get("NewImage") or {})
+            image = raw["dynamodb"].get("NewImage") or {}
+            out = outbox_record(image)
             if out is None:
                 return
+            if traced:  # a PRODUCER span, child of the context the event was committed in
+                span = tracing.start(f"publish {out.topic}", kind="producer",
+                                     parent=image.get(tracing.TRACEPARENT, {}).get("S"),
+                                     attributes=_publish_attributes(out))
+                out = replace(out, headers=tracing.headers_with(out.headers, traceparent=tracing.traceparent(span)
+                                                                or ""))
+                spans[out.event_id] = span
             publisher.publish(out)  # asynchronous; acknowledged by flush below
             sequence_by_event[out.event_id] = raw["dynamodb"]["SequenceNumber"]
 
@@ -157,6 +209,11 @@ class OutboxRelay:
             response = {"batchItemFailures": [*response["batchItemFailures"], *failures]}
             published = len(sequence_by_event) - len(failures)
             logger().error("outbox records not delivered; will be retried", extra={"failed": exc.failed})
+            for event_id in undelivered:
+                tracing.end(spans.pop(event_id, None), error=str(exc.failed.get(event_id, "not delivered")))
+        for span in spans.values():
+            tracing.end(span)
+        tracing.flush()
         metrics().add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=published)
         flush_metrics()
         return response

@@ -104,6 +104,7 @@ class Request:
     # yet), and whether a commit wrote that binding.
     binding: key_binding.Binding | None = None
     bound_key: bool = False
+    response_headers: dict[str, str] = field(default_factory=dict)  # set by a route (respond_with_header)
 
     @property
     def action(self) -> str:
@@ -143,6 +144,13 @@ def serving(request: Request) -> Iterator[Request]:
 
 def current_request() -> Request | None:
     return _request.get()
+
+
+def respond_with_header(name: str, value: str | None) -> None:
+    """A header for the response to the request being served (none outside a request, or without a value)."""
+    request = _request.get()
+    if request is not None and value:
+        request.response_headers[name] = value
 
 
 def caller() -> Caller:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from shopstream import aws
+from shopstream import aws, tracing
 from shopstream.config import get_settings
 from shopstream.dynamo import from_attributes, to_attributes
 from shopstream.envelope import EventEnvelope
@@ -109,6 +109,19 @@ class UnitOfWork:
         if len(self.actions) > MAX_TRANSACTION_ITEMS:
             raise Unstorable(f"{len(self.actions)} actions exceed DynamoDB's {MAX_TRANSACTION_ITEMS} per transaction")
         _before_commit(self)
+        if tracing.enabled():
+            with tracing.span("commit", attributes={
+                    "db.system.name": "aws.dynamodb", "db.operation.name": "TransactWriteItems",
+                    "aws.dynamodb.table_names": [self.table_name], "shopstream.outbox.events": len(self.events)}):
+                self._write()
+        else:
+            self._write()
+        commits[self.table_name] += 1
+        for listener in _listeners:
+            listener(self)
+        _after_commit(self)
+
+    def _write(self) -> None:
         dynamodb = aws.client("dynamodb")
         try:
             dynamodb.transact_write_items(TransactItems=self.actions)
@@ -124,10 +137,6 @@ class UnitOfWork:
             if exc.response.get("Error", {}).get("Code") == "ValidationException":
                 raise Unstorable(str(exc)[:500]) from exc
             raise
-        commits[self.table_name] += 1
-        for listener in _listeners:
-            listener(self)
-        _after_commit(self)
 
 
 def try_commit(uow: UnitOfWork) -> bool:

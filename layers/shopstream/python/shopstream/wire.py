@@ -8,6 +8,7 @@ from typing import Any
 
 from shopstream import catalog
 from shopstream.envelope import EventEnvelope
+from shopstream.tracing import REDELIVERY_HEADER
 
 HEADER_EVENT_TYPE = "eventType"
 HEADER_EVENT_VERSION = "eventVersion"
@@ -144,3 +145,9 @@ def msk_event(records: list[dict[str, Any]], *, cluster_arn: str = "", bootstrap
         "records": grouped,
     }
 
+
+def redelivered(record: dict[str, Any], how: str) -> dict[str, Any]:
+    """An ``aws:kafka`` record (``msk_record``) marked as sent again by a tool (``replay``, ``redrive``): its
+    handler's span starts a new trace linked to the record's own context instead of joining that trace."""
+    headers = [entry for entry in record.get("headers") or () if REDELIVERY_HEADER not in entry]
+    return {**record, "headers": [*headers, {REDELIVERY_HEADER: list(how.encode())}]}
