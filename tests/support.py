@@ -7,7 +7,7 @@ import binascii
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from shopstream import catalog, personal
@@ -195,3 +195,20 @@ def readable_traces(sources: dict[str, Any], needles: tuple[str, ...], *, open_s
             folded = text.casefold()
             found += [f"{where}: {needle!r}" for needle in needles if needle.casefold() in folded]
     return sorted(set(found))
+
+
+class FakeTime:
+    """A clock that only sleeps move (long-polls' tests): ``on_sleep`` runs at each sleep with the number of
+    sleeps so far (the world moving meanwhile)."""
+
+    def __init__(self, on_sleep: Callable[[int], object] | None = None):
+        self.now, self.slept, self.on_sleep = 1000.0, list[float](), on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep(len(self.slept))

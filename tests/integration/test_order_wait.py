@@ -10,22 +10,7 @@ import pytest
 from shopstream import long_poll
 from shopstream.config import override_settings
 from tests.integration.conftest import ADMIN
-
-
-class FakeTime:
-    """A clock that only sleeps move; ``on_sleep`` runs at each sleep (the world moving meanwhile)."""
-
-    def __init__(self, on_sleep=None):
-        self.now, self.slept, self.on_sleep = 1000.0, [], on_sleep
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep(len(self.slept))
+from tests.support import FakeTime
 
 
 @pytest.fixture

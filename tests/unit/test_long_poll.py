@@ -11,20 +11,7 @@ import pytest
 
 from local.gateway import LONG_POLL_RECHECK_SECONDS
 from shopstream import long_poll
-
-
-class FakeTime:
-    def __init__(self, on_sleep=None):
-        self.now, self.slept, self.on_sleep = 50.0, [], on_sleep
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep()
+from tests.support import FakeTime
 
 
 def reads(*values):
@@ -241,7 +228,7 @@ def test_the_local_gateway_waits_outside_the_api_lock_and_ahead_of_no_consumer()
                     "user": lambda event, context: {"statusCode": 200, "headers": {}}}
     served_meanwhile, consumers_free = [], []
 
-    def meanwhile() -> None:  # during each of the long-poll's pauses
+    def meanwhile(_sleeps: int) -> None:  # during each of the long-poll's pauses
         other = threading.Thread(target=runtime.invoke_api, args=("user", {}))
         other.start()
         other.join(2)
