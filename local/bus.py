@@ -5,6 +5,11 @@ relay; published records are appended to in-memory topic partitions; every handl
 as ``aws:kafka`` batches through the real consumer runtime, with the partial batch response
 honoured (a partition resumes at its first failed offset). Used by integration tests and
 benchmarks; the broker-backed runner (local/mapping.py) keeps the same semantics.
+
+With ``partial_batch_response=False`` the mappings behave as Lambda's Kafka mappings in on-demand mode
+(docs/decisions.md, 2026-12-05): a response naming failed records is ignored and the whole batch is
+committed; only a function error delivers the batch again, whole, and a batch is never given up. The
+consumers are configured for it (Settings.partial_batch_response), as the stacks configure them there.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class InProcessBus:
     given_up: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (service, owner, record)
     # (topic, partition) -> the oldest offset the topic still keeps (the simulation passes retention)
     log_start: dict[tuple[str, int], int] = field(default_factory=dict)
+    # False: the handlers' mappings ignore a partial batch response and never give a batch up (on-demand mode).
+    partial_batch_response: bool = True
     _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,8 +96,11 @@ class InProcessBus:
     def settings_for(self, service: str, handler: str | None = None) -> Settings:
         key = (service, handler)
         if key not in self._settings:  # built once: reading settings costs more than a DynamoDB call
-            self._settings[key] = naming.function_settings(
+            settings = naming.function_settings(
                 service, handler, dlq_url=self.queue_urls[naming.dlq(service, handler)] if handler else None)
+            if handler and not self.partial_batch_response:
+                settings = settings.model_copy(update={"partial_batch_response": False})
+            self._settings[key] = settings
         return self._settings[key]
 
     # --- the API ------------------------------------------------------------------------
@@ -176,7 +186,8 @@ class InProcessBus:
     def deliver_step(self, spec: catalog.ServiceSpec, handler: catalog.HandlerSpec, partition: int, *,
                      batch_size: int | None = None, times: int = 1, context: Any = None) -> int:
         """One invocation of a handler's mapping on one partition (``times`` > 1: the same batch
-        delivered again, as after a lost response). The partial batch response is honoured."""
+        delivered again, as after a lost response). The partial batch response is honoured, unless the
+        bus's mappings do not take one: then only a function error delivers the batch again."""
         cursor = self.cursors.setdefault((spec.name, handler.name, partition), _Cursor())
         records = self.log[handler.topic][partition]
         start = cursor.next_offset
@@ -192,6 +203,8 @@ class InProcessBus:
                 try:
                     response = consumer(msk_event(batch), context or LocalLambdaContext(
                         function_name=f"{spec.name}-{handler.name}"))
+                    if not self.partial_batch_response:
+                        response = {"batchItemFailures": []}  # ignored: every offset of the batch is committed
                 except Exception:
                     # A function error (Powertools raises when every record failed): Lambda
                     # retries the whole batch.
@@ -200,7 +213,8 @@ class InProcessBus:
         if failed:
             cursor.next_offset = min(failed)
             cursor.failures += 1
-            if self.give_up_after is not None and cursor.failures > self.give_up_after:
+            give_up_after = self.give_up_after if self.partial_batch_response else None  # on-demand: never
+            if give_up_after is not None and cursor.failures > give_up_after:
                 rest = [r for r in batch if r["offset"] >= min(failed)]
                 self._give_up(spec.name, handler.name)(on_failure_record(
                     function=f"{spec.name}-{handler.name}", records=rest, condition="RetryAttemptsExhausted",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from shopstream import catalog, names
+from shopstream.config import PARTIAL_BATCH_RESPONSE_ENV
 
 # CloudWatch Logs retention values (PutRetentionPolicy retentionInDays) and the CDK enum members.
 LOG_RETENTION_DAYS = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
@@ -32,6 +33,9 @@ BUCKET_NAME_MAX = 63
 # MSK ClusterName is 1-64 characters.
 # https://docs.aws.amazon.com/msk/1.0/apireference/clusters.html#clusters-prop-createclusterrequest-clustername
 MSK_CLUSTER_NAME_MAX = 64
+# Enhanced monitoring levels of an MSK cluster, each adding metrics to the one before; DEFAULT's are free
+# (https://docs.aws.amazon.com/msk/latest/developerguide/metrics-details.html).
+MskMonitoring = Literal["DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION"]
 # Per-broker EBS storage: 1-16384 GiB.
 # https://docs.aws.amazon.com/msk/latest/developerguide/msk-update-storage.html
 MSK_MAX_VOLUME_GIB = 16384
@@ -132,11 +136,29 @@ class ApiThrottle(_Model):
 
 
 class EventPollers(_Model):
-    """Provisioned-mode pollers of the MSK event source mappings (docs/capacity.md). Each mapping keeps at
-    least its minimum; the two poller groups (critical path, the rest) share the pollers' capacity."""
+    """The pollers of the MSK event source mappings (docs/capacity.md).
 
-    minimum: int = Field(ge=1, le=MAX_MINIMUM_POLLERS)  # each mapping off the critical path
-    critical_path_minimum: int = Field(ge=1, le=MAX_MINIMUM_POLLERS)  # each critical-path mapping
+    ``provisioned``: each mapping keeps at least its minimum, the two poller groups (critical path, the rest) share
+    the pollers' capacity, billed by the event poller unit hour whether records come or not. Kafka's error-handling
+    controls (bounded retries, record age, bisect, partial batch response) and the mappings' metrics and system
+    logs are only had in this mode (https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html).
+    ``on-demand``: Lambda scales the pollers and bills none of them; a failed batch is retried whole until its
+    records leave the topic, the consumers fail a batch whole (Settings.partial_batch_response), and the pollers
+    reach Lambda and STS through VPC endpoints (docs/decisions.md, 2026-12-05)."""
+
+    mode: Literal["provisioned", "on-demand"] = "provisioned"
+    minimum: int | None = Field(default=None, ge=1, le=MAX_MINIMUM_POLLERS)  # each mapping off the critical path
+    critical_path_minimum: int | None = Field(default=None, ge=1, le=MAX_MINIMUM_POLLERS)  # each critical-path one
+
+    @model_validator(mode="after")
+    def _minimums_in_provisioned_mode_only(self) -> EventPollers:
+        minimums = {"minimum": self.minimum, "criticalPathMinimum": self.critical_path_minimum}
+        given = [name for name, value in minimums.items() if value is not None]
+        if self.mode == "provisioned" and len(given) < 2:
+            raise ValueError("minimum and criticalPathMinimum are required in provisioned mode")
+        if self.mode == "on-demand" and given:
+            raise ValueError(f"{' and '.join(given)}: no minimum in on-demand mode (Lambda scales the pollers itself)")
+        return self
 
 
 class Email(_Model):
@@ -199,6 +221,9 @@ class EnvironmentConfig(_Model):
     # Partitions per topic where this environment differs from the catalog (which local runs use).
     partitions: dict[str, int] = Field(default_factory=dict)
     event_pollers: EventPollers
+    # The cluster's enhanced monitoring; None: the consumer lag of every partition where data is retained, per broker
+    # elsewhere (msk_monitoring_level). Every level above DEFAULT is billed per CloudWatch metric (docs/capacity.md).
+    msk_monitoring: MskMonitoring | None = None
     # Stock counters of each product created in this environment (docs/capacity.md: a product sells
     # ~80 reservations/s per counter before optimistic retries dominate); at most 48 (an adjustment
     # writes every counter and an event for each in one transaction).
@@ -346,9 +371,22 @@ class EnvironmentConfig(_Model):
 
     @property
     def msk_monitoring_level(self) -> str:
-        """The cluster's enhanced monitoring: the consumer lag of every partition where data is retained, per broker
-        elsewhere. Every level above DEFAULT is billed per CloudWatch metric (docs/capacity.md, cost)."""
+        """The cluster's enhanced monitoring: as set (mskMonitoring), else the consumer lag of every partition where
+        data is retained, per broker elsewhere. Every level above DEFAULT is billed per CloudWatch metric
+        (docs/capacity.md, cost)."""
+        if self.msk_monitoring is not None:
+            return self.msk_monitoring
         return "PER_TOPIC_PER_PARTITION" if self.retain else "PER_BROKER"
+
+    @property
+    def on_demand_pollers(self) -> bool:
+        """Whether the MSK mappings run in on-demand mode (EventPollers)."""
+        return self.event_pollers.mode == "on-demand"
+
+    def consumer_settings(self) -> dict[str, str]:
+        """What a consumer behind this environment's MSK mappings reads (``SHOPSTREAM_<NAME>``): behind on-demand
+        mappings, which take no partial batch response, it fails a batch whole (shopstream.consumer)."""
+        return {PARTIAL_BATCH_RESPONSE_ENV: "false"} if self.on_demand_pollers else {}
 
     def service_settings(self, service: str) -> dict[str, str]:
         """A service's settings that differ per environment, as its functions read them (``SHOPSTREAM_<NAME>``)."""
@@ -367,15 +405,21 @@ class EnvironmentConfig(_Model):
         return f"{self.prefix}-{'saga' if handler.critical_path else 'events'}"
 
     def pollers(self, handler: catalog.HandlerSpec) -> tuple[int, int]:
-        """(minimum, maximum) pollers of the handler's mapping: enough at most for an invocation on every
-        partition at once (the records of a topic at 2,000 orders/s are a few MB/s, under one poller's 5)."""
+        """(minimum, maximum) pollers of the handler's mapping in provisioned mode: enough at most for an invocation on
+        every partition at once (the records of a topic at 2,000 orders/s are a few MB/s, under one poller's 5)."""
+        pollers = self.event_pollers
+        minimum = pollers.critical_path_minimum if handler.critical_path else pollers.minimum
+        if minimum is None:
+            raise ValueError(f"environment {self.name!r} runs its mappings' pollers on demand: none are provisioned")
         partitions = self.partition_count(handler.topic)
-        minimum = self.event_pollers.critical_path_minimum if handler.critical_path else self.event_pollers.minimum
         minimum = min(minimum, partitions)
         return minimum, max(minimum, math.ceil(partitions / INVOCATIONS_PER_POLLER))
 
     def poller_groups(self) -> dict[str, list[catalog.HandlerSpec]]:
+        """The mappings of each provisioned poller group (none on demand: Lambda's own pollers, billed by none)."""
         groups: dict[str, list[catalog.HandlerSpec]] = {}
+        if self.on_demand_pollers:
+            return groups
         for spec in catalog.SERVICES:
             for handler in spec.handlers:
                 groups.setdefault(self.poller_group(handler), []).append(handler)

@@ -3,7 +3,8 @@ and the network interfaces of the MSK event source mappings' pollers.
 
 Nothing else runs in the VPC (docs/decisions.md, 2026-11-29): consumers, API and schedule functions
 reach AWS APIs over their public endpoints. The only AWS APIs called from inside are the pollers' on-failure
-destinations: S3 (a given-up batch) and SQS, and X-Ray's OTLP endpoint (the relays' spans).
+destinations: S3 (a given-up batch) and SQS, X-Ray's OTLP endpoint (the relays' spans), and, where the mappings'
+pollers run on demand, Lambda and STS (docs/decisions.md, 2026-12-05).
 tests/infra/test_readiness.py derives what each function calls from its code and checks it can be reached
 from where it runs.
 """
@@ -70,3 +71,22 @@ class NetworkStack(cdk.Stack):
             "XRay", service=ec2.InterfaceVpcEndpointAwsService.XRAY, private_dns_enabled=True,
             subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[self.endpoints_sg], open=False)
+
+        # On-demand pollers invoke the function and take its role from inside the cluster's subnets, with the
+        # cluster's security group: "AWS PrivateLink VPC endpoints are required for functions with event source
+        # mappings that use the default (on-demand) mode for event pollers" (Lambda and STS; Secrets Manager only
+        # for SASL/SCRAM, not the IAM authentication used here). Provisioned pollers need none
+        # (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-cluster-network.html,
+        # https://docs.aws.amazon.com/lambda/latest/dg/kafka-scaling-modes.html).
+        if config.on_demand_pollers:
+            self.poller_endpoints_sg = ec2.SecurityGroup(
+                self, "PollerEndpointsSg", vpc=self.vpc, allow_all_outbound=False,
+                description="shopstream interface endpoints of the on-demand MSK pollers (Lambda, STS)")
+            self.poller_endpoints_sg.add_ingress_rule(self.cluster_sg, ec2.Port.tcp(443),
+                                                      "MSK pollers invoke functions and assume their roles")
+            for name, service in (("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
+                                  ("Sts", ec2.InterfaceVpcEndpointAwsService.STS)):
+                self.vpc.add_interface_endpoint(
+                    name, service=service, private_dns_enabled=True,
+                    subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                    security_groups=[self.poller_endpoints_sg], open=False)

@@ -3,6 +3,8 @@ the outbox relay behind the table's stream, and the scheduled sweepers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -41,8 +43,9 @@ class ServiceConsumers:
         f = self.functions
         name = names.construct(handler.entry)
         dlq = f.dead_letter_queue(name, handler.name)
+        config = f.config
         function = f.create(name, f.entry_point(names.CONSUMERS_MODULE, handler.entry), kind="consumer",
-                            environment=f.environment(handler, dlq))
+                            environment={**f.environment(handler, dlq), **config.consumer_settings()})
         f.allow_table(function)
         if handler.idempotency:
             f.allow_idempotency(function)
@@ -54,8 +57,6 @@ class ServiceConsumers:
         f.allow(function, MSK_ESM_TOPIC_ACTIONS, [topic_arn(self.cluster_arn, handler.topic)])
         f.allow(function, MSK_ESM_GROUP_ACTIONS, [group_arn(self.cluster_arn, group)])
         f.allow(function, MSK_ESM_API_ACTIONS, [self.cluster_arn])
-        config = f.config
-        minimum, maximum = config.pollers(handler)
         patterns = esm_filter_patterns(handler)
         mapping = lambda_.EventSourceMapping(
             self.scope, f"{name}Mapping",
@@ -66,28 +67,43 @@ class ServiceConsumers:
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=handler.batch_size,
             max_batching_window=cdk.Duration.seconds(handler.max_batching_window_seconds),
-            report_batch_item_failures=True,
-            bisect_batch_on_error=True,
-            retry_attempts=handler.retry_attempts,
-            max_record_age=cdk.Duration.seconds(handler.max_record_age_seconds),
             # The records themselves, not only their offsets: they outlive the topic's retention.
             on_failure=BucketDestination(f.data.failed_batches),
             filters=[lambda_.FilterCriteria.filter(p) for p in patterns] or None,
-            # Provisioned mode for every mapping: Kafka's retry controls (bisect, bounded retries, record age,
-            # partial batch response) and reaching the cluster without Lambda/STS endpoints need it. Pollers
-            # are shared within a group (docs/decisions.md, 2026-11-29).
-            provisioned_poller_config=lambda_.ProvisionedPollerConfig(
+            # On demand (cdk.json eventPollers.mode; docs/decisions.md, 2026-12-05) none of Kafka's error-handling
+            # controls ("select Provisioned mode to configure error handling controls",
+            # https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html): a failed batch is retried
+            # whole until its records leave the topic, and the consumer fails a batch whole (consumer_settings). No
+            # mapping metrics (each billed) nor system logs (provisioned only): the function's OffsetLag is watched.
+            **({} if config.on_demand_pollers else self._provisioned(handler)),
+        )
+        f.give_up_into_failed_batches(mapping, function, dlq)
+        if config.on_demand_pollers:
+            f.monitoring.mapping_behind(name, handler, function)
+        else:
+            f.monitoring.mapping_behind_or_dropping(name, handler, mapping, function)
+
+    def _provisioned(self, handler: catalog.HandlerSpec) -> dict[str, Any]:
+        """Provisioned mode: Kafka's error-handling controls (bisect, bounded retries, record age, partial batch
+        response), the mapping's metrics and system logs, and reaching the cluster without Lambda/STS endpoints
+        need it. Pollers are shared within a group (docs/decisions.md, 2026-11-29)."""
+        config = self.functions.config
+        minimum, maximum = config.pollers(handler)
+        return {
+            "report_batch_item_failures": True,
+            "bisect_batch_on_error": True,
+            "retry_attempts": handler.retry_attempts,
+            "max_record_age": cdk.Duration.seconds(handler.max_record_age_seconds),
+            "provisioned_poller_config": lambda_.ProvisionedPollerConfig(
                 minimum_pollers=minimum, maximum_pollers=maximum, poller_group_name=config.poller_group(handler)),
             # Every metric group a Kafka mapping offers (events polled, invoked, committed, dropped; polling, invoke
             # and commit errors; offset lag): off unless asked for. Monitoring alarms on them.
             # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html#event-source-mapping-metrics
-            metrics_config=lambda_.MetricsConfig(metrics=MSK_MAPPING_METRICS),
+            "metrics_config": lambda_.MetricsConfig(metrics=MSK_MAPPING_METRICS),
             # The pollers' own system logs (provisioned mode, Kafka only), into the function's log group: warnings
             # and errors only. https://docs.aws.amazon.com/lambda/latest/dg/esm-logging.html
-            log_level=lambda_.EventSourceMappingLogLevel.WARN,
-        )
-        f.give_up_into_failed_batches(mapping, function, dlq)
-        f.monitoring.mapping_behind_or_dropping(name, handler, mapping, function)
+            "log_level": lambda_.EventSourceMappingLogLevel.WARN,
+        }
 
     def relay(self) -> None:
         f = self.functions

@@ -25,6 +25,7 @@ class Monitoring:
     def __init__(self, scope: Construct, *, service: str, alarm_topic: sns.ITopic):
         self.scope, self.service, self.alarm_topic = scope, service, alarm_topic
         self.mappings: list[tuple[str, catalog.HandlerSpec, lambda_.EventSourceMapping]] = []
+        self.on_demand: list[tuple[str, catalog.HandlerSpec, lambda_.Function]] = []  # mappings without metrics
 
     def mapping_behind_or_dropping(self, name: str, handler: catalog.HandlerSpec, mapping: lambda_.EventSourceMapping,
                                    function: lambda_.Function) -> None:
@@ -56,6 +57,15 @@ class Monitoring:
                    above=0, evaluation_periods=3,
                    description=f"{self.service}/{handler.name}: its pollers fail to read {handler.topic} or to commit "
                                "offsets (the mapping's system logs are in the function's log group)")
+
+    def mapping_behind(self, name: str, handler: catalog.HandlerSpec, function: lambda_.Function) -> None:
+        """An on-demand Kafka mapping's alarm: it has no metrics of its own (their MetricsConfig is not set there), so
+        it pages on its function's OffsetLag (Lambda's, for Kafka mappings, free). A batch failing again and again
+        shows there too: on demand it is retried until its records leave the topic, never given up."""
+        self.on_demand.append((name, handler, function))
+        self.alarm(f"{name}OffsetLag", _lambda_metric(function, "OffsetLag", minutes=1), above=OFFSET_LAG_ALARM,
+                   evaluation_periods=5, description=f"{self.service}/{handler.name} is falling behind on "
+                                                     f"{handler.topic} (or a batch keeps failing: see its logs)")
 
     def alarm(self, construct_id: str, metric: cloudwatch.IMetric, *, above: float, description: str,
               evaluation_periods: int = 1) -> cloudwatch.Alarm:
@@ -98,6 +108,10 @@ class Monitoring:
                 title=f"{name} mapping ({handler.topic})", width=12,
                 left=[_mapping_metric(mapping, m, "Sum") for m in MAPPING_EVENT_COUNTS],
                 right=[_mapping_metric(mapping, m, "Maximum") for m in MAPPING_LAG]))
+        for name, handler, function in self.on_demand:
+            dashboard.add_widgets(cloudwatch.GraphWidget(
+                title=f"{name} mapping ({handler.topic}, on demand)", width=12,
+                left=[_lambda_metric(function, "OffsetLag", minutes=1)]))
 
 
 def _mapping_metric(mapping: lambda_.EventSourceMapping, metric_name: str, statistic: str, *,

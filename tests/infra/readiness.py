@@ -1191,16 +1191,18 @@ def rule_kafka_mappings_emit_their_metrics_and_logs_and_are_watched(deployment: 
     committed, dropped...), ErrorCount and KafkaMetrics (MaxOffsetLag, SumOffsetLag), the last two for Kafka only; its
     pollers' system logs need a LoggingConfig, "only available for Kafka event source mappings, and with Provisioned
     mode". An alarm watches each Kafka mapping's offset lag and its DroppedEventCount (records given up that did not
-    reach the on-failure destination), by the mapping's UUID.
+    reach the on-failure destination), by the mapping's UUID. A mapping in on-demand mode (no ProvisionedPollerConfig;
+    dev's, docs/decisions.md 2026-12-05) is set up without metrics of its own: an alarm watches its function's
+    OffsetLag, which Lambda reports for Kafka mappings in either mode.
     https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html#event-source-mapping-metrics
     https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingMetricsConfig.html
     https://docs.aws.amazon.com/lambda/latest/dg/esm-logging.html"""
-    watched: dict[tuple[str, str], set[str]] = {}
+    watched: dict[tuple[str, str], set[str]] = {}  # a mapping's or a function's metrics some alarm watches
     for stack, _, alarm in deployment.resources("AWS::CloudWatch::Alarm"):
         for name, dimensions in _alarm_metrics(alarm):
             for dimension in dimensions:
                 target = deployment.target(stack, dimension.get("Value"))
-                if dimension.get("Name") == "EventSourceMappingUUID" and target:
+                if dimension.get("Name") in ("EventSourceMappingUUID", "FunctionName") and target:
                     watched.setdefault(target, set()).add(name)
     problems = []
     for stack, logical_id, mapping in deployment.resources("AWS::Lambda::EventSourceMapping"):
@@ -1214,19 +1216,51 @@ def rule_kafka_mappings_emit_their_metrics_and_logs_and_are_watched(deployment: 
             if "LoggingConfig" in props:
                 problems.append(f"{where}: LoggingConfig on a mapping that does not read Kafka (Kafka mappings only)")
             continue
+        if "ProvisionedPollerConfig" not in props:
+            if "LoggingConfig" in props:
+                problems.append(f"{where}: LoggingConfig needs provisioned mode (ProvisionedPollerConfig)")
+            function = deployment.target(stack, props["FunctionName"])
+            if function is None or "OffsetLag" not in watched.get(function, set()):
+                problems.append(f"{where}: on demand, no alarm watches its function's OffsetLag (the mapping has no "
+                                "metrics of its own)")
+            continue
         if KAFKA_MAPPING_METRICS - metrics:
             missing = ", ".join(sorted(KAFKA_MAPPING_METRICS - metrics))
             problems.append(f"{where}: does not emit {missing} (MetricsConfig)")
         level = props.get("LoggingConfig", {}).get("SystemLogLevel")
         if level not in ("DEBUG", "INFO", "WARN"):
             problems.append(f"{where}: its pollers send no system logs (LoggingConfig.SystemLogLevel)")
-        elif "ProvisionedPollerConfig" not in props:
-            problems.append(f"{where}: LoggingConfig needs provisioned mode (ProvisionedPollerConfig)")
         alarmed = watched.get((stack, logical_id), set())
         if not alarmed & MAPPING_LAG_METRICS:
             problems.append(f"{where}: no alarm watches its offset lag (MaxOffsetLag/SumOffsetLag by its UUID)")
         if "DroppedEventCount" not in alarmed:
             problems.append(f"{where}: no alarm watches its DroppedEventCount (records given up and not kept)")
+    return problems
+
+
+@rule
+def rule_consumers_behind_mappings_without_partial_batch_response_fail_batches_whole(deployment: Deployment
+                                                                                    ) -> list[str]:
+    """A Kafka mapping honours a partial batch response only with ReportBatchItemFailures in FunctionResponseTypes,
+    which it takes in provisioned mode only ("select Provisioned mode to configure error handling controls"). Without
+    it, a function that returns commits the batch: a record it names as failed would never come again. So the function
+    behind such a mapping runs its consumer in whole-batch mode (SHOPSTREAM_PARTIAL_BATCH_RESPONSE=false: any failed
+    record fails the invocation, and Lambda delivers the whole batch again; shopstream.consumer).
+    https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html
+    https://docs.aws.amazon.com/lambda/latest/dg/with-msk-process.html"""
+    from shopstream.config import PARTIAL_BATCH_RESPONSE_ENV
+
+    problems = []
+    for stack, logical_id, mapping in deployment.resources("AWS::Lambda::EventSourceMapping"):
+        props = mapping["Properties"]
+        if "Topics" not in props or "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []):
+            continue
+        function = deployment.resource(deployment.target(stack, props["FunctionName"])) or {}
+        variables = function.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if str(variables.get(PARTIAL_BATCH_RESPONSE_ENV, "true")).lower() != "false":
+            problems.append(f"{stack}/{logical_id}: its function returns a partial batch response, which the mapping "
+                            f"ignores (no ReportBatchItemFailures): set {PARTIAL_BATCH_RESPONSE_ENV}=false so that a "
+                            "failed record fails the batch instead of being committed")
     return problems
 
 

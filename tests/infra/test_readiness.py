@@ -316,7 +316,7 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
      "calls sesv2 from the VPC"),
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "prod", _relay_out_of_the_vpc,
      "connects to the MSK brokers but does not run in the VPC"),
-    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _on_demand_pollers,
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "staging", _on_demand_pollers,
      "calls lambda from the VPC"),
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _pollers_shut_out,
      "does not admit itself on 9098"),
@@ -341,7 +341,7 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
      "outbox items live 360 h"),
     ("msk_triggered_functions_use_only_supported_settings", "prod", _traced_consumer, "X-Ray active tracing"),
     ("msk_triggered_functions_use_only_supported_settings", "dev", _fifteen_minute_consumer, "14 minutes"),
-    ("msk_triggered_functions_use_only_supported_settings", "dev", _on_demand_pollers, "need provisioned mode"),
+    ("msk_triggered_functions_use_only_supported_settings", "staging", _on_demand_pollers, "need provisioned mode"),
     ("every_asynchronously_invoked_function_keeps_its_failures", "prod", _sweeper_without_destination,
      "has no on-failure destination"),
     ("every_asynchronously_invoked_function_keeps_its_failures", "dev", _sweeper_may_not_send,
@@ -507,13 +507,63 @@ MUTATIONS += [
     ("the_deploy_guide_names_the_broker_size_each_environment_runs", "prod", _prod_on_smaller_brokers,
      "runs kafka.m7g.large brokers; docs/deploy.md names kafka.m7g.xlarge for prod"),
     ("the_cost_model_prices_the_monitoring_the_cluster_is_billed_for", "dev", _dev_monitored_per_partition,
-     "EnhancedMonitoring PER_TOPIC_PER_PARTITION; the cost model prices PER_BROKER for dev"),
+     "EnhancedMonitoring PER_TOPIC_PER_PARTITION; the cost model prices DEFAULT for dev"),
     (MAPPINGS_RULE, "prod", _mapping_without_metrics, "does not emit ErrorCount, EventCount, KafkaMetrics"),
     (MAPPINGS_RULE, "staging", _mapping_without_logs, "its pollers send no system logs"),
     (MAPPINGS_RULE, "dev", _kafka_logging_on_the_relay, "LoggingConfig on a mapping that does not read Kafka"),
     (MAPPINGS_RULE, "prod", _lag_watched_by_the_function_only, "no alarm watches its offset lag"),
     ("kafka_mappings_drop_no_record_before_the_function", "dev", _kafka_mapping_letting_only_strings_through,
      "a Kafka mapping with filter patterns ({\"value\":[{\"prefix\":\"\"}]})"),
+]
+
+
+# --- dev's mappings on demand (docs/decisions.md, 2026-12-05) ---------------------------------------------------------
+def _without_the_lambda_endpoint(d: Deployment) -> None:
+    for stack, logical_id, endpoint in list(d.resources("AWS::EC2::VPCEndpoint")):
+        if render(endpoint["Properties"]["ServiceName"]).endswith(".lambda"):
+            del d.templates[stack]["Resources"][logical_id]
+            return
+    raise LookupError("the Lambda endpoint")
+
+
+def _poller_endpoints_shut_out(d: Deployment) -> None:
+    """The on-demand pollers' endpoints admit nothing (the pollers use the cluster's security group)."""
+    stack, logical_id, group = _first(d, "AWS::EC2::SecurityGroup", "PollerEndpointsSg")
+    group["Properties"].pop("SecurityGroupIngress", None)
+    for ingress_stack, ingress_id, ingress in list(d.resources("AWS::EC2::SecurityGroupIngress")):
+        if d.target(ingress_stack, ingress["Properties"]["GroupId"]) == (stack, logical_id):
+            del d.templates[ingress_stack]["Resources"][ingress_id]
+
+
+def _on_demand_consumer_reporting_partial_failures(d: Deployment) -> None:
+    """A consumer behind an on-demand mapping left in its default mode: the records it names as failed are passed."""
+    _, _, function = _first(d, "AWS::Lambda::Function", "ServicePaymentOutcomes", "-order")
+    del function["Properties"]["Environment"]["Variables"]["SHOPSTREAM_PARTIAL_BATCH_RESPONSE"]
+
+
+def _provisioned_mapping_without_partial_batch_response(d: Deployment) -> None:
+    del _mapping(d, "ServicePaymentOutcomesMapping", "-order")["FunctionResponseTypes"]
+
+
+def _on_demand_lag_unwatched(d: Deployment) -> None:
+    for stack, logical_id, _ in list(d.resources("AWS::CloudWatch::Alarm")):
+        if logical_id.startswith("ServicePaymentOutcomesOffsetLag") and stack.endswith("-order"):
+            del d.templates[stack]["Resources"][logical_id]
+            return
+    raise LookupError("lag alarm")
+
+
+WHOLE_BATCH_RULE = "consumers_behind_mappings_without_partial_batch_response_fail_batches_whole"
+MUTATIONS += [
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _without_the_lambda_endpoint,
+     "(MSK pollers) calls lambda from the VPC, which has no NAT gateway and no lambda endpoint"),
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _poller_endpoints_shut_out,
+     "(MSK pollers): the sts endpoint's security groups do not admit it on 443"),
+    (WHOLE_BATCH_RULE, "dev", _on_demand_consumer_reporting_partial_failures,
+     "returns a partial batch response, which the mapping ignores"),
+    (WHOLE_BATCH_RULE, "prod", _provisioned_mapping_without_partial_batch_response,
+     "set SHOPSTREAM_PARTIAL_BATCH_RESPONSE=false"),
+    (MAPPINGS_RULE, "dev", _on_demand_lag_unwatched, "on demand, no alarm watches its function's OffsetLag"),
 ]
 
 

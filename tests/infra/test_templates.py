@@ -86,16 +86,27 @@ def test_cluster_is_iam_only_tls_and_encrypted(synthesized):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_kafka_mapping_reports_partial_failures_retries_boundedly_and_dead_letters(synthesized, env):
+    """In provisioned mode; on demand (dev) none of the error-handling controls, and the consumer fails a batch
+    whole instead (docs/decisions.md, 2026-12-05)."""
+    on_demand = load(cdk_context()["environments"], env).on_demand_pollers
     mappings = list(_kafka_mappings(synthesized[env]))
     assert len(mappings) == sum(len(s.handlers) for s in catalog.SERVICES)
+    functions = {lid: r["Properties"] for _, lid, r in synthesized[env].resources("AWS::Lambda::Function")}
     for _, logical_id, props in mappings:
+        assert "Fn::GetAtt" in props["DestinationConfig"]["OnFailure"]["Destination"]
+        assert props["StartingPosition"] == "TRIM_HORIZON"
+        variables = functions[props["FunctionName"]["Ref"]]["Environment"]["Variables"]
+        if on_demand:
+            assert not {"FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts",
+                        "MaximumRecordAgeInSeconds", "ProvisionedPollerConfig"} & set(props), logical_id
+            assert variables["SHOPSTREAM_PARTIAL_BATCH_RESPONSE"] == "false", logical_id
+            continue
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], logical_id
         assert props["BisectBatchOnFunctionError"] is True
         assert 0 <= props["MaximumRetryAttempts"] <= 10
         assert 0 < props["MaximumRecordAgeInSeconds"] <= 7 * 24 * 3600
-        assert "Fn::GetAtt" in props["DestinationConfig"]["OnFailure"]["Destination"]
         assert props["ProvisionedPollerConfig"]["MinimumPollers"] >= 1
-        assert props["StartingPosition"] == "TRIM_HORIZON"
+        assert "SHOPSTREAM_PARTIAL_BATCH_RESPONSE" not in variables, logical_id
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -109,16 +120,16 @@ def test_critical_path_mappings_invoke_at_once_in_provisioned_mode_and_every_map
     groups: dict[str, list[int]] = {}
     for _, logical_id, props in _kafka_mappings(synthesized[env]):
         handler = handlers[props["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"]]
+        if handler.critical_path:
+            critical.add(props["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"])
+        assert props["MaximumBatchingWindowInSeconds"] == (0 if handler.critical_path else 1), logical_id
+        if config.on_demand_pollers:  # dev: Lambda's own pollers, no group (docs/decisions.md, 2026-12-05)
+            assert "ProvisionedPollerConfig" not in props, logical_id
+            continue
         pollers = props["ProvisionedPollerConfig"]
         assert (pollers["MinimumPollers"], pollers["MaximumPollers"]) == config.pollers(handler), logical_id
         groups.setdefault(pollers["PollerGroupName"], []).append(pollers["MaximumPollers"])
-        if handler.critical_path:
-            critical.add(props["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"])
-            assert props["MaximumBatchingWindowInSeconds"] == 0, logical_id
-            assert pollers["PollerGroupName"] == f"shopstream-{env}-saga"
-        else:
-            assert props["MaximumBatchingWindowInSeconds"] == 1, logical_id
-            assert pollers["PollerGroupName"] == f"shopstream-{env}-events"
+        assert pollers["PollerGroupName"] == f"shopstream-{env}-{'saga' if handler.critical_path else 'events'}"
     # POST /orders -> OrderCreated -> reservation (and the payment intent) -> charge -> CONFIRMED
     assert critical == {"inventory-order-reservations", "payment-order-payments", "payment-inventory-outcomes",
                         "order-payment-outcomes"}
@@ -465,10 +476,12 @@ def test_functions_get_the_environment_the_local_runner_derives_from_the_same_sp
                   if r["Type"] == "AWS::Lambda::Function" and lid.startswith("ServiceOrderReservations")]
     variables = function["Properties"]["Environment"]["Variables"]
     # Deployment-only: the metric's function dimension, no tracer behind an MSK mapping (X-Ray does
-    # not trace those invocations), and the service's per-environment settings (locally: their defaults).
+    # not trace those invocations), and the service's per-environment settings (locally: their defaults), dev's
+    # whole-batch consumers among them (its mappings run on demand; local/bus.py has the mode too).
     assert set(variables) - {"POWERTOOLS_METRICS_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED",
                              "SHOPSTREAM_INVENTORY_STOCK_SHARDS", "SHOPSTREAM_TRACE_EXPORT",
-                             "SHOPSTREAM_TRACE_SAMPLE_RATE"} == set(local)
+                             "SHOPSTREAM_TRACE_SAMPLE_RATE", "SHOPSTREAM_PARTIAL_BATCH_RESPONSE"} == set(local)
+    assert variables["SHOPSTREAM_PARTIAL_BATCH_RESPONSE"] == "false"
     assert variables["POWERTOOLS_TRACE_DISABLED"] == "true"
     # Spans go to X-Ray's OTLP endpoint, every one of dev's traces (cdk.json traceSampleRate).
     assert (variables["SHOPSTREAM_TRACE_EXPORT"], variables["SHOPSTREAM_TRACE_SAMPLE_RATE"]) == ("xray", "1")
@@ -758,7 +771,12 @@ def test_express_brokers_synthesize_a_cluster_with_no_storage_and_only_the_setti
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_kafka_mapping_emits_its_metrics_and_system_logs_and_the_relays_list_streams_anywhere(synthesized, env):
+    """Provisioned mode only: on demand (dev) a mapping has no system logs, and no metrics to pay for."""
+    on_demand = load(cdk_context()["environments"], env).on_demand_pollers
     for _, logical_id, props in _kafka_mappings(synthesized[env]):
+        if on_demand:
+            assert "MetricsConfig" not in props and "LoggingConfig" not in props, logical_id
+            continue
         assert props["MetricsConfig"] == {"Metrics": ["EventCount", "ErrorCount", "KafkaMetrics"]}, logical_id
         assert props["LoggingConfig"] == {"SystemLogLevel": "WARN"}, logical_id
     for _, logical_id, policy in synthesized[env].resources("AWS::IAM::Policy"):

@@ -39,7 +39,7 @@ def test_two_hundred_seeds_hold_every_invariant(capsys):
                  "outbox TTL passed", "erasure", "erasure without a profile", "key reused: same",
                  "key reused: same after its window", "key reused: other body after its window",
                  "key reused: other route", "cart created", "cart changed", "checkout from a cart", "profile changed",
-                 "deactivation"):
+                 "deactivation", "whole-batch mappings"):
         assert sum(n for taken, n in paths.items() if taken.startswith(path)) > 0, (path, paths)
 
 

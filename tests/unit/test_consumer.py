@@ -305,3 +305,74 @@ def test_after_batch_gets_the_events_handled_in_offset_order_and_its_failure_fai
     response = run(batch(*records), LocalLambdaContext())  # the whole batch again; event 4 is handled now
     assert response == {"batchItemFailures": []}
     assert batches == [[(0, 60), (0, 62), (0, 64), (1, 61), (1, 63)]]
+
+
+# --- whole-batch mode: the mapping does not take a partial batch response (on-demand pollers) -----------------
+@pytest.fixture
+def whole_batch(consumer, monkeypatch):
+    """The consumer as the stacks configure it behind an on-demand mapping (cdk.json eventPollers.mode)."""
+    from shopstream.config import PARTIAL_BATCH_RESPONSE_ENV, reset_settings
+
+    monkeypatch.setenv(PARTIAL_BATCH_RESPONSE_ENV, "false")
+    reset_settings()
+    return consumer
+
+
+def test_the_mode_is_read_from_the_environment_and_partial_responses_are_the_default():
+    from shopstream.config import PARTIAL_BATCH_RESPONSE_ENV, settings_from
+
+    assert settings_from({}).partial_batch_response is True
+    assert settings_from({PARTIAL_BATCH_RESPONSE_ENV: "false"}).partial_batch_response is False
+
+
+def test_in_whole_batch_mode_a_failed_record_fails_the_invocation_and_the_redelivery_applies_the_rest_once(
+        whole_batch):
+    """A response naming the failed record would be ignored, its offset committed: the record lost. So the
+    invocation fails once the records it can apply are applied; the whole batch comes again."""
+    from shopstream.consumer import BatchFailed
+
+    run, recorder, _ = whole_batch
+    first, second, other = product_created("p-same"), product_created("p-same"), product_created("p-other")
+    recorder.fail_once.add(first.event_id)
+    records = [kafka_record_of(first, partition=2, offset=50), kafka_record_of(second, partition=2, offset=51),
+               kafka_record_of(other, partition=2, offset=52)]
+    with pytest.raises(BatchFailed, match="2 of 3 records"):
+        run(batch(*records), LocalLambdaContext())
+    assert recorder.applied == [other.event_id]  # the key that failed waits; another key goes on
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert recorder.applied == [other.event_id, first.event_id, second.event_id]  # each once, the key in order
+
+
+def test_in_whole_batch_mode_poison_is_dead_lettered_once_with_the_batch_that_succeeds(whole_batch, aws):
+    from shopstream.consumer import BatchFailed
+
+    run, recorder, env = whole_batch
+    before, after = product_created("p-before"), product_created("p-after")
+    recorder.fail_once.add(after.event_id)
+    records = [kafka_record_of(before, offset=1), raw_record(b"\xff not json", offset=2),
+               kafka_record_of(after, offset=3)]
+    for _ in range(2):  # the failing record comes back with the whole batch, the poison record with it
+        with pytest.raises(BatchFailed):
+            run(batch(*records), LocalLambdaContext())
+        recorder.fail_once.add(after.event_id)
+        assert dlq_messages(aws, env) == []
+    recorder.fail_once.clear()
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}  # the partition moves on
+    [message] = dlq_messages(aws, env)
+    assert (message["reason"], message["offset"]) == ("not_json", 2)
+    assert recorder.applied == [before.event_id, after.event_id]
+
+
+def test_in_whole_batch_mode_after_batch_still_gets_what_was_applied_before_the_invocation_fails(whole_batch):
+    from shopstream.consumer import BatchFailed
+
+    _, recorder, _ = whole_batch
+    archived: list[list[int]] = []
+    run = EventConsumer("inventory", "product-sync", recorder, idempotent=True,
+                        after_batch=lambda events: archived.append([e.offset for e in events]))
+    events = [product_created(f"p-{i}") for i in range(3)]
+    recorder.fail_once.add(events[1].event_id)
+    records = [kafka_record_of(e, offset=90 + i) for i, e in enumerate(events)]
+    with pytest.raises(BatchFailed):
+        run(batch(*records), LocalLambdaContext())
+    assert archived == [[90, 92]]

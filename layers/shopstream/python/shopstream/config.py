@@ -65,6 +65,11 @@ class Settings(EnvSettings):
     # relay's dead-letter queue, so a redrive always finds the events (tests/infra/test_templates.py).
     outbox_ttl_seconds: int = 15 * 24 * 3600
     producer_flush_timeout_seconds: float = 10.0
+    # Whether the consumer's mapping honours a partial batch response (ReportBatchItemFailures, which Kafka
+    # mappings take in provisioned mode only). If not, Lambda commits every offset of a batch the function
+    # returns from: the consumer then fails the whole invocation when any record failed (shopstream.consumer).
+    # The stacks set it per environment (cdk.json eventPollers.mode); docs/decisions.md, 2026-12-05.
+    partial_batch_response: bool = True
     # Set by the catalog for handlers that need them (HandlerSpec.needs).
     audit_archive_bucket: str = ""
     notification_channel: Literal["table", "ses"] = "table"
@@ -75,6 +80,10 @@ class Settings(EnvSettings):
     # The KMS HMAC key that fingerprints a request's body for its Idempotency-Key (shopstream.key_binding),
     # for API functions with a creating route.
     request_fingerprint_key: str = ""
+
+
+# The variable that sets Settings.partial_batch_response (the stacks write it, the readiness suite reads it).
+PARTIAL_BATCH_RESPONSE_ENV = f"{EnvSettings.env_prefix}PARTIAL_BATCH_RESPONSE"
 
 
 def settings_from(environment: dict[str, str]) -> Settings:

@@ -11,6 +11,14 @@ service's handler function once per eventId (Powertools idempotency on DynamoDB)
 - Per-key order: once a record fails, every later record of the same key in the batch is
   held back (reported failed without being applied), so the redelivery from the failed
   offset applies them in their original order. Records of other keys go on.
+
+Where the mapping does not take a partial batch response (a Kafka mapping in on-demand mode: settings
+``partial_batch_response`` false), Lambda would commit every offset of a batch the function returns from,
+failed records included. There, once the batch is processed as above, any failed record fails the whole
+invocation (``BatchFailed``): Lambda delivers the whole batch again, and the records already applied are
+answered by their idempotency records or state guards, as for any redelivery. Poison records are
+dead-lettered only with a batch that succeeds, so a batch retried again and again leaves one letter per
+poison record, not one per delivery.
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ DELIVERIES_REMEMBERED = 10_000  # records whose delivery this environment rememb
 
 class HeldBack(Exception):
     """Not attempted: an earlier record of the same key failed in this batch (redelivered after it)."""
+
+
+class BatchFailed(Exception):
+    """Records of the batch failed and the mapping does not take a partial batch response: the invocation
+    fails, so that Lambda delivers the whole batch again instead of committing the failed records' offsets."""
 
 
 def permanent_failure(error: Exception) -> PoisonRecord | None:
@@ -130,6 +143,9 @@ class _BatchStats:
     max_lag_ms: float = 0.0
     failed_keys: set[tuple[str, int, bytes | None]] = field(default_factory=set)
     done: list[InboundEvent[Any]] = field(default_factory=list)  # handled in this batch (for after_batch)
+    # Whole-batch mode: poison records wait here until the batch is known to succeed (see the module's docstring).
+    defer_letters: bool = False
+    letters: list[tuple[IncomingRecord, PoisonRecord]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)  # keys of a batch may run in parallel
 
     def count(self, name: str, lag_ms: float | None = None) -> None:
@@ -275,14 +291,22 @@ class EventConsumer:
         # A processor per batch: it holds the batch's state (and the local runner is threaded). Keys
         # run concurrently up to the handler's concurrency (catalog), each key's records in order.
         processor = KeyOrderedBatchProcessor(self.concurrency)
-        stats = _BatchStats()
+        whole_batch = not get_settings().partial_batch_response
+        stats = _BatchStats(defer_letters=whole_batch)
         token = _stats.set(stats)
         try:
             response = dict(process_partial_response(
                 event=event, record_handler=self._process_record, processor=processor, context=context
             ))
+            failures = len(processor.fail_messages)  # failed or held back (their keys' earlier records failed)
+            if whole_batch and not failures:  # the batch is done: its poison records go to the DLQ now
+                for record, poison in sorted(stats.letters, key=lambda letter: letter[0].offset):
+                    self._send_letter(record, poison)
             if self._after_batch is not None and stats.done:
                 self._after_batch(sorted(stats.done, key=lambda e: (e.topic, e.partition, e.offset)))
+            if whole_batch and failures:
+                raise BatchFailed(f"{failures} of {failures + len(processor.success_messages)} records failed or "
+                                  "were held back; the mapping delivers the whole batch again")
             return response
         finally:
             _stats.reset(token)
@@ -415,6 +439,14 @@ class EventConsumer:
         return False
 
     def _dead_letter(self, record: IncomingRecord, poison: PoisonRecord) -> None:
+        stats = _stats.get()
+        if stats.defer_letters:
+            with stats.lock:
+                stats.letters.append((record, poison))
+            return
+        self._send_letter(record, poison)
+
+    def _send_letter(self, record: IncomingRecord, poison: PoisonRecord) -> None:
         assert self._dead_letters is not None
         # If the DLQ itself fails, this raises and the record is retried: nothing is lost.
         self._dead_letters.send(poison_message(record, handler=self.name, reason=poison.reason, detail=poison.detail))
