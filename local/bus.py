@@ -28,6 +28,7 @@ from local.http_events import claims_for, http_event
 from local.mapping import on_failure_record
 from local.relay import StreamRelay
 from shopstream import catalog, names
+from shopstream.batch import GroupRunner
 from shopstream.config import Settings, override_settings
 from shopstream.consumer import EventConsumer
 from shopstream.outbox import OutboxRelay
@@ -67,6 +68,9 @@ class InProcessBus:
     log_start: dict[tuple[str, int], int] = field(default_factory=dict)
     # False: the handlers' mappings ignore a partial batch response and never give a batch up (on-demand mode).
     partial_batch_response: bool = True
+    # How a batch's key groups run (shopstream.batch): None, one record at a time; the simulation passes a seeded
+    # interleaving, the orders the catalog's concurrency allows on AWS, on this one thread.
+    run_groups: GroupRunner | None = None
     _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,13 +84,13 @@ class InProcessBus:
         self.consumer_modules = {s.name: entry_points.module(s.name, names.CONSUMERS_MODULE)
                                  for s in catalog.SERVICES if s.handlers}
         self.apis = {s.name: entry_points.api(s.name) for s in catalog.SERVICES if s.routes}
-        # One record at a time: a seed must replay the same run, and moto in-process is not
-        # thread-safe. Key-parallel batches run in the local runtime (moto behind its lock) and in
-        # tests/unit/test_consumer.py.
+        # No threads: a seed must replay the same run, and moto in-process is not thread-safe. Key-parallel
+        # batches run on threads in the local runtime (moto behind its lock) and in tests/unit/test_consumer.py.
         for module in self.consumer_modules.values():
             for consumer in vars(module).values():
                 if isinstance(consumer, EventConsumer):
-                    consumer.concurrency = 1
+                    consumer.concurrency = 1 if self.run_groups is None else consumer.spec.concurrency
+                    consumer.run_groups = self.run_groups
         self.relay_publisher = InMemoryPublisher()
         self.relay = OutboxRelay(self.relay_publisher)
         for topic in catalog.TOPICS:

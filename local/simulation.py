@@ -257,6 +257,7 @@ class Simulation:
         from notification import senders
         from payment import provider as payment_provider
         from shopstream import aws, transaction
+        from shopstream.batch import SeededInterleaving
         from shopstream.publisher import set_publisher
 
         moto_patches.apply()
@@ -269,8 +270,10 @@ class Simulation:
         with mock_aws():
             queues = provision.create_aws_resources(aws.client, "eu-west-1")
             whole_batch = self.seed % WHOLE_BATCH_EVERY == 1
+            # A batch's keys in an order of their own seed: what key-parallel handlers may do on AWS.
             self.bus = InProcessBus(queue_urls=queues, seed=self.seed, give_up_after=GIVE_UP_AFTER,
-                                    partial_batch_response=not whole_batch)
+                                    partial_batch_response=not whole_batch,
+                                    run_groups=SeededInterleaving(random.Random(f"interleave-{self.seed}")))
             if whole_batch:
                 self.paths["whole-batch mappings"] += 1
             self.publisher = _FlakyPublisher(self)

@@ -208,7 +208,10 @@ def _operations() -> dict[str, Any]:
             settings = [f"batches of up to {handler.batch_size} records",
                         f"a batching window of {handler.max_batching_window_seconds} s",
                         f"{handler.retry_attempts} retries, then its dead-letter queue"]
-            if handler.concurrency > 1:
+            if handler.concurrency > 1 and not handler.ordered:
+                settings.append(f"up to {handler.concurrency} records at once within a batch, in no order (not even "
+                                "per key)")
+            elif handler.concurrency > 1:
                 settings.append(f"up to {handler.concurrency} keys at once within a batch")
             if handler.critical_path:
                 settings.append("on the order's critical path (provisioned pollers)")

@@ -41,7 +41,7 @@ from shopstream.events import (
     StockOutPredicted,
 )
 from shopstream.inbound import InboundEvent, PoisonRecord
-from shopstream.observability import logger, metrics
+from shopstream.observability import add_metric, logger
 from shopstream.request import Caller, NotFound
 from shopstream.transaction import UnitOfWork, try_commit
 
@@ -136,13 +136,13 @@ def _count(event: InboundEvent, counters: dict[str, int], metric_values: dict[st
                             counters if taken else {analytics.LATE_COUNTER: 1}, _ttl(at),
                             products if taken else None):
         return False
-    m = metrics()
+    # records of several keys run on threads: add_metric is the thread-safe way in (summed per batch)
     if not taken:
-        m.add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
+        add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
         logger().info("event too late for its window; not counted", extra={"eventTimestamp": iso(at)})
         return False
     for name, value in metric_values.items():
-        m.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        add_metric(name=name, unit=MetricUnit.Count, value=value)
     return True
 
 

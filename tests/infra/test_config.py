@@ -175,7 +175,7 @@ def test_express_sizing_of_prod_at_2000_orders_per_second():
     prod = load(cdk_context()["environments"], "prod")
     partitions = {t.name: prod.partition_count(t.name) for t in catalog.TOPICS}
     assert capacity.express_brokers_needed("express.m7g.xlarge", 2000, partitions) == {
-        "ingress": 2, "egress": 3, "partitions": 3, "brokers": 3}
+        "ingress": 2, "egress": 3, "partitions": 1, "brokers": 3}
     assert capacity.express_brokers_needed("express.m7g.large", 2000, partitions)["brokers"] == 6
     with pytest.raises(ValueError, match="no price for express.m7g.xlarge"):
         capacity.monthly_cost(load(_environments("prod", **EXPRESS, brokerCount=3), "prod"), 0)
@@ -194,9 +194,10 @@ def test_the_cost_model_counts_the_cloudwatch_metrics_each_monitoring_level_bill
     from tools import capacity
 
     counts = {env: capacity.cloudwatch_metrics(load(cdk_context()["environments"], env)) for env in ENVIRONMENTS}
-    # dev: DEFAULT monitoring bills no MSK metric; the model still counts 9 per mapping, which dev's on-demand mappings
-    # do not emit (no MetricsConfig): 0 once tools/capacity.py knows the mode (docs/decisions.md, 2026-12-05).
-    assert counts == {"dev": 35 * 9, "staging": 1418, "prod": 7181}
+    # dev: DEFAULT monitoring bills no MSK metric, and its on-demand mappings emit none (no MetricsConfig).
+    # prod: 6 brokers x 47, 10 topics x 6 brokers x 3, 2 lag metrics per partition each of the 35 groups reads
+    # (390 on the key-parallel partitions of docs/capacity.md), 9 per mapping
+    assert counts == {"dev": 0, "staging": 1418, "prod": 6 * 47 + 10 * 6 * 3 + 2 * 390 + 35 * 9}
     assert capacity.cloudwatch_metrics_cost(10_000) == pytest.approx(3000)
     assert capacity.cloudwatch_metrics_cost(12_000) == pytest.approx(3200)
 

@@ -36,8 +36,14 @@ class Clock:
 @pytest.fixture
 def audit(service_env, monkeypatch):
     service_env("audit", "analytics-orders")
-    from audit import logic
+    from moto.core.botocore_stubber import BotocoreStubber
 
+    from audit import logic
+    from local.moto_server import _serialize_in_process_calls
+
+    # The consumers run their batches' keys on threads (catalog concurrency), as on AWS: moto in-process then
+    # answers one request at a time, as DynamoDB answers each request atomically.
+    _serialize_in_process_calls(BotocoreStubber)
     clock = Clock(monkeypatch)
     consumers = {name: EventConsumer("audit", f"analytics-{name}", handle) for name, handle in (
         ("orders", logic.on_order_metrics), ("payments", logic.on_payment_metrics),
@@ -163,11 +169,10 @@ def test_cloudwatch_metrics_are_emitted_once_per_event_however_often_it_arrives(
 
     emitted: Counter[str] = Counter()
 
-    class Recorder:
-        def add_metric(self, name: str, unit: object, value: int) -> None:
-            emitted[name] += value
+    def add_metric(name: str, unit: object, value: int) -> None:
+        emitted[name] += value
 
-    monkeypatch.setattr(logic, "metrics", Recorder)
+    monkeypatch.setattr(logic, "add_metric", add_metric)
     audit.clock.at = T0 + timedelta(minutes=20)
     on_time, late = confirmed("o-a", T0 + timedelta(minutes=19)), created("o-z", T0)
     audit.send("orders", on_time, late)
@@ -392,3 +397,49 @@ def test_notification_tells_the_admins_of_an_alert_once(service_env):
     [message] = [i for i in items if i["sk"] == "MESSAGE"]
     assert (message["userId"], message["status"], message["template"]) == ("admins", "SENT", "alert-fraud-suspected")
     assert [i["eventType"] for i in items if i["pk"].startswith("OUTBOX#")] == ["NotificationSent"]
+
+
+def test_metrics_from_16_threads_enter_powertools_one_at_a_time_and_count_every_event(service_env, monkeypatch):
+    """A batch's keys run on 16 threads (catalog concurrency), and Powertools' Metrics is not thread-safe: its
+    add_metric creates a metric's entry and flushes at exactly 100 values without a lock. Every event still
+    counts once, and no two threads are ever inside it together (each call here holds the door for 2 ms)."""
+    import threading
+    import time
+
+    from audit import analytics, logic, store
+    from shopstream import observability
+
+    service_env("audit", "analytics-orders")
+    monkeypatch.setattr(analytics, "now", lambda: T0 + timedelta(minutes=1))
+    facts: set[str] = set()
+    facts_lock = threading.Lock()
+
+    def count_once(window: str, fact: str, *args: object) -> bool:  # the window's facts, in memory
+        with facts_lock:
+            new = fact not in facts
+            facts.add(fact)
+            return new
+
+    monkeypatch.setattr(store, "count_once", count_once)
+    monkeypatch.setattr(store, "record_join_side", lambda *args: {})
+    added: Counter[str] = Counter()
+    inside, overlaps = [0], [0]
+    door = threading.Lock()
+
+    def add_metric(*, name: str, unit: object, value: float, **_: object) -> None:
+        with door:
+            inside[0] += 1
+            overlaps[0] += inside[0] > 1
+        time.sleep(0.002)
+        with door:
+            inside[0] -= 1
+            added[name] += value
+
+    monkeypatch.setattr(observability.metrics(), "add_metric", add_metric)
+    run = EventConsumer("audit", "analytics-orders", logic.on_order_metrics, concurrency=16)
+    events = [created(f"o-{n}", T0 + timedelta(seconds=n % 60)) for n in range(100)]
+    response = run(batch(*(kafka_record_of(e, partition=0, offset=n) for n, e in enumerate(events))),
+                   LocalLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert overlaps[0] == 0
+    assert added["OrdersPlaced"] == 100 and added["EventsProcessed"] == 100

@@ -34,8 +34,9 @@ class Recorder:
 def consumer(service_env):
     env = service_env("inventory", "product-sync")
     recorder = Recorder()
-    # The runtime's mechanics with a Powertools idempotency record (whatever the catalog says of this handler).
-    return EventConsumer("inventory", "product-sync", recorder, idempotent=True), recorder, env
+    # The runtime's mechanics with a Powertools idempotency record, one record at a time (whatever the catalog
+    # says of this handler; key-parallel batches have tests of their own below).
+    return EventConsumer("inventory", "product-sync", recorder, idempotent=True, concurrency=1), recorder, env
 
 
 def dlq_messages(aws, env) -> list[dict]:
@@ -376,3 +377,47 @@ def test_in_whole_batch_mode_after_batch_still_gets_what_was_applied_before_the_
     with pytest.raises(BatchFailed):
         run(batch(*records), LocalLambdaContext())
     assert archived == [[90, 92]]
+
+
+def test_a_seeded_interleaving_keeps_each_keys_order_and_holds_back_a_failed_keys_records(service_env):
+    """The simulation's way to run a batch's keys (no threads): each key in order, the failed one held back."""
+    import random
+
+    from shopstream.batch import SeededInterleaving
+
+    service_env("inventory", "product-sync")
+    handler = Recorder()
+    run = EventConsumer("inventory", "product-sync", handler, concurrency=4)
+    run.run_groups = SeededInterleaving(random.Random(3))
+    keys = {k: [product_created(f"p-{k}") for _ in range(3)] for k in "abcd"}
+    handler.fail_once.add(keys["a"][1].event_id)
+    order = [keys[k][n] for n in range(3) for k in "abcd"]
+    records = [kafka_record_of(e, partition=0, offset=400 + i) for i, e in enumerate(order)]
+    response = run(batch(*records), LocalLambdaContext())
+    failed = sorted(f["itemIdentifier"]["offset"] for f in response["batchItemFailures"])
+    assert failed == [404, 408]  # a's second record failed, its third held back
+    for k, events in keys.items():
+        expected = events[:1] if k == "a" else events
+        assert [e for e in handler.applied if e in {x.event_id for x in events}] == [e.event_id for e in expected]
+    applied_in_offset_order = [e.event_id for e in order if e.event_id in handler.applied]
+    assert handler.applied != applied_in_offset_order  # the keys really were interleaved otherwise
+
+
+def test_a_handler_that_keeps_no_order_runs_one_keys_records_side_by_side_and_holds_nothing_back(service_env):
+    """catalog: the audit trail (ordered=False). One busy key (an admin's actions) does not go one at a time."""
+    service_env("audit", "trail-catalog")
+    same_key = [product_created("meet-1") for _ in range(4)]
+    handler = Concurrent(meet=4)
+    run = EventConsumer("audit", "trail-catalog", handler, concurrency=4)
+    records = [kafka_record_of(e, partition=0, offset=500 + i) for i, e in enumerate(same_key)]
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert sorted(handler.applied) == sorted(e.event_id for e in same_key)
+
+    recorder = Recorder()
+    run = EventConsumer("audit", "trail-catalog", recorder, concurrency=4)
+    again = [product_created("p-busy") for _ in range(3)]
+    recorder.fail_once.add(again[0].event_id)
+    response = run(batch(*(kafka_record_of(e, partition=0, offset=600 + i) for i, e in enumerate(again))),
+                   LocalLambdaContext())
+    assert [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]] == [600]  # 601, 602 applied
+    assert sorted(recorder.applied) == sorted(e.event_id for e in again[1:])

@@ -6,42 +6,89 @@ through Powertools' own ``_process_record`` (success and failure handlers, the p
 response), and the consumer runtime's rule holds per key: once a record fails, the later records
 of its key are held back. This is what the Confluent Parallel Consumer does for slow consumers:
 a partition no longer moves at the pace of one record at a time.
+
+A handler that keeps no order (catalog.HandlerSpec.ordered False: the audit trail, written once per
+event whatever the order) has every record in a group of its own, so one busy key (one admin's
+actions) does not run one record at a time.
+
+How the groups run is a strategy (``run_groups``): threads here, a seeded interleaving in the simulation
+(``SeededInterleaving``), which replays exactly what a seed chose among the orders threads allow.
 """
 
 from __future__ import annotations
 
 import contextvars
+import random
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
+Record = dict[str, Any]
+# (the batch's groups in order of their first record, run one record, at most this many groups at once)
+GroupRunner = Callable[[list[list[Record]], Callable[[Record], None], int], None]
 
-def ordering_key(record: dict[str, Any]) -> tuple[str, int, str | None]:
-    """What must stay in order: one key of one partition (``None``: a record without a key)."""
-    return str(record.get("topic")), int(record.get("partition", 0)), record.get("key")
+
+def ordering_key(record: Record, *, ordered: bool = True) -> tuple[str, int, str | int | None]:
+    """What must stay in order: one key of one partition (``None``: a record without a key); for a handler
+    that keeps no order, the record alone (its offset)."""
+    topic, partition = str(record.get("topic")), int(record.get("partition", 0))
+    if not ordered:
+        return topic, partition, int(record.get("offset", 0))
+    return topic, partition, record.get("key")
+
+
+def in_threads(groups: list[list[Record]], run: Callable[[Record], None], concurrency: int) -> None:
+    """Each group on a worker thread, in a copy of the caller's context (batch statistics, settings overrides)."""
+    def run_in_order(group: list[Record]) -> None:
+        for record in group:
+            run(record)
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(groups))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, run_in_order, group) for group in groups]
+        for future in futures:
+            future.result()
+
+
+class SeededInterleaving:
+    """Runs the groups on the caller's thread, record by record, in an order drawn from ``rng``: any order
+    ``in_threads`` can produce at record granularity. At most ``concurrency`` groups are under way, taken in
+    the order the pool takes them; each group's records stay in their order."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def __call__(self, groups: list[list[Record]], run: Callable[[Record], None], concurrency: int) -> None:
+        waiting = [list(group) for group in groups]
+        waiting.reverse()  # popped from the end: the first group first
+        running: list[list[Record]] = []
+        while waiting or running:
+            while waiting and len(running) < concurrency:
+                running.append(waiting.pop())
+            index = self.rng.randrange(len(running))
+            run(running[index].pop(0))
+            if not running[index]:
+                del running[index]
 
 
 class KeyOrderedBatchProcessor(BatchProcessor):
-    def __init__(self, concurrency: int = 1):
+    def __init__(self, concurrency: int = 1, *, ordered: bool = True, run_groups: GroupRunner | None = None):
         super().__init__(event_type=EventType.Kafka)
         self.concurrency = max(1, concurrency)
+        self.ordered = ordered
+        self.run_groups = run_groups or in_threads
 
     def process(self) -> list[tuple[Any, ...]]:
-        groups: dict[tuple[str, int, str | None], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, int, str | int | None], list[Record]] = {}
         for record in self.records:
-            groups.setdefault(ordering_key(record), []).append(record)
+            groups.setdefault(ordering_key(record, ordered=self.ordered), []).append(record)
         if self.concurrency == 1 or len(groups) == 1:
             return super().process()
         outcomes: dict[int, tuple[Any, ...]] = {}
 
-        def run_in_order(group: list[dict[str, Any]]) -> None:
-            for record in group:
-                outcomes[id(record)] = self._process_record(record)
+        def run(record: Record) -> None:
+            outcomes[id(record)] = self._process_record(record)
 
-        # Each key's records run in a copy of this context (batch statistics, settings overrides).
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
-            futures = [pool.submit(contextvars.copy_context().run, run_in_order, group) for group in groups.values()]
-            for future in futures:
-                future.result()
+        self.run_groups(list(groups.values()), run, self.concurrency)
         return [outcomes[id(record)] for record in self.records]

@@ -62,8 +62,13 @@ class HandlerSpec:
     retry_attempts: int = 3
     max_record_age_seconds: int = 6 * 3600
     # Records of different keys processed at once inside a batch (shopstream/batch.py); 1 = one by one.
-    # Worth it where a record waits on something slow (the payment provider).
+    # Worth it wherever a record waits on I/O (DynamoDB, SES, the payment provider): a partition then moves
+    # at the pace of its slowest key, not of every record in turn (docs/capacity.md). Everything the handler
+    # touches runs on threads: see docs/decisions.md (2026-12-05) for what was checked.
     concurrency: int = 1
+    # Records of one key handled in their order (False: no order to keep, every record on its own; the trail,
+    # written once per event and read sorted, so one busy key cannot slow its partition).
+    ordered: bool = True
     # "audit-archive" (S3 writes), "email" (SES sends), and for personal data (shopstream.personal, NEEDS):
     # "personal-seal" (seal for a customer), "personal-open" (open what was sealed: kms:Decrypt)
     needs: tuple[str, ...] = ()
@@ -244,6 +249,12 @@ def _names(topic: str) -> tuple[str, ...]:
 
 STATE_GUARDED: dict[str, object] = {"idempotency": False}  # see HandlerSpec.idempotency
 CRITICAL_PATH: dict[str, object] = {"critical_path": True, "max_batching_window_seconds": 0}
+# Keys side by side (HandlerSpec.concurrency): every handler waits on DynamoDB (~6 ms a call, 65 µs of CPU a
+# record), the notifications on SES too; 16 cuts a topic's partitions ~16x at the design rate (docs/capacity.md).
+KEY_PARALLEL: dict[str, object] = {"concurrency": 16}
+# The charge waits ~300 ms on the provider: at 16, inventory-events would need ~60 partitions for it alone, at
+# 64 ~15 (tools/capacity.py); 64 threads waiting on sockets fit a 512 MB function.
+PROVIDER_PARALLEL: dict[str, object] = {"concurrency": 64}
 
 
 def _handler(name: str, topic: str, *event_types: str, **settings: object) -> HandlerSpec:
@@ -285,7 +296,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
                 "InventoryAdjusted",
                 "InventoryReserved",
                 "InventoryReleased",
-                **STATE_GUARDED,
+                **STATE_GUARDED, **KEY_PARALLEL,
             ),
         ),
         routes=(
@@ -307,10 +318,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
             "AuditRecorded",
         ),
         handlers=(
-            _handler("product-sync", "catalog-events", "ProductCreated", "ProductDiscontinued", **STATE_GUARDED),
+            _handler("product-sync", "catalog-events", "ProductCreated", "ProductDiscontinued", **STATE_GUARDED,
+                     **KEY_PARALLEL),
             _handler("order-reservations", "order-events", "OrderCreated", "OrderCancelled", **STATE_GUARDED,
-                     **CRITICAL_PATH),
-            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED),
+                     **CRITICAL_PATH, **KEY_PARALLEL),
+            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED,
+                     **KEY_PARALLEL),
         ),
         routes=(
             R("GET", "/inventory/{productId}"),
@@ -322,9 +335,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Shopping carts",
         publishes=("CartCreated", "CartUpdated", "CartAbandoned", "AuditRecorded"),
         handlers=(
-            _handler("product-sync", "catalog-events", "ProductDiscontinued", **STATE_GUARDED),
-            _handler("order-checkout", "order-events", "OrderCreated", **STATE_GUARDED),
-            _handler("user-sync", "user-events", "UserDeactivated", "UserErased", **STATE_GUARDED),
+            _handler("product-sync", "catalog-events", "ProductDiscontinued", **STATE_GUARDED, **KEY_PARALLEL),
+            _handler("order-checkout", "order-events", "OrderCreated", **STATE_GUARDED, **KEY_PARALLEL),
+            _handler("user-sync", "user-events", "UserDeactivated", "UserErased", **STATE_GUARDED, **KEY_PARALLEL),
         ),
         routes=(
             R("POST", "/carts", idempotent=True, status=201),
@@ -339,13 +352,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         publishes=("OrderCreated", "OrderConfirmed", "OrderCancelled", "OrderShipped", "OrderCancellationRequested",
                    "AuditRecorded"),
         handlers=(
-            _handler("user-replica", "user-events", needs=("personal-seal",), **STATE_GUARDED),
-            _handler("product-replica", "catalog-events", **STATE_GUARDED),
+            _handler("user-replica", "user-events", needs=("personal-seal",), **STATE_GUARDED, **KEY_PARALLEL),
+            _handler("product-replica", "catalog-events", **STATE_GUARDED, **KEY_PARALLEL),
             _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed",
-                     **STATE_GUARDED),
+                     **STATE_GUARDED, **KEY_PARALLEL),
             _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", "PaymentRefunded",
-                     **STATE_GUARDED, **CRITICAL_PATH),
-            _handler("shipping-outcomes", "shipping-events", **STATE_GUARDED),
+                     **STATE_GUARDED, **CRITICAL_PATH, **KEY_PARALLEL),
+            _handler("shipping-outcomes", "shipping-events", **STATE_GUARDED, **KEY_PARALLEL),
         ),
         routes=(
             R("POST", "/orders", idempotent=True, status=202),
@@ -362,10 +375,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
         publishes=("PaymentInitiated", "PaymentProcessed", "PaymentFailed", "PaymentRefunded"),
         handlers=(
             # The provider is called while a record waits: orders are charged and refunded side by side.
-            _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled", concurrency=16,
+            _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled", **KEY_PARALLEL,
                      **STATE_GUARDED, **CRITICAL_PATH),
-            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", concurrency=16, **STATE_GUARDED,
-                     **CRITICAL_PATH),
+            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", **PROVIDER_PARALLEL,
+                     **STATE_GUARDED, **CRITICAL_PATH),
         ),
         routes=(R("GET", "/payments/{paymentId}"),),
     ),
@@ -374,7 +387,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Shipments",
         publishes=("ShippingCreated", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled", "AuditRecorded"),
         handlers=(_handler("order-fulfilment", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
-                           "OrderCancellationRequested", needs=("personal-seal",), **STATE_GUARDED),),
+                           "OrderCancellationRequested", needs=("personal-seal",), **STATE_GUARDED,
+                           **KEY_PARALLEL),),
         routes=(
             R("GET", "/shipments/{shipmentId}"),
             R("GET", "/orders/{orderId}/shipment"),
@@ -390,16 +404,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
         handlers=(
             # Every handler that writes to a customer opens their (sealed) address to do so.
             _handler("user-notices", "user-events", "UserRegistered", "UserUpdated", "UserDeactivated", "UserErased",
-                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED, **KEY_PARALLEL),
             _handler("order-notices", "order-events", "OrderConfirmed", "OrderCancelled", "OrderShipped",
-                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED, **KEY_PARALLEL),
             _handler("payment-notices", "payment-events", "PaymentFailed", "PaymentRefunded",
-                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED, **KEY_PARALLEL),
             _handler("shipping-notices", "shipping-events", "ShippingDispatched", "ShippingDelivered",
-                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED, **KEY_PARALLEL),
             _handler("cart-notices", "cart-events", "CartAbandoned",
-                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED),
-            _handler("alert-notices", "analytics-events", needs=("email",), **STATE_GUARDED),  # to the admins
+                     needs=("email", "personal-open", "personal-check"), **STATE_GUARDED, **KEY_PARALLEL),
+            _handler("alert-notices", "analytics-events", needs=("email",), **STATE_GUARDED,
+                     **KEY_PARALLEL),  # to the admins
         ),
     ),
     ServiceSpec(
@@ -407,14 +422,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="Immutable trail of every event, and real-time analytics (windows, patterns, alerts)",
         publishes=("FraudSuspected", "StockOutPredicted", "PaymentFailureSpike"),
         handlers=(
-            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), **STATE_GUARDED)
+            # No order to keep: write-once per event, read sorted by time (docs/decisions.md, 2026-12-05).
+            *(_handler(f"trail-{t.name.removesuffix('-events')}", t.name, needs=("audit-archive",), ordered=False,
+                       **STATE_GUARDED, **KEY_PARALLEL)
               for t in TOPICS),
             # Counts and their CloudWatch metrics are guarded by the window's per-event fact.
             _handler("analytics-orders", "order-events", "OrderCreated", "OrderConfirmed", "OrderCancelled",
-                     **STATE_GUARDED),
-            _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED),
+                     **STATE_GUARDED, **KEY_PARALLEL),
+            _handler("analytics-payments", "payment-events", "PaymentProcessed", "PaymentFailed", **STATE_GUARDED,
+                     **KEY_PARALLEL),
             _handler("analytics-inventory", "inventory-events", "InventoryAdjusted", "InventoryReserved",
-                     "InventoryReleased", **STATE_GUARDED),
+                     "InventoryReleased", **STATE_GUARDED, **KEY_PARALLEL),
         ),
         routes=(
             R("GET", "/audit/{correlationId}", admin_only=True),

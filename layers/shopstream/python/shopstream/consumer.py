@@ -10,7 +10,8 @@ service's handler function once per eventId (Powertools idempotency on DynamoDB)
 - Transient (anything else): reported in ``batchItemFailures``; the ESM retries from it.
 - Per-key order: once a record fails, every later record of the same key in the batch is
   held back (reported failed without being applied), so the redelivery from the failed
-  offset applies them in their original order. Records of other keys go on.
+  offset applies them in their original order. Records of other keys go on. A handler that
+  keeps no order (catalog.HandlerSpec.ordered False) holds nothing back.
 
 Where the mapping does not take a partial batch response (a Kafka mapping in on-demand mode: settings
 ``partial_batch_response`` false), Lambda would commit every offset of a batch the function returns from,
@@ -39,12 +40,13 @@ from shopstream.config import get_settings
 from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
 from shopstream.inbound import InboundEvent, PoisonRecord
-from shopstream.observability import flush_metrics, logger, metrics, tracer
+from shopstream.observability import flush_metrics, logger, metrics, metrics_per_batch, tracer
 from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from shopstream.batch import GroupRunner
     from shopstream.spans import Fixed
 
 DELIVERIES_REMEMBERED = 10_000  # records whose delivery this environment remembers (a redelivery's span links)
@@ -208,6 +210,7 @@ class EventConsumer:
         self.spec = self.service_spec.handler(handler)
         self.idempotent = self.spec.idempotency if idempotent is None else idempotent
         self.concurrency = self.spec.concurrency if concurrency is None else concurrency
+        self.run_groups: GroupRunner | None = None  # how a batch's key groups run (None: threads; shopstream.batch)
         self.name = f"{service}.{handler}"
         self.group = catalog.consumer_group_id(service, handler)
         self.service_name = f"{service}-service"  # its spans' service.name
@@ -290,20 +293,21 @@ class EventConsumer:
             self._idempotency_config.register_lambda_context(context)
         # A processor per batch: it holds the batch's state (and the local runner is threaded). Keys
         # run concurrently up to the handler's concurrency (catalog), each key's records in order.
-        processor = KeyOrderedBatchProcessor(self.concurrency)
+        processor = KeyOrderedBatchProcessor(self.concurrency, ordered=self.spec.ordered, run_groups=self.run_groups)
         whole_batch = not get_settings().partial_batch_response
         stats = _BatchStats(defer_letters=whole_batch)
         token = _stats.set(stats)
         try:
-            response = dict(process_partial_response(
-                event=event, record_handler=self._process_record, processor=processor, context=context
-            ))
-            failures = len(processor.fail_messages)  # failed or held back (their keys' earlier records failed)
-            if whole_batch and not failures:  # the batch is done: its poison records go to the DLQ now
-                for record, poison in sorted(stats.letters, key=lambda letter: letter[0].offset):
-                    self._send_letter(record, poison)
-            if self._after_batch is not None and stats.done:
-                self._after_batch(sorted(stats.done, key=lambda e: (e.topic, e.partition, e.offset)))
+            with metrics_per_batch():  # what the handler adds from its threads, summed (observability.add_metric)
+                response = dict(process_partial_response(
+                    event=event, record_handler=self._process_record, processor=processor, context=context
+                ))
+                failures = len(processor.fail_messages)  # failed or held back (their keys' earlier records failed)
+                if whole_batch and not failures:  # the batch is done: its poison records go to the DLQ now
+                    for record, poison in sorted(stats.letters, key=lambda letter: letter[0].offset):
+                        self._send_letter(record, poison)
+                if self._after_batch is not None and stats.done:
+                    self._after_batch(sorted(stats.done, key=lambda e: (e.topic, e.partition, e.offset)))
             if whole_batch and failures:
                 raise BatchFailed(f"{failures} of {failures + len(processor.success_messages)} records failed or "
                                   "were held back; the mapping delivers the whole batch again")
@@ -319,6 +323,9 @@ class EventConsumer:
         self._process(decode_msk_record(record.raw_event))
 
     def _process(self, record: IncomingRecord) -> None:
+        if not self.spec.ordered:  # nothing to hold back: no record waits for another
+            self._process_in_order(record)
+            return
         stats = _stats.get()
         ordering_key = (record.topic, record.partition, record.key)
         if ordering_key in stats.failed_keys:
