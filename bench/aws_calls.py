@@ -2,7 +2,11 @@
 realistic flow (N orders through all services, in process, against moto) is processed. An event
 is counted as consumed when the handler's mapping would deliver it on AWS (every record: no filters). The
 simulated payment provider keeps its ledger in DynamoDB; those calls stand for the provider's own
-API and are not counted against the handler."""
+API and are not counted against the handler.
+
+Beside the calls, the DynamoDB capacity units each handler consumes per event (bench/capacity_units.py:
+DynamoDB's documented item-size and unit rules applied to the items moto holds before and after each call):
+write units on the table, write units on its global secondary index, read units."""
 
 from __future__ import annotations
 
@@ -11,19 +15,35 @@ import os
 import statistics
 from collections import Counter, defaultdict
 
+from bench.capacity_units import Call, MotoStore, Units
+
 ORDERS = int(os.environ.get("BENCH_ORDERS", 100))
 current_handler: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_handler", default=None)
 
 
-def _count_calls_of_every_client(count) -> object:
-    """Register ``count`` on every botocore client created from now on; returns an undo."""
+def _count_calls_of_every_client(count, units: dict[str, Units]) -> object:
+    """Register ``count`` on every botocore client created from now on, and the capacity units of each
+    DynamoDB call made while a handler runs (into ``units``, per handler); returns an undo."""
     import botocore.session
 
     original = botocore.session.Session.create_client
 
+    def begin(params, model, context, **_kwargs):
+        handler = current_handler.get()
+        if handler:
+            context["capacity"] = (handler, Call(model.name, params, MotoStore(context["client_region"])).begin())
+
+    def end(http_response, parsed, context, **_kwargs):
+        if "capacity" in context:
+            handler, call = context.pop("capacity")
+            units[handler] += call.end(parsed, succeeded=http_response.status_code < 300)
+
     def create_client(self, *args, **kwargs):
         client = original(self, *args, **kwargs)
         client.meta.events.register("before-call", count)
+        if client.meta.service_model.service_name == "dynamodb":
+            client.meta.events.register("before-parameter-build.dynamodb", begin)
+            client.meta.events.register("after-call.dynamodb", end)
         return client
 
     botocore.session.Session.create_client = create_client
@@ -47,6 +67,25 @@ def _attribute_calls_to_handlers(bus, events: Counter) -> None:
                     current_handler.reset(token)
 
             setattr(module, name, wrapped)
+
+
+def _attribute_api_writes(bus, events: Counter) -> None:
+    """Count each mutating API request's calls against ``<service> API <METHOD>`` (reads are the flow's own
+    checks, not what clients do)."""
+    request = bus.request
+
+    def counted(service, method, path, **kwargs):
+        if method == "GET":
+            return request(service, method, path, **kwargs)
+        name = f"{service} API {method}"
+        events[name] += 1
+        token = current_handler.set(name)
+        try:
+            return request(service, method, path, **kwargs)
+        finally:
+            current_handler.reset(token)
+
+    bus.request = counted
 
 
 def _delivered_on_aws(handler, event: dict) -> int:
@@ -126,6 +165,7 @@ def measure() -> dict[str, dict]:
     from moto import mock_aws
 
     calls: dict[str, Counter] = defaultdict(Counter)
+    units: dict[str, Units] = defaultdict(Units)
     events: Counter = Counter()
 
     def count(model, **_kwargs):
@@ -133,7 +173,7 @@ def measure() -> dict[str, dict]:
         if handler:
             calls[handler][f"{model.service_model.service_name}.{model.name}"] += 1
 
-    undo = _count_calls_of_every_client(count)
+    undo = _count_calls_of_every_client(count, units)
     from payment.provider import SimulatedProvider
 
     def not_counted(method):
@@ -156,35 +196,92 @@ def measure() -> dict[str, dict]:
             aws.reset_clients()
             bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)
             _attribute_calls_to_handlers(bus, events)
+            _attribute_api_writes(bus, events)
             _realistic_flow(Shop(bus), bus)
     finally:
         undo()
+    from local import naming
     from shopstream import catalog
 
+    tables = {naming.table(s.name): s.name for s in catalog.SERVICES}
+    tables |= {naming.idempotency_table(s.name): f"{s.name} idempotency" for s in catalog.SERVICES}
+    tables[naming.CUSTOMER_KEYS_TABLE] = "customer keys"
     rows = {f"{s.name}.{h.name}": {"events": 0} for s in catalog.SERVICES for h in s.handlers}
     for handler, counter in sorted(calls.items()):
         n = max(events[handler], 1)
         dynamodb = sum(v for k, v in counter.items() if k.startswith("dynamodb."))
         rows[handler] = {"events": events[handler], "dynamodb_per_event": dynamodb / n,
                          "other_per_event": (sum(counter.values()) - dynamodb) / n,
+                         "wru_per_event": units[handler].write / n,
+                         "index_wru_per_event": units[handler].index_write / n,
+                         "rru_per_event": units[handler].read / n,
+                         "by_table": {(tables.get(t, t), kind): v / n
+                                      for (t, kind), v in units[handler].by_table.items()},
                          "by_operation": {k: round(v / n, 2) for k, v in counter.most_common()}}
     return rows
 
 
+def _is_api(name: str) -> bool:
+    return " API " in name
+
+
+# Mutating API requests per order, for the design capacity (as tools/capacity.py counts API calls: a cart created,
+# its items changed twice, the order; assumed): a cart change is taken at a cart creation's cost (the flow makes
+# no other), and the shipments' dispatch and delivery (0.8 each, RECORDS_PER_ORDER) at the flow's mean POST.
+API_REQUESTS_PER_ORDER = {"cart API POST": 3.0, "order API POST": 1.0, "shipping API POST": 1.6}
+DESIGN_ORDERS_PER_SECOND = 2000.0
+
+
+def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORDERS_PER_SECOND) -> dict[str, dict]:
+    """Units per second each table takes at ``orders_per_second``: the capacity model's records/s per handler
+    (tools/capacity.py) times the units each handler took per event here, plus the API's writes."""
+    from tools import capacity
+
+    rates = {load.ref: load.records_per_second for load in capacity.loads(orders_per_second)}
+    rates |= {name: per_order * orders_per_second for name, per_order in API_REQUESTS_PER_ORDER.items()}
+    out: dict[str, dict] = defaultdict(lambda: {"write": 0.0, "index_write": 0.0, "read": 0.0})
+    for name, row in rows.items():
+        for (table, kind), per_event in row.get("by_table", {}).items():
+            out[table][kind] += per_event * rates.get(name, 0.0)
+    return dict(sorted(out.items()))
+
+
 def report(rows: dict[str, dict]) -> str:
     lines = ["| handler | events | DynamoDB calls / event | other calls / event | target ≤ 3 DynamoDB "
-             "| top operations |",
-             "|---|---|---|---|---|---|"]
+             "| WRU / event | GSI WRU / event | RRU / event | top operations |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for handler, r in sorted(rows.items()):
         if not r["events"]:
-            lines.append(f"| {handler} | 0 | - | - | not exercised | |")
+            lines.append(f"| {handler} | 0 | - | - | not exercised | - | - | - | |")
             continue
         top = ", ".join(f"{k} {v}" for k, v in list(r["by_operation"].items())[:4])
+        target = "-" if _is_api(handler) else "met" if r["dynamodb_per_event"] <= 3 else "not met"
         lines.append(f"| {handler} | {r['events']} | {r['dynamodb_per_event']:.2f} | {r['other_per_event']:.2f} | "
-                     f"{'met' if r['dynamodb_per_event'] <= 3 else 'not met'} | {top} |")
-    measured = [r["dynamodb_per_event"] for r in rows.values() if r["events"]]
-    lines += ["", f"{len(measured)} of {len(rows)} handlers exercised; DynamoDB calls per event: median "
-                  f"{statistics.median(measured):.2f} (target ≤ 2), highest {max(measured):.2f} (target ≤ 3)."]
+                     f"{target} | {r['wru_per_event']:.2f} | "
+                     f"{r['index_wru_per_event']:.2f} | {r['rru_per_event']:.2f} | {top} |")
+    handlers = {h: r for h, r in rows.items() if not _is_api(h)}
+    exercised = [r for r in handlers.values() if r["events"]]
+    measured = [r["dynamodb_per_event"] for r in exercised]
+    trail = [r for h, r in handlers.items() if r["events"] and h.startswith("audit.trail-")]
+    others = [r for h, r in handlers.items() if r["events"] and not h.startswith("audit.trail-")]
+
+    def weighted(group: list[dict], column: str) -> float:
+        return sum(r[column] * r["events"] for r in group) / max(sum(r["events"] for r in group), 1)
+
+    lines += ["", f"{len(measured)} of {len(handlers)} handlers exercised; DynamoDB calls per event: median "
+                  f"{statistics.median(measured):.2f} (target ≤ 2), highest {max(measured):.2f} (target ≤ 3).",
+              f"Capacity units per event, weighted by events (this flow's mix): trail handlers "
+              f"{weighted(trail, 'wru_per_event'):.2f} WRU + {weighted(trail, 'index_wru_per_event'):.2f} GSI WRU + "
+              f"{weighted(trail, 'rru_per_event'):.2f} RRU; every other handler "
+              f"{weighted(others, 'wru_per_event'):.2f} WRU + {weighted(others, 'index_wru_per_event'):.2f} GSI WRU + "
+              f"{weighted(others, 'rru_per_event'):.2f} RRU (bench/capacity_units.py: DynamoDB's documented rules on "
+              f"the items moto holds; a transaction's items twice, cancelled ones included). Rows \"<service> API "
+              f"<method>\" are per request.",
+              "", f"Units per second by table at {DESIGN_ORDERS_PER_SECOND:,.0f} orders/s (tools/capacity.py's "
+              f"records/s per handler x the units above; API requests per order {API_REQUESTS_PER_ORDER}):", "",
+              "| table | WRU/s | GSI WRU/s | RRU/s |", "|---|---|---|---|"]
+    for table, units in design_capacity(rows).items():
+        lines.append(f"| {table} | {units['write']:,.0f} | {units['index_write']:,.0f} | {units['read']:,.0f} |")
     return "\n".join(lines)
 
 

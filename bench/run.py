@@ -48,7 +48,8 @@ def moto_request_ms(samples: int = 200) -> float:
 SECTIONS = [
     ("cold_start", "1. Cold start (median of fresh interpreters; target ≤ 1.25x the floor)"),
     ("cold_start_stages", "1b. Where a cold start's time goes, on top of the floor"),
-    ("aws_calls", "2. AWS calls per consumed event (100-record batches, realistic flow, moto)"),
+    ("aws_calls", "2. AWS calls and DynamoDB capacity units per consumed event (100-record batches, realistic flow, "
+                  "moto)"),
     ("consumer_cpu", "3. Per-record CPU of the consumer runtime (store and publisher faked)"),
     ("key_parallel", "3b. Key-ordered parallelism inside a batch (target ≥ 8x at 16 keys)"),
     ("hot_stock", "3c. One product everybody orders: its stock on counters (lost races per reservation)"),

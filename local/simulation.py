@@ -1037,9 +1037,10 @@ def _failed_record(identifier: dict[str, Any]) -> tuple[str, int, int]:
 
 
 def _sending(uow: Any) -> list[str]:
-    """The notices a transaction recorded as SENDING (about to be handed to the channel)."""
-    out = []
-    for action in uow.actions:
+    """The notices a transaction recorded as SENDING (about to be handed to the channel). None: a single-item
+    update (transaction.update_item), which records no notice."""
+    out: list[str] = []
+    for action in uow.actions if uow is not None else ():
         item = action.get("Put", {}).get("Item", {})
         if item.get("sk", {}).get("S") == "MESSAGE" and item.get("status", {}).get("S") == "SENDING":
             out.append(item["notificationId"]["S"])

@@ -112,6 +112,14 @@ MAX_POLLERS_PER_POLLER_GROUP = 2000
 # runs at most one invocation per partition (same page).
 INVOCATIONS_PER_POLLER = 5
 ACCOUNT_ID_LENGTH = 12
+# DynamoDB throughput quotas by default, per Region: in provisioned mode 40,000 RCU and 40,000 WCU for any table or
+# any of its GSIs, and 80,000 for all the account's tables and GSIs together; at least 1 unit each. Adjustable through
+# Service Quotas (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
+DYNAMODB_TABLE_UNITS = 40_000
+DYNAMODB_ACCOUNT_UNITS = 80_000
+# DynamoDB auto scaling's target utilisation, 20-90% of the provisioned capacity
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/AutoScaling.html).
+MIN_TARGET_UTILISATION, MAX_TARGET_UTILISATION = 0.2, 0.9
 # An IAM role name: 1-64 of these characters (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
 # No path: the key policy names the role as arn:...:role/<name>.
 IAM_ROLE_NAME_PATTERN = r"^[A-Za-z0-9+=,.@_-]{1,64}$"
@@ -159,6 +167,84 @@ class EventPollers(_Model):
         if self.mode == "on-demand" and given:
             raise ValueError(f"{' and '.join(given)}: no minimum in on-demand mode (Lambda scales the pollers itself)")
         return self
+
+
+class Throughput(_Model):
+    """What auto scaling may set a table's (or its index's) provisioned capacity to, in units per second. The minimum
+    is also what the table is created with (the quotas count it at once)."""
+
+    min_wcu: int = Field(ge=1)
+    max_wcu: int = Field(ge=1)
+    min_rcu: int = Field(ge=1)
+    max_rcu: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _minimum_below_maximum(self) -> Throughput:
+        for unit in ("wcu", "rcu"):
+            low, high = getattr(self, f"min_{unit}"), getattr(self, f"max_{unit}")
+            if low > high:
+                raise ValueError(f"min{unit.capitalize()} ({low}) exceeds max{unit.capitalize()} ({high})")
+        return self
+
+
+class TableThroughput(Throughput):
+    index: Throughput  # the table's global secondary index (catalog.SERVICE_TABLE.indexes: gsi1)
+
+
+class DynamoDbQuotas(_Model):
+    """The account's DynamoDB throughput quotas in this environment's Region (provisioned mode), as raised through
+    Service Quotas; AWS's defaults when not given."""
+
+    table_units: int = Field(default=DYNAMODB_TABLE_UNITS, ge=1)  # per table or GSI, read and write each
+    account_units: int = Field(default=DYNAMODB_ACCOUNT_UNITS, ge=1)  # all tables and GSIs together
+
+
+class DynamoDb(_Model):
+    """How the service tables are billed (docs/decisions.md, 2026-12-05). On demand: per request, nothing to size.
+    Provisioned: the services in ``tables`` get provisioned capacity that auto scaling keeps at
+    ``target_utilisation`` between each table's (and index's) minimum and maximum, throttled requests alarmed; the
+    other services' tables, the idempotency tables and the customer key store stay on demand."""
+
+    billing: Literal["on-demand", "provisioned"]
+    target_utilisation: float | None = Field(default=None, ge=MIN_TARGET_UTILISATION, le=MAX_TARGET_UTILISATION)
+    tables: dict[str, TableThroughput] = Field(default_factory=dict)
+    quotas: DynamoDbQuotas = Field(default_factory=DynamoDbQuotas)
+
+    @model_validator(mode="after")
+    def _sized_when_provisioned(self) -> DynamoDb:
+        if self.billing == "on-demand":
+            if self.tables or self.target_utilisation is not None:
+                raise ValueError("tables and targetUtilisation size provisioned capacity: set billing to "
+                                 "\"provisioned\" or remove them (on demand, nothing is provisioned)")
+            return self
+        if self.target_utilisation is None or not self.tables:
+            raise ValueError("billing \"provisioned\" needs targetUtilisation and the tables it provisions")
+        services = {spec.name for spec in catalog.SERVICES}
+        for name in self.tables:
+            if name not in services:
+                raise ValueError(f"tables: {name!r} is not a service of the catalog ({', '.join(sorted(services))})")
+        for unit in ("wcu", "rcu"):
+            for name, table in self.tables.items():
+                for where, throughput in ((name, table), (f"{name}.index", table.index)):
+                    if getattr(throughput, f"max_{unit}") > self.quotas.table_units:
+                        raise ValueError(
+                            f"tables.{where}: max{unit.capitalize()} {getattr(throughput, f'max_{unit}')} is above "
+                            f"the per-table quota ({self.quotas.table_units}): raise it in Service Quotas and in "
+                            "quotas.tableUnits")
+            for bound in ("min", "max"):
+                total = sum(getattr(t, f"{bound}_{unit}") + getattr(t.index, f"{bound}_{unit}")
+                            for t in self.tables.values())
+                if total > self.quotas.account_units:
+                    raise ValueError(
+                        f"tables: the {bound}imum {unit.upper()} of all tables and indexes add up to {total}, above "
+                        f"the account's quota ({self.quotas.account_units}; the minimum is provisioned at deploy, "
+                        "the maximum is what auto scaling reaches at the design rate): raise it in Service Quotas and "
+                        "in quotas.accountUnits")
+        return self
+
+    def throughput(self, service: str) -> TableThroughput | None:
+        """The service table's provisioned throughput; None: on demand."""
+        return self.tables.get(service) if self.billing == "provisioned" else None
 
 
 class Email(_Model):
@@ -212,6 +298,11 @@ class EnvironmentConfig(_Model):
     removal_policy: Literal["destroy", "retain"]
     # None: no Object Lock (an environment that must be destroyable; see docs/decisions.md).
     audit_retention: AuditRetention | None = None
+    # Days the audit trail (DynamoDB, GET /audit/{correlationId}) keeps an event after its event time before its
+    # TTL deletes it; the archive (S3) keeps every event for auditRetention.days (docs/decisions.md, 2026-12-05).
+    trail_retention_days: int = Field(default=7, ge=1)
+    # How the service tables are billed and, where provisioned, sized (DynamoDb).
+    dynamodb: DynamoDb = Field(default_factory=lambda: DynamoDb(billing="on-demand"))
     alarm_email: str | None = None
     # None: the user pool sends with Cognito's own e-mail (a destroyable environment only).
     email: Email | None = None
@@ -268,6 +359,9 @@ class EnvironmentConfig(_Model):
                 "version until its retention ends, so CloudFormation could not delete the audit archive")
         if self.audit_retention is None and self.removal_policy == "retain":
             raise ValueError("auditRetention (Object Lock mode and days) is required when removalPolicy is \"retain\"")
+        if self.audit_retention is not None and self.trail_retention_days > self.audit_retention.days:
+            raise ValueError(f"trailRetentionDays ({self.trail_retention_days}) must not exceed auditRetention.days "
+                             f"({self.audit_retention.days}): the archive keeps the history the trail lets go")
         if len(self.audit_archive_bucket_name_pattern) > BUCKET_NAME_MAX:
             raise ValueError(
                 f"the environment name {self.name!r} with region {self.region!r} makes the audit archive bucket name "
@@ -392,6 +486,8 @@ class EnvironmentConfig(_Model):
         """A service's settings that differ per environment, as its functions read them (``SHOPSTREAM_<NAME>``)."""
         if service == "inventory":
             return {"SHOPSTREAM_INVENTORY_STOCK_SHARDS": str(self.stock_shards)}
+        if service == "audit":
+            return {"SHOPSTREAM_TRAIL_RETENTION_DAYS": str(self.trail_retention_days)}
         if service == "notification" and self.email is not None:
             # The address the user pool sends from (Email): one verified identity for both.
             return {"SHOPSTREAM_NOTIFICATION_SENDER": self.email.sender}

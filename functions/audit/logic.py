@@ -43,7 +43,6 @@ from shopstream.events import (
 from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import add_metric, logger
 from shopstream.request import Caller, NotFound
-from shopstream.transaction import UnitOfWork, try_commit
 
 from . import analytics, store
 from .settings import settings
@@ -53,10 +52,18 @@ ALERT_NAMESPACE = uuid.UUID("6f1c1f43-3a43-4c55-9d36-7d3f0f1f5e11")
 
 
 def on_any_event(event: InboundEvent) -> None:
-    envelope = event.envelope.to_wire()
-    uow = UnitOfWork()
-    store.record(uow, envelope, event.topic, event.partition, event.offset)
-    try_commit(uow)  # recorded before; the trail is immutable
+    store.record(event.envelope.to_wire(), event.topic, event.partition, event.offset,  # False: recorded before
+                 trail_expiry(event.envelope.timestamp))
+
+
+def trail_expiry(at: datetime) -> int:
+    """When a trail item of an event at ``at`` (event time) expires: DynamoDB's TTL, epoch seconds."""
+    return int((at + timedelta(days=settings().trail_retention_days)).timestamp())
+
+
+def trail_since() -> str:
+    """The oldest event time the trail still answers for (its retention), as the trail's sort keys begin."""
+    return iso(analytics.now() - timedelta(days=settings().trail_retention_days))
 
 
 def archive_batch(events: list[InboundEvent]) -> None:
@@ -95,10 +102,12 @@ def causal_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def trail(caller: Caller, correlation_id: str, limit: int,
           cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the trail (causes before effects within it) and the cursor to the next one."""
-    events, next_cursor = store.trail_page(correlation_id, limit, cursor)
+    """A page of the trail (causes before effects within it) and the cursor to the next one. The trail holds
+    the last ``trail_retention_days`` of events; older ones are only in the archive (S3, by topic and day)."""
+    events, next_cursor = store.trail_page(correlation_id, limit, cursor, trail_since())
     if not events and cursor is None:
-        raise NotFound("no events with this correlation id")
+        raise NotFound(f"no events with this correlation id in the last {settings().trail_retention_days} days "
+                       "(older events are in the audit archive)")
     return causal_order(events), next_cursor
 
 

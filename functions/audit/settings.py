@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shopstream.config import EnvSettings, service_settings
 
 
 class AuditSettings(EnvSettings):
+
+    # The trail (GET /audit/{correlationId}) keeps an event this long after its event time, then DynamoDB's TTL
+    # deletes it; the archive in S3 keeps every event for the environment's auditRetention (cdk.json
+    # trailRetentionDays; docs/decisions.md, 2026-12-05).
+    trail_retention_days: int = Field(default=7, ge=1)
 
     # Windows: tumbling, one minute of event time; an event is taken while its window is open, i.e.
     # until ``analytics_lateness_seconds`` after the window's end (by the processing clock).

@@ -9,13 +9,16 @@ from typing import Any
 
 from shopstream import aws, dynamo, pages, replica
 from shopstream.envelope import EventEnvelope
-from shopstream.transaction import UnitOfWork, try_commit, update_item
+from shopstream.transaction import UnitOfWork, put_once, try_commit, update_item
 
 
-def record(uow: UnitOfWork, envelope: dict[str, Any], topic: str, partition: int, offset: int) -> None:
-    uow.put({"pk": f"TRAIL#{envelope['correlationId']}", "sk": f"{envelope['timestamp']}#{envelope['eventId']}",
-             "envelope": json.dumps(envelope, separators=(",", ":")), "topic": topic, "partition": partition,
-             "offset": offset}, condition="attribute_not_exists(pk)")
+def record(envelope: dict[str, Any], topic: str, partition: int, offset: int, ttl: int) -> bool:
+    """The event in its correlation's trail, written once (one conditional PutItem, no transaction: nothing
+    else changes with it), expiring at ``ttl`` (epoch seconds). False if it was recorded before: the trail is
+    immutable."""
+    return put_once({"pk": f"TRAIL#{envelope['correlationId']}", "sk": f"{envelope['timestamp']}#{envelope['eventId']}",
+                     "envelope": json.dumps(envelope, separators=(",", ":")), "topic": topic, "partition": partition,
+                     "offset": offset, "ttl": ttl})
 
 
 # A page of a trail stops before its envelopes pass 1 MB. An envelope is stored as ASCII JSON (json.dumps
@@ -25,12 +28,18 @@ def record(uow: UnitOfWork, envelope: dict[str, Any], topic: str, partition: int
 TRAIL_PAGE_BYTES = 1_000_000
 
 
-def trail_page(correlation_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """A correlation id's events in event time, ``limit`` at a time and at most TRAIL_PAGE_BYTES of
-    them; the cursor to the next page, if any."""
+def trail_page(correlation_id: str, limit: int, cursor: str | None,
+               since: str) -> tuple[list[dict[str, Any]], str | None]:
+    """A correlation id's events in event time from ``since`` (an envelope timestamp: the retention's start),
+    ``limit`` at a time and at most TRAIL_PAGE_BYTES of them; the cursor to the next page, if any. Items past
+    their TTL that DynamoDB has not deleted yet are left out by the key condition (no read spent on them), so
+    the answer does not depend on when the deletion runs."""
     partition = {"pk": f"TRAIL#{correlation_id}"}
-    items, last = dynamo.query_page("pk = :pk", {":pk": partition["pk"]}, limit=limit,
-                                    start=pages.start_key(cursor, partition, ("sk",)))
+    start = pages.start_key(cursor, partition, ("sk",))
+    if start is not None and start["sk"] < since:
+        start = None  # the retention moved past the cursor: what it pointed at has expired
+    items, last = dynamo.query_page("pk = :pk AND sk >= :since", {":pk": partition["pk"], ":since": since},
+                                    limit=limit, start=start)
     kept: list[dict[str, Any]] = []
     size = 0
     for item in items:
@@ -136,12 +145,6 @@ def units_of(product_id: str, minutes: list[str]) -> int:
     return sum(int(item["units"]) for item in found.values())
 
 
-def _put_once(item: dict[str, Any]) -> bool:
-    uow = UnitOfWork()
-    uow.put(item, condition="attribute_not_exists(pk)")
-    return try_commit(uow)
-
-
 def record_join_side(order_id: str, side: str, at: str, ttl: int) -> dict[str, str]:
     """Record when the order was created or confirmed (the first write stands); both sides known so far.
     One atomic update that returns the item: of two sides arriving together, the second sees both."""
@@ -152,8 +155,8 @@ def record_join_side(order_id: str, side: str, at: str, ttl: int) -> dict[str, s
 
 
 def record_decline(user_id: str, at: str, event_id: str, payment_id: str, ttl: int) -> None:
-    _put_once({"pk": f"DECLINES#{user_id}", "sk": f"{at}#{event_id}", "paymentId": payment_id, "at": at,
-               "ttl": ttl})
+    put_once({"pk": f"DECLINES#{user_id}", "sk": f"{at}#{event_id}", "paymentId": payment_id, "at": at,
+              "ttl": ttl})
 
 
 def declines_between(user_id: str, start: str, end: str) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from shopstream.events import (
 )
 from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.request import Caller, Conflict, NotFound, commit
-from shopstream.transaction import UnitOfWork, try_commit
+from shopstream.transaction import UnitOfWork
 
 from . import store
 from .models import Availability, CreateProduct, Product, ProductList, UpdateProduct
@@ -94,7 +94,5 @@ def on_stock_event(event: InboundEvent) -> None:
             pass
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    for level in levels:
-        uow = UnitOfWork()
-        store.apply_availability(uow, level.product_id, level.shard, level.available, level.version)
-        try_commit(uow)  # unknown product or an older version: nothing to apply
+    for level in levels:  # False: an unknown product or an older version, nothing to apply
+        store.apply_availability(level.product_id, level.shard, level.available, level.version)

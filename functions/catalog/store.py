@@ -6,7 +6,7 @@ from typing import Any
 
 from shopstream import dynamo, pages
 from shopstream.dynamo import Key
-from shopstream.transaction import UnitOfWork
+from shopstream.transaction import UnitOfWork, update_item
 
 LISTING = "PRODUCTS"
 
@@ -42,13 +42,16 @@ def update(uow: UnitOfWork, product_id: str, changes: dict[str, Any], expected_v
                names=names, values={**values, ":expected": expected_version})
 
 
-def apply_availability(uow: UnitOfWork, product_id: str, shard: int, available: int, version: int) -> None:
+def apply_availability(product_id: str, shard: int, available: int, version: int) -> bool:
     """One stock counter's level; only a newer version of that counter wins (stale and duplicate events
-    change nothing)."""
-    uow.update(_key(product_id), update="SET shardAvailable.#shard = :available, shardVersion.#shard = :version",
-               condition="attribute_exists(pk) AND (attribute_not_exists(shardVersion.#shard) "
-                         "OR shardVersion.#shard < :version)",
-               names={"#shard": str(shard)}, values={":available": available, ":version": version})
+    change nothing: False, as for a product this catalog does not hold). One conditional UpdateItem, not a
+    transaction: nothing else changes with it and its condition alone decides (docs/decisions.md, 2026-12-05)."""
+    written, _ = update_item(
+        _key(product_id), update="SET shardAvailable.#shard = :available, shardVersion.#shard = :version",
+        condition="attribute_exists(pk) AND (attribute_not_exists(shardVersion.#shard) "
+                  "OR shardVersion.#shard < :version)",
+        names={"#shard": str(shard)}, values={":available": available, ":version": version})
+    return written
 
 
 def available(product: dict[str, Any]) -> int:

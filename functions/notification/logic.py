@@ -164,7 +164,13 @@ def _message(event: InboundEvent, notification_id: str, user_id: str, template: 
 def _record(event: InboundEvent, uow: UnitOfWork, message: dict[str, Any], outcome: Any = None) -> bool:
     """Commit ``uow`` with the message's write-once record (and its outcome event). False if an earlier
     attempt recorded it (a retry, a redelivery, a replay: resumed instead); ConditionFailed if another
-    condition of ``uow`` failed."""
+    condition of ``uow`` failed. The record alone (no contact change, no key check, no event) is one
+    conditional write, not a transaction: its condition alone decides."""
+    if not uow.actions and outcome is None:
+        if store.record_alone(message):
+            return True
+        _resume(event, message["notificationId"])
+        return False
     record_index = len(uow.actions)
     store.record(uow, message)
     if outcome is not None:

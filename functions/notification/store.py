@@ -11,7 +11,7 @@ from typing import Any
 
 from shopstream import dynamo, personal, replica
 from shopstream.dynamo import Key
-from shopstream.transaction import UnitOfWork
+from shopstream.transaction import UnitOfWork, put_once
 
 
 def _contact_key(user_id: str) -> dict[str, str]:
@@ -58,12 +58,21 @@ def get_notification(notification_id: str) -> dict[str, Any] | None:
     return dynamo.get(**_message_key(notification_id))
 
 
+def _message_item(notification: dict[str, Any]) -> dict[str, Any]:
+    return {**_message_key(notification["notificationId"]), **notification,
+            "gsi1pk": f"USER#{notification['userId']}", "gsi1sk": notification["sentAt"]}
+
+
 def record(uow: UnitOfWork, notification: dict[str, Any]) -> UnitOfWork:
-    """The message, once (its id is derived from its cause)."""
-    uow.put({**_message_key(notification["notificationId"]), **notification,
-             "gsi1pk": f"USER#{notification['userId']}", "gsi1sk": notification["sentAt"]},
-            condition="attribute_not_exists(pk)")
+    """The message, once (its id is derived from its cause), with whatever else ``uow`` holds."""
+    uow.put(_message_item(notification), condition="attribute_not_exists(pk)")
     return uow
+
+
+def record_alone(notification: dict[str, Any]) -> bool:
+    """The message, once, when nothing else changes with it: one conditional PutItem, no transaction. False if
+    it was recorded before."""
+    return put_once(_message_item(notification))
 
 
 def finish(uow: UnitOfWork, notification_id: str, status: str, error: str | None) -> UnitOfWork:

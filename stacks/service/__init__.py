@@ -38,8 +38,10 @@ class ServiceConstruct(Construct):
         bootstrap_servers = ssm.StringParameter.value_for_string_parameter(
             self, bootstrap_servers_parameter_name(config))
         layers = deployed_layers(self, config.ssm_prefix)
-        self.data = ServiceData(self, service=spec.name, removal=removal)
+        self.data = ServiceData(self, service=spec.name, removal=removal, billing=config.dynamodb)
         self.monitoring = Monitoring(self, service=spec.name, alarm_topic=platform.alarm_topic)
+        if self.data.throughput is not None:
+            self.monitoring.table_throttled(self.data.table, [index for index, _, _ in catalog.SERVICE_TABLE.indexes])
         self.functions = ServiceFunctions(self, spec=spec, config=config, network=network, platform=platform,
                                           data=self.data, monitoring=self.monitoring, layers=layers,
                                           bootstrap_servers=bootstrap_servers, removal=removal)

@@ -11,39 +11,61 @@ from constructs import Construct
 
 from shopstream import catalog
 from shopstream.failed_batches import FAILED_BATCH_RETENTION, OBJECT_PREFIX
+from stacks.config import DynamoDb, TableThroughput
 from stacks.nag import acknowledge
 
 
 class ServiceData:
     """Adds the stateful resources to ``scope`` (the service construct: their logical ids stay put)."""
 
-    def __init__(self, scope: Construct, *, service: str, removal: cdk.RemovalPolicy):
+    def __init__(self, scope: Construct, *, service: str, removal: cdk.RemovalPolicy, billing: DynamoDb):
         self.key = kms.Key(scope, "Key", enable_key_rotation=True, removal_policy=removal,
                            description=f"shopstream {service}: dead-letter queues")
-        self.table = self._table(scope, removal)
+        self.throughput = billing.throughput(service)
+        self.table = self._table(scope, removal, self.throughput, billing.target_utilisation)
         self.idempotency_table = self._idempotency_table(scope, removal)
         self.failed_batches = self._failed_batches(scope, removal)
 
     @staticmethod
-    def _table(scope: Construct, removal: cdk.RemovalPolicy) -> dynamodb.Table:
+    def _table(scope: Construct, removal: cdk.RemovalPolicy, throughput: TableThroughput | None,
+               target_utilisation: float | None) -> dynamodb.Table:
+        """On demand, or provisioned (``throughput``): created at its minimum, auto scaling keeps the table and its
+        index at ``target_utilisation`` up to their maximum (docs/decisions.md, 2026-12-05)."""
         shape = catalog.SERVICE_TABLE
         table = dynamodb.Table(
             scope, "Table",
             partition_key=dynamodb.Attribute(name=shape.partition_key, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=shape.sort_key, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True),
             stream=dynamodb.StreamViewType[shape.stream_view],
             time_to_live_attribute=shape.ttl_attribute,
             removal_policy=removal,
+            billing_mode=dynamodb.BillingMode.PROVISIONED if throughput else dynamodb.BillingMode.PAY_PER_REQUEST,
+            read_capacity=throughput.min_rcu if throughput else None,
+            write_capacity=throughput.min_wcu if throughput else None,
         )
         for index, pk, sk in shape.indexes:
             table.add_global_secondary_index(
                 index_name=index,
                 partition_key=dynamodb.Attribute(name=pk, type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name=sk, type=dynamodb.AttributeType.STRING),
+                read_capacity=throughput.index.min_rcu if throughput else None,
+                write_capacity=throughput.index.min_wcu if throughput else None,
             )
+        if throughput is not None and target_utilisation is not None:
+            percent = round(target_utilisation * 100, 1)
+            table.auto_scale_write_capacity(min_capacity=throughput.min_wcu, max_capacity=throughput.max_wcu
+                                            ).scale_on_utilization(target_utilization_percent=percent)
+            table.auto_scale_read_capacity(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu
+                                           ).scale_on_utilization(target_utilization_percent=percent)
+            for index, _, _ in shape.indexes:
+                table.auto_scale_global_secondary_index_write_capacity(
+                    index, min_capacity=throughput.index.min_wcu, max_capacity=throughput.index.max_wcu
+                ).scale_on_utilization(target_utilization_percent=percent)
+                table.auto_scale_global_secondary_index_read_capacity(
+                    index, min_capacity=throughput.index.min_rcu, max_capacity=throughput.index.max_rcu
+                ).scale_on_utilization(target_utilization_percent=percent)
         return table
 
     @staticmethod

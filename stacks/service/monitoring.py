@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -77,6 +78,24 @@ class Monitoring:
         alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
         return alarm
 
+    def table_throttled(self, table: dynamodb.ITable, indexes: list[str]) -> None:
+        """A provisioned table (or its index) refused requests over its capacity: bursts faster than auto scaling
+        follows (minutes), or a maximum too low. Consumers retry throttled calls (transient), so nothing is lost,
+        but the saga slows down. Read and write throttle events of the table and of each index, per minute."""
+        metrics: dict[str, cloudwatch.IMetric] = {}
+        for kind in ("Read", "Write"):
+            metrics[f"table{kind}"] = _table_metric(table, f"{kind}ThrottleEvents")
+            for number, index in enumerate(indexes):
+                metrics[f"index{number}{kind}"] = _table_metric(table, f"{kind}ThrottleEvents", index=index)
+        self.alarm("TableThrottled",
+                   cloudwatch.MathExpression(expression=" + ".join(f"FILL({m}, 0)" for m in metrics),
+                                             label="throttled requests", using_metrics=metrics,
+                                             period=cdk.Duration.minutes(1)),
+                   above=0, evaluation_periods=5,
+                   description=f"{self.service}: its table or index throttles requests beyond its provisioned "
+                               "capacity for 5 minutes (raise the maximum in cdk.json dynamodb.tables, or check "
+                               "the auto scaling activity: docs/decisions.md, 2026-12-05)")
+
     def dead_letters_waiting(self, name: str, queue: sqs.Queue) -> None:
         self.alarm(f"{name}DlqNotEmpty",
                    queue.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(1),
@@ -119,6 +138,12 @@ def _mapping_metric(mapping: lambda_.EventSourceMapping, metric_name: str, stati
     return cloudwatch.Metric(namespace="AWS/Lambda", metric_name=metric_name,
                              dimensions_map={"EventSourceMappingUUID": mapping.event_source_mapping_id},
                              statistic=statistic, period=cdk.Duration.minutes(minutes), label=metric_name)
+
+
+def _table_metric(table: dynamodb.ITable, metric_name: str, *, index: str | None = None) -> cloudwatch.Metric:
+    dimensions = {"TableName": table.table_name, **({"GlobalSecondaryIndexName": index} if index else {})}
+    return cloudwatch.Metric(namespace="AWS/DynamoDB", metric_name=metric_name, dimensions_map=dimensions,
+                             statistic="Sum", period=cdk.Duration.minutes(1), label=metric_name)
 
 
 def _lambda_metric(function: lambda_.Function, metric_name: str, *, minutes: int) -> cloudwatch.Metric:

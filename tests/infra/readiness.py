@@ -1238,6 +1238,77 @@ def rule_kafka_mappings_emit_their_metrics_and_logs_and_are_watched(deployment: 
     return problems
 
 
+def _dynamodb_scaling(deployment: Deployment) -> dict[tuple[str, str, str | None, str], tuple[str, dict]]:
+    """(stack, table logical id, index name or None, Read|Write) -> (scalable target logical id, its properties)."""
+    found = {}
+    for stack, logical_id, target in deployment.resources("AWS::ApplicationAutoScaling::ScalableTarget"):
+        props = target["Properties"]
+        dimension = re.fullmatch(r"dynamodb:(table|index):(Read|Write)CapacityUnits",
+                                 str(props.get("ScalableDimension")))
+        if props.get("ServiceNamespace") != "dynamodb" or not dimension:
+            continue
+        index = re.search(r"/index/([^/{}]+)$", render(props.get("ResourceId")))
+        for table in _references(props.get("ResourceId")):
+            found[(stack, table, index.group(1) if index else None, dimension.group(2))] = (logical_id, props)
+    return found
+
+
+@rule
+def rule_provisioned_tables_scale_and_alarm_on_throttling(deployment: Deployment) -> list[str]:
+    """A provisioned table (BillingMode PROVISIONED, CloudFormation's default) serves what its capacity allows and
+    throttles the rest, and so does each of its global secondary indexes, whose writes throttle the table's. Each of
+    them has its read and its write capacity under auto scaling: a scalable target (namespace dynamodb, dimension
+    dynamodb:table|index:Read|WriteCapacityUnits, ResourceId table/<name>[/index/<index>]) tracked by a policy on its
+    DynamoDB<Read|Write>CapacityUtilization, created within the target's bounds; and an alarm on its read and write
+    throttle events (ReadThrottleEvents, WriteThrottleEvents by TableName, and GlobalSecondaryIndexName for an index).
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/AutoScaling.html
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-applicationautoscaling-scalabletarget.html
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html"""
+    scaling = _dynamodb_scaling(deployment)
+    tracking: dict[tuple[str, str], str] = {}  # (stack, scalable target) -> the metric its target tracking follows
+    for stack, _, policy in deployment.resources("AWS::ApplicationAutoScaling::ScalingPolicy"):
+        props = policy["Properties"]
+        metric = props.get("TargetTrackingScalingPolicyConfiguration", {}).get(
+            "PredefinedMetricSpecification", {}).get("PredefinedMetricType")
+        if props.get("PolicyType") == "TargetTrackingScaling" and metric:
+            for target in _references(props.get("ScalingTargetId")):
+                tracking[(stack, target)] = metric
+    watched: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
+    for stack, _, alarm in deployment.resources("AWS::CloudWatch::Alarm"):
+        for name, dimensions in _alarm_metrics(alarm):
+            values = {d.get("Name"): d.get("Value") for d in dimensions}
+            table = deployment.target(stack, values.get("TableName"))
+            if table:
+                watched.setdefault(table, set()).add((values.get("GlobalSecondaryIndexName"), name))
+    problems = []
+    for stack, logical_id, table in deployment.resources("AWS::DynamoDB::Table"):
+        props = table["Properties"]
+        if props.get("BillingMode", "PROVISIONED") != "PROVISIONED":
+            continue
+        parts = [(None, props.get("ProvisionedThroughput", {}))] + [
+            (index["IndexName"], index.get("ProvisionedThroughput", {}))
+            for index in props.get("GlobalSecondaryIndexes", [])]
+        for index, created in parts:
+            where = f"{stack}/{logical_id}" + (f" index {index}" if index else "")
+            for kind in ("Read", "Write"):
+                found = scaling.get((stack, logical_id, index, kind))
+                if found is None:
+                    problems.append(f"{where}: no auto scaling of its {kind.lower()} capacity (a scalable target for "
+                                    f"dynamodb:{'index' if index else 'table'}:{kind}CapacityUnits)")
+                    continue
+                target, bounds = found
+                if tracking.get((stack, target)) != f"DynamoDB{kind}CapacityUtilization":
+                    problems.append(f"{where}: no target tracking on DynamoDB{kind}CapacityUtilization scales its "
+                                    f"{kind.lower()} capacity ({target})")
+                units = created.get(f"{kind}CapacityUnits")
+                if isinstance(units, int) and not bounds.get("MinCapacity", 0) <= units <= bounds.get("MaxCapacity", 0):
+                    problems.append(f"{where}: created with {units} {kind.lower()} units, outside its auto scaling's "
+                                    f"{bounds.get('MinCapacity')}-{bounds.get('MaxCapacity')}")
+                if (index, f"{kind}ThrottleEvents") not in watched.get((stack, logical_id), set()):
+                    problems.append(f"{where}: no alarm watches its {kind}ThrottleEvents")
+    return problems
+
+
 @rule
 def rule_consumers_behind_mappings_without_partial_batch_response_fail_batches_whole(deployment: Deployment
                                                                                     ) -> list[str]:

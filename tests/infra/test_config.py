@@ -18,6 +18,17 @@ def _environments(name: str = "prod", **overrides) -> dict:
     return {**environments, name: {**environments[name], **overrides}}
 
 
+def _prod_dynamodb(**changes) -> dict:
+    """prod's dynamodb settings with ``changes`` (None removes a setting)."""
+    settings = {**cdk_context()["environments"]["prod"]["dynamodb"], **changes}
+    return {"dynamodb": {k: v for k, v in settings.items() if v is not None}}
+
+
+def _one_table(**throughput) -> dict:
+    sized = {"minWcu": 1, "maxWcu": 10, "minRcu": 1, "maxRcu": 10}
+    return {"order": {**sized, **throughput, "index": sized}}
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_environment_loads_and_names_its_region_and_zones(env):
     config = load(cdk_context()["environments"], env)
@@ -61,6 +72,20 @@ def test_every_environment_loads_and_names_its_region_and_zones(env):
     ("dev", {"mskMonitoring": "PER_PARTITION"}, "mskMonitoring"),
     ("prod", {"brokerInstanceType": "kafka.m7g.16xlarge", "partitions": {"order-events": 2400, "cart-events": 2400}},
      "may scale to"),
+    # the trail lets events go after trailRetentionDays; the archive must keep them at least as long
+    ("prod", {"trailRetentionDays": 0}, "trailRetentionDays"),
+    ("prod", {"trailRetentionDays": 2556}, "trailRetentionDays (2556) must not exceed auditRetention.days (2555)"),
+    # DynamoDB capacity (docs/decisions.md, 2026-12-05): provisioned needs its sizes, on demand takes none;
+    # auto scaling's target is 20-90%; the account's quotas bound each table and all of them together
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+    ("prod", _prod_dynamodb(targetUtilisation=None), "needs targetUtilisation"),
+    ("dev", {"dynamodb": {"billing": "on-demand", "targetUtilisation": 0.7}}, "set billing to \"provisioned\""),
+    ("prod", _prod_dynamodb(targetUtilisation=0.95), "dynamodb.targetUtilisation"),
+    ("prod", _prod_dynamodb(tables={"orders": _one_table()["order"]}), "'orders' is not a service"),
+    ("prod", _prod_dynamodb(tables=_one_table(minWcu=20)), "minWcu (20) exceeds maxWcu (10)"),
+    ("prod", _prod_dynamodb(quotas=None), "tables.audit: maxWcu 144000 is above the per-table quota (40000)"),
+    ("prod", _prod_dynamodb(quotas={"tableUnits": 150000, "accountUnits": 80000}),
+     "the maximum WCU of all tables and indexes add up to 559200"),
     # an adjustment writes every stock counter and an event for each in one transaction (100 actions)
     ("prod", {"stockShards": 49}, "stockShards"),
     ("dev", {"stockShards": 0}, "stockShards"),
@@ -188,6 +213,21 @@ def test_staging_and_prod_send_the_user_pools_email_from_the_notification_servic
         assert config.service_settings("notification") == {"SHOPSTREAM_NOTIFICATION_SENDER": config.email.sender}
     assert load(cdk_context()["environments"], "dev").email is None  # Cognito's own sending, dev only
     assert load(cdk_context()["environments"], "dev").service_settings("notification") == {}
+
+
+def test_prod_provisions_its_busy_tables_and_the_others_are_billed_on_demand():
+    for env in ("dev", "staging"):
+        billing = load(cdk_context()["environments"], env).dynamodb
+        assert billing.billing == "on-demand" and all(billing.throughput(s.name) is None for s in catalog.SERVICES)
+    prod = load(cdk_context()["environments"], "prod").dynamodb
+    assert prod.target_utilisation == 0.7
+    assert {s.name for s in catalog.SERVICES if prod.throughput(s.name) is None} == {"user"}
+
+
+def test_the_audit_functions_keep_the_trail_for_their_environments_retention():
+    days = {env: load(cdk_context()["environments"], env).service_settings("audit") for env in ENVIRONMENTS}
+    assert days == {env: {"SHOPSTREAM_TRAIL_RETENTION_DAYS": kept}
+                    for env, kept in (("dev", "7"), ("staging", "7"), ("prod", "30"))}
 
 
 def test_the_cost_model_counts_the_cloudwatch_metrics_each_monitoring_level_bills():

@@ -715,6 +715,35 @@ MUTATIONS += [
 ]
 
 
+def _index_writes_not_scaled(d: Deployment) -> None:
+    resources = d.templates[_stack(d, "order")]["Resources"]
+    [target] = [logical_id for logical_id, r in resources.items()
+                if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
+                and r["Properties"]["ScalableDimension"] == "dynamodb:index:WriteCapacityUnits"]
+    del resources[target]
+
+
+def _throttling_not_alarmed(d: Deployment) -> None:
+    resources = d.templates[_stack(d, "audit")]["Resources"]
+    [alarm] = [logical_id for logical_id in resources if logical_id.startswith("ServiceTableThrottled")]
+    del resources[alarm]
+
+
+def _provisioned_table_without_scaling(d: Deployment) -> None:
+    """A dev table switched to provisioned capacity by hand, nothing else."""
+    table = _resource(d, "cart", "ServiceTable")["Properties"]
+    del table["BillingMode"]
+    table["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+
+
+PROVISIONED_RULE = "provisioned_tables_scale_and_alarm_on_throttling"
+MUTATIONS += [
+    (PROVISIONED_RULE, "prod", _index_writes_not_scaled, "index gsi1: no auto scaling of its write capacity"),
+    (PROVISIONED_RULE, "prod", _throttling_not_alarmed, "no alarm watches its WriteThrottleEvents"),
+    (PROVISIONED_RULE, "dev", _provisioned_table_without_scaling, "no auto scaling of its read capacity"),
+]
+
+
 @pytest.mark.parametrize(("rule", "env", "breaking", "said"), MUTATIONS,
                          ids=[f"{r}-{b.__name__.strip('_')}" for r, _, b, _ in MUTATIONS])
 def test_each_rule_fires_on_a_template_broken_the_way_it_guards_against(deployments, rule, env, breaking, said):

@@ -400,10 +400,17 @@ def test_prod_keeps_its_data_and_dev_can_be_torn_down(synthesized):
 def test_every_service_table_has_pitr_stream_and_ttl(synthesized):
     tables = [t for t in synthesized["prod"].resources("AWS::DynamoDB::Table") if not t[1].startswith("CustomerKeys")]
     assert len(tables) == 2 * len(catalog.SERVICES)  # and the customer key store (its own test)
-    for _, logical_id, table in tables:
+    billing = load(cdk_context()["environments"], "prod").dynamodb
+    for stack, logical_id, table in tables:
         props = table["Properties"]
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        throughput = None if "Idempotency" in logical_id else billing.throughput(stack.rsplit("-", 1)[1])
+        if throughput is None:  # on demand: the idempotency tables, and prod's quiet service (user)
+            assert props["BillingMode"] == "PAY_PER_REQUEST"
+        else:  # provisioned (CloudFormation's default), created at its minimum (docs/decisions.md, 2026-12-05)
+            assert props.get("BillingMode", "PROVISIONED") == "PROVISIONED"
+            assert props["ProvisionedThroughput"] == {"ReadCapacityUnits": throughput.min_rcu,
+                                                      "WriteCapacityUnits": throughput.min_wcu}
         assert props["TimeToLiveSpecification"]["Enabled"] is True
         if "Idempotency" not in logical_id:
             assert props["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"

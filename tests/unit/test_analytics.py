@@ -371,6 +371,38 @@ def test_live_analytics_lists_open_alerts_and_the_route_is_admin_only(audit):
     assert audit.live(5)["alerts"] == []
 
 
+def test_an_alerts_message_is_recorded_by_one_conditional_put_and_its_outcome_with_its_event(service_env):
+    """Nothing else changes with the admins' message record: one PutItem (1 WRU), not a one-item transaction;
+    its outcome emits NotificationSent, so it stays a transaction. Again: the record's condition stops it."""
+    from notification import logic, senders
+    from shopstream import aws
+    from tests.support import sample_event
+    from tests.unit.test_interleavings import inbound
+
+    service_env("notification", "alert-notices")
+    operations: list[str] = []
+    client = aws.client("dynamodb")
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name),
+                                unique_id="count-operations")
+
+    class Counting:
+        sent = 0
+
+        def send(self, **_message: str) -> None:
+            Counting.sent += 1
+
+    senders.install(Counting())
+    try:
+        alert = inbound(sample_event("FraudSuspected"))
+        logic.notify_admins(alert)
+        logic.notify_admins(alert)  # a redelivery
+    finally:
+        senders.install(None)
+        client.meta.events.unregister("before-call.dynamodb", unique_id="count-operations")
+    assert Counting.sent == 1
+    assert operations == ["PutItem", "TransactWriteItems", "PutItem", "GetItem"]  # record, SENT; refused, resumed
+
+
 def test_notification_tells_the_admins_of_an_alert_once(service_env):
     from notification import logic, senders
     from shopstream import aws, dynamo

@@ -214,6 +214,35 @@ def test_the_catalog_shows_the_sum_of_each_counters_newest_level_whatever_the_or
             uow.commit()
 
 
+def test_a_stock_level_reaches_the_catalog_by_one_conditional_update_not_a_transaction(as_service):
+    """Newest version wins by the update's own condition: no read, no transaction (1 write unit, not 2)."""
+    from catalog import logic, store
+    from shopstream import aws
+    from shopstream.transaction import UnitOfWork
+
+    def adjusted(available: int, version: int):
+        return inbound(envelope("InventoryAdjusted", {"productId": "p-1", "delta": 1, "reason": "count", "level": {
+            "productId": "p-1", "shard": 0, "quantity": available, "available": available, "reserved": 0,
+            "version": version}}))
+
+    with as_service("catalog"):
+        uow = UnitOfWork()
+        store.create(uow, {"productId": "p-1", "sku": "S", "name": "N", "price": {"amount": 1, "currency": "EUR"},
+                           "status": "ACTIVE", "version": 1})
+        uow.commit()
+        operations: list[str] = []
+        client = aws.client("dynamodb")
+        client.meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name),
+                                    unique_id="count-operations")
+        try:
+            logic.on_stock_event(adjusted(3, 2))
+            logic.on_stock_event(adjusted(9, 1))  # older: refused by the condition
+        finally:
+            client.meta.events.unregister("before-call.dynamodb", unique_id="count-operations")
+        assert operations == ["UpdateItem", "UpdateItem"]
+        assert logic.get("p-1").availability.available == 3
+
+
 def test_a_restock_racing_a_reservation_reads_again_instead_of_refusing(inventory):
     from inventory import logic, store
     from inventory.models import Adjustment

@@ -203,6 +203,30 @@ def update_item(key: Mapping[str, Any], *, update: str, condition: str | None = 
     return True, from_attributes(response["Attributes"])
 
 
+def put_once(item: Mapping[str, Any], *, table_name: str | None = None) -> bool:
+    """Write ``item`` unless its key holds one already: one conditional PutItem, for a write-once record that
+    causes no event (a trail entry, a message record alone). It costs 1 write unit per KB where a one-item
+    transaction costs 2 (docs/decisions.md, 2026-12-05). True if this call wrote it; False if it was there before.
+
+    The commit hooks see it as a unit of work holding its one Put, as they saw the transaction it replaces,
+    so the simulation's faults and races reach it; no commit listener runs (no outbox item, nothing to relay).
+    Same error mapping as a commit."""
+    uow = UnitOfWork(table_name)
+    uow.put(dict(item), condition="attribute_not_exists(pk)")
+    _before_commit(uow)
+    dynamodb = aws.client("dynamodb")
+    try:
+        dynamodb.put_item(**uow.actions[0]["Put"])
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return False
+    except dynamodb.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ValidationException":
+            raise Unstorable(str(exc)[:500]) from exc
+        raise
+    _after_commit(uow)
+    return True
+
+
 def retry_on_conflict(attempt: Callable[[], T | None], *, what: str, attempts: int = 25) -> T | None:
     """Run ``attempt`` (read, decide, commit) until it commits without losing a race.
 
@@ -234,7 +258,8 @@ def remove_commit_listener(listener: Callable[[UnitOfWork], None]) -> None:
 
 
 # --- fault injection (the seeded simulation; never set in production) ---------------------
-CommitHook = Callable[[UnitOfWork | None], None]  # None: a single-item write (update_item)
+# None: a single-item update (update_item); put_once passes a unit of work holding its one Put.
+CommitHook = Callable[[UnitOfWork | None], None]
 _hooks: dict[str, CommitHook | None] = {"before": None, "after": None}
 
 
