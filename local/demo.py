@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 from local.client import ApiClient
@@ -142,6 +143,8 @@ def check(client: ApiClient, placed, settled, products, stock) -> list[str]:
         if order["status"] == "CONFIRMED":
             for line in order["items"]:
                 sold[line["productId"]] += line["quantity"]
+            if status == 200 and payment["status"] in ("AUTHORISED", "CAPTURING"):  # captured after confirmation
+                status, payment = client.wait_until(partial(_captured, client, order["orderId"]), timeout=30)
             if status != 200 or payment["status"] != "CAPTURED" or payment["amount"] != order["total"]:
                 problems.append(f"{order['orderId']} confirmed but payment is {payment}")
         elif order["status"] == "CANCELLED":
@@ -157,6 +160,12 @@ def check(client: ApiClient, placed, settled, products, stock) -> list[str]:
             problems.append(f"stock of {name} not conserved: {stock[name]} != {level['available']} available + "
                             f"{sold[product['productId']]} sold")
     return problems
+
+
+def _captured(client: ApiClient, order_id: str) -> tuple[int, Any] | None:
+    """The payment's answer once it is no longer waiting for its capture (None while it is)."""
+    status, payment, _ = client.call("GET", f"/payments/pay_{order_id}", **ADMIN)
+    return None if status == 200 and payment["status"] in ("AUTHORISED", "CAPTURING") else (status, payment)
 
 
 def summary(result: dict, elapsed: float) -> str:

@@ -14,7 +14,7 @@ schedule over the in-process bus (real consumer runtime, real relay, moto), mixi
 - relay polls of one service's stream, with publishes that fail or whose acknowledgement is lost;
 - transient errors just before or just after a DynamoDB commit, and crashes just after one (the
   idempotency record stays in progress until its Lambda timeout);
-- provider timeouts after the charge was recorded;
+- provider timeouts after an authorisation, a capture, a void or a refund was recorded;
 - the bad day: a handler that fails every delivery for a while (its mapping gives the batches up into the
   failed-batch bucket), a broker that refuses every publish for a while (the relays give their batches
   up), a handler that refuses valid events as poison until it is fixed, records on a topic that no
@@ -821,6 +821,9 @@ class Simulation:
         self.note(f"POST /orders {lines} {method}{' cart ' + body['cartId'] if 'cartId' in body else ''}"
                   f"{' key ' + key if key else ''} -> {answer['orderId']}", answer["orderId"], user,
                   body.get("cartId", ""))
+        if self.roll() < 0.1:  # the customer changes their mind at once: often while the payment is authorised
+            self.commands.insert(0, partial(self._cancel, answer["orderId"]))
+            self.paths["cancel right after placing"] += 1
 
     def _erase(self, user: str | None = None) -> None:
         customers = [u for u in self.users if u not in self.erased]
@@ -841,8 +844,8 @@ class Simulation:
     def _some_order(self) -> str | None:
         return self.random.choice(self.order_ids) if self.order_ids else None
 
-    def _cancel(self) -> None:
-        order_id = self._some_order()
+    def _cancel(self, order_id: str | None = None) -> None:
+        order_id = order_id or self._some_order()
         if order_id is None:
             return
         status, body = self._call("order", "GET", f"/orders/{order_id}", user=ADMIN, admin=True)
@@ -983,7 +986,7 @@ class Simulation:
 
 
 class _ChaosProvider:
-    """The payment simulator, timing out (after recording the charge) when the seed says so."""
+    """The payment simulator, timing out (after recording what it did) when the seed says so."""
 
     def __init__(self, simulation: Simulation):
         from payment.provider import SimulatedProvider
@@ -991,22 +994,28 @@ class _ChaosProvider:
         self.simulation = simulation
         self.inner = SimulatedProvider(fault_rate=0.0)
 
-    def _maybe_timeout(self, key: str) -> None:
+    def _answer(self, call: str, result: Any, key: str) -> Any:
         from payment.provider import ProviderTimeout
 
+        if not result.succeeded:
+            self.simulation.paths[f"provider: {call} declined ({result.decline_code})"] += 1
         if self.simulation.faulty and self.simulation.roll() < self.simulation.chaos.provider_timeout:
             self.simulation.faults["provider-timeout"] += 1
+            self.simulation.paths[f"provider: timeout after the {call} was recorded"] += 1
             raise ProviderTimeout(f"injected: no answer for {key}")
-
-    def charge(self, **kwargs: Any) -> Any:
-        result = self.inner.charge(**kwargs)
-        self._maybe_timeout(kwargs["idempotency_key"])
         return result
+
+    def authorise(self, **kwargs: Any) -> Any:
+        return self._answer("authorisation", self.inner.authorise(**kwargs), kwargs["idempotency_key"])
+
+    def capture(self, **kwargs: Any) -> Any:
+        return self._answer("capture", self.inner.capture(**kwargs), kwargs["idempotency_key"])
+
+    def void(self, **kwargs: Any) -> Any:
+        return self._answer("void", self.inner.void(**kwargs), kwargs["idempotency_key"])
 
     def refund(self, **kwargs: Any) -> Any:
-        result = self.inner.refund(**kwargs)
-        self._maybe_timeout(kwargs["idempotency_key"])
-        return result
+        return self._answer("refund", self.inner.refund(**kwargs), kwargs["idempotency_key"])
 
 
 # --- helpers ------------------------------------------------------------------------------------

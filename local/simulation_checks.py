@@ -70,7 +70,7 @@ def check(simulation: Simulation) -> list[Violation]:
         fail(what, *keys)
     placed = orders()
     _check_sagas(simulation, placed, fail)
-    _check_money(placed, fail)
+    _check_money(simulation, placed, fail)
     _check_stock(placed, fail)
     _check_parcels(placed, fail)
     _check_availability(fail)
@@ -100,18 +100,24 @@ def _check_sagas(simulation: Simulation, placed: dict[str, dict[str, Any]], fail
             fail(f"{order_id}: cancelled without a reason", order_id)
 
 
-def _check_money(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+def _check_money(simulation: Simulation, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
     """Order by order, by amount: what the provider captured less what it refunded is the order's total when it
-    is kept and nothing when it is cancelled (the provider's ledger records the amounts it moved)."""
+    is kept and nothing when it is cancelled (the provider's ledger records the amounts each call moved). Every
+    authorisation the provider granted was captured or voided, not both, and none is left holding the customer's
+    money after the drain; nothing was captured, voided or refunded that was not authorised (or captured)."""
     payment_items = scan_table("payment")
     payments = {p["orderId"]: p for p in payment_items if p["sk"] == "PAYMENT"}
-    ledger = {p["pk"].removeprefix("PROVIDER#"): p for p in payment_items if p["pk"].startswith("PROVIDER#")}
+    ledger = {p["pk"].removeprefix("PROVIDER#"): p for p in payment_items if p["sk"] == "LEDGER"}
     held_total = owed_total = 0
     for order_id, order in placed.items():
         pid = f"pay_{order_id}"
-        charge, refund = ledger.get(pid, {}), ledger.get(f"refund_{pid}", {})
-        captured = int(charge.get("amount", 0)) if charge.get("succeeded") else 0
-        refunded = int(refund.get("amount", 0)) if refund.get("succeeded") else 0
+
+        def moved(call: str, pid: str = pid) -> int:
+            record = ledger.get(f"{call}_{pid}", {})
+            return int(record.get("amount", 0)) if record.get("succeeded") else 0
+
+        authorised, captured, refunded = moved("auth"), moved("capture"), moved("refund")
+        voided = bool(ledger.get(f"void_{pid}", {}).get("succeeded"))
         kept = order["status"] in KEPT
         owed = order["total"]["amount"] if kept else 0
         held_total += captured - refunded
@@ -119,16 +125,32 @@ def _check_money(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
         if captured - refunded != owed:
             fail(f"{order_id}: order {order['status']} worth {order['total']['amount']}, but the provider captured "
                  f"{captured} and refunded {refunded}", order_id)
-        if refund and not charge.get("succeeded"):
-            fail(f"{order_id}: refunded without a charge", order_id)
+        if refunded and not captured:
+            fail(f"{order_id}: refunded without a capture", order_id)
+        if (captured or voided) and not authorised:
+            fail(f"{order_id}: {'captured' if captured else 'voided'} without an authorisation", order_id)
+        if captured > authorised:
+            fail(f"{order_id}: captured {captured} of an authorisation of {authorised}", order_id)
+        if captured and voided:
+            fail(f"{order_id}: its authorisation was both captured and voided", order_id)
+        if authorised and not captured and not voided:
+            fail(f"{order_id}: an authorisation of {authorised} left open after the drain (neither captured nor "
+                 "voided)", order_id)
         payment = payments.get(order_id)
         status = payment["status"] if payment else None
         if kept and status != "CAPTURED":
             fail(f"{order_id}: kept order with payment {status}", order_id)
-        if not kept and status not in ("CANCELLED", "FAILED", "REFUNDED"):
+        if not kept and status not in ("CANCELLED", "FAILED", "REFUNDED", "VOIDED"):
             fail(f"{order_id}: cancelled order with payment {status}", order_id)
-        if refund and not order.get("refunded"):
+        if refunded and not order.get("refunded"):
             fail(f"{order_id}: refunded but the order does not know", order_id)
+        if status in ("FAILED", "VOIDED", "REFUNDED"):  # the payment paths the schedule took
+            why = "no stock" if payment and payment.get("stockFailed") else order.get("cancellation_reason")
+            simulation.paths[f"payment {status.lower()}{f' ({why})' if status == 'VOIDED' else ''}"] += 1
+    for record in payment_items:  # the provider's own view of each authorisation
+        if record["sk"] == "AUTHORISATION" and record["status"] == "AUTHORISED":
+            fail(f"provider: authorisation {record['pk'].removeprefix('PROVIDER#')} still holds {record['amount']} "
+                 "after the drain")
     if held_total != owed_total:
         fail(f"money: provider holds {held_total}, kept orders are worth {owed_total}")
 

@@ -268,7 +268,7 @@ def release(event: InboundEvent, order_id: str, *, reason: str) -> None:
 
 def settle(order_id: str) -> None:
     """Paid: reserved units become sold, on the counters they were taken from. A reservation released
-    meanwhile stays released (the order was cancelled; payment refunds the charge)."""
+    meanwhile stays released (the order was cancelled; payment refunds the capture)."""
 
     def attempt() -> None:
         reservation = store.get_reservation(order_id)

@@ -48,6 +48,7 @@ class Order:
     correlation_id: str = ""
     trace_id: str | None = None  # the trace of the request that placed it (shopstream.tracing)
     stock_reserved: bool = False
+    payment_authorised: bool = False
     payment_id: str | None = None
     shipment_id: str | None = None
     cancellation_reason: str | None = None
@@ -70,6 +71,8 @@ def evolve(order: Order, change: Change, at: str) -> Order:
                            deadline=d["deadline"], trace_id=d.get("traceId"))
         case "StockReserved":
             return replace(order, stock_reserved=True)
+        case "PaymentAuthorised":
+            return replace(order, payment_authorised=True, payment_id=d["paymentId"])
         case "Confirmed":
             return replace(order, status="CONFIRMED", payment_id=d["paymentId"])
         case "Cancelled":
@@ -98,12 +101,20 @@ def fold(order_id: str, history: list[tuple[Change, str]]) -> Order:
 
 
 # --- decisions: what a command or an input event changes ---------------------------------
+# A PENDING order is confirmed once it has both facts, the stock reserved and the payment authorised, whichever
+# arrives last (they are sought side by side: docs/decisions.md).
 def stock_reserved(order: Order) -> list[Change]:
-    return [Change("StockReserved")] if order.status == "PENDING" and not order.stock_reserved else []
+    if order.status != "PENDING" or order.stock_reserved:
+        return []
+    confirmed = [Change("Confirmed", {"paymentId": order.payment_id})] if order.payment_authorised else []
+    return [Change("StockReserved"), *confirmed]
 
 
-def confirm(order: Order, payment_id: str) -> list[Change]:
-    return [Change("Confirmed", {"paymentId": payment_id})] if order.status == "PENDING" else []
+def payment_authorised(order: Order, payment_id: str) -> list[Change]:
+    if order.status != "PENDING" or order.payment_authorised:
+        return []
+    confirmed = [Change("Confirmed", {"paymentId": payment_id})] if order.stock_reserved else []
+    return [Change("PaymentAuthorised", {"paymentId": payment_id}), *confirmed]
 
 
 def cancel(order: Order, reason: str) -> list[Change]:

@@ -1,9 +1,11 @@
 """The order saga (choreography): this service keeps each order's state and reacts to the others.
 
-PENDING --InventoryReserved--> (stock held) --PaymentProcessed--> CONFIRMED --ShippingDispatched--> SHIPPED
-  --ShippingDelivered--> DELIVERED;  CANCELLED on InventoryReservationFailed (out_of_stock),
+PENDING --InventoryReserved + PaymentAuthorised, whichever comes last--> CONFIRMED --ShippingDispatched-->
+  SHIPPED --ShippingDelivered--> DELIVERED;  CANCELLED on InventoryReservationFailed (out_of_stock),
 PaymentFailed (payment_declined), customer cancel before dispatch (customer_request), or the
-timeout sweeper (timeout). Inventory releases stock and payment refunds on OrderCancelled.
+timeout sweeper (timeout). Inventory releases stock and payment voids or refunds on OrderCancelled.
+The stock and the authorisation are sought side by side; payment captures after the reservation, off the
+order's path (PaymentProcessed, which also stands for the authorisation if it comes first).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from shopstream.events import (
     OrderCreatedV2,
     OrderLine,
     OrderShipped,
+    PaymentAuthorised,
     PaymentFailed,
     PaymentProcessed,
     PaymentRefunded,
@@ -245,12 +248,14 @@ def decide_cancel(event: InboundEvent, reason: CancellationReason) -> Callable[[
     return decide
 
 
-def decide_confirm(event: InboundEvent, payment: PaymentProcessed) -> Callable[[Order], Decision]:
+def decide_fact(event: InboundEvent, transition: Callable[[Order], list[Change]]) -> Callable[[Order], Decision]:
+    """A fact the confirmation waits for (the stock, the authorisation): OrderConfirmed if it was the last."""
     def decide(order: Order) -> Decision:
-        changes = aggregate.confirm(order, payment.payment_id)
+        changes = transition(order)
+        confirmed = [c.data["paymentId"] for c in changes if c.kind == "Confirmed"]
         return changes, [_derived(event, "OrderConfirmed", OrderConfirmed(
-            order_id=order.order_id, user_id=order.user_id, payment_id=payment.payment_id,
-            total=Money.model_validate(order.total)))] if changes else []
+            order_id=order.order_id, user_id=order.user_id, payment_id=payment_id,
+            total=Money.model_validate(order.total))) for payment_id in confirmed]
     return decide
 
 
@@ -278,7 +283,7 @@ def quietly(transition: Callable[[Order], list[Change]]) -> Callable[[Order], De
 def on_inventory_event(event: InboundEvent) -> None:
     match event.data:
         case InventoryReserved(order_id=order_id):
-            _react(event, order_id, quietly(aggregate.stock_reserved))
+            _react(event, order_id, decide_fact(event, aggregate.stock_reserved))
         case InventoryReservationFailed(order_id=order_id):
             _react(event, order_id, decide_cancel(event, "out_of_stock"))
         case other:
@@ -287,8 +292,9 @@ def on_inventory_event(event: InboundEvent) -> None:
 
 def on_payment_event(event: InboundEvent) -> None:
     match event.data:
-        case PaymentProcessed() as processed:
-            _react(event, processed.order_id, decide_confirm(event, processed))
+        case PaymentAuthorised() | PaymentProcessed() as payment:  # captured: authorised before, surely
+            _react(event, payment.order_id,
+                   decide_fact(event, lambda order: aggregate.payment_authorised(order, payment.payment_id)))
         case PaymentFailed(order_id=order_id):
             _react(event, order_id, decide_cancel(event, "payment_declined"))
         case PaymentRefunded(order_id=order_id):

@@ -11,4 +11,4 @@ from shopstream.consumer import EventConsumer
 from . import logic
 
 order_payments = EventConsumer("payment", "order-payments", logic.on_order_event)
-inventory_outcomes = EventConsumer("payment", "inventory-outcomes", logic.on_stock_reserved)
+inventory_outcomes = EventConsumer("payment", "inventory-outcomes", logic.on_inventory_event)

@@ -1,11 +1,26 @@
-"""Payments: PENDING -> CHARGING -> CAPTURED | FAILED;  CAPTURED -> REFUNDED;  PENDING -> CANCELLED.
+"""Payments, authorised beside the reservation and captured after it:
 
-A payment merges three facts about its order, in whatever order they arrive: the intent
-(OrderCreated: amount and method), stock held (InventoryReserved) and cancelled (OrderCancelled).
-It is charged once it has the first two and not the third. CHARGING is committed before the
-provider is called, so a cancel that comes while the charge is in flight only marks the payment
-cancelled, and whoever finishes the charge refunds it at once. Provider calls are idempotent by
-key, so finishing a charge that a crashed attempt started never charges twice.
+    PENDING -> AUTHORISING -> AUTHORISED | FAILED (declined)
+    AUTHORISED -> CAPTURING -> CAPTURED -> REFUNDED (cancelled after the capture)
+    AUTHORISED -> VOIDING -> VOIDED (no stock, or cancelled before the capture)
+    PENDING -> CANCELLED (no stock, or cancelled, before anything was authorised)
+
+A payment merges four facts about its order, in whatever order they arrive: the intent (OrderCreated: amount
+and method), stock held (InventoryReserved) or not (InventoryReservationFailed), and cancelled
+(OrderCancelled). With the intent it is authorised at once, beside the reservation: the order is confirmed
+once it has both (order.logic), so the provider's round trip and the reservation overlap. Once authorised,
+stock held captures it; no stock, or a cancel, voids it.
+
+Each state that calls the provider (AUTHORISING, CAPTURING, VOIDING) is committed before the call: one
+decision is taken from each state, and a crash or a timeout leaves a state that says which call to finish.
+Every call has its own idempotency key, so finishing it again never moves money twice. A cancel that lands
+while a capture is in flight only marks the payment, and whoever finishes the capture refunds at once.
+
+An authorisation in flight is finished only by the handler of the order's own events (OrderCreated, or a
+later OrderCancelled: one at a time per order, in order), never by the reservation's, which may run at the
+same moment: a reservation that lands meanwhile is only noted, and the authoriser goes on from it, so the
+provider is never asked to authorise one payment twice at once (the commit lost to that note is retried with
+the answer already had, not a second call).
 """
 
 from __future__ import annotations
@@ -16,13 +31,16 @@ from typing import Any
 from shopstream import tracing
 from shopstream.envelope import EventEnvelope, event_from_event
 from shopstream.events import (
+    InventoryReservationFailed,
     InventoryReserved,
     OrderCancelled,
     OrderCreated,
+    PaymentAuthorised,
     PaymentFailed,
     PaymentInitiated,
     PaymentProcessed,
     PaymentRefunded,
+    PaymentVoided,
 )
 from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.request import Caller
@@ -34,6 +52,13 @@ from .models import PaymentView
 
 SERVICE = "payment"
 PROVIDER_ATTEMPTS = 3
+FACTS = ("cancelled", "stockReserved", "stockFailed")  # merged into whatever the payment holds
+
+
+class ProviderRefused(RuntimeError):
+    """The provider refused a capture or a void that the payment's state says it must accept (e.g. an
+    authorisation that expired): not retried into success, so the record ends in its mapping's failed-batch
+    bucket for a person to look at."""
 
 
 def get(caller: Caller, payment_id: str) -> PaymentView:
@@ -47,45 +72,62 @@ def on_order_event(event: InboundEvent) -> None:
     match event.data:
         case OrderCreated() as data:
             intent = {"userId": data.user_id, "amount": data.total.to_wire(), "paymentMethod": data.payment_method}
-            _advance(event, data.order_id, intent,
+            _advance(event, data.order_id, intent, authoriser=True,
                      first_write=lambda payment_id: store.record_intent(payment_id, data.order_id, intent))
-        case OrderCancelled() as data:
-            _advance(event, data.order_id, {"userId": data.user_id, "cancelled": True})
+        case OrderCancelled() as data:  # e.g. the saga's timeout, after the OrderCreated was given up mid-way
+            _advance(event, data.order_id, {"userId": data.user_id, "cancelled": True}, authoriser=True)
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
-def on_stock_reserved(event: InboundEvent) -> None:
+def on_inventory_event(event: InboundEvent) -> None:
     match event.data:
         case InventoryReserved(order_id=order_id):
-            _advance(event, order_id, {"stockReserved": True}, first_write=store.claim_on_stock)
+            _advance(event, order_id, {"stockReserved": True}, first_write=store.claim_capture)
+        case InventoryReservationFailed(order_id=order_id):
+            _advance(event, order_id, {"stockFailed": True})
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
 def next_step(payment: dict[str, Any]) -> str | None:
     """What the payment's facts call for next (pure)."""
+    give_up = payment.get("cancelled") or payment.get("stockFailed")
     match payment["status"]:
-        case "PENDING" if payment.get("cancelled"):
+        case "PENDING" if give_up:
             return "cancel"
-        case "PENDING" if "amount" in payment and payment.get("stockReserved"):
-            return "claim"
-        case "CHARGING":
-            return "charge"
+        case "PENDING" if "amount" in payment:
+            return "claim authorisation"
+        case "AUTHORISING":
+            return "authorise"
+        case "AUTHORISED" if give_up:
+            return "claim void"
+        case "AUTHORISED" if payment.get("stockReserved"):
+            return "claim capture"
+        case "VOIDING":
+            return "void"
+        case "CAPTURING":
+            return "capture"
         case "CAPTURED" if payment.get("cancelled"):
             return "refund"
     return None
 
 
-def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any],
+Answers = dict[str, providers.ProviderResult]  # the provider's answers within one invocation, by call
+
+
+def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any], *, authoriser: bool = False,
              first_write: Callable[[str], store.Written] | None = None) -> None:
     """Merge the fact, then take steps until none is left; each step commits on the version it read.
 
     ``first_write``: the step this fact usually causes, tried as one conditional write before
     anything is read. If it happens, the steps go on from the payment it returns; if not, from the
-    payment its failed condition handed back. Either way there is no read first."""
+    payment its failed condition handed back. Either way there is no read first.
+    ``authoriser``: the event may finish an authorisation in flight (one of the order's own events, which
+    come one at a time per order); any other finding one only notes its fact, for the authoriser to go on from."""
     payment_id = store.payment_id_for(order_id)
     handed_back: list[dict[str, Any] | None] = []
+    answers: Answers = {}  # a step retried after a lost race reuses its answer: the same key gets the same one
     if first_write is not None:
         written, stored = first_write(payment_id)
         handed_back.append(stored)
@@ -95,42 +137,61 @@ def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any],
     def attempt() -> None:
         read = (handed_back.pop() if handed_back else store.get(payment_id)) or {
             "paymentId": payment_id, "orderId": order_id, "status": "PENDING", "version": 0}
-        payment = {**read, **{k: v for k, v in fact.items() if k not in read or k in ("cancelled", "stockReserved")}}
+        payment = {**read, **{k: v for k, v in fact.items() if k not in read or k in FACTS}}
         while True:
+            step = next_step(payment)
+            if step == "authorise" and not authoriser:
+                step = None
             uow = UnitOfWork()
-            after = _step(event, uow, payment)
+            after = _step(step, event, uow, payment, answers)
             if after == read:
                 return
             store.save(uow, after, read["version"])
             uow.commit()
-            if next_step(after) is None:
-                return
             read = payment = {**after, "version": read["version"] + 1}
 
     retry_on_conflict(attempt, what=f"payment {payment_id}")
 
 
-def _step(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any]) -> dict[str, Any]:
-    """The payment after its next step, with the step's events added to ``uow``."""
-    step = next_step(payment)
-    if step == "cancel":
-        return {**payment, "status": "CANCELLED"}
-    if step == "claim":
-        return {**payment, "status": "CHARGING"}
-    if step == "charge":
-        return _charge(event, uow, payment)
-    if step == "refund":
-        return _refund(event, uow, payment)
+def _step(step: str | None, event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any],
+          answers: Answers) -> dict[str, Any]:
+    """The payment after ``step``, with the step's events added to ``uow``."""
+    match step:
+        case "cancel":
+            return {**payment, "status": "CANCELLED"}
+        case "claim authorisation":
+            return {**payment, "status": "AUTHORISING"}
+        case "authorise":
+            return _authorise(event, uow, payment, answers)
+        case "claim capture":
+            return {**payment, "status": "CAPTURING"}
+        case "capture":
+            return _capture(event, uow, payment, answers)
+        case "claim void":
+            return {**payment, "status": "VOIDING"}
+        case "void":
+            return _void(event, uow, payment, answers)
+        case "refund":
+            return _refund(event, uow, payment, answers)
     return payment
 
 
-def _with_retries(call):
-    for attempt in range(PROVIDER_ATTEMPTS):
-        try:
-            return call()
-        except providers.ProviderTimeout:
-            if attempt == PROVIDER_ATTEMPTS - 1:
-                raise  # the mapping retries the record later; the key makes the retry safe
+def _call(answers: Answers, method: str, payment: dict[str, Any],
+          call: Callable[[], providers.ProviderResult]) -> providers.ProviderResult:
+    """The provider's answer to ``call``, asked at most once per invocation and retried on a timeout."""
+    if method in answers:
+        return answers[method]
+    with tracing.span(f"{method} payment-provider", kind="client", attributes={
+            "rpc.system.name": "payment-provider", "rpc.method": method,
+            "shopstream.payment_id": payment["paymentId"]}):
+        for attempt in range(PROVIDER_ATTEMPTS):
+            try:
+                answers[method] = call()
+                return answers[method]
+            except providers.ProviderTimeout:
+                if attempt == PROVIDER_ATTEMPTS - 1:
+                    raise  # the mapping retries the record later; the key makes the retry safe
+    raise AssertionError("unreachable")
 
 
 def _common(payment: dict[str, Any]) -> dict[str, Any]:
@@ -138,37 +199,53 @@ def _common(payment: dict[str, Any]) -> dict[str, Any]:
             "amount": payment["amount"]}
 
 
-def _charge(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any]) -> dict[str, Any]:
+def _authorise(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
     amount = payment["amount"]
-    with tracing.span("charge payment-provider", kind="client", attributes={
-            "rpc.system.name": "payment-provider", "rpc.method": "charge",
-            "shopstream.payment_id": payment["paymentId"]}):
-        result = _with_retries(lambda: providers.provider.charge(
-            idempotency_key=payment["paymentId"], amount=amount["amount"], currency=amount["currency"],
-            method=payment["paymentMethod"]))
+    result = _call(answers, "authorise", payment, lambda: providers.provider.authorise(
+        idempotency_key=f"auth_{payment['paymentId']}", amount=amount["amount"], currency=amount["currency"],
+        method=payment["paymentMethod"]))
     initiated = _emit(uow, event.envelope, "PaymentInitiated",
                       PaymentInitiated(**_common(payment), payment_method=payment["paymentMethod"]))
-    # The outcome is caused by the initiation: the trace reads reserved -> initiated -> processed.
+    # The outcome is caused by the initiation: the trace reads created -> initiated -> authorised.
     if not result.succeeded:
         _emit(uow, initiated, "PaymentFailed",
               PaymentFailed(**_common(payment), decline_code=result.decline_code or "declined"))
         return {**payment, "status": "FAILED", "declineCode": result.decline_code}
-    processed = _emit(uow, initiated, "PaymentProcessed",
+    _emit(uow, initiated, "PaymentAuthorised",
+          PaymentAuthorised(**_common(payment), authorisation_reference=result.reference))
+    return {**payment, "status": "AUTHORISED", "authorisationReference": result.reference}
+
+
+def _capture(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
+    result = _call(answers, "capture", payment, lambda: providers.provider.capture(
+        idempotency_key=f"capture_{payment['paymentId']}",
+        authorisation_reference=payment["authorisationReference"], amount=payment["amount"]["amount"]))
+    if not result.succeeded:
+        raise ProviderRefused(f"capture of {payment['paymentId']} refused: {result.decline_code}")
+    processed = _emit(uow, event.envelope, "PaymentProcessed",
                       PaymentProcessed(**_common(payment), provider_reference=result.reference))
     captured = {**payment, "status": "CAPTURED", "providerReference": result.reference}
     if payment.get("cancelled"):
-        return _refund(event, uow, captured, cause=processed)  # cancelled while the charge was in flight
+        return _refund(event, uow, captured, answers, cause=processed)  # cancelled while the capture was in flight
     return captured
 
 
-def _refund(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any],
+def _void(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
+    result = _call(answers, "void", payment, lambda: providers.provider.void(
+        idempotency_key=f"void_{payment['paymentId']}", authorisation_reference=payment["authorisationReference"]))
+    if not result.succeeded:
+        raise ProviderRefused(f"void of {payment['paymentId']} refused: {result.decline_code}")
+    _emit(uow, event.envelope, "PaymentVoided", PaymentVoided(
+        **_common(payment), authorisation_reference=payment["authorisationReference"], void_reference=result.reference,
+        reason="stock_unavailable" if payment.get("stockFailed") else "order_cancelled"))
+    return {**payment, "status": "VOIDED", "voidReference": result.reference}
+
+
+def _refund(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers,
             cause: EventEnvelope | None = None) -> dict[str, Any]:
-    with tracing.span("refund payment-provider", kind="client", attributes={
-            "rpc.system.name": "payment-provider", "rpc.method": "refund",
-            "shopstream.payment_id": payment["paymentId"]}):
-        result = _with_retries(lambda: providers.provider.refund(
-            idempotency_key=f"refund_{payment['paymentId']}", charge_reference=payment["providerReference"],
-            amount=payment["amount"]["amount"]))
+    result = _call(answers, "refund", payment, lambda: providers.provider.refund(
+        idempotency_key=f"refund_{payment['paymentId']}", charge_reference=payment["providerReference"],
+        amount=payment["amount"]["amount"]))
     _emit(uow, cause or event.envelope, "PaymentRefunded",
           PaymentRefunded(**_common(payment), refund_reference=result.reference))
     return {**payment, "status": "REFUNDED", "refundReference": result.reference}

@@ -11,6 +11,8 @@ class PaymentView(WireModel):
     amount: Money
     payment_method: str
     status: str
-    provider_reference: str | None = None
+    authorisation_reference: str | None = None
+    provider_reference: str | None = None  # the capture's
     decline_code: str | None = None
     refund_reference: str | None = None
+    void_reference: str | None = None

@@ -33,19 +33,20 @@ def save(uow: UnitOfWork, payment: dict[str, Any], read_version: int) -> None:
 # The two writes a fact usually causes, each tried before anything is read: when the condition
 # fails, the payment as stored comes back with the failure and the caller decides from it.
 def record_intent(payment_id: str, order_id: str, intent: dict[str, Any]) -> Written:
-    """The order's payment intent as a new PENDING payment (usual: the order comes first)."""
-    fields = {"paymentId": payment_id, "orderId": order_id, "status": "PENDING", "version": 1, **intent}
+    """The order's payment intent as a new payment, its authorisation claimed (AUTHORISING) in the same write
+    (usual: the order comes first), so that the provider is called once the claim is stored."""
+    fields = {"paymentId": payment_id, "orderId": order_id, "status": "AUTHORISING", "version": 1, **intent}
     sets, names, values = dynamo.assignments(fields)
     return update_item(_key(payment_id), update=f"SET {sets}", condition="attribute_not_exists(pk)",
                        names=names, values=values)
 
 
-def claim_on_stock(payment_id: str) -> Written:
-    """Stock is reserved and the payment waited only for that: note it and claim the charge
-    (CHARGING) in one write, so that one caller only goes on to call the provider."""
+def claim_capture(payment_id: str) -> Written:
+    """Stock is reserved and the payment, authorised, waited only for that: note it and claim the capture
+    (CAPTURING) in one write, so that one caller only goes on to call the provider."""
     return update_item(
-        _key(payment_id), update="SET #reserved = :true, #status = :charging, #version = #version + :one",
-        condition="#status = :pending AND attribute_exists(#amount) AND attribute_not_exists(#cancelled)",
-        names={"#reserved": "stockReserved", "#status": "status", "#version": "version", "#amount": "amount",
-               "#cancelled": "cancelled"},
-        values={":true": True, ":charging": "CHARGING", ":pending": "PENDING", ":one": 1})
+        _key(payment_id), update="SET #reserved = :true, #status = :capturing, #version = #version + :one",
+        condition="#status = :authorised AND attribute_not_exists(#cancelled) AND attribute_not_exists(#failed)",
+        names={"#reserved": "stockReserved", "#status": "status", "#version": "version", "#cancelled": "cancelled",
+               "#failed": "stockFailed"},
+        values={":true": True, ":capturing": "CAPTURING", ":authorised": "AUTHORISED", ":one": 1})

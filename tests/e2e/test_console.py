@@ -279,16 +279,16 @@ def test_an_orders_story_is_drawn_as_its_causal_graph_with_timings(run, browser,
     spans = browser("eval", expression=WATERFALL_ROWS.format(at="#trace-waterfall"))
     names = {r["name"] for r in spans}
     assert {"POST /orders", "commit", "wait in the outbox", "publish order-events", "wait in the mapping",
-            "process order-events", "process inventory-events", "charge payment-provider",
+            "process order-events", "process inventory-events", "authorise payment-provider",
             "process payment-events"} <= names, names
     assert spans[0]["name"] == "POST /orders" and spans[0]["depth"] == 0 and spans[0]["left"] == 0
     assert all(r["depth"] > 0 for r in spans[1:])  # one trace: everything hangs from the POST
     assert {r["kind"] for r in spans if r["name"].startswith("wait in")} == {"wait"}
     assert {r["service"] for r in spans if r["kind"] == "consumer"} >= {"inventory", "payment", "order"}
     assert all(r["ms"] >= 0 and 0 <= r["left"] <= 100 and 0 < r["width"] <= 100 - r["left"] + 0.01 for r in spans)
-    charge = next(r for r in spans if r["name"] == "charge payment-provider")
+    authorise = next(r for r in spans if r["name"] == "authorise payment-provider")
     post = spans[0]
-    assert charge["left"] > post["left"] and charge["service"] == "payment"
+    assert authorise["left"] > post["left"] and authorise["service"] == "payment"
     trace_id = browser("text", selector="#trace-head .trace-id")[0]
     assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
     _shot(browser, "story", tmp_path)

@@ -137,9 +137,9 @@ def test_a_cancel_that_reaches_the_topic_before_its_order_takes_no_stock(runtime
     level = client.call("GET", f"/inventory/{pid}", **ADMIN)[1]
     assert (level["available"], level["reserved"]) == (5, 0)  # the late create took nothing
     assert status_of("inventory", f"RESERVATION#{order_id}", "RESERVATION") == "CANCELLED"
-    assert client.call("GET", f"/payments/pay_{order_id}", **ADMIN)[1]["status"] == "CANCELLED"  # never charged
+    assert client.call("GET", f"/payments/pay_{order_id}", **ADMIN)[1]["status"] == "CANCELLED"  # never authorised
     assert "Item" not in dynamodb.get_item(TableName=naming.table("payment"), Key={
-        "pk": {"S": f"PROVIDER#pay_{order_id}"}, "sk": {"S": "LEDGER"}})
+        "pk": {"S": f"PROVIDER#auth_pay_{order_id}"}, "sk": {"S": "LEDGER"}})
 
 
 def _records(bootstrap: str, topics: list[str], until) -> list:
@@ -341,7 +341,7 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     level = client.wait_until(lambda: (s := client.call("GET", f"/inventory/{pid}", **ADMIN)[1])
                               and s["reserved"] == 0 and s)
     assert level["available"] == 8  # the duplicate reserved nothing: only `later` took a unit
-    assert client.call("GET", f"/payments/pay_{happy}", **ADMIN)[1]["status"] == "CAPTURED"
+    client.wait_until(lambda: client.call("GET", f"/payments/pay_{happy}", **ADMIN)[1]["status"] == "CAPTURED")
 
     # The operations CLI against the running stack.
     def ops(*args: str) -> str:

@@ -84,7 +84,7 @@ def test_one_order_is_one_trace_from_the_post_to_the_confirmation_and_the_shipme
     assert [r for r in spans if r["depth"] == 0] == [spans[0]]  # one root: everything hangs from the POST
     names = {r["name"] for r in spans}
     assert {"POST /orders", "commit", "publish order-events", "process order-events", "process inventory-events",
-            "process payment-events", "charge payment-provider", "publish shipping-events",
+            "process payment-events", "authorise payment-provider", "publish shipping-events",
             "process shipping-events"} <= names, names
     handlers = {r["attributes"].get("shopstream.handler") for r in spans if r["kind"] == "consumer"}
     assert saga_handlers <= handlers, handlers

@@ -130,8 +130,8 @@ def test_critical_path_mappings_invoke_at_once_in_provisioned_mode_and_every_map
         assert (pollers["MinimumPollers"], pollers["MaximumPollers"]) == config.pollers(handler), logical_id
         groups.setdefault(pollers["PollerGroupName"], []).append(pollers["MaximumPollers"])
         assert pollers["PollerGroupName"] == f"shopstream-{env}-{'saga' if handler.critical_path else 'events'}"
-    # POST /orders -> OrderCreated -> reservation (and the payment intent) -> charge -> CONFIRMED
-    assert critical == {"inventory-order-reservations", "payment-order-payments", "payment-inventory-outcomes",
+    # POST /orders -> OrderCreated -> the reservation and the authorisation side by side -> CONFIRMED
+    assert critical == {"inventory-order-reservations", "payment-order-payments", "order-inventory-outcomes",
                         "order-payment-outcomes"}
     # Lambda: at most 100 mappings per poller group, their maximum pollers adding up to at most 2,000.
     assert all(len(maxima) <= 100 and sum(maxima) <= 2000 for maxima in groups.values())

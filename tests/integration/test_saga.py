@@ -12,7 +12,7 @@ from local.bus import InProcessBus
 from local.context import LocalLambdaContext
 from shopstream.config import override_settings
 from shopstream.wire import msk_event, msk_record
-from tests.integration.conftest import ADMIN, Shop, check_invariants, dlq, scan, stocks
+from tests.integration.conftest import ADMIN, Shop, check_invariants, dlq, ledger, scan, stocks
 
 
 @pytest.fixture
@@ -44,8 +44,8 @@ def test_happy_path_to_delivered(stocked):
     status, trail = shop.bus.call("audit", "GET", "/audit/corr-happy", user=ADMIN, admin=True)
     assert status == 200
     types = [e["eventType"] for e in trail["events"]]
-    for expected in ("AuditRecorded", "OrderCreated", "InventoryReserved", "PaymentInitiated", "PaymentProcessed",
-                     "OrderConfirmed", "ShippingCreated", "NotificationSent"):
+    for expected in ("AuditRecorded", "OrderCreated", "InventoryReserved", "PaymentInitiated", "PaymentAuthorised",
+                     "PaymentProcessed", "OrderConfirmed", "ShippingCreated", "NotificationSent"):
         assert expected in types, expected
     seen = set()
     for e in trail["events"]:
@@ -54,12 +54,17 @@ def test_happy_path_to_delivered(stocked):
     assert shop.bus.call("audit", "GET", "/audit/corr-happy", user="u-1")[0] == 403
 
 
-def test_out_of_stock_cancels_and_releases_nothing(stocked):
+def test_out_of_stock_cancels_releases_nothing_and_voids_the_authorisation(stocked):
     shop, mug, tea = stocked
     order_id = shop.order("u-1", {tea: 4})
     shop.bus.pump()
     order = shop.get_order(order_id)
     assert (order["status"], order["cancellationReason"]) == ("CANCELLED", "out_of_stock")
+    # authorised beside the reservation, released when the reservation failed: nothing was taken
+    assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["VOIDED"]
+    assert ledger(order_id) == {"auth": 1996, "void": 0}
+    [voided] = [e for e in shop.bus.events("payment-events") if e["eventType"] == "PaymentVoided"]
+    assert voided["data"]["reason"] in ("stock_unavailable", "order_cancelled")
     assert check_invariants(shop.bus) == {"CANCELLED": ["out_of_stock"]}
 
 
@@ -75,18 +80,46 @@ def test_declined_payment_compensates(stocked, method):
     [failed] = [e for e in shop.bus.events("payment-events") if e["eventType"] == "PaymentFailed"]
     assert failed["data"]["declineCode"] == {"pm_card_chargeDeclined": "card_declined",
                                              "pm_card_insufficientFunds": "insufficient_funds"}[method]
+    assert ledger(order_id) == {"auth": 0}  # declined at the authorisation: nothing held, nothing to capture
     assert check_invariants(shop.bus) == {"CANCELLED": ["payment_declined"]}
 
 
-def test_cancel_before_payment_charges_nothing(stocked):
+def test_cancel_before_confirmation_takes_nothing(stocked):
+    """The order's events reach payment in order: authorised first, then voided by the cancel."""
     shop, mug, tea = stocked
     order_id = shop.order("u-1", {mug: 1})
     status, _ = shop.bus.call("order", "POST", f"/orders/{order_id}/cancel", user="u-1")
     assert status == 202
     shop.bus.pump()
     assert shop.get_order(order_id)["cancellationReason"] == "customer_request"
-    assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["CANCELLED"]
+    assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["VOIDED"]
+    assert ledger(order_id) == {"auth": 1250, "void": 0}
     assert check_invariants(shop.bus) == {"CANCELLED": ["customer_request"]}
+
+
+def test_cancel_between_confirmation_and_capture_voids_the_authorisation_and_restocks(stocked, monkeypatch):
+    """Confirmed on the reservation and the authorisation; the capture (after the reservation reaches payment)
+    has not happened when the customer cancels: the authorisation is released, nothing is taken or refunded."""
+    shop, mug, tea = stocked
+    bus = shop.bus
+    pending = bus.pending
+    monkeypatch.setattr(bus, "pending", lambda: [(s, h, p) for s, h, p in pending()
+                                                 if (s.name, h.name) != ("payment", "inventory-outcomes")])
+    order_id = shop.order("u-1", {mug: 2})
+    bus.pump()
+    assert shop.get_order(order_id)["status"] == "CONFIRMED"
+    assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["AUTHORISED"]
+    assert bus.call("order", "POST", f"/orders/{order_id}/cancel", user="u-1")[0] == 202
+    bus.pump()
+    monkeypatch.setattr(bus, "pending", pending)  # the reservation reaches payment late: it captures nothing
+    bus.pump()
+    order = shop.get_order(order_id)
+    assert (order["status"], order["refunded"]) == ("CANCELLED", False)
+    assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["VOIDED"]
+    assert ledger(order_id) == {"auth": 2500, "void": 0}
+    stock = stocks()[mug]
+    assert (stock["available"], stock["reserved"], stock["sold"]) == (10, 0, 0)
+    assert check_invariants(bus) == {"CANCELLED": ["customer_request"]}
 
 
 def test_cancel_after_payment_refunds_and_restocks(stocked):
@@ -100,6 +133,7 @@ def test_cancel_after_payment_refunds_and_restocks(stocked):
     order = shop.get_order(order_id)
     assert order["status"] == "CANCELLED" and order["refunded"] is True
     assert [p["status"] for p in scan("payment") if p["sk"] == "PAYMENT"] == ["REFUNDED"]
+    assert ledger(order_id) == {"auth": 3750, "capture": 3750, "refund": 3750}
     status, stock = shop.bus.call("inventory", "GET", f"/inventory/{mug}")
     assert stock["available"] == 10
     shipments = [s for s in scan("shipping") if s["sk"] == "SHIPMENT"]

@@ -34,7 +34,9 @@ ADDITIONS = {"InventoryReservationFailed": "inventory-events", "AuditRecorded": 
              "FraudSuspected": "analytics-events", "StockOutPredicted": "analytics-events",
              "PaymentFailureSpike": "analytics-events",
              # erasure (issue 15): the other services drop or pseudonymise what they keep of the customer
-             "UserErased": "user-events"}
+             "UserErased": "user-events",
+             # authorised beside the reservation, then captured (PaymentProcessed) or released (issue 24)
+             "PaymentAuthorised": "payment-events", "PaymentVoided": "payment-events"}
 # Event types with a later version (issue 15: personal fields sealed, or dropped where nobody needs them).
 VERSIONS = {"UserRegistered": ("v1", "v2"), "UserUpdated": ("v1", "v2"), "OrderCreated": ("v1", "v2"),
             "ShippingCreated": ("v1", "v2")}
@@ -142,13 +144,14 @@ def test_only_functions_that_read_or_seal_personal_data_are_told_where_the_keys_
 
 
 def test_the_critical_path_is_the_handlers_between_post_orders_and_confirmed():
-    """POST /orders -> OrderCreated -> reservation (and the payment intent) -> InventoryReserved -> charge
-    -> PaymentProcessed -> CONFIRMED: exactly these handlers wait for no batch (docs/capacity.md)."""
+    """POST /orders -> OrderCreated -> the reservation and the authorisation side by side -> InventoryReserved
+    and PaymentAuthorised, whichever comes last -> CONFIRMED: exactly these handlers wait for no batch
+    (docs/capacity.md). The capture after the reservation is off that path."""
     critical = {f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers if h.critical_path}
-    assert critical == {"inventory.order-reservations", "payment.order-payments", "payment.inventory-outcomes",
+    assert critical == {"inventory.order-reservations", "payment.order-payments", "order.inventory-outcomes",
                         "order.payment-outcomes"}
     chain = [("OrderCreated", "inventory.order-reservations"), ("OrderCreated", "payment.order-payments"),
-             ("InventoryReserved", "payment.inventory-outcomes"), ("PaymentProcessed", "order.payment-outcomes")]
+             ("InventoryReserved", "order.inventory-outcomes"), ("PaymentAuthorised", "order.payment-outcomes")]
     for event_name, handler in chain:
         assert handler in catalog.consumers_of(event_name)
     assert all(h.max_batching_window_seconds == 0 for s in catalog.SERVICES for h in s.handlers if h.critical_path)

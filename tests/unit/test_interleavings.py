@@ -96,24 +96,31 @@ def test_a_discontinuation_that_arrives_before_the_creation_keeps_the_product_di
 
 
 # --- payment -----------------------------------------------------------------------------------
-class RacingProvider:
-    """The simulator, with something happening while a charge is in flight."""
+def reservation_failed(order_id: str = "o-1", product: str = "p-1") -> dict:
+    return {"orderId": order_id, "reason": "out_of_stock",
+            "shortages": [{"productId": product, "requested": 2, "available": 1}]}
 
-    def __init__(self, during_charge):
+
+class RacingProvider:
+    """The simulator, with something happening while one of its calls is in flight (once), and the calls
+    it was asked, in order."""
+
+    def __init__(self, during: str | None = None, race=None):
         from payment.provider import SimulatedProvider
 
         self.inner = SimulatedProvider(fault_rate=0.0)
-        self.during_charge = during_charge
+        self.during, self.race = during, race
+        self.asked: list[str] = []
 
-    def charge(self, **kwargs):
-        result = self.inner.charge(**kwargs)
-        if self.during_charge is not None:
-            race, self.during_charge = self.during_charge, None
-            race()
-        return result
-
-    def refund(self, **kwargs):
-        return self.inner.refund(**kwargs)
+    def __getattr__(self, call):
+        def answer(**kwargs):
+            self.asked.append(call)
+            result = getattr(self.inner, call)(**kwargs)
+            if call == self.during and self.race is not None:
+                race, self.race = self.race, None
+                race()
+            return result
+        return answer
 
 
 def _ledger(prefix: str) -> list[dict]:
@@ -125,44 +132,162 @@ def _ledger(prefix: str) -> list[dict]:
     return [from_attributes(i) for i in items if from_attributes(i)["pk"].startswith(prefix)]
 
 
-def test_a_charge_in_flight_when_the_cancel_commits_is_refunded(as_service, outbox, monkeypatch):
+def _calls() -> dict[str, int]:
+    """The provider's ledger: how much each call (by its key's prefix) moved for o-1's payment."""
+    return {r["pk"].removeprefix("PROVIDER#").removesuffix("_pay_o-1"): int(r["amount"])
+            for r in _ledger("PROVIDER#") if r["sk"] == "LEDGER"}
+
+
+def test_a_capture_in_flight_when_the_cancel_commits_is_refunded(as_service, outbox, monkeypatch):
+    from payment import logic, provider, store
+
+    cancel = inbound(envelope("OrderCancelled", cancelled(previous="CONFIRMED")))
+    monkeypatch.setattr(provider, "provider", RacingProvider("capture", lambda: logic.on_order_event(cancel)))
+    with as_service("payment"):
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
+        assert store.get("pay_o-1")["status"] == "REFUNDED"
+        assert _calls() == {"auth": 1000, "capture": 1000, "refund": 1000}
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed", "PaymentRefunded"]
+
+
+def test_a_reservation_that_lands_while_the_authorisation_is_in_flight_is_captured_by_the_authoriser(
+        as_service, outbox, monkeypatch):
+    """The reservation's handler only notes the stock (it never asks the provider to authorise what another
+    invocation is authorising); the authoriser loses its write to that note, goes on from it with the answer
+    it already has, and captures."""
+    from payment import logic, provider, store
+
+    reservation = inbound(envelope("InventoryReserved", reserved()))
+    racing = RacingProvider("authorise", lambda: logic.on_inventory_event(reservation))
+    monkeypatch.setattr(provider, "provider", racing)
+    with as_service("payment"):
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        assert store.get("pay_o-1")["status"] == "CAPTURED"
+    assert racing.asked == ["authorise", "capture"]
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed"]
+
+
+def test_a_cancel_while_the_authorisation_is_in_flight_finishes_it_and_voids_it(as_service, outbox, monkeypatch):
+    """The order's own events finish an authorisation in flight (as a redelivery of its OrderCreated would, or
+    the saga's timeout after that record was given up): the same key, the same answer, then the void."""
     from payment import logic, provider, store
 
     cancel = inbound(envelope("OrderCancelled", cancelled()))
-    monkeypatch.setattr(provider, "provider", RacingProvider(lambda: logic.on_order_event(cancel)))
+    racing = RacingProvider("authorise", lambda: logic.on_order_event(cancel))
+    monkeypatch.setattr(provider, "provider", racing)
     with as_service("payment"):
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
-        logic.on_stock_reserved(inbound(envelope("InventoryReserved", reserved())))
+        logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))  # late: takes nothing
+        assert store.get("pay_o-1")["status"] == "VOIDED"
+        assert _calls() == {"auth": 1000, "void": 0}
+    assert racing.asked == ["authorise", "authorise", "void"]
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentVoided"]
+    assert outbox[-1].data["reason"] == "order_cancelled"
+
+
+def test_an_authorisation_abandoned_in_flight_is_finished_and_voided_by_the_sagas_timeout(as_service, outbox,
+                                                                                          monkeypatch):
+    """The OrderCreated's invocation timed out after the provider recorded the authorisation, and its record was
+    given up: the reservation only notes the stock; the order's timeout cancel finishes the authorisation (same
+    key, same answer) and voids it. No authorisation is left holding the customer's money."""
+    from payment import logic, provider, store
+    from payment.provider import ProviderTimeout, SimulatedProvider
+
+    simulator = SimulatedProvider(fault_rate=0.0)
+    monkeypatch.setattr(provider, "provider", simulator)
+    with as_service("payment"):
+        simulator.timeouts_to_inject = logic.PROVIDER_ATTEMPTS
+        with pytest.raises(ProviderTimeout):
+            logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
         payment = store.get("pay_o-1")
-        assert payment["status"] == "REFUNDED"
-        assert len(_ledger("PROVIDER#pay_")) == 1 and len(_ledger("PROVIDER#refund_pay_")) == 1
-    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed", "PaymentRefunded"]
+        assert (payment["status"], payment["stockReserved"]) == ("AUTHORISING", True)
+        assert simulator.calls == logic.PROVIDER_ATTEMPTS  # the reservation did not ask the provider
+        logic.on_order_event(inbound(envelope("OrderCancelled", {**cancelled(), "reason": "timeout"})))
+        assert store.get("pay_o-1")["status"] == "VOIDED"
+        assert _calls() == {"auth": 1000, "void": 0}
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentVoided"]
 
 
-def test_a_cancel_before_the_order_and_the_reservation_means_no_charge_at_all(as_service, outbox):
+@pytest.mark.parametrize("failure_first", [False, True])
+def test_a_failed_reservation_voids_the_authorisation_or_prevents_it(as_service, outbox, failure_first):
+    from payment import logic, store
+
+    events = [inbound(envelope("OrderCreated", created())),
+              inbound(envelope("InventoryReservationFailed", reservation_failed()))]
+    with as_service("payment"):
+        for event in reversed(events) if failure_first else events:
+            handle = logic.on_inventory_event if event.event_type.startswith("Inventory") else logic.on_order_event
+            handle(event)
+        payment = store.get("pay_o-1")
+        if failure_first:  # nothing was authorised: nothing to void
+            assert (payment["status"], _calls()) == ("CANCELLED", {})
+        else:
+            assert (payment["status"], _calls()) == ("VOIDED", {"auth": 1000, "void": 0})
+    if failure_first:
+        assert emitted(outbox) == []
+    else:
+        assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentVoided"]
+        assert outbox[-1].data["reason"] == "stock_unavailable"
+
+
+def test_a_declined_authorisation_fails_the_payment_and_the_reservation_takes_nothing(as_service, outbox):
+    from payment import logic, store
+
+    with as_service("payment"):
+        logic.on_order_event(inbound(envelope("OrderCreated", created(method="pm_card_chargeDeclined"))))
+        logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
+        assert store.get("pay_o-1")["status"] == "FAILED"
+        assert _calls() == {"auth": 0}
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentFailed"]
+    assert outbox[-1].data["declineCode"] == "card_declined"
+
+
+def test_a_capture_whose_answer_was_lost_is_finished_by_the_redelivery_without_capturing_twice(
+        as_service, outbox, monkeypatch):
+    from payment import logic, provider, store
+    from payment.provider import ProviderTimeout, SimulatedProvider
+
+    simulator = SimulatedProvider(fault_rate=0.0)
+    monkeypatch.setattr(provider, "provider", simulator)
+    reservation = inbound(envelope("InventoryReserved", reserved()))
+    with as_service("payment"):
+        logic.on_order_event(inbound(envelope("OrderCreated", created())))
+        simulator.timeouts_to_inject = logic.PROVIDER_ATTEMPTS  # every attempt of this invocation: after recording
+        with pytest.raises(ProviderTimeout):
+            logic.on_inventory_event(reservation)
+        assert store.get("pay_o-1")["status"] == "CAPTURING"
+        logic.on_inventory_event(reservation)  # the mapping's retry
+        assert store.get("pay_o-1")["status"] == "CAPTURED"
+        assert _calls() == {"auth": 1000, "capture": 1000}
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed"]
+
+
+def test_a_cancel_before_the_order_and_the_reservation_means_no_authorisation_at_all(as_service, outbox):
     from payment import logic, store
 
     with as_service("payment"):
         logic.on_order_event(inbound(envelope("OrderCancelled", cancelled())))
-        logic.on_stock_reserved(inbound(envelope("InventoryReserved", reserved())))
+        logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
         assert store.get("pay_o-1")["status"] == "CANCELLED"
         assert _ledger("PROVIDER#") == []
     assert emitted(outbox) == []
 
 
-def test_a_reservation_seen_before_the_order_is_charged_when_the_order_arrives(as_service, outbox):
+def test_a_reservation_seen_before_the_order_is_authorised_and_captured_when_the_order_arrives(as_service, outbox):
     from payment import logic, store
 
     with as_service("payment"):
-        logic.on_stock_reserved(inbound(envelope("InventoryReserved", reserved())))
+        logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
         assert store.get("pay_o-1")["status"] == "PENDING"  # waiting for the amount, not failing
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
         assert store.get("pay_o-1")["status"] == "CAPTURED"
-    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed"]
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed"]
 
 
-def test_replaying_every_payment_event_charges_and_refunds_once(as_service, outbox):
+def test_replaying_every_payment_event_authorises_captures_and_refunds_once(as_service, outbox):
     from payment import logic, store
 
     events = [inbound(envelope("OrderCreated", created())), inbound(envelope("InventoryReserved", reserved())),
@@ -170,22 +295,26 @@ def test_replaying_every_payment_event_charges_and_refunds_once(as_service, outb
     with as_service("payment"):
         for _ in range(2):  # the second pass is a replay (no idempotency records involved here)
             logic.on_order_event(events[0])
-            logic.on_stock_reserved(events[1])
+            logic.on_inventory_event(events[1])
             logic.on_order_event(events[2])
         assert store.get("pay_o-1")["status"] == "REFUNDED"
-        assert len(_ledger("PROVIDER#pay_")) == 1 and len(_ledger("PROVIDER#refund_pay_")) == 1
-    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed", "PaymentRefunded"]
+        assert _calls() == {"auth": 1000, "capture": 1000, "refund": 1000}
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed", "PaymentRefunded"]
 
 
 def test_a_payment_whose_facts_arrive_in_the_usual_order_reads_nothing(as_service, outbox, monkeypatch):
-    """The order's intent is one write; the reservation claims the charge in one write and records
-    the outcome in one transaction. A redelivery decides from what its failed write hands back."""
+    """The order's intent and the claim of its authorisation are one write, its outcome one transaction; the
+    reservation claims the capture in one write and records it in one transaction. A redelivery decides from
+    what its failed write hands back."""
     from payment import logic, provider
     from payment.provider import ProviderResult
     from shopstream import aws
 
     class Answering:  # the provider's own storage is not the handler's to count
-        def charge(self, **kwargs):
+        def authorise(self, **kwargs):
+            return ProviderResult(True, "pi_1", None)
+
+        def capture(self, **kwargs):
             return ProviderResult(True, "ch_1", None)
 
     monkeypatch.setattr(provider, "provider", Answering())
@@ -193,14 +322,50 @@ def test_a_payment_whose_facts_arrive_in_the_usual_order_reads_nothing(as_servic
     with as_service("payment"):
         aws.client("dynamodb").meta.events.register("before-call.dynamodb",
                                                     lambda model, **_: calls.append(model.name))
-        logic.on_order_event(inbound(envelope("OrderCreated", created())))
-        assert calls == ["UpdateItem"]
+        order = inbound(envelope("OrderCreated", created()))
+        logic.on_order_event(order)
+        assert calls == ["UpdateItem", "TransactWriteItems"]
         reservation = inbound(envelope("InventoryReserved", reserved()))
-        logic.on_stock_reserved(reservation)
-        assert calls[1:] == ["UpdateItem", "TransactWriteItems"]
-        logic.on_stock_reserved(reservation)  # redelivered: its write fails, nothing else happens
-        assert calls[3:] == ["UpdateItem"]
-    assert emitted(outbox) == ["PaymentInitiated", "PaymentProcessed"]
+        logic.on_inventory_event(reservation)
+        assert calls[2:] == ["UpdateItem", "TransactWriteItems"]
+        logic.on_inventory_event(reservation)  # redelivered: its write fails, nothing else happens
+        logic.on_order_event(order)  # and so does the order's
+        assert calls[4:] == ["UpdateItem", "UpdateItem"]
+    assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed"]
+
+
+def test_the_simulated_provider_captures_or_voids_an_authorisation_once_each_call_by_its_own_key(as_service):
+    """As a provider would: a voided authorisation is not captured, a captured one not voided, nothing is
+    captured beyond what was authorised; a call asked again with its key answers what it answered first."""
+    from payment.provider import SimulatedProvider
+
+    simulator = SimulatedProvider(fault_rate=0.0)
+    with as_service("payment"):
+        authorised = simulator.authorise(idempotency_key="auth_a", amount=500, currency="EUR", method="pm_card_visa")
+        assert authorised.succeeded and authorised.reference.startswith("pi_")
+        assert simulator.authorise(idempotency_key="auth_a", amount=500, currency="EUR",
+                                   method="pm_card_visa") == authorised
+        too_much = simulator.capture(idempotency_key="capture_a1", authorisation_reference=authorised.reference,
+                                     amount=501)
+        assert (too_much.succeeded, too_much.decline_code) == (False, "amount_exceeds_authorisation")
+        captured = simulator.capture(idempotency_key="capture_a", authorisation_reference=authorised.reference,
+                                     amount=500)
+        assert captured.succeeded and simulator.capture(
+            idempotency_key="capture_a", authorisation_reference=authorised.reference, amount=500) == captured
+        late_void = simulator.void(idempotency_key="void_a", authorisation_reference=authorised.reference)
+        assert (late_void.succeeded, late_void.decline_code) == (False, "authorisation_captured")
+
+        other = simulator.authorise(idempotency_key="auth_b", amount=700, currency="EUR", method="pm_card_visa")
+        assert simulator.void(idempotency_key="void_b", authorisation_reference=other.reference).succeeded
+        late_capture = simulator.capture(idempotency_key="capture_b", authorisation_reference=other.reference,
+                                         amount=700)
+        assert (late_capture.succeeded, late_capture.decline_code) == (False, "authorisation_voided")
+        declined = simulator.authorise(idempotency_key="auth_c", amount=900, currency="EUR",
+                                       method="pm_card_insufficientFunds")
+        assert (declined.succeeded, declined.decline_code) == (False, "insufficient_funds")
+        never = simulator.capture(idempotency_key="capture_c", authorisation_reference=declined.reference,
+                                  amount=900)
+        assert (never.succeeded, never.decline_code) == (False, "authorisation_unknown")
 
 
 # --- shipping and order --------------------------------------------------------------------------

@@ -12,6 +12,8 @@ PLACED = Change("Placed", {"userId": "u-1", "items": [{"productId": "p-1", "quan
                            "shippingAddress": {}, "correlationId": "c-1", "deadline": "2999-01-01"})
 HISTORIES: dict[str, list[Change]] = {
     "PENDING": [PLACED],
+    "PENDING+stock": [PLACED, Change("StockReserved")],
+    "PENDING+authorised": [PLACED, Change("PaymentAuthorised", {"paymentId": "pay-1"})],
     "CONFIRMED": [PLACED, Change("Confirmed", {"paymentId": "pay-1"})],
     "CONFIRMED+requested": [PLACED, Change("Confirmed", {"paymentId": "pay-1"}),
                             Change("CancellationRequested", {"reason": "customer_request"})],
@@ -23,7 +25,7 @@ HISTORIES: dict[str, list[Change]] = {
 }
 DECISIONS = {
     "stock_reserved": aggregate.stock_reserved,
-    "confirm": lambda o: aggregate.confirm(o, "pay-1"),
+    "payment_authorised": lambda o: aggregate.payment_authorised(o, "pay-1"),
     "cancel": lambda o: aggregate.cancel(o, "payment_declined"),
     "request_cancel": aggregate.request_cancel,
     "shipment_cancelled": aggregate.shipment_cancelled,
@@ -34,9 +36,18 @@ DECISIONS = {
 }
 # state -> decision -> (kinds of the changes it makes, the status after them); a missing entry: no change
 TABLE: dict[str, dict[str, tuple[list[str], str]]] = {
-    "PENDING": {"stock_reserved": (["StockReserved"], "PENDING"), "confirm": (["Confirmed"], "CONFIRMED"),
+    # Confirmed by whichever of the two facts comes last (the reservation, the authorisation).
+    "PENDING": {"stock_reserved": (["StockReserved"], "PENDING"),
+                "payment_authorised": (["PaymentAuthorised"], "PENDING"),
                 "cancel": (["Cancelled"], "CANCELLED"), "request_cancel": (["Cancelled"], "CANCELLED"),
                 "shipment_created": (["ShipmentCreated"], "PENDING"), "refunded": (["Refunded"], "PENDING")},
+    "PENDING+stock": {"payment_authorised": (["PaymentAuthorised", "Confirmed"], "CONFIRMED"),
+                      "cancel": (["Cancelled"], "CANCELLED"), "request_cancel": (["Cancelled"], "CANCELLED"),
+                      "shipment_created": (["ShipmentCreated"], "PENDING"), "refunded": (["Refunded"], "PENDING")},
+    "PENDING+authorised": {"stock_reserved": (["StockReserved", "Confirmed"], "CONFIRMED"),
+                           "cancel": (["Cancelled"], "CANCELLED"), "request_cancel": (["Cancelled"], "CANCELLED"),
+                           "shipment_created": (["ShipmentCreated"], "PENDING"),
+                           "refunded": (["Refunded"], "PENDING")},
     "CONFIRMED": {"request_cancel": (["CancellationRequested"], "CONFIRMED"),
                   "shipment_created": (["ShipmentCreated"], "CONFIRMED"), "shipped": (["Shipped"], "SHIPPED"),
                   "delivered": (["Delivered"], "DELIVERED"), "refunded": (["Refunded"], "CONFIRMED")},
@@ -80,6 +91,17 @@ def test_a_decision_applied_twice_changes_nothing_the_second_time(state):
         for change in decision(order):
             order = aggregate.evolve(order, change, "t2")
         assert decision(order) == []
+
+
+@pytest.mark.parametrize("first, second", [("stock_reserved", "payment_authorised"),
+                                           ("payment_authorised", "stock_reserved")])
+def test_an_order_is_confirmed_with_the_authorised_payment_whichever_fact_comes_last(first, second):
+    order = _state("PENDING")
+    for decision in (first, second):
+        for change in DECISIONS[decision](order):
+            order = aggregate.evolve(order, change, "t2")
+    assert (order.status, order.payment_id, order.stock_reserved, order.payment_authorised) == (
+        "CONFIRMED", "pay-1", True, True)
 
 
 def test_folding_a_history_is_replaying_it():

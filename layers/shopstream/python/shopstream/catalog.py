@@ -75,7 +75,7 @@ class HandlerSpec:
     # A Powertools idempotency record per eventId (two DynamoDB calls per event): on by default. Off
     # (STATE_GUARDED) where the handler cannot apply an event twice by itself: every write is
     # conditional on a version, a status, a tombstone or a write-once key, and what leaves the table
-    # is guarded the same way (the provider's idempotency key after a CHARGING state; an e-mail
+    # is guarded the same way (the provider's idempotency key after an AUTHORISING or CAPTURING state; an e-mail
     # recorded before it is sent). There the record would repeat what the table knows, at two of the
     # handler's three calls (docs/decisions.md, 2026-11-29). The simulation replays with the records
     # cleared to hold these handlers to it. A new handler gets the record until it is shown to be guarded.
@@ -191,7 +191,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic("inventory-events", 16, 7 * _DAY, "Stock levels, reservations and releases"),
     Topic("cart-events", 12, 30 * _DAY, "Shopping carts: creation, changes, abandonment"),
     Topic("order-events", 20, 365 * _DAY, "Order lifecycle"),
-    Topic("payment-events", 12, 7 * 365 * _DAY, "Payments: initiation, capture, failure, refund"),
+    Topic("payment-events", 12, 7 * 365 * _DAY, "Payments: authorisation, capture or void, failure, refund"),
     Topic("shipping-events", 8, 365 * _DAY, "Shipments and deliveries"),
     Topic("notification-events", 4, 30 * _DAY, "Messages sent to customers, and failures"),
     Topic("audit-events", 4, 7 * 365 * _DAY, "Who did what through the API"),
@@ -231,9 +231,11 @@ EVENTS: tuple[EventSpec, ...] = (
         "payment-events",
         "orderId",
         "PaymentInitiated",
-        "PaymentProcessed",
+        "PaymentAuthorised",  # held beside the reservation (issue 24), then captured or released:
+        "PaymentProcessed",  # captured
         "PaymentFailed",
         "PaymentRefunded",
+        "PaymentVoided",  # released: no stock, or cancelled before the capture
     ),
     *_versions("shipping-events", "orderId", "ShippingCreated", "ShippingCreatedV1", "ShippingCreatedV2"),
     *_events("shipping-events", "orderId", "ShippingDispatched", "ShippingDelivered", "ShippingCancelled"),
@@ -252,7 +254,7 @@ CRITICAL_PATH: dict[str, object] = {"critical_path": True, "max_batching_window_
 # Keys side by side (HandlerSpec.concurrency): every handler waits on DynamoDB (~6 ms a call, 65 µs of CPU a
 # record), the notifications on SES too; 16 cuts a topic's partitions ~16x at the design rate (docs/capacity.md).
 KEY_PARALLEL: dict[str, object] = {"concurrency": 16}
-# The charge waits ~300 ms on the provider: at 16, inventory-events would need ~60 partitions for it alone, at
+# The authorisation and the capture wait ~300 ms on the provider: at 16, their topics would need ~60 partitions, at
 # 64 ~15 (tools/capacity.py); 64 threads waiting on sockets fit a 512 MB function.
 PROVIDER_PARALLEL: dict[str, object] = {"concurrency": 64}
 
@@ -354,10 +356,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
         handlers=(
             _handler("user-replica", "user-events", needs=("personal-seal",), **STATE_GUARDED, **KEY_PARALLEL),
             _handler("product-replica", "catalog-events", **STATE_GUARDED, **KEY_PARALLEL),
+            # The order is confirmed by whichever of the reservation and the authorisation comes last.
             _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed",
-                     **STATE_GUARDED, **KEY_PARALLEL),
-            _handler("payment-outcomes", "payment-events", "PaymentProcessed", "PaymentFailed", "PaymentRefunded",
                      **STATE_GUARDED, **CRITICAL_PATH, **KEY_PARALLEL),
+            _handler("payment-outcomes", "payment-events", "PaymentAuthorised", "PaymentProcessed", "PaymentFailed",
+                     "PaymentRefunded", **STATE_GUARDED, **CRITICAL_PATH, **KEY_PARALLEL),
             _handler("shipping-outcomes", "shipping-events", **STATE_GUARDED, **KEY_PARALLEL),
         ),
         routes=(
@@ -372,13 +375,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         name="payment",
         description="Payments through the provider adapter",
-        publishes=("PaymentInitiated", "PaymentProcessed", "PaymentFailed", "PaymentRefunded"),
+        publishes=("PaymentInitiated", "PaymentAuthorised", "PaymentProcessed", "PaymentFailed", "PaymentRefunded",
+                   "PaymentVoided"),
         handlers=(
-            # The provider is called while a record waits: orders are charged and refunded side by side.
-            _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled", **KEY_PARALLEL,
+            # The provider is called while a record waits: orders are authorised, captured, voided and refunded
+            # side by side. The authorisation (on OrderCreated, beside the reservation) is on the critical path;
+            # the capture, after the reservation, is not: the order is confirmed on the reservation and the
+            # authorisation.
+            _handler("order-payments", "order-events", "OrderCreated", "OrderCancelled", **PROVIDER_PARALLEL,
                      **STATE_GUARDED, **CRITICAL_PATH),
-            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", **PROVIDER_PARALLEL,
-                     **STATE_GUARDED, **CRITICAL_PATH),
+            _handler("inventory-outcomes", "inventory-events", "InventoryReserved", "InventoryReservationFailed",
+                     **PROVIDER_PARALLEL, **STATE_GUARDED),
         ),
         routes=(R("GET", "/payments/{paymentId}"),),
     ),

@@ -80,9 +80,11 @@ NAMES: dict[str, tuple[str, ...]] = {
     ),
     "payment": (
         "PaymentInitiated",
+        "PaymentAuthorised",
         "PaymentProcessed",
         "PaymentFailed",
         "PaymentRefunded",
+        "PaymentVoided",
     ),
     "shipping": (
         "ShippingCreated",
@@ -230,6 +232,9 @@ if TYPE_CHECKING:  # what type checkers see: every name, as if defined here
         OrderShipped as OrderShipped,
     )
     from shopstream.events.payment import (
+        PaymentAuthorised as PaymentAuthorised,
+    )
+    from shopstream.events.payment import (
         PaymentFailed as PaymentFailed,
     )
     from shopstream.events.payment import (
@@ -240,6 +245,9 @@ if TYPE_CHECKING:  # what type checkers see: every name, as if defined here
     )
     from shopstream.events.payment import (
         PaymentRefunded as PaymentRefunded,
+    )
+    from shopstream.events.payment import (
+        PaymentVoided as PaymentVoided,
     )
     from shopstream.events.shipping import (
         ShippingCancelled as ShippingCancelled,

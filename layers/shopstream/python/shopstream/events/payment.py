@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from shopstream.envelope import WireModel
@@ -16,7 +18,19 @@ class PaymentInitiated(WireModel):
     payment_method: str = Field(min_length=1, max_length=64)
 
 
-class PaymentProcessed(WireModel):
+class PaymentAuthorised(WireModel):
+    """The provider holds the amount on the customer's method; nothing is taken until it is captured
+    (PaymentProcessed) or released (PaymentVoided)."""
+
+    payment_id: Id
+    order_id: Id
+    user_id: Id
+    amount: Money
+    authorisation_reference: Label
+
+
+class PaymentProcessed(WireModel):  # the amount was taken: the authorisation captured
+
     payment_id: Id
     order_id: Id
     user_id: Id
@@ -39,3 +53,16 @@ class PaymentRefunded(WireModel):
     user_id: Id
     amount: Money
     refund_reference: Label
+
+
+class PaymentVoided(WireModel):
+    """An authorisation released without taking anything: the stock could not be reserved, or the order was
+    cancelled before its capture."""
+
+    payment_id: Id
+    order_id: Id
+    user_id: Id
+    amount: Money
+    authorisation_reference: Label
+    void_reference: Label
+    reason: Literal["stock_unavailable", "order_cancelled"]
