@@ -54,7 +54,8 @@ SECTIONS = [
     ("key_parallel", "3b. Key-ordered parallelism inside a batch (target ≥ 8x at 16 keys)"),
     ("hot_stock", "3c. One product everybody orders: its stock on counters (lost races per reservation)"),
     ("relay_rate", "4. Outbox relay rate into the local broker (target ratio ≥ 0.5)"),
-    ("local_runtime", "5. The local runtime at interactive speed (idle settle; 1,000 orders from 10 clients)"),
+    ("local_runtime", "5. The local runtime at interactive speed (idle settle; 1,000 orders from 10 clients; "
+                      "10 clients placing orders and polling each until it settles)"),
 ]
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,13 +16,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from local import naming
 from local.http_events import http_event
-from shopstream import catalog, long_poll
+from local.read_cache import ReadCache
+from shopstream import catalog, long_poll, tracing
 
 Route = tuple[str, re.Pattern[str], str, bool]  # method, path pattern (a group per parameter), service, long-poll
 MAX_BODY_BYTES = 1024 * 1024  # bodies are small JSON documents; API Gateway's own cap is 10 MB
 # A local long-poll asks again when a commit in this process names what it waits on, and at least this often
 # (writes of other processes, e.g. tools.ops, wake nobody).
 LONG_POLL_RECHECK_SECONDS = 2.0
+CORRELATION_HEADER = "X-Correlation-Id"  # shopstream.api's (not imported here: it loads Powertools)
 
 
 class ConsoleApp(Protocol):
@@ -89,7 +92,9 @@ class Commits:
 class Gateway:
     def __init__(self, *, host: str, port: int, invoke: Callable[[str, dict[str, Any]], dict[str, Any]],
                  verify: Callable[[str], dict[str, Any]], health: Callable[[], tuple[int, dict[str, Any]]],
-                 console: ConsoleApp | None = None):
+                 console: ConsoleApp | None = None, reads: ReadCache | None = None):
+        """``reads``: GETs are answered through it (local/read_cache.py); without it every request runs its
+        function."""
         self.routes = compile_routes()
         gateway = self
 
@@ -113,7 +118,7 @@ class Gateway:
             daemon_threads = True
             request_queue_size = 256  # bursts of new connections queue instead of being refused
 
-        self.invoke, self.verify, self.health, self.console = invoke, verify, health, console
+        self.invoke, self.verify, self.health, self.console, self.reads = invoke, verify, health, console, reads
         self.stopping = threading.Event()
         self.commits = Commits()
         # A long-poll's clock, and its pause between asks: until a commit names what it waits on, or the
@@ -182,6 +187,8 @@ class Gateway:
         try:
             if match[2] and long_poll.WAIT_FOR_PARAMETER in query:
                 response = self.long_poll(match[0], event, query, match[1].groups())
+            elif method == "GET" and self.reads is not None:
+                response = self.read(match[0], event, request, raw)
             else:
                 response = self.invoke(match[0], event)
         except Exception:  # a function error: API Gateway answers 500 and the function logs it
@@ -190,6 +197,24 @@ class Gateway:
             traceback.print_exc()
             return self._reply(request, 500, {"message": "Internal Server Error"})
         self._reply(request, response["statusCode"], response.get("body") or "", response.get("headers"))
+
+    def read(self, service: str, event: dict[str, Any], request: BaseHTTPRequestHandler,
+             raw: bytes | None) -> dict[str, Any]:
+        """A GET through the read cache. Its key is the request as sent: path and query, body, and every header
+        (the caller's token among them: one caller's answer never goes to another). An answer given again gets
+        what only a run of the function would give: its own correlation id (unless the client chose one, which
+        the key holds), and no traceresponse (no span served it)."""
+        assert self.reads is not None
+        sent = tuple(sorted((name.lower(), value) for name, value in request.headers.items()))
+        response, again = self.reads.answer((request.command, request.path, raw, sent),
+                                            lambda: self.invoke(service, event))
+        if again:
+            fresh = {} if any(name == CORRELATION_HEADER.lower() for name, _ in sent) else {
+                CORRELATION_HEADER: str(uuid.uuid4())}
+            headers = {name: value for name, value in (response.get("headers") or {}).items()
+                       if name.lower() not in {tracing.TRACE_RESPONSE_HEADER, *(n.lower() for n in fresh)}}
+            response = {**response, "headers": headers | fresh}
+        return response
 
     def long_poll(self, service: str, event: dict[str, Any], query: dict[str, str],
                   resource: tuple[str, ...] = ()) -> dict[str, Any]:

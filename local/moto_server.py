@@ -10,11 +10,12 @@ serialises every request, whichever way it comes in; connections are still accep
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,7 +32,8 @@ def _action(environ: dict[str, Any]) -> str:
 
 
 class ForegroundFirstLock:
-    """The lock every moto request is served under, with the API's requests served first.
+    """The lock every moto request is served under, with the API's requests that change something served
+    first (local/runtime.py: its reads compete with the consumers as equals).
 
     On AWS an API function has an execution environment to itself. Locally every function shares
     one interpreter: a POST competes for the GIL with dozens of busy consumer threads and waits its
@@ -77,6 +79,21 @@ class ForegroundFirstLock:
 LOCK = ForegroundFirstLock()  # one request at a time, in-process calls and HTTP requests alike
 counts: Counter[str] = Counter()  # requests served, by action (both ways)
 
+# Told of requests under LOCK, once applied: (X-Amz-Target or "<METHOD> <url>", body, answered here). In process:
+# every request, in the thread that made it (answered False: moto did not serve it, it went elsewhere); over HTTP:
+# DynamoDB's only (other processes' writes). The local gateway's read cache is one (local/read_cache.py).
+Observer = Callable[[str, bytes, bool], None]
+_observers: list[Observer] = []
+
+
+def add_observer(observer: Observer) -> None:
+    _observers.append(observer)
+
+
+def remove_observer(observer: Observer) -> None:
+    if observer in _observers:
+        _observers.remove(observer)
+
 
 def serialized(app: Any) -> Any:
     lock = LOCK
@@ -86,9 +103,18 @@ def serialized(app: Any) -> Any:
             body = json.dumps({"requests": sum(counts.values()), "byAction": counts}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+        observed = b"" if _observers and target.startswith("DynamoDB_") else None
+        if observed is not None:  # read here, and handed on to moto as it came
+            observed = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(observed)
         with lock:
             counts[_action(environ)] += 1
-            return list(app(environ, start_response))  # the whole response is produced under the lock
+            response = list(app(environ, start_response))  # the whole response is produced under the lock
+            if observed is not None:
+                for observer in list(_observers):
+                    observer(target, observed, True)
+            return response
 
     return handle
 
@@ -141,10 +167,17 @@ def _serialize_in_process_calls(stubber: Any) -> None:
     def call(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
         with LOCK:
             response = original(self, event_name, request, **kwargs)
+            if response is None and not _observers:
+                return response
+            raw = request.headers.get("X-Amz-Target")
+            target = raw.decode() if isinstance(raw, bytes) else str(raw) if raw else ""
             if response is not None:
-                target = request.headers.get("X-Amz-Target")
-                counts[target.decode().rsplit(".", 1)[-1] if isinstance(target, bytes) else
-                       str(target).rsplit(".", 1)[-1] if target else f"{request.method} in-process"] += 1
+                counts[target.rsplit(".", 1)[-1] if target else f"{request.method} in-process"] += 1
+            if _observers:
+                body = request.body
+                body = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else b""
+                for observer in list(_observers):
+                    observer(target or f"{request.method} {request.url}", body, response is not None)
             return response
 
     call.serialized = True  # type: ignore[attr-defined]

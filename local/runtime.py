@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from local import entry_points, naming
@@ -15,6 +16,7 @@ from local.relay import StreamRelay
 from local.stack import LocalStack
 from local.streams import StreamReader
 from shopstream import catalog, names
+from shopstream.api import MUTATING
 from shopstream.config import Settings, override_settings
 from shopstream.outbox import OutboxRelay
 
@@ -43,6 +45,7 @@ class LocalRuntime:
         self.relayed = 0
         self.relay_busy_seconds = 0.0
         self.traces: Any = None
+        self.reads: Any = None  # the gateway's read cache (local/read_cache.py)
 
     # --- pieces -----------------------------------------------------------------------------
     def settings(self, service: str, handler: str | None = None) -> Settings:
@@ -63,11 +66,17 @@ class LocalRuntime:
                             start_offsets=start_offsets)
 
     def invoke_api(self, service: str, event: dict[str, Any]) -> dict[str, Any]:
+        """One API request, under the API lock; a mutating one ahead of the consumers' AWS calls
+        (moto_server.ForegroundFirstLock). Reads compete with the consumers as equals: a client polling
+        an order's status would otherwise hold back the very saga it waits on (ten clients polling
+        every 100 ms keep a request in flight most of the time)."""
         if service not in self._api_settings:  # built once: reading settings costs more than a request
             self._api_settings[service] = self.settings(service)
         from local.moto_server import LOCK
 
-        with self._api_lock, LOCK.foreground(), override_settings(self._api_settings[service]):
+        method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")).upper()
+        priority = LOCK.foreground() if method in MUTATING else nullcontext()
+        with self._api_lock, priority, override_settings(self._api_settings[service]):
             return self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
 
     def _relay_loop(self) -> None:
@@ -165,8 +174,16 @@ class LocalRuntime:
         tracing.configure(self.traces.ingest, sample_rate=1.0)
         self.console = Console(bootstrap=self.stack.bootstrap_servers, invoke_api=self.invoke_api,
                                traces=self.traces)
+        from local import moto_server
+        from local.read_cache import ReadCache
+
+        # Told of every AWS request, it tracks what each cached GET read: only with moto in this process (LocalStack
+        # always runs it so), which sees every request, whichever process makes it.
+        if getattr(self.stack, "moto", None) is not None:
+            self.reads = ReadCache()
+            moto_server.add_observer(self.reads.observe)
         self.gateway = Gateway(host="127.0.0.1", port=self.api_port, invoke=self.invoke_api, verify=auth.verify,
-                               health=self.health, console=self.console)
+                               health=self.health, console=self.console, reads=self.reads)
         self.threads.append(threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True))
         # Everything loaded so far (libraries, models, clients) lives as long as the process: out of
         # the collector's sight. moto's tables grow with every order, so collections are made rarer.
@@ -190,6 +207,10 @@ class LocalRuntime:
             self.gateway.shutdown()
         if self.console is not None:
             self.console.stop()
+        if self.reads is not None:
+            from local import moto_server
+
+            moto_server.remove_observer(self.reads.observe)
         for mapping in self.mappings:
             mapping.stopping.set()
         for mapping in self.mappings:
