@@ -13,14 +13,16 @@ export PYTHONPATH := $(CURDIR)/layers/shopstream/python:$(CURDIR)/functions:$(CU
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: bench ops demo token help local test test-unit e2e lint simulate generate check-generated synth deploy diff destroy clean venv node
+.PHONY: bench ops demo token help local test test-unit e2e lint simulate simulate-summary generate check-generated synth deploy diff destroy clean venv node
 
 help:
 	@echo "make local             run the whole system on this machine (Ctrl-C stops it)"
 	@echo "make test              lint, types, then every test (unit, integration, infra, e2e)"
 	@echo "make lint              ruff, mypy, and the workflows (actionlint, zizmor); part of make test"
 	@echo "make e2e [ENV=dev]     the black-box suite: against a make local it starts, or ENV=<env> / API_URL=<url>"
-	@echo "make simulate SEEDS=N  the seeded simulation over N seeds (SEED=S replays one, with its trace)"
+	@echo "make simulate SEEDS=N  the seeded simulation over N seeds (SEED=S replays one, with its trace);"
+	@echo "                       LEDGER=<file> keeps a line per seed there and carries on where it stopped"
+	@echo "make simulate-summary LEDGER=<file>  what a ledger holds: seeds done and missing, violations"
 	@echo "make generate          regenerate schemas/, docs/events.md, docs/openapi.json and docs/asyncapi.yaml"
 	@echo "make synth ENV=dev     synthesize CloudFormation for an environment into cdk.out/"
 	@echo "make deploy ENV=dev    cdk deploy every stack of an environment (needs AWS credentials)"
@@ -62,7 +64,11 @@ e2e: venv node
 		$(PY) -m pytest $(if $(or $(E2E_ENV),$(API_URL)),tests/blackbox,tests/e2e tests/blackbox)
 
 simulate: venv
-	$(PY) -m local.simulation $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),200)) $(if $(TRACE),--trace)
+	$(PY) -m local.simulation $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),200) $(if $(FIRST),--first $(FIRST)) \
+		$(if $(LEDGER),--ledger $(LEDGER))) $(if $(TRACE),--trace) $(if $(JOBS),--jobs $(JOBS))
+
+simulate-summary: venv
+	$(PY) -m local.simulation --summarise $(or $(LEDGER),$(error LEDGER=<file> names the ledger to summarise))
 
 generate: venv
 	$(PY) -m tools.generate

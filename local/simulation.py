@@ -39,20 +39,27 @@ it is about.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
+import signal
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any
+from functools import cache, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from local.simulation_checks import check, email_of, name_of, scan_table
+
+if TYPE_CHECKING:
+    from local.simulation_ledger import Ledger
 
 ORDER_METHODS = ("pm_card_visa",) * 4 + ("pm_card_chargeDeclined", "pm_card_insufficientFunds")
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
@@ -61,6 +68,7 @@ GIVE_UP_AFTER = 3  # failed deliveries of one batch (or polls of one relay batch
 OUTAGE_DELIVERIES = 12  # how many deliveries of a handler fail in a row during its outage
 BROKER_OUTAGE_POLLS = 6  # how many relay polls in a row fail during a broker outage
 INCIDENT_STEPS = 60  # bus steps during which a handler refuses valid events as poison
+REGION = "eu-west-1"
 LOG_EVERY = 8  # one seed in this many keeps every log line, to look for personal data in them (it costs time)
 # One seed in this many runs the mappings as on-demand Kafka mappings do (dev's): no partial batch response, no
 # give-up; the consumers fail a batch whole (local/bus.py, docs/decisions.md 2026-12-05).
@@ -100,6 +108,17 @@ class Report:
     seconds: float = 0.0
     erased: int = 0  # customers erased during the schedule
     paths: Counter = field(default_factory=Counter)  # the operator's and clients' paths the schedule took
+    digest: str = ""  # fingerprint(), taken before a passing seed's steps are dropped
+
+    def fingerprint(self) -> str:
+        """What the seed did and found (every step, fault, path, outcome and violation), hashed: the same
+        wherever and however often the seed runs, so a replay or a ledger entry can be compared."""
+        import hashlib
+
+        seen = {"steps": [s.text for s in self.steps], "faults": sorted(self.faults.items()),
+                "paths": sorted(self.paths.items()), "orders": sorted(self.orders.items()), "erased": self.erased,
+                "violations": [v.what for v in self.violations]}
+        return hashlib.sha256(json.dumps(seen).encode()).hexdigest()[:16]
 
     def trace_for(self, violation: Violation) -> list[Step]:
         """The steps that touched what the violation is about (all steps if it names nothing)."""
@@ -249,14 +268,13 @@ class Simulation:
         return [v for values in (*self.emails.values(), *self.names.values()) for v in values]
 
     # --- the run -----------------------------------------------------------------------------
-    def run(self) -> Report:
-        from moto import mock_aws
-
-        from local import moto_patches, provision
+    def run(self, world: ProvisionedWorld | None = None) -> Report:
+        """One seed, in ``world`` (provisioned once for many seeds, restored for this one) or in moto of its own."""
+        from local import moto_patches
         from local.bus import InProcessBus
         from notification import senders
         from payment import provider as payment_provider
-        from shopstream import aws, transaction
+        from shopstream import transaction
         from shopstream.batch import SeededInterleaving
         from shopstream.publisher import set_publisher
 
@@ -267,8 +285,7 @@ class Simulation:
         # Ids decide partitions, so they come from the seed too: a seed replays exactly.
         ids = random.Random(f"ids-{self.seed}")
         uuid.uuid4 = lambda: uuid.UUID(int=ids.getrandbits(128), version=4)
-        with mock_aws():
-            queues = provision.create_aws_resources(aws.client, "eu-west-1")
+        with world.restored(ids) if world is not None else _own_world() as queues:
             whole_batch = self.seed % WHOLE_BATCH_EVERY == 1
             # A batch's keys in an order of their own seed: what key-parallel handlers may do on AWS.
             self.bus = InProcessBus(queue_urls=queues, seed=self.seed, give_up_after=GIVE_UP_AFTER,
@@ -411,18 +428,6 @@ class Simulation:
         found = {queue: ops.dlq_peek(self.target(), queue) for queue in sorted(self.letters)}
         self.letters = {queue for queue, letters in found.items() if letters}
         return {queue: letters for queue, letters in found.items() if letters}
-
-    def peek_queue(self, url: str) -> list[str]:
-        """The bodies of every message in a queue, left as they were."""
-        from shopstream import aws
-
-        sqs, bodies, receipts = aws.client("sqs"), [], []
-        while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages"):
-            bodies += [m["Body"] for m in got]
-            receipts += [m["ReceiptHandle"] for m in got]
-        for receipt in receipts:
-            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
-        return bodies
 
     def held(self) -> tuple[set[tuple[str, str, int, int]], set[str]]:
         """What the dead letters hold now: handlers' records (poison or stored), relays' events."""
@@ -1097,17 +1102,125 @@ def _prepare_environment() -> None:
     logging.disable(logging.CRITICAL)  # the services log every injected fault; the report says what matters
 
 
-def simulate(seed: int, chaos: Chaos | None = None) -> Report:
+@contextmanager
+def _own_world() -> Iterator[dict[str, str]]:
+    """moto of the seed's own, provisioned from nothing; the queue URLs by name."""
+    from moto import mock_aws
+
+    from local import provision
+    from shopstream import aws
+
+    with mock_aws():
+        yield provision.create_aws_resources(aws.client, REGION)
+
+
+class ProvisionedWorld:
+    """A process's moto for many seeds, made cheaper per seed where nothing a seed can observe changes:
+
+    - started once with every table, queue, bucket and key provisioned, and put back to exactly that state
+      before each seed (local/moto_snapshot.py): provisioning through the API took a sixth of a seed;
+    - AWS clients that do not compute signatures (_quick_clients): a sixth of a simple call's time;
+    - after the first seed, everything loaded so far out of the garbage collector's sight, and collections
+      rarer (as local/runtime.py does).
+
+    Each botocore call draws its invocation id from uuid.uuid4, which a seed takes from its own generator
+    (run), so a seed that provisions its own moto has drawn that many ids before its first command:
+    ``restored`` draws as many, and a seed's schedule is the same either way
+    (tests/integration/test_simulation.py compares them)."""
+
+    def __init__(self) -> None:
+        from moto import mock_aws
+
+        from local import moto_patches, provision
+        from local.moto_snapshot import Snapshot
+        from shopstream import aws
+
+        moto_patches.apply()
+        self._signing_clients = aws._client
+        aws._client = _quick_clients()
+        self._collector: tuple[int, int, int] | None = None  # the thresholds before the first seed froze the rest
+        self._mock = mock_aws()
+        self._mock.start()
+        draws, real = 0, uuid.uuid4
+
+        def counted() -> uuid.UUID:
+            nonlocal draws
+            draws += 1
+            return real()
+
+        uuid.uuid4 = counted
+        try:
+            self.queues = provision.create_aws_resources(aws.client, REGION)
+            self._provisioned = Snapshot()
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            uuid.uuid4 = real
+        self.draws = draws
+
+    @contextmanager
+    def restored(self, ids: random.Random) -> Iterator[dict[str, str]]:
+        self._provisioned.restore()
+        for _ in range(self.draws):
+            ids.getrandbits(128)
+        yield self.queues
+        if self._collector is None:  # every library, model and client a seed uses is loaded by now
+            gc.collect()
+            gc.freeze()
+            self._collector = gc.get_threshold()
+            gc.set_threshold(50_000, 20, 100)
+
+    def close(self) -> None:
+        from shopstream import aws
+
+        self._mock.stop()
+        aws._client = self._signing_clients
+        if self._collector is not None:
+            gc.unfreeze()
+            gc.set_threshold(*self._collector)
+
+
+def _quick_clients() -> Any:
+    """shopstream.aws's client factory for moto in this process: requests carry an Authorization header naming
+    the access key, region and service, as a SigV4 signature does (moto takes the account and, for some
+    services, the region from it), but no signature is computed; moto checks none. S3's clients sign as
+    before (botocore's S3 signing also sets the payload headers; S3 calls are few)."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    from shopstream import aws
+
+    @cache
+    def client(service_name: str) -> Any:
+        if service_name == "s3":
+            return aws._session().client(service_name)
+        made = aws._session().client(service_name, config=Config(signature_version=UNSIGNED))
+        scope = (f"AWS4-HMAC-SHA256 Credential={aws.credentials().access_key}/20260101/{made.meta.region_name}/"
+                 f"{made.meta.service_model.signing_name}/aws4_request, SignedHeaders=host, Signature=none")
+
+        def authorization(request: Any, **kwargs: Any) -> None:
+            request.headers["Authorization"] = scope
+
+        made.meta.events.register("request-created", authorization)
+        return made
+
+    return client
+
+
+def simulate(seed: int, chaos: Chaos | None = None, world: ProvisionedWorld | None = None) -> Report:
+    """One seed, in ``world`` or (without one) in moto of its own."""
     from shopstream.config import reset_settings
     from shopstream.publisher import set_publisher
 
     reset_settings()
     set_publisher(None)
     simulation = Simulation(seed, chaos)
-    report = simulation.run()
+    report = simulation.run(world)
     report.orders = simulation.outcome
     report.erased = len(simulation.erased)
     report.paths = simulation.paths
+    report.digest = report.fingerprint()
     return report
 
 
@@ -1139,27 +1252,44 @@ def shrink(seed: int, chaos: Chaos | None = None) -> tuple[Chaos, Report]:
     return chaos, report
 
 
+_world: ProvisionedWorld | None = None  # a worker process's, made at its first seed
+
+
 def _run_seed(seed: int) -> Report:
-    report = simulate(seed)
+    global _world
+    if _world is None:
+        _world = ProvisionedWorld()
+    report = simulate(seed, world=_world)
     if not report.violations:
         report.steps = []  # only a failing seed's trace travels back to the parent process
     return report
 
 
 def run_seeds(seeds: list[int], jobs: int, on_report: Callable[[Report], None]) -> None:
-    """Run seeds in ``jobs`` processes (each seed is independent and deterministic)."""
+    """Run seeds in ``jobs`` processes (each seed is independent and deterministic), each process provisioning
+    its moto once."""
     if jobs <= 1:
         _prepare_environment()
-        for seed in seeds:
-            on_report(simulate(seed))
+        world = ProvisionedWorld()
+        try:
+            for seed in seeds:
+                on_report(simulate(seed, world=world))
+        finally:
+            world.close()
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no moto mock or caches inherited
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_prepare_environment) as pool:
-        for report in pool.map(_run_seed, seeds, chunksize=4):
-            on_report(report)
+        try:
+            # One seed at a time (its report is small, a seed takes a second): a run stopped mid-way has
+            # reported every seed but those its processes were running.
+            for report in pool.map(_run_seed, seeds):
+                on_report(report)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # not the thousands of seeds still queued
+            raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1169,17 +1299,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="run this one seed (and print its trace)")
     parser.add_argument("--trace", action="store_true", help="print every step, not only around violations")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
+    parser.add_argument("--ledger", type=Path, help="write a line per finished seed to this file and run only the "
+                        "seeds it lacks: a long run can stop and carry on (local/simulation_ledger.py)")
+    parser.add_argument("--summarise", type=Path, metavar="LEDGER", help="print what a ledger holds and exit: "
+                        "0 every seed done and none failed, 1 violations, 3 seeds missing")
     args = parser.parse_args(argv)
+    if args.summarise is not None:
+        return _summarise(args.summarise)
+    if args.ledger is not None and args.seed is not None:
+        parser.error("--ledger keeps a range of seeds (--first, --seeds); --seed replays one")
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
+    ledger = None
+    if args.ledger is not None:
+        from local.simulation_ledger import LedgerError
+
+        try:
+            ledger = _open_ledger(args.ledger, args.first, args.seeds)
+        except LedgerError as error:
+            print(f"refused: {error}", file=sys.stderr)
+            return 2
+        seeds = [s for s in seeds if s not in ledger.done]
+        print(f"ledger {args.ledger}: {len(ledger.done)} seeds done before, {len(seeds)} to run", flush=True)
     started = time.perf_counter()
     totals: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     paths: Counter[str] = Counter()
     failed: list[int] = []
-    erased = 0
+    erased = finished = 0
 
     def on_report(report: Report) -> None:
-        nonlocal erased
+        nonlocal erased, finished
+        if ledger is not None:
+            ledger.record(report)
+        finished += 1
+        if args.seed is not None:
+            print(f"seed {report.seed}: fingerprint {report.digest} (a ledger's line for this seed has the same)")
         erased += report.erased
         totals.update(report.orders)
         faults.update(report.faults)
@@ -1192,18 +1346,51 @@ def main(argv: list[str] | None = None) -> int:
             print_report(report, trace=args.trace)
         if report.violations:
             failed.append(report.seed)
-        done = sum(totals.values()) and len(seeds) > 1
-        if done and (seeds.index(report.seed) + 1) % 100 == 0:
+        if len(seeds) > 1 and finished % 100 == 0:
             print(f"... seed {report.seed}: {len(failed)} with violations so far, "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
 
-    run_seeds(seeds, 1 if len(seeds) == 1 else args.jobs, on_report)
+    # Stopped (the session ends, kill): unwind as on Ctrl-C, so that the pool drops its queue and the ledger closes.
+    stopped = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        if seeds:
+            run_seeds(seeds, 1 if len(seeds) == 1 else args.jobs, on_report)
+    finally:
+        signal.signal(signal.SIGTERM, stopped)
+        if ledger is not None:
+            ledger.close()
     elapsed = time.perf_counter() - started
-    print(f"{len(seeds)} seeds in {elapsed:.0f} s ({elapsed / len(seeds):.2f} s per seed, {args.jobs} processes): "
-          f"{len(failed)} with violations{' ' + str(failed[:20]) if failed else ''}; "
-          f"orders {dict(sorted(totals.items()))}; customers erased {erased}; "
-          f"faults injected {dict(sorted(faults.items()))}; operator and client paths {dict(sorted(paths.items()))}")
+    if seeds:
+        print(f"{len(seeds)} seeds in {elapsed:.0f} s ({elapsed / len(seeds):.2f} s per seed, {args.jobs} processes): "
+              f"{len(failed)} with violations{' ' + str(failed[:20]) if failed else ''}; "
+              f"orders {dict(sorted(totals.items()))}; customers erased {erased}; "
+              f"faults injected {dict(sorted(faults.items()))}; "
+              f"operator and client paths {dict(sorted(paths.items()))}")
+    if args.ledger is not None:
+        return _summarise(args.ledger)
     return 1 if failed else 0
+
+
+def _open_ledger(path: Path, first: int, count: int) -> Ledger:
+    from dataclasses import asdict
+
+    from local import simulation_ledger as ledgers
+
+    code = ledgers.code_version(Path(__file__).resolve().parents[1], leave_out=[path])
+    return ledgers.Ledger(path, ledgers.header(code, {"chaos": asdict(Chaos())}, first, count))
+
+
+def _summarise(path: Path) -> int:
+    from local import simulation_ledger as ledgers
+
+    try:
+        summary = ledgers.summarise(path)
+    except (OSError, ledgers.LedgerError) as error:
+        print(f"cannot summarise {path}: {error}", file=sys.stderr)
+        return 2
+    for line in ledgers.describe(summary, path):
+        print(line)
+    return summary.code
 
 
 if __name__ == "__main__":

@@ -38,6 +38,78 @@ def scan(table: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+# --- what moto holds, read directly ----------------------------------------------------------------
+# The checks run beside moto, in the simulation's process, and read its backends directly: through the API
+# they were a tenth of a seed (a scan, a GetObject, a ReceiveMessage at a time). They see everything the API
+# shows and more (messages in flight, every version of every object). While the schedule runs, the
+# simulation still reads through the API (scan_table): its calls are part of the seed.
+
+def _backend(service: str) -> Any:
+    """moto's backend of a service for the simulation's account and region (that of its clients)."""
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from shopstream import aws
+
+    region = aws.client("dynamodb").meta.region_name
+    return get_backend(service)[DEFAULT_ACCOUNT_ID]["aws" if service == "s3" else region]  # type: ignore[call-overload]
+
+
+def stored(table: str) -> list[dict[str, Any]]:
+    """Every item of a table, as a scan through the API returns it (binary values as bytes)."""
+    from shopstream.dynamo import from_attributes
+
+    return [from_attributes({name: _as_parsed(value) for name, value in item.to_json()["Attributes"].items()})
+            for item in _backend("dynamodb").get_table(table).all_items()]
+
+
+def stored_items(service: str) -> list[dict[str, Any]]:
+    from local import naming
+
+    return stored(naming.table(service))
+
+
+def _as_parsed(value: dict[str, Any]) -> dict[str, Any]:
+    """An attribute value as botocore hands it over: binary values as bytes (moto keeps some as it received
+    them, base64-encoded)."""
+    import base64
+
+    def binary(inner: str | bytes) -> bytes:
+        return inner if isinstance(inner, bytes) else base64.b64decode(inner)
+
+    kind, inner = next(iter(value.items()))
+    if kind == "B":
+        return {"B": binary(inner)}
+    if kind == "BS":
+        return {"BS": [binary(v) for v in inner]}
+    if kind == "M":
+        return {"M": {k: _as_parsed(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_as_parsed(v) for v in inner]}
+    return value
+
+
+def stored_objects() -> list[tuple[str, str, bytes]]:
+    """(bucket, key, body) of every version of every object (delete markers have none)."""
+    from moto.s3.models import FakeKey
+
+    from local import naming
+
+    buckets = _backend("s3").buckets
+    if naming.AUDIT_ARCHIVE_BUCKET not in buckets:  # reading the wrong account or region would find nothing
+        raise RuntimeError(f"moto holds no bucket {naming.AUDIT_ARCHIVE_BUCKET}: not the simulation's moto")
+    return [(name, key, version.value) for name, bucket in sorted(buckets.items())
+            for key, versions in bucket.keys.iterlists() for version in versions if isinstance(version, FakeKey)]
+
+
+def queued() -> dict[str, list[str]]:
+    """The body of every message of every queue (visible, in flight or delayed), by queue name."""
+    queues = _backend("sqs").queues
+    if not queues:
+        raise RuntimeError("moto holds no queue: not the simulation's moto")
+    return {name: [message.body for message in queue._messages] for name, queue in sorted(queues.items())}
+
+
 def email_of(user: str, generation: int = 0) -> str:
     return f"{user}.mail{generation or ''}@example.com"
 
@@ -54,7 +126,7 @@ def events(simulation: Simulation, topic: str | None = None) -> list[dict[str, A
 
 
 def orders() -> dict[str, dict[str, Any]]:
-    return {i["order_id"]: i for i in scan_table("order") if i["sk"] == "STATE"}
+    return {i["order_id"]: i for i in stored_items("order") if i["sk"] == "STATE"}
 
 
 def check(simulation: Simulation) -> list[Violation]:
@@ -105,7 +177,7 @@ def _check_money(simulation: Simulation, placed: dict[str, dict[str, Any]], fail
     is kept and nothing when it is cancelled (the provider's ledger records the amounts each call moved). Every
     authorisation the provider granted was captured or voided, not both, and none is left holding the customer's
     money after the drain; nothing was captured, voided or refunded that was not authorised (or captured)."""
-    payment_items = scan_table("payment")
+    payment_items = stored_items("payment")
     payments = {p["orderId"]: p for p in payment_items if p["sk"] == "PAYMENT"}
     ledger = {p["pk"].removeprefix("PROVIDER#"): p for p in payment_items if p["sk"] == "LEDGER"}
     held_total = owed_total = 0
@@ -157,7 +229,7 @@ def _check_money(simulation: Simulation, placed: dict[str, dict[str, Any]], fail
 
 def _check_stock(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
     """Nothing created or lost, nothing left reserved, shipped units stay sold."""
-    inventory = scan_table("inventory")
+    inventory = stored_items("inventory")
     reservations = {r["orderId"]: r for r in inventory if r["sk"] == "RESERVATION"}
     counters = [s for s in inventory if s["sk"] == "SHARD"]  # a product's stock is split over counters
     stocks: dict[str, Counter[str]] = {}
@@ -194,7 +266,7 @@ def _check_stock(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
 
 def _check_parcels(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
     """One parcel per kept order, none dispatched for a cancelled one."""
-    shipments = {s["orderId"]: s for s in scan_table("shipping") if s["sk"] == "SHIPMENT"}
+    shipments = {s["orderId"]: s for s in stored_items("shipping") if s["sk"] == "SHIPMENT"}
     for order_id, order in placed.items():
         shipment = shipments.get(order_id)
         status = shipment["status"] if shipment else None
@@ -209,9 +281,9 @@ def _check_parcels(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
 def _check_availability(fail: Fail) -> None:
     """The availability the catalog shows follows inventory."""
     stocks: Counter[str] = Counter()
-    for counter in (s for s in scan_table("inventory") if s["sk"] == "SHARD"):
+    for counter in (s for s in stored_items("inventory") if s["sk"] == "SHARD"):
         stocks[counter["productId"]] += int(counter["available"])
-    for product in (i for i in scan_table("catalog") if i["sk"] == "PRODUCT"):
+    for product in (i for i in stored_items("catalog") if i["sk"] == "PRODUCT"):
         shown = sum(int(units) for units in product.get("shardAvailable", {}).values())
         if product["productId"] in stocks and shown != stocks[product["productId"]]:
             fail(f"{product['productId']}: catalog shows {shown} available, inventory has "
@@ -227,7 +299,7 @@ def _check_notices(simulation: Simulation, fail: Fail) -> None:
     from notification.logic import TEMPLATES, notification_id_for
 
     sender = simulation.sender
-    messages = {m["notificationId"]: m for m in scan_table("notification") if m["sk"] == "MESSAGE"}
+    messages = {m["notificationId"]: m for m in stored_items("notification") if m["sk"] == "MESSAGE"}
     for message_id, count in sender.sent.items():
         if count > 1:
             fail(f"notification {message_id} sent {count} times")
@@ -261,7 +333,7 @@ def _check_notices(simulation: Simulation, fail: Fail) -> None:
 
 def _check_trail(simulation: Simulation, fail: Fail) -> None:
     """The audit trail holds every event, and every cause of every event."""
-    trail = {json.loads(i["envelope"])["eventId"] for i in scan_table("audit") if i["pk"].startswith("TRAIL#")}
+    trail = {json.loads(i["envelope"])["eventId"] for i in stored_items("audit") if i["pk"].startswith("TRAIL#")}
     published: dict[str, dict[str, Any]] = {}
     for topic in simulation.bus.log.values():
         for records in topic.values():
@@ -299,7 +371,7 @@ def _check_recovery(simulation: Simulation, fail: Fail) -> None:
 def _check_carts(simulation: Simulation, fail: Fail) -> None:
     """A cart an order was placed from is closed (checked out, or closed before; deleted if its owner was
     erased): never left open to be used again or reminded of."""
-    carts = {c["cartId"]: c for c in scan_table("cart") if c.get("sk") == "CART"}
+    carts = {c["cartId"]: c for c in stored_items("cart") if c.get("sk") == "CART"}
     for event in events(simulation, "order-events"):
         cart_id = event["data"].get("cartId") if event["eventType"] == "OrderCreated" else None
         if cart_id and cart_id in carts and carts[cart_id]["status"] == "OPEN":
@@ -311,37 +383,30 @@ def _check_personal_data(simulation: Simulation, fail: Fail) -> None:
     """Never in clear anywhere: tables (idempotency tables too), topics, archive, dead letters, failed batches,
     the logs of the seed (when captured); nothing kept of an erased customer."""
     from local import naming
-    from shopstream import aws
-    from shopstream.dynamo import from_attributes
 
     clear = sorted({*simulation.personal_values(), STREET})
-    client = aws.client("dynamodb")
 
     def search(where: str, text: str) -> None:
         for value in clear:
             if value in text:
                 fail(f"{where}: {value!r} in clear")
 
-    for table in client.list_tables()["TableNames"]:
-        for item in scan(table):
+    for table in sorted(_backend("dynamodb").tables):
+        for item in stored(table):
             search(f"{table} {item.get('pk', item.get('userId', item.get('id')))}", json.dumps(item, default=repr))
     for topic in simulation.bus.log.values():
         for records in topic.values():
             for record in records:
                 search(f"{record.topic} {record.key}", record.value.decode("utf-8", "replace"))
-    s3 = aws.client("s3")
-    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
-        for listed in s3.list_object_versions(Bucket=bucket).get("Versions", []):
-            body = s3.get_object(Bucket=bucket, Key=listed["Key"], VersionId=listed["VersionId"])["Body"].read()
-            search(f"s3://{bucket}/{listed['Key']}", _decoded(body))
-    sqs = aws.client("sqs")
-    for url in sqs.list_queues().get("QueueUrls", []):
-        for message in simulation.peek_queue(url):
-            search(f"queue {url.rsplit('/', 1)[-1]}", _decoded(message.encode()))
+    for bucket, key, body in stored_objects():
+        search(f"s3://{bucket}/{key}", _decoded(body))
+    for queue, messages in queued().items():
+        for message in messages:
+            search(f"queue {queue}", _decoded(message.encode()))
     for line in simulation.log_lines:
         search("log", line)
-    keys = {from_attributes(i)["userId"] for i in client.scan(TableName=naming.CUSTOMER_KEYS_TABLE)["Items"]}
-    tables = {service: scan_table(service) for service in ("user", "order", "notification", "cart")}
+    keys = {i["userId"] for i in stored(naming.CUSTOMER_KEYS_TABLE)}
+    tables = {service: stored_items(service) for service in ("user", "order", "notification", "cart")}
     for user in simulation.erased:
         profile = next((i for i in tables["user"] if i["pk"] == f"USER#{user}"), {})
         if profile.get("status") != "ERASED" or {"email", "name"} & set(profile):

@@ -62,6 +62,17 @@ def test_a_seed_replays_exactly(in_process):
     assert first.faults == second.faults and first.orders == second.orders
 
 
+def test_a_seed_in_a_process_that_provisioned_once_does_what_it_does_in_moto_of_its_own(in_process):
+    """run_seeds restores one provisioning for every seed (ProvisionedWorld): the seed before leaves nothing
+    behind, and the schedule is the one the seed draws in moto of its own (what --seed and the tests run)."""
+    in_world: dict[int, simulation.Report] = {}
+    simulation.run_seeds([6, 4], jobs=1, on_report=lambda report: in_world.setdefault(report.seed, report))
+    for seed in (4, 6):
+        own = simulation.simulate(seed)
+        assert [s.text for s in in_world[seed].steps] == [s.text for s in own.steps]
+        assert in_world[seed].digest == own.digest and not own.violations
+
+
 def test_the_simulation_finds_a_charge_that_is_never_refunded(in_process, monkeypatch):
     """A test that cannot fail is a defect: with refunds after a cancel switched off, some seed fails,
     and its trace names the order."""

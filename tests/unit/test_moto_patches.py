@@ -216,3 +216,43 @@ def test_an_update_expression_parsed_once_applies_to_each_item_with_its_own_valu
         with pytest.raises(table.exceptions.ClientError, match="Invalid UpdateExpression"):
             table.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET n = = :n",
                               ExpressionAttributeValues={":n": {"N": "1"}})
+
+
+def test_the_action_methods_of_a_response_class_are_listed_once_and_the_same(table, monkeypatch):
+    import inspect
+
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+
+    listed = []
+    getmembers = inspect.getmembers
+    monkeypatch.setattr(inspect, "getmembers", lambda *args, **kw: listed.append(args[0]) or getmembers(*args, **kw))
+    responses.method_names_from_class.cache_clear()
+    for n in range(3):
+        table.put_item(TableName="t", Item={"pk": {"S": str(n)}})
+    assert listed == [DynamoHandler]
+    assert responses.method_names_from_class(DynamoHandler) == utils.method_names_from_class(DynamoHandler)
+    with pytest.raises(NotImplementedError):  # an action moto has no method for is still not taken for one
+        table.list_global_tables()
+
+
+def test_an_update_that_creates_its_item_is_one_insert_with_the_new_image(table):
+    moto_patches.apply()
+    table.update_item(TableName="t", Key={"pk": {"S": "new"}}, UpdateExpression="SET n = :n",
+                      ExpressionAttributeValues={":n": {"N": "1"}})
+    table.update_item(TableName="t", Key={"pk": {"S": "new"}}, UpdateExpression="SET n = :n",
+                      ExpressionAttributeValues={":n": {"N": "2"}})
+    table.transact_write_items(TransactItems=[{"Update": {
+        "TableName": "t", "Key": {"pk": {"S": "other"}}, "UpdateExpression": "ADD c :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}}}}])
+    assert _stream(table) == ["INSERT new", "MODIFY new", "INSERT other"]
+    streams = boto3.client("dynamodbstreams")
+    arn = table.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    first = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"][0]
+    assert first["dynamodb"]["NewImage"] == {"pk": {"S": "new"}, "n": {"N": "1"}}
+    with pytest.raises(table.exceptions.ConditionalCheckFailedException):  # refused: nothing recorded
+        table.update_item(TableName="t", Key={"pk": {"S": "none"}}, UpdateExpression="SET n = :n",
+                          ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues={":n": {"N": "1"}})
+    assert _stream(table) == ["INSERT new", "MODIFY new", "INSERT other"]
