@@ -10,6 +10,12 @@ A mapping runs one invocation per partition at a time, and a batch is worked thr
 Time per record is the consumer runtime (bench/results.md section 3) plus the AWS calls the handler makes
 per event (section 2) at the per-call latencies below (assumed: AWS publishes no such figures), plus the
 e-mail send and the payment provider where the handler waits on them.
+
+Beside it: the saga's latency from POST /orders to CONFIRMED, idle and loaded (saga_hops), and the cost per
+month of each environment (monthly_cost): DynamoDB from the capacity units each handler and API request uses
+(bench section 2), on demand or provisioned as cdk.json's ``dynamodb`` says, with direct publish where cdk.json's
+``directPublish`` is on, and the trail kept for ``trailRetentionDays``. ``main`` prints issue 24's targets
+beside the figures before it (BEFORE_ISSUE_24, frozen).
 """
 
 from __future__ import annotations
@@ -31,75 +37,167 @@ DYNAMODB_MS = 6.0  # one DynamoDB call from Lambda in the same region (assumed p
 S3_PUT_MS = 7.0  # one S3 PutObject (assumed)
 SES_MS = 30.0  # one SES SendEmail (assumed)
 COGNITO_MS = 30.0  # one Cognito AdminDeleteUser (assumed)
-PROVIDER_MS = 300.0  # a card network's charge (assumed)
-# The trail archives a batch per partition and day in one object (audit.logic.archive_batch), after the batch:
-# for the time a record holds its partition taken at one PUT per 20 records (assumed; at the design rate a
-# trail batch holds ~100, so this errs on the slow side). The cost counts one PUT per trail invocation.
-ARCHIVE_PUTS_PER_RECORD = 1 / 20
+PROVIDER_MS = 300.0  # a card network's authorisation, capture or void (assumed)
 
-# Records per order by event type: every order from a cart (created, filled, checked out); 80% paid,
-# shipped and delivered; 20% declined (released, cancelled). Audit: every mutating API call (cart
-# create, cart items, order, dispatch, deliver). Notifications: order, payment and shipping notices.
-RECORDS_PER_ORDER = {
-    "CartCreated": 1.0, "CartUpdated": 2.0,
-    "OrderCreated": 1.0, "OrderConfirmed": 0.8, "OrderCancelled": 0.2, "OrderShipped": 0.8,
-    "InventoryReserved": 1.0, "InventoryReleased": 0.2,
-    "PaymentInitiated": 1.0, "PaymentProcessed": 0.8, "PaymentFailed": 0.2,
-    "ShippingCreated": 0.8, "ShippingDispatched": 0.8, "ShippingDelivered": 0.8,
-    "NotificationSent": 3.6, "AuditRecorded": 4.6,
-}
-# AWS calls per consumed event: (DynamoDB calls, S3 PUTs), and the DynamoDB reads among those calls (GetItem,
-# BatchGetItem, Query: one read unit each, assumed items <= 4 KB), from bench/results.md section 2 (`make bench`
-# of 2026-11-29T17:41, 100 orders through every service against moto; its top operations give the reads).
+# --- the order mix ---------------------------------------------------------------------------------------
+# Records per order by event type, from two shares. Every order comes from a cart (created, filled twice, checked
+# out). The payment is authorised beside the reservation (issue 24, option B): AUTHORISED_SHARE of orders are
+# authorised, the rest declined (PaymentFailed); STOCK_OUT_SHARE find no stock (InventoryReservationFailed), and an
+# authorised one of those is voided (PaymentVoided). A kept order (authorised and reserved) is confirmed, captured
+# (PaymentProcessed), shipped and delivered; every other one is cancelled, and a declined one's reserved stock
+# released. Cancels between the authorisation and the capture (a hop apart) are taken as none: assumed.
+# Notifications: the order's (confirmed, cancelled, shipped), a decline, the parcel's (dispatched, delivered).
+# Audit: every mutating API call (cart create, cart items, order, dispatch, deliver).
+AUTHORISED_SHARE = 0.8  # one order in five declined: the model's mix since 2026-11, and bench section 2's flow
+STOCK_OUT_SHARE = 0.01  # assumed (the bench's flow has stock for every order)
+
+
+def order_mix(authorised: float = AUTHORISED_SHARE, stock_out: float = STOCK_OUT_SHARE) -> dict[str, float]:
+    """Records per order by event type (see above)."""
+    kept = authorised * (1 - stock_out)
+    declined = 1 - authorised
+    notices = {"order": kept + (1 - kept) + kept, "payment": declined, "shipping": 2 * kept}
+    return {
+        "CartCreated": 1.0, "CartUpdated": 2.0,
+        "OrderCreated": 1.0, "OrderConfirmed": kept, "OrderCancelled": 1 - kept, "OrderShipped": kept,
+        "InventoryReserved": 1 - stock_out, "InventoryReservationFailed": stock_out,
+        "InventoryReleased": declined * (1 - stock_out),
+        "PaymentInitiated": 1.0, "PaymentAuthorised": authorised, "PaymentFailed": declined,
+        "PaymentProcessed": kept, "PaymentVoided": authorised * stock_out,
+        "ShippingCreated": kept, "ShippingDispatched": kept, "ShippingDelivered": kept,
+        "NotificationSent": sum(notices.values()), "AuditRecorded": 3.0 + 2 * kept,
+    }
+
+
+RECORDS_PER_ORDER = order_mix()
+
+
+# --- what a handler does per event: bench section 2 ----------------------------------------------------------
+@dataclass(frozen=True)
+class Measured:
+    """Per event a handler takes (an event of its types): DynamoDB calls and S3 PUTs (its time), and the capacity
+    units it uses (its bill) on its service's table (write, GSI write, read) and on the customer key store."""
+
+    dynamodb_calls: float
+    wru: float
+    gsi_wru: float = 0.0
+    rru: float = 0.0
+    key_store_wru: float = 0.0
+    key_store_rru: float = 0.0
+    s3_puts: float = 0.0
+
+
+# Source: `python -m bench.aws_calls` of 2026-12-05 (this branch: key-parallel handlers, the trail's conditional put,
+# option B; 100 orders through every service against moto; the units by bench/capacity_units.py, DynamoDB's documented
+# item-size rules, a transaction's items twice). The bench divides by every record a handler's mapping delivers (no
+# filters: shopstream/filters.py); these are per event the handler takes, i.e. the bench's figure x its "events" /
+# the records of the handler's types in the bench's flow (OrderCreated 100, OrderConfirmed 80, OrderCancelled 20,
+# OrderShipped 40, InventoryReserved 100, InventoryReleased 20, PaymentInitiated 100, PaymentAuthorised 80,
+# PaymentProcessed 80, PaymentFailed 20, ShippingCreated 80, ShippingDispatched 40, ShippingDelivered 40).
 # cart.order-checkout: the bench checks out one order in four from a cart (0.25 GetItem + 0.25 TransactWriteItems
-# per OrderCreated); this model's orders all come from carts, so 1 + 1. Every trail handler is audit.trail-*
-# (1 TransactWriteItems of one item, no read). notification.user-notices also opens the address with KMS (0.62
-# kms.Decrypt per event, not timed: its topic has no load here). A handler the bench does not exercise: DEFAULT_*.
-CALLS_PER_EVENT = {
-    "audit.trail-*": (1.0, ARCHIVE_PUTS_PER_RECORD), "audit.analytics-orders": (2.3, 0.0),
-    "audit.analytics-payments": (1.56, 0.0), "audit.analytics-inventory": (1.78, 0.0),
-    "cart.order-checkout": (2.0, 0.0), "cart.product-sync": (3.0, 0.0), "cart.user-sync": (3.0, 0.0),
-    "catalog.stock-availability": (1.0, 0.0),
-    "inventory.order-reservations": (2.67, 0.0), "inventory.payment-outcomes": (3.0, 0.0),
-    "inventory.product-sync": (1.33, 0.0),
-    "notification.user-notices": (2.88, 0.0), "notification.order-notices": (3.0, 0.0),
-    "notification.payment-notices": (3.0, 0.0), "notification.shipping-notices": (3.0, 0.0),
-    "notification.cart-notices": (3.0, 0.0), "notification.alert-notices": (2.0, 0.0),
-    "order.inventory-outcomes": (2.0, 0.0), "order.payment-outcomes": (2.0, 0.0),
-    "order.shipping-outcomes": (2.0, 0.0), "order.user-replica": (1.0, 0.0), "order.product-replica": (1.0, 0.0),
-    "payment.inventory-outcomes": (2.0, 0.0), "payment.order-payments": (1.17, 0.0),
-    "shipping.order-fulfilment": (2.0, 0.0),
-    "user.identity-erasure": (0.0, 0.0),  # no table, no idempotency record: one Cognito call (COGNITO_MS)
+# per OrderCreated); this model's orders all come from carts, so four times the bench's. The notices' key store
+# units are the key check in their transaction (personal.still_current); notification.user-notices also opens the
+# address with KMS (0.62 kms.Decrypt per event, not timed: its topic has no load here). The trail archives a batch
+# per partition and day in one object (audit.logic.archive_batch), after the batch: for the time a record holds its
+# partition taken at one PUT per 20 records (assumed; at the design rate a trail batch holds ~100); the cost counts
+# one PUT per trail invocation.
+ARCHIVE_PUTS_PER_RECORD = 1 / 20
+TRAIL_WRU = 1.0  # the trail's conditional PutItem of an event under 1 KB (bench: 1.00 on every trail but order's)
+MEASURED = {
+    "audit.trail-*": Measured(1.0, TRAIL_WRU, s3_puts=ARCHIVE_PUTS_PER_RECORD),
+    "audit.trail-order": Measured(1.0, 1.10, s3_puts=ARCHIVE_PUTS_PER_RECORD),  # an OrderCreated is over 1 KB at times
+    "audit.analytics-orders": Measured(2.30, 6.50), "audit.analytics-payments": Measured(1.56, 5.16, rru=0.20),
+    "audit.analytics-inventory": Measured(1.78, 5.69),
+    "cart.order-checkout": Measured(2.0, 6.0, 1.0, 1.0), "cart.product-sync": Measured(3.0, 12.0, 4.0, 3.0),
+    "cart.user-sync": Measured(3.0, 10.0, 2.0, 3.0),
+    "catalog.stock-availability": Measured(1.0, 1.0, 0.36),
+    "inventory.order-reservations": Measured(2.67, 5.0, rru=4.33),
+    "inventory.payment-outcomes": Measured(3.0, 4.40, rru=2.0), "inventory.product-sync": Measured(1.33, 8.0, rru=1.33),
+    "notification.user-notices": Measured(2.88, 6.94, 1.88, 0.94, 1.88, 0.94),
+    **{f"notification.{kind}-notices": Measured(3.0, 6.0, 2.0, 1.0, 2.0, 1.0)
+       for kind in ("order", "payment", "shipping", "cart")},
+    "notification.alert-notices": Measured(2.0, 5.0, 2.0),
+    "order.inventory-outcomes": Measured(2.0, 4.0, 1.0, 1.0), "order.payment-outcomes": Measured(1.56, 5.33, 1.11, 1.0),
+    "order.shipping-outcomes": Measured(2.0, 4.50, 1.0, 1.0), "order.user-replica": Measured(1.0, 1.0),
+    "order.product-replica": Measured(1.0, 1.0),
+    "payment.order-payments": Measured(2.0, 6.17, rru=0.17), "payment.inventory-outcomes": Measured(2.0, 4.60),
+    "shipping.order-fulfilment": Measured(2.0, 3.60, rru=1.0),
+    "user.identity-erasure": Measured(0.0, 0.0),  # no table, no idempotency record: one Cognito call (COGNITO_MS)
 }
-READS_PER_EVENT = {
-    "audit.trail-*": 0.0, "audit.analytics-orders": 0.0, "audit.analytics-payments": 0.2,
-    "audit.analytics-inventory": 0.0, "cart.order-checkout": 1.0, "cart.product-sync": 2.0, "cart.user-sync": 2.0,
-    "catalog.stock-availability": 0.0, "inventory.order-reservations": 1.83, "inventory.payment-outcomes": 2.0,
-    "inventory.product-sync": 0.33, "notification.user-notices": 0.94, "notification.order-notices": 1.0,
-    "notification.payment-notices": 1.0, "notification.shipping-notices": 1.0, "notification.cart-notices": 1.0,
-    "notification.alert-notices": 0.0, "order.inventory-outcomes": 1.0, "order.payment-outcomes": 1.0,
-    "order.shipping-outcomes": 1.0, "order.user-replica": 0.0, "order.product-replica": 0.0,
-    "payment.inventory-outcomes": 0.0, "payment.order-payments": 0.17, "shipping.order-fulfilment": 1.0,
-    "user.identity-erasure": 0.0,
+DEFAULT_MEASURED = Measured(3.0, 5.0, rru=2.0)  # assumed: a handler the bench does not exercise (the calls' ceiling)
+# The API's mutating requests, per request (bench section 2, rows "<service> API POST"): the order POST writes its
+# state, event, outbox item and audit record in one transaction (12 WRU + 2 on gsi1's PENDING shard) after reading
+# the user's and the products' replicas and the customer key; a cart POST 10 + 1; a shipping POST (dispatch,
+# deliver) 6. Per order: a cart created and changed twice (a change taken at a creation's cost, as the bench does:
+# assumed), the order, and a kept order's dispatch and delivery.
+API_MEASURED = {
+    "order API POST": Measured(4.0, 12.0, 2.0, 2.0, key_store_rru=1.0),
+    "cart API POST": Measured(1.0, 10.0, 1.0),
+    "shipping API POST": Measured(5.0, 6.0, rru=2.0, key_store_rru=2.0),
 }
-DEFAULT_CALLS = (3.0, 0.0)  # assumed: the target's ceiling of 3 DynamoDB calls per event (bench section 2)
-DEFAULT_READS = 2.0  # assumed: all but the one write
+API_FUNCTION_MS = 30.0  # an API function's billed time per request (assumed)
+
+
+def api_requests_per_order() -> dict[str, float]:
+    kept = RECORDS_PER_ORDER.get("ShippingDispatched", 0.0)
+    return {"cart API POST": 3.0, "order API POST": 1.0, "shipping API POST": 2 * kept}
 
 
 def _model_key(ref: str) -> str:
-    return "audit.trail-*" if ref.startswith("audit.trail-") else ref
+    return "audit.trail-*" if ref.startswith("audit.trail-") and ref not in MEASURED else ref
+
+
+def measured(ref: str) -> Measured:
+    """What a handler (``service.handler``) does per event it takes."""
+    return MEASURED.get(_model_key(ref), DEFAULT_MEASURED)
 
 
 def calls_per_event(ref: str) -> tuple[float, float]:
-    """(DynamoDB calls, S3 PUTs) per consumed event of a handler (``service.handler``)."""
-    return CALLS_PER_EVENT.get(_model_key(ref), DEFAULT_CALLS)
+    """(DynamoDB calls, S3 PUTs) per event a handler takes (bench/key_parallel.py replays them)."""
+    done = measured(ref)
+    return done.dynamodb_calls, done.s3_puts
 
 
-def reads_per_event(ref: str) -> float:
-    return READS_PER_EVENT.get(_model_key(ref), DEFAULT_READS)
+# The payment handlers wait on the provider for every record (the authorisation at OrderCreated, the capture or the
+# void after the reservation; an OrderCancelled or a declined order's reservation that calls nothing is taken as
+# waiting too: assumed, it errs on the slow side).
+WAITS_ON_PROVIDER = {"payment.order-payments", "payment.inventory-outcomes"}
+
+# --- direct publish (issue 24, option A; cdk.json ``directPublish``) ------------------------------------------------
+# The critical path's committers publish their events right after their commit and delete the outbox items the
+# broker acknowledged; the stream relay stays the fallback. Figures from the direct-publish change's engineer
+# (docs/decisions.md, 2026-12-05; estimates): a delete costs 1 WRU per event; ~8% of deletes miss their insert's
+# stream batch and cost the relay one strongly consistent read (1 RRU, items under 4 KB); the relay's waits for items
+# within their grace are negligible; a committer's commit takes ~14 ms longer (the produce and the delete).
+# The committers and what their commits carry: the order POST (OrderCreated and its AuditRecorded), the reservation,
+# the authorisation and the capture or void. (A release is published by whichever of inventory's handlers takes the
+# cancellation first: counted as direct, an upper bound.) The engineer's ~5.2 direct events per order were the charge's
+# flow; with the authorisation beside the reservation the mix gives ~6.0 (PaymentAuthorised).
+DIRECT_PUBLISHERS = frozenset({"order.api", "inventory.order-reservations", "payment.order-payments",
+                               "payment.inventory-outcomes"})
+DIRECT_EVENTS = {"order": ("OrderCreated",),
+                 "inventory": ("InventoryReserved", "InventoryReservationFailed", "InventoryReleased"),
+                 "payment": ("PaymentInitiated", "PaymentAuthorised", "PaymentFailed", "PaymentProcessed",
+                             "PaymentVoided", "PaymentRefunded")}
+DIRECT_AUDIT_PER_ORDER = 1.0  # the order POST's AuditRecorded, in its commit
+DIRECT_DELETE_WRU = 1.0
+DIRECT_READ_BACK_SHARE = 0.08
+DIRECT_COMMIT_MS = 14.0
+DIRECT_ENDPOINTS = 2  # SQS and KMS interface endpoints per AZ (DynamoDB's is a free gateway endpoint)
 
 
-WAITS_ON_PROVIDER = {"payment.inventory-outcomes"}
+def direct_publish(config: Any) -> bool:
+    """Whether the environment publishes right after the commit (cdk.json ``directPublish``; False where the
+    setting is not known yet)."""
+    return bool(getattr(config, "direct_publish", False))
+
+
+def direct_events_per_second(orders_per_second: float) -> dict[str, float]:
+    """Directly published events per second, by the service whose table holds their outbox items."""
+    out = {service: sum(RECORDS_PER_ORDER.get(name, 0.0) for name in names) * orders_per_second
+           for service, names in DIRECT_EVENTS.items()}
+    out["order"] += DIRECT_AUDIT_PER_ORDER * orders_per_second
+    return out
 
 
 @dataclass(frozen=True)
@@ -141,26 +239,32 @@ class HandlerLoad:
         return self.records_per_second * self.ms_per_record / 1000 / side_by_side
 
 
-def ms_per_record(ref: str, handler: catalog.HandlerSpec) -> float:
-    dynamodb, s3 = calls_per_event(ref)
-    ms = RUNTIME_MS + dynamodb * DYNAMODB_MS + s3 * S3_PUT_MS
+def ms_per_record(ref: str, handler: catalog.HandlerSpec, *, direct: bool = False) -> float:
+    """Time one event holds its slot: the runtime, the handler's AWS calls, SES, Cognito or the provider where it
+    waits on them, and (``direct``: the environment publishes after the commit) a direct publisher's produce and
+    delete."""
+    done = measured(ref)
+    ms = RUNTIME_MS + done.dynamodb_calls * DYNAMODB_MS + done.s3_puts * S3_PUT_MS
     if "email" in handler.needs:
         ms += SES_MS
     if "identity" in handler.needs:
         ms += COGNITO_MS
     if ref in WAITS_ON_PROVIDER:
         ms += PROVIDER_MS
+    if direct and ref in DIRECT_PUBLISHERS:
+        ms += DIRECT_COMMIT_MS
     return ms
 
 
-def loads(orders_per_second: float) -> list[HandlerLoad]:
+def loads(orders_per_second: float, *, direct: bool = False) -> list[HandlerLoad]:
+    """Every handler of the catalog at an order rate (``direct``: with direct publish on)."""
     out = []
     for spec in catalog.SERVICES:
         for handler in spec.handlers:
             ref = f"{spec.name}.{handler.name}"
             rate = sum(RECORDS_PER_ORDER.get(name, 0.0) for name in handler.event_types) * orders_per_second
-            out.append(HandlerLoad(ref, handler.topic, rate, ms_per_record(ref, handler), handler.concurrency,
-                                   handler.batch_size, handler.max_batching_window_seconds))
+            out.append(HandlerLoad(ref, handler.topic, rate, ms_per_record(ref, handler, direct=direct),
+                                   handler.concurrency, handler.batch_size, handler.max_batching_window_seconds))
     return out
 
 
@@ -234,18 +338,15 @@ DYNAMODB_P99_MS = 25.0  # one call, p99 (assumed)
 PROVIDER_P99_MS = 1000.0
 
 
+ORDER_POST_CALLS = API_MEASURED["order API POST"].dynamodb_calls  # the replicas, the key, the transaction (bench)
+Hop = tuple[str, float, float]  # (hop, p50 ms, p99 ms)
+
+
 def _handler_ms(ref: str) -> tuple[float, float]:
-    dynamodb, _ = calls_per_event(ref)
+    dynamodb = measured(ref).dynamodb_calls
     p50 = RUNTIME_MS + dynamodb * DYNAMODB_MS + (PROVIDER_MS if ref in WAITS_ON_PROVIDER else 0.0)
     p99 = RUNTIME_MS + dynamodb * DYNAMODB_P99_MS + (PROVIDER_P99_MS if ref in WAITS_ON_PROVIDER else 0.0)
     return p50, p99
-
-
-# Option B authorises at OrderCreated (payment.order-payments) what payment.inventory-outcomes charges today: the
-# same calls (commit AUTHORISING, then the outcome with its event) and the provider's answer as slow as a charge
-# (assumed); the capture after the reservation is off the critical path.
-AUTHORISE_REF = "payment.inventory-outcomes"
-AUTHORISE_AT = "payment.order-payments"
 
 
 def partition_wait_ms(load: HandlerLoad, partitions: int, duration_ms: float) -> tuple[float, float]:
@@ -254,77 +355,134 @@ def partition_wait_ms(load: HandlerLoad, partitions: int, duration_ms: float) ->
     lasts ``duration_ms`` per round of records side by side; the partition is busy that share of the time
     (at most always), and a record arriving during an invocation waits its remainder (uniform: arrivals spread
     evenly in time, assumed)."""
-    rounds = math.ceil(load.records_per_invocation(partitions) / load.concurrency)
-    lasts = duration_ms * rounds
-    busy = min(1.0, load.invocations_per_second(partitions) / max(1, partitions) * lasts / 1000)
+    lasts, busy = partition_busy(load, partitions, duration_ms)
     def quantile(q: float) -> float:  # P(wait > x) = busy x (1 - x / lasts)
         return max(0.0, lasts * (1 - (1 - q) / busy)) if busy else 0.0
     return quantile(0.5), quantile(0.99)
 
 
-def saga_hops(*, direct_publish: bool = False, authorise_beside: bool = False,
-              loaded: tuple[float, dict[str, int]] | None = None) -> list[tuple[str, float, float]]:
-    """(hop, p50, p99) from POST /orders to the order CONFIRMED, the critical path of the catalog.
+def partition_busy(load: HandlerLoad, partitions: int, duration_ms: float) -> tuple[float, float]:
+    """(ms an invocation lasts, share of the time its partition has one running)."""
+    rounds = math.ceil(load.records_per_invocation(partitions) / load.concurrency)
+    lasts = duration_ms * rounds
+    return lasts, min(1.0, load.invocations_per_second(partitions) / max(1, partitions) * lasts / 1000)
 
-    ``direct_publish``: each outbox hop is a produce right after the commit (the stream relay only a fallback)
-    instead of the DynamoDB stream's poll. ``authorise_beside``: the payment is authorised beside the reservation
-    at OrderCreated and the order confirmed on both facts, so the slower of the two branches counts (its p99
-    too: the sum of p99s stays an upper bound), and the charge's own hop goes. ``loaded`` (orders/s, partitions
-    per topic): each handler hop also waits for the invocation running on its partition (partition_wait_ms);
-    without it, an idle system."""
-    if direct_publish:
-        def outbox(service: str, topic: str) -> tuple[str, float, float]:
+
+class _Path:
+    """The hops of the saga's critical path, idle or ``loaded`` (orders/s, partitions per topic)."""
+
+    def __init__(self, direct_publish: bool, loaded: tuple[float, dict[str, int]] | None) -> None:
+        self.direct_publish, self.loaded = direct_publish, loaded
+        self.by_ref = {ld.ref: ld for ld in loads(loaded[0], direct=direct_publish)} if loaded else {}
+
+    def outbox(self, service: str, topic: str) -> Hop:
+        if self.direct_publish:
             return (f"{service}: produce after the commit -> {topic}", *PRODUCE_MS)
-    else:
-        def outbox(service: str, topic: str) -> tuple[str, float, float]:
-            return (f"{service} relay: DynamoDB stream -> {topic}", STREAM_MS[0] + PRODUCE_MS[0],
-                    STREAM_MS[1] + PRODUCE_MS[1])
-    by_ref = {ld.ref: ld for ld in loads(loaded[0])} if loaded else {}
+        return (f"{service} relay: DynamoDB stream -> {topic}", STREAM_MS[0] + PRODUCE_MS[0],
+                STREAM_MS[1] + PRODUCE_MS[1])
 
-    def delivered(ref: str, label: str = "", at: str = "") -> tuple[str, float, float]:
+    def delivered(self, ref: str, doing: str = "") -> Hop:
         p50, p99 = _handler_ms(ref)
         wait50 = wait99 = 0.0
-        if loaded:
-            load = by_ref[at or ref]
-            if at:  # another handler doing this work: its time, and the concurrency the work needs (the charge's)
-                load = HandlerLoad(load.ref, load.topic, load.records_per_second, ms_per_record(
-                    ref, catalog.service(ref.split(".")[0]).handler(ref.split(".")[1])), by_ref[ref].concurrency,
-                    load.batch_size, load.window_seconds)
-            wait50, wait99 = partition_wait_ms(load, loaded[1][load.topic], load.ms_per_record)
-        return (f"ESM (window 0) + {label or ref}{' + its partition' if loaded else ''}",
+        if self.loaded:
+            load = self.by_ref[ref]
+            wait50, wait99 = partition_wait_ms(load, self.loaded[1][load.topic], load.ms_per_record)
+        return (f"ESM (window 0) + {ref}{f' {doing}' if doing else ''}{' + its partition' if self.loaded else ''}",
                 ESM_MS[0] + p50 + wait50, ESM_MS[1] + p99 + wait99)
 
-    hops = [("POST /orders (API Gateway + order function, 3 DynamoDB calls)",
-             API_MS[0] + 3 * DYNAMODB_MS, API_MS[1] + 3 * DYNAMODB_P99_MS),
-            outbox("order", "order-events")]
-    if authorise_beside:
-        branches = [(delivered("inventory.order-reservations"), outbox("inventory", "inventory-events")),
-                    (delivered(AUTHORISE_REF, f"{AUTHORISE_AT} authorising", AUTHORISE_AT),
-                     outbox("payment", "payment-events"))]
-        sums = [(h[1] + o[1], h[2] + o[2]) for h, o in branches]
-        hops.append(("beside: " + " | ".join(f"{h[0]}, {o[0]}" for h, o in branches) + " (the slower)",
-                     max(p50 for p50, _ in sums), max(p99 for _, p99 in sums)))
-    else:
-        hops += [delivered("inventory.order-reservations"), outbox("inventory", "inventory-events"),
-                 delivered("payment.inventory-outcomes"), outbox("payment", "payment-events")]
-    hops.append(delivered("order.payment-outcomes"))
+    def post(self) -> Hop:
+        return (f"POST /orders (API Gateway + order function, {ORDER_POST_CALLS:g} DynamoDB calls)",
+                API_MS[0] + ORDER_POST_CALLS * DYNAMODB_MS, API_MS[1] + ORDER_POST_CALLS * DYNAMODB_P99_MS)
+
+
+def saga_branches(*, direct_publish: bool = False,
+                  loaded: tuple[float, dict[str, int]] | None = None) -> dict[str, list[Hop]]:
+    """The two branches from OrderCreated as the catalog has them (issue 24, option B): the reservation and the
+    authorisation side by side, each to the handler that confirms the order if its fact comes last."""
+    path = _Path(direct_publish, loaded)
+    return {"reservation": [path.delivered("inventory.order-reservations"),
+                            path.outbox("inventory", "inventory-events"), path.delivered("order.inventory-outcomes")],
+            "authorisation": [path.delivered("payment.order-payments", "authorising"),
+                              path.outbox("payment", "payment-events"), path.delivered("order.payment-outcomes")]}
+
+
+def saga_hops(*, direct_publish: bool = False, before_issue_24: bool = False,
+              loaded: tuple[float, dict[str, int]] | None = None) -> list[Hop]:
+    """(hop, p50, p99) from POST /orders to the order CONFIRMED, the critical path of the catalog.
+
+    As built: the payment authorised beside the reservation (payment.order-payments waits on the provider beside
+    inventory.order-reservations), the order confirmed by whichever of order.inventory-outcomes and
+    order.payment-outcomes takes the last fact; the later branch counts (its p99 too: the sum of p99s stays an upper
+    bound); the capture (payment.inventory-outcomes) is off the path. ``before_issue_24``: the path as it was, the
+    charge after the reservation (payment.inventory-outcomes, with the provider) and the order confirmed on it.
+    ``direct_publish``: each outbox hop is a produce right after the commit (the stream relay only a fallback)
+    instead of the DynamoDB stream's poll (cdk.json ``directPublish``). ``loaded`` (orders/s, partitions per topic):
+    each handler hop also waits for the invocation running on its partition (partition_wait_ms); without it, an idle
+    system."""
+    path = _Path(direct_publish, loaded)
+    hops = [path.post(), path.outbox("order", "order-events")]
+    if before_issue_24:
+        return hops + [path.delivered("inventory.order-reservations"), path.outbox("inventory", "inventory-events"),
+                       path.delivered("payment.inventory-outcomes", "charging"),
+                       path.outbox("payment", "payment-events"), path.delivered("order.payment-outcomes")]
+    branches = saga_branches(direct_publish=direct_publish, loaded=loaded)
+    sums = {name: (sum(h[1] for h in hs), sum(h[2] for h in hs)) for name, hs in branches.items()}
+    hops.append((f"the later of the {' and the '.join(branches)}, each to its confirmation",
+                 max(p50 for p50, _ in sums.values()), max(p99 for _, p99 in sums.values())))
     return hops
 
 
 SAGA_TARGET_MS = (500.0, 1500.0)  # issue 24: POST -> CONFIRMED p50 <= 0.5 s, p99 <= 1.5 s
-SAGA_OPTIONS = {"today": {}, "A: publish after the commit": {"direct_publish": True},
-                "B: authorise beside the reservation": {"authorise_beside": True},
-                "A + B": {"direct_publish": True, "authorise_beside": True}}
+SAGA_BEFORE_ISSUE_24_MS = (951.0, 2969.0)  # the model before issue 24, as the issue quotes it (frozen)
+SAGA_OPTIONS = {"before issue 24: charge after the reservation, stream relays": {"before_issue_24": True},
+                "B (built): authorise beside the reservation, stream relays": {},
+                "A + B: B, publishing after the commit": {"direct_publish": True}}
+
+
+def saga_total(hops: list[Hop]) -> tuple[float, float]:
+    return sum(h[1] for h in hops), sum(h[2] for h in hops)
 
 
 def saga_options(loaded: tuple[float, dict[str, int]] | None = None) -> list[tuple[str, float, float, bool, bool]]:
     """(option, p50, p99, p50 met, p99 met) for each way of shortening the critical path."""
     out = []
     for name, flags in SAGA_OPTIONS.items():
-        hops = saga_hops(**flags, loaded=loaded)
-        p50, p99 = sum(h[1] for h in hops), sum(h[2] for h in hops)
+        p50, p99 = saga_total(saga_hops(**flags, loaded=loaded))
         out.append((name, p50, p99, p50 <= SAGA_TARGET_MS[0], p99 <= SAGA_TARGET_MS[1]))
     return out
+
+
+def provider_partition(orders_per_second: float, partitions: dict[str, int], *,
+                       direct_publish: bool = False) -> dict[str, float]:
+    """The authorisation's partitions at an order rate: records/s per partition, ms an invocation lasts, the share
+    of the time one runs, and the (p50, p99) wait of a record that arrives."""
+    load = next(ld for ld in loads(orders_per_second, direct=direct_publish) if ld.ref == "payment.order-payments")
+    count = partitions[load.topic]
+    lasts, busy = partition_busy(load, count, load.ms_per_record)
+    wait50, wait99 = partition_wait_ms(load, count, load.ms_per_record)
+    return {"partitions": count, "records_per_partition_second": load.records_per_second / count, "lasts_ms": lasts,
+            "busy": busy, "wait_p50_ms": wait50, "wait_p99_ms": wait99}
+
+
+def order_events_partitions_for_target(config: Any, orders_per_second: float, *, direct_publish: bool
+                                       ) -> tuple[int | None, int | None, int]:
+    """The fewest partitions of order-events (in multiples of the brokers, the others as configured) at which the
+    loaded path meets the p50 target, and the p99 target (None: not within what MSK recommends for the brokers),
+    and that ceiling."""
+    partitions = {t.name: config.partition_count(t.name) for t in catalog.TOPICS}
+    others = sum(n for name, n in partitions.items() if name != "order-events")
+    ceiling = (config.partitions_per_broker * config.broker_count // config.replication_factor - others)
+    ceiling -= ceiling % config.broker_count
+    found: list[int | None] = [None, None]
+    for count in range(partitions["order-events"], ceiling + 1, config.broker_count):
+        p50, p99 = saga_total(saga_hops(direct_publish=direct_publish,
+                                        loaded=(orders_per_second, {**partitions, "order-events": count})))
+        for i, (value, target) in enumerate(((p50, SAGA_TARGET_MS[0]), (p99, SAGA_TARGET_MS[1]))):
+            if found[i] is None and value <= target:
+                found[i] = count
+        if None not in found:
+            break
+    return found[0], found[1], ceiling
 
 
 # --- cost per month ----------------------------------------------------------------------------------------
@@ -346,17 +504,23 @@ DYNAMODB_RRU = 0.125 / 1e6
 DYNAMODB_GB_MONTH = 0.25
 S3_PUT = 0.005 / 1000
 S3_GB_MONTH = 0.023
-ENDPOINT_AZ_HOUR = 0.01  # one interface endpoint per AZ: X-Ray, the relays' traces (S3 is a free gateway endpoint)
+# Provisioned capacity (prod's busy tables, cdk.json ``dynamodb``): per WCU-hour and RCU-hour, us-east-1 as known on
+# 2026-12-05 (not read on the pricing page, as above). Auto scaling keeps the capacity at the configured target
+# utilisation of what is consumed, between each table's (and index's) minimum and maximum.
+DYNAMODB_WCU_HOUR = 0.00065
+DYNAMODB_RCU_HOUR = 0.00013
+KEY_STORE = "customer keys"  # the customer key store: on demand in every environment
+# Interface endpoints, per AZ and hour: X-Ray (the relays' traces) everywhere, Lambda and STS where the mappings'
+# pollers run on demand, SQS and KMS where the committers publish directly (stacks/network.py; S3 and DynamoDB are
+# free gateway endpoints).
+ENDPOINT_AZ_HOUR = 0.01
 CLOUDWATCH_LOG_GB = 0.50
 RECORD_KB = 1.0
 LOG_KB_PER_INVOCATION = 0.3  # one structured line per batch and per failure; Powertools metrics (EMF) per batch
+RELAY_MS_PER_RECORD = 10.0  # an outbox relay's billed time per record (assumed); it invokes per 10 records (assumed)
 # Records per invocation: HandlerLoad.records_per_invocation, from each topic's partitions in the environment.
-WRU_PER_EVENT = 5.0  # one transaction of ~2.5 items (state, outbox) at 2 WRU each
-TRAIL_WRU = 2.0  # the trail's one conditional put, in a transaction of one item
-# The trail table keeps what its TTL allows (a TTL on trail items, being added by another engineer in issue 24);
-# the S3 archive keeps the seven years. Storage is then a steady size, not a month's growth.
-TRAIL_RETENTION_DAYS = 7
-
+# The trail table keeps what its TTL allows (cdk.json ``trailRetentionDays``, per environment); the S3 archive keeps
+# the seven years. Storage is then a steady size, not a month's growth.
 
 # CloudWatch metrics: MSK's enhanced monitoring above DEFAULT and the Kafka mappings' metrics are billed per metric
 # and month (DEFAULT-level metrics are free; "Pricing for other metrics is described in the Amazon CloudWatch pricing
@@ -417,8 +581,97 @@ def _epus(pollers: int) -> int:
     return math.ceil(pollers / POLLERS_PER_EPU)
 
 
-def monthly_cost(config: Any, orders_per_second: float) -> dict[str, float]:
-    """USD per month for one environment (a stacks.config.EnvironmentConfig) at a steady order rate."""
+UNIT_KINDS = ("write", "index_write", "read")
+
+
+def dynamodb_units(orders_per_second: float, *, direct: bool = False) -> dict[str, dict[str, float]]:
+    """Capacity units per second each table consumes (a service's table by its service's name, and KEY_STORE):
+    write, GSI write and read, from what each handler and API request uses (MEASURED, API_MEASURED) and, ``direct``,
+    the committers' deletes and the relays' read-backs."""
+    out: dict[str, dict[str, float]] = {}
+
+    def add(table: str, kind: str, units: float) -> None:
+        out.setdefault(table, dict.fromkeys(UNIT_KINDS, 0.0))[kind] += units
+
+    def take(service: str, done: Measured, per_second: float) -> None:
+        if not per_second:
+            return
+        add(service, "write", done.wru * per_second)
+        add(service, "index_write", done.gsi_wru * per_second)
+        add(service, "read", done.rru * per_second)
+        if done.key_store_wru or done.key_store_rru:
+            add(KEY_STORE, "write", done.key_store_wru * per_second)
+            add(KEY_STORE, "read", done.key_store_rru * per_second)
+
+    for ld in loads(orders_per_second):
+        if ld.ref != "user.identity-erasure":  # no table
+            take(ld.ref.split(".")[0], measured(ld.ref), ld.records_per_second)
+    for name, per_order in api_requests_per_order().items():
+        take(name.split(" ")[0], API_MEASURED[name], per_order * orders_per_second)
+    if direct:
+        for service, events in direct_events_per_second(orders_per_second).items():
+            add(service, "write", events * DIRECT_DELETE_WRU)
+            add(service, "read", events * DIRECT_READ_BACK_SHARE)
+    return out
+
+
+def _provisioned(consumed: float, target: float, minimum: int) -> float:
+    """Capacity auto scaling keeps: the consumed units at the target utilisation, at least the minimum. Above the
+    maximum it is what the rate needs, not what cdk.json lets auto scaling reach (provisioned_shortfalls lists those:
+    priced as if they were raised, since at the maximum the table would throttle instead of serving the rate)."""
+    return max(float(minimum), consumed / target)
+
+
+def provisioned_capacity(config: Any, units: dict[str, dict[str, float]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per provisioned table (cdk.json ``dynamodb.tables``): for its table and its index, (WCU, RCU) that auto scaling
+    keeps for the consumed ``units``. The bench does not tell reads on the index from the table's: all on the table."""
+    out = {}
+    for service, size in config.dynamodb.tables.items():
+        if config.dynamodb.throughput(service) is None:
+            continue
+        used = units.get(service, dict.fromkeys(UNIT_KINDS, 0.0))
+        target = config.dynamodb.target_utilisation
+        out[service] = {"table": (_provisioned(used["write"], target, size.min_wcu),
+                                  _provisioned(used["read"], target, size.min_rcu)),
+                        "index": (_provisioned(used["index_write"], target, size.index.min_wcu),
+                                  _provisioned(0.0, target, size.index.min_rcu))}
+    return out
+
+
+def provisioned_shortfalls(config: Any, orders_per_second: float) -> list[str]:
+    """The provisioned tables and indexes whose maximum is under what the rate needs at the target utilisation
+    (auto scaling stops at the maximum: above it the table runs hotter than the target, and throttles past 100%)."""
+    units = dynamodb_units(orders_per_second, direct=direct_publish(config))
+    out = []
+    for service, size in config.dynamodb.tables.items():
+        if config.dynamodb.throughput(service) is None:
+            continue
+        used = units.get(service, dict.fromkeys(UNIT_KINDS, 0.0))
+        target = config.dynamodb.target_utilisation
+        for where, consumed, maximum in ((f"{service} WCU", used["write"], size.max_wcu),
+                                         (f"{service} RCU", used["read"], size.max_rcu),
+                                         (f"{service} index WCU", used["index_write"], size.index.max_wcu)):
+            if consumed / target > maximum:
+                out.append(f"{where}: needs {consumed / target:,.0f} at {target:.0%} (consumes {consumed:,.0f}), "
+                           f"maximum {maximum:,}{' - throttles' if consumed > maximum else ''}")
+    return out
+
+
+def dynamodb_cost(config: Any, orders_per_second: float, *, direct: bool) -> tuple[float, float]:
+    """USD per month of the tables' requests: (on demand, provisioned capacity)."""
+    units = dynamodb_units(orders_per_second, direct=direct)
+    provisioned = provisioned_capacity(config, units)
+    on_demand = sum(((u["write"] + u["index_write"]) * DYNAMODB_WRU + u["read"] * DYNAMODB_RRU) * SECONDS_PER_MONTH
+                    for table, u in units.items() if table not in provisioned)
+    hourly = sum(wcu * DYNAMODB_WCU_HOUR + rcu * DYNAMODB_RCU_HOUR
+                 for sizes in provisioned.values() for wcu, rcu in sizes.values())
+    return on_demand, hourly * HOURS_PER_MONTH
+
+
+def monthly_cost(config: Any, orders_per_second: float, *, direct: bool | None = None) -> dict[str, float]:
+    """USD per month for one environment (a stacks.config.EnvironmentConfig) at a steady order rate. ``direct``:
+    with direct publish on or off whatever the environment says (None: as it says, cdk.json ``directPublish``)."""
+    direct = direct_publish(config) if direct is None else direct
     out: dict[str, float] = {}
     if config.broker_instance_type not in MSK_BROKER_HOUR:
         raise ValueError(f"no price for {config.broker_instance_type} in MSK_BROKER_HOUR (tools/capacity.py): add it "
@@ -428,7 +681,7 @@ def monthly_cost(config: Any, orders_per_second: float) -> dict[str, float]:
     ingest_kb_s = sum(records_per_second(t.name, orders_per_second) for t in catalog.TOPICS) * RECORD_KB
     # tiered storage holds one copy of what outlives the brokers' local retention: a month of it at this rate
     out["MSK tiered storage (a month's data)"] = ingest_kb_s * SECONDS_PER_MONTH / 1e6 * MSK_TIERED_GB_MONTH
-    all_loads = loads(orders_per_second)
+    all_loads = loads(orders_per_second, direct=direct)
     partitions = {t.name: config.partition_count(t.name) for t in catalog.TOPICS}
     pollers = 0
     for _group, handlers in config.poller_groups().items():
@@ -441,29 +694,42 @@ def monthly_cost(config: Any, orders_per_second: float) -> dict[str, float]:
     busy_seconds = sum(ld.billed_seconds(partitions[ld.topic]) for ld in all_loads)
     invocations = sum(ld.invocations_per_second(partitions[ld.topic]) for ld in all_loads)
     produced = ingest_kb_s / RECORD_KB
-    api = orders_per_second * 4  # cart create, items x2, order
-    lambda_seconds = busy_seconds + produced * 0.010 + api * 0.030  # relays ~10 ms/record, API ~30 ms
+    requests = {name: per_order * orders_per_second for name, per_order in api_requests_per_order().items()}
+    api = sum(requests.values())
+    api_seconds = api * API_FUNCTION_MS / 1000
+    if direct:  # the order POST publishes its commit and deletes its outbox items
+        api_seconds += requests.get("order API POST", 0.0) * DIRECT_COMMIT_MS / 1000
+    lambda_seconds = busy_seconds + produced * RELAY_MS_PER_RECORD / 1000 + api_seconds
     out["Lambda"] = (lambda_seconds * LAMBDA_MEMORY_GB * LAMBDA_GB_SECOND * SECONDS_PER_MONTH
                      + (invocations + produced / 10 + api) * LAMBDA_REQUEST * SECONDS_PER_MONTH)
-    reads = sum(ld.records_per_second * reads_per_event(ld.ref) for ld in all_loads)
-    writes = sum(ld.records_per_second * (TRAIL_WRU if ld.ref.startswith("audit.trail-") else WRU_PER_EVENT)
-                 for ld in all_loads)
-    out["DynamoDB requests"] = (writes * DYNAMODB_WRU + reads * DYNAMODB_RRU) * SECONDS_PER_MONTH
+    on_demand, provisioned = dynamodb_cost(config, orders_per_second, direct=direct)
+    out["DynamoDB requests (on demand)"] = on_demand
+    out["DynamoDB provisioned capacity"] = provisioned
     trail = [ld for ld in all_loads if ld.ref.startswith("audit.trail-")]
     trail_kb_s = sum(ld.records_per_second for ld in trail) * RECORD_KB
-    out[f"DynamoDB storage (the trail's {TRAIL_RETENTION_DAYS} days)"] = (
-        trail_kb_s * TRAIL_RETENTION_DAYS * 86400 / 1e6 * DYNAMODB_GB_MONTH)
+    out["DynamoDB storage (the trail's retention)"] = (
+        trail_kb_s * config.trail_retention_days * 86400 / 1e6 * DYNAMODB_GB_MONTH)
     # one object per trail invocation (a batch per partition and day: audit.logic.archive_batch)
     archive_puts = sum(ld.invocations_per_second(partitions[ld.topic]) for ld in trail if ld.records_per_second)
     out["S3 archive PUTs"] = archive_puts * S3_PUT * SECONDS_PER_MONTH
     out["S3 archive storage (a month's data)"] = trail_kb_s * SECONDS_PER_MONTH / 1e6 * S3_GB_MONTH
-    # X-Ray's, and where the mappings run on demand Lambda's and STS's, which their pollers need (stacks/network.py)
-    endpoints = 3 if config.on_demand_pollers else 1
-    out["VPC endpoints"] = endpoints * len(config.availability_zones) * ENDPOINT_AZ_HOUR * HOURS_PER_MONTH
+    out["VPC endpoints"] = (interface_endpoints(config, direct=direct) * len(config.availability_zones)
+                            * ENDPOINT_AZ_HOUR * HOURS_PER_MONTH)
     out["CloudWatch Logs"] = ((invocations + api) * LOG_KB_PER_INVOCATION * SECONDS_PER_MONTH
                               / 1e6 * CLOUDWATCH_LOG_GB)
     out[CLOUDWATCH_METRICS_ITEM] = cloudwatch_metrics_cost(cloudwatch_metrics(config))
     return out
+
+
+def interface_endpoints(config: Any, *, direct: bool | None = None) -> int:
+    """Interface endpoints per AZ: X-Ray's; Lambda's and STS's where the mappings run on demand; SQS's and KMS's
+    where the committers publish directly (stacks/network.py)."""
+    direct = direct_publish(config) if direct is None else direct
+    return 1 + (2 if config.on_demand_pollers else 0) + (DIRECT_ENDPOINTS if direct else 0)
+
+
+def per_thousand_orders(cost: dict[str, float], orders_per_second: float) -> float:
+    return sum(cost.values()) / (orders_per_second * SECONDS_PER_MONTH) * 1000
 
 
 def rounded_partitions(needed: int, brokers: int) -> int:
@@ -482,9 +748,48 @@ def maximum_pollers(config: Any) -> dict[str, int]:
     return {group: sum(config.pollers(h)[1] for h in handlers) for group, handlers in config.poller_groups().items()}
 
 
+# --- issue 24: its targets, and the model's figures before it (frozen) ---------------------------------------------
+# tools/capacity.py of 2026-12-04 (before issue 24's changes), as it printed at 2,000 orders/s: prod on 810 partitions,
+# every handler but payment one record at a time, 5 WRU per event, the trail a 2 WRU transaction kept forever
+# (a month's growth priced), dev on provisioned pollers. The issue quotes 0.128 per 1,000 orders and ~640 a month
+# for dev (docs/capacity.md of its day, before the CloudWatch metrics were priced).
+BEFORE_ISSUE_24: dict[str, dict[str, float]] = {
+    "prod at 2000/s": {"MSK brokers": 1787, "MSK storage": 600, "MSK tiered storage (a month's data)": 6749,
+                       "event pollers (EPUs)": 3511, "Lambda": 70144, "DynamoDB requests (on demand)": 520009,
+                       "DynamoDB storage (the trail's retention)": 25754, "S3 archive PUTs": 25754,
+                       "S3 archive storage (a month's data)": 2369, "VPC endpoints": 22, "CloudWatch Logs": 19079,
+                       CLOUDWATCH_METRICS_ITEM: 2154},
+    # dev: 2 t3.small brokers of 100 GiB, 5 EPUs (35 provisioned pollers, 2 groups), X-Ray's endpoint, 409 metrics
+    "dev idle": {"MSK brokers": 66.58, "MSK storage": 20.0, "event pollers (EPUs)": 675.25, "VPC endpoints": 14.6,
+                 CLOUDWATCH_METRICS_ITEM: 122.7},
+}
+BEFORE_PARTITIONS = 810
+TARGET_PARTITIONS = 250
+TARGET_PER_THOUSAND_ORDERS = 0.045
+TARGET_DEV_IDLE = 150.0
+
+
+def writes_per_order() -> list[tuple[str, float]]:
+    """Write units per order (table, GSI and key store) by handler and API request, largest first."""
+    out = []
+    for ld in loads(1.0):
+        done = measured(ld.ref)
+        out.append((ld.ref, ld.records_per_second * (done.wru + done.gsi_wru + done.key_store_wru)))
+    for name, per_order in api_requests_per_order().items():
+        done = API_MEASURED[name]
+        out.append((name, per_order * (done.wru + done.gsi_wru + done.key_store_wru)))
+    return sorted(((ref, units) for ref, units in out if units), key=lambda pair: -pair[1])
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
 def main(argv: list[str]) -> None:
     rate = float(argv[0]) if argv else 2000.0
-    prod = load_config(_environments(), "prod")
+    environments = _environments()
+    configs = {env: load_config(environments, env) for env in environments}
+    prod = configs["prod"]
     prod_partitions = {t.name: prod.partition_count(t.name) for t in catalog.TOPICS}
     print(f"| topic | records/s at {rate:g} orders/s | partitions needed | busiest handler | ms/record "
           f"| rounded to {prod.broker_count} brokers | prod (cdk.json) |")
@@ -502,22 +807,53 @@ def main(argv: list[str]) -> None:
     print(f"concurrent invocations at {rate:g} orders/s on prod's partitions: "
           f"{concurrent_invocations(rate, prod_partitions):,.0f}")
     print(f"first bottleneck with prod's partitions: {first_bottleneck()}")
+    print("order mix (records per order): " + ", ".join(f"{k} {v:.3g}" for k, v in RECORDS_PER_ORDER.items()))
 
     hops = saga_hops()
-    print("\n| hop | p50 ms | p99 ms |\n|---|---|---|")
-    for name, p50, p99 in hops:
+    print("\nThe saga as built (option B), stream relays, idle:\n\n| hop | p50 ms | p99 ms |\n|---|---|---|")
+    for name, p50, p99 in hops[:-1]:
         print(f"| {name} | {p50:.0f} | {p99:.0f} |")
-    print(f"| **POST /orders -> CONFIRMED** | **{sum(h[1] for h in hops):.0f}** "
-          f"| **{sum(h[2] for h in hops):.0f}** (sum of p99s: an upper bound) |")
-    def met(ok: bool) -> str:
-        return "met" if ok else "not met"
+    for branch, branch_hops in saga_branches().items():
+        for name, p50, p99 in branch_hops:
+            print(f"| {branch}: {name} | {p50:.0f} | {p99:.0f} |")
+    total = saga_total(hops)
+    print(f"| **POST /orders -> CONFIRMED** (the later branch) | **{total[0]:.0f}** "
+          f"| **{total[1]:.0f}** (sum of p99s: an upper bound) |")
 
-    print(f"\n| option | idle p50 / p99 ms | meets p50 <= {SAGA_TARGET_MS[0]:.0f} / p99 <= {SAGA_TARGET_MS[1]:.0f} "
-          f"| at {rate:g} orders/s on prod's partitions | meets |")
-    print("|---|---|---|---|---|")
-    for idle, busy in zip(saga_options(), saga_options((rate, prod_partitions)), strict=True):
-        print(f"| {idle[0]} | {idle[1]:.0f} / {idle[2]:.0f} | {met(idle[3])} / {met(idle[4])} "
-              f"| {busy[1]:.0f} / {busy[2]:.0f} | {met(busy[3])} / {met(busy[4])} |")
+    direct_envs = {on: [env for env, config in configs.items() if direct_publish(config) == on] for on in (False, True)}
+    print(f"\n| option | environments (cdk.json directPublish) | idle p50 / p99 ms | meets p50 <= "
+          f"{SAGA_TARGET_MS[0]:.0f} / p99 <= {SAGA_TARGET_MS[1]:.0f} | at {rate:g} orders/s on prod's partitions "
+          "| meets |")
+    print("|---|---|---|---|---|---|")
+    for (name, flags), (_, *idle), (_, *busy) in zip(SAGA_OPTIONS.items(), saga_options(),
+                                                     saga_options((rate, prod_partitions)), strict=True):
+        where = "-" if flags.get("before_issue_24") else ", ".join(direct_envs[bool(flags.get("direct_publish"))]) \
+            or "none"
+        print(f"| {name} | {where} | {idle[0]:.0f} / {idle[1]:.0f} | {_met(bool(idle[2]))} / {_met(bool(idle[3]))} "
+              f"| {busy[0]:.0f} / {busy[1]:.0f} | {_met(bool(busy[2]))} / {_met(bool(busy[3]))} |")
+
+    wait = provider_partition(rate, prod_partitions)
+    print(f"\nthe authorisation's partitions (payment.order-payments on order-events) at {rate:g} orders/s: "
+          f"{wait['records_per_partition_second']:.0f} records/s on each of {wait['partitions']:.0f}; an invocation "
+          f"lasts {wait['lasts_ms']:.0f} ms and one is running {wait['busy']:.0%} of the time: a record waits "
+          f"{wait['wait_p50_ms']:.0f} (p50) / {wait['wait_p99_ms']:.0f} (p99) ms")
+    for direct in (False, True):
+        p50_at, p99_at, ceiling = order_events_partitions_for_target(prod, rate, direct_publish=direct)
+        label = "A + B" if direct else "B on relays"
+        found = {"p50": p50_at, "p99": p99_at}
+        print(f"order-events partitions for the loaded target with {label} (up to {ceiling:,}, MSK's recommended "
+              "replicas on prod's brokers): " + ", ".join(
+                  f"{q} {n:,}" if n else f"{q} none" for q, n in found.items()))
+        if p50_at and direct:
+            wide = prod.model_copy(update={"partitions": {**prod.partitions, "order-events": p50_at}})
+            before_pollers, after_pollers = maximum_pollers(prod), maximum_pollers(wide)
+            now_cost, wide_cost = monthly_cost(prod, rate, direct=True), monthly_cost(wide, rate, direct=True)
+            print(f"  on {p50_at:,} order-events partitions: maximum pollers {sum(before_pollers.values())} -> "
+                  f"{sum(after_pollers.values())}; EPUs USD {now_cost['event pollers (EPUs)']:,.0f} -> "
+                  f"{wide_cost['event pollers (EPUs)']:,.0f} a month, Lambda {now_cost['Lambda']:,.0f} -> "
+                  f"{wide_cost['Lambda']:,.0f}, CloudWatch metrics {now_cost[CLOUDWATCH_METRICS_ITEM]:,.0f} -> "
+                  f"{wide_cost[CLOUDWATCH_METRICS_ITEM]:,.0f}; in all +USD "
+                  f"{sum(wide_cost.values()) - sum(now_cost.values()):,.0f} a month")
 
     ingress, egress = client_throughput_mbps(rate)
     print(f"\nclients at {rate:g} orders/s: {ingress:,.1f} MB/s in, {egress:,.1f} MB/s out; prod's partitions")
@@ -527,20 +863,79 @@ def main(argv: list[str]) -> None:
         n = express_brokers_needed(size, rate, prod_partitions)
         print(f"| {size} | {n['ingress']} | {n['egress']} | {n['partitions']} | {n['brokers']} |")
 
-    environments = _environments()
     columns = [("dev", 0.0), ("dev", 100.0), ("staging", 0.0), ("staging", 100.0), ("prod", 0.0), ("prod", 100.0),
                ("prod", rate)]
-    costs = [monthly_cost(load_config(environments, env), r) for env, r in columns]
+    costs = [monthly_cost(configs[env], r) for env, r in columns]
     print("\n| USD / month | " + " | ".join(f"{env} at {r:g}/s" if r else f"{env} idle" for env, r in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for item in costs[0]:
         print(f"| {item} | " + " | ".join(f"{c[item]:,.0f}" for c in costs) + " |")
     print("| **total** | " + " | ".join(f"**{sum(c.values()):,.0f}**" for c in costs) + " |")
     print("\nbilled CloudWatch metrics: " + ", ".join(
-        f"{env} {cloudwatch_metrics(load_config(environments, env)):,}" for env in ("dev", "staging", "prod")))
-    orders_per_month = rate * SECONDS_PER_MONTH
-    per_thousand = sum(costs[-1].values()) / orders_per_month * 1000
-    print(f"\nper 1,000 orders at {rate:g} orders/s (prod): USD {per_thousand:.3f}")
+        f"{env} {cloudwatch_metrics(config):,}" for env, config in configs.items()))
+    print("directPublish: " + ", ".join(f"{env} {'on' if direct_publish(c) else 'off'}" for env, c in configs.items())
+          + "; trailRetentionDays: " + ", ".join(f"{env} {c.trail_retention_days}" for env, c in configs.items()))
+
+    units = dynamodb_units(rate, direct=direct_publish(prod))
+    provisioned = provisioned_capacity(prod, units)
+    print(f"\nDynamoDB at {rate:g} orders/s in prod (units/s consumed; provisioned: what auto scaling keeps at "
+          f"{prod.dynamodb.target_utilisation or 0:.0%}, and cdk.json's maximum)\n")
+    print("| table | WRU/s | GSI WRU/s | RRU/s | billing | WCU + index WCU / RCU kept "
+          "| cdk.json maximum WCU + index / RCU |")
+    print("|---|---|---|---|---|---|---|")
+    for table, used in sorted(units.items()):
+        sized = prod.dynamodb.tables.get(table) if table in provisioned else None
+        kept = provisioned.get(table)
+        print(f"| {table} | {used['write']:,.0f} | {used['index_write']:,.0f} | {used['read']:,.0f} | "
+              f"{'provisioned' if kept else 'on demand'} | "
+              + (f"{kept['table'][0]:,.0f} + {kept['index'][0]:,.0f} / {kept['table'][1]:,.0f} | "
+                 f"{sized.max_wcu:,} + {sized.index.max_wcu:,} / {sized.max_rcu:,} |" if kept and sized else "- | - |"))
+    for shortfall in provisioned_shortfalls(prod, rate):
+        print(f"  above cdk.json's maximum: {shortfall}")
+    print("\nwrite units per order (table + GSI + key store), largest first: " + ", ".join(
+        f"{ref} {units_:.1f}" for ref, units_ in writes_per_order()[:12]))
+
+    before_cost = BEFORE_ISSUE_24["prod at 2000/s"]
+    now = costs[-1]
+    print(f"\n| USD / month, prod at {rate:g} orders/s | before issue 24 (frozen, at 2000/s) | now |\n|---|---|---|")
+    for item in now:
+        print(f"| {item} | {before_cost.get(item, 0):,.0f} | {now[item]:,.0f} |")
+    print(f"| **total** | **{sum(before_cost.values()):,.0f}** | **{sum(now.values()):,.0f}** |")
+
+    before_per_thousand = per_thousand_orders(before_cost, 2000.0)
+    now_per_thousand = per_thousand_orders(now, rate)
+    direct_cost = monthly_cost(prod, rate, direct=True)
+    direct_prod = per_thousand_orders(direct_cost, rate)
+    dev_before, dev_now = sum(BEFORE_ISSUE_24["dev idle"].values()), sum(costs[0].values())
+    prod_idle = sum(costs[4].values())
+    print(f"\nper 1,000 orders at {rate:g} orders/s (prod): USD {now_per_thousand:.3f} (before issue 24: "
+          f"{before_per_thousand:.3f}; the issue quotes 0.128); with directPublish on in prod: {direct_prod:.3f} "
+          f"(+USD {sum(direct_cost.values()) - sum(now.values()):,.0f} a month)")
+    print(f"dev idle: USD {dev_now:,.0f} a month (before issue 24: {dev_before:,.0f}; the issue quotes ~640); "
+          f"prod idle: USD {prod_idle:,.0f} (the provisioned tables' minimum capacity: "
+          f"{costs[4]['DynamoDB provisioned capacity']:,.0f})")
+
+    idle_ms = {name: (p50, p99) for name, p50, p99, *_ in saga_options()}
+    busy_ms = {name: (p50, p99) for name, p50, p99, *_ in saga_options((rate, prod_partitions))}
+    built, both = list(SAGA_OPTIONS)[1:]
+    latency_now = "; ".join(f"{label} {idle_ms[o][0]:.0f} / {idle_ms[o][1]:.0f} idle, {busy_ms[o][0]:.0f} / "
+                            f"{busy_ms[o][1]:.0f} loaded" for label, o in (("B on relays", built), ("A + B", both)))
+    latency_met = "; ".join(
+        f"{label}: {_met(idle_ms[o][0] <= SAGA_TARGET_MS[0] and idle_ms[o][1] <= SAGA_TARGET_MS[1])} idle, "
+        f"{_met(busy_ms[o][0] <= SAGA_TARGET_MS[0] and busy_ms[o][1] <= SAGA_TARGET_MS[1])} loaded"
+        for label, o in (("B", built), ("A + B", both)))
+    gap = now_per_thousand - TARGET_PER_THOUSAND_ORDERS
+    print("\n| target of issue 24 | before | now | met? |\n|---|---|---|---|")
+    print(f"| 1. prod's partitions at 2,000 orders/s <= {TARGET_PARTITIONS} | {BEFORE_PARTITIONS} "
+          f"| {sum(prod_partitions.values())} | {_met(sum(prod_partitions.values()) <= TARGET_PARTITIONS)} |")
+    print(f"| 2. POST -> CONFIRMED p50 <= {SAGA_TARGET_MS[0]:.0f} / p99 <= {SAGA_TARGET_MS[1]:.0f} ms "
+          f"| {SAGA_BEFORE_ISSUE_24_MS[0]:.0f} / {SAGA_BEFORE_ISSUE_24_MS[1]:.0f} idle | {latency_now} "
+          f"| {latency_met} |")
+    over = f" (over by {gap:.3f}, {gap / TARGET_PER_THOUSAND_ORDERS:.0%})" if gap > 0 else ""
+    print(f"| 3. USD per 1,000 orders at 2,000 orders/s <= {TARGET_PER_THOUSAND_ORDERS} | {before_per_thousand:.3f} "
+          f"| {now_per_thousand:.3f} | {_met(gap <= 0)}{over} |")
+    print(f"| 4. dev idle USD / month <= {TARGET_DEV_IDLE:.0f} | {dev_before:,.0f} | {dev_now:,.0f} "
+          f"| {_met(dev_now <= TARGET_DEV_IDLE)} |")
 
 
 def _environments() -> dict[str, Any]:

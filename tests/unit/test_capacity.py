@@ -11,15 +11,32 @@ from tools import capacity
 RATE = 2000.0
 
 
-def _prod(**partitions: int):
+def _env(name: str, **settings):
     environments = capacity._environments()
-    prod = environments["prod"]
-    return load({**environments, "prod": {**prod, "partitions": {**prod["partitions"], **partitions}}}, "prod")
+    return load({**environments, name: {**environments[name], **settings}}, name)
 
 
-def _only(monkeypatch, **records_per_order: float) -> None:
-    """The model's order with only these records on the topics."""
+def _prod(**partitions: int):
+    return _env("prod", partitions={**capacity._environments()["prod"]["partitions"], **partitions})
+
+
+class _Directly:
+    """An environment with cdk.json ``directPublish`` on (the setting comes with the direct-publish change)."""
+
+    direct_publish = True
+
+    def __init__(self, config) -> None:
+        self._config = config
+
+    def __getattr__(self, name: str):
+        return getattr(self._config, name)
+
+
+def _only(monkeypatch, api: bool = False, **records_per_order: float) -> None:
+    """The model's order with only these records on the topics, and (unless ``api``) no API request."""
     monkeypatch.setattr(capacity, "RECORDS_PER_ORDER", records_per_order)
+    if not api:
+        monkeypatch.setattr(capacity, "api_requests_per_order", dict)
 
 
 def _load(**fields) -> capacity.HandlerLoad:
@@ -28,34 +45,143 @@ def _load(**fields) -> capacity.HandlerLoad:
     return capacity.HandlerLoad(**{**defaults, **fields})
 
 
-def test_every_handler_of_the_catalog_has_measured_calls_and_reads():
+def _units(write: float = 0.0, index_write: float = 0.0, read: float = 0.0) -> dict[str, float]:
+    return {"write": pytest.approx(write), "index_write": pytest.approx(index_write), "read": pytest.approx(read)}
+
+
+def test_every_handler_of_the_catalog_has_measured_units():
     """A handler missing from bench section 2's figures would silently take the assumed default."""
     for spec in catalog.SERVICES:
         for handler in spec.handlers:
-            ref = f"{spec.name}.{handler.name}"
-            key = capacity._model_key(ref)
-            assert key in capacity.CALLS_PER_EVENT and key in capacity.READS_PER_EVENT, ref
-            assert 0 <= capacity.reads_per_event(ref) <= capacity.calls_per_event(ref)[0], ref
+            assert capacity._model_key(f"{spec.name}.{handler.name}") in capacity.MEASURED, handler.name
+
+
+def test_the_order_mix_authorises_beside_the_reservation_and_voids_a_stock_out():
+    without_stock_outs = capacity.order_mix(authorised=0.8, stock_out=0.0)
+    assert {k: without_stock_outs[k] for k in ("OrderConfirmed", "OrderCancelled", "InventoryReleased",
+                                               "PaymentAuthorised", "PaymentFailed", "PaymentProcessed",
+                                               "PaymentVoided", "NotificationSent", "AuditRecorded")} == pytest.approx(
+        {"OrderConfirmed": 0.8, "OrderCancelled": 0.2, "InventoryReleased": 0.2, "PaymentAuthorised": 0.8,
+         "PaymentFailed": 0.2, "PaymentProcessed": 0.8, "PaymentVoided": 0.0, "NotificationSent": 3.6,
+         "AuditRecorded": 4.6})
+    mix = capacity.order_mix(authorised=0.8, stock_out=0.1)
+    # 10% find no stock: the authorised ones among them are voided, all of them cancelled; only the kept are captured
+    assert mix["InventoryReservationFailed"] == pytest.approx(0.1) and mix["PaymentVoided"] == pytest.approx(0.08)
+    assert mix["OrderConfirmed"] == mix["PaymentProcessed"] == pytest.approx(0.72)
+    assert mix["OrderCancelled"] == pytest.approx(0.28) and mix["InventoryReleased"] == pytest.approx(0.18)
+    assert mix["PaymentAuthorised"] + mix["PaymentFailed"] == mix["PaymentInitiated"] == 1.0
 
 
 def test_the_audit_trail_makes_one_write_and_no_read(monkeypatch):
-    """M1: a trail record is one conditional put; it used to be counted as 2 reads besides (the look-up missed
-    the audit.trail-* entry)."""
+    """A trail record is one conditional put (bench section 2: 1.00 WRU), not a transaction of one item (2)."""
     _only(monkeypatch, AuditRecorded=1.0)  # audit-events: only audit.trail-audit takes it
-    cost = capacity.monthly_cost(_prod(), RATE)
-    writes_only = RATE * capacity.TRAIL_WRU * capacity.DYNAMODB_WRU * capacity.SECONDS_PER_MONTH
-    assert cost["DynamoDB requests"] == pytest.approx(writes_only)
-    assert capacity.reads_per_event("audit.trail-order") == 0
-    assert capacity.calls_per_event("audit.trail-order") == capacity.CALLS_PER_EVENT["audit.trail-*"]
+    assert capacity.dynamodb_units(RATE) == {"audit": _units(write=RATE * capacity.TRAIL_WRU)}
+    assert capacity.TRAIL_WRU == 1.0
+    cost = capacity.monthly_cost(_env("dev"), RATE)
+    assert cost["DynamoDB requests (on demand)"] == pytest.approx(
+        RATE * capacity.DYNAMODB_WRU * capacity.SECONDS_PER_MONTH)
 
 
-def test_reads_are_the_handlers_reads_not_its_calls_but_one(monkeypatch):
-    """A notification's two transactions are writes: of its 3 calls per event one is a read."""
-    _only(monkeypatch, OrderShipped=1.0)  # order-events: notification.order-notices and the order trail
-    cost = capacity.monthly_cost(_prod(), RATE)
-    notices = RATE * (capacity.WRU_PER_EVENT * capacity.DYNAMODB_WRU + 1.0 * capacity.DYNAMODB_RRU)
-    trail = RATE * capacity.TRAIL_WRU * capacity.DYNAMODB_WRU
-    assert cost["DynamoDB requests"] == pytest.approx((notices + trail) * capacity.SECONDS_PER_MONTH)
+def test_a_handler_is_billed_its_measured_units_on_its_table_and_the_key_store(monkeypatch):
+    """A customer notice: its transaction on the notification table and its index, and the key check on the
+    customer key store; its trail record on the audit table."""
+    _only(monkeypatch, OrderShipped=1.0)  # order-events: notification.order-notices, the order trail, nobody else
+    notice = capacity.MEASURED["notification.order-notices"]
+    assert capacity.dynamodb_units(RATE) == {
+        "notification": _units(RATE * notice.wru, RATE * notice.gsi_wru, RATE * notice.rru),
+        capacity.KEY_STORE: _units(write=RATE * notice.key_store_wru, read=RATE * notice.key_store_rru),
+        "audit": _units(write=RATE * capacity.MEASURED["audit.trail-order"].wru)}
+
+
+def test_the_apis_own_writes_are_counted_per_order(monkeypatch):
+    """An order from a cart: the cart created and changed twice, the order (12 WRU + 2 on its index, bench), and a
+    kept order's dispatch and delivery; nothing is consumed in this mix."""
+    _only(monkeypatch, api=True)
+    assert capacity.dynamodb_units(RATE) == {
+        "cart": _units(3 * RATE * 10.0, 3 * RATE * 1.0),
+        "order": _units(RATE * 12.0, RATE * 2.0, RATE * 2.0),
+        capacity.KEY_STORE: _units(read=RATE * 1.0)}
+    _only(monkeypatch, api=True, ShippingDispatched=0.5)  # its consumers write elsewhere: the table has the API's
+    shipping = capacity.dynamodb_units(RATE)["shipping"]
+    assert shipping == _units(2 * 0.5 * RATE * 6.0, 0.0, 2 * 0.5 * RATE * 2.0)
+
+
+def test_provisioned_capacity_is_billed_only_where_cdk_json_provisions_it(monkeypatch):
+    """Prod's listed tables at the target utilisation of what they consume, never under their minimum; dev and
+    staging, prod's user table and the key store on demand."""
+    _only(monkeypatch, AuditRecorded=10.0)  # 20,000 WRU/s on the audit table: above its minimum of 15,000 WCU
+    prod = _prod()
+    audit_wcu = 10 * RATE * capacity.TRAIL_WRU / prod.dynamodb.target_utilisation
+    assert audit_wcu > prod.dynamodb.tables["audit"].min_wcu
+    tables = prod.dynamodb.tables
+    wcu = audit_wcu + sum(t.min_wcu for s, t in tables.items() if s != "audit") + sum(
+        t.index.min_wcu for t in tables.values())
+    rcu = sum(t.min_rcu + t.index.min_rcu for t in tables.values())
+    cost = capacity.monthly_cost(prod, RATE)
+    assert cost["DynamoDB provisioned capacity"] == pytest.approx(
+        (wcu * capacity.DYNAMODB_WCU_HOUR + rcu * capacity.DYNAMODB_RCU_HOUR) * capacity.HOURS_PER_MONTH)
+    assert cost["DynamoDB requests (on demand)"] == 0
+    for env in ("dev", "staging"):
+        cost = capacity.monthly_cost(_env(env), RATE)
+        assert cost["DynamoDB provisioned capacity"] == 0
+        assert cost["DynamoDB requests (on demand)"] == pytest.approx(
+            10 * RATE * capacity.DYNAMODB_WRU * capacity.SECONDS_PER_MONTH)
+    # the key store stays on demand where the service tables are provisioned
+    _only(monkeypatch, OrderShipped=1.0)
+    notice = capacity.MEASURED["notification.order-notices"]
+    assert capacity.monthly_cost(prod, RATE)["DynamoDB requests (on demand)"] == pytest.approx(
+        RATE * (notice.key_store_wru * capacity.DYNAMODB_WRU + notice.key_store_rru * capacity.DYNAMODB_RRU)
+        * capacity.SECONDS_PER_MONTH)
+
+
+def test_a_provisioned_table_over_its_maximum_is_reported(monkeypatch):
+    _only(monkeypatch, AuditRecorded=100.0)  # 200,000 WRU/s: past the audit table's 144,000 maximum
+    shortfalls = capacity.provisioned_shortfalls(_prod(), RATE)
+    assert len(shortfalls) == 1 and shortfalls[0].startswith("audit WCU") and shortfalls[0].endswith("throttles")
+    assert capacity.provisioned_shortfalls(_env("dev"), RATE) == []
+
+
+def test_the_trail_table_holds_its_environments_retention(monkeypatch):
+    """The TTL (cdk.json trailRetentionDays) keeps the table a steady size: the retention's worth of trail records."""
+    _only(monkeypatch, AuditRecorded=1.0)
+    item = "DynamoDB storage (the trail's retention)"
+    per_day_gb = RATE * capacity.RECORD_KB * 86400 / 1e6
+    for config, days in ((_env("dev"), 7), (_prod(), 30), (_env("prod", trailRetentionDays=14), 14)):
+        assert config.trail_retention_days == days
+        assert capacity.monthly_cost(config, RATE)[item] == pytest.approx(
+            per_day_gb * days * capacity.DYNAMODB_GB_MONTH)
+
+
+def test_direct_publish_follows_the_environments_setting(monkeypatch):
+    """Where cdk.json turns directPublish on: a delete per directly published event (1 WRU), a read-back for ~8%
+    of them, 14 ms more per commit of the committers, SQS and KMS endpoints in every AZ."""
+    prod = _prod()
+    assert not capacity.direct_publish(prod) and capacity.direct_publish(_Directly(prod))
+    _only(monkeypatch, OrderCreated=1.0, InventoryReserved=1.0, PaymentInitiated=1.0, PaymentAuthorised=1.0)
+    direct = capacity.direct_events_per_second(RATE)
+    assert direct == pytest.approx({"order": 2 * RATE, "inventory": RATE, "payment": 2 * RATE})  # + the order's audit
+    relayed, published = capacity.dynamodb_units(RATE), capacity.dynamodb_units(RATE, direct=True)
+    for service, events in direct.items():
+        assert published[service]["write"] - relayed[service]["write"] == pytest.approx(events * 1.0)
+        assert published[service]["read"] - relayed[service]["read"] == pytest.approx(events * 0.08)
+    assert capacity.monthly_cost(_Directly(prod), RATE) == capacity.monthly_cost(prod, RATE, direct=True)
+    assert capacity.monthly_cost(prod, RATE) == capacity.monthly_cost(prod, RATE, direct=False)
+    endpoints = {config.name: capacity.interface_endpoints(config) for config in (prod, _env("dev"))}
+    assert endpoints == {"prod": 1, "dev": 3}  # X-Ray; dev's on-demand pollers add Lambda and STS
+    assert capacity.interface_endpoints(_Directly(prod)) == 3 and capacity.interface_endpoints(
+        _Directly(_env("dev"))) == 5
+    handler = catalog.service("payment").handler("order-payments")
+    assert capacity.ms_per_record("payment.order-payments", handler, direct=True) == pytest.approx(
+        capacity.ms_per_record("payment.order-payments", handler) + 14.0)
+    sync = catalog.service("inventory").handler("payment-outcomes")  # not a committer of the critical path
+    assert capacity.ms_per_record("inventory.payment-outcomes", sync, direct=True) == capacity.ms_per_record(
+        "inventory.payment-outcomes", sync)
+
+
+def test_the_model_publishes_directly_from_the_committers_the_catalog_names():
+    if not hasattr(catalog, "DIRECT_PUBLISHERS"):
+        pytest.skip("the catalog names its direct publishers with the direct-publish change")
+    assert capacity.DIRECT_PUBLISHERS == catalog.DIRECT_PUBLISHERS
 
 
 def test_billed_seconds_are_shared_by_the_records_that_run_side_by_side():
@@ -94,30 +220,61 @@ def test_the_archive_puts_one_object_per_trail_invocation(monkeypatch):
     assert cost["S3 archive PUTs"] == pytest.approx(puts * capacity.S3_PUT * capacity.SECONDS_PER_MONTH)
 
 
-def test_the_trail_table_holds_its_retention_not_a_month(monkeypatch):
-    """M6: with a TTL the table is a steady size, the retention's worth of trail records."""
-    _only(monkeypatch, AuditRecorded=1.0)
-    item = f"DynamoDB storage (the trail's {capacity.TRAIL_RETENTION_DAYS} days)"
-    kept_gb = RATE * capacity.RECORD_KB * capacity.TRAIL_RETENTION_DAYS * 86400 / 1e6
-    assert capacity.monthly_cost(_prod(), RATE)[item] == pytest.approx(kept_gb * capacity.DYNAMODB_GB_MONTH)
-    monkeypatch.setattr(capacity, "TRAIL_RETENTION_DAYS", 14)
-    assert capacity.monthly_cost(_prod(), RATE)["DynamoDB storage (the trail's 14 days)"] == pytest.approx(
-        2 * kept_gb * capacity.DYNAMODB_GB_MONTH)
-
-
-def test_the_saga_options_replace_the_relay_hops_and_the_charge_hop():
-    today = capacity.saga_hops()
-    assert today == capacity.saga_hops(direct_publish=False, authorise_beside=False)
-    relays = [h for h in today if "relay" in h[0]]
-    assert len(relays) == 3 and len(today) == 7
+def test_the_saga_as_built_authorises_beside_the_reservation():
+    """The default path is the catalog's: the later of the reservation and the authorisation, each to the handler
+    that confirms; the capture is off it. The path before issue 24 charged after the reservation."""
+    built = capacity.saga_hops()
+    assert built == capacity.saga_hops(direct_publish=False, before_issue_24=False)
+    branches = capacity.saga_branches()
+    assert [[h[0].split(" + ")[1].split(" ")[0] for h in hs if h[0].startswith("ESM")] for hs in branches.values()] \
+        == [["inventory.order-reservations", "order.inventory-outcomes"],
+            ["payment.order-payments", "order.payment-outcomes"]]
+    assert len(built) == 3 and "relay" in built[1][0]
+    assert built[2][1:] == (max(sum(h[1] for h in hs) for hs in branches.values()),
+                            max(sum(h[2] for h in hs) for hs in branches.values()))
+    assert sum(h[1] for h in branches["authorisation"]) > sum(h[1] for h in branches["reservation"])  # the provider
+    assert not any("payment.inventory-outcomes" in h[0] for hs in branches.values() for h in hs)
+    before = capacity.saga_hops(before_issue_24=True)
+    assert len(before) == 7 and sum("relay" in h[0] for h in before) == 3
+    assert any("payment.inventory-outcomes charging" in h[0] for h in before)
+    # direct publish: the two outbox hops on the path (the order's, the authorisation's) become produces
     direct = capacity.saga_hops(direct_publish=True)
-    assert [h[1:] for h in direct if "produce after the commit" in h[0]] == [capacity.PRODUCE_MS] * 3
-    assert sum(h[1] for h in today) - sum(h[1] for h in direct) == pytest.approx(3 * capacity.STREAM_MS[0])
-    beside = capacity.saga_hops(authorise_beside=True)
-    assert len(beside) == 4  # POST, order relay, the slower of reservation and authorisation, confirmation
-    both = {name: (p50_met, p99_met) for name, _, _, p50_met, p99_met in capacity.saga_options()}
-    assert both == {"today": (False, False), "A: publish after the commit": (True, False),
-                    "B: authorise beside the reservation": (False, False), "A + B": (True, True)}
+    assert capacity.saga_total(built)[0] - capacity.saga_total(direct)[0] == pytest.approx(2 * capacity.STREAM_MS[0])
+    met = {name: (p50_met, p99_met) for name, _, _, p50_met, p99_met in capacity.saga_options()}
+    assert list(met.values()) == [(False, False), (False, False), (True, True)]  # before, B on relays, A + B
+
+
+def test_the_provider_bound_partition_is_always_busy_at_the_design_rate():
+    """payment.order-payments holds its partition ~312 ms per invocation: at 2,000 orders/s on prod's 18 partitions
+    one is always running, so a record waits half an invocation (p50), nearly all of it (p99)."""
+    partitions = {t.name: _prod().partition_count(t.name) for t in catalog.TOPICS}
+    wait = capacity.provider_partition(RATE, partitions)
+    assert wait["busy"] == pytest.approx(1.0) and wait["lasts_ms"] == pytest.approx(312.065)
+    assert (wait["wait_p50_ms"], wait["wait_p99_ms"]) == pytest.approx((312.065 / 2, 312.065 * 0.99))
+    # far more partitions than records/s x 0.312 s: each partition idles most of the time
+    sparse = capacity.provider_partition(RATE, {**partitions, "order-events": 6000})
+    assert sparse["busy"] < 0.5 and sparse["wait_p50_ms"] == 0
+
+
+def test_the_order_events_partitions_for_the_loaded_target_are_the_fewest_that_meet_it():
+    prod = _prod()
+    p50_at, p99_at, ceiling = capacity.order_events_partitions_for_target(prod, RATE, direct_publish=True)
+    assert p50_at is not None and p50_at % prod.broker_count == 0 and p99_at is None
+    partitions = {t.name: prod.partition_count(t.name) for t in catalog.TOPICS}
+
+    def loaded_p50(count: int) -> float:
+        return capacity.saga_total(capacity.saga_hops(
+            direct_publish=True, loaded=(RATE, {**partitions, "order-events": count})))[0]
+
+    assert loaded_p50(p50_at) <= capacity.SAGA_TARGET_MS[0] < loaded_p50(p50_at - prod.broker_count)
+    assert (ceiling + sum(n for t, n in partitions.items() if t != "order-events")) * prod.replication_factor \
+        <= prod.partitions_per_broker * prod.broker_count
+
+
+def test_the_figures_before_issue_24_are_the_frozen_ones():
+    assert capacity.per_thousand_orders(capacity.BEFORE_ISSUE_24["prod at 2000/s"], 2000) == pytest.approx(
+        0.129, abs=0.0005)
+    assert sum(capacity.BEFORE_ISSUE_24["dev idle"].values()) == pytest.approx(899, abs=1)
 
 
 def test_partitions_round_up_to_whole_multiples_of_the_brokers():
