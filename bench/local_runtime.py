@@ -33,6 +33,7 @@ import os
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 ORDERS = int(os.environ.get("BENCH_LOCAL_ORDERS", 1000))
@@ -43,6 +44,15 @@ CLOSED_ORDERS = int(os.environ.get("BENCH_LOCAL_CLOSED_ORDERS", 200))
 POLL_SECONDS = 0.1  # each closed-loop client's pace between status reads (start to start)
 SETTLED = frozenset({"CONFIRMED", "CANCELLED"})
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
+
+
+def run_clients(client_loop: Callable[[int], None]) -> None:
+    """The CLIENTS clients, each a thread running ``client_loop(its index)``, until all are done."""
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def moto_requests(aws_port: int) -> dict[str, Any]:
@@ -122,11 +132,7 @@ def open_loop_figures(client: Any, runtime: Any, users: list[str], body: dict[st
                     placed[answer["orderId"]] = started
 
     started = time.monotonic()
-    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_clients(client_loop)
     settled.wait_for(set(placed), 300)
     elapsed = time.monotonic() - started
     after = moto_requests(runtime.stack.aws_port)
@@ -243,11 +249,7 @@ def closed_loop_clients(url: str, bootstrap: str | None, users: list[str], body:
                     break
 
     started = time.monotonic()
-    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_clients(client_loop)
     elapsed = time.monotonic() - started
     if watcher is not None:
         watcher.close()
