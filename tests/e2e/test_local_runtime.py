@@ -364,7 +364,8 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     diagram = Path(os.environ.get("TMPDIR", "/tmp")) / f"{happy}.mmd"
     trace = ops("trace", happy_correlation, "--mermaid", str(diagram))
     assert "OrderCreated" in trace and "InventoryReserved" in trace and "PaymentProcessed" in trace
-    assert "payment->>order: OrderConfirmed" in diagram.read_text()
+    # confirmed by whichever of the reservation and the authorisation came last (docs/decisions.md, 2026-12-05)
+    assert re.search(r"(payment|inventory)->>order: OrderConfirmed", diagram.read_text())
 
     process.send_signal(signal.SIGTERM)
     time.sleep(0.3)
