@@ -294,7 +294,59 @@ def report_tracing(rows: list[dict[str, Any]], first_span_ms: float) -> str:
     return "\n".join(lines)
 
 
+# --- what direct publish adds (issue 24: keep confluent_kafka out of the import path until the first publish) -----
+# The direct publishers' cold start with the setting off and on: the same, since shopstream.direct and the Kafka
+# client are imported by the first commit that publishes (shopstream.transaction), not at import.
+FIRST_PUBLISH = """
+import time, boto3, pydantic, aws_lambda_powertools  # what a function has loaded before its first commit
+from shopstream import aws, config, outbox, transaction
+config.get_settings()
+t = time.perf_counter()
+from shopstream import direct, publisher
+publisher.get_publisher()  # confluent_kafka imported, the librdkafka client made (it connects in the background)
+print(time.perf_counter() - t)
+"""
+
+
+def measure_direct(function: Function) -> dict[str, Any]:
+    """The function's cold start (import and first invocation) without and with SHOPSTREAM_DIRECT_PUBLISH, pairs of
+    fresh interpreters alternating; the difference is the median of the pairs'."""
+    module, attribute = function.handler.rsplit(".", 1)
+    code = FUNCTION.format(module=module, attribute=attribute, event=function.event, clients=list(function.clients))
+    off = {**function.environment, "AWS_LAMBDA_FUNCTION_NAME": function.name.replace(".", "-")}
+    on = {**off, "SHOPSTREAM_DIRECT_PUBLISH": "true"}
+    _run(code, off), _run(code, on)  # warm-up: byte code
+    pairs = [(_run(code, off), _run(code, on)) for _ in range(RUNS)]
+    return {"function": function.name, "off_ms": statistics.median(p[0] for p in pairs) * 1000,
+            "on_ms": statistics.median(p[1] for p in pairs) * 1000,
+            "added_ms": statistics.median(p[1] - p[0] for p in pairs) * 1000}
+
+
+def measure_first_publish() -> float:
+    environment = {"SHOPSTREAM_SERVICE": "order", "SHOPSTREAM_DIRECT_PUBLISH": "true",
+                   "SHOPSTREAM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}  # nothing listens: no connection is waited for
+    _run(FIRST_PUBLISH, environment)
+    return statistics.median(_run(FIRST_PUBLISH, environment) for _ in range(RUNS)) * 1000
+
+
+def report_direct(rows: list[dict[str, Any]], first_publish_ms: float) -> str:
+    lines = ["| function | cold start, direct publish off / on (ms) | added by the setting (ms) |", "|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['function']} | {r['off_ms']:.0f} / {r['on_ms']:.0f} | {r['added_ms']:+.1f} |")
+    lines.append(f"| first direct publish of a loaded function (import shopstream.direct and confluent_kafka, make the "
+                 f"producer) | – | {first_publish_ms:.1f} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--direct-publish"]:
+        from shopstream import catalog
+
+        only = sys.argv[2:] or [ref.replace("-", "_") for ref in sorted(catalog.DIRECT_PUBLISHERS)]
+        rows = [measure_direct(f) for f in functions() if f.name in only]
+        print(report_direct(rows, measure_first_publish()))
+        print(json.dumps(rows))
+        sys.exit(0)
     if sys.argv[1:2] == ["--tracing"]:
         only = sys.argv[2:] or list(TRACED_FUNCTIONS)
         with _Sink() as endpoint:

@@ -10,6 +10,11 @@ With ``partial_batch_response=False`` the mappings behave as Lambda's Kafka mapp
 (docs/decisions.md, 2026-12-05): a response naming failed records is ignored and the whole batch is
 committed; only a function error delivers the batch again, whole, and a batch is never given up. The
 consumers are configured for it (Settings.partial_batch_response), as the stacks configure them there.
+
+With ``direct_publish`` the critical path's committers also publish their events right after the commit
+(shopstream.direct) through the process's publisher, whose records join the topics after each call; the relays
+hold a ``direct`` item back until its grace has passed on the bus's logical clock (``now``: every relay poll and
+delivery is a tick), so a seed replays exactly.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from shopstream.consumer import EventConsumer
 from shopstream.outbox import OutboxRelay
 from shopstream.publisher import InMemoryPublisher
 from shopstream.wire import OutgoingRecord, msk_event, msk_record
+
+TICK_SECONDS = 0.05  # the bus's logical clock: each relay poll and each delivery moves it on this much
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -71,6 +78,8 @@ class InProcessBus:
     # How a batch's key groups run (shopstream.batch): None, one record at a time; the simulation passes a seeded
     # interleaving, the orders the catalog's concurrency allows on AWS, on this one thread.
     run_groups: GroupRunner | None = None
+    direct_publish: bool = False  # as an environment with cdk.json's directPublish on
+    ticks: int = 0  # relay polls and deliveries so far: the logical clock (``now``)
     _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,7 +101,7 @@ class InProcessBus:
                     consumer.concurrency = 1 if self.run_groups is None else consumer.spec.concurrency
                     consumer.run_groups = self.run_groups
         self.relay_publisher = InMemoryPublisher()
-        self.relay = OutboxRelay(self.relay_publisher)
+        self.relay = OutboxRelay(self.relay_publisher, hold_back=True)
         for topic in catalog.TOPICS:
             self.log[topic.name] = {p: [] for p in range(topic.partitions)}
 
@@ -101,11 +110,31 @@ class InProcessBus:
         key = (service, handler)
         if key not in self._settings:  # built once: reading settings costs more than a DynamoDB call
             settings = naming.function_settings(
-                service, handler, dlq_url=self.queue_urls[naming.dlq(service, handler)] if handler else None)
+                service, handler, dlq_url=self.queue_urls[naming.dlq(service, handler)] if handler else None,
+                direct_publish=self.direct_publish)
             if handler and not self.partial_batch_response:
                 settings = settings.model_copy(update={"partial_batch_response": False})
             self._settings[key] = settings
         return self._settings[key]
+
+    def relay_settings(self, service: str) -> Settings:
+        key = (service, names.RELAY)
+        if key not in self._settings:
+            self._settings[key] = naming.function_settings(service, relay=True, direct_publish=self.direct_publish)
+        return self._settings[key]
+
+    def now(self) -> float:
+        """The logical clock, in seconds (shopstream.direct's grace is measured on it: ``direct.set_clock``)."""
+        return self.ticks * TICK_SECONDS
+
+    def _collect_direct(self) -> None:
+        """What the functions published directly (the process's publisher, when it keeps records) joins the topics."""
+        if self.direct_publish:
+            from shopstream.publisher import installed_publisher
+
+            publisher = installed_publisher()
+            if publisher is not None and hasattr(publisher, "records"):
+                self.append_published(publisher)
 
     # --- the API ------------------------------------------------------------------------
     def call(self, service: str, method: str, path: str, *, user: str = "u-1", admin: bool = False,
@@ -120,15 +149,21 @@ class InProcessBus:
         """The API function's answer: status, body and headers."""
         sent = {**({"x-correlation-id": correlation_id} if correlation_id else {}), **(headers or {})}
         event = http_event(method, path, body=body, claims=claims_for(user, admin=admin), headers=sent)
-        with override_settings(self.settings_for(service)):
-            response = self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
+        try:
+            with override_settings(self.settings_for(service)):
+                response = self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
+        finally:
+            self._collect_direct()
         answer = json.loads(response["body"]) if response.get("body") else None
         return response["statusCode"], answer, dict(response.get("headers") or {})
 
     def run_schedule(self, service: str, entry: str, *args: Any) -> Any:
-        with override_settings(self.settings_for(service)):
-            logic = importlib.import_module(f"{service}.logic")
-            return getattr(logic, entry)(*args)
+        try:
+            with override_settings(self.settings_for(service)):
+                logic = importlib.import_module(f"{service}.logic")
+                return getattr(logic, entry)(*args)
+        finally:
+            self._collect_direct()
 
     # --- moving events ---------------------------------------------------------------------
     def _stream_relay(self, service: str) -> StreamRelay:
@@ -139,7 +174,7 @@ class InProcessBus:
             arn = aws.client("dynamodb").describe_table(TableName=naming.table(service))["Table"]["LatestStreamArn"]
             give_up = self._give_up(service, names.RELAY) if self.give_up_after is not None else None
             self.relays[service] = StreamRelay(service, StreamReader(aws.client("dynamodbstreams"), arn),
-                                               self.settings_for(service), retry_attempts=self.give_up_after,
+                                               self.relay_settings(service), retry_attempts=self.give_up_after,
                                                give_up=give_up)
         return self.relays[service]
 
@@ -148,12 +183,13 @@ class InProcessBus:
         lands on the in-memory topics."""
         from shopstream import transaction
 
+        self.ticks += 1
         table = naming.table(service)
         if self.relayed_at.get(service) == transaction.commits[table]:
             return 0  # nothing was written since the stream was read to its end
         committed = transaction.commits[table]
         moved, complete = self._stream_relay(service).poll(
-            OutboxRelay(publisher) if publisher is not None else self.relay)
+            OutboxRelay(publisher, hold_back=True) if publisher is not None else self.relay)
         if complete:
             self.relayed_at[service] = committed
         self.append_published(publisher or self.relay_publisher)
@@ -198,6 +234,7 @@ class InProcessBus:
         batch = [msk_record(topic=handler.topic, partition=partition, offset=offset, key=r.key.encode(),
                             value=r.value, headers=list(r.headers))
                  for offset, r in enumerate(records[start:start + (batch_size or self.batch_size)], start=start)]
+        self.ticks += 1
         if not batch:
             return 0
         consumer = getattr(self.consumer_modules[spec.name], handler.entry)
@@ -213,6 +250,8 @@ class InProcessBus:
                     # A function error (Powertools raises when every record failed): Lambda
                     # retries the whole batch.
                     response = {"batchItemFailures": [{"itemIdentifier": {"offset": start}}]}
+                finally:
+                    self._collect_direct()
         failed = [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]]
         if failed:
             cursor.next_offset = min(failed)

@@ -39,6 +39,11 @@ reads then depended on whether a write was the first to its item: for the audit 
 windows, on whether the seeded simulation's events crossed a minute of the wall clock, so a seed's trace
 did not always replay.
 
+7. TransactWriteItems honours ClientRequestToken, as DynamoDB does: a repeat of a request with the same token
+within 10 minutes succeeds without writing again; the same token with other parameters is refused
+(IdempotentParameterMismatchException). moto ignores the token, so a commit whose answer was lost and that is
+sent again (shopstream.transaction) would meet its own writes and fail their conditions.
+
 All upstream-worthy; kept here, pinned to the version they were written against.
 """
 
@@ -76,7 +81,51 @@ def apply() -> None:
     _parse_update_expressions_once()
     _list_action_methods_once()
     _one_record_for_a_creating_update()
+    _honour_client_request_tokens()
     _applied = True
+
+
+# "A client request token is valid for 10 minutes after the first request that uses it is completed"
+# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+CLIENT_TOKEN_SECONDS = 600
+
+
+def _honour_client_request_tokens() -> None:
+    import hashlib
+    import time
+
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.exceptions import DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    class IdempotentParameterMismatch(DynamodbException):
+        def __init__(self) -> None:
+            super().__init__("com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                             "The request uses the same client token as a previous, but non-identical request.")
+
+    general = DynamoHandler.transact_write_items
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return general(self)
+        seen: dict[str, tuple[str, float]] = self.dynamodb_backend.__dict__.setdefault("_client_tokens", {})
+        digest = hashlib.sha256(json.dumps(self.body["TransactItems"], sort_keys=True, default=_wire_value).encode()
+                                ).hexdigest()
+        now = time.time()
+        previous = seen.get(token)
+        if previous is not None and now - previous[1] < CLIENT_TOKEN_SECONDS:
+            if previous[0] != digest:
+                raise IdempotentParameterMismatch()
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        result = general(self)  # raises when refused: a refused request's token is not kept
+        while seen and now - next(iter(seen.values()))[1] >= CLIENT_TOKEN_SECONDS:  # oldest first
+            del seen[next(iter(seen))]
+        seen.pop(token, None)
+        seen[token] = (digest, now)
+        return result
+
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _wire_value(value: Any) -> Any:

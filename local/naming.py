@@ -47,12 +47,13 @@ def mapping_id(service: str, owner: str) -> str:
 
 
 def function_settings(service: str, handler: str | None = None, *, bootstrap_servers: str = "",
-                      dlq_url: str | None = None) -> Settings:
+                      dlq_url: str | None = None, relay: bool = False, direct_publish: bool = False) -> Settings:
     """What a function reads from the environment CDK gives it, with the local resource names.
 
     The one place the local runner, the in-process bus and the operations CLI get a function's
     settings from (through the same ``function_environment`` the stacks use).
-    Without a handler these are the API's settings (a schedule shares them locally).
+    Without a handler these are the API's settings (a schedule shares them locally), or with ``relay`` the
+    outbox relay's. ``direct_publish``: as an environment with cdk.json's ``directPublish`` on.
     """
     from shopstream.config import settings_from
 
@@ -62,7 +63,8 @@ def function_settings(service: str, handler: str | None = None, *, bootstrap_ser
         bootstrap_servers=bootstrap_servers, kafka_auth="none", handler=spec.handler(handler) if handler else None,
         dlq_url=dlq_url, audit_archive_bucket=AUDIT_ARCHIVE_BUCKET, notification_channel="table",
         customer_keys_table=CUSTOMER_KEYS_TABLE, customer_data_key=CUSTOMER_DATA_KEY,
-        request_fingerprint_key=REQUEST_FINGERPRINT_KEY, api=handler is None)
+        request_fingerprint_key=REQUEST_FINGERPRINT_KEY, api=handler is None and not relay, relay=relay,
+        direct_publish=direct_publish)
     return settings_from({**environment, "AWS_REGION": "eu-west-1"})
 
 

@@ -18,7 +18,9 @@ BATCH_SIZE = 100  # the relay mapping's batch size (stacks/service/consumers.py)
 class StreamRelay:
     """New stream records in batches, the relay invoked on each; a shard resumes at the first record
     the relay reported failed (the ones after it are published again: consumers drop them by eventId).
-    Only outbox inserts are batched, as the stack's filter on the relay's mapping lets only them through.
+    Only outbox inserts are batched, as the stack's filter on the relay's mapping lets only them through, and
+    where direct publish is on the outbox deletes that show an event was published (shopstream.direct). A batch
+    the relay held back (``heldBack``: an item still in its grace) resumes there without counting an attempt.
     With ``retry_attempts``, a batch that keeps failing is given up: its invocation record (Lambda's
     ``DDBStreamBatchInfo`` and the stream records) goes to ``give_up`` and the shard moves on."""
 
@@ -33,7 +35,8 @@ class StreamRelay:
         moved, complete = 0, True
         for shard_id, read in self.reader.read():
             moved += len(read)
-            records = [r for r in read if _outbox_insert(r)]
+            wanted = _outbox_change if self.settings.direct_publish else _outbox_insert
+            records = [r for r in read if wanted(r)]
             shard_done = True
             for start in range(0, len(records), BATCH_SIZE):
                 batch = records[start:start + BATCH_SIZE]
@@ -42,7 +45,9 @@ class StreamRelay:
                 failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
                 done = next((batch[:i] for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed),
                             batch)
-                if len(done) < len(batch) and not self._given_up(shard_id, batch[len(done):]):
+                held = len(done) < len(batch) and batch[len(done)]["dynamodb"]["SequenceNumber"] == result.get(
+                    "heldBack")
+                if len(done) < len(batch) and (held or not self._given_up(shard_id, batch[len(done):])):
                     if done:
                         self.reader.advance(shard_id, done[-1])
                     complete = shard_done = False
@@ -68,6 +73,14 @@ def _outbox_insert(record: dict[str, Any]) -> bool:
     """What the relay mapping's filter lets through: inserts of outbox items."""
     key = record.get("dynamodb", {}).get("Keys", {}).get("pk", {}).get("S", "")
     return record.get("eventName") == "INSERT" and key.startswith(OUTBOX_PREFIX)
+
+
+def _outbox_change(record: dict[str, Any]) -> bool:
+    """What the relay mapping's filters let through where direct publish is on: inserts of outbox items, and their
+    deletes by a function (a delete by TTL names DynamoDB as its ``userIdentity``)."""
+    key = record.get("dynamodb", {}).get("Keys", {}).get("pk", {}).get("S", "")
+    return _outbox_insert(record) or (record.get("eventName") == "REMOVE" and key.startswith(OUTBOX_PREFIX)
+                                      and "userIdentity" not in record)
 
 
 def failure_record(service: str, stream_arn: str, shard_id: str, batch: list[dict[str, Any]],

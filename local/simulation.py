@@ -13,7 +13,11 @@ schedule over the in-process bus (real consumer runtime, real relay, moto), mixi
   (the broker keeps the order within a partition), some delivered twice;
 - relay polls of one service's stream, with publishes that fail or whose acknowledgement is lost;
 - transient errors just before or just after a DynamoDB commit, and crashes just after one (the
-  idempotency record stays in progress until its Lambda timeout);
+  idempotency record stays in progress until its Lambda timeout); a commit's answer lost (sent again with its
+  ClientRequestToken, or every answer lost);
+- in every other seed, the critical path's events published right after their commit (shopstream.direct), with
+  a crash between the commit and the publish, the broker refusing, the delete after the publish lost (the relay
+  publishes the event a second time), the relay holding direct items back through their grace (a logical clock);
 - provider timeouts after an authorisation, a capture, a void or a refund was recorded;
 - the bad day: a handler that fails every delivery for a while (its mapping gives the batches up into the
   failed-batch bucket), a broker that refuses every publish for a while (the relays give their batches
@@ -73,6 +77,7 @@ LOG_EVERY = 8  # one seed in this many keeps every log line, to look for persona
 # One seed in this many runs the mappings as on-demand Kafka mappings do (dev's): no partial batch response, no
 # give-up; the consumers fail a batch whole (local/bus.py, docs/decisions.md 2026-12-05).
 WHOLE_BATCH_EVERY = 4
+DIRECT_PUBLISH_EVERY = 2  # the odd seeds publish the critical path's events right after their commit
 JUNK = ("empty_value", "not_json", "invalid_envelope", "unknown_event_type", "unsupported_version", "invalid_data",
         "wrong_topic", "nested_too_deep", "unstorable", "unbuildable")  # poison that no fix makes applicable
 
@@ -149,6 +154,11 @@ class Chaos:
     redrive: float = 0.015
     retention: float = 0.004
     outbox_expiry: float = 0.004
+    # a commit's answer lost (every commit; per attempt of a handler's), and direct publish (the odd seeds)
+    commit_answer_lost: float = 0.03
+    crash_before_publish: float = 0.05
+    direct_publish_refused: float = 0.1
+    delete_after_publish_lost: float = 0.1
 
 
 def _sim_context() -> Any:
@@ -171,11 +181,20 @@ class _FlakyPublisher:
     def publish(self, record: Any) -> None:
         self.pending.append(record)
 
+    def deliver(self, records: Any, timeout: float) -> None:
+        """A function's direct publish (shopstream.direct): the same faults, and now and then the broker refuses."""
+        self.pending += records
+        self.flush()
+
     def flush(self) -> None:
         from shopstream.publisher import PublishError
 
         failed: dict[str, str] = {}
         down = self.simulation.broker_down > 0
+        direct = self.simulation.publishing_directly
+        if direct and self.simulation.faulty and self.simulation.roll() < self.simulation.chaos.direct_publish_refused:
+            self.simulation.paths["direct publish refused by the broker"] += 1
+            down = True
         for record in self.pending:
             roll = self.simulation.roll()
             if down or (self.simulation.faulty_publish and roll < self.simulation.chaos.publish_fails):
@@ -188,6 +207,8 @@ class _FlakyPublisher:
         self.pending = []
         if failed:
             self.simulation.faults["publish"] += len(failed)
+            if direct:
+                self.simulation.paths["direct: not acknowledged (the relay publishes)"] += 1
             raise PublishError(failed)
 
 
@@ -234,6 +255,9 @@ class Simulation:
         self.crashes = True  # an operator's command is never crashed (see _redrive)
         self.faulty_publish = True
         self.clock = 0
+        self.direct = seed % DIRECT_PUBLISH_EVERY == 1  # the critical path publishes right after its commits
+        self.publishing_directly = False  # a function's direct publish is being flushed
+        self._losing: tuple[Any, int] | None = None  # (transaction, answers still to lose)
         # the bad day
         self.outages: dict[str, int] = {}  # handler -> deliveries that still fail
         self.broker_down = 0  # relay polls that still fail
@@ -274,7 +298,7 @@ class Simulation:
         from local.bus import InProcessBus
         from notification import senders
         from payment import provider as payment_provider
-        from shopstream import transaction
+        from shopstream import direct, transaction
         from shopstream.batch import SeededInterleaving
         from shopstream.publisher import set_publisher
 
@@ -289,24 +313,34 @@ class Simulation:
             whole_batch = self.seed % WHOLE_BATCH_EVERY == 1
             # A batch's keys in an order of their own seed: what key-parallel handlers may do on AWS.
             self.bus = InProcessBus(queue_urls=queues, seed=self.seed, give_up_after=GIVE_UP_AFTER,
-                                    partial_batch_response=not whole_batch,
+                                    partial_batch_response=not whole_batch, direct_publish=self.direct,
                                     run_groups=SeededInterleaving(random.Random(f"interleave-{self.seed}")))
             if whole_batch:
                 self.paths["whole-batch mappings"] += 1
             self.publisher = _FlakyPublisher(self)
-            set_publisher(self.publisher)  # what the operator's relay redrive publishes with
+            set_publisher(self.publisher)  # what the operator's relay redrive and the direct publishes use
             payment_provider.provider = _ChaosProvider(self)
             senders.install(self.sender)
-            transaction.set_commit_hooks(before=self._before_commit, after=self._after_commit)
+            transaction.set_commit_hooks(before=self._before_commit, after=self._after_commit,
+                                         acknowledged=self._acknowledged)
             transaction.add_commit_listener(self._committed)
+            # The grace on the bus's clock (a step is a tick): a direct item is relayed as the steps go by.
+            direct.set_clock(self.bus.now, sleep=lambda _seconds: None)
+            direct.set_fault_hook(self._direct_fault)
+            self._restore += [direct.set_clock, partial(direct.set_fault_hook, None)]
+            if self.direct:
+                self.paths["seeds publishing directly"] += 1
             self._observe()
             if self.seed % LOG_EVERY == 0:
                 self._capture_logs()
+            relayed = Counter(direct.relayed)
             try:
                 self._setup()
                 self._chaos()
                 self._drain()
                 violations = check(self)
+                for what, count in (direct.relayed - relayed).items():
+                    self.paths[f"relay, direct items: {what}"] += count
             finally:
                 for restore in reversed(self._restore):
                     restore()
@@ -779,6 +813,48 @@ class Simulation:
         if roll < self.chaos.crash_after_commit + self.chaos.fault_after_commit:
             self.faults["after-commit"] += 1
             raise InjectedFault("injected after the commit (the response was lost)")
+
+    def _acknowledged(self, uow: Any) -> None:
+        """A transaction's answer lost after it was written: sent again with its token (DynamoDB answers success,
+        local/moto_patches.py), or now and then every answer lost, so the function fails after committing and
+        its events wait for the relay."""
+        from botocore.exceptions import ReadTimeoutError
+
+        if self._losing is not None and self._losing[0] is uow:
+            left = self._losing[1] - 1
+            self._losing = (uow, left) if left else None
+            raise ReadTimeoutError(endpoint_url="injected: the answer was lost again")
+        if not self.faulty or self.roll() >= self.chaos.commit_answer_lost:
+            return
+        self.faults["answer-lost"] += 1
+        if self.roll() < 0.3:
+            from shopstream.transaction import ACKNOWLEDGEMENT_RETRIES
+
+            self._losing = (uow, ACKNOWLEDGEMENT_RETRIES)
+            self._committed(uow)  # written, though the function never hears it
+            self.interrupted_sends.update(_sending(uow))  # a notice recorded SENDING is never handed over
+            self.paths["commit answer lost every time (the relay publishes)"] += 1
+        else:
+            self.paths["commit answer lost (sent again with its token)"] += 1
+        raise ReadTimeoutError(endpoint_url="injected: the answer was lost")
+
+    def _direct_fault(self, stage: str) -> None:
+        """Faults of a direct publish (shopstream.direct): at "publish" the function may crash between its commit
+        and the publish; at "delete" (the broker acknowledged) the delete may be lost, or the function crash."""
+        self.publishing_directly = stage == "publish"
+        if stage == "publish":
+            self.paths["direct publishes"] += 1
+            if self.faulty and self.crashes and self.roll() < self.chaos.crash_before_publish:
+                self.publishing_directly = False
+                self.faults["crash-before-publish"] += 1
+                self.paths["direct: crash between commit and publish"] += 1
+                raise InjectedCrash("crashed after the commit, before publishing its events")
+        elif stage == "delete" and self.faulty and self.roll() < self.chaos.delete_after_publish_lost:
+            self.faults["delete-lost"] += 1
+            self.paths["direct: published, its delete lost (published again by the relay)"] += 1
+            if self.crashes and self.roll() < 0.5:
+                raise InjectedCrash("crashed after publishing, before deleting the outbox items")
+            raise InjectedFault("injected: the outbox items' delete failed")
 
     # --- commands ----------------------------------------------------------------------------
     def _call(self, service: str, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:

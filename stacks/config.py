@@ -326,6 +326,11 @@ class EnvironmentConfig(_Model):
     # The only role that may disable or schedule the deletion of the keys that protect customer data (the
     # customer-data key, the audit archive's key); made outside these stacks (docs/runbooks/customer-data-key.md).
     break_glass_role_name: str = Field(default="shopstream-break-glass", pattern=IAM_ROLE_NAME_PATTERN)
+    # The critical path's committers (catalog.DIRECT_PUBLISHERS) publish their events right after their commit, the
+    # outbox relays as the fallback (shopstream.direct): a stream hop less per step of the order. They then run in
+    # the VPC, produce to MSK with IAM and reach DynamoDB, SQS and KMS through VPC endpoints (stacks/network.py).
+    # Off: every event goes through its relay, as in dev (docs/decisions.md, 2026-12-05).
+    direct_publish: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:

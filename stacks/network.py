@@ -3,8 +3,11 @@ and the network interfaces of the MSK event source mappings' pollers.
 
 Nothing else runs in the VPC (docs/decisions.md, 2026-11-29): consumers, API and schedule functions
 reach AWS APIs over their public endpoints. The only AWS APIs called from inside are the pollers' on-failure
-destinations: S3 (a given-up batch) and SQS, X-Ray's OTLP endpoint (the relays' spans), and, where the mappings'
-pollers run on demand, Lambda and STS (docs/decisions.md, 2026-12-05).
+destinations: S3 (a given-up batch) and SQS, X-Ray's OTLP endpoint (the relays' spans), where the mappings'
+pollers run on demand, Lambda and STS (docs/decisions.md, 2026-12-05). Where direct publish is on (cdk.json
+``directPublish``), the critical path's committers also run here, producing to the brokers
+themselves: they reach DynamoDB, SQS (their dead letters) and KMS (personal data, request fingerprints) through
+endpoints, and so do the relays' read-backs (docs/decisions.md, 2026-12-05).
 tests/infra/test_readiness.py derives what each function calls from its code and checks it can be reached
 from where it runs.
 """
@@ -90,3 +93,13 @@ class NetworkStack(cdk.Stack):
                     name, service=service, private_dns_enabled=True,
                     subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
                     security_groups=[self.poller_endpoints_sg], open=False)
+        if config.direct_publish:
+            # DynamoDB: a gateway endpoint (free) on the subnets' route tables. SQS and KMS: interface endpoints,
+            # billed per AZ and hour (tools/capacity.py), admitting the functions' security group on 443.
+            self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+            for name, service in (("Sqs", ec2.InterfaceVpcEndpointAwsService.SQS),
+                                  ("Kms", ec2.InterfaceVpcEndpointAwsService.KMS)):
+                self.vpc.add_interface_endpoint(
+                    name, service=service, private_dns_enabled=True,
+                    subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                    security_groups=[self.endpoints_sg], open=False)

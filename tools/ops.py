@@ -373,9 +373,16 @@ def _relay_records(letter: Letter) -> tuple[list[Any], str | None]:
         return [], letter.missing or "no invocation record"
     named = failed_batches.named_count(body)
     if letter.stored or failed_batches.payload(body) is not None:
-        found = [stored_record(r.get("dynamodb", {}).get("NewImage") or {})
-                 for r in failed_batches.stream_records(body)]
+        records = failed_batches.stream_records(body)
+        # Where direct publish is on, the batch also holds the deletes of items their function published: those
+        # items are not published again, and no delete counts as an event.
+        removed = {(r["dynamodb"]["Keys"]["pk"]["S"], r["dynamodb"]["Keys"]["sk"]["S"]) for r in records
+                   if r.get("eventName") == "REMOVE" and "pk" in r.get("dynamodb", {}).get("Keys", {})}
+        inserts = [r.get("dynamodb", {}).get("NewImage") or {} for r in records if r.get("eventName") != "REMOVE"]
+        found = [stored_record(image) for image in inserts
+                 if (image.get("pk", {}).get("S"), image.get("sk", {}).get("S")) not in removed]
         events = [event for event in found if event is not None]
+        named = len(found) if records else named
     else:
         events = [record_of_item(item) for item in outbox_items_between(*failure_window(body))]
     return events, (f"{named - len(events)} of the {named} events it names were not found"

@@ -44,7 +44,8 @@ class ServiceConstruct(Construct):
             self.monitoring.table_throttled(self.data.table, [index for index, _, _ in catalog.SERVICE_TABLE.indexes])
         self.functions = ServiceFunctions(self, spec=spec, config=config, network=network, platform=platform,
                                           data=self.data, monitoring=self.monitoring, layers=layers,
-                                          bootstrap_servers=bootstrap_servers, removal=removal)
+                                          bootstrap_servers=bootstrap_servers, removal=removal,
+                                          cluster_arn=cluster_arn)
         consumers = ServiceConsumers(self, self.functions, cluster_arn=cluster_arn)
         for handler in spec.handlers:
             consumers.consumer(handler)

@@ -108,7 +108,10 @@ class ServiceConsumers:
     def relay(self) -> None:
         f = self.functions
         dlq = f.dead_letter_queue("Relay", names.RELAY)
-        function = f.create("Relay", RELAY_HANDLER, kind="relay", environment=f.environment(),
+        environment = f.environment(relay=True)
+        # The fallback of functions that publish directly (shopstream.direct): it reads back their items.
+        fallback = environment.get(catalog.DIRECT_PUBLISH_ENV) == "true"
+        function = f.create("Relay", RELAY_HANDLER, kind="relay", environment=environment,
                             timeout=cdk.Duration.seconds(30),
                             unscoped="dynamodb:ListStreams (the stream's pollers list the table's streams)")
         f.allow_dead_letters(function, dlq)
@@ -121,11 +124,21 @@ class ServiceConsumers:
         # ListStreams takes no resource: only "*" grants it (no resource types in the Service Authorization
         # Reference; https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
         f.allow(function, ["dynamodb:ListStreams"], ["*"])
-        f.allow(function, ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [self.cluster_arn])
-        f.allow(function, ["kafka-cluster:WriteDataIdempotently"], [self.cluster_arn])
-        if self.spec.produces_topics:
-            f.allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
-                    [topic_arn(self.cluster_arn, t) for t in self.spec.produces_topics])
+        f.allow_producing(function)
+        # Only outbox inserts reach the relay; where it is a fallback, also the deletes that show a function
+        # published its events (not TTL's, which name DynamoDB's service principal as their userIdentity:
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
+        filters = [lambda_.FilterCriteria.filter({
+            "eventName": lambda_.FilterRule.is_equal("INSERT"),
+            "dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with(OUTBOX_PREFIX)}}},
+        })]
+        if fallback:
+            f.allow(function, ["dynamodb:BatchGetItem"], [f.data.table.table_arn])
+            filters.append(lambda_.FilterCriteria.filter({
+                "eventName": lambda_.FilterRule.is_equal("REMOVE"),
+                "dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with(OUTBOX_PREFIX)}}},
+                "userIdentity": {"type": lambda_.FilterRule.not_exists()},
+            }))
         mapping = lambda_.EventSourceMapping(
             self.scope, "RelayMapping",
             target=function,
@@ -144,11 +157,7 @@ class ServiceConsumers:
             retry_attempts=10_000,
             max_record_age=cdk.Duration.hours(12),
             on_failure=BucketDestination(f.data.failed_batches),
-            # Only outbox inserts reach the relay.
-            filters=[lambda_.FilterCriteria.filter({
-                "eventName": lambda_.FilterRule.is_equal("INSERT"),
-                "dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with(OUTBOX_PREFIX)}}},
-            })],
+            filters=filters,
         )
         f.give_up_into_failed_batches(mapping, function, dlq)
 

@@ -22,6 +22,7 @@ from constructs import Construct
 from shopstream import catalog, failed_batches, names, personal
 from shopstream import tracing as tracing_settings
 from stacks.config import EnvironmentConfig, log_retention
+from stacks.kafka_arns import topic_arn
 from stacks.layers import ARCHITECTURE, RUNTIME, layers_fingerprint
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.network import NetworkStack
@@ -54,6 +55,9 @@ LAMBDA_FUNCTION_NAME_MAX = 64  # https://docs.aws.amazon.com/lambda/latest/api/A
 #   relay      yes     yes
 #   api        no      no
 #   schedule   no      no
+# Where direct publish is on, a consumer or API that publishes its events itself (catalog.DIRECT_PUBLISHERS: its
+# environment says so) opens its own connection to the brokers too, so it runs in the VPC (docs/decisions.md,
+# 2026-12-05).
 # None has Lambda's active tracing: every function sends OpenTelemetry spans to X-Ray's OTLP endpoint itself
 # (shopstream.tracing; docs/decisions.md, 2026-12-04), the relays through the VPC's X-Ray endpoint.
 KINDS = {"consumer": (False, True), "relay": (True, True), "api": (False, False), "schedule": (False, False)}
@@ -94,10 +98,11 @@ class ServiceFunctions:
 
     def __init__(self, scope: Construct, *, spec: catalog.ServiceSpec, config: EnvironmentConfig,
                  network: NetworkStack, platform: PlatformStack, data: ServiceData, monitoring: Monitoring,
-                 layers: list[lambda_.ILayerVersion], bootstrap_servers: str, removal: cdk.RemovalPolicy):
+                 layers: list[lambda_.ILayerVersion], bootstrap_servers: str, removal: cdk.RemovalPolicy,
+                 cluster_arn: str):
         self.scope, self.spec, self.config, self.network, self.platform = scope, spec, config, network, platform
         self.data, self.monitoring, self.layers = data, monitoring, layers
-        self.bootstrap_servers, self.removal = bootstrap_servers, removal
+        self.bootstrap_servers, self.removal, self.cluster_arn = bootstrap_servers, removal, cluster_arn
         self.functions: dict[str, lambda_.Function] = {}
         self.queues: dict[str, sqs.Queue] = {}
         self.notifications_acknowledged = False
@@ -116,6 +121,9 @@ class ServiceFunctions:
                snap_start: bool = False, unscoped: str | None = None) -> lambda_.Function:
         """``unscoped``: what else the function is allowed on every resource ("*"), for the acknowledgement."""
         in_vpc, eni_actions = KINDS[kind]
+        publishes_directly = kind != "relay" and environment.get(catalog.DIRECT_PUBLISH_ENV) == "true"
+        if publishes_directly:
+            in_vpc = eni_actions = True
         function_name = names.function(self.config.prefix, self.spec.name, name)
         if len(function_name) > LAMBDA_FUNCTION_NAME_MAX:
             raise ValueError(f"function name {function_name!r} has {len(function_name)} characters; Lambda allows "
@@ -149,6 +157,8 @@ class ServiceFunctions:
         # The layer ARNs arrive as deploy-time parameters: a published version must still change
         # whenever a layer's content does.
         function.invalidate_version_based_on(layers_fingerprint())
+        if publishes_directly:
+            self.allow_producing(function)
         wildcards = [what for what, needed in (("ec2 network-interface actions (VPC access, MSK event source "
                                                "mapping pollers)", eni_actions), ("X-Ray span writes (OTLP)", True),
                                               (unscoped, unscoped is not None)) if needed]
@@ -158,7 +168,7 @@ class ServiceFunctions:
         return function
 
     def environment(self, handler: catalog.HandlerSpec | None = None, dlq: sqs.Queue | None = None, *,
-                    api: bool = False) -> dict[str, str]:
+                    api: bool = False, relay: bool = False) -> dict[str, str]:
         return catalog.function_environment(
             self.spec, environment=self.config.name, table_name=self.data.table.table_name,
             idempotency_table_name=self.data.idempotency_table.table_name, bootstrap_servers=self.bootstrap_servers,
@@ -167,8 +177,8 @@ class ServiceFunctions:
             notification_channel="ses", customer_keys_table=self.platform.customer_keys.table_name,
             customer_data_key=self.platform.customer_data_key.key_arn,
             user_pool_id=self.platform.user_pool.user_pool_id,
-            request_fingerprint_key=self.platform.request_fingerprint_key.key_arn, api=api,
-            extra=self.config.service_settings(self.spec.name),
+            request_fingerprint_key=self.platform.request_fingerprint_key.key_arn, api=api, relay=relay,
+            direct_publish=self.config.direct_publish, extra=self.config.service_settings(self.spec.name),
         )
 
     def dead_letter_queue(self, name: str, owner: str) -> sqs.Queue:
@@ -193,6 +203,14 @@ class ServiceFunctions:
     def allow_table(self, function: lambda_.Function) -> None:
         arn = self.data.table.table_arn
         self.allow(function, TABLE_ACTIONS, [arn, *(f"{arn}/index/{i}" for i, _, _ in catalog.SERVICE_TABLE.indexes)])
+
+    def allow_producing(self, function: lambda_.Function) -> None:
+        """Produce the service's events to MSK with IAM, idempotently (the relay, and a direct publisher)."""
+        self.allow(function, ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [self.cluster_arn])
+        self.allow(function, ["kafka-cluster:WriteDataIdempotently"], [self.cluster_arn])
+        if self.spec.produces_topics:
+            self.allow(function, ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
+                       [topic_arn(self.cluster_arn, t) for t in self.spec.produces_topics])
 
     def allow_idempotency(self, function: lambda_.Function) -> None:
         self.allow(function, IDEMPOTENCY_ACTIONS, [self.data.idempotency_table.table_arn])

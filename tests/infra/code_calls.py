@@ -12,6 +12,11 @@ code is not read; the few library entry points that call AWS or open network con
 Over-approximation is the safe side: a function may be reported as calling an API it never calls
 at run time (every consumer of a service shares its consumers module), never the reverse, as long as
 clients are made through a literal service name.
+
+A module in GATED runs only where an environment variable turns it on (shopstream.direct: direct publish). What
+code reaches only through it is reported apart (``Calls.gated``), and counts for a function whose environment
+sets the variable (``Calls.under``): the brokers for the critical path's committers where cdk.json's
+``directPublish`` is on, and for no other function that commits.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ THIRD_PARTY: dict[tuple[str, str], str] = {
     ("confluent_kafka.admin", "AdminClient"): KAFKA,
 }
 # MSKAuthTokenProvider.generate_auth_token signs locally with the function's credentials: no call.
+# Modules imported only where an environment variable is "true" (the code checks the setting first).
+GATED: dict[str, str] = {"shopstream.direct": "SHOPSTREAM_DIRECT_PUBLISH"}
 
 
 @cache
@@ -122,11 +129,23 @@ class Calls:
     aws: frozenset[str]  # botocore service names
     kafka: bool
     unresolved: tuple[str, ...] = ()  # client(...) calls whose service is not a literal: cannot tell
+    gated: tuple[tuple[str, Calls], ...] = ()  # (variable, what the code behind that gate adds)
+
+    def under(self, environment: dict[str, str]) -> Calls:
+        """What the function calls with this environment: its own calls and those behind every gate it opens."""
+        aws, kafka = set(self.aws), self.kafka
+        for variable, behind in self.gated:
+            if str(environment.get(variable, "")).lower() == "true":
+                aws |= behind.aws
+                kafka = kafka or behind.kafka
+        return Calls(frozenset(aws), kafka, self.unresolved)
 
 
 class _Walk:
-    def __init__(self, index: CodeIndex) -> None:
+    def __init__(self, index: CodeIndex, open_gates: frozenset[str] = frozenset()) -> None:
         self.index = index
+        self.open_gates = open_gates
+        self.closed_gates_reached: set[str] = set()
         self.units: list[tuple[_Module, ast.AST]] = []
         self.seen_units: set[int] = set()
         self.loaded: set[str] = set()
@@ -139,6 +158,9 @@ class _Walk:
 
     # -- reaching things --------------------------------------------------------------------
     def load(self, name: str) -> _Module | None:
+        if name in GATED and name not in self.open_gates:
+            self.closed_gates_reached.add(name)
+            return None
         module = self.index.module(name)
         if module is None:
             return None
@@ -309,8 +331,20 @@ class _Walk:
 def calls_of(handler: str, index: CodeIndex | None = None) -> Calls | None:
     """What the Lambda handler ``package.module.attribute`` calls; None if it is not code of this repo."""
     index = index or CodeIndex()
+    walk = _walk(handler, index, frozenset())
+    if walk is None:
+        return None
+    gated = []
+    for gate in sorted(walk.closed_gates_reached):
+        opened = _walk(handler, index, frozenset({gate}))
+        assert opened is not None
+        gated.append((GATED[gate], Calls(frozenset(opened.aws - walk.aws), opened.kafka and not walk.kafka)))
+    return Calls(frozenset(walk.aws), walk.kafka, tuple(sorted(set(walk.unresolved))), tuple(gated))
+
+
+def _walk(handler: str, index: CodeIndex, open_gates: frozenset[str]) -> _Walk | None:
     module_name, _, attribute = handler.rpartition(".")
-    walk = _Walk(index)
+    walk = _Walk(index, open_gates)
     module = walk.load(module_name)
     if module is None:
         return None
@@ -330,7 +364,7 @@ def calls_of(handler: str, index: CodeIndex | None = None) -> Calls | None:
                     if isinstance(inner, ast.Assign):
                         _reach_call_method(walk, module, inner.value)
     walk.run()
-    return Calls(frozenset(walk.aws), walk.kafka, tuple(sorted(set(walk.unresolved))))
+    return walk
 
 
 def _class_of(index: CodeIndex, module: _Module, expression: ast.expr, depth: int = 0):

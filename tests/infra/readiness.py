@@ -112,8 +112,10 @@ class Deployment:
             return []
         statements = [s for p in role["Properties"].get("Policies", []) for s in _as_list(
             p["PolicyDocument"]["Statement"])]
-        for _, _, policy in self.resources("AWS::IAM::Policy"):
-            roles = [self.target(address[0], r) for r in policy["Properties"].get("Roles", [])]
+        # A policy's Roles are resolved in the policy's own stack: every service stack has a role of the same
+        # logical id (a relay's, say), so read in the role's stack they would all name it.
+        for policy_stack, _, policy in self.resources("AWS::IAM::Policy"):
+            roles = [self.target(policy_stack, r) for r in policy["Properties"].get("Roles", [])]
             if address in roles:
                 statements += _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
         return [s for s in statements if s.get("Effect", "Allow") == "Allow"]
@@ -374,6 +376,7 @@ def rule_every_api_a_function_calls_is_reachable_from_where_it_runs(deployment: 
         calls = calls_of(props.get("Handler", ""), index)
         if calls is None:
             continue  # not this repository's code (CDK's custom resource providers)
+        calls = calls.under(props.get("Environment", {}).get("Variables", {}))  # what its settings turn on
         who = f"{stack}/{logical_id} ({props['Handler']})"
         vpc = props.get("VpcConfig", {})
         in_vpc = bool(vpc.get("SubnetIds"))
@@ -405,6 +408,104 @@ def rule_every_api_a_function_calls_is_reachable_from_where_it_runs(deployment: 
             needs.append(ARN_SERVICE.get(kind) or render(destination).split(":")[2])
         for service in needs:
             problems += _reach_aws(deployment, network, service, groups, who)
+    return problems
+
+
+# --- producers ------------------------------------------------------------------------------------------
+# "IAM access control for Amazon MSK": a producer connects (kafka-cluster:Connect on the cluster), an idempotent
+# one also needs kafka-cluster:WriteDataIdempotently on the cluster (librdkafka's enable.idempotence, which
+# shopstream.publisher sets), and writes a topic with kafka-cluster:WriteData and kafka-cluster:DescribeTopic on it.
+# https://docs.aws.amazon.com/msk/latest/developerguide/iam-access-control.html#kafka-actions
+PRODUCER_CLUSTER_ACTIONS = ("kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently")
+PRODUCER_TOPIC_ACTIONS = ("kafka-cluster:DescribeTopic", "kafka-cluster:WriteData")
+DIRECT_PUBLISH = "SHOPSTREAM_DIRECT_PUBLISH"  # shopstream.catalog.DIRECT_PUBLISH_ENV
+RELAY_HANDLER = "shopstream.outbox.relay_handler"
+
+
+def _msk_cluster_texts(deployment: Deployment) -> set[str]:
+    """The MSK cluster ARNs (rendered) the deployment's Kafka mappings read from: the cluster producers write to."""
+    return {render(deployment.resolve(stack, m["Properties"]["EventSourceArn"])[1])
+            for stack, _, m in deployment.resources("AWS::Lambda::EventSourceMapping") if "Topics" in m["Properties"]}
+
+
+def _variables(function: dict) -> dict:
+    return function["Properties"].get("Environment", {}).get("Variables", {})
+
+
+@rule
+def rule_every_function_that_produces_to_kafka_may_write_its_topics(deployment: Deployment) -> list[str]:
+    """A function that opens its own producer (what its code reaches with its settings: the outbox relays, and where
+    direct publish is on the critical path's committers) may connect to the cluster, write idempotently, and write
+    every topic its service publishes to; MSK refuses the connection or the record otherwise, and the producer only
+    says so when it gives up (the events then wait in the outbox).
+    https://docs.aws.amazon.com/msk/latest/developerguide/iam-access-control.html#kafka-actions"""
+    from shopstream import catalog
+
+    clusters = _msk_cluster_texts(deployment)
+    if not clusters:
+        return []
+    index = CodeIndex()
+    problems = []
+    for stack, logical_id, function in deployment.resources("AWS::Lambda::Function"):
+        props = function["Properties"]
+        calls = calls_of(props.get("Handler", ""), index)
+        if calls is None or not calls.under(_variables(function)).kafka:
+            continue
+        statements = deployment.role_statements(stack, props["Role"])
+        who = f"{stack}/{logical_id} ({props['Handler']})"
+        for action in PRODUCER_CLUSTER_ACTIONS:
+            if not _allows(deployment, stack, statements, action, lambda arn: arn in clusters):
+                problems.append(f"{who} produces to MSK but its role lacks {action} on the cluster")
+        service = _variables(function).get("SHOPSTREAM_SERVICE", "")
+        topics = catalog.service(service).produces_topics if service in {s.name for s in catalog.SERVICES} else ()
+        for topic in topics:
+            for action in PRODUCER_TOPIC_ACTIONS:
+                if not _allows(deployment, stack, statements, action, _kafka_scoped("topic", topic)):
+                    problems.append(f"{who} publishes {service}'s events but its role lacks {action} on {topic}")
+    return problems
+
+
+@rule
+def rule_a_relay_behind_functions_that_publish_directly_holds_their_events_back(deployment: Deployment) -> list[str]:
+    """Where a service's functions publish their events right after the commit (shopstream.direct), its outbox relay
+    is their fallback: told so (or it publishes every such event a second time, and consumers take each twice),
+    allowed to read their items back (dynamodb:BatchGetItem on the table, or it relays them all), and its stream
+    mapping lets through the deletes that show an event was published (or it reads every one back), but not TTL's
+    deletes (each would invoke it: one per outbox item, after 15 days).
+    https://docs.aws.amazon.com/lambda/latest/dg/with-ddb-filtering.html
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html"""
+    problems = []
+    for stack, template in deployment.templates.items():
+        functions = {lid: r for lid, r in template.get("Resources", {}).items() if r["Type"] == "AWS::Lambda::Function"}
+        direct = [lid for lid, f in functions.items() if f["Properties"].get("Handler") != RELAY_HANDLER
+                  and str(_variables(f).get(DIRECT_PUBLISH, "")).lower() == "true"]
+        relays = [lid for lid, f in functions.items() if f["Properties"].get("Handler") == RELAY_HANDLER]
+        if not direct:
+            continue
+        if not relays:
+            problems.append(f"{stack}: {', '.join(direct)} publish directly but the service has no outbox relay")
+            continue
+        relay_id = relays[0]
+        relay = functions[relay_id]
+        who = f"{stack}/{relay_id}"
+        if str(_variables(relay).get(DIRECT_PUBLISH, "")).lower() != "true":
+            problems.append(f"{who}: {', '.join(direct)} publish directly, but the relay is not told "
+                            f"({DIRECT_PUBLISH}): it publishes each of their events a second time")
+            continue
+        statements = deployment.role_statements(stack, relay["Properties"]["Role"])
+        tables = {render({"Fn::GetAtt": [lid, "Arn"]}) for lid, r in template["Resources"].items()
+                  if r["Type"] == "AWS::DynamoDB::Table"}
+        if not _allows(deployment, stack, statements, "dynamodb:BatchGetItem", tables.__contains__):
+            problems.append(f"{who} cannot read the direct publishers' items back (dynamodb:BatchGetItem on the table)")
+        patterns = [json.loads(f["Pattern"]) for m in template["Resources"].values()
+                    if m["Type"] == "AWS::Lambda::EventSourceMapping"
+                    and deployment.target(stack, m["Properties"].get("FunctionName")) == (stack, relay_id)
+                    for f in m["Properties"].get("FilterCriteria", {}).get("Filters", [])]
+        deletes = [p for p in patterns if p.get("eventName") == ["REMOVE"]]
+        if not deletes:
+            problems.append(f"{who}: its mapping lets no outbox delete through, so it reads back every direct item")
+        elif any(p.get("userIdentity", {}).get("type") != [{"exists": False}] for p in deletes):
+            problems.append(f"{who}: its mapping lets TTL's deletes through too (one invocation per expired item)")
     return problems
 
 

@@ -43,6 +43,16 @@ def test_the_code_analysis_finds_what_each_kind_of_function_calls():
     assert calls_of("index.handler", index) is None  # not this repository's code
 
 
+def test_what_only_direct_publish_reaches_counts_only_where_a_function_turns_it_on():
+    index, on = CodeIndex(), {"SHOPSTREAM_DIRECT_PUBLISH": "true"}
+    api = calls_of("order.api.handler", index)
+    assert not api.kafka and api.under({}).kafka is False and api.under(on).kafka  # the brokers, behind the gate
+    consumer = calls_of("inventory.consumers.order_reservations", index)
+    assert not consumer.kafka and consumer.under(on).kafka
+    relay = calls_of("shopstream.outbox.relay_handler", index)
+    assert relay.under({}).aws == {"xray"} and relay.under(on).aws == {"xray", "dynamodb"}  # the read-back
+
+
 def test_the_code_analysis_follows_what_runs_not_what_is_merely_defined(tmp_path, monkeypatch):
     from tests.infra import code_calls
 
@@ -741,6 +751,69 @@ MUTATIONS += [
     (PROVISIONED_RULE, "prod", _index_writes_not_scaled, "index gsi1: no auto scaling of its write capacity"),
     (PROVISIONED_RULE, "prod", _throttling_not_alarmed, "no alarm watches its WriteThrottleEvents"),
     (PROVISIONED_RULE, "dev", _provisioned_table_without_scaling, "no auto scaling of its read capacity"),
+]
+
+
+def _direct_publisher_out_of_the_vpc(d: Deployment) -> None:
+    _, _, api = _first(d, "AWS::Lambda::Function", "ServiceApi", "-order")
+    del api["Properties"]["VpcConfig"]
+
+
+def _without_the_dynamodb_endpoint(d: Deployment) -> None:
+    stack, logical_id, _ = _first(d, "AWS::EC2::VPCEndpoint", "VpcDynamoDb")
+    del d.templates[stack]["Resources"][logical_id]
+
+
+def _without_action(prefix: str, stack_part: str, action: str) -> Callable[[Deployment], None]:
+    def breaking(d: Deployment) -> None:
+        for stack, logical_id, policy in d.resources("AWS::IAM::Policy"):
+            if logical_id.startswith(prefix) and stack.endswith(stack_part):
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    statement["Action"] = [a for a in actions if a != action] or ["sqs:GetQueueAttributes"]
+
+    breaking.__name__ = f"_{prefix}_without_{action.split(':')[1]}"
+    return breaking
+
+
+def _relay_not_told(d: Deployment) -> None:
+    _, _, relay = _first(d, "AWS::Lambda::Function", "ServiceRelay", "-inventory")
+    del relay["Properties"]["Environment"]["Variables"]["SHOPSTREAM_DIRECT_PUBLISH"]
+
+
+def _relay_mapping_patterns(d: Deployment) -> list[dict]:
+    _, _, mapping = _first(d, "AWS::Lambda::EventSourceMapping", "ServiceRelayMapping", "-payment")
+    return mapping["Properties"]["FilterCriteria"]["Filters"]
+
+
+def _relay_sees_no_deletes(d: Deployment) -> None:
+    filters = _relay_mapping_patterns(d)
+    filters[:] = [f for f in filters if '"REMOVE"' not in f["Pattern"]]
+
+
+def _relay_sees_ttl_deletes(d: Deployment) -> None:
+    for f in _relay_mapping_patterns(d):
+        pattern = json.loads(f["Pattern"])
+        pattern.pop("userIdentity", None)
+        f["Pattern"] = json.dumps(pattern)
+
+
+PRODUCER_RULE = "every_function_that_produces_to_kafka_may_write_its_topics"
+DIRECT_RELAY_RULE = "a_relay_behind_functions_that_publish_directly_holds_their_events_back"
+MUTATIONS += [
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "staging", _direct_publisher_out_of_the_vpc,
+     "(order.api.handler) connects to the MSK brokers but does not run in the VPC"),
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "staging", _without_the_dynamodb_endpoint,
+     "calls dynamodb from the VPC, which has no NAT gateway and no dynamodb endpoint"),
+    (PRODUCER_RULE, "staging", _without_action("ServiceOrderReservations", "-inventory", "kafka-cluster:WriteData"),
+     "publishes inventory's events but its role lacks kafka-cluster:WriteData on inventory-events"),
+    (PRODUCER_RULE, "dev", _without_action("ServiceRelay", "-order", "kafka-cluster:WriteDataIdempotently"),
+     "produces to MSK but its role lacks kafka-cluster:WriteDataIdempotently on the cluster"),
+    (DIRECT_RELAY_RULE, "staging", _relay_not_told, "it publishes each of their events a second time"),
+    (DIRECT_RELAY_RULE, "staging", _without_action("ServiceRelay", "-order", "dynamodb:BatchGetItem"),
+     "cannot read the direct publishers' items back"),
+    (DIRECT_RELAY_RULE, "staging", _relay_sees_no_deletes, "lets no outbox delete through"),
+    (DIRECT_RELAY_RULE, "staging", _relay_sees_ttl_deletes, "lets TTL's deletes through too"),
 ]
 
 

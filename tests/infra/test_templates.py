@@ -205,9 +205,10 @@ def _literals(value) -> str:
     return json.dumps(value)
 
 
+@pytest.mark.parametrize("env", ["prod", "staging"])  # staging publishes directly (cdk.json directPublish)
 @pytest.mark.parametrize("spec", catalog.SERVICES, ids=lambda s: s.name)
-def test_every_function_touches_only_its_own_resources(synthesized, spec):
-    template = synthesized["prod"].stack(spec.name)
+def test_every_function_touches_only_its_own_resources(synthesized, spec, env):
+    template = synthesized[env].stack(spec.name)
     resources = template["Resources"]
     functions = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"
                  and lid.startswith("Service")}
@@ -257,11 +258,13 @@ def test_every_function_touches_only_its_own_resources(synthesized, spec):
             if "kafka-cluster" in services and any(a in actions for a in ("kafka-cluster:ReadData",
                                                                            "kafka-cluster:WriteData")):
                 text = _literals(targets)
-                allowed = ({handler.topic} if handler else set(spec.produces_topics))
+                writes = "kafka-cluster:WriteData" in actions
+                allowed = ({handler.topic} if handler and not writes else set(spec.produces_topics))
                 named = {t.name for t in catalog.TOPICS if f"/{t.name}\"" in text}
                 assert named == allowed, (function_id, named, allowed)
-                if "kafka-cluster:WriteData" in actions:
-                    assert handler is None, "only the relay writes to Kafka"
+                if writes:  # the relay, and where direct publish is on the critical path's committers
+                    variables = function["Properties"]["Environment"]["Variables"]
+                    assert name == "Relay" or variables.get(catalog.DIRECT_PUBLISH_ENV) == "true", function_id
             if "kafka-cluster:AlterGroup" in actions:
                 assert handler is not None
                 assert f"/{catalog.consumer_group_id(spec.name, handler.name)}\"" in _literals(targets)
@@ -691,19 +694,27 @@ def _imports(value) -> list:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_only_the_outbox_relays_run_in_the_vpc_and_no_function_uses_active_tracing(synthesized, env):
-    placed = {}
+def test_only_the_relays_and_direct_publishers_run_in_the_vpc_and_no_function_uses_active_tracing(synthesized, env):
+    direct = load(cdk_context()["environments"], env).direct_publish
+    placed, publishing = {}, set()
     for stack_name, logical_id, function in synthesized[env].resources("AWS::Lambda::Function"):
         if not logical_id.startswith("Service"):
             continue
         props = function["Properties"]
+        variables = props.get("Environment", {}).get("Variables", {})
         placed[(stack_name, _construct(logical_id))] = ("VpcConfig" in props,
                                                         props.get("TracingConfig", {}).get("Mode"))
+        if variables.get(catalog.DIRECT_PUBLISH_ENV) == "true" and _construct(logical_id) != "Relay":
+            entry = "api" if _construct(logical_id) == "Api" else variables["SHOPSTREAM_HANDLER"]
+            publishing.add((stack_name, _construct(logical_id)))
+            assert f"{variables['SHOPSTREAM_SERVICE']}.{entry}" in catalog.DIRECT_PUBLISHERS, logical_id
     for (stack_name, name), (in_vpc, tracing) in placed.items():
-        assert in_vpc == (name == "Relay"), (stack_name, name)
+        assert in_vpc == (name == "Relay" or (stack_name, name) in publishing), (stack_name, name)
         # Every function exports its own OpenTelemetry spans (shopstream.tracing): no X-Ray active tracing.
         assert tracing is None, (stack_name, name)
     assert sum(1 for _, name in placed if name == "Relay") == sum(1 for s in catalog.SERVICES if s.publishes)
+    # Where cdk.json turns direct publish on, exactly the catalog's direct publishers publish directly.
+    assert len(publishing) == (len(catalog.DIRECT_PUBLISHERS) if direct else 0), publishing
 
 
 def test_api_functions_use_snapstart_through_an_alias(synthesized):

@@ -32,7 +32,8 @@ def test_two_hundred_seeds_hold_every_invariant(capsys):
     assert not failures, f"seeds with violations: {[r.seed for r in failures]} (make simulate SEED=<seed>)"
     # the schedules really were hostile
     for kind in ("before-commit", "after-commit", "crash", "publish", "replay", "provider-timeout", "outage",
-                 "given-up", "broker-outage", "incident", "refused", "poison"):
+                 "given-up", "broker-outage", "incident", "refused", "poison", "answer-lost", "crash-before-publish",
+                 "delete-lost"):
         assert faults.get(kind, 0) > 0, (kind, faults)
     # and the operator and the clients took every path
     for path in ("redrive handler", "redrive relay", "replay from offset", "replay from time", "retention passed",
@@ -43,7 +44,13 @@ def test_two_hundred_seeds_hold_every_invariant(capsys):
                  # the payment's paths: declined at the authorisation, voided (no stock; cancelled between the
                  # authorisation and the capture), refunded after the capture, a capture whose answer was lost
                  "payment failed", "payment voided (no stock)", "payment voided (customer_request)",
-                 "payment refunded", "provider: timeout after the capture was recorded"):
+                 "payment refunded", "provider: timeout after the capture was recorded",
+                 # direct publish (the odd seeds) and its fallback, and a commit's lost answer (every seed)
+                 "seeds publishing directly", "direct: crash between commit and publish", "direct: published, its "
+                 "delete lost", "direct publish refused by the broker", "direct: not acknowledged",
+                 "commit answer lost (sent again with its token)", "commit answer lost every time",
+                 "relay, direct items: published by their function", "relay, direct items: held back",
+                 "relay, direct items: relayed"):
         assert sum(n for taken, n in paths.items() if taken.startswith(path)) > 0, (path, paths)
 
 

@@ -256,3 +256,17 @@ def test_an_update_that_creates_its_item_is_one_insert_with_the_new_image(table)
         table.update_item(TableName="t", Key={"pk": {"S": "none"}}, UpdateExpression="SET n = :n",
                           ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues={":n": {"N": "1"}})
     assert _stream(table) == ["INSERT new", "MODIFY new", "INSERT other"]
+
+
+def test_a_transaction_sent_again_with_its_token_succeeds_without_writing_again(table):
+    put = [{"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "n": {"N": "1"}},
+                    "ConditionExpression": "attribute_not_exists(pk)"}}]
+    table.transact_write_items(TransactItems=put, ClientRequestToken="token-1")
+    table.transact_write_items(TransactItems=put, ClientRequestToken="token-1")  # as DynamoDB: success, no write
+    assert _stream(table) == ["INSERT a"]
+    other = [{"Put": {"TableName": "t", "Item": {"pk": {"S": "b"}}}}]
+    with pytest.raises(table.exceptions.IdempotentParameterMismatchException):
+        table.transact_write_items(TransactItems=other, ClientRequestToken="token-1")
+    with pytest.raises(table.exceptions.TransactionCanceledException):  # another token: a new request
+        table.transact_write_items(TransactItems=put, ClientRequestToken="token-2")
+    assert _stream(table) == ["INSERT a"]

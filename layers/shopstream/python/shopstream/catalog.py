@@ -453,6 +453,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 HEALTH_ROUTE = RouteSpec("GET", "/health", public=True)
 
+# The functions that publish their events right after their commit where an environment turns direct publish
+# on (shopstream.direct; cdk.json ``directPublish``): the committers whose events the critical path waits for,
+# POST /orders (OrderCreated), the reservation (InventoryReserved) and the payment (PaymentInitiated, and
+# PaymentProcessed or PaymentFailed). Each then runs in the VPC, as the relays do (docs/capacity.md, latency). The
+# confirmation's own events (order.payment-outcomes) are waited for by nobody on the path: they keep the relay.
+DIRECT_PUBLISHERS = frozenset({"order.api", "inventory.order-reservations", "payment.order-payments",
+                               "payment.inventory-outcomes"})
+DIRECT_PUBLISH_ENV = "SHOPSTREAM_DIRECT_PUBLISH"
+
 
 # --- look-ups ------------------------------------------------------------------------
 @cache
@@ -525,6 +534,17 @@ def consumer_group_id(service_name: str, handler_name: str) -> str:
     return f"{service_name}-{handler_name}"
 
 
+def publishes_directly(service_spec: ServiceSpec, handler: HandlerSpec | None = None, *, api: bool = False) -> bool:
+    """Whether this function (a consumer's ``handler``, or the service's API) is one of DIRECT_PUBLISHERS."""
+    ref = f"{service_spec.name}.{handler.name}" if handler else f"{service_spec.name}.api" if api else None
+    return ref in DIRECT_PUBLISHERS
+
+
+def relays_direct_events(service_spec: ServiceSpec) -> bool:
+    """Whether a function of this service publishes directly: its relay is then the fallback for those events."""
+    return any(ref.split(".", 1)[0] == service_spec.name for ref in DIRECT_PUBLISHERS)
+
+
 def function_environment(
     service_spec: ServiceSpec,
     *,
@@ -543,11 +563,15 @@ def function_environment(
     user_pool_id: str | None = None,
     request_fingerprint_key: str | None = None,
     api: bool = False,
+    relay: bool = False,
+    direct_publish: bool = False,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment variables a function gets, the same on AWS (CDK) and locally (runner).
 
-    ``handler``: a consumer's; ``api``: the service's API function (its ``api_needs``)."""
+    ``handler``: a consumer's; ``api``: the service's API function (its ``api_needs``); ``relay``: the service's
+    outbox relay. ``direct_publish``: the environment publishes the critical path's events right after their
+    commit (DIRECT_PUBLISHERS, and the relays that are their fallback)."""
     env = {
         "POWERTOOLS_SERVICE_NAME": service_spec.name,
         "POWERTOOLS_METRICS_NAMESPACE": "shopstream",
@@ -579,6 +603,9 @@ def function_environment(
         env["SHOPSTREAM_USER_POOL_ID"] = user_pool_id
     if api and service_spec.takes_idempotency_keys and request_fingerprint_key:
         env["SHOPSTREAM_REQUEST_FINGERPRINT_KEY"] = request_fingerprint_key
+    if direct_publish and (relays_direct_events(service_spec) if relay
+                           else publishes_directly(service_spec, handler, api=api)):
+        env[DIRECT_PUBLISH_ENV] = "true"
     if extra:
         env.update(extra)
     return env

@@ -70,6 +70,12 @@ class Settings(EnvSettings):
     # returns from: the consumer then fails the whole invocation when any record failed (shopstream.consumer).
     # The stacks set it per environment (cdk.json eventPollers.mode); docs/decisions.md, 2026-12-05.
     partial_batch_response: bool = True
+    # Publish a transaction's events to Kafka right after its commit, the outbox relay as the fallback
+    # (shopstream.direct): set by the stacks on the critical path's committers, and on their service's relay so it
+    # holds their events back, where cdk.json's ``directPublish`` is on. Off: the relay publishes everything.
+    direct_publish: bool = False
+    # How long a direct publish waits for the broker's acknowledgement before leaving its events to the relay.
+    direct_publish_timeout_seconds: float = 0.25
     # Set by the catalog for handlers that need them (HandlerSpec.needs).
     audit_archive_bucket: str = ""
     notification_channel: Literal["table", "ses"] = "table"

@@ -1,8 +1,9 @@
 """Transactional outbox: state changes and the events they cause commit together.
 
-A handler never writes to Kafka. It adds its events to the same DynamoDB transaction as
-its state change (``UnitOfWork.emit``, transaction.py); the relay, triggered by the table's
-stream, publishes them. Either both happen or neither does.
+A handler adds its events to the same DynamoDB transaction as its state change (``UnitOfWork.emit``,
+transaction.py); the relay, triggered by the table's stream, publishes them. Either both happen or neither does.
+Where direct publish is on, the critical path's committers also publish their events right after the commit and
+delete their outbox items; the relay is then their fallback (shopstream.direct).
 
 Order: a stream orders changes per item, and each event is its own item, so the relay may
 publish one aggregate's events out of order (parallel shards, a retried partial failure).
@@ -115,7 +116,7 @@ def republish(records: list[OutgoingRecord], publisher: Publisher | None = None)
         original = dict(record.headers).get(tracing.TRACEPARENT)
         span = tracing.start(f"publish {record.topic}", kind="producer", parent=None,
                              links=(original.decode() if original else None,),
-                             attributes={**_publish_attributes(record), "shopstream.redelivery": "redrive"})
+                             attributes={**publish_attributes(record), "shopstream.redelivery": "redrive"})
         context = tracing.traceparent(span) or (original.decode() if original else None)
         marks = {"traceparent": context} if context else {}
         record = replace(record, headers=tracing.headers_with(record.headers, shopstream_redelivery="redrive", **marks))
@@ -130,7 +131,7 @@ def republish(records: list[OutgoingRecord], publisher: Publisher | None = None)
     return len(records)
 
 
-def _publish_attributes(record: OutgoingRecord) -> dict[str, Any]:
+def publish_attributes(record: OutgoingRecord) -> dict[str, Any]:
     return tracing.messaging_attributes(topic=record.topic, operation="publish", key=record.key,
                                         event_id=record.event_id)
 
@@ -164,10 +165,17 @@ def stored_record(image: dict[str, Any]) -> OutgoingRecord | None:
 
 
 class OutboxRelay:
-    """DynamoDB stream -> Kafka. Lambda entry point; reports per-record failures."""
+    """DynamoDB stream -> Kafka. Lambda entry point; reports per-record failures.
 
-    def __init__(self, publisher: Publisher | None = None):
+    Where direct publish is on (``Settings.direct_publish``), an item its function stamped ``direct`` is published
+    only if that function did not (shopstream.direct.plan: its delete is in the batch, or a read-back no longer finds
+    it). One still within its grace is waited for, or with ``hold_back`` (the in-process bus) left with what follows
+    for a later poll: reported as the first failed record and named under ``heldBack`` (not a failure:
+    local/relay.py counts no attempt for it)."""
+
+    def __init__(self, publisher: Publisher | None = None, *, hold_back: bool = False):
         self._publisher = publisher
+        self._hold_back = hold_back
 
     def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         from aws_lambda_powertools.metrics import MetricUnit
@@ -177,10 +185,19 @@ class OutboxRelay:
         sequence_by_event: dict[str, str] = {}
         traced = tracing.enabled()
         spans: dict[str, Any] = {}  # eventId -> its publish span, ended once the broker answered
+        skipped: set[str] = set()  # sequence numbers of items their function published (direct)
+        held: str | None = None  # the sequence number from which this batch is left for a later poll
+        if get_settings().direct_publish:
+            from shopstream import direct
+
+            skipped, held = direct.plan(event["Records"], hold_back=self._hold_back)
+        holding = False
 
         def publish(record: Any) -> None:
+            nonlocal holding
             raw = record.raw_event
-            if raw.get("eventName") != "INSERT":
+            holding = holding or raw["dynamodb"].get("SequenceNumber") == held
+            if raw.get("eventName") != "INSERT" or holding or raw["dynamodb"]["SequenceNumber"] in skipped:
                 return
             image = raw["dynamodb"].get("NewImage") or {}
             out = outbox_record(image)
@@ -189,7 +206,7 @@ class OutboxRelay:
             if traced:  # a PRODUCER span, child of the context the event was committed in
                 span = tracing.start(f"publish {out.topic}", kind="producer",
                                      parent=image.get(tracing.TRACEPARENT, {}).get("S"),
-                                     attributes=_publish_attributes(out))
+                                     attributes=publish_attributes(out))
                 out = replace(out, headers=tracing.headers_with(out.headers, traceparent=tracing.traceparent(span)
                                                                 or ""))
                 spans[out.event_id] = span
@@ -215,6 +232,11 @@ class OutboxRelay:
             tracing.end(span)
         tracing.flush()
         metrics().add_metric(name="OutboxPublished", unit=MetricUnit.Count, value=published)
+        if skipped:
+            metrics().add_metric(name="OutboxPublishedByTheirFunction", unit=MetricUnit.Count, value=len(skipped))
+        if held is not None:
+            response = {"batchItemFailures": [*response["batchItemFailures"], {"itemIdentifier": held}],
+                        "heldBack": held}
         flush_metrics()
         return response
 

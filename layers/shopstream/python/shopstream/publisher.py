@@ -1,16 +1,20 @@
 """Publishing envelopes to Kafka: one idempotent producer per process, flushed before returning.
 
-Only the outbox relay publishes to Kafka; handlers write events to their outbox instead.
+The outbox relay publishes what handlers write to their outbox. Where direct publish is on, the committers of
+the critical path also publish their own events right after the commit (shopstream.direct, ``deliver``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from shopstream.config import Settings, get_settings
 from shopstream.wire import OutgoingRecord
+
+DELIVERY_POLL_SECONDS = 0.005
 
 
 class PublishError(RuntimeError):
@@ -27,6 +31,11 @@ class Publisher(Protocol):
     def flush(self) -> None:
         """Block until every record published so far is acknowledged; raise PublishError otherwise."""
 
+    def deliver(self, records: Sequence[OutgoingRecord], timeout: float) -> None:
+        """Publish these records and wait up to ``timeout`` seconds for their acknowledgements; raise
+        PublishError naming those not acknowledged. Nothing else in flight is waited for or charged to the call,
+        so threads may deliver side by side (key-parallel handlers)."""
+
 
 class InMemoryPublisher:
     """Keeps records in a list, in publish order; for unit tests and in-process buses."""
@@ -40,6 +49,9 @@ class InMemoryPublisher:
 
     def flush(self) -> None:
         self.flushes += 1
+
+    def deliver(self, records: Sequence[OutgoingRecord], timeout: float) -> None:
+        self.records.extend(records)
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -106,6 +118,36 @@ class KafkaPublisher:
                 self._producer.poll(0.1)
         # No poll per record: delivery reports are served by flush(), once per batch.
 
+    def deliver(self, records: Sequence[OutgoingRecord], timeout: float) -> None:
+        # Each call counts its own acknowledgements: a record another thread (or an earlier call that gave up)
+        # left in flight neither delays nor fails this one. A record given up on here may still reach the broker
+        # later; the relay's fallback then publishes it a second time, which consumers drop by eventId.
+        answers: dict[str, str | None] = {}
+
+        def answered(event_id: str) -> Callable[[Any, Any], None]:
+            def callback(err: Any, _msg: Any) -> None:
+                answers[event_id] = None if err is None else str(err)
+
+            return callback
+
+        for record in records:
+            while True:
+                try:
+                    self._producer.produce(record.topic, key=record.key.encode("utf-8"), value=record.value,
+                                           headers=list(record.headers), on_delivery=answered(record.event_id))
+                    break
+                except BufferError:
+                    self._producer.poll(0.01)
+        deadline = time.monotonic() + timeout
+        while len(answers) < len(records) and (left := deadline - time.monotonic()) > 0:
+            # Serves delivery reports (of any thread's records) as they arrive; in short steps, since another
+            # thread's poll may serve this call's reports and a long poll would then wait for nothing.
+            self._producer.poll(min(left, DELIVERY_POLL_SECONDS))
+        failed = {r.event_id: answers.get(r.event_id) or f"not acknowledged within {timeout}s" for r in records
+                  if answers.get(r.event_id, "") is not None}
+        if failed:
+            raise PublishError(failed)
+
     def close(self) -> None:
         """Drop anything unsent and release the client (the process is shutting down)."""
         self._producer.purge()
@@ -132,6 +174,11 @@ def get_publisher() -> Publisher:
         if _publisher is None:
             _publisher = KafkaPublisher(get_settings())
         return _publisher
+
+
+def installed_publisher() -> Publisher | None:
+    """The process-wide producer if there is one yet (nothing is created)."""
+    return _publisher
 
 
 def set_publisher(publisher: Publisher | None) -> None:

@@ -7,6 +7,7 @@ outbox item (see outbox.py) in the same ``TransactWriteItems`` call. A lost race
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -17,6 +18,10 @@ from shopstream.dynamo import from_attributes, to_attributes
 from shopstream.envelope import EventEnvelope
 
 MAX_TRANSACTION_ITEMS = 100
+# A commit whose answer was lost (the connection dropped or timed out after botocore's own retries) is sent again
+# this many times with the same ClientRequestToken: DynamoDB answers a repeat within 10 minutes with success and
+# no second write, so the function learns its commit happened, and can publish its events (shopstream.direct).
+ACKNOWLEDGEMENT_RETRIES = 2
 T = TypeVar("T")
 # Transactions committed per table by this process: the in-process bus polls a table's stream
 # only when this moved (local/bus.py). Costs a dict update per commit.
@@ -109,6 +114,11 @@ class UnitOfWork:
         if len(self.actions) > MAX_TRANSACTION_ITEMS:
             raise Unstorable(f"{len(self.actions)} actions exceed DynamoDB's {MAX_TRANSACTION_ITEMS} per transaction")
         _before_commit(self)
+        direct_items = None
+        if self.events and get_settings().direct_publish:
+            from shopstream import direct
+
+            direct_items = direct.mark(self.actions)  # before the write: the items carry their grace
         if tracing.enabled():
             with tracing.span("commit", attributes={
                     "db.system.name": "aws.dynamodb", "db.operation.name": "TransactWriteItems",
@@ -120,23 +130,34 @@ class UnitOfWork:
         for listener in _listeners:
             listener(self)
         _after_commit(self)
+        if direct_items:  # committed and acknowledged: only now may the events leave
+            direct.publish_committed(self.table_name, direct_items)
 
     def _write(self) -> None:
+        from botocore.exceptions import HTTPClientError  # loaded with the client already
+
         dynamodb = aws.client("dynamodb")
-        try:
-            dynamodb.transact_write_items(TransactItems=self.actions)
-        except dynamodb.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") if r.get("Code") != "None" else None
-                       for r in exc.response.get("CancellationReasons", [])]
-            if any(code == "ConditionalCheckFailed" for code in reasons):
-                raise ConditionFailed(reasons) from exc
-            if any(code == "ValidationError" for code in reasons):
-                raise Unstorable(str(exc)[:500]) from exc
-            raise
-        except dynamodb.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ValidationException":
-                raise Unstorable(str(exc)[:500]) from exc
-            raise
+        token = str(uuid.uuid4())
+        for attempt in range(ACKNOWLEDGEMENT_RETRIES + 1):
+            try:
+                dynamodb.transact_write_items(TransactItems=self.actions, ClientRequestToken=token)
+                _acknowledged(self)
+                return
+            except HTTPClientError:  # no answer (ReadTimeoutError, ConnectionClosedError...): ask again, same token
+                if attempt == ACKNOWLEDGEMENT_RETRIES:
+                    raise
+            except dynamodb.exceptions.TransactionCanceledException as exc:
+                reasons = [r.get("Code") if r.get("Code") != "None" else None
+                           for r in exc.response.get("CancellationReasons", [])]
+                if any(code == "ConditionalCheckFailed" for code in reasons):
+                    raise ConditionFailed(reasons) from exc
+                if any(code == "ValidationError" for code in reasons):
+                    raise Unstorable(str(exc)[:500]) from exc
+                raise
+            except dynamodb.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                    raise Unstorable(str(exc)[:500]) from exc
+                raise
 
 
 def try_commit(uow: UnitOfWork) -> bool:
@@ -260,12 +281,15 @@ def remove_commit_listener(listener: Callable[[UnitOfWork], None]) -> None:
 # --- fault injection (the seeded simulation; never set in production) ---------------------
 # None: a single-item update (update_item); put_once passes a unit of work holding its one Put.
 CommitHook = Callable[[UnitOfWork | None], None]
-_hooks: dict[str, CommitHook | None] = {"before": None, "after": None}
+_hooks: dict[str, CommitHook | None] = {"before": None, "after": None, "acknowledged": None}
 
 
-def set_commit_hooks(*, before: CommitHook | None = None, after: CommitHook | None = None) -> None:
-    """Install callables run just before / just after every commit (they may raise to inject a fault)."""
-    _hooks["before"], _hooks["after"] = before, after
+def set_commit_hooks(*, before: CommitHook | None = None, after: CommitHook | None = None,
+                     acknowledged: CommitHook | None = None) -> None:
+    """Install callables run just before / just after every commit (they may raise to inject a fault), and as a
+    transaction's answer arrives (``acknowledged``: raising botocore's ReadTimeoutError there loses the answer of
+    a transaction that was written)."""
+    _hooks["before"], _hooks["after"], _hooks["acknowledged"] = before, after, acknowledged
 
 
 def _before_commit(uow: UnitOfWork | None) -> None:
@@ -276,5 +300,11 @@ def _before_commit(uow: UnitOfWork | None) -> None:
 
 def _after_commit(uow: UnitOfWork | None) -> None:
     hook = _hooks["after"]
+    if hook is not None:
+        hook(uow)
+
+
+def _acknowledged(uow: UnitOfWork) -> None:
+    hook = _hooks["acknowledged"]
     if hook is not None:
         hook(uow)
