@@ -119,13 +119,21 @@ class UnitOfWork:
             from shopstream import direct
 
             direct_items = direct.mark(self.actions)  # before the write: the items carry their grace
-        if tracing.enabled():
-            with tracing.span("commit", attributes={
-                    "db.system.name": "aws.dynamodb", "db.operation.name": "TransactWriteItems",
-                    "aws.dynamodb.table_names": [self.table_name], "shopstream.outbox.events": len(self.events)}):
+        from botocore.exceptions import HTTPClientError  # loaded with the client already
+
+        try:
+            if tracing.enabled():
+                with tracing.span("commit", attributes={
+                        "db.system.name": "aws.dynamodb", "db.operation.name": "TransactWriteItems",
+                        "aws.dynamodb.table_names": [self.table_name], "shopstream.outbox.events": len(self.events)}):
+                    self._write()
+            else:
                 self._write()
-        else:
-            self._write()
+        except HTTPClientError:
+            # No answer, even with the token: the write may have been applied. Count it, so that whoever waits on
+            # the commit count (the local bus's relays) reads the table's stream: it holds the events if it was.
+            commits[self.table_name] += 1
+            raise
         commits[self.table_name] += 1
         for listener in _listeners:
             listener(self)
