@@ -227,7 +227,7 @@ def test_prod_provisions_its_busy_tables_and_the_others_are_billed_on_demand():
 def test_the_audit_functions_keep_the_trail_for_their_environments_retention():
     days = {env: load(cdk_context()["environments"], env).service_settings("audit") for env in ENVIRONMENTS}
     assert days == {env: {"SHOPSTREAM_TRAIL_RETENTION_DAYS": kept}
-                    for env, kept in (("dev", "7"), ("staging", "7"), ("prod", "30"))}
+                    for env, kept in (("dev", "7"), ("staging", "7"), ("prod", "7"))}
 
 
 def test_the_cost_model_counts_the_cloudwatch_metrics_each_monitoring_level_bills():

@@ -154,7 +154,7 @@ def test_the_trail_table_holds_its_environments_retention(monkeypatch):
     _only(monkeypatch, AuditRecorded=1.0)
     item = "DynamoDB storage (the trail's retention)"
     per_day_gb = RATE * capacity.RECORD_KB * 86400 / 1e6
-    for config, days in ((_env("dev"), 7), (_prod(), 30), (_env("prod", trailRetentionDays=14), 14)):
+    for config, days in ((_env("dev"), 7), (_prod(), 7), (_env("prod", trailRetentionDays=30), 30)):
         assert config.trail_retention_days == days
         assert capacity.monthly_cost(config, RATE)[item] == pytest.approx(
             per_day_gb * days * capacity.DYNAMODB_GB_MONTH)
