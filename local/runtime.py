@@ -49,9 +49,12 @@ class LocalRuntime:
 
     # --- pieces -----------------------------------------------------------------------------
     def settings(self, service: str, handler: str | None = None) -> Settings:
-        return naming.function_settings(
+        settings = naming.function_settings(
             service, handler, bootstrap_servers=self.stack.bootstrap_servers,
             dlq_url=self.stack.queue_urls[naming.dlq(service, handler)] if handler else None)
+        # One key of a batch at a time: here every function shares one GIL and moto's one request at a time,
+        # so keys side by side wait on nothing they could overlap and only race each other for the same items.
+        return settings.model_copy(update={"handler_concurrency_cap": 1}) if handler else settings
 
     def send_on_failure(self, service: str, handler: str) -> GiveUp:
         from shopstream import aws

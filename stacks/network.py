@@ -87,19 +87,20 @@ class NetworkStack(cdk.Stack):
                 description="shopstream interface endpoints of the on-demand MSK pollers (Lambda, STS)")
             self.poller_endpoints_sg.add_ingress_rule(self.cluster_sg, ec2.Port.tcp(443),
                                                       "MSK pollers invoke functions and assume their roles")
-            for name, service in (("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
-                                  ("Sts", ec2.InterfaceVpcEndpointAwsService.STS)):
-                self.vpc.add_interface_endpoint(
-                    name, service=service, private_dns_enabled=True,
-                    subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-                    security_groups=[self.poller_endpoints_sg], open=False)
+            self._interface_endpoints((("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_),
+                                       ("Sts", ec2.InterfaceVpcEndpointAwsService.STS)), self.poller_endpoints_sg)
         if config.direct_publish:
             # DynamoDB: a gateway endpoint (free) on the subnets' route tables. SQS and KMS: interface endpoints,
             # billed per AZ and hour (tools/capacity.py), admitting the functions' security group on 443.
             self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
-            for name, service in (("Sqs", ec2.InterfaceVpcEndpointAwsService.SQS),
-                                  ("Kms", ec2.InterfaceVpcEndpointAwsService.KMS)):
-                self.vpc.add_interface_endpoint(
-                    name, service=service, private_dns_enabled=True,
-                    subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-                    security_groups=[self.endpoints_sg], open=False)
+            self._interface_endpoints((("Sqs", ec2.InterfaceVpcEndpointAwsService.SQS),
+                                       ("Kms", ec2.InterfaceVpcEndpointAwsService.KMS)), self.endpoints_sg)
+
+    def _interface_endpoints(self, services: tuple[tuple[str, ec2.InterfaceVpcEndpointAwsService], ...],
+                             security_group: ec2.ISecurityGroup) -> None:
+        """Interface endpoints in the isolated subnets, admitting only ``security_group``'s rules."""
+        for name, service in services:
+            self.vpc.add_interface_endpoint(
+                name, service=service, private_dns_enabled=True,
+                subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                security_groups=[security_group], open=False)

@@ -266,6 +266,31 @@ def test_one_keys_records_stay_in_order_while_other_keys_run_beside_them(service
     assert len(handler.applied) == 12
 
 
+def test_a_concurrency_cap_in_the_settings_runs_a_batchs_keys_one_at_a_time(service_env, monkeypatch):
+    """The local runtime caps every handler at one key at a time (Settings.handler_concurrency_cap): the same
+    batch whose keys run on the pool's threads without the cap runs on the caller's thread with it."""
+    import threading
+
+    from shopstream.config import reset_settings
+
+    service_env("inventory", "product-sync")
+    threads: list[int] = []
+    run = EventConsumer("inventory", "product-sync", lambda inbound: threads.append(threading.get_ident()),
+                        concurrency=8)
+    events = [product_created(f"p-{i}") for i in range(4)]
+
+    def deliver(first: int) -> set[int]:
+        threads.clear()
+        records = [kafka_record_of(e, partition=0, offset=first + i) for i, e in enumerate(events)]
+        assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+        return set(threads)
+
+    assert threading.get_ident() not in deliver(400)  # the pool's threads
+    monkeypatch.setenv("SHOPSTREAM_HANDLER_CONCURRENCY_CAP", "1")
+    reset_settings()
+    assert deliver(500) == {threading.get_ident()}
+
+
 def test_in_parallel_a_failed_key_holds_back_only_its_own_later_records(service_env):
     service_env("inventory", "product-sync")
     handler = Recorder()

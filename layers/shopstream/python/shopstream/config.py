@@ -74,6 +74,10 @@ class Settings(EnvSettings):
     # (shopstream.direct): set by the stacks on the critical path's committers, and on their service's relay so it
     # holds their events back, where cdk.json's ``directPublish`` is on. Off: the relay publishes everything.
     direct_publish: bool = False
+    # At most this many keys of a batch run at once, whatever the handler's concurrency (catalog); None: the
+    # catalog's. The local runtime sets 1: every function there shares one process, one GIL and moto's one request
+    # at a time, so keys side by side overlap no wait and only race each other (docs/decisions.md, 2026-12-05).
+    handler_concurrency_cap: int | None = Field(default=None, ge=1)
     # How long a direct publish waits for the broker's acknowledgement before leaving its events to the relay.
     direct_publish_timeout_seconds: float = 0.25
     # Set by the catalog for handlers that need them (HandlerSpec.needs).

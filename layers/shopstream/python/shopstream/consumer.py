@@ -293,8 +293,11 @@ class EventConsumer:
             self._idempotency_config.register_lambda_context(context)
         # A processor per batch: it holds the batch's state (and the local runner is threaded). Keys
         # run concurrently up to the handler's concurrency (catalog), each key's records in order.
-        processor = KeyOrderedBatchProcessor(self.concurrency, ordered=self.spec.ordered, run_groups=self.run_groups)
-        whole_batch = not get_settings().partial_batch_response
+        settings = get_settings()
+        cap = settings.handler_concurrency_cap
+        concurrency = min(self.concurrency, cap) if cap else self.concurrency
+        processor = KeyOrderedBatchProcessor(concurrency, ordered=self.spec.ordered, run_groups=self.run_groups)
+        whole_batch = not settings.partial_batch_response
         stats = _BatchStats(defer_letters=whole_batch)
         token = _stats.set(stats)
         try:
