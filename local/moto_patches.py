@@ -44,6 +44,13 @@ within 10 minutes succeeds without writing again; the same token with other para
 (IdempotentParameterMismatchException). moto ignores the token, so a commit whose answer was lost and that is
 sent again (shopstream.transaction) would meet its own writes and fail their conditions.
 
+8. A Query reads its partition, not the whole table sorted. moto's Table.query starts from all_items(), every
+item of the table sorted by key, then keeps the ones of the asked key and sorts those again: each Query cost
+O(n log n) in the table's items, under the one request at a time of the local server. The saga's timeout sweep
+(17 index queries a minute) then grew with every order until it held the server for seconds (bench section 5,
+2026-12-05). A query on the table now starts from its key's items; one on an index from the items unsorted
+(its results are sorted after, by every key attribute, so the order is the same).
+
 All upstream-worthy; kept here, pinned to the version they were written against.
 """
 
@@ -82,7 +89,39 @@ def apply() -> None:
     _list_action_methods_once()
     _one_record_for_a_creating_update()
     _honour_client_request_tokens()
+    _query_reads_its_partition()
     _applied = True
+
+
+def _query_reads_its_partition() -> None:
+    import threading
+
+    from moto.dynamodb.models.table import Table
+
+    querying = threading.local()  # per thread: in-process moto may serve several threads at once
+    general_query, general_all_items = Table.query, Table.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        querying.bucket = (self, None if index_name else hash_key)
+        try:
+            return general_query(self, hash_key, *args, **kwargs)
+        finally:
+            querying.bucket = None
+
+    def all_items(self: Any) -> Any:
+        bucket = getattr(querying, "bucket", None)
+        if bucket is None or bucket[0] is not self:
+            return general_all_items(self)
+        if bucket[1] is None:  # an index: every item, unsorted
+            return [item for hashed in self.items.values()
+                    for item in (hashed.values() if self.range_key_attr else [hashed])]
+        hashed = self.items.get(bucket[1])
+        if hashed is None:
+            return []
+        return list(hashed.values()) if self.range_key_attr else [hashed]
+
+    Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
 
 
 # "A client request token is valid for 10 minutes after the first request that uses it is completed"

@@ -270,3 +270,55 @@ def test_a_transaction_sent_again_with_its_token_succeeds_without_writing_again(
     with pytest.raises(table.exceptions.TransactionCanceledException):  # another token: a new request
         table.transact_write_items(TransactItems=put, ClientRequestToken="token-2")
     assert _stream(table) == ["INSERT a"]
+
+
+def _paged(client, **query) -> list[tuple[str, str]]:
+    """Every item a query answers, page by page (Limit 3), as (pk, sk)."""
+    out, start = [], None
+    while True:
+        page = client.query(TableName="q", Limit=3, **query, **({"ExclusiveStartKey": start} if start else {}))
+        out += [(i["pk"]["S"], i["sk"]["S"]) for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return out
+
+
+def test_a_query_answers_its_partition_in_order_without_reading_the_others(monkeypatch):
+    """Patch 8: a table query starts from its key's items, an index query from the items unsorted; the answers,
+    their order and their pages are DynamoDB's (checked against the items themselves), and a table query
+    compares no item of another key."""
+    import random
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_patches.apply()
+    rng = random.Random(7)
+    items = [{"pk": f"p{rng.randrange(6)}", "sk": f"s{n:03d}", "g": f"g{rng.randrange(3)}",
+              "gs": f"t{rng.randrange(4)}"} for n in range(120)]
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName="q", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g", "gs")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[{"IndexName": "gsi", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+                {"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "gs", "KeyType": "RANGE"}]}])
+        for item in items:
+            client.put_item(TableName="q", Item={k: {"S": v} for k, v in item.items()})
+        for forward in (True, False):
+            asked = _paged(client, KeyConditionExpression="pk = :p AND sk > :s", ScanIndexForward=forward,
+                           ExpressionAttributeValues={":p": {"S": "p2"}, ":s": {"S": "s040"}})
+            wanted = sorted(((i["pk"], i["sk"]) for i in items if i["pk"] == "p2" and i["sk"] > "s040"),
+                            reverse=not forward)
+            assert asked == wanted and len(wanted) > 3
+            by_index = _paged(client, IndexName="gsi", KeyConditionExpression="g = :g AND gs < :t",
+                              ScanIndexForward=forward,
+                              ExpressionAttributeValues={":g": {"S": "g1"}, ":t": {"S": "t3"}})
+            ordered = sorted((i for i in items if i["g"] == "g1" and i["gs"] < "t3"),
+                             key=lambda i: (i["gs"], i["pk"], i["sk"]), reverse=not forward)
+            assert by_index == [(i["pk"], i["sk"]) for i in ordered] and len(ordered) > 3
+        compared: list[str] = []
+        equal = DynamoType.__eq__
+        monkeypatch.setattr(DynamoType, "__eq__", lambda a, b: (compared.append(str(a.value)), equal(a, b))[1])
+        client.query(TableName="q", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p4"}})
+        assert compared and {value for value in compared if value.startswith("p")} <= {"p4"}
