@@ -309,7 +309,9 @@ def dlq_list(target: Target, ref: str | None, out=print) -> int:
         service, _, handler = each.partition(".")
         letters = _letters(target, service, handler)
         for letter in letters:
-            out(f"{each:<36} {letter.describe()}{f'  MISSING: {letter.missing}' if letter.missing else ''}")
+            # The message's id is what `dlq discard --message-id` and `dlq redrive --message-id` take.
+            out(f"{each:<36} {letter.message_id}  {letter.describe()}"
+                f"{f'  MISSING: {letter.missing}' if letter.missing else ''}")
         _release(target, service, handler, [letter.message for letter in letters])
         total += len(letters)
     out(f"{total} message(s)")

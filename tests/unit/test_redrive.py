@@ -140,6 +140,18 @@ def _listed(target, ref: str) -> list[str]:
     return lines
 
 
+def test_the_list_names_each_message_by_the_id_a_discard_takes(target, stored):
+    """An operator reads the id off `dlq list` (docs/runbooks/dlq.md) and hands it to `dlq discard`."""
+    from tools import ops
+
+    _give_up(_product_records("p-1"))
+    [line, total] = _listed(target, "order.product-replica")
+    assert total == "1 message(s)"
+    message_id = line.split()[1]
+    assert ops.dlq_discard(target, "order.product-replica", {message_id}, out=lambda _: None) == 0
+    assert _messages(stored, naming.dlq("order", "product-replica")) == []
+
+
 def test_a_discard_deletes_the_message_and_the_stored_batch(target, stored):
     from tools import ops
 
