@@ -163,9 +163,15 @@ class UnitOfWork:
                     raise Unstorable(str(exc)[:500]) from exc
                 raise
             except dynamodb.exceptions.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ValidationException":
-                    raise Unstorable(str(exc)[:500]) from exc
+                _raise_unstorable_if_invalid(exc)
                 raise
+
+
+def _raise_unstorable_if_invalid(exc: Exception) -> None:
+    """DynamoDB refused the request itself (an item too large, a malformed expression): Unstorable, which no retry
+    mends. Any other error is left to the caller to raise."""
+    if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ValidationException":
+        raise Unstorable(str(exc)[:500]) from exc
 
 
 def try_commit(uow: UnitOfWork) -> bool:
@@ -225,8 +231,7 @@ def update_item(key: Mapping[str, Any], *, update: str, condition: str | None = 
         stored = exc.response.get("Item")
         return False, from_attributes(stored) if stored else None
     except dynamodb.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationException":
-            raise Unstorable(str(exc)[:500]) from exc
+        _raise_unstorable_if_invalid(exc)
         raise
     _after_commit(None)
     return True, from_attributes(response["Attributes"])
@@ -249,8 +254,7 @@ def put_once(item: Mapping[str, Any], *, table_name: str | None = None) -> bool:
     except dynamodb.exceptions.ConditionalCheckFailedException:
         return False
     except dynamodb.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationException":
-            raise Unstorable(str(exc)[:500]) from exc
+        _raise_unstorable_if_invalid(exc)
         raise
     _after_commit(uow)
     return True
