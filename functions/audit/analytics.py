@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,35 @@ MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
 LATENCY_PREFIX = "lat:"
 LATE_COUNTER = "lateEvents"  # events that arrived after their window closed (not in its figures)
 LATENCY_GROWTH = 1.05  # bucket i holds latencies in (1.05^(i-1), 1.05^i] milliseconds
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one event adds to one window, to be counted once under ``fact`` (``FACT#<eventId>``, ``JOIN#<orderId>``).
+    ``shard``: the partition the event came from (``<topic>#<partition>``): each keeps its own counters item per
+    window, so the partitions' batches never write the same item. ``late``: its window had closed when it came
+    (``counters`` is then only the late counter). ``metrics``: the CloudWatch values it emits once counted."""
+
+    minute: str
+    fact: str
+    shard: str
+    counters: Mapping[str, int]
+    ttl: int
+    products: Mapping[str, int] = field(default_factory=dict)
+    metrics: Mapping[str, int] = field(default_factory=dict)
+    late: bool = False
+
+
+def summed(tallies: Iterable[Tally]) -> tuple[dict[str, int], dict[str, int]]:
+    """The counters and the units per product of ``tallies`` added up."""
+    counters: dict[str, int] = {}
+    products: dict[str, int] = {}
+    for tally in tallies:
+        for name, value in tally.counters.items():
+            counters[name] = counters.get(name, 0) + value
+        for product_id, units in tally.products.items():
+            products[product_id] = products.get(product_id, 0) + units
+    return counters, products
 
 
 def now() -> datetime:

@@ -18,6 +18,9 @@ for _handler in catalog.service("audit").handlers:
         globals()[_handler.entry] = EventConsumer("audit", _handler.name, logic.on_any_event,
                                                   after_batch=logic.archive_batch)
 
-analytics_orders = EventConsumer("audit", "analytics-orders", logic.on_order_metrics)
-analytics_payments = EventConsumer("audit", "analytics-payments", logic.on_payment_metrics)
-analytics_inventory = EventConsumer("audit", "analytics-inventory", logic.on_inventory_metrics)
+# Each handler returns its events' counts; they are written once per batch (logic.count_batch).
+analytics_orders = EventConsumer("audit", "analytics-orders", logic.on_order_metrics, after_batch=logic.count_batch)
+analytics_payments = EventConsumer("audit", "analytics-payments", logic.on_payment_metrics,
+                                   after_batch=logic.count_batch)
+analytics_inventory = EventConsumer("audit", "analytics-inventory", logic.on_inventory_metrics,
+                                    after_batch=logic.count_batch)

@@ -40,11 +40,12 @@ from shopstream.events import (
     PaymentProcessed,
     StockOutPredicted,
 )
-from shopstream.inbound import InboundEvent, PoisonRecord
+from shopstream.inbound import Handled, InboundEvent, PoisonRecord
 from shopstream.observability import add_metric, logger
 from shopstream.request import Caller, NotFound
 
 from . import analytics, store
+from .analytics import Tally
 from .settings import settings
 
 SERVICE = "audit"
@@ -66,7 +67,7 @@ def trail_since() -> str:
     return iso(analytics.now() - timedelta(days=settings().trail_retention_days))
 
 
-def archive_batch(events: list[InboundEvent]) -> None:
+def archive_batch(handled: list[Handled]) -> None:
     """After a trail handler's batch: its events in S3, one object per partition and day of event time
     (not one per event: ~39,000 PUTs/s at 2,000 orders/s, docs/capacity.md). Should a put fail, the
     invocation fails and the batch comes again: the trail is written once, the archive at least once."""
@@ -74,7 +75,7 @@ def archive_batch(events: list[InboundEvent]) -> None:
     if not bucket:
         return
     groups: dict[tuple[str, int, str], list[tuple[int, dict[str, Any]]]] = {}
-    for event in events:  # in offset order (EventConsumer)
+    for event in (h.event for h in handled):  # in offset order (EventConsumer)
         envelope = event.envelope.to_wire()
         groups.setdefault((event.topic, event.partition, envelope["timestamp"][:10]), []).append(
             (event.offset, envelope))
@@ -132,45 +133,51 @@ def _open(at: datetime) -> bool:
     return analytics.is_open(at, analytics.now(), _lateness())
 
 
-def _count(event: InboundEvent, counters: dict[str, int], metric_values: dict[str, int],
-           products: dict[str, int] | None = None) -> bool:
-    """Count the event in its window once, and only then emit its CloudWatch metrics: the window's
-    fact (``FACT#<eventId>``) guards both, so a redelivery or a replay adds to neither (no
-    idempotency record needed). An event later than its window's lateness is counted as late
-    (``lateEvents`` in its window, ``AnalyticsLateEvents``), not in the figures. True: counted in
-    the figures now."""
+def _tally(event: InboundEvent, counters: dict[str, int], metric_values: dict[str, int],
+           products: dict[str, int] | None = None) -> Tally:
+    """What the event adds to its window, counted with the batch's (``count_batch``). An event later than its
+    window's lateness is counted as late (``lateEvents`` in its window, ``AnalyticsLateEvents``), not in the
+    figures."""
     at = event.envelope.timestamp
-    taken = _open(at)
-    if not store.count_once(analytics.minute_key(at), f"FACT#{event.envelope.event_id}",
-                            counters if taken else {analytics.LATE_COUNTER: 1}, _ttl(at),
-                            products if taken else None):
-        return False
-    # records of several keys run on threads: add_metric is the thread-safe way in (summed per batch)
-    if not taken:
-        add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
-        logger().info("event too late for its window; not counted", extra={"eventTimestamp": iso(at)})
-        return False
-    for name, value in metric_values.items():
-        add_metric(name=name, unit=MetricUnit.Count, value=value)
-    return True
+    shard = f"{event.topic}#{event.partition}"
+    fact = f"FACT#{event.envelope.event_id}"
+    if not _open(at):
+        return Tally(analytics.minute_key(at), fact, shard, {analytics.LATE_COUNTER: 1}, _ttl(at), late=True)
+    return Tally(analytics.minute_key(at), fact, shard, counters, _ttl(at), products or {}, metric_values)
 
 
-def _join(order_id: str, side: str, at: datetime) -> None:
+def count_batch(handled: list[Handled]) -> None:
+    """After an analytics handler's batch: each event counted in its window once, and only then its CloudWatch
+    metrics emitted. The window's fact (``FACT#<eventId>``, ``JOIN#<orderId>``) guards both, so a redelivery or a
+    replay adds to neither (no idempotency record needed); should the write fail, the invocation fails and the
+    batch comes again (its handlers' writes are idempotent, the facts keep the counts once)."""
+    tallies = [tally for h in handled for tally in (h.outcome or ())]
+    for tally in store.count_each_once(tallies):
+        if tally.late:
+            add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
+            logger().info("event too late for its window; not counted", extra={"window": tally.minute})
+        for name, value in tally.metrics.items():
+            add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def _join(event: InboundEvent, order_id: str, side: str) -> Tally | None:
     """OrderCreated -> OrderConfirmed, counted in the confirmation's window once both are known."""
+    at = event.envelope.timestamp
     sides = store.record_join_side(order_id, side, iso(at), _ttl(at))
     if "CREATED" not in sides or "CONFIRMED" not in sides:
-        return
+        return None
     created, confirmed = _parse(sides["CREATED"]), _parse(sides["CONFIRMED"])
     if not _open(confirmed):
-        return
+        return None
     milliseconds = max(0.0, (confirmed - created).total_seconds() * 1000)
     bucket = analytics.latency_bucket(milliseconds)
-    store.count_once(analytics.minute_key(confirmed), f"JOIN#{order_id}",
-                     {f"{analytics.LATENCY_PREFIX}{bucket}": 1}, _ttl(confirmed))
+    return Tally(analytics.minute_key(confirmed), f"JOIN#{order_id}", f"{event.topic}#{event.partition}",
+                 {f"{analytics.LATENCY_PREFIX}{bucket}": 1}, _ttl(confirmed))
 
 
-def on_order_metrics(event: InboundEvent) -> None:
-    """The event's window and its EMF counts for CloudWatch, then the created -> confirmed join."""
+def on_order_metrics(event: InboundEvent) -> list[Tally]:
+    """The event's count for its window and CloudWatch, and the created -> confirmed join (its side written now,
+    the counts with the batch's)."""
     match event.data:
         case OrderCreated(order_id=order_id):
             counters, side = analytics.order_counters("OrderCreated"), "CREATED"
@@ -183,23 +190,26 @@ def on_order_metrics(event: InboundEvent) -> None:
             metric_values = {"OrdersCancelled": 1}
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    _count(event, counters, metric_values)
-    if side:  # also when the count above was a duplicate: an earlier attempt may have stopped before this
-        _join(order_id, side, event.envelope.timestamp)
+    tallies = [_tally(event, counters, metric_values)]
+    if side:  # also for a duplicate: an earlier delivery may have stopped before its join
+        joined = _join(event, order_id, side)
+        if joined is not None:
+            tallies.append(joined)
+    return tallies
 
 
-def on_payment_metrics(event: InboundEvent) -> None:
+def on_payment_metrics(event: InboundEvent) -> list[Tally]:
     match event.data:
         case PaymentProcessed() | PaymentFailed():
             failed = isinstance(event.data, PaymentFailed)
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    _count(event, analytics.payment_counters(failed), {"PaymentAttempts": 1, "PaymentsFailed": int(failed)})
     if isinstance(event.data, PaymentFailed) and _open(event.envelope.timestamp):
         _match_fraud(event, event.data)  # idempotent by itself (a decline is a write-once fact)
+    return [_tally(event, analytics.payment_counters(failed), {"PaymentAttempts": 1, "PaymentsFailed": int(failed)})]
 
 
-def on_inventory_metrics(event: InboundEvent) -> None:
+def on_inventory_metrics(event: InboundEvent) -> list[Tally]:
     """Available stock (newest version wins) and units reserved per product and window."""
     reserved: dict[str, int] = {}
     match event.data:
@@ -214,8 +224,7 @@ def on_inventory_metrics(event: InboundEvent) -> None:
             raise PoisonRecord("unexpected_event", type(other).__name__)
     for stock in levels:
         store.apply_stock(stock.product_id, stock.shard, stock.version, stock.available)
-    if reserved:
-        _count(event, {"reservedUnits": sum(reserved.values())}, {}, reserved)
+    return [_tally(event, {"reservedUnits": sum(reserved.values())}, {}, reserved)] if reserved else []
 
 
 # --- analytics: patterns ---------------------------------------------------------------------

@@ -5,11 +5,14 @@ time: ``<topic>/<yyyy>/<mm>/<dd>/<partition>-<first offset>-<last offset>.jsonl`
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from shopstream import aws, dynamo, pages, replica
 from shopstream.envelope import EventEnvelope
-from shopstream.transaction import UnitOfWork, put_once, try_commit, update_item
+from shopstream.transaction import MAX_TRANSACTION_ITEMS, ConditionFailed, UnitOfWork, put_once, try_commit, update_item
+
+from .analytics import Tally, summed
 
 
 def record(envelope: dict[str, Any], topic: str, partition: int, offset: int, ttl: int) -> bool:
@@ -90,7 +93,8 @@ def archived(bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
 
 
 # --- analytics --------------------------------------------------------------------------------
-# WINDOW#<minute> / TOTALS              the window's counters (ADDed), one per minute of event time
+# WINDOW#<minute> / TOTALS#<topic>#<p>  the window's counters (ADDed) from one source partition; a window's
+#                                       figures are the sum of its partitions' items
 # WINDOW#<minute> / FACT#<eventId>      an event counted in the window: written with the counters, once
 # WINDOW#<minute> / JOIN#<orderId>      an order's created->confirmed time counted in the window, once
 # WINDOW#<minute> / PRODUCT#<productId> units reserved of one product in the window
@@ -111,28 +115,97 @@ def _adds(counters: dict[str, int]) -> tuple[str, dict[str, str], dict[str, Any]
 
 
 JOIN_SIDES = ("CREATED", "CONFIRMED")
+TOTALS = "TOTALS"
+# The counters a window's items carry besides the sums.
+_NOT_COUNTERS = frozenset({"pk", "sk", "ttl", "windowStart"})
+_CONFLICT_RETRIES = 8
 
 
-def count_once(minute: str, fact: str, counters: dict[str, int], ttl: int,
-               products: dict[str, int] | None = None) -> bool:
-    """Add ``counters`` to the window unless ``fact`` (``FACT#<eventId>``, ``JOIN#<orderId>``) was
-    counted there before: the fact and the sums are one transaction. False for a duplicate."""
-    pk = _window_pk(minute)
-    uow = UnitOfWork()
-    uow.put({"pk": pk, "sk": fact, "ttl": ttl}, condition="attribute_not_exists(pk)")
-    adds, names, values = _adds(counters)
-    uow.update({"pk": pk, "sk": "TOTALS"}, update=f"ADD {adds} SET #ttl = :ttl, #start = :start",
-               names={**names, "#ttl": "ttl", "#start": "windowStart"},
-               values={**values, ":ttl": ttl, ":start": minute})
-    for product_id, units in (products or {}).items():
-        uow.update({"pk": pk, "sk": f"PRODUCT#{product_id}"}, update="ADD #units :units SET #ttl = :ttl",
-                   names={"#units": "units", "#ttl": "ttl"}, values={":units": units, ":ttl": ttl})
-    return try_commit(uow)
+def count_each_once(tallies: list[Tally]) -> list[Tally]:
+    """Add each tally to its window unless its fact was counted there before; the tallies counted now are returned
+    (the others were counted by an earlier delivery). A window's facts of one shard and the sum of their counters
+    go in one transaction (up to DynamoDB's 100 actions): one update of the counters per batch, not one per event.
+    A fact found already counted (its condition failed) is dropped and the rest written again."""
+    groups: dict[tuple[str, str], dict[str, Tally]] = {}
+    for tally in tallies:  # a fact twice in one batch (a duplicate delivery) is one action at most
+        groups.setdefault((tally.minute, tally.shard), {}).setdefault(tally.fact, tally)
+    counted: list[Tally] = []
+    for (minute, shard), by_fact in groups.items():
+        pending = list(by_fact.values())
+        while pending:
+            chunk = _fitting(pending)
+            try:
+                _commit_counts(minute, shard, chunk)
+            except ConditionFailed as exc:
+                done_before = set(exc.failed_indexes())
+                if not done_before or max(done_before) >= len(chunk):  # only the facts carry a condition
+                    raise
+                pending = [t for i, t in enumerate(chunk) if i not in done_before] + pending[len(chunk):]
+                continue
+            counted += chunk
+            pending = pending[len(chunk):]
+    return counted
 
 
-def windows(minutes: list[str]) -> dict[str, dict[str, Any]]:
-    found = dynamo.get_many([(_window_pk(m), "TOTALS") for m in minutes])
-    return {m: found[(_window_pk(m), "TOTALS")] for m in minutes if (_window_pk(m), "TOTALS") in found}
+def _fitting(pending: list[Tally]) -> list[Tally]:
+    """The first tallies whose facts, counters item and product items fit one transaction."""
+    products: set[str] = set()
+    for size, tally in enumerate(pending):
+        products |= set(tally.products)
+        if size + 1 + 1 + len(products) > MAX_TRANSACTION_ITEMS:
+            return pending[:max(size, 1)]
+    return pending
+
+
+def _commit_counts(minute: str, shard: str, chunk: list[Tally]) -> None:
+    pk, ttl = _window_pk(minute), max(t.ttl for t in chunk)
+    counters, products = summed(chunk)
+
+    def attempt() -> None:
+        uow = UnitOfWork()
+        for tally in chunk:
+            uow.put({"pk": pk, "sk": tally.fact, "ttl": tally.ttl}, condition="attribute_not_exists(pk)")
+        adds, names, values = _adds(counters)
+        uow.update({"pk": pk, "sk": f"{TOTALS}#{shard}"}, update=f"ADD {adds} SET #ttl = :ttl, #start = :start",
+                   names={**names, "#ttl": "ttl", "#start": "windowStart"},
+                   values={**values, ":ttl": ttl, ":start": minute})
+        for product_id, units in products.items():
+            uow.update({"pk": pk, "sk": f"PRODUCT#{product_id}"}, update="ADD #units :units SET #ttl = :ttl",
+                       names={"#units": "units", "#ttl": "ttl"}, values={":units": units, ":ttl": ttl})
+        uow.commit()
+
+    for retry in range(_CONFLICT_RETRIES):
+        try:
+            attempt()
+            return
+        except ConditionFailed:
+            raise
+        except Exception as exc:  # another batch's transaction on the same product item: wait, then again
+            if not _transaction_conflict(exc) or retry == _CONFLICT_RETRIES - 1:
+                raise
+            time.sleep(dynamo.backoff_seconds(retry))
+
+
+def _transaction_conflict(exc: Exception) -> bool:
+    reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
+
+
+def windows(minutes: list[str]) -> dict[str, dict[str, int]]:
+    """The counters of each window that has any: the sum of its shards' items (and of the one ``TOTALS`` item
+    that windows counted before the shards had)."""
+    found: dict[str, dict[str, int]] = {}
+    for minute in minutes:
+        items = dynamo.query("pk = :pk AND begins_with(sk, :totals)", {":pk": _window_pk(minute), ":totals": TOTALS})
+        if not items:
+            continue
+        sums: dict[str, int] = {}
+        for item in items:
+            for name, value in item.items():
+                if name not in _NOT_COUNTERS:
+                    sums[name] = sums.get(name, 0) + int(value)
+        found[minute] = sums
+    return found
 
 
 def products_in(minute: str) -> dict[str, int]:

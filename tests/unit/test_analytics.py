@@ -45,13 +45,15 @@ def audit(service_env, monkeypatch):
     # answers one request at a time, as DynamoDB answers each request atomically.
     _serialize_in_process_calls(BotocoreStubber)
     clock = Clock(monkeypatch)
-    consumers = {name: EventConsumer("audit", f"analytics-{name}", handle) for name, handle in (
+    consumers = {name: EventConsumer("audit", f"analytics-{name}", handle, after_batch=logic.count_batch)
+                 for name, handle in (
         ("orders", logic.on_order_metrics), ("payments", logic.on_payment_metrics),
         ("inventory", logic.on_inventory_metrics))}
 
     class Audit:
         def __init__(self):
             self.clock = clock
+            self.consumers = consumers
 
         def send(self, name: str, *events: EventEnvelope) -> None:
             response = consumers[name](batch(*(kafka_record_of(e) for e in events)), LocalLambdaContext())
@@ -148,6 +150,55 @@ def test_a_window_counts_each_event_once_whatever_the_order_duplicates_and_repla
     assert window["revenue"] == {"EUR": 2500, "GBP": 700}
     assert window["closed"] is False
     assert audit.window(T0 + timedelta(minutes=1))["ordersPlaced"] == 0
+
+
+def test_a_batch_counts_its_events_in_one_write_per_window_and_partition_and_each_event_once(audit, monkeypatch):
+    """The counts are written per batch: one transaction per window and source partition holds the events' facts
+    and their summed counters (up to DynamoDB's 100 actions). An event twice in one batch, a batch delivered
+    again, and a batch some of whose events were counted before each count every event once."""
+    from shopstream import aws
+
+    from audit import store
+
+    writes: list[int] = []
+    commit = store._commit_counts
+    monkeypatch.setattr(store, "_commit_counts", lambda minute, shard, chunk: (writes.append(len(chunk)),
+                                                                                commit(minute, shard, chunk)))
+    audit.clock.at = T0 + timedelta(minutes=1)
+    first = [payment(f"o-{n}", T0 + timedelta(seconds=n % 60), failed=n % 4 == 0) for n in range(30)]
+    audit.send("payments", *first)
+    assert writes == [30]
+    more = [payment(f"o-{n}", T0 + timedelta(seconds=n % 60), failed=n % 4 == 0) for n in range(30, 230)]
+    everything = first + more
+    records = [kafka_record_of(e, partition=n % 2, offset=1000 + n) for n, e in enumerate(everything)]
+    records.append(kafka_record_of(more[0], partition=0, offset=2000))  # the same event again in this batch
+    writes.clear()
+    response = audit.consumers["payments"](batch(*records), LocalLambdaContext())
+    assert response == {"batchItemFailures": []}
+    # per partition (115 events): the 99 facts that fit one transaction with the counters item, refused as a whole
+    # for the 15 counted before (found by their failed conditions and left out), 99 others, the last one
+    assert sorted(writes) == [1, 1, 99, 99, 99, 99]
+    window = audit.window(T0)
+    assert (window["paymentAttempts"], window["paymentsFailed"]) == (230, 58)
+    audit.consumers["payments"](batch(*records), LocalLambdaContext())  # the whole batch once more
+    assert (audit.window(T0)["paymentAttempts"], audit.window(T0)["paymentsFailed"]) == (230, 58)
+    table = naming.table("audit")
+    shards = aws.client("dynamodb").query(
+        TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
+        ExpressionAttributeValues={":pk": {"S": f"WINDOW#{T0:%Y-%m-%dT%H:%M}"}, ":t": {"S": "TOTALS"}})["Items"]
+    assert sorted(i["sk"]["S"] for i in shards) == ["TOTALS#payment-events#0", "TOTALS#payment-events#1"]
+
+
+def test_a_window_counted_before_its_partitions_had_items_of_their_own_still_sums_in(audit):
+    """Windows written by the release before (one ``TOTALS`` item per window) add to the partitions' items."""
+    from shopstream import aws
+
+    aws.client("dynamodb").put_item(TableName=naming.table("audit"), Item={
+        "pk": {"S": f"WINDOW#{T0:%Y-%m-%dT%H:%M}"}, "sk": {"S": "TOTALS"}, "payments": {"N": "5"},
+        "paymentsFailed": {"N": "1"}, "windowStart": {"S": f"{T0:%Y-%m-%dT%H:%M}"}, "ttl": {"N": "1"}})
+    audit.clock.at = T0 + timedelta(minutes=1)
+    audit.send("payments", payment("o-1", T0, failed=True))
+    assert (audit.window(T0)["paymentAttempts"], audit.window(T0)["paymentsFailed"]) == (6, 2)
 
 
 def test_events_up_to_five_minutes_late_count_and_later_ones_do_not(audit):
@@ -446,13 +497,13 @@ def test_metrics_from_16_threads_enter_powertools_one_at_a_time_and_count_every_
     facts: set[str] = set()
     facts_lock = threading.Lock()
 
-    def count_once(window: str, fact: str, *args: object) -> bool:  # the window's facts, in memory
+    def count_each_once(tallies: list) -> list:  # the windows' facts, in memory
         with facts_lock:
-            new = fact not in facts
-            facts.add(fact)
+            new = [t for t in tallies if t.fact not in facts]
+            facts.update(t.fact for t in tallies)
             return new
 
-    monkeypatch.setattr(store, "count_once", count_once)
+    monkeypatch.setattr(store, "count_each_once", count_each_once)
     monkeypatch.setattr(store, "record_join_side", lambda *args: {})
     added: Counter[str] = Counter()
     inside, overlaps = [0], [0]
@@ -468,7 +519,8 @@ def test_metrics_from_16_threads_enter_powertools_one_at_a_time_and_count_every_
             added[name] += value
 
     monkeypatch.setattr(observability.metrics(), "add_metric", add_metric)
-    run = EventConsumer("audit", "analytics-orders", logic.on_order_metrics, concurrency=16)
+    run = EventConsumer("audit", "analytics-orders", logic.on_order_metrics, concurrency=16,
+                        after_batch=logic.count_batch)
     events = [created(f"o-{n}", T0 + timedelta(seconds=n % 60)) for n in range(100)]
     response = run(batch(*(kafka_record_of(e, partition=0, offset=n) for n, e in enumerate(events))),
                    LocalLambdaContext())

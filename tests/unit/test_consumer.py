@@ -9,6 +9,7 @@ import pytest
 
 from local.context import LocalLambdaContext
 from shopstream.consumer import EventConsumer, InboundEvent, PoisonRecord
+from shopstream.inbound import Handled
 from tests.support import batch, kafka_record_of, product_created, raw_record, sample_event
 
 
@@ -313,11 +314,11 @@ def test_after_batch_gets_the_events_handled_in_offset_order_and_its_failure_fai
     batches: list[list[tuple[int, int]]] = []
     broken = {"now": True}
 
-    def after(events: list[InboundEvent]) -> None:
+    def after(handled: list[Handled]) -> None:
         if broken["now"]:
             broken["now"] = False
             raise ConnectionError("S3 unavailable")
-        batches.append([(e.partition, e.offset) for e in events])
+        batches.append([(h.event.partition, h.event.offset) for h in handled])
 
     run = EventConsumer("inventory", "product-sync", recorder, concurrency=4, after_batch=after)
     events = [product_created(f"p-{i}") for i in range(6)]
@@ -331,6 +332,17 @@ def test_after_batch_gets_the_events_handled_in_offset_order_and_its_failure_fai
     response = run(batch(*records), LocalLambdaContext())  # the whole batch again; event 4 is handled now
     assert response == {"batchItemFailures": []}
     assert batches == [[(0, 60), (0, 62), (0, 64), (1, 61), (1, 63)]]
+
+
+def test_after_batch_gets_what_each_handler_returned_with_its_event_also_from_threads(service_env, aws):
+    """The analytics' counts: each handler returns its event's, written once for the batch."""
+    service_env("inventory", "product-sync")
+    seen: list[tuple[int, object]] = []
+    run = EventConsumer("inventory", "product-sync", lambda inbound: f"counted {inbound.offset}", concurrency=4,
+                        after_batch=lambda handled: seen.extend((h.event.offset, h.outcome) for h in handled))
+    records = [kafka_record_of(product_created(f"p-{i}"), partition=i % 2, offset=10 + i) for i in range(4)]
+    assert run(batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert seen == [(10, "counted 10"), (12, "counted 12"), (11, "counted 11"), (13, "counted 13")]
 
 
 # --- whole-batch mode: the mapping does not take a partial batch response (on-demand pollers) -----------------
@@ -395,7 +407,7 @@ def test_in_whole_batch_mode_after_batch_still_gets_what_was_applied_before_the_
     _, recorder, _ = whole_batch
     archived: list[list[int]] = []
     run = EventConsumer("inventory", "product-sync", recorder, idempotent=True,
-                        after_batch=lambda events: archived.append([e.offset for e in events]))
+                        after_batch=lambda handled: archived.append([h.event.offset for h in handled]))
     events = [product_created(f"p-{i}") for i in range(3)]
     recorder.fail_once.add(events[1].event_id)
     records = [kafka_record_of(e, offset=90 + i) for i, e in enumerate(events)]

@@ -39,7 +39,7 @@ from shopstream import aws, catalog, coldstart, tracing
 from shopstream.config import get_settings
 from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
-from shopstream.inbound import InboundEvent, PoisonRecord
+from shopstream.inbound import Handled, InboundEvent, PoisonRecord
 from shopstream.observability import flush_metrics, logger, metrics, metrics_per_batch, tracer
 from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
 
@@ -84,8 +84,8 @@ def permanent_failure(error: Exception) -> PoisonRecord | None:
     return None
 
 
-HandleFn = Callable[[InboundEvent[Any]], None]
-BatchFn = Callable[[list[InboundEvent[Any]]], None]
+HandleFn = Callable[[InboundEvent[Any]], Any]
+BatchFn = Callable[[list[Handled]], None]
 
 
 def _summarise(error: ValidationError) -> str:
@@ -144,7 +144,7 @@ class _BatchStats:
     held_back: int = 0
     max_lag_ms: float = 0.0
     failed_keys: set[tuple[str, int, bytes | None]] = field(default_factory=set)
-    done: list[InboundEvent[Any]] = field(default_factory=list)  # handled in this batch (for after_batch)
+    done: list[Handled] = field(default_factory=list)  # handled in this batch, with outcomes (for after_batch)
     # Whole-batch mode: poison records wait here until the batch is known to succeed (see the module's docstring).
     defer_letters: bool = False
     letters: list[tuple[IncomingRecord, PoisonRecord]] = field(default_factory=list)
@@ -203,9 +203,10 @@ class EventConsumer:
     ):
         """``idempotent``: keep a Powertools idempotency record per eventId; ``concurrency``: keys
         processed at once inside a batch (defaults: the catalog's HandlerSpec for this handler);
-        ``after_batch``: called once per invocation with the events handled in it (in offset order), for
-        work done per batch rather than per event (the audit archive). If it raises, the invocation fails
-        and Lambda delivers the whole batch again: ``handle`` and ``after_batch`` must both bear that."""
+        ``after_batch``: called once per invocation with the events handled in it (in offset order), each with
+        what ``handle`` returned for it (``Handled.outcome``), for work done per batch rather than per event (the
+        audit archive, the analytics' counts). If it raises, the invocation fails and Lambda delivers the whole
+        batch again: ``handle`` and ``after_batch`` must both bear that."""
         self.service_spec = catalog.service(service)
         self.spec = self.service_spec.handler(handler)
         self.idempotent = self.spec.idempotency if idempotent is None else idempotent
@@ -257,22 +258,21 @@ class EventConsumer:
             key_prefix=self.name,
         )(self._apply)
 
-    def _apply(self, *, envelope: dict[str, Any], inbound: InboundEvent) -> None:
+    def _apply(self, *, envelope: dict[str, Any], inbound: InboundEvent) -> Any:
         delivery = _delivery.get()
         if delivery is None:
-            self._handle(inbound)
-            return
+            return self._handle(inbound)
         # The first delivery that applies the event: its span is a child of the record's context.
         delivery.applied = True
-        self._apply_traced(inbound, delivery.name, delivery.origin, delivery.attributes, delivery.fixed,
-                           delivery.started)
+        return self._apply_traced(inbound, delivery.name, delivery.origin, delivery.attributes, delivery.fixed,
+                                  delivery.started)
 
     def _apply_traced(self, inbound: InboundEvent, name: str, origin: str | None, attributes: dict[str, Any],
-                      fixed: Fixed, started: int) -> None:
+                      fixed: Fixed, started: int) -> Any:
         span = tracing.start(name, kind="consumer", parent=origin, attributes=attributes, fixed=fixed,
                              start_ns=started, service=self.service_name)
         with tracing.activate(span):
-            self._handle(inbound)
+            return self._handle(inbound)
 
     # -- per invocation -------------------------------------------------------------------
     def __call__(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
@@ -310,7 +310,8 @@ class EventConsumer:
                     for record, poison in sorted(stats.letters, key=lambda letter: letter[0].offset):
                         self._send_letter(record, poison)
                 if self._after_batch is not None and stats.done:
-                    self._after_batch(sorted(stats.done, key=lambda e: (e.topic, e.partition, e.offset)))
+                    self._after_batch(sorted(stats.done, key=lambda h: (h.event.topic, h.event.partition,
+                                                                        h.event.offset)))
             if whole_batch and failures:
                 raise BatchFailed(f"{failures} of {failures + len(processor.success_messages)} records failed or "
                                   "were held back; the mapping delivers the whole batch again")
@@ -358,9 +359,9 @@ class EventConsumer:
         )
         try:
             if tracing.enabled():
-                self._run_traced(record, inbound, body)
+                outcome = self._run_traced(record, inbound, body)
             else:
-                self._run(inbound, body)
+                outcome = self._run(inbound, body)
         except Exception as error:
             rejected = permanent_failure(error)
             if rejected is not None:
@@ -374,20 +375,19 @@ class EventConsumer:
         stats.count("processed", lag_ms=(time.time() - inbound.envelope.timestamp.timestamp()) * 1000)
         if self._after_batch is not None:
             with stats.lock:
-                stats.done.append(inbound)
+                stats.done.append(Handled(inbound, outcome))
 
-    def _run(self, inbound: InboundEvent, body: dict[str, Any] | None) -> None:
+    def _run(self, inbound: InboundEvent, body: dict[str, Any] | None) -> Any:
         assert self._apply_once is not None
         active_tracer = tracer()
         if active_tracer is None:
-            self._apply_once(envelope=body, inbound=inbound)
-            return
+            return self._apply_once(envelope=body, inbound=inbound)
         with active_tracer.provider.in_subsegment(f"## {self.name}") as subsegment:
             subsegment.put_annotation("eventType", inbound.event_type)
             subsegment.put_annotation("correlationId", inbound.envelope.correlation_id)
-            self._apply_once(envelope=body, inbound=inbound)
+            return self._apply_once(envelope=body, inbound=inbound)
 
-    def _run_traced(self, record: IncomingRecord, inbound: InboundEvent, body: dict[str, Any] | None) -> None:
+    def _run_traced(self, record: IncomingRecord, inbound: InboundEvent, body: dict[str, Any] | None) -> Any:
         """The event applied under a CONSUMER span ``process <topic>``: a child of the record's ``traceparent``
         when this delivery is the one that applies it; otherwise (a tool sent it again, or the idempotency
         record answered for an event applied before) the first span of a new trace, linked to that context."""
@@ -408,21 +408,20 @@ class EventConsumer:
             span = tracing.start(name, kind="consumer", parent=None, links=(origin,), attributes=attributes,
                                  fixed=fixed, start_ns=started, service=self.service_name)
             with tracing.activate(span):
-                self._apply_once(envelope=body, inbound=inbound)
-            return
+                return self._apply_once(envelope=body, inbound=inbound)
         if not self.idempotent:  # no idempotency record: this delivery applies the event
-            self._apply_traced(inbound, name, origin, attributes, fixed, started)
-            return
+            return self._apply_traced(inbound, name, origin, attributes, fixed, started)
         delivery = _Delivery(name, origin, attributes, fixed, started)
         token = _delivery.set(delivery)
         try:
-            self._apply_once(envelope=body, inbound=inbound)
+            outcome = self._apply_once(envelope=body, inbound=inbound)
         finally:
             _delivery.reset(token)
         if not delivery.applied:  # answered by the idempotency record
             attributes["shopstream.redelivery"] = "duplicate"
             tracing.end(tracing.start(name, kind="consumer", parent=None, links=(origin,), start_ns=started,
                                       attributes=attributes, fixed=fixed, service=self.service_name))
+        return outcome
 
     def _span_constants(self, topic: str, partition: int, event_type: str) -> tuple[str, Fixed]:
         """A process span's name and the attributes it shares with the others of its topic, partition and type."""

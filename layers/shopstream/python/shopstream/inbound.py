@@ -37,3 +37,12 @@ class InboundEvent(Generic[DataT]):
     @property
     def event_type(self) -> str:
         return self.envelope.event_type
+
+
+@dataclass(frozen=True)
+class Handled(Generic[DataT]):
+    """An event its handler applied in this batch, and what the handler returned for it (None for most): what a
+    consumer's ``after_batch`` gets (shopstream.consumer), e.g. the analytics' counts, written once per batch."""
+
+    event: InboundEvent[DataT]
+    outcome: object = None
