@@ -203,18 +203,20 @@ class DynamoDb(_Model):
     """How the service tables are billed (docs/decisions.md, 2026-12-05). On demand: per request, nothing to size.
     Provisioned: the services in ``tables`` get provisioned capacity that auto scaling keeps at
     ``target_utilisation`` between each table's (and index's) minimum and maximum, throttled requests alarmed; the
-    other services' tables, the idempotency tables and the customer key store stay on demand."""
+    other services' tables and the idempotency tables stay on demand. ``key_store``: the customer key store
+    provisioned the same way (its replica, if any, too); None: on demand."""
 
     billing: Literal["on-demand", "provisioned"]
     target_utilisation: float | None = Field(default=None, ge=MIN_TARGET_UTILISATION, le=MAX_TARGET_UTILISATION)
     tables: dict[str, TableThroughput] = Field(default_factory=dict)
+    key_store: Throughput | None = None
     quotas: DynamoDbQuotas = Field(default_factory=DynamoDbQuotas)
 
     @model_validator(mode="after")
     def _sized_when_provisioned(self) -> DynamoDb:
         if self.billing == "on-demand":
-            if self.tables or self.target_utilisation is not None:
-                raise ValueError("tables and targetUtilisation size provisioned capacity: set billing to "
+            if self.tables or self.target_utilisation is not None or self.key_store is not None:
+                raise ValueError("tables, keyStore and targetUtilisation size provisioned capacity: set billing to "
                                  "\"provisioned\" or remove them (on demand, nothing is provisioned)")
             return self
         if self.target_utilisation is None or not self.tables:
@@ -223,20 +225,24 @@ class DynamoDb(_Model):
         for name in self.tables:
             if name not in services:
                 raise ValueError(f"tables: {name!r} is not a service of the catalog ({', '.join(sorted(services))})")
+        sized: list[tuple[str, Throughput]] = [
+            (where, throughput) for name, table in self.tables.items()
+            for where, throughput in ((f"tables.{name}", table), (f"tables.{name}.index", table.index))]
+        if self.key_store is not None:
+            sized.append(("keyStore", self.key_store))
         for unit in ("wcu", "rcu"):
-            for name, table in self.tables.items():
-                for where, throughput in ((name, table), (f"{name}.index", table.index)):
-                    if getattr(throughput, f"max_{unit}") > self.quotas.table_units:
-                        raise ValueError(
-                            f"tables.{where}: max{unit.capitalize()} {getattr(throughput, f'max_{unit}')} is above "
-                            f"the per-table quota ({self.quotas.table_units}): raise it in Service Quotas and in "
-                            "quotas.tableUnits")
+            for where, throughput in sized:
+                if getattr(throughput, f"max_{unit}") > self.quotas.table_units:
+                    raise ValueError(
+                        f"{where}: max{unit.capitalize()} {getattr(throughput, f'max_{unit}')} is above "
+                        f"the per-table quota ({self.quotas.table_units}): raise it in Service Quotas and in "
+                        "quotas.tableUnits")
             for bound in ("min", "max"):
-                total = sum(getattr(t, f"{bound}_{unit}") + getattr(t.index, f"{bound}_{unit}")
-                            for t in self.tables.values())
+                total = sum(getattr(throughput, f"{bound}_{unit}") for _, throughput in sized)
                 if total > self.quotas.account_units:
                     raise ValueError(
-                        f"tables: the {bound}imum {unit.upper()} of all tables and indexes add up to {total}, above "
+                        f"tables and keyStore: the {bound}imum {unit.upper()} of all tables and indexes add up to "
+                        f"{total}, above "
                         f"the account's quota ({self.quotas.account_units}; the minimum is provisioned at deploy, "
                         "the maximum is what auto scaling reaches at the design rate): raise it in Service Quotas and "
                         "in quotas.accountUnits")
@@ -245,6 +251,10 @@ class DynamoDb(_Model):
     def throughput(self, service: str) -> TableThroughput | None:
         """The service table's provisioned throughput; None: on demand."""
         return self.tables.get(service) if self.billing == "provisioned" else None
+
+    def key_store_throughput(self) -> Throughput | None:
+        """The customer key store's provisioned throughput; None: on demand."""
+        return self.key_store if self.billing == "provisioned" else None
 
 
 class Email(_Model):

@@ -11,6 +11,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -274,20 +275,65 @@ class PlatformStack(cdk.Stack):
         name = names.customer_keys_table(config.prefix)
         key_attribute = dynamodb.Attribute(name=catalog.CUSTOMER_KEYS.partition_key, type=dynamodb.AttributeType.STRING)
         no_backup = dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=False)
+        # Provisioned where cdk.json sizes it (dynamodb.keyStore): every notice checks and reads a key here, a steady
+        # load (docs/decisions.md, 2026-12-05); auto scaling keeps it at the tables' target utilisation.
+        throughput = config.dynamodb.key_store_throughput()
+        percent = round((config.dynamodb.target_utilisation or 0) * 100, 1)
         if not config.may_fail_over:
-            return dynamodb.Table(
+            table = dynamodb.Table(
                 self, "CustomerKeys", table_name=name, partition_key=key_attribute,
-                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, point_in_time_recovery_specification=no_backup,
-                removal_policy=removal)
+                billing_mode=dynamodb.BillingMode.PROVISIONED if throughput else dynamodb.BillingMode.PAY_PER_REQUEST,
+                read_capacity=throughput.min_rcu if throughput else None,
+                write_capacity=throughput.min_wcu if throughput else None,
+                point_in_time_recovery_specification=no_backup, removal_policy=removal)
+            if throughput:
+                table.auto_scale_write_capacity(min_capacity=throughput.min_wcu, max_capacity=throughput.max_wcu
+                                                ).scale_on_utilization(target_utilization_percent=percent)
+                table.auto_scale_read_capacity(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu
+                                               ).scale_on_utilization(target_utilization_percent=percent)
+                self._key_store_throttled(table, config)
+            return table
         replicas = [dynamodb.ReplicaTableProps(region=config.replication.target_region,
                                                point_in_time_recovery_specification=no_backup)
                     ] if config.replication else None
-        return dynamodb.TableV2(
-            self, "CustomerKeys", table_name=name, partition_key=key_attribute, billing=dynamodb.Billing.on_demand(),
+        # A global table's write capacity is one auto scaling for all replicas; each replica reads at its own (the
+        # same bounds here: a failover moves the whole load). AWS::DynamoDB::GlobalTable's WriteProvisionedThroughput
+        # Settings "must be specified if BillingMode is set to PROVISIONED".
+        billing = dynamodb.Billing.provisioned(
+            read_capacity=dynamodb.Capacity.autoscaled(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu,
+                                                       target_utilization_percent=percent),
+            write_capacity=dynamodb.Capacity.autoscaled(min_capacity=throughput.min_wcu,
+                                                        max_capacity=throughput.max_wcu,
+                                                        target_utilization_percent=percent),
+        ) if throughput else dynamodb.Billing.on_demand()
+        table = dynamodb.TableV2(
+            self, "CustomerKeys", table_name=name, partition_key=key_attribute, billing=billing,
             point_in_time_recovery_specification=no_backup, removal_policy=removal, replicas=replicas,
             # "You must provide a value for this property if your global table contains more than one replica."
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-dynamodb-globaltable.html
             dynamo_stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if replicas else None)
+        if throughput:
+            self._key_store_throttled(table, config)
+        return table
+
+    def _key_store_throttled(self, table: dynamodb.ITable, config: EnvironmentConfig) -> None:
+        """As a provisioned service table (stacks/service/monitoring.py ``table_throttled``): requests refused over
+        the key store's capacity for 5 minutes. The notices retry them (transient), so nothing is lost; they wait."""
+        metrics: dict[str, cloudwatch.IMetric] = {
+            kind.lower(): cloudwatch.Metric(namespace="AWS/DynamoDB", metric_name=f"{kind}ThrottleEvents",
+                                            dimensions_map={"TableName": table.table_name}, statistic="Sum",
+                                            period=cdk.Duration.minutes(1)) for kind in ("Read", "Write")}
+        alarm = cloudwatch.Alarm(
+            self, "CustomerKeysThrottled",
+            metric=cloudwatch.MathExpression(expression=" + ".join(f"FILL({m}, 0)" for m in metrics),
+                                             label="throttled requests", using_metrics=metrics,
+                                             period=cdk.Duration.minutes(1)),
+            threshold=0, evaluation_periods=5, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"{config.prefix}: the customer key store throttles requests beyond its provisioned "
+                              "capacity for 5 minutes (raise cdk.json dynamodb.keyStore's maximum, or check the auto "
+                              "scaling activity: docs/decisions.md, 2026-12-05)")
+        alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
 
     def _request_fingerprint_key(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> kms.Key:
         """The HMAC key that fingerprints a request's body for its Idempotency-Key (shopstream.key_binding): the

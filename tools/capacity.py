@@ -512,7 +512,7 @@ S3_GB_MONTH = 0.023
 # utilisation of what is consumed, between each table's (and index's) minimum and maximum.
 DYNAMODB_WCU_HOUR = 0.00065
 DYNAMODB_RCU_HOUR = 0.00013
-KEY_STORE = "customer keys"  # the customer key store: on demand in every environment
+KEY_STORE = "customer keys"  # the customer key store: provisioned where cdk.json sizes it (dynamodb.keyStore)
 # Interface endpoints, per AZ and hour: X-Ray (the relays' traces) everywhere, Lambda and STS where the mappings'
 # pollers run on demand, SQS and KMS where the committers publish directly (stacks/network.py; S3 and DynamoDB are
 # free gateway endpoints).
@@ -638,6 +638,12 @@ def provisioned_capacity(config: Any, units: dict[str, dict[str, float]]) -> dic
                                   _provisioned(used["read"], target, size.min_rcu)),
                         "index": (_provisioned(used["index_write"], target, size.index.min_wcu),
                                   _provisioned(0.0, target, size.index.min_rcu))}
+    key_store = config.dynamodb.key_store_throughput()
+    if key_store is not None:  # no index
+        used = units.get(KEY_STORE, dict.fromkeys(UNIT_KINDS, 0.0))
+        target = config.dynamodb.target_utilisation
+        out[KEY_STORE] = {"table": (_provisioned(used["write"], target, key_store.min_wcu),
+                                    _provisioned(used["read"], target, key_store.min_rcu))}
     return out
 
 
@@ -646,17 +652,23 @@ def provisioned_shortfalls(config: Any, orders_per_second: float) -> list[str]:
     (auto scaling stops at the maximum: above it the table runs hotter than the target, and throttles past 100%)."""
     units = dynamodb_units(orders_per_second, direct=direct_publish(config))
     out = []
+    target = config.dynamodb.target_utilisation
+    checks = []
     for service, size in config.dynamodb.tables.items():
         if config.dynamodb.throughput(service) is None:
             continue
         used = units.get(service, dict.fromkeys(UNIT_KINDS, 0.0))
-        target = config.dynamodb.target_utilisation
-        for where, consumed, maximum in ((f"{service} WCU", used["write"], size.max_wcu),
-                                         (f"{service} RCU", used["read"], size.max_rcu),
-                                         (f"{service} index WCU", used["index_write"], size.index.max_wcu)):
-            if consumed / target > maximum:
-                out.append(f"{where}: needs {consumed / target:,.0f} at {target:.0%} (consumes {consumed:,.0f}), "
-                           f"maximum {maximum:,}{' - throttles' if consumed > maximum else ''}")
+        checks += [(f"{service} WCU", used["write"], size.max_wcu), (f"{service} RCU", used["read"], size.max_rcu),
+                   (f"{service} index WCU", used["index_write"], size.index.max_wcu)]
+    key_store = config.dynamodb.key_store_throughput()
+    if key_store is not None:
+        used = units.get(KEY_STORE, dict.fromkeys(UNIT_KINDS, 0.0))
+        checks += [(f"{KEY_STORE} WCU", used["write"], key_store.max_wcu),
+                   (f"{KEY_STORE} RCU", used["read"], key_store.max_rcu)]
+    for where, consumed, maximum in checks:
+        if consumed / target > maximum:
+            out.append(f"{where}: needs {consumed / target:,.0f} at {target:.0%} (consumes {consumed:,.0f}), "
+                       f"maximum {maximum:,}{' - throttles' if consumed > maximum else ''}")
     return out
 
 
@@ -887,12 +899,19 @@ def main(argv: list[str]) -> None:
           "| cdk.json maximum WCU + index / RCU |")
     print("|---|---|---|---|---|---|---|")
     for table, used in sorted(units.items()):
-        sized = prod.dynamodb.tables.get(table) if table in provisioned else None
         kept = provisioned.get(table)
-        print(f"| {table} | {used['write']:,.0f} | {used['index_write']:,.0f} | {used['read']:,.0f} | "
-              f"{'provisioned' if kept else 'on demand'} | "
-              + (f"{kept['table'][0]:,.0f} + {kept['index'][0]:,.0f} / {kept['table'][1]:,.0f} | "
-                 f"{sized.max_wcu:,} + {sized.index.max_wcu:,} / {sized.max_rcu:,} |" if kept and sized else "- | - |"))
+        line = (f"| {table} | {used['write']:,.0f} | {used['index_write']:,.0f} | {used['read']:,.0f} | "
+                f"{'provisioned' if kept else 'on demand'} | ")
+        if kept and table == KEY_STORE:  # no index
+            sized = prod.dynamodb.key_store_throughput()
+            line += f"{kept['table'][0]:,.0f} / {kept['table'][1]:,.0f} | {sized.max_wcu:,} / {sized.max_rcu:,} |"
+        elif kept:
+            sized = prod.dynamodb.tables[table]
+            line += (f"{kept['table'][0]:,.0f} + {kept['index'][0]:,.0f} / {kept['table'][1]:,.0f} | "
+                     f"{sized.max_wcu:,} + {sized.index.max_wcu:,} / {sized.max_rcu:,} |")
+        else:
+            line += "- | - |"
+        print(line)
     for shortfall in provisioned_shortfalls(prod, rate):
         print(f"  above cdk.json's maximum: {shortfall}")
     print("\nwrite units per order (table + GSI + key store), largest first: " + ", ".join(

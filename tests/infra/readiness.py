@@ -1407,6 +1407,28 @@ def rule_provisioned_tables_scale_and_alarm_on_throttling(deployment: Deployment
                                     f"{bounds.get('MinCapacity')}-{bounds.get('MaxCapacity')}")
                 if (index, f"{kind}ThrottleEvents") not in watched.get((stack, logical_id), set()):
                     problems.append(f"{where}: no alarm watches its {kind}ThrottleEvents")
+    # A global table (AWS::DynamoDB::GlobalTable) scales inline: WriteProvisionedThroughputSettings "must be specified
+    # if BillingMode is set to PROVISIONED" (one write auto scaling for all replicas), and each replica reads at its
+    # own ReadProvisionedThroughputSettings.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-dynamodb-globaltable-writeprovisionedthroughputsettings.html
+    for stack, logical_id, table in deployment.resources("AWS::DynamoDB::GlobalTable"):
+        props = table["Properties"]
+        if props.get("BillingMode", "PROVISIONED") != "PROVISIONED":
+            continue
+        where = f"{stack}/{logical_id}"
+        write = props.get("WriteProvisionedThroughputSettings", {}).get("WriteCapacityAutoScalingSettings", {})
+        if not write.get("TargetTrackingScalingPolicyConfiguration"):
+            problems.append(f"{where}: no auto scaling of its write capacity (WriteProvisionedThroughputSettings."
+                            "WriteCapacityAutoScalingSettings with a target tracking policy)")
+        for replica in props.get("Replicas", []):
+            read = replica.get("ReadProvisionedThroughputSettings", {})
+            scaled = read.get("ReadCapacityAutoScalingSettings", {}).get("TargetTrackingScalingPolicyConfiguration")
+            if not scaled and not read.get("ReadCapacityUnits"):
+                problems.append(f"{where}: its replica in {render(replica.get('Region'))} has no read capacity "
+                                "(ReadProvisionedThroughputSettings)")
+        for kind in ("Read", "Write"):
+            if (None, f"{kind}ThrottleEvents") not in watched.get((stack, logical_id), set()):
+                problems.append(f"{where}: no alarm watches its {kind}ThrottleEvents")
     return problems
 
 

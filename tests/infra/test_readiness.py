@@ -746,11 +746,22 @@ def _provisioned_table_without_scaling(d: Deployment) -> None:
     table["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
 
 
+def _key_store_writes_not_scaled(d: Deployment) -> None:
+    del _resource(d, "platform", "CustomerKeys")["Properties"]["WriteProvisionedThroughputSettings"]
+
+
+def _key_store_throttling_not_alarmed(d: Deployment) -> None:
+    del d.templates[_stack(d, "platform")]["Resources"][
+        next(i for i in d.templates[_stack(d, "platform")]["Resources"] if i.startswith("CustomerKeysThrottled"))]
+
+
 PROVISIONED_RULE = "provisioned_tables_scale_and_alarm_on_throttling"
 MUTATIONS += [
     (PROVISIONED_RULE, "prod", _index_writes_not_scaled, "index gsi1: no auto scaling of its write capacity"),
     (PROVISIONED_RULE, "prod", _throttling_not_alarmed, "no alarm watches its WriteThrottleEvents"),
     (PROVISIONED_RULE, "dev", _provisioned_table_without_scaling, "no auto scaling of its read capacity"),
+    (PROVISIONED_RULE, "prod", _key_store_writes_not_scaled, "CustomerKeys"),
+    (PROVISIONED_RULE, "prod", _key_store_throttling_not_alarmed, "no alarm watches its ReadThrottleEvents"),
 ]
 
 

@@ -419,6 +419,32 @@ def test_every_service_table_has_pitr_stream_and_ttl(synthesized):
             assert props["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
 
 
+def test_prods_key_store_is_provisioned_and_scaled_as_its_tables_and_the_others_are_on_demand(
+        synthesized, synthesized_with_replication):
+    """Every notice checks and reads a customer's key (docs/decisions.md, 2026-12-05): in prod the key store is
+    provisioned (cdk.json dynamodb.keyStore), created at its minimum, auto scaled at the tables' target, the replica
+    (when replication is on) reading within the same bounds, throttling alarmed."""
+    sized = load(cdk_context()["environments"], "prod").dynamodb.key_store_throughput()
+    assert sized is not None
+    for synth in (synthesized["prod"], synthesized_with_replication[replicated("prod")]):
+        [(_, _, store)] = synth.resources("AWS::DynamoDB::GlobalTable", "platform")
+        props = store["Properties"]
+        assert props["BillingMode"] == "PROVISIONED"
+        write = props["WriteProvisionedThroughputSettings"]["WriteCapacityAutoScalingSettings"]
+        assert (write["MinCapacity"], write["MaxCapacity"]) == (sized.min_wcu, sized.max_wcu)
+        assert write["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70
+        for replica in props["Replicas"]:
+            read = replica["ReadProvisionedThroughputSettings"]["ReadCapacityAutoScalingSettings"]
+            assert (read["MinCapacity"], read["MaxCapacity"]) == (sized.min_rcu, sized.max_rcu)
+        alarms = [a for _, i, a in synth.resources("AWS::CloudWatch::Alarm", "platform")
+                  if i.startswith("CustomerKeysThrottled")]
+        assert len(alarms) == 1 and alarms[0]["Properties"]["EvaluationPeriods"] == 5
+    for env in ("dev", "staging"):
+        stores = [t for kind in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
+                  for _, i, t in synthesized[env].resources(kind, "platform") if i.startswith("CustomerKeys")]
+        assert [t["Properties"]["BillingMode"] for t in stores] == ["PAY_PER_REQUEST"], env
+
+
 def test_dead_letter_queues_are_encrypted_tls_only_and_alarmed(synthesized):
     prod = synthesized["prod"]
     queues = list(prod.resources("AWS::SQS::Queue"))

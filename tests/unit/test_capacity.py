@@ -107,16 +107,17 @@ def test_the_apis_own_writes_are_counted_per_order(monkeypatch):
 
 
 def test_provisioned_capacity_is_billed_only_where_cdk_json_provisions_it(monkeypatch):
-    """Prod's listed tables at the target utilisation of what they consume, never under their minimum; dev and
-    staging, prod's user table and the key store on demand."""
+    """Prod's listed tables and its key store at the target utilisation of what they consume, never under their
+    minimum; dev and staging, and prod's user table on demand."""
     _only(monkeypatch, AuditRecorded=10.0)  # 20,000 WRU/s on the audit table: above its minimum of 15,000 WCU
     prod = _prod()
     audit_wcu = 10 * RATE * capacity.TRAIL_WRU / prod.dynamodb.target_utilisation
     assert audit_wcu > prod.dynamodb.tables["audit"].min_wcu
     tables = prod.dynamodb.tables
+    key_store = prod.dynamodb.key_store_throughput()
     wcu = audit_wcu + sum(t.min_wcu for s, t in tables.items() if s != "audit") + sum(
-        t.index.min_wcu for t in tables.values())
-    rcu = sum(t.min_rcu + t.index.min_rcu for t in tables.values())
+        t.index.min_wcu for t in tables.values()) + key_store.min_wcu
+    rcu = sum(t.min_rcu + t.index.min_rcu for t in tables.values()) + key_store.min_rcu
     cost = capacity.monthly_cost(prod, RATE)
     assert cost["DynamoDB provisioned capacity"] == pytest.approx(
         (wcu * capacity.DYNAMODB_WCU_HOUR + rcu * capacity.DYNAMODB_RCU_HOUR) * capacity.HOURS_PER_MONTH)
@@ -134,11 +135,16 @@ def test_provisioned_capacity_is_billed_only_where_cdk_json_provisions_it(monkey
         10 * capacity.DYNAMODB_WRU + capacity.DIRECT_AUDIT_PER_ORDER * (
             capacity.DIRECT_DELETE_WRU * capacity.DYNAMODB_WRU
             + capacity.DIRECT_READ_BACK_SHARE * capacity.DYNAMODB_RRU)))
-    # the key store stays on demand where the service tables are provisioned
-    _only(monkeypatch, OrderShipped=1.0)
+    # the key store: provisioned where cdk.json sizes it (prod), on demand without (prod's as it was before)
+    _only(monkeypatch, OrderShipped=10.0)
     notice = capacity.MEASURED["notification.order-notices"]
-    assert capacity.monthly_cost(prod, RATE)["DynamoDB requests (on demand)"] == pytest.approx(
-        RATE * (notice.key_store_wru * capacity.DYNAMODB_WRU + notice.key_store_rru * capacity.DYNAMODB_RRU)
+    assert capacity.monthly_cost(prod, RATE)["DynamoDB requests (on demand)"] == 0
+    kept = capacity.provisioned_capacity(prod, capacity.dynamodb_units(RATE))[capacity.KEY_STORE]["table"]
+    assert kept == pytest.approx((max(key_store.min_wcu, 10 * RATE * notice.key_store_wru / 0.7),
+                                  max(key_store.min_rcu, 10 * RATE * notice.key_store_rru / 0.7)))
+    without = _env("prod", dynamodb={**capacity._environments()["prod"]["dynamodb"], "keyStore": None})
+    assert capacity.monthly_cost(without, RATE)["DynamoDB requests (on demand)"] == pytest.approx(
+        10 * RATE * (notice.key_store_wru * capacity.DYNAMODB_WRU + notice.key_store_rru * capacity.DYNAMODB_RRU)
         * capacity.SECONDS_PER_MONTH)
 
 
