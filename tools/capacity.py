@@ -272,7 +272,10 @@ def loads(orders_per_second: float, *, direct: bool = False) -> list[HandlerLoad
 
 
 def records_per_second(topic_name: str, orders_per_second: float) -> float:
-    return sum(RECORDS_PER_ORDER.get(e.name, 0.0) for e in catalog.EVENTS if e.topic == topic_name) * orders_per_second
+    """Records a second on the topic: each event type once, whatever versions of it the catalog declares (counted
+    per version, OrderCreated's and ShippingCreated's two, before 2026-12-05)."""
+    names = {e.name for e in catalog.EVENTS if e.topic == topic_name}
+    return sum(RECORDS_PER_ORDER.get(name, 0.0) for name in names) * orders_per_second
 
 
 def partitions_needed(orders_per_second: float) -> dict[str, tuple[int, HandlerLoad]]:
@@ -505,6 +508,14 @@ LAMBDA_MEMORY_GB = 0.5
 DYNAMODB_WRU = 0.625 / 1e6  # on demand
 DYNAMODB_RRU = 0.125 / 1e6
 DYNAMODB_GB_MONTH = 0.25
+# Point-in-time recovery (on for every service table: stacks/service/data.py) bills the table's size, per GB-month
+# (us-east-1, as known on 2026-12-05, not read on the pricing page). Priced on what the tables keep for a while (the
+# trail's and the outbox's retention); the long-lived items (orders, payments, shipments, notices: ~KB an order,
+# kept for good) grow with the history, which this steady-rate model does not price (docs/capacity.md).
+DYNAMODB_PITR_GB_MONTH = 0.20
+# "DynamoDB automatically deletes expired items within a few days of their expiration time" (time-to-live docs):
+# an expired item is stored (and backed up) a while longer; assumed 2 days.
+TTL_DELETION_LAG_DAYS = 2.0
 S3_PUT = 0.005 / 1000
 S3_GB_MONTH = 0.023
 # Provisioned capacity (prod's busy tables, cdk.json ``dynamodb``): per WCU-hour and RCU-hour, us-east-1 as known on
@@ -512,6 +523,7 @@ S3_GB_MONTH = 0.023
 # utilisation of what is consumed, between each table's (and index's) minimum and maximum.
 DYNAMODB_WCU_HOUR = 0.00065
 DYNAMODB_RCU_HOUR = 0.00013
+OUTBOX_TTL_DAYS = 2.0  # shopstream.config.Settings.outbox_ttl_seconds (15 days before 2026-12-05)
 KEY_STORE = "customer keys"  # the customer key store: provisioned where cdk.json sizes it (dynamodb.keyStore)
 # Interface endpoints, per AZ and hour: X-Ray (the relays' traces) everywhere, Lambda and STS where the mappings'
 # pollers run on demand, SQS and KMS where the committers publish directly (stacks/network.py; S3 and DynamoDB are
@@ -722,8 +734,16 @@ def monthly_cost(config: Any, orders_per_second: float, *, direct: bool | None =
     out["DynamoDB provisioned capacity"] = provisioned
     trail = [ld for ld in all_loads if ld.ref.startswith("audit.trail-")]
     trail_kb_s = sum(ld.records_per_second for ld in trail) * RECORD_KB
-    out["DynamoDB storage (the trail's retention)"] = (
-        trail_kb_s * config.trail_retention_days * 86400 / 1e6 * DYNAMODB_GB_MONTH)
+    trail_gb = trail_kb_s * (config.trail_retention_days + TTL_DELETION_LAG_DAYS) * 86400 / 1e6
+    out["DynamoDB storage (the trail's retention)"] = trail_gb * DYNAMODB_GB_MONTH
+    # Every event is an outbox item for its TTL (Settings.outbox_ttl_seconds), but those a function published
+    # directly and deleted at once (cdk.json directPublish).
+    outbox_kb_s = (produced - (sum(direct_events_per_second(orders_per_second).values()) if direct else 0.0)
+                   ) * RECORD_KB
+    outbox_gb = outbox_kb_s * (OUTBOX_TTL_DAYS + TTL_DELETION_LAG_DAYS) * 86400 / 1e6
+    out["DynamoDB storage (the outbox's retention)"] = outbox_gb * DYNAMODB_GB_MONTH
+    out["DynamoDB backups (point-in-time recovery of the trail and outbox)"] = (
+        (trail_gb + outbox_gb) * DYNAMODB_PITR_GB_MONTH)
     # one object per trail invocation (a batch per partition and day: audit.logic.archive_batch)
     archive_puts = sum(ld.invocations_per_second(partitions[ld.topic]) for ld in trail if ld.records_per_second)
     out["S3 archive PUTs"] = archive_puts * S3_PUT * SECONDS_PER_MONTH

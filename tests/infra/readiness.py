@@ -608,16 +608,21 @@ def _destination_permissions(deployment: Deployment, stack: str, destination: ob
     return problems
 
 
+STREAM_RETENTION_SECONDS = 24 * 3600  # "DynamoDB Streams ... stores this information in a log for up to 24 hours"
+
 # --- what a dead letter points at --------------------------------------------------------------------------
 @rule
 def rule_every_given_up_batch_is_announced_and_outlives_its_dead_letter(deployment: Deployment) -> list[str]:
     """A mapping that gives a batch up into a bucket keeps the records there (an SQS or SNS destination would
     keep offsets only); the object is announced to a dead-letter queue (an S3 notification filtered by the
     mapping's id, so the queue says whose records they are) and expires no earlier than that queue lets its
-    message go. A relay's batch is its outbox items: they too must outlive the message that names them, which
-    can arrive as late as the mapping's maximum record age.
+    message go. A relay's batch is its outbox items, kept whole in the object ("For Amazon S3 destinations, Lambda
+    also sends the entire invocation record along with the metadata"); the items themselves must outlive their
+    stream records (24 hours), which the relay retries up to its maximum record age, and direct publish's
+    read-back looks them up while it does.
     https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html
-    https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html"""
+    https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html"""
     from shopstream.config import Settings
 
     announced: dict[tuple[str, str], list[tuple[str, tuple[str, str] | None]]] = {}
@@ -648,12 +653,14 @@ def rule_every_given_up_batch_is_announced_and_outlives_its_dead_letter(deployme
             if expiry is not None and expiry * 86400 < kept:
                 problems.append(f"{who}: its batches expire after {expiry} days, before the dead-letter messages "
                                 f"naming them ({kept // 86400} days)")
-            source = deployment.resource(deployment.target(stack, props.get("EventSourceArn"))) or {}
-            if source.get("Type") == "AWS::DynamoDB::Table":  # an outbox relay: its batch is outbox items
-                age = int(props.get("MaximumRecordAgeInSeconds", 86400))
-                if Settings().outbox_ttl_seconds < kept + age:
-                    problems.append(f"{who}: outbox items live {Settings().outbox_ttl_seconds // 3600} h, less than a "
-                                    f"given-up batch's {age // 3600} h plus its message's {kept // 3600} h")
+        source = deployment.resource(deployment.target(stack, props.get("EventSourceArn"))) or {}
+        if source.get("Type") == "AWS::DynamoDB::Table":  # an outbox relay: its batch is outbox items
+            age = int(props.get("MaximumRecordAgeInSeconds", -1))
+            reached = STREAM_RETENTION_SECONDS if age < 0 else min(age, STREAM_RETENTION_SECONDS)
+            if Settings().outbox_ttl_seconds < STREAM_RETENTION_SECONDS:
+                problems.append(f"{who}: outbox items live {Settings().outbox_ttl_seconds // 3600} h, less than "
+                                f"their stream records' {STREAM_RETENTION_SECONDS // 3600} h (the relay retries "
+                                f"for {reached // 3600} h)")
     return problems
 
 

@@ -156,14 +156,36 @@ def test_a_provisioned_table_over_its_maximum_is_reported(monkeypatch):
 
 
 def test_the_trail_table_holds_its_environments_retention(monkeypatch):
-    """The TTL (cdk.json trailRetentionDays) keeps the table a steady size: the retention's worth of trail records."""
+    """The TTL (cdk.json trailRetentionDays) keeps the table a steady size: the retention's worth of trail records,
+    and the days DynamoDB takes to delete what expired."""
     _only(monkeypatch, AuditRecorded=1.0)
     item = "DynamoDB storage (the trail's retention)"
     per_day_gb = RATE * capacity.RECORD_KB * 86400 / 1e6
     for config, days in ((_env("dev"), 7), (_prod(), 7), (_env("prod", trailRetentionDays=30), 30)):
         assert config.trail_retention_days == days
         assert capacity.monthly_cost(config, RATE)[item] == pytest.approx(
-            per_day_gb * days * capacity.DYNAMODB_GB_MONTH)
+            per_day_gb * (days + capacity.TTL_DELETION_LAG_DAYS) * capacity.DYNAMODB_GB_MONTH)
+
+
+def test_every_event_is_stored_as_an_outbox_item_for_its_ttl_and_backed_up_with_the_trail(monkeypatch):
+    """Each event is an outbox item for the outbox's TTL (and DynamoDB's deletion lag), but those published directly
+    and deleted at once; point-in-time recovery bills the trail's and the outbox's size again."""
+    from shopstream.config import Settings
+
+    assert capacity.OUTBOX_TTL_DAYS * 86400 == Settings().outbox_ttl_seconds
+    _only(monkeypatch, AuditRecorded=1.0, OrderCreated=1.0, ShippingCreated=1.0)
+    per_day_gb = RATE * capacity.RECORD_KB * 86400 / 1e6  # a record a second per order, a kind each
+    cost = capacity.monthly_cost(_prod(), RATE)
+    outbox_gb = 3 * per_day_gb * (capacity.OUTBOX_TTL_DAYS + capacity.TTL_DELETION_LAG_DAYS)
+    assert cost["DynamoDB storage (the outbox's retention)"] == pytest.approx(outbox_gb * capacity.DYNAMODB_GB_MONTH)
+    trail_gb = 3 * per_day_gb * (7 + capacity.TTL_DELETION_LAG_DAYS)  # the trail records every event
+    assert cost["DynamoDB backups (point-in-time recovery of the trail and outbox)"] == pytest.approx(
+        (trail_gb + outbox_gb) * capacity.DYNAMODB_PITR_GB_MONTH)
+    # (OrderCreated and ShippingCreated have two versions in the catalog: each event is one record all the same)
+    # published directly, OrderCreated and the POST's AuditRecorded leave the outbox at once: ShippingCreated stays
+    directly = capacity.monthly_cost(_prod(), RATE, direct=True)
+    assert directly["DynamoDB storage (the outbox's retention)"] == pytest.approx(
+        outbox_gb / 3 * capacity.DYNAMODB_GB_MONTH)
 
 
 def test_direct_publish_follows_the_environments_setting(monkeypatch):

@@ -60,10 +60,12 @@ class Settings(EnvSettings):
     aws_region: str = Field(default="eu-west-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # How long a processed eventId is remembered; longer than the longest redelivery (ESM max record age).
     idempotency_ttl_seconds: int = 7 * 24 * 3600
-    # Outbox items outlive every relay failure that can name them: a batch is given up at most 12 h after
-    # its commit (the relay mapping's record age) and its failure message waits up to 14 days in the
-    # relay's dead-letter queue, so a redrive always finds the events (tests/infra/test_templates.py).
-    outbox_ttl_seconds: int = 15 * 24 * 3600
+    # Outbox items outlive their stream records (24 h; the relay gives a batch up at most 12 h after its commit),
+    # so the relay's retries and direct publish's read-back always find them. A batch the relay gave up is kept
+    # whole in S3 (an S3 destination gets the invocation record itself: the stream records, i.e. the outbox items),
+    # so no redrive reads them from the table (the readiness rule every_given_up_batch_is_announced...; 15 days
+    # before 2026-12-05, docs/decisions.md).
+    outbox_ttl_seconds: int = 2 * 24 * 3600
     producer_flush_timeout_seconds: float = 10.0
     # Whether the consumer's mapping honours a partial batch response (ReportBatchItemFailures, which Kafka
     # mappings take in provisioned mode only). If not, Lambda commits every offset of a batch the function

@@ -41,8 +41,8 @@ def outbox_partition(at: datetime, shard: int) -> str:
 def outbox_item(envelope: EventEnvelope) -> dict[str, Any]:
     """The outbox item of an event: ``OUTBOX#<hour>#<shard>`` / ``<timestamp>#<eventId>``.
 
-    Kept (TTL, ``outbox_ttl_seconds``) at least as long as a relay failure that names it can wait in the
-    relay's dead-letter queue, so a redrive of such a record always finds its events in the table.
+    Kept (TTL, ``outbox_ttl_seconds``) longer than its stream record (24 h), which the relay retries and direct
+    publish's read-back looks up; a batch the relay gave up is kept whole in S3, whence a redrive reads it.
     """
     record = to_record(envelope)  # validates topic and key now, not in the relay
     shard = zlib.crc32(envelope.event_id.encode()) % OUTBOX_SHARDS
