@@ -280,30 +280,34 @@ class PlatformStack(cdk.Stack):
         throughput = config.dynamodb.key_store_throughput()
         percent = round((config.dynamodb.target_utilisation or 0) * 100, 1)
         if not config.may_fail_over:
-            table = dynamodb.Table(
+            plain = dynamodb.Table(
                 self, "CustomerKeys", table_name=name, partition_key=key_attribute,
                 billing_mode=dynamodb.BillingMode.PROVISIONED if throughput else dynamodb.BillingMode.PAY_PER_REQUEST,
                 read_capacity=throughput.min_rcu if throughput else None,
                 write_capacity=throughput.min_wcu if throughput else None,
                 point_in_time_recovery_specification=no_backup, removal_policy=removal)
             if throughput:
-                table.auto_scale_write_capacity(min_capacity=throughput.min_wcu, max_capacity=throughput.max_wcu
+                plain.auto_scale_write_capacity(min_capacity=throughput.min_wcu, max_capacity=throughput.max_wcu
                                                 ).scale_on_utilization(target_utilization_percent=percent)
-                table.auto_scale_read_capacity(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu
+                plain.auto_scale_read_capacity(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu
                                                ).scale_on_utilization(target_utilization_percent=percent)
-                self._key_store_throttled(table, config)
-            return table
+                self._key_store_throttled(plain, config)
+            return plain
         replicas = [dynamodb.ReplicaTableProps(region=config.replication.target_region,
                                                point_in_time_recovery_specification=no_backup)
                     ] if config.replication else None
         # A global table's write capacity is one auto scaling for all replicas; each replica reads at its own (the
         # same bounds here: a failover moves the whole load). AWS::DynamoDB::GlobalTable's WriteProvisionedThroughput
-        # Settings "must be specified if BillingMode is set to PROVISIONED".
+        # Settings "must be specified if BillingMode is set to PROVISIONED". The seed is what a table switched from
+        # on demand starts at until auto scaling takes over: "required when switching billing mode from
+        # PAY_PER_REQUEST to PROVISIONED" (CapacityAutoScalingSettings.SeedCapacity), harmless on a new table.
         billing = dynamodb.Billing.provisioned(
             read_capacity=dynamodb.Capacity.autoscaled(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu,
+                                                       seed_capacity=throughput.min_rcu,
                                                        target_utilization_percent=percent),
             write_capacity=dynamodb.Capacity.autoscaled(min_capacity=throughput.min_wcu,
                                                         max_capacity=throughput.max_wcu,
+                                                        seed_capacity=throughput.min_wcu,
                                                         target_utilization_percent=percent),
         ) if throughput else dynamodb.Billing.on_demand()
         table = dynamodb.TableV2(

@@ -922,9 +922,10 @@ def main(argv: list[str]) -> None:
         kept = provisioned.get(table)
         line = (f"| {table} | {used['write']:,.0f} | {used['index_write']:,.0f} | {used['read']:,.0f} | "
                 f"{'provisioned' if kept else 'on demand'} | ")
-        if kept and table == KEY_STORE:  # no index
-            sized = prod.dynamodb.key_store_throughput()
-            line += f"{kept['table'][0]:,.0f} / {kept['table'][1]:,.0f} | {sized.max_wcu:,} / {sized.max_rcu:,} |"
+        key_store = prod.dynamodb.key_store_throughput()
+        if kept and table == KEY_STORE and key_store is not None:  # no index
+            line += (f"{kept['table'][0]:,.0f} / {kept['table'][1]:,.0f} | "
+                     f"{key_store.max_wcu:,} / {key_store.max_rcu:,} |")
         elif kept:
             sized = prod.dynamodb.tables[table]
             line += (f"{kept['table'][0]:,.0f} + {kept['index'][0]:,.0f} / {kept['table'][1]:,.0f} | "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
@@ -151,13 +151,17 @@ def count_batch(handled: list[Handled]) -> None:
     metrics emitted. The window's fact (``FACT#<eventId>``, ``JOIN#<orderId>``) guards both, so a redelivery or a
     replay adds to neither (no idempotency record needed); should the write fail, the invocation fails and the
     batch comes again (its handlers' writes are idempotent, the facts keep the counts once)."""
-    tallies = [tally for h in handled for tally in (h.outcome or ())]
-    for tally in store.count_each_once(tallies):
-        if tally.late:
-            add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
-            logger().info("event too late for its window; not counted", extra={"window": tally.minute})
-        for name, value in tally.metrics.items():
-            add_metric(name=name, unit=MetricUnit.Count, value=value)
+    tallies = [tally for h in handled for tally in cast("list[Tally]", h.outcome or [])]
+
+    def emit(counted: list[Tally]) -> None:  # as each transaction commits: a later failure loses none of these
+        for tally in counted:
+            if tally.late:
+                add_metric(name="AnalyticsLateEvents", unit=MetricUnit.Count, value=1)
+                logger().info("event too late for its window; not counted", extra={"window": tally.minute})
+            for name, value in tally.metrics.items():
+                add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    store.count_each_once(tallies, emit)
 
 
 def _join(event: InboundEvent, order_id: str, side: str) -> Tally | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shopstream import aws, dynamo, pages, replica
@@ -121,11 +122,13 @@ _NOT_COUNTERS = frozenset({"pk", "sk", "ttl", "windowStart"})
 _CONFLICT_RETRIES = 8
 
 
-def count_each_once(tallies: list[Tally]) -> list[Tally]:
+def count_each_once(tallies: list[Tally], counted_now: Callable[[list[Tally]], None] | None = None) -> list[Tally]:
     """Add each tally to its window unless its fact was counted there before; the tallies counted now are returned
-    (the others were counted by an earlier delivery). A window's facts of one shard and the sum of their counters
-    go in one transaction (up to DynamoDB's 100 actions): one update of the counters per batch, not one per event.
-    A fact found already counted (its condition failed) is dropped and the rest written again."""
+    (the others were counted by an earlier delivery), and handed to ``counted_now`` as each transaction commits (so
+    that what a later failure leaves committed still gets its metrics: a redelivery finds those facts counted).
+    A window's facts of one shard and the sum of their counters go in one transaction (up to DynamoDB's 100
+    actions): one update of the counters per batch, not one per event. A fact found already counted (its condition
+    failed) is dropped and the rest written again."""
     groups: dict[tuple[str, str], dict[str, Tally]] = {}
     for tally in tallies:  # a fact twice in one batch (a duplicate delivery) is one action at most
         groups.setdefault((tally.minute, tally.shard), {}).setdefault(tally.fact, tally)
@@ -144,6 +147,8 @@ def count_each_once(tallies: list[Tally]) -> list[Tally]:
                 continue
             counted += chunk
             pending = pending[len(chunk):]
+            if counted_now is not None:
+                counted_now(chunk)
     return counted
 
 
@@ -183,7 +188,7 @@ def _commit_counts(minute: str, shard: str, chunk: list[Tally]) -> None:
         except Exception as exc:  # another batch's transaction on the same product item: wait, then again
             if not _transaction_conflict(exc) or retry == _CONFLICT_RETRIES - 1:
                 raise
-            time.sleep(dynamo.backoff_seconds(retry))
+            time.sleep(dynamo.backoff_seconds(retry + 1))
 
 
 def _transaction_conflict(exc: Exception) -> bool:
@@ -191,12 +196,24 @@ def _transaction_conflict(exc: Exception) -> bool:
     return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
 
 
+WINDOW_READERS = 8  # windows read side by side (GET /analytics/live asks for up to its maximum of minutes)
+
+
 def windows(minutes: list[str]) -> dict[str, dict[str, int]]:
     """The counters of each window that has any: the sum of its shards' items (and of the one ``TOTALS`` item
-    that windows counted before the shards had)."""
+    that windows counted before the shards had). A Query per window, several at once, each in a copy of the
+    caller's context (its settings: which table; the local runtime runs every service in one process)."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(minute: str) -> list[dict[str, Any]]:
+        return dynamo.query("pk = :pk AND begins_with(sk, :totals)", {":pk": _window_pk(minute), ":totals": TOTALS})
+
+    with ThreadPoolExecutor(max_workers=max(1, min(WINDOW_READERS, len(minutes)))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, read, minute) for minute in minutes]
+        read_back = [future.result() for future in futures]
     found: dict[str, dict[str, int]] = {}
-    for minute in minutes:
-        items = dynamo.query("pk = :pk AND begins_with(sk, :totals)", {":pk": _window_pk(minute), ":totals": TOTALS})
+    for minute, items in zip(minutes, read_back, strict=True):
         if not items:
             continue
         sums: dict[str, int] = {}

@@ -656,6 +656,10 @@ def rule_every_given_up_batch_is_announced_and_outlives_its_dead_letter(deployme
         source = deployment.resource(deployment.target(stack, props.get("EventSourceArn"))) or {}
         if source.get("Type") == "AWS::DynamoDB::Table":  # an outbox relay: its batch is outbox items
             age = int(props.get("MaximumRecordAgeInSeconds", -1))
+            if not 0 <= age < STREAM_RETENTION_SECONDS:  # -1: until the stream drops them, with no record kept
+                gives_up = "never gives a batch up" if age < 0 else f"gives a batch up only after {age // 3600} h"
+                problems.append(f"{who}: {gives_up}, but its records leave the stream after "
+                                f"{STREAM_RETENTION_SECONDS // 3600} h, unkept (MaximumRecordAgeInSeconds)")
             reached = STREAM_RETENTION_SECONDS if age < 0 else min(age, STREAM_RETENTION_SECONDS)
             if Settings().outbox_ttl_seconds < STREAM_RETENTION_SECONDS:
                 problems.append(f"{who}: outbox items live {Settings().outbox_ttl_seconds // 3600} h, less than "

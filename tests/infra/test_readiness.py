@@ -311,6 +311,11 @@ def _relay_batch_unannounced(d: Deployment) -> None:
 
 
 
+def _relay_retrying_past_the_stream(d: Deployment) -> None:
+    _, _, mapping = _first(d, "AWS::Lambda::EventSourceMapping", "ServiceRelayMapping", "-order")
+    mapping["Properties"]["MaximumRecordAgeInSeconds"] = -1  # until the stream drops the records, none kept
+
+
 MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
     ("environment_is_pinned", "prod", _agnostic, "environment-agnostic"),
     ("environment_is_pinned", "prod", _agnostic, "is not a literal AZ"),
@@ -344,6 +349,8 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
      "expire after 7 days"),
     ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "staging", _relay_batch_unannounced,
      "nothing announces its given-up batches"),
+    ("every_given_up_batch_is_announced_and_outlives_its_dead_letter", "prod", _relay_retrying_past_the_stream,
+     "never gives a batch up, but its records leave the stream after 24 h"),
     ("msk_triggered_functions_use_only_supported_settings", "prod", _traced_consumer, "X-Ray active tracing"),
     ("msk_triggered_functions_use_only_supported_settings", "dev", _fifteen_minute_consumer, "14 minutes"),
     ("msk_triggered_functions_use_only_supported_settings", "staging", _on_demand_pollers, "need provisioned mode"),

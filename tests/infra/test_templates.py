@@ -432,6 +432,8 @@ def test_prods_key_store_is_provisioned_and_scaled_as_its_tables_and_the_others_
         assert props["BillingMode"] == "PROVISIONED"
         write = props["WriteProvisionedThroughputSettings"]["WriteCapacityAutoScalingSettings"]
         assert (write["MinCapacity"], write["MaxCapacity"]) == (sized.min_wcu, sized.max_wcu)
+        # switching the table from on demand needs a seed for every auto scaled capacity (CapacityAutoScalingSettings)
+        assert write["SeedCapacity"] == sized.min_wcu
         assert write["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70
         for replica in props["Replicas"]:
             read = replica["ReadProvisionedThroughputSettings"]["ReadCapacityAutoScalingSettings"]

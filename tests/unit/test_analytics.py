@@ -156,9 +156,8 @@ def test_a_batch_counts_its_events_in_one_write_per_window_and_partition_and_eac
     """The counts are written per batch: one transaction per window and source partition holds the events' facts
     and their summed counters (up to DynamoDB's 100 actions). An event twice in one batch, a batch delivered
     again, and a batch some of whose events were counted before each count every event once."""
-    from shopstream import aws
-
     from audit import store
+    from shopstream import aws
 
     writes: list[int] = []
     commit = store._commit_counts
@@ -187,6 +186,21 @@ def test_a_batch_counts_its_events_in_one_write_per_window_and_partition_and_eac
         TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
         ExpressionAttributeValues={":pk": {"S": f"WINDOW#{T0:%Y-%m-%dT%H:%M}"}, ":t": {"S": "TOTALS"}})["Items"]
     assert sorted(i["sk"]["S"] for i in shards) == ["TOTALS#payment-events#0", "TOTALS#payment-events#1"]
+
+
+def test_live_analytics_reads_the_table_of_the_service_it_runs_as_where_services_share_a_process(
+        audit, monkeypatch):
+    """The local runtime runs every service in one process, each under its own settings (a context variable):
+    the windows, read on several threads, are read from the audit table, not from what the environment names."""
+    from shopstream.config import get_settings, override_settings, reset_settings
+
+    audit.clock.at = T0 + timedelta(minutes=1)
+    audit.send("orders", created("o-1", T0 + timedelta(seconds=3)))
+    audit_settings = get_settings()
+    monkeypatch.setenv("SHOPSTREAM_TABLE_NAME", naming.table("order"))  # another service's, as the process says
+    reset_settings()
+    with override_settings(audit_settings):
+        assert audit.window(T0)["ordersPlaced"] == 1
 
 
 def test_a_window_counted_before_its_partitions_had_items_of_their_own_still_sums_in(audit):
@@ -232,6 +246,34 @@ def test_cloudwatch_metrics_are_emitted_once_per_event_however_often_it_arrives(
     assert emitted == {"OrdersConfirmed": 1, "RevenueEUR": EUR["amount"], "AnalyticsLateEvents": 1}
     assert (audit.window(T0)["lateEvents"], audit.window(T0)["ordersPlaced"]) == (1, 0)
     assert audit.window(T0 + timedelta(minutes=19))["ordersConfirmed"] == 1
+
+
+def test_a_batch_whose_count_fails_part_way_emits_the_committed_ones_metrics_and_its_redelivery_the_rest(
+        audit, monkeypatch):
+    """Windows are written one after another: should a later one fail, the invocation fails, and the redelivery
+    finds the earlier ones' facts counted. Their metrics went out as they committed, so none is lost or doubled."""
+    from audit import logic, store
+
+    emitted: Counter[str] = Counter()
+    monkeypatch.setattr(logic, "add_metric", lambda name, unit, value: emitted.update({name: value}))
+    commit, broken = store._commit_counts, {"once": True}
+
+    def failing_second_window(minute: str, shard: str, chunk: list) -> None:
+        if minute.endswith(":01") and broken.pop("once", False):
+            raise ConnectionError("DynamoDB unreachable")
+        commit(minute, shard, chunk)
+
+    monkeypatch.setattr(store, "_commit_counts", failing_second_window)
+    audit.clock.at = T0 + timedelta(minutes=2)
+    events = [created("o-a", T0 + timedelta(seconds=10)), created("o-b", T0 + timedelta(seconds=20)),
+              created("o-c", T0 + timedelta(minutes=1, seconds=5))]
+    records = [kafka_record_of(e, partition=0, offset=500 + n) for n, e in enumerate(events)]
+    with pytest.raises(ConnectionError):
+        audit.consumers["orders"](batch(*records), LocalLambdaContext())
+    assert emitted["OrdersPlaced"] == 2  # the first window's, committed before the failure
+    assert audit.consumers["orders"](batch(*records), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert emitted["OrdersPlaced"] == 3
+    assert (audit.window(T0)["ordersPlaced"], audit.window(T0 + timedelta(minutes=1))["ordersPlaced"]) == (2, 1)
 
 
 def test_payment_failure_rate_per_window(audit):
@@ -497,11 +539,13 @@ def test_metrics_from_16_threads_enter_powertools_one_at_a_time_and_count_every_
     facts: set[str] = set()
     facts_lock = threading.Lock()
 
-    def count_each_once(tallies: list) -> list:  # the windows' facts, in memory
+    def count_each_once(tallies: list, counted_now=None) -> list:  # the windows' facts, in memory
         with facts_lock:
             new = [t for t in tallies if t.fact not in facts]
             facts.update(t.fact for t in tallies)
-            return new
+        if counted_now is not None:
+            counted_now(new)
+        return new
 
     monkeypatch.setattr(store, "count_each_once", count_each_once)
     monkeypatch.setattr(store, "record_join_side", lambda *args: {})

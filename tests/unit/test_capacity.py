@@ -172,7 +172,7 @@ def test_every_event_is_stored_as_an_outbox_item_for_its_ttl_and_backed_up_with_
     and deleted at once; point-in-time recovery bills the trail's and the outbox's size again."""
     from shopstream.config import Settings
 
-    assert capacity.OUTBOX_TTL_DAYS * 86400 == Settings().outbox_ttl_seconds
+    assert Settings().outbox_ttl_seconds == capacity.OUTBOX_TTL_DAYS * 86400
     _only(monkeypatch, AuditRecorded=1.0, OrderCreated=1.0, ShippingCreated=1.0)
     per_day_gb = RATE * capacity.RECORD_KB * 86400 / 1e6  # a record a second per order, a kind each
     cost = capacity.monthly_cost(_prod(), RATE)
