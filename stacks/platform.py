@@ -11,7 +11,6 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -287,10 +286,9 @@ class PlatformStack(cdk.Stack):
                 write_capacity=throughput.min_wcu if throughput else None,
                 point_in_time_recovery_specification=no_backup, removal_policy=removal)
             if throughput:
-                plain.auto_scale_write_capacity(min_capacity=throughput.min_wcu, max_capacity=throughput.max_wcu
-                                                ).scale_on_utilization(target_utilization_percent=percent)
-                plain.auto_scale_read_capacity(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu
-                                               ).scale_on_utilization(target_utilization_percent=percent)
+                from stacks.service.data import auto_scale  # stacks.service imports this module
+
+                auto_scale(plain, throughput, percent)
                 self._key_store_throttled(plain, config)
             return plain
         replicas = [dynamodb.ReplicaTableProps(region=config.replication.target_region,
@@ -321,23 +319,13 @@ class PlatformStack(cdk.Stack):
         return table
 
     def _key_store_throttled(self, table: dynamodb.ITable, config: EnvironmentConfig) -> None:
-        """As a provisioned service table (stacks/service/monitoring.py ``table_throttled``): requests refused over
-        the key store's capacity for 5 minutes. The notices retry them (transient), so nothing is lost; they wait."""
-        metrics: dict[str, cloudwatch.IMetric] = {
-            kind.lower(): cloudwatch.Metric(namespace="AWS/DynamoDB", metric_name=f"{kind}ThrottleEvents",
-                                            dimensions_map={"TableName": table.table_name}, statistic="Sum",
-                                            period=cdk.Duration.minutes(1)) for kind in ("Read", "Write")}
-        alarm = cloudwatch.Alarm(
-            self, "CustomerKeysThrottled",
-            metric=cloudwatch.MathExpression(expression=" + ".join(f"FILL({m}, 0)" for m in metrics),
-                                             label="throttled requests", using_metrics=metrics,
-                                             period=cdk.Duration.minutes(1)),
-            threshold=0, evaluation_periods=5, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"{config.prefix}: the customer key store throttles requests beyond its provisioned "
-                              "capacity for 5 minutes (raise cdk.json dynamodb.keyStore's maximum, or check the auto "
-                              "scaling activity: docs/decisions.md, 2026-12-05)")
-        alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+        """The alarm every provisioned table has (stacks/service/monitoring.py): the notices retry throttled reads
+        and checks (transient), so nothing is lost; they wait."""
+        from stacks.service.monitoring import Monitoring  # stacks.service imports this module
+
+        Monitoring(self, service=config.prefix, alarm_topic=self.alarm_topic).table_throttled(
+            table, [], construct_id="CustomerKeysThrottled", what="the customer key store",
+            setting="dynamodb.keyStore")
 
     def _request_fingerprint_key(self, config: EnvironmentConfig, removal: cdk.RemovalPolicy) -> kms.Key:
         """The HMAC key that fingerprints a request's body for its Idempotency-Key (shopstream.key_binding): the

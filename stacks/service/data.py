@@ -11,7 +11,7 @@ from constructs import Construct
 
 from shopstream import catalog
 from shopstream.failed_batches import FAILED_BATCH_RETENTION, OBJECT_PREFIX
-from stacks.config import DynamoDb, TableThroughput
+from stacks.config import DynamoDb, TableThroughput, Throughput
 from stacks.nag import acknowledge
 
 
@@ -55,10 +55,7 @@ class ServiceData:
             )
         if throughput is not None and target_utilisation is not None:
             percent = round(target_utilisation * 100, 1)
-            table.auto_scale_write_capacity(min_capacity=throughput.min_wcu, max_capacity=throughput.max_wcu
-                                            ).scale_on_utilization(target_utilization_percent=percent)
-            table.auto_scale_read_capacity(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu
-                                           ).scale_on_utilization(target_utilization_percent=percent)
+            auto_scale(table, throughput, percent)
             for index, _, _ in shape.indexes:
                 table.auto_scale_global_secondary_index_write_capacity(
                     index, min_capacity=throughput.index.min_wcu, max_capacity=throughput.index.max_wcu
@@ -102,3 +99,12 @@ class ServiceData:
                     "written only by the service's own event source mappings and read by the operators' redrive; "
                     "each object is announced to an alarmed dead-letter queue, which is the record of access")
         return bucket
+
+
+def auto_scale(table: dynamodb.Table, throughput: Throughput, percent: float) -> None:
+    """A provisioned table's read and write capacity kept at ``percent`` utilisation within ``throughput``'s bounds
+    (its indexes are scaled by their own calls)."""
+    table.auto_scale_write_capacity(min_capacity=throughput.min_wcu, max_capacity=throughput.max_wcu
+                                    ).scale_on_utilization(target_utilization_percent=percent)
+    table.auto_scale_read_capacity(min_capacity=throughput.min_rcu, max_capacity=throughput.max_rcu
+                                   ).scale_on_utilization(target_utilization_percent=percent)

@@ -78,23 +78,25 @@ class Monitoring:
         alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
         return alarm
 
-    def table_throttled(self, table: dynamodb.ITable, indexes: list[str]) -> None:
+    def table_throttled(self, table: dynamodb.ITable, indexes: list[str], *, construct_id: str = "TableThrottled",
+                        what: str = "its table or index", setting: str = "dynamodb.tables") -> None:
         """A provisioned table (or its index) refused requests over its capacity: bursts faster than auto scaling
         follows (minutes), or a maximum too low. Consumers retry throttled calls (transient), so nothing is lost,
-        but the saga slows down. Read and write throttle events of the table and of each index, per minute."""
+        but the saga slows down. Read and write throttle events of the table and of each index, per minute.
+        ``what`` and ``setting`` name the table and where cdk.json sizes it (the platform's key store)."""
         metrics: dict[str, cloudwatch.IMetric] = {}
         for kind in ("Read", "Write"):
             metrics[f"table{kind}"] = _table_metric(table, f"{kind}ThrottleEvents")
             for number, index in enumerate(indexes):
                 metrics[f"index{number}{kind}"] = _table_metric(table, f"{kind}ThrottleEvents", index=index)
-        self.alarm("TableThrottled",
+        self.alarm(construct_id,
                    cloudwatch.MathExpression(expression=" + ".join(f"FILL({m}, 0)" for m in metrics),
                                              label="throttled requests", using_metrics=metrics,
                                              period=cdk.Duration.minutes(1)),
                    above=0, evaluation_periods=5,
-                   description=f"{self.service}: its table or index throttles requests beyond its provisioned "
-                               "capacity for 5 minutes (raise the maximum in cdk.json dynamodb.tables, or check "
-                               "the auto scaling activity: docs/decisions.md, 2026-12-05)")
+                   description=f"{self.service}: {what} throttles requests beyond its provisioned capacity for 5 "
+                               f"minutes (raise the maximum in cdk.json {setting}, or check the auto scaling "
+                               "activity: docs/decisions.md, 2026-12-05)")
 
     def dead_letters_waiting(self, name: str, queue: sqs.Queue) -> None:
         self.alarm(f"{name}DlqNotEmpty",
