@@ -115,7 +115,8 @@ class KafkaMapping:
 
     def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """The function on one batch, as the ``aws:kafka`` event, in this process's function slot."""
-        context = LocalLambdaContext(function_name=f"{self.service}-{self.handler.name}")
+        context = LocalLambdaContext(function_name=f"{self.service}-{self.handler.name}",
+                                     timeout_seconds=self.handler.timeout_seconds)
         with FUNCTION_SLOT, override_settings(self.settings):
             return self.function(msk_event(records, bootstrap_servers=self.bootstrap), context)
 

@@ -24,7 +24,7 @@ from typing import Any, cast
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
-from shopstream import pages
+from shopstream import catalog, pages
 from shopstream.config import get_settings
 from shopstream.envelope import EventEnvelope, event_from_event, service_source
 from shopstream.events import (
@@ -123,6 +123,19 @@ def _parse(text: str) -> datetime:
 
 def _lateness() -> timedelta:
     return timedelta(seconds=settings().analytics_lateness_seconds)
+
+
+# A request still on its way to DynamoDB when its function was stopped is applied within this (assumed: DynamoDB
+# answers in milliseconds; the margin is generous).
+IN_FLIGHT_MARGIN = timedelta(seconds=60)
+
+
+def _final_after() -> timedelta:
+    """How long after its end a window's figures are final. A window takes events for its lateness, but an event
+    taken just before is counted at its batch's end (``count_batch``), in the same invocation: no later than the
+    analytics consumers' timeout, and a request still in flight, after the window stopped taking events."""
+    longest = max(h.timeout_seconds for h in catalog.service(SERVICE).handlers if h.name.startswith("analytics-"))
+    return _lateness() + timedelta(seconds=longest) + IN_FLIGHT_MARGIN
 
 
 def _ttl(at: datetime) -> int:
@@ -282,10 +295,10 @@ def _match_fraud(event: InboundEvent, data: PaymentFailed) -> None:
 def close_windows(max_windows: int = 60) -> int:
     """Match the patterns over windows that closed since the last run (the schedule, every minute).
 
-    Closed windows cannot change any more, so the outcome is the same whenever and however often
-    this runs; the cursor only saves work."""
+    Closed windows cannot change any more (``_final_after``), so the outcome is the same whenever and however
+    often this runs; the cursor only saves work."""
     s = settings()
-    last = analytics.last_closed_window(analytics.now(), _lateness())
+    last = analytics.last_closed_window(analytics.now(), _final_after())
     cursor, version = store.closed_up_to()
     if cursor:
         first = analytics.parse_minute(cursor) + analytics.WINDOW

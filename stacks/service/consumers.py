@@ -45,7 +45,8 @@ class ServiceConsumers:
         dlq = f.dead_letter_queue(name, handler.name)
         config = f.config
         function = f.create(name, f.entry_point(names.CONSUMERS_MODULE, handler.entry), kind="consumer",
-                            environment={**f.environment(handler, dlq), **config.consumer_settings()})
+                            environment={**f.environment(handler, dlq), **config.consumer_settings()},
+                            timeout=cdk.Duration.seconds(handler.timeout_seconds))
         f.allow_table(function)
         if handler.idempotency:
             f.allow_idempotency(function)

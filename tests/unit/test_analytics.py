@@ -381,7 +381,7 @@ def test_two_windows_over_or_too_few_attempts_are_no_spike(audit):
         audit.clock.at = T0 + timedelta(minutes=minute, seconds=59)
         _payments_in(audit, minute, failed, ok)
     audit.clock.at = T0 + timedelta(minutes=20)
-    assert audit.close() == 20  # 9:54 to 10:13
+    assert audit.close() == 20  # 9:52 to 10:11 (final 7 minutes after their end: lateness and the consumers' timeout)
     assert audit.alerts("PaymentFailureSpike") == []
 
 
@@ -400,6 +400,38 @@ def test_a_spike_needs_its_first_window_closed_in_time(audit):
     assert audit.alerts("PaymentFailureSpike") == []
 
 
+def test_a_window_is_matched_only_once_a_batch_that_took_its_events_in_time_can_no_longer_be_counting(
+        audit, monkeypatch):
+    """A batch takes the failures that tip the third window while it is open, but counts them at its end, after
+    the window stopped taking events; the schedule runs in between. It must not match that window yet: the
+    spike is raised once the count is in (the window is final only after the analytics consumers' timeout)."""
+    from audit import logic, store
+
+    audit.close()
+    for minute in (0, 1):
+        audit.clock.at = T0 + timedelta(minutes=minute, seconds=59)
+        _payments_in(audit, minute, 3, 1)
+    audit.clock.at = T0 + timedelta(minutes=2, seconds=59)
+    _payments_in(audit, 2, 1, 3)  # under the threshold so far
+    count_each_once = store.count_each_once
+
+    def counted_after_the_schedule_ran(tallies, counted_now=None):
+        audit.clock.at = T0 + timedelta(minutes=8, seconds=30)  # 10:02 stopped taking events at 10:08
+        audit.close()
+        return count_each_once(tallies, counted_now)
+
+    audit.clock.at = T0 + timedelta(minutes=7, seconds=59)  # the batch takes them while 10:02 is open
+    monkeypatch.setattr(store, "count_each_once", counted_after_the_schedule_ran)
+    _payments_in(audit, 2, 3, 0, tag="in-time")
+    monkeypatch.setattr(store, "count_each_once", count_each_once)
+    assert audit.window(T0 + timedelta(minutes=2))["paymentAttempts"] == 7
+    assert audit.alerts("PaymentFailureSpike") == []  # 10:02 not matched before the count was in
+    audit.clock.at = T0 + timedelta(minutes=8) + logic._final_after()
+    audit.close()
+    [spike] = audit.alerts("PaymentFailureSpike")
+    assert audit.emitted("PaymentFailureSpike")[0]["data"]["failureRates"] == [0.75, 0.75, 0.5714]
+
+
 # --- StockOutPredicted --------------------------------------------------------------------------
 def _reserve(order_id: str, product_id: str, units: int, available: int, version: int, at: datetime) -> EventEnvelope:
     return event("InventoryReserved", {"orderId": order_id, "lines": [{"productId": product_id, "quantity": units}],
@@ -416,12 +448,13 @@ def test_a_sell_through_rate_that_empties_the_shelf_within_the_hour_is_predicted
                     for n in range(10)]
     plenty = [_reserve(f"o-p{n}", "plate", 1, 1000 - n, n + 1, T0 + timedelta(seconds=n)) for n in range(10)]
     audit.send("inventory", *reversed(reservations), adjusted, *plenty, reservations[3])
-    audit.clock.at = T0 + timedelta(minutes=7)
+    audit.clock.at = T0 + timedelta(minutes=8, seconds=1)  # 10:00 final (7 minutes after its end)
     audit.close()
     assert audit.alerts("StockOutPredicted") == []
-    # one more reservation of 2 in the next window: 22 units / 15 min, 78 left: 53 minutes
-    audit.send("inventory", _reserve("o-10", "mug", 2, 78, 12, T0 + timedelta(minutes=1, seconds=5)))
-    audit.clock.at = T0 + timedelta(minutes=8)
+    # one more reservation of 2 a few windows later: 22 units / 15 min, 78 left: 53 minutes
+    audit.clock.at = T0 + timedelta(minutes=8, seconds=30)
+    audit.send("inventory", _reserve("o-10", "mug", 2, 78, 12, T0 + timedelta(minutes=3, seconds=5)))
+    audit.clock.at = T0 + timedelta(minutes=11, seconds=1)
     audit.close()
     [published] = audit.emitted("StockOutPredicted")
     assert published["data"]["productId"] == "mug" and published["data"]["minutesToStockOut"] == 53

@@ -61,6 +61,9 @@ class HandlerSpec:
     max_batching_window_seconds: int = 1
     retry_attempts: int = 3
     max_record_age_seconds: int = 6 * 3600
+    # The function's timeout: no invocation, hence none of its writes, outlives it (the analytics' windows are
+    # final only after it: audit.logic.close_windows).
+    timeout_seconds: int = 60
     # Records of different keys processed at once inside a batch (shopstream/batch.py); 1 = one by one.
     # Worth it wherever a record waits on I/O (DynamoDB, SES, the payment provider): a partition then moves
     # at the pace of its slowest key, not of every record in turn (docs/capacity.md). Everything the handler
