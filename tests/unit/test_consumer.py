@@ -345,6 +345,28 @@ def test_after_batch_gets_what_each_handler_returned_with_its_event_also_from_th
     assert seen == [(10, "counted 10"), (12, "counted 12"), (11, "counted 11"), (13, "counted 13")]
 
 
+def test_an_idempotency_record_keeps_no_outcome_and_a_duplicate_hands_after_batch_none(service_env, aws):
+    """Powertools keeps what its function returns as JSON and answers a duplicate with it: an outcome that is no
+    JSON (the analytics' tallies) would fail the record, and a duplicate would hand on the first delivery's."""
+    service_env("inventory", "product-sync")
+
+    class Tally:  # not JSON
+        def __init__(self, offset: int):
+            self.offset = offset
+
+    seen: list[tuple[int, object]] = []
+    run = EventConsumer("inventory", "product-sync", lambda inbound: Tally(inbound.offset), idempotent=True,
+                        after_batch=lambda handled: seen.extend((h.event.offset, h.outcome) for h in handled))
+    record = kafka_record_of(product_created("p-1"), partition=0, offset=10)
+    assert run(batch(record), LocalLambdaContext()) == {"batchItemFailures": []}
+    [(offset, outcome)] = seen
+    assert offset == 10 and isinstance(outcome, Tally) and outcome.offset == 10
+    seen.clear()
+    again = kafka_record_of(product_created("p-1"), partition=0, offset=11)  # another event: counted
+    assert run(batch(record, again), LocalLambdaContext()) == {"batchItemFailures": []}
+    assert [(o, type(t).__name__) for o, t in seen] == [(10, "NoneType"), (11, "Tally")]
+
+
 # --- whole-batch mode: the mapping does not take a partial batch response (on-demand pollers) -----------------
 @pytest.fixture
 def whole_batch(consumer, monkeypatch):

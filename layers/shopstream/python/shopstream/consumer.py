@@ -184,6 +184,7 @@ class _Delivery:
 
 
 _delivery: ContextVar[_Delivery | None] = ContextVar("shopstream_delivery", default=None)
+_set_aside: ContextVar[list[Any] | None] = ContextVar("shopstream_outcome", default=None)  # EventConsumer._setup
 
 
 class EventConsumer:
@@ -251,12 +252,32 @@ class EventConsumer:
             raise_on_no_idempotency_key=True,
             expires_after_seconds=settings.idempotency_ttl_seconds,
         )
-        self._apply_once = idempotent_function(
+        recorded = idempotent_function(
             data_keyword_argument="envelope",
             persistence_store=store,
             config=self._idempotency_config,
             key_prefix=self.name,
-        )(self._apply)
+        )(self._apply_set_aside)
+
+        def apply_once(*, envelope: dict[str, Any], inbound: InboundEvent) -> Any:
+            kept: list[Any] = []
+            token = _set_aside.set(kept)
+            try:
+                recorded(envelope=envelope, inbound=inbound)
+            finally:
+                _set_aside.reset(token)
+            return kept[0] if kept else None  # nothing: a duplicate, answered by the record
+
+        self._apply_once = apply_once
+
+    def _apply_set_aside(self, *, envelope: dict[str, Any], inbound: InboundEvent) -> None:
+        """``_apply`` under an idempotency record. Powertools would keep what it returns (as JSON) and answer a
+        duplicate with it; an outcome is for this invocation's ``after_batch`` only, and a duplicate adds nothing
+        to it. So the record keeps nothing and the outcome is set aside for the caller."""
+        outcome = self._apply(envelope=envelope, inbound=inbound)
+        kept = _set_aside.get()
+        if kept is not None:
+            kept.append(outcome)
 
     def _apply(self, *, envelope: dict[str, Any], inbound: InboundEvent) -> Any:
         delivery = _delivery.get()
