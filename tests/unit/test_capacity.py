@@ -94,11 +94,12 @@ def test_a_handler_is_billed_its_measured_units_on_its_table_and_the_key_store(m
 
 
 def test_the_apis_own_writes_are_counted_per_order(monkeypatch):
-    """An order from a cart: the cart created and changed twice, the order (12 WRU + 2 on its index, bench), and a
-    kept order's dispatch and delivery; nothing is consumed in this mix."""
+    """An order from a cart: the cart created (10 WRU + 1 on its index) and changed twice (6 + 2, and the cart read),
+    the order (12 WRU + 2 on its index, bench), and a kept order's dispatch and delivery; nothing is consumed in
+    this mix."""
     _only(monkeypatch, api=True)
     assert capacity.dynamodb_units(RATE) == {
-        "cart": _units(3 * RATE * 10.0, 3 * RATE * 1.0),
+        "cart": _units(RATE * 10.0 + 2 * RATE * 6.0, RATE * 1.0 + 2 * RATE * 2.0, 2 * RATE * 2.0),
         "order": _units(RATE * 12.0, RATE * 2.0, RATE * 2.0),
         capacity.KEY_STORE: _units(read=RATE * 1.0)}
     _only(monkeypatch, api=True, ShippingDispatched=0.5)  # its consumers write elsewhere: the table has the API's
