@@ -2,7 +2,9 @@
 
 CONTACT#<userId> / CONTACT            the customer's address (sealed for them) and status (a replica: newest
                                       version wins field by field); an erased customer's is a tombstone
-NOTIFICATION#<id> / MESSAGE           each message, recorded before it is sent (the local channel's inbox)
+NOTIFICATION#<id> / MESSAGE           each message, recorded before it is sent (the local channel's inbox); in no
+                                      index: nothing reads a customer's messages, and an index entry cost two
+                                      writes per notice (recorded, finished; docs/decisions.md, 2026-12-05)
 """
 
 from __future__ import annotations
@@ -59,8 +61,7 @@ def get_notification(notification_id: str) -> dict[str, Any] | None:
 
 
 def _message_item(notification: dict[str, Any]) -> dict[str, Any]:
-    return {**_message_key(notification["notificationId"]), **notification,
-            "gsi1pk": f"USER#{notification['userId']}", "gsi1sk": notification["sentAt"]}
+    return {**_message_key(notification["notificationId"]), **notification}
 
 
 def record(uow: UnitOfWork, notification: dict[str, Any]) -> UnitOfWork:
@@ -80,7 +81,3 @@ def finish(uow: UnitOfWork, notification_id: str, status: str, error: str | None
     uow.update(_message_key(notification_id), update=f"SET {sets}", condition="#status = :sending",
                names=names, values={**values, ":sending": "SENDING"})
     return uow
-
-
-def sent_to(user_id: str) -> list[dict[str, Any]]:
-    return dynamo.query("gsi1pk = :user", {":user": f"USER#{user_id}"}, index="gsi1")
