@@ -146,13 +146,18 @@ def _open(at: datetime) -> bool:
     return analytics.is_open(at, analytics.now(), _lateness())
 
 
+def _counting_shard(event: InboundEvent) -> str:
+    """Which of its window's counters items the event's batch adds to: its source partition's."""
+    return f"{event.topic}#{event.partition}"
+
+
 def _tally(event: InboundEvent, counters: dict[str, int], metric_values: dict[str, int],
            products: dict[str, int] | None = None) -> Tally:
     """What the event adds to its window, counted with the batch's (``count_batch``). An event later than its
     window's lateness is counted as late (``lateEvents`` in its window, ``AnalyticsLateEvents``), not in the
     figures."""
     at = event.envelope.timestamp
-    shard = f"{event.topic}#{event.partition}"
+    shard = _counting_shard(event)
     fact = f"FACT#{event.envelope.event_id}"
     if not _open(at):
         return Tally(analytics.minute_key(at), fact, shard, {analytics.LATE_COUNTER: 1}, _ttl(at), late=True)
@@ -188,7 +193,7 @@ def _join(event: InboundEvent, order_id: str, side: str) -> Tally | None:
         return None
     milliseconds = max(0.0, (confirmed - created).total_seconds() * 1000)
     bucket = analytics.latency_bucket(milliseconds)
-    return Tally(analytics.minute_key(confirmed), f"JOIN#{order_id}", f"{event.topic}#{event.partition}",
+    return Tally(analytics.minute_key(confirmed), f"JOIN#{order_id}", _counting_shard(event),
                  {f"{analytics.LATENCY_PREFIX}{bucket}": 1}, _ttl(confirmed))
 
 
