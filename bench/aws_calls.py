@@ -229,11 +229,15 @@ def _is_api(name: str) -> bool:
     return " API " in name
 
 
-# Mutating API requests per order, for the design capacity (as tools/capacity.py counts API calls: a cart created,
-# its items changed twice, the order; assumed): a cart change is taken at a cart creation's cost (the flow makes
-# no other), and the shipments' dispatch and delivery (0.8 each, RECORDS_PER_ORDER) at the flow's mean POST.
-API_REQUESTS_PER_ORDER = {"cart API POST": 3.0, "order API POST": 1.0, "shipping API POST": 1.6}
 DESIGN_ORDERS_PER_SECOND = 2000.0
+
+
+def api_requests_per_order() -> dict[str, float]:
+    """Mutating API requests per order, for the design capacity, as the capacity model counts them (a cart created,
+    its items changed twice, the order, a kept order's dispatch and delivery)."""
+    from tools import capacity
+
+    return {name: round(count, 2) for name, count in capacity.api_requests_per_order().items()}
 
 
 def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORDERS_PER_SECOND) -> dict[str, dict]:
@@ -242,7 +246,7 @@ def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORD
     from tools import capacity
 
     rates = {load.ref: load.records_per_second for load in capacity.loads(orders_per_second)}
-    rates |= {name: per_order * orders_per_second for name, per_order in API_REQUESTS_PER_ORDER.items()}
+    rates |= {name: per_order * orders_per_second for name, per_order in api_requests_per_order().items()}
     out: dict[str, dict] = defaultdict(lambda: {"write": 0.0, "index_write": 0.0, "read": 0.0})
     for name, row in rows.items():
         for (table, kind), per_event in row.get("by_table", {}).items():
@@ -282,7 +286,7 @@ def report(rows: dict[str, dict]) -> str:
               f"the items moto holds; a transaction's items twice, cancelled ones included). Rows \"<service> API "
               f"<method>\" are per request.",
               "", f"Units per second by table at {DESIGN_ORDERS_PER_SECOND:,.0f} orders/s (tools/capacity.py's "
-              f"records/s per handler x the units above; API requests per order {API_REQUESTS_PER_ORDER}):", "",
+              f"records/s per handler x the units above; API requests per order {api_requests_per_order()}):", "",
               "| table | WRU/s | GSI WRU/s | RRU/s |", "|---|---|---|---|"]
     for table, units in design_capacity(rows).items():
         lines.append(f"| {table} | {units['write']:,.0f} | {units['index_write']:,.0f} | {units['read']:,.0f} |")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -118,7 +119,17 @@ class KafkaMapping:
         context = LocalLambdaContext(function_name=f"{self.service}-{self.handler.name}",
                                      timeout_seconds=self.handler.timeout_seconds)
         with FUNCTION_SLOT, override_settings(self.settings):
-            return self.function(msk_event(records, bootstrap_servers=self.bootstrap), context)
+            started = time.monotonic()
+            try:
+                return self.function(msk_event(records, bootstrap_servers=self.bootstrap), context)
+            finally:
+                # Nothing stops a local invocation at its timeout, as Lambda would; what relies on that bound (an
+                # analytics window is final once its batches' timeout has passed) could be wrong here: say so.
+                took = time.monotonic() - started
+                if took > self.handler.timeout_seconds:
+                    logging.getLogger(__name__).warning(
+                        "%s.%s ran %.0f s, past its %d s timeout (Lambda would have stopped it)", self.service,
+                        self.handler.name, took, self.handler.timeout_seconds)
 
     def _process(self, consumer: Any, messages: list[Any]) -> None:
         from confluent_kafka import TopicPartition

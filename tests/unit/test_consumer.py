@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from local import naming
 from local.context import LocalLambdaContext
 from shopstream.consumer import EventConsumer, InboundEvent, PoisonRecord
 from shopstream.inbound import Handled
@@ -365,6 +366,19 @@ def test_an_idempotency_record_keeps_no_outcome_and_a_duplicate_hands_after_batc
     again = kafka_record_of(product_created("p-1"), partition=0, offset=11)  # another event: counted
     assert run(batch(record, again), LocalLambdaContext()) == {"batchItemFailures": []}
     assert [(o, type(t).__name__) for o, t in seen] == [(10, "NoneType"), (11, "Tally")]
+    from shopstream import aws
+
+    records = aws.client("dynamodb").scan(TableName=naming.idempotency_table("inventory"))["Items"]
+    assert len(records) == 2 and {r["data"]["S"] for r in records} == {"null"}  # the records kept no outcome
+
+
+def test_the_handlers_that_count_their_batches_outcomes_keep_no_idempotency_record():
+    """A redelivery answered by a record hands after_batch no outcome: the analytics' counts would lose it."""
+    from audit import consumers
+
+    counting = [c for c in vars(consumers).values() if isinstance(c, EventConsumer)
+                and getattr(c._after_batch, "__name__", "") == "count_batch"]
+    assert len(counting) == 3 and not any(c.idempotent for c in counting)
 
 
 # --- whole-batch mode: the mapping does not take a partial batch response (on-demand pollers) -----------------

@@ -448,7 +448,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             R("GET", "/audit/{correlationId}", admin_only=True),
             R("GET", "/analytics/live", admin_only=True),
         ),
-        # Closes 1-minute windows once they can take no more late events, and matches the patterns
+        # Closes 1-minute windows once final (no batch can still be counting them), and matches the patterns
         # over closed windows (payment failure spikes, stock-out predictions).
         schedules=(ScheduleSpec("analytics-windows", "close_windows", every_minutes=1),),
     ),

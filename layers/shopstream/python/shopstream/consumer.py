@@ -207,7 +207,9 @@ class EventConsumer:
         ``after_batch``: called once per invocation with the events handled in it (in offset order), each with
         what ``handle`` returned for it (``Handled.outcome``), for work done per batch rather than per event (the
         audit archive, the analytics' counts). If it raises, the invocation fails and Lambda delivers the whole
-        batch again: ``handle`` and ``after_batch`` must both bear that."""
+        batch again: ``handle`` and ``after_batch`` must both bear that. Under an idempotency record an outcome
+        comes only from the delivery that applied the event (a redelivery's is None): work that needs every
+        event's outcome in its batch belongs to a state-guarded handler, as the analytics are."""
         self.service_spec = catalog.service(service)
         self.spec = self.service_spec.handler(handler)
         self.idempotent = self.spec.idempotency if idempotent is None else idempotent
