@@ -232,21 +232,15 @@ def _is_api(name: str) -> bool:
 DESIGN_ORDERS_PER_SECOND = 2000.0
 
 
-def api_requests_per_order() -> dict[str, float]:
-    """Mutating API requests per order, for the design capacity, as the capacity model counts them (a cart created,
-    its items changed twice, the order, a kept order's dispatch and delivery)."""
-    from tools import capacity
-
-    return {name: round(count, 2) for name, count in capacity.api_requests_per_order().items()}
-
-
 def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORDERS_PER_SECOND) -> dict[str, dict]:
     """Units per second each table takes at ``orders_per_second``: the capacity model's records/s per handler
     (tools/capacity.py) times the units each handler took per event here, plus the API's writes."""
     from tools import capacity
 
     rates = {load.ref: load.records_per_second for load in capacity.loads(orders_per_second)}
-    rates |= {name: per_order * orders_per_second for name, per_order in api_requests_per_order().items()}
+    # mutating API requests per order as the model counts them (a cart created and changed twice, the order, a kept
+    # order's dispatch and delivery)
+    rates |= {name: per_order * orders_per_second for name, per_order in capacity.api_requests_per_order().items()}
     out: dict[str, dict] = defaultdict(lambda: {"write": 0.0, "index_write": 0.0, "read": 0.0})
     for name, row in rows.items():
         for (table, kind), per_event in row.get("by_table", {}).items():
@@ -255,6 +249,9 @@ def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORD
 
 
 def report(rows: dict[str, dict]) -> str:
+    from tools import capacity
+
+    mix = {name: round(count, 2) for name, count in capacity.api_requests_per_order().items()}
     lines = ["| handler | events | DynamoDB calls / event | other calls / event | target ≤ 3 DynamoDB "
              "| WRU / event | GSI WRU / event | RRU / event | top operations |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -286,7 +283,7 @@ def report(rows: dict[str, dict]) -> str:
               f"the items moto holds; a transaction's items twice, cancelled ones included). Rows \"<service> API "
               f"<method>\" are per request.",
               "", f"Units per second by table at {DESIGN_ORDERS_PER_SECOND:,.0f} orders/s (tools/capacity.py's "
-              f"records/s per handler x the units above; API requests per order {api_requests_per_order()}):", "",
+              f"records/s per handler x the units above; API requests per order {mix}):", "",
               "| table | WRU/s | GSI WRU/s | RRU/s |", "|---|---|---|---|"]
     for table, units in design_capacity(rows).items():
         lines.append(f"| {table} | {units['write']:,.0f} | {units['index_write']:,.0f} | {units['read']:,.0f} |")

@@ -921,11 +921,11 @@ def main(argv: list[str]) -> None:
     print("| table | WRU/s | GSI WRU/s | RRU/s | billing | WCU + index WCU / RCU kept "
           "| cdk.json maximum WCU + index / RCU |")
     print("|---|---|---|---|---|---|---|")
+    key_store = prod.dynamodb.key_store_throughput()
     for table, used in sorted(units.items()):
         kept = provisioned.get(table)
         line = (f"| {table} | {used['write']:,.0f} | {used['index_write']:,.0f} | {used['read']:,.0f} | "
                 f"{'provisioned' if kept else 'on demand'} | ")
-        key_store = prod.dynamodb.key_store_throughput()
         if kept and table == KEY_STORE and key_store is not None:  # no index
             line += (f"{kept['table'][0]:,.0f} / {kept['table'][1]:,.0f} | "
                      f"{key_store.max_wcu:,} / {key_store.max_rcu:,} |")
