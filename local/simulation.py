@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1195,7 +1195,8 @@ class ProvisionedWorld:
 
     - started once with every table, queue, bucket and key provisioned, and put back to exactly that state
       before each seed (local/moto_snapshot.py): provisioning through the API took a sixth of a seed;
-    - AWS clients that do not compute signatures (_quick_clients): a sixth of a simple call's time;
+    - AWS clients that do not compute signatures (local.moto_server.unsigned_clients): a sixth of a simple
+      call's time;
     - after the first seed, everything loaded so far out of the garbage collector's sight, and collections
       rarer (as local/runtime.py does).
 
@@ -1208,12 +1209,13 @@ class ProvisionedWorld:
         from moto import mock_aws
 
         from local import moto_patches, provision
+        from local.moto_server import unsigned_clients
         from local.moto_snapshot import Snapshot
         from shopstream import aws
 
         moto_patches.apply()
         self._signing_clients = aws._client
-        aws._client = _quick_clients()
+        aws._client = unsigned_clients()
         self._collector: tuple[int, int, int] | None = None  # the thresholds before the first seed froze the rest
         self._mock = mock_aws()
         self._mock.start()
@@ -1255,33 +1257,6 @@ class ProvisionedWorld:
         if self._collector is not None:
             gc.unfreeze()
             gc.set_threshold(*self._collector)
-
-
-def _quick_clients() -> Any:
-    """shopstream.aws's client factory for moto in this process: requests carry an Authorization header naming
-    the access key, region and service, as a SigV4 signature does (moto takes the account and, for some
-    services, the region from it), but no signature is computed; moto checks none. S3's clients sign as
-    before (botocore's S3 signing also sets the payload headers; S3 calls are few)."""
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    from shopstream import aws
-
-    @cache
-    def client(service_name: str) -> Any:
-        if service_name == "s3":
-            return aws._session().client(service_name)
-        made = aws._session().client(service_name, config=Config(signature_version=UNSIGNED))
-        scope = (f"AWS4-HMAC-SHA256 Credential={aws.credentials().access_key}/20260101/{made.meta.region_name}/"
-                 f"{made.meta.service_model.signing_name}/aws4_request, SignedHeaders=host, Signature=none")
-
-        def authorization(request: Any, **kwargs: Any) -> None:
-            request.headers["Authorization"] = scope
-
-        made.meta.events.register("request-created", authorization)
-        return made
-
-    return client
 
 
 def simulate(seed: int, chaos: Chaos | None = None, world: ProvisionedWorld | None = None) -> Report:

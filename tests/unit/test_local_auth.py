@@ -116,3 +116,31 @@ def test_the_token_is_taken_with_or_without_bearer_as_the_identity_source_allows
     assert get_user(gateway, token)[0] == 200
     assert get_user(gateway, None)[0] == 401
     assert get_user(gateway, "Bearer ")[0] == 401
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(secret_path):
+    """Verified tokens are remembered (a status poll does not check the same signature again), but only until
+    their exp: the memo answers as PyJWT would, expired once exp <= now."""
+    exp = int(time.time()) + 1
+    token = signed(secret_path, exp=exp)
+    assert auth.verify(token, secret_path)["sub"] == "u1"
+    assert auth.verify(token, secret_path)["sub"] == "u1"  # from the memo
+    time.sleep(max(exp - time.time(), 0) + 0.01)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        auth.verify(token, secret_path)
+
+
+def test_a_token_verified_before_is_refused_once_the_secret_is_made_again(tmp_path):
+    path = tmp_path / "jwt-secret"
+    token = auth.issue("u1", path=path)
+    assert auth.verify(token, path)["sub"] == "u1"
+    path.write_text("another secret, of another length than 64 hex digits")
+    with pytest.raises(jwt.InvalidTokenError):
+        auth.verify(token, path)
+    assert auth.verify(auth.issue("u1", path=path), path)["sub"] == "u1"
+
+
+def test_the_claims_a_request_gets_are_its_own(secret_path):
+    token = auth.issue("u1", path=secret_path)
+    auth.verify(token, secret_path)["sub"] = "somebody else"
+    assert auth.verify(token, secret_path)["sub"] == "u1"

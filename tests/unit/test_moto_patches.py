@@ -322,3 +322,61 @@ def test_a_query_answers_its_partition_in_order_without_reading_the_others(monke
         monkeypatch.setattr(DynamoType, "__eq__", lambda a, b: (compared.append(str(a.value)), equal(a, b))[1])
         client.query(TableName="q", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p4"}})
         assert compared and {value for value in compared if value.startswith("p")} <= {"p4"}
+
+
+def test_an_item_over_the_size_limit_is_refused_and_one_under_it_is_kept(table):
+    """Patch 9 sizes an item as it is built, once: the limit is the same."""
+    table.put_item(TableName="t", Item={"pk": {"S": "under"}, "a": {"S": "x" * 200_000}, "b": {"S": "y" * 200_000}})
+    with pytest.raises(table.exceptions.ClientError, match="Item size has exceeded the maximum allowed size"):
+        table.put_item(TableName="t", Item={"pk": {"S": "over"}, "a": {"S": "x" * 200_000},
+                                            "b": {"S": "y" * 200_000}, "c": {"S": "z" * 10_000}})
+    assert set(_items(table)) == {"under"}
+
+
+def test_an_update_of_a_key_attribute_is_refused_under_any_names_once_others_passed(table):
+    """Patch 10 skips the text-only checks for a combination of expression, names and keys seen to pass; the same
+    text under names that point at the key is another combination, and is refused every time."""
+    table.put_item(TableName="t", Item={"pk": {"S": "a"}})
+    update = {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET #f = :v",
+              "ExpressionAttributeValues": {":v": {"S": "b"}}}
+    for _ in range(2):
+        table.update_item(**update, ExpressionAttributeNames={"#f": "status"})
+    for _ in range(2):
+        with pytest.raises(table.exceptions.ClientError, match="Cannot update attribute pk"):
+            table.update_item(**update, ExpressionAttributeNames={"#f": "pk"})
+    overlapping = {**update, "UpdateExpression": "SET #f = :v, #f = :v", "ExpressionAttributeNames": {"#f": "m"}}
+    for _ in range(2):
+        with pytest.raises(table.exceptions.ClientError, match="overlap"):
+            table.update_item(**overlapping)
+    assert _items(table)["a"] == {"pk": {"S": "a"}, "status": {"S": "b"}}
+
+
+UPDATES = [  # (expression, names, values): each kind of action and function the validator resolves
+    ("SET n = if_not_exists(n, :zero) + :one, #s = :s", {"#s": "status"}, {":zero": {"N": "0"}, ":one": {"N": "1"},
+                                                                          ":s": {"S": "PAID"}}),
+    ("SET l = list_append(if_not_exists(l, :empty), :more), m.#k = :s", {"#k": "key"},
+     {":empty": {"L": []}, ":more": {"L": [{"S": "x"}]}, ":s": {"S": "v"}}),
+    ("ADD tags :tags, amount :one REMOVE gone", None, {":tags": {"SS": ["a", "b"]}, ":one": {"N": "1"}}),
+    ("DELETE tags :tag SET l[0] = :s", None, {":tag": {"SS": ["a"]}, ":s": {"S": "first"}}),
+]
+
+
+def test_updates_apply_the_same_with_the_tree_copied_directly_or_deeply(table, monkeypatch):
+    """Patch 11 copies the parsed tree without copy.deepcopy: every update leaves the item as a deep copy would."""
+    import copy
+
+    from moto.dynamodb.parsing import validators
+
+    def run(pk: str) -> dict:
+        table.put_item(TableName="t", Item={"pk": {"S": pk}, "m": {"M": {}}, "gone": {"S": "x"}})
+        for expression, names, values in UPDATES * 2:
+            named = {"ExpressionAttributeNames": names} if names else {}
+            table.update_item(TableName="t", Key={"pk": {"S": pk}}, UpdateExpression=expression,
+                              ExpressionAttributeValues=values, **named)
+        return {k: v for k, v in _items(table)[pk].items() if k != "pk"}
+
+    directly = run("direct")
+    assert validators.deepcopy is not copy.deepcopy
+    monkeypatch.setattr(validators, "deepcopy", copy.deepcopy)
+    assert run("deep") == directly
+    assert directly["n"] == {"N": "2"} and directly["l"]["L"][0] == {"S": "first"}
