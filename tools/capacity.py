@@ -20,6 +20,7 @@ beside the figures before it (BEFORE_ISSUE_24, frozen).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -349,6 +350,12 @@ PROVIDER_P99_MS = 1000.0
 
 ORDER_POST_CALLS = API_MEASURED["order API POST"].dynamodb_calls  # the replicas, the key, the transaction (bench)
 Hop = tuple[str, float, float]  # (hop, p50 ms, p99 ms)
+# The parts a hop's time is made of, for the time end to end (saga_distribution): ("lognormal", p50, p99), a latency
+# whose logarithm is normal (fitted through its p50 and p99), or ("partition wait", lasts, busy), the wait for the
+# invocation running on the partition (partition_wait_ms).
+Part = tuple[str, float, float]
+Z_99 = 2.3263478740408408  # the standard normal's 99th percentile
+SAGA_SAMPLES = 20_000  # orders drawn for the distribution end to end: its p99 rests on 200 of them
 
 
 def _handler_ms(ref: str) -> tuple[float, float]:
@@ -364,10 +371,7 @@ def partition_wait_ms(load: HandlerLoad, partitions: int, duration_ms: float) ->
     lasts ``duration_ms`` per round of records side by side; the partition is busy that share of the time
     (at most always), and a record arriving during an invocation waits its remainder (uniform: arrivals spread
     evenly in time, assumed)."""
-    lasts, busy = partition_busy(load, partitions, duration_ms)
-    def quantile(q: float) -> float:  # P(wait > x) = busy x (1 - x / lasts)
-        return max(0.0, lasts * (1 - (1 - q) / busy)) if busy else 0.0
-    return quantile(0.5), quantile(0.99)
+    return _part_quantiles(("partition wait", *partition_busy(load, partitions, duration_ms)))
 
 
 def partition_busy(load: HandlerLoad, partitions: int, duration_ms: float) -> tuple[float, float]:
@@ -378,41 +382,94 @@ def partition_busy(load: HandlerLoad, partitions: int, duration_ms: float) -> tu
 
 
 class _Path:
-    """The hops of the saga's critical path, idle or ``loaded`` (orders/s, partitions per topic)."""
+    """The hops of the saga's critical path, idle or ``loaded`` (orders/s, partitions per topic), and the parts
+    each hop's time is made of (``parts``, by hop)."""
 
     def __init__(self, direct_publish: bool, loaded: tuple[float, dict[str, int]] | None) -> None:
         self.direct_publish, self.loaded = direct_publish, loaded
         self.by_ref = {ld.ref: ld for ld in loads(loaded[0], direct=direct_publish)} if loaded else {}
+        self.parts: dict[str, list[Part]] = {}
+
+    def _hop(self, name: str, parts: list[Part]) -> Hop:
+        """The hop, its p50 and p99 the sums of its parts' (each part at its p99 at once: an upper bound)."""
+        self.parts[name] = parts
+        quantiles = [_part_quantiles(part) for part in parts]
+        return (name, sum(q[0] for q in quantiles), sum(q[1] for q in quantiles))
 
     def outbox(self, service: str, topic: str) -> Hop:
         if self.direct_publish:
-            return (f"{service}: produce after the commit -> {topic}", *PRODUCE_MS)
-        return (f"{service} relay: DynamoDB stream -> {topic}", STREAM_MS[0] + PRODUCE_MS[0],
-                STREAM_MS[1] + PRODUCE_MS[1])
+            return self._hop(f"{service}: produce after the commit -> {topic}", [("lognormal", *PRODUCE_MS)])
+        return self._hop(f"{service} relay: DynamoDB stream -> {topic}",
+                         [("lognormal", *STREAM_MS), ("lognormal", *PRODUCE_MS)])
 
     def delivered(self, ref: str, doing: str = "") -> Hop:
-        p50, p99 = _handler_ms(ref)
-        wait50 = wait99 = 0.0
+        calls = measured(ref).dynamodb_calls
+        # one invocation's calls taken together (their p50s and p99s added): they share its moment
+        parts: list[Part] = [("lognormal", *ESM_MS), ("lognormal", RUNTIME_MS, RUNTIME_MS),
+                             ("lognormal", calls * DYNAMODB_MS, calls * DYNAMODB_P99_MS)]
+        if ref in WAITS_ON_PROVIDER:
+            parts.append(("lognormal", PROVIDER_MS, PROVIDER_P99_MS))
         if self.loaded:
             load = self.by_ref[ref]
-            wait50, wait99 = partition_wait_ms(load, self.loaded[1][load.topic], load.ms_per_record)
-        return (f"ESM (window 0) + {ref}{f' {doing}' if doing else ''}{' + its partition' if self.loaded else ''}",
-                ESM_MS[0] + p50 + wait50, ESM_MS[1] + p99 + wait99)
+            parts.append(("partition wait", *partition_busy(load, self.loaded[1][load.topic], load.ms_per_record)))
+        name = f"ESM (window 0) + {ref}{f' {doing}' if doing else ''}{' + its partition' if self.loaded else ''}"
+        return self._hop(name, [part for part in parts if part[0] != "lognormal" or part[1] > 0])
 
     def post(self) -> Hop:
-        return (f"POST /orders (API Gateway + order function, {ORDER_POST_CALLS:g} DynamoDB calls)",
-                API_MS[0] + ORDER_POST_CALLS * DYNAMODB_MS, API_MS[1] + ORDER_POST_CALLS * DYNAMODB_P99_MS)
+        return self._hop(f"POST /orders (API Gateway + order function, {ORDER_POST_CALLS:g} DynamoDB calls)",
+                         [("lognormal", *API_MS),
+                          ("lognormal", ORDER_POST_CALLS * DYNAMODB_MS, ORDER_POST_CALLS * DYNAMODB_P99_MS)])
+
+
+def _part_quantiles(part: Part) -> tuple[float, float]:
+    kind, a, b = part
+    if kind == "lognormal":
+        return a, b
+    lasts, busy = a, b
+    def quantile(q: float) -> float:  # P(wait > x) = busy x (1 - x / lasts)
+        return max(0.0, lasts * (1 - (1 - q) / busy)) if busy else 0.0
+    return quantile(0.5), quantile(0.99)
+
+
+@functools.cache
+def _draws(count: int, samples: int) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """``count`` independent series of ``samples`` draws, each a (standard normal, uniform) pair, the same on every
+    run (seeded): the distribution end to end is a function of the model alone, and more partitions never draw a
+    longer time."""
+    import random
+
+    rng = random.Random(24)
+    return tuple(tuple((rng.gauss(0.0, 1.0), rng.random()) for _ in range(samples)) for _ in range(count))
+
+
+def _sample(part: Part, draws: tuple[tuple[float, float], ...]) -> list[float]:
+    kind, a, b = part
+    if kind == "lognormal":
+        mu, sigma = math.log(a), (math.log(b) - math.log(a)) / Z_99
+        return [math.exp(mu + sigma * normal) for normal, _ in draws]
+    lasts, busy = a, b  # busy that share of the time; arriving then, a record waits the invocation's remainder
+    return [lasts * (1.0 - uniform / busy) if uniform < busy else 0.0 for _, uniform in draws]
+
+
+def _saga(path: _Path, before_issue_24: bool) -> tuple[list[Hop], dict[str, list[Hop]]]:
+    """The hops every order takes in turn, and the branches it takes side by side (the later one confirms)."""
+    hops = [path.post(), path.outbox("order", "order-events")]
+    if before_issue_24:
+        return hops + [path.delivered("inventory.order-reservations"), path.outbox("inventory", "inventory-events"),
+                       path.delivered("payment.inventory-outcomes", "charging"),
+                       path.outbox("payment", "payment-events"), path.delivered("order.payment-outcomes")], {}
+    return hops, {"reservation": [path.delivered("inventory.order-reservations"),
+                                  path.outbox("inventory", "inventory-events"),
+                                  path.delivered("order.inventory-outcomes")],
+                  "authorisation": [path.delivered("payment.order-payments", "authorising"),
+                                    path.outbox("payment", "payment-events"), path.delivered("order.payment-outcomes")]}
 
 
 def saga_branches(*, direct_publish: bool = False,
                   loaded: tuple[float, dict[str, int]] | None = None) -> dict[str, list[Hop]]:
     """The two branches from OrderCreated as the catalog has them (issue 24, option B): the reservation and the
     authorisation side by side, each to the handler that confirms the order if its fact comes last."""
-    path = _Path(direct_publish, loaded)
-    return {"reservation": [path.delivered("inventory.order-reservations"),
-                            path.outbox("inventory", "inventory-events"), path.delivered("order.inventory-outcomes")],
-            "authorisation": [path.delivered("payment.order-payments", "authorising"),
-                              path.outbox("payment", "payment-events"), path.delivered("order.payment-outcomes")]}
+    return _saga(_Path(direct_publish, loaded), False)[1]
 
 
 def saga_hops(*, direct_publish: bool = False, before_issue_24: bool = False,
@@ -421,24 +478,48 @@ def saga_hops(*, direct_publish: bool = False, before_issue_24: bool = False,
 
     As built: the payment authorised beside the reservation (payment.order-payments waits on the provider beside
     inventory.order-reservations), the order confirmed by whichever of order.inventory-outcomes and
-    order.payment-outcomes takes the last fact; the later branch counts (its p99 too: the sum of p99s stays an upper
-    bound); the capture (payment.inventory-outcomes) is off the path. ``before_issue_24``: the path as it was, the
-    charge after the reservation (payment.inventory-outcomes, with the provider) and the order confirmed on it.
-    ``direct_publish``: each outbox hop is a produce right after the commit (the stream relay only a fallback)
-    instead of the DynamoDB stream's poll (cdk.json ``directPublish``). ``loaded`` (orders/s, partitions per topic):
-    each handler hop also waits for the invocation running on its partition (partition_wait_ms); without it, an idle
-    system."""
-    path = _Path(direct_publish, loaded)
-    hops = [path.post(), path.outbox("order", "order-events")]
-    if before_issue_24:
-        return hops + [path.delivered("inventory.order-reservations"), path.outbox("inventory", "inventory-events"),
-                       path.delivered("payment.inventory-outcomes", "charging"),
-                       path.outbox("payment", "payment-events"), path.delivered("order.payment-outcomes")]
-    branches = saga_branches(direct_publish=direct_publish, loaded=loaded)
+    order.payment-outcomes takes the last fact; the later branch counts; the capture (payment.inventory-outcomes) is
+    off the path. ``before_issue_24``: the path as it was, the charge after the reservation
+    (payment.inventory-outcomes, with the provider) and the order confirmed on it. ``direct_publish``: each outbox hop
+    is a produce right after the commit (the stream relay only a fallback) instead of the DynamoDB stream's poll
+    (cdk.json ``directPublish``). ``loaded`` (orders/s, partitions per topic): each handler hop also waits for the
+    invocation running on its partition (partition_wait_ms); without it, an idle system. Summed (saga_total), the
+    hops' p99s are an upper bound: every part at its p99 at once; saga_distribution is the time end to end."""
+    hops, branches = _saga(_Path(direct_publish, loaded), before_issue_24)
+    if not branches:
+        return hops
     sums = {name: (sum(h[1] for h in hs), sum(h[2] for h in hs)) for name, hs in branches.items()}
     hops.append((f"the later of the {' and the '.join(branches)}, each to its confirmation",
                  max(p50 for p50, _ in sums.values()), max(p99 for _, p99 in sums.values())))
     return hops
+
+
+def saga_distribution(*, direct_publish: bool = False, before_issue_24: bool = False,
+                      loaded: tuple[float, dict[str, int]] | None = None,
+                      samples: int = SAGA_SAMPLES) -> tuple[float, float]:
+    """(p50, p99) ms of POST /orders -> CONFIRMED end to end, as an order meets it: every part of every hop drawn on
+    its own (independent: a stream's poll does not know what the provider is doing), the branches' sums compared
+    per order. Where the parts are skewed, as latencies are, the p50 of the sum is above the sum of the p50s, and the
+    p99 below the sum of the p99s (saga_total's, which would take every part at its p99 for the same order)."""
+    path = _Path(direct_publish, loaded)
+    hops, branches = _saga(path, before_issue_24)
+    series: list[list[list[Part]]] = [[path.parts[hop[0]] for hop in hops]]
+    series += [[path.parts[hop[0]] for hop in branch] for branch in branches.values()]
+    count = sum(len(parts) for hop_parts in series for parts in hop_parts)
+    draws = iter(_draws(count, samples))
+
+    def summed(hop_parts: list[list[Part]]) -> list[float]:
+        total = [0.0] * samples
+        for parts in hop_parts:
+            for part in parts:
+                total = [t + x for t, x in zip(total, _sample(part, next(draws)), strict=True)]
+        return total
+
+    head = summed(series[0])
+    later = [max(times) for times in zip(*(summed(branch) for branch in series[1:]), strict=True)] \
+        if branches else [0.0] * samples
+    ordered = sorted(h + b for h, b in zip(head, later, strict=True))
+    return ordered[int(0.5 * samples)], ordered[int(0.99 * samples)]
 
 
 SAGA_TARGET_MS = (500.0, 1500.0)  # issue 24: POST -> CONFIRMED p50 <= 0.5 s, p99 <= 1.5 s
@@ -453,10 +534,11 @@ def saga_total(hops: list[Hop]) -> tuple[float, float]:
 
 
 def saga_options(loaded: tuple[float, dict[str, int]] | None = None) -> list[tuple[str, float, float, bool, bool]]:
-    """(option, p50, p99, p50 met, p99 met) for each way of shortening the critical path."""
+    """(option, p50, p99, p50 met, p99 met) for each way of shortening the critical path, end to end
+    (saga_distribution)."""
     out = []
     for name, flags in SAGA_OPTIONS.items():
-        p50, p99 = saga_total(saga_hops(**flags, loaded=loaded))
+        p50, p99 = saga_distribution(**flags, loaded=loaded)
         out.append((name, p50, p99, p50 <= SAGA_TARGET_MS[0], p99 <= SAGA_TARGET_MS[1]))
     return out
 
@@ -482,15 +564,24 @@ def order_events_partitions_for_target(config: Any, orders_per_second: float, *,
     others = sum(n for name, n in partitions.items() if name != "order-events")
     ceiling = (config.partitions_per_broker * config.broker_count // config.replication_factor - others)
     ceiling -= ceiling % config.broker_count
-    found: list[int | None] = [None, None]
-    for count in range(partitions["order-events"], ceiling + 1, config.broker_count):
-        p50, p99 = saga_total(saga_hops(direct_publish=direct_publish,
-                                        loaded=(orders_per_second, {**partitions, "order-events": count})))
-        for i, (value, target) in enumerate(((p50, SAGA_TARGET_MS[0]), (p99, SAGA_TARGET_MS[1]))):
-            if found[i] is None and value <= target:
-                found[i] = count
-        if None not in found:
-            break
+    counts = list(range(partitions["order-events"], ceiling + 1, config.broker_count))
+
+    def figures(count: int) -> tuple[float, float]:
+        return saga_distribution(direct_publish=direct_publish,
+                                 loaded=(orders_per_second, {**partitions, "order-events": count}))
+
+    found: list[int | None] = []
+    for i, target in enumerate(SAGA_TARGET_MS):
+        # more partitions never lengthen a wait (saga_distribution draws the same for each count): the first count
+        # that meets the target, by halving
+        low, high = 0, len(counts)
+        while low < high:
+            middle = (low + high) // 2
+            if figures(counts[middle])[i] <= target:
+                high = middle
+            else:
+                low = middle + 1
+        found.append(counts[low] if low < len(counts) else None)
     return found[0], found[1], ceiling
 
 
@@ -854,21 +945,25 @@ def main(argv: list[str]) -> None:
     for branch, branch_hops in saga_branches().items():
         for name, p50, p99 in branch_hops:
             print(f"| {branch}: {name} | {p50:.0f} | {p99:.0f} |")
-    total = saga_total(hops)
-    print(f"| **POST /orders -> CONFIRMED** (the later branch) | **{total[0]:.0f}** "
-          f"| **{total[1]:.0f}** (sum of p99s: an upper bound) |")
+    total, whole = saga_total(hops), saga_distribution()
+    print(f"| POST /orders -> CONFIRMED, the hops' figures added (the later branch) | {total[0]:.0f} "
+          f"| {total[1]:.0f} (every part at its p99 at once: an upper bound) |")
+    print(f"| **POST /orders -> CONFIRMED**, end to end ({SAGA_SAMPLES:,} orders drawn, each part on its own) "
+          f"| **{whole[0]:.0f}** | **{whole[1]:.0f}** |")
 
     direct_envs = {on: [env for env, config in configs.items() if direct_publish(config) == on] for on in (False, True)}
-    print(f"\n| option | environments (cdk.json directPublish) | idle p50 / p99 ms | meets p50 <= "
-          f"{SAGA_TARGET_MS[0]:.0f} / p99 <= {SAGA_TARGET_MS[1]:.0f} | at {rate:g} orders/s on prod's partitions "
-          "| meets |")
+    print(f"\n| option | environments (cdk.json directPublish) | idle p50 / p99 ms end to end (hops added) "
+          f"| meets p50 <= {SAGA_TARGET_MS[0]:.0f} / p99 <= {SAGA_TARGET_MS[1]:.0f} | at {rate:g} orders/s on "
+          "prod's partitions (hops added) | meets |")
     print("|---|---|---|---|---|---|")
     for (name, flags), (_, *idle), (_, *busy) in zip(SAGA_OPTIONS.items(), saga_options(),
                                                      saga_options((rate, prod_partitions)), strict=True):
         where = "-" if flags.get("before_issue_24") else ", ".join(direct_envs[bool(flags.get("direct_publish"))]) \
             or "none"
-        print(f"| {name} | {where} | {idle[0]:.0f} / {idle[1]:.0f} | {_met(bool(idle[2]))} / {_met(bool(idle[3]))} "
-              f"| {busy[0]:.0f} / {busy[1]:.0f} | {_met(bool(busy[2]))} / {_met(bool(busy[3]))} |")
+        added = [saga_total(saga_hops(**flags, loaded=loaded)) for loaded in (None, (rate, prod_partitions))]
+        print(f"| {name} | {where} | {idle[0]:.0f} / {idle[1]:.0f} ({added[0][0]:.0f} / {added[0][1]:.0f}) "
+              f"| {_met(bool(idle[2]))} / {_met(bool(idle[3]))} | {busy[0]:.0f} / {busy[1]:.0f} "
+              f"({added[1][0]:.0f} / {added[1][1]:.0f}) | {_met(bool(busy[2]))} / {_met(bool(busy[3]))} |")
 
     wait = provider_partition(rate, prod_partitions)
     print(f"\nthe authorisation's partitions (payment.order-payments on order-events) at {rate:g} orders/s: "
@@ -974,9 +1069,10 @@ def main(argv: list[str]) -> None:
     print("\n| target of issue 24 | before | now | met? |\n|---|---|---|---|")
     print(f"| 1. prod's partitions at 2,000 orders/s <= {TARGET_PARTITIONS} | {BEFORE_PARTITIONS} "
           f"| {sum(prod_partitions.values())} | {_met(sum(prod_partitions.values()) <= TARGET_PARTITIONS)} |")
-    print(f"| 2. POST -> CONFIRMED p50 <= {SAGA_TARGET_MS[0]:.0f} / p99 <= {SAGA_TARGET_MS[1]:.0f} ms "
-          f"| {SAGA_BEFORE_ISSUE_24_MS[0]:.0f} / {SAGA_BEFORE_ISSUE_24_MS[1]:.0f} idle | {latency_now} "
-          f"| {latency_met} |")
+    before_whole = saga_distribution(before_issue_24=True)
+    print(f"| 2. POST -> CONFIRMED p50 <= {SAGA_TARGET_MS[0]:.0f} / p99 <= {SAGA_TARGET_MS[1]:.0f} ms, end to end "
+          f"| {SAGA_BEFORE_ISSUE_24_MS[0]:.0f} / {SAGA_BEFORE_ISSUE_24_MS[1]:.0f} idle, hops added (the issue's); "
+          f"end to end {before_whole[0]:.0f} / {before_whole[1]:.0f} | {latency_now} | {latency_met} |")
     over = f" (over by {gap:.3f}, {gap / TARGET_PER_THOUSAND_ORDERS:.0%})" if gap > 0 else ""
     print(f"| 3. USD per 1,000 orders at 2,000 orders/s <= {TARGET_PER_THOUSAND_ORDERS} | {before_per_thousand:.3f} "
           f"| {now_per_thousand:.3f} | {_met(gap <= 0)}{over} |")
