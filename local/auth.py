@@ -9,6 +9,7 @@ not after now. ``verify`` refuses the same. One difference stays: the key is a l
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import secrets
 import time
@@ -47,8 +48,8 @@ def issue(user_id: str, *, admin: bool = False, hours: float = 12, path: Path = 
 
 
 _VERIFIED_KEPT = 4096  # tokens remembered; past that the memo starts again (a run sees a handful of users)
-_verified: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}  # (key id, token) -> (exp, claims)
-_secrets: dict[Path, tuple[tuple[int, int], str]] = {}  # path -> ((mtime, size), secret)
+_verified: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}  # (key id, token) -> (exp, claims)
+_secrets: dict[Path, tuple[tuple[int, ...], str]] = {}  # path -> (the file's identity and times, secret)
 
 
 def _current_secret(path: Path) -> str:
@@ -58,11 +59,12 @@ def _current_secret(path: Path) -> str:
         stat = path.stat()
     except FileNotFoundError:
         return secret(path)
+    version = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)  # a file made again: another inode
     seen = _secrets.get(path)
-    if seen is not None and seen[0] == (stat.st_mtime_ns, stat.st_size):
+    if seen is not None and seen[0] == version:
         return seen[1]
     key = secret(path)
-    _secrets[path] = ((stat.st_mtime_ns, stat.st_size), key)
+    _secrets[path] = (version, key)
     return key
 
 
@@ -79,14 +81,14 @@ def verify(token: str, path: Path = SECRET_FILE) -> dict[str, Any]:
     kid = key_id(key)
     known = _verified.get((kid, token))
     if known is not None:
-        if known[0] > time.time():  # PyJWT's rule without leeway: expired once exp <= now
-            return dict(known[1])
+        if known[0] > time.time():  # PyJWT's rule without leeway: expired once int(exp) <= now
+            return copy.deepcopy(known[1])
         raise jwt.ExpiredSignatureError("Signature has expired")
     claims = _decode(token, key, kid)
     if len(_verified) >= _VERIFIED_KEPT:
         _verified.clear()
-    _verified[(kid, token)] = (float(claims["exp"]), claims)
-    return dict(claims)
+    _verified[(kid, token)] = (int(claims["exp"]), claims)
+    return copy.deepcopy(claims)
 
 
 def _decode(token: str, key: str, kid: str) -> dict[str, Any]:

@@ -146,8 +146,12 @@ def _check_update_expressions_once() -> None:
 
     def validate(self: Any) -> Any:
         passed = self.parsed_tree.__dict__.setdefault("_shopstream_checked", set())
-        combination = (tuple(sorted((self.expression_attribute_names or {}).items())),
-                       tuple(self.table.table_key_attrs))
+        try:
+            combination = (tuple(sorted((self.expression_attribute_names or {}).items())),
+                           tuple(self.table.table_key_attrs))
+            hash(combination)
+        except (AttributeError, TypeError):  # names no client would send (raw HTTP): moto's own walk, and its error
+            return general_validate(self)
         if combination in passed:
             self.processors = [p for p in self.processors if not isinstance(p, text_only)]
             return general_validate(self)

@@ -132,17 +132,18 @@ class InProcessMoto:
         from waitress import create_server
 
         from local import moto_patches
-        from shopstream import aws
-
         moto_patches.apply()
         _serialize_in_process_calls(BotocoreStubber)
         self.mock = mock_aws()
         self.mock.start()
-        self._signing_clients = aws._client
-        aws._client = unsigned_clients()
-        app = DomainDispatcherApplication(create_backend_app)
-        self.server = create_server(serialized(app), host=host, port=port, threads=8, connection_limit=1000,
-                                    channel_timeout=300, ident="moto")
+        try:
+            app = DomainDispatcherApplication(create_backend_app)
+            self.server = create_server(serialized(app), host=host, port=port, threads=8, connection_limit=1000,
+                                        channel_timeout=300, ident="moto")
+        except BaseException:  # e.g. the port taken: nothing of this one stays installed
+            self.mock.stop()
+            raise
+        install_unsigned_clients()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="moto-http", daemon=True)
         self.thread.start()
@@ -160,9 +161,37 @@ class InProcessMoto:
         self.server.close()
         self.thread.join(timeout=5)
         self.mock.stop()
-        from shopstream import aws
+        remove_unsigned_clients()
 
-        aws._client = self._signing_clients
+
+_installed = threading.Lock()
+_signing_factory: list[Any] = []  # shopstream.aws's factory before the first install, while any is installed
+
+
+def install_unsigned_clients() -> None:
+    """shopstream.aws makes unsigned clients (unsigned_clients) until as many remove_unsigned_clients() as installs:
+    in-process mocks may overlap and stop in any order."""
+    from shopstream import aws
+
+    with _installed:
+        if not _signing_factory:
+            _signing_factory.append(aws._client)
+            aws._client = unsigned_clients()
+        _signing_factory.append(None)  # one mark per install
+
+
+def remove_unsigned_clients() -> None:
+    """Undo one install_unsigned_clients(); the last one puts the signing factory back, with fresh clients (a reset
+    made meanwhile cleared the unsigned ones: the signing ones it did not see are not kept either)."""
+    from shopstream import aws
+
+    with _installed:
+        if len(_signing_factory) < 2:
+            return
+        _signing_factory.pop()
+        if len(_signing_factory) == 1:
+            aws._client = _signing_factory.pop()
+            aws.reset_clients()
 
 
 def unsigned_clients() -> Any:

@@ -1209,13 +1209,12 @@ class ProvisionedWorld:
         from moto import mock_aws
 
         from local import moto_patches, provision
-        from local.moto_server import unsigned_clients
+        from local.moto_server import install_unsigned_clients
         from local.moto_snapshot import Snapshot
         from shopstream import aws
 
         moto_patches.apply()
-        self._signing_clients = aws._client
-        aws._client = unsigned_clients()
+        install_unsigned_clients()
         self._collector: tuple[int, int, int] | None = None  # the thresholds before the first seed froze the rest
         self._mock = mock_aws()
         self._mock.start()
@@ -1250,10 +1249,10 @@ class ProvisionedWorld:
             gc.set_threshold(50_000, 20, 100)
 
     def close(self) -> None:
-        from shopstream import aws
+        from local.moto_server import remove_unsigned_clients
 
         self._mock.stop()
-        aws._client = self._signing_clients
+        remove_unsigned_clients()
         if self._collector is not None:
             gc.unfreeze()
             gc.set_threshold(*self._collector)
