@@ -258,3 +258,36 @@ def test_only_requests_that_change_something_go_ahead_of_the_consumers(method, a
     runtime._api_settings["order"] = naming.function_settings("order")
     runtime.invoke_api("order", http_event(method, "/orders/o-1"))
     assert consumers_held == [ahead]
+
+
+def test_the_gateway_answers_without_waiting_for_the_clients_acknowledgement(gateway):
+    """A response leaves in two writes (headers, then body): with Nagle's algorithm on, the body waited for the
+    client's delayed ACK of the headers, ~40 ms on every answer of a kept-alive connection. The gateway's
+    connections send at once (TCP_NODELAY)."""
+    import http.client
+    import socket
+
+    from local.gateway import Gateway
+
+    served = Gateway(host="127.0.0.1", port=0, invoke=lambda service, event: {"statusCode": 200, "body": "{}"},
+                     verify=lambda token: {"sub": token}, health=lambda: (200, {}))
+    seen: list[int] = []
+    handler = served.server.RequestHandlerClass
+    setup = handler.setup
+
+    def noted(self):
+        setup(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    handler.setup = noted
+    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        connection.request("GET", "/orders/o-1", headers={"Authorization": "Bearer alice"})
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        served.server.shutdown()
+        served.server.server_close()
+    assert seen and all(seen)
