@@ -47,10 +47,20 @@ def local_batching_window(handler: catalog.HandlerSpec) -> float:
     return max(0.01, min(handler.max_batching_window_seconds, LOCAL_BATCHING_WINDOW_SECONDS))
 
 
-def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
+# Tansu answers a fetch when its wait is over, not when a record arrives (fetch.min.bytes 1 notwithstanding): a record
+# waits half of it on average for its consumer, and each idle consumer asks 1,000 / wait times a second. Measured on the
+# local broker: produce -> consume p50 51 ms at 100 ms, 14 ms at 25, 7 ms at 10; 35 idle consumers cost Tansu 19% of
+# a core at 100 ms, 43% at 25, 83% at 10. The critical path's handlers (window 0: as soon as a record arrives) ask
+# often; the others, whose batches wait up to LOCAL_BATCHING_WINDOW_SECONDS anyway, seldom.
+CRITICAL_FETCH_WAIT_MS = 25
+FETCH_WAIT_MS = 250
+
+
+def consumer_config(bootstrap: str, group: str, *, critical_path: bool = False) -> dict[str, Any]:
     return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": SESSION_TIMEOUT_MS,
-            "heartbeat.interval.ms": 1000, "fetch.wait.max.ms": 100, "client.id": group}
+            "heartbeat.interval.ms": 1000, "client.id": group,
+            "fetch.wait.max.ms": CRITICAL_FETCH_WAIT_MS if critical_path else FETCH_WAIT_MS}
 
 
 def on_failure_record(*, function: str, records: list[dict[str, Any]], condition: str, error: str,
@@ -100,7 +110,7 @@ class KafkaMapping:
     def _run(self) -> None:
         from confluent_kafka import Consumer
 
-        consumer = Consumer(consumer_config(self.bootstrap, self.group))
+        consumer = Consumer(consumer_config(self.bootstrap, self.group, critical_path=self.handler.critical_path))
         consumer.subscribe([self.handler.topic], on_assign=self._on_assign)
         try:
             while not self.stopping.is_set():

@@ -113,3 +113,16 @@ def test_api_requests_go_before_background_aws_calls_but_never_starve_them():
         waiting.start()
         waiting.join(5)  # a request that never ends holds others back by the patience only
         assert len(entered) == 2 and entered[1] - started < 2
+
+
+def test_critical_path_consumers_fetch_often_and_the_others_seldom():
+    """Tansu answers a fetch when its wait is over: the critical path's handlers (window 0) ask every 25 ms, so a
+    record waits ~12 ms for them; the others no longer than their local batching window, at a tenth of the broker's
+    CPU per idle consumer."""
+    from local import mapping
+    from shopstream import catalog
+
+    waits = {handler.critical_path: mapping.consumer_config("b:1", "g", critical_path=handler.critical_path)[
+        "fetch.wait.max.ms"] for spec in catalog.SERVICES for handler in spec.handlers}
+    assert waits == {True: mapping.CRITICAL_FETCH_WAIT_MS, False: mapping.FETCH_WAIT_MS}
+    assert mapping.CRITICAL_FETCH_WAIT_MS < mapping.FETCH_WAIT_MS <= mapping.LOCAL_BATCHING_WINDOW_SECONDS * 1000
