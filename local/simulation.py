@@ -258,6 +258,7 @@ class Simulation:
         self.direct = seed % DIRECT_PUBLISH_EVERY == 1  # the critical path publishes right after its commits
         self.publishing_directly = False  # a function's direct publish is being flushed
         self._losing: tuple[Any, int] | None = None  # (transaction, answers still to lose)
+        self._answers_lost: tuple[Any, int] | None = None  # (transaction, answers lost in a row by independent rolls)
         # the bad day
         self.outages: dict[str, int] = {}  # handler -> deliveries that still fail
         self.broker_down = 0  # relay polls that still fail
@@ -824,19 +825,28 @@ class Simulation:
             left = self._losing[1] - 1
             self._losing = (uow, left) if left else None
             raise ReadTimeoutError(endpoint_url="injected: the answer was lost again")
+        from shopstream.transaction import ACKNOWLEDGEMENT_RETRIES
+
         if not self.faulty or self.roll() >= self.chaos.commit_answer_lost:
+            self._answers_lost = None
             return
         self.faults["answer-lost"] += 1
+        in_a_row = self._answers_lost[1] + 1 if self._answers_lost and self._answers_lost[0] is uow else 1
+        self._answers_lost = (uow, in_a_row)
         if self.roll() < 0.3:
-            from shopstream.transaction import ACKNOWLEDGEMENT_RETRIES
-
             self._losing = (uow, ACKNOWLEDGEMENT_RETRIES)
-            self._committed(uow)  # written, though the function never hears it
-            self.interrupted_sends.update(_sending(uow))  # a notice recorded SENDING is never handed over
-            self.paths["commit answer lost every time (the relay publishes)"] += 1
+            self._gave_up_answers(uow)
+        elif in_a_row > ACKNOWLEDGEMENT_RETRIES:  # independent losses used up the retries, as every answer lost would
+            self._gave_up_answers(uow)
         else:
             self.paths["commit answer lost (sent again with its token)"] += 1
         raise ReadTimeoutError(endpoint_url="injected: the answer was lost")
+
+    def _gave_up_answers(self, uow: Any) -> None:
+        """The transaction's last answer is lost: the function fails after committing."""
+        self._committed(uow)  # written, though the function never hears it
+        self.interrupted_sends.update(_sending(uow))  # a notice recorded SENDING is never handed over
+        self.paths["commit answer lost every time (the relay publishes)"] += 1
 
     def _direct_fault(self, stage: str) -> None:
         """Faults of a direct publish (shopstream.direct): at "publish" the function may crash between its commit
