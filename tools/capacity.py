@@ -358,13 +358,6 @@ Z_99 = 2.3263478740408408  # the standard normal's 99th percentile
 SAGA_SAMPLES = 20_000  # orders drawn for the distribution end to end: its p99 rests on 200 of them
 
 
-def _handler_ms(ref: str) -> tuple[float, float]:
-    dynamodb = measured(ref).dynamodb_calls
-    p50 = RUNTIME_MS + dynamodb * DYNAMODB_MS + (PROVIDER_MS if ref in WAITS_ON_PROVIDER else 0.0)
-    p99 = RUNTIME_MS + dynamodb * DYNAMODB_P99_MS + (PROVIDER_P99_MS if ref in WAITS_ON_PROVIDER else 0.0)
-    return p50, p99
-
-
 def partition_wait_ms(load: HandlerLoad, partitions: int, duration_ms: float) -> tuple[float, float]:
     """(p50, p99) a record waits for the invocation already running on its partition (window 0: the mapping
     invokes a partition once at a time, so a record that arrives meanwhile waits for it to end). An invocation
