@@ -380,3 +380,64 @@ def test_updates_apply_the_same_with_the_tree_copied_directly_or_deeply(table, m
     monkeypatch.setattr(validators, "deepcopy", copy.deepcopy)
     assert run("deep") == directly
     assert directly["n"] == {"N": "2"} and directly["l"]["L"][0] == {"S": "first"}
+
+
+def test_a_condition_parsed_once_is_evaluated_with_each_requests_own_values(table, monkeypatch):
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lexed = []
+    lex = ConditionExpressionParser._lex_condition_expression
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression",
+                        lambda self: lexed.append(self.condition_expression) or lex(self))
+    moto_patches.condition_parses.clear()
+    for key in ("a", "b", "c"):  # one text, no values: parsed once, whichever request and path asks
+        table.put_item(TableName="t", Item={"pk": {"S": key}, "v": {"N": "1"}},
+                       ConditionExpression="attribute_not_exists(pk)")
+    assert lexed == ["attribute_not_exists(pk)"]
+    with pytest.raises(table.exceptions.ConditionalCheckFailedException):
+        table.put_item(TableName="t", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)")
+    guarded = {"ConditionExpression": "#v = :expected", "ExpressionAttributeNames": {"#v": "v"}}
+    table.put_item(TableName="t", Item={"pk": {"S": "a"}, "v": {"N": "2"}},
+                   ExpressionAttributeValues={":expected": {"N": "1"}}, **guarded)
+    with pytest.raises(table.exceptions.ConditionalCheckFailedException):  # the same text with the old value fails
+        table.put_item(TableName="t", Item={"pk": {"S": "a"}, "v": {"N": "3"}},
+                       ExpressionAttributeValues={":expected": {"N": "1"}}, **guarded)
+    table.transact_write_items(TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "v": {"N": "3"}},
+                                                       "ExpressionAttributeValues": {":expected": {"N": "2"}},
+                                                       **guarded}}])
+    table.put_item(TableName="t", Item={"pk": {"S": "bin"}, "b": {"B": b"\x00\x01"}})
+    for _ in range(2):  # bytes among the values: no key, parsed (and evaluated) every time
+        table.put_item(TableName="t", Item={"pk": {"S": "bin"}, "b": {"B": b"\x00\x01"}},
+                       ConditionExpression="b = :b", ExpressionAttributeValues={":b": {"B": b"\x00\x01"}})
+    assert lexed.count("b = :b") == 4  # twice a request: the handler's check and the backend's evaluation
+    for _ in range(2):  # a refused expression is refused every time (moto raises it unwrapped), an unused name named
+        with pytest.raises(ValueError, match="Bad AND expression"):
+            table.put_item(TableName="t", Item={"pk": {"S": "z"}}, ConditionExpression="attribute_not_exists(pk) AND")
+        with pytest.raises(table.exceptions.ClientError, match="unused in expressions: keys: {#x}"):
+            table.put_item(TableName="t", Item={"pk": {"S": "z"}}, ConditionExpression="attribute_not_exists(pk)",
+                           ExpressionAttributeNames={"#x": "x"})
+    assert _items(table)["a"]["v"] == {"N": "3"} and "z" not in _items(table)
+
+
+def test_a_services_url_routes_are_built_once_under_the_settings_they_depend_on(monkeypatch):
+    from moto.core.base_backend import BaseBackend
+
+    moto_patches.apply()
+    built = []
+    urls = BaseBackend.urls
+    monkeypatch.setattr(BaseBackend, "urls",
+                        property(lambda self: built.append(type(self).__name__) or urls.fget(self)))
+    moto_patches.url_routes.clear()
+    with mock_aws():
+        s3, dynamodb = boto3.client("s3", region_name="us-east-1"), boto3.client("dynamodb", region_name="us-east-1")
+        s3.create_bucket(Bucket="routes-once")
+        for n in range(3):
+            s3.put_object(Bucket="routes-once", Key=f"k/{n}", Body=b"x")
+            dynamodb.list_tables()
+        assert s3.get_object(Bucket="routes-once", Key="k/2")["Body"].read() == b"x"
+        assert built == ["S3Backend", "DynamoDBBackend"]
+        monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", "https://s3.example.internal")
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="routes-once")["Contents"]] == ["k/0", "k/1", "k/2"]
+        assert built == ["S3Backend", "DynamoDBBackend", "S3Backend"]  # built again for the new setting
+        with pytest.raises(s3.exceptions.NoSuchKey):  # and moto's own answers still come through
+            s3.get_object(Bucket="routes-once", Key="missing")
