@@ -258,7 +258,8 @@ class embedded_stack:  # noqa: N801 (a context manager used like a function)
         from shopstream.config import reset_settings
 
         naming.use_dev_service_settings()  # as `make local` runs (local/__main__.py)
-        self.stack = LocalStack(external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None).start()
+        self.stack = LocalStack(external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+                                partitions=naming.dev_partitions()).start()
         os.environ.update(self.stack.process_environment())
         os.environ.pop("AWS_ENDPOINT_URL", None)  # this process's calls are answered in process
         aws.reset_clients()  # clients made before this point would not use the local endpoint

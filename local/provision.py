@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from local import naming
@@ -11,14 +11,16 @@ from shopstream import catalog, names
 from shopstream.failed_batches import DEAD_LETTER_RETENTION, FAILED_BATCH_RETENTION, OBJECT_PREFIX, mapping_prefix
 
 
-def create_topics(bootstrap_servers: str, timeout: float = 30.0) -> list[str]:
-    """Topics with the catalog's partitions and retention; existing ones are left as they are."""
+def create_topics(bootstrap_servers: str, timeout: float = 30.0, partitions: Mapping[str, int] | None = None
+                  ) -> list[str]:
+    """Topics with the catalog's retention, and its partitions unless ``partitions`` names others (a local runtime:
+    dev's); existing ones are left as they are."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
-        NewTopic(t.name, num_partitions=t.partitions, replication_factor=1,
+        NewTopic(t.name, num_partitions=(partitions or {}).get(t.name, t.partitions), replication_factor=1,
                  config={"retention.ms": str(t.retention_ms)})
         for t in catalog.TOPICS
         if t.name not in existing

@@ -30,6 +30,7 @@ class LocalStack:
     processes: dict[str, Any] = field(default_factory=dict)
     queue_urls: dict[str, str] = field(default_factory=dict)
     moto: Any = None
+    partitions: dict[str, int] | None = None  # per topic created; None: the catalog's (local runtimes pass dev's)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -95,7 +96,7 @@ class LocalStack:
             service_name, region_name=LOCAL_REGION, aws_access_key_id="local", aws_secret_access_key="local")
 
     def _provision(self) -> None:
-        provision.create_topics(self.bootstrap_servers)
+        provision.create_topics(self.bootstrap_servers, partitions=self.partitions)
         self.queue_urls = provision.create_aws_resources(self.client, LOCAL_REGION)
 
     def stop(self) -> None:
@@ -135,6 +136,7 @@ def from_environment() -> LocalStack:
         kafka_port=port("SHOPSTREAM_LOCAL_KAFKA_PORT", 9092),
         aws_port=port("SHOPSTREAM_LOCAL_AWS_PORT", 4566),
         external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        partitions=naming.dev_partitions(),
     )
 
 

@@ -81,7 +81,7 @@ def _channel(topic: catalog.Topic, environments: dict[str, Any]) -> dict[str, An
     figures = environments[FIGURES_FROM]
     configs: dict[str, Any] = {k: _plain(v) for k, v in sorted(topic_configs(topic, figures).items())}
     configs["cleanup.policy"] = str(configs["cleanup.policy"]).split(",")
-    partitions = ", ".join([f"local {topic.partitions}",
+    partitions = ", ".join([f"local {environments['dev'].partition_count(topic.name)}",  # local runs create dev's
                             *(f"{n} {c.partition_count(topic.name)}" for n, c in environments.items())])
     replicas = ", ".join([f"local {LOCAL_REPLICAS}", *(f"{n} {c.replication_factor}" for n, c in environments.items())])
     key_fields = sorted({e.key_field for e in catalog.EVENTS if e.topic == topic.name})
@@ -92,7 +92,7 @@ def _channel(topic: catalog.Topic, environments: dict[str, Any]) -> dict[str, An
                         f"{' or '.join(f'`data.{k}`' for k in key_fields)} (each event's binding names its key).\n\n"
                         f"Partitions by environment: {partitions}. Replicas: {replicas}. The Kafka binding gives "
                         f"{FIGURES_FROM}'s figures and the topic configuration MSK is given there "
-                        "(stacks/messaging.py); `make local` creates the topic with the catalog's partitions and "
+                        "(stacks/messaging.py); `make local` creates the topic with dev's partitions and "
                         "one replica."),
         "messages": {message_id(e): {"$ref": f"#/components/messages/{message_id(e)}"}
                      for e in catalog.EVENTS if e.topic == topic.name},
@@ -244,7 +244,7 @@ def _servers(environments: dict[str, Any]) -> dict[str, Any]:
             "protocol": "kafka",
             "title": "make local",
             "description": ("The broker `make local` starts (Tansu) on the loopback interface: plaintext, no "
-                            "authentication, the catalog's partitions, one replica. KAFKA_BOOTSTRAP_SERVERS points "
+                            "authentication, dev's partitions, one replica. KAFKA_BOOTSTRAP_SERVERS points "
                             "the local runtime at another broker instead."),
             "variables": {"port": {"default": str(LOCAL_KAFKA_PORT),
                                    "description": "SHOPSTREAM_LOCAL_KAFKA_PORT"}},
