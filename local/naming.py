@@ -84,8 +84,8 @@ def _dev() -> Any:
 def dev_partitions() -> dict[str, int]:
     """Each topic's partitions as the dev environment has them (cdk.json), for a local runtime (dev on one machine)
     to create. Per partition, a local run pays a broker fetch per consumer and poll, and the trail an archive object
-    per batch: at the catalog's 120 partitions a closed loop of ten clients settled 4.5 orders/s, at dev's 20 5.6
-    (docs/decisions.md, 2026-12-05)."""
+    per batch: a closed loop of ten clients settled 4.5 orders/s at the catalog's 120 partitions, 6.0 at dev's 20 (one
+    run each, docs/decisions.md, 2026-12-05)."""
     dev = _dev()
     return {topic.name: dev.partition_count(topic.name) for topic in catalog.TOPICS}
 
