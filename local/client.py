@@ -102,6 +102,13 @@ class ApiClient:
             return False
 
 
+def partition_numbers(consumer: Any, topic_name: str) -> list[int]:
+    """The topic's partitions as the cluster has them: an environment's count may differ from the catalog's
+    (cdk.json `partitions`; a local runtime creates dev's)."""
+    metadata = consumer.list_topics(topic_name, timeout=10).topics[topic_name]
+    return sorted(metadata.partitions)
+
+
 class OrderWatcher:
     """Sees orders settle by reading order-events on the broker (their OrderConfirmed or
     OrderCancelled), so that waiting for many orders adds no load to the API."""

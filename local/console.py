@@ -41,6 +41,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+from local.client import partition_numbers
 from shopstream import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,7 @@ class TopicMeter:
         self.bootstrap = bootstrap
         self.ends: dict[tuple[str, int], int] = {}
         self.records: dict[str, int] = {t.name: 0 for t in catalog.TOPICS}
+        self.partitions: dict[str, int] = {}  # as the broker has them (a local runtime creates dev's)
         self.recent: dict[str, deque[float]] = {t.name: deque() for t in catalog.TOPICS}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -86,8 +88,10 @@ class TopicMeter:
 
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "console-meter",
                              "enable.auto.commit": False, "fetch.wait.max.ms": 200})
-        consumer.assign([TopicPartition(t.name, p, OFFSET_BEGINNING) for t in catalog.TOPICS
-                         for p in range(t.partitions)])
+        numbers = {t.name: partition_numbers(consumer, t.name) for t in catalog.TOPICS}
+        with self.lock:
+            self.partitions = {name: len(found) for name, found in numbers.items()}
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for name, found in numbers.items() for p in found])
         started = time.monotonic()
         try:
             while not self.stopping.is_set():
@@ -463,11 +467,12 @@ class Console:
         meter = self.meter()
         rates, lags = meter.rates(), self.lags(meter)
         with meter.lock:
-            records = dict(meter.records)
+            records, partitions = dict(meter.records), dict(meter.partitions)
         return {
             "generatedAt": datetime.now(UTC).isoformat(),
-            "topics": [{"name": t.name, "partitions": t.partitions, "records": records.get(t.name, 0),
-                        "ratePerSecond": rates.get(t.name, 0.0), "description": t.description}
+            "topics": [{"name": t.name, "partitions": partitions.get(t.name, t.partitions),
+                        "records": records.get(t.name, 0), "ratePerSecond": rates.get(t.name, 0.0),
+                        "description": t.description}
                        for t in catalog.TOPICS],
             "services": [{"name": s.name, "description": s.description, "produces": list(s.produces_topics),
                           "handlers": [{"name": h.name, "topic": h.topic, "eventTypes": list(h.event_types),

@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from functools import partial
 from typing import Any
 
-from local.client import ApiClient
+from local.client import ApiClient, partition_numbers
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01 F5P2", "country": "IE"}
 ADMIN: dict[str, Any] = {"user": "demo-admin", "admin": True}
@@ -192,7 +192,8 @@ def topic_counts(idle_seconds: float = 1.5) -> dict[str, int]:
 
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap(), "group.id": "demo-counter",
                          "enable.auto.commit": False})
-    consumer.assign([TopicPartition(t.name, p, OFFSET_BEGINNING) for t in catalog.TOPICS for p in range(t.partitions)])
+    consumer.assign([TopicPartition(t.name, p, OFFSET_BEGINNING) for t in catalog.TOPICS
+                     for p in partition_numbers(consumer, t.name)])
     counts = {t.name: 0 for t in catalog.TOPICS}
     last_seen = time.monotonic()
     try:

@@ -69,7 +69,9 @@ moto. The copy now rebuilds the same nodes, children and parent links directly, 
 request handler to check the names and values it uses, the backend to evaluate it), and the services send a few distinct
 texts, most of them with the same values each time (``attribute_not_exists(pk)``): 7% of the local runtime's CPU in a
 profile of the closed loop. The tree is only read once parsed (its operands look attributes up in the item they are
-given), so parses are kept, keyed by all three; what cannot be a key (bytes among the values) is parsed each time.
+given), so parses are kept, keyed by all three, each made from a copy of its values of its own (moto keeps a value's
+list in the tree, and an item SET from the same request holds that list and grows it in place on ADD); what cannot be
+a key (bytes among the values) is parsed each time.
 
 13. The routes of a service's URLs built once. For every request, moto's in-process stub asks the service's backend
 for its URL patterns, which formats and copies them (and for S3 reloads its ``urls`` module from disk), then compiles
@@ -142,7 +144,11 @@ def _parse_condition_expressions_once() -> None:
             return general(self)
         found = kept.get(key)
         if found is None:
-            op = general(self)  # raises for an invalid expression: nothing is kept
+            values, self.expression_attribute_values = self.expression_attribute_values, json.loads(key[2])
+            try:  # the tree keeps lists of the values it was parsed with: these are its own, nobody else's
+                op = general(self)  # raises for an invalid expression: nothing is kept
+            finally:
+                self.expression_attribute_values = values
             found = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
             if len(kept) >= CONDITIONS_KEPT:
                 kept.clear()

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from local.client import partition_numbers
 from shopstream import catalog, failed_batches, names
 from shopstream.wire import msk_event, msk_record, msk_record_of, redelivered
 
@@ -162,13 +163,6 @@ def all_queues() -> list[str]:
     """Every dead-letter queue: each handler's, and each service's relay failure queue."""
     return [*(f"{s.name}.{h.name}" for s in catalog.SERVICES for h in s.handlers),
             *(f"{s.name}.{RELAY}" for s in catalog.SERVICES if s.publishes)]
-
-
-def partition_numbers(consumer: Any, topic_name: str) -> list[int]:
-    """The topic's partitions as the cluster has them: an environment may have more than the catalog
-    (cdk.json `partitions`)."""
-    metadata = consumer.list_topics(topic_name, timeout=10).topics[topic_name]
-    return sorted(metadata.partitions)
 
 
 # --- replay ---------------------------------------------------------------------------------

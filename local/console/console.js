@@ -38,7 +38,7 @@ async function showMap() {
   const map = await api("/console/api/map");
   await renderDiagram($("#map-diagram"), map.mermaid);
   $("#map-topics tbody").innerHTML = map.topics.map((t) => `<tr data-topic="${esc(t.name)}"><td>${esc(t.name)}</td>
-    <td class="num">${t.partitions}</td><td class="num records">${t.records}</td><td class="num rate">${t.ratePerSecond}</td></tr>`).join("");
+    <td class="num partitions">${t.partitions}</td><td class="num records">${t.records}</td><td class="num rate">${t.ratePerSecond}</td></tr>`).join("");
   $("#map-groups tbody").innerHTML = map.services.flatMap((s) => s.handlers.map((h) => `<tr data-group="${esc(h.group)}">
     <td>${esc(h.group)}</td><td>${esc(h.topic)}</td>
     <td class="num lag ${h.lag ? "lagging" : ""}">${h.lag ?? "?"}</td></tr>`)).join("");

@@ -419,6 +419,20 @@ def test_a_condition_parsed_once_is_evaluated_with_each_requests_own_values(tabl
     assert _items(table)["a"]["v"] == {"N": "3"} and "z" not in _items(table)
 
 
+def test_a_kept_condition_is_not_changed_by_an_item_that_was_set_from_its_values(table):
+    # moto keeps a set value's list in the parsed tree, and an item SET from the same request holds that list: ADD
+    # grows it in place. A kept parse must not see it (found in review: a later, equal request was refused).
+    moto_patches.condition_parses.clear()
+    guarded = {"UpdateExpression": "SET tags = :s", "ConditionExpression": "attribute_not_exists(tags) OR tags = :s",
+               "ExpressionAttributeValues": {":s": {"SS": ["x"]}}}
+    table.update_item(TableName="t", Key={"pk": {"S": "a"}}, **guarded)
+    table.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="ADD tags :y",
+                      ExpressionAttributeValues={":y": {"SS": ["y"]}})
+    table.put_item(TableName="t", Item={"pk": {"S": "b"}, "tags": {"SS": ["x"]}})
+    table.update_item(TableName="t", Key={"pk": {"S": "b"}}, **guarded)  # b's tags are {x}: the condition holds
+    assert sorted(_items(table)["a"]["tags"]["SS"]) == ["x", "y"] and _items(table)["b"]["tags"] == {"SS": ["x"]}
+
+
 def test_a_services_url_routes_are_built_once_under_the_settings_they_depend_on(monkeypatch):
     from moto.core.base_backend import BaseBackend
 
