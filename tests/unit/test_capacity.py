@@ -149,6 +149,21 @@ def test_provisioned_capacity_is_billed_only_where_cdk_json_provisions_it(monkey
         * capacity.SECONDS_PER_MONTH)
 
 
+def test_a_reservation_discounts_what_the_tables_consume_in_whole_blocks_and_nothing_else(monkeypatch):
+    """The consumed units, rounded down to blocks of 100, at the discount; the headroom auto scaling keeps above them
+    and the tables idling at their minimum at the standard rate."""
+    _only(monkeypatch, AuditRecorded=10.0)  # 20,000 WRU/s on the audit table, nothing consumed elsewhere
+    prod = _prod()
+    standard = capacity.monthly_cost(prod, RATE)["DynamoDB provisioned capacity"]
+    assert capacity.reserved_capacity_cost(prod, RATE, discount=0.0) == pytest.approx(standard)
+    consumed = 10 * RATE * capacity.TRAIL_WRU
+    saved = standard - capacity.reserved_capacity_cost(prod, RATE, discount=0.5)
+    assert saved == pytest.approx(0.5 * consumed * capacity.DYNAMODB_WCU_HOUR * capacity.HOURS_PER_MONTH)
+    _only(monkeypatch, AuditRecorded=10.0 + 50 / RATE)  # 50 WRU/s more: half a block, not reserved
+    assert capacity.monthly_cost(prod, RATE)["DynamoDB provisioned capacity"] - capacity.reserved_capacity_cost(
+        prod, RATE, discount=0.5) == pytest.approx(saved)
+
+
 def test_a_provisioned_table_over_its_maximum_is_reported(monkeypatch):
     _only(monkeypatch, AuditRecorded=100.0)  # 200,000 WRU/s: past the audit table's 144,000 maximum
     shortfalls = capacity.provisioned_shortfalls(_prod(), RATE)
