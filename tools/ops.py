@@ -166,10 +166,28 @@ def all_queues() -> list[str]:
 
 
 # --- replay ---------------------------------------------------------------------------------
+def retention_gaps(starts: dict[int, int | None], logs: dict[int, tuple[int, int]]) -> dict[int, int]:
+    """Partitions whose asked-for start lies before the first record the broker still holds, with that first
+    offset. ``starts``: an offset asked for, or None where the start was found by time and landed on the log's
+    first record (records removed before it may have come after that time); ``logs``: (low, high) watermarks."""
+    gaps = {}
+    for partition, start in starts.items():
+        low = logs[partition][0]
+        if low > 0 and (start is None or start < low):
+            gaps[partition] = low
+    return gaps
+
+
 def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets: str | None,
            idle_seconds: float = 3.0, out=print) -> int:
-    """Re-consume a topic into one handler through a fresh consumer group, until caught up."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    """Re-consume a topic into one handler through a fresh consumer group, until it has passed the end each
+    partition had when the replay began and a poll finds nothing more, or nothing came for ``idle_seconds`` after
+    the last invocation. Exit 1 when a record reported failed, the replay stopped short of that end, or part of
+    what was asked for is past the topic's retention (the audit archive has it).
+
+    The end alone does not stop it: a broker may report less than it holds (Tansu answers a partition's end as
+    its last record batch's first offset + 1), so the replay reads on until a poll comes back empty."""
+    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
     service, handler = find_handler(ref)
     topic = catalog.topic(handler.topic)
@@ -177,33 +195,62 @@ def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets
     consumer = Consumer({**target.kafka_config(), "group.id": group, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
     numbers = partition_numbers(consumer, topic.name)
+    logs = {p: consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10) for p in numbers}
+    asked: dict[int, int | None] = dict.fromkeys(numbers, 0)  # from the beginning: offset 0 on
     partitions = [TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in numbers]
     if from_timestamp:
         millis = int(datetime.fromisoformat(from_timestamp.replace("Z", "+00:00")).timestamp() * 1000)
         partitions = consumer.offsets_for_times([TopicPartition(topic.name, p, millis) for p in numbers], timeout=10)
+        asked = {tp.partition: logs[tp.partition][1] if tp.offset < 0  # nothing at or after the time
+                 else None if tp.offset == logs[tp.partition][0] else tp.offset for tp in partitions}
     elif from_offsets:
         starts: dict[int, int] = {}
         for pair in from_offsets.split(","):
             partition_text, _, offset_text = pair.partition(":")
             starts[int(partition_text)] = int(offset_text)
+        asked = {p: starts.get(p, 0) for p in numbers}
         partitions = [TopicPartition(topic.name, p, starts.get(p, OFFSET_BEGINNING)) for p in numbers]
+    # Where each partition's replay begins and must reach: a start past the end (or OFFSET_END: nothing after the
+    # time) has nothing to replay.
+    reached = {tp.partition: logs[tp.partition][1] if tp.offset == OFFSET_END
+               else max(tp.offset, logs[tp.partition][0]) if tp.offset >= 0 else logs[tp.partition][0]
+               for tp in partitions}
     consumer.assign(partitions)
     invoke = target.invoker(service, handler)
     replayed, failed, last = 0, 0, time.monotonic()
+
+    def caught_up() -> bool:
+        return all(reached[p] >= logs[p][1] for p in numbers)
+
     try:
+        # ``last`` is set after each invocation: a slow one (a cold start, provider calls) is not idleness.
         while time.monotonic() - last < idle_seconds:
             messages = [m for m in consumer.consume(handler.batch_size, 0.5) if m.error() is None]
             if not messages:
+                if caught_up():
+                    break
                 continue
-            last = time.monotonic()
+            for message in messages:
+                partition = message.partition() or 0
+                reached[partition] = max(reached[partition], (message.offset() or 0) + 1)
             event = msk_event([redelivered(msk_record_of(m), "replay") for m in messages])
             response = invoke(event)
             failed += len(response.get("batchItemFailures", []))
             replayed += len(messages)
+            last = time.monotonic()
     finally:
         consumer.close()
     out(f"replayed {replayed} record(s) of {topic.name} into {ref} (group {group}); {failed} reported failed")
-    return 0 if not failed else 1
+    short = {p: (reached[p], logs[p][1]) for p in numbers if reached[p] < logs[p][1]}
+    for partition, (at, end) in sorted(short.items()):
+        out(f"stopped short: {topic.name}[{partition}] reached offset {at} of {end} (nothing read for "
+            f"{idle_seconds:g} s); run the replay again from --from-offsets {partition}:{at}")
+    gaps = retention_gaps(asked, logs)
+    for partition, first in sorted(gaps.items()):
+        out(f"past retention: {topic.name}[{partition}] starts at offset {first}; the records before it that the "
+            f"replay asked for are in the audit archive (s3://<archive bucket>/{topic.name}/<yyyy>/<mm>/<dd>/"
+            f"{partition:04d}-*.jsonl), not replayed")
+    return 0 if not (failed or short or gaps) else 1
 
 
 # --- dead letters ---------------------------------------------------------------------------

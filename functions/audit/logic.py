@@ -298,7 +298,9 @@ def _match_fraud(event: InboundEvent, data: PaymentFailed) -> None:
 
 
 def close_windows(max_windows: int = 60) -> int:
-    """Match the patterns over windows that closed since the last run (the schedule, every minute).
+    """Match the patterns over windows that closed since the last run (the schedule, every minute), at most
+    ``max_windows`` of them a run, from the oldest: after an outage the runs catch up an hour at a time, skipping
+    none.
 
     Closed windows cannot change any more (``_final_after``), so the outcome is the same whenever and however
     often this runs; the cursor only saves work."""
@@ -309,7 +311,7 @@ def close_windows(max_windows: int = 60) -> int:
         first = analytics.parse_minute(cursor) + analytics.WINDOW
     else:
         first = last - (s.spike_windows - 1) * analytics.WINDOW
-    first = max(first, last - (max_windows - 1) * analytics.WINDOW)
+    last = min(last, first + (max_windows - 1) * analytics.WINDOW)
     if first > last:
         return 0
     closing = analytics.minutes_between(first, last)

@@ -1,9 +1,11 @@
 """The audit table: ``TRAIL#<correlationId>`` / ``<timestamp>#<eventId>``, written once, never updated.
 The archive keeps the same envelopes in S3 (Object Lock), one object per batch, partition and day of event
-time: ``<topic>/<yyyy>/<mm>/<dd>/<partition>-<first offset>-<last offset>.jsonl`` (one envelope a line)."""
+time: ``<topic>/<yyyy>/<mm>/<dd>/<partition>-<first offset>-<last offset>-<digest of its offsets>.jsonl`` (one
+envelope a line)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -55,20 +57,24 @@ def trail_page(correlation_id: str, limit: int, cursor: str | None,
     return [json.loads(i["envelope"]) for i in kept], pages.cursor_after(last, partition="pk")
 
 
-def archive_key(topic: str, day: str, partition: int, first_offset: int, last_offset: int) -> str:
-    """Zero-padded offsets: the objects of a partition list in offset order."""
-    return f"{topic}/{day.replace('-', '/')}/{partition:04d}-{first_offset:019d}-{last_offset:019d}.jsonl"
+def archive_key(topic: str, day: str, partition: int, offsets: list[int]) -> str:
+    """Zero-padded offsets: the objects of a partition list in offset order. The digest of every offset the object
+    holds makes its key name its contents: the same records again find their object, while a batch with the same
+    first and last offset but other records between (a whole batch delivered again after some of it failed) is
+    another object, not a write refused as done."""
+    digest = hashlib.sha256(",".join(map(str, offsets)).encode()).hexdigest()[:16]
+    return f"{topic}/{day.replace('-', '/')}/{partition:04d}-{offsets[0]:019d}-{offsets[-1]:019d}-{digest}.jsonl"
 
 
 def archive(bucket: str, topic: str, partition: int, records: list[tuple[int, dict[str, Any]]]) -> str:
     """One object for (offset, envelope) records of one partition and day, in offset order; its key.
 
-    Written once: the same batch delivered again finds its object there (If-None-Match), so the locked
+    Written once: the same records delivered again find their object there (If-None-Match), so the locked
     archive grows no second version. A batch formed differently on a retry (after a partial failure)
     archives some events a second time, in another object: the archive holds every event at least once,
     and a reader keeps one per eventId (docs/decisions.md, 2026-11-29)."""
     day = records[0][1]["timestamp"][:10]
-    key = archive_key(topic, day, partition, records[0][0], records[-1][0])
+    key = archive_key(topic, day, partition, [offset for offset, _ in records])
     body = "".join(json.dumps(envelope, separators=(",", ":")) + "\n" for _, envelope in records)
     s3 = aws.client("s3")
     try:

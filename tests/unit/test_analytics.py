@@ -373,6 +373,24 @@ def test_a_failure_rate_over_the_threshold_for_three_closed_windows_is_one_spike
     assert audit.window(T0 + timedelta(minutes=1))["paymentAttempts"] == 4
 
 
+def test_windows_closed_during_a_long_outage_of_the_schedule_are_matched_as_it_catches_up(audit):
+    """The schedule did not run for three hours: each run matches an hour of windows from where the last one
+    stopped, so a spike early in the outage is raised, once, and no window is left out."""
+    audit.close()  # the first run starts the cursor
+    for minute, (failed, ok) in enumerate([(3, 1), (4, 0), (3, 0), (0, 4)]):
+        audit.clock.at = T0 + timedelta(minutes=minute, seconds=59)
+        _payments_in(audit, minute, failed, ok)
+    audit.clock.at = T0 + timedelta(hours=3)
+    runs = [audit.close() for _ in range(5)]
+    assert runs[0] == 60 and runs[-1] == 0
+    from audit import analytics, logic, store
+
+    final_after = analytics.last_closed_window(T0 + timedelta(hours=3), logic._final_after())
+    assert store.closed_up_to()[0] == analytics.minute_key(final_after)
+    [published] = audit.emitted("PaymentFailureSpike")
+    assert published["data"]["windowStarts"][0] == T0.isoformat().replace("+00:00", "Z")
+
+
 def test_two_windows_over_or_too_few_attempts_are_no_spike(audit):
     # over, over, under, over, over (3 of 4 failed, then 1 of 4), then three windows with 2 of 2 failed
     # (under the minimum of 3 attempts)

@@ -125,3 +125,26 @@ def test_the_trail_answers_within_its_retention_and_points_older_questions_to_th
     assert [e["timestamp"][:10] for e in events] == ["2026-12-04"]
     with pytest.raises(NotFound, match="in the last 7 days .*audit archive"):
         logic.trail(admin, "corr-old", 10, None)
+
+
+def test_a_batch_delivered_again_with_more_of_its_records_archives_the_ones_it_lacked(aws):
+    """A whole batch fails after its trail archived what it had applied (dev's mappings retry a batch whole); the
+    batch comes again with the same first and last offsets and every record: the record missing the first time
+    is archived now, and the same records a third time add no object (the archive is locked)."""
+    import boto3
+
+    from audit import store
+    from local import provision
+
+    s3 = boto3.client("s3")
+    provision.create_buckets(s3, s3.meta.region_name)
+    envelopes = {offset: EventEnvelope(event_type="OrderCreated", source="order-service", correlation_id=f"c-{offset}",
+                                       data={"orderId": f"o-{offset}"}).to_wire() for offset in (10, 11, 12)}
+    first = store.archive(naming.AUDIT_ARCHIVE_BUCKET, "order-events", 3, [(10, envelopes[10]), (12, envelopes[12])])
+    whole = [(offset, envelopes[offset]) for offset in (10, 11, 12)]
+    again = store.archive(naming.AUDIT_ARCHIVE_BUCKET, "order-events", 3, whole)
+    assert again != first
+    assert store.archive(naming.AUDIT_ARCHIVE_BUCKET, "order-events", 3, whole) == again
+    assert set(store.archived(naming.AUDIT_ARCHIVE_BUCKET)) == {e["eventId"] for e in envelopes.values()}
+    listed = s3.list_object_versions(Bucket=naming.AUDIT_ARCHIVE_BUCKET)["Versions"]
+    assert sorted(v["Key"] for v in listed) == sorted([first, again])

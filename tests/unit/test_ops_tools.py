@@ -57,3 +57,12 @@ def test_tail_shows_envelopes_and_anything_else_as_text_or_hex():
     assert "NOT AN ENVELOPE: {not json" in ops.describe_record("order-events", 0, 1, b"k", b"{not json")
     assert "NOT AN ENVELOPE: ff fe 00" in ops.describe_record("order-events", 0, 2, None, b"\xff\xfe\x00")
     assert ops.readable(None) == {"none": True}
+
+
+def test_a_replay_that_asks_for_records_past_retention_is_told_where_the_log_starts():
+    logs = {0: (0, 50), 1: (40, 90), 2: (40, 90), 3: (40, 90), 4: (40, 40)}
+    # from offsets: partition 1 asked below its first record, 2 at it; from a time: 3 landed on its first record
+    # (what came before it may have been after the time); 0 has lost nothing; 4 asked past its end
+    asked = {0: 0, 1: 10, 2: 40, 3: None, 4: 40}
+    assert ops.retention_gaps(asked, logs) == {1: 40, 3: 40}
+    assert ops.retention_gaps(dict.fromkeys(logs, 0), logs) == {1: 40, 2: 40, 3: 40, 4: 40}  # from the beginning
