@@ -251,6 +251,10 @@ class Simulation:
         self.command_violations: list[tuple[str, tuple[str, ...]]] = []
         self.outcome: Counter[str] = Counter()  # orders by final status (set by check)
         self.faulty = False  # faults apply inside handler deliveries only
+        # A batch that failed or crashed whole, by (service, handler, partition): its size, so that a retry can
+        # deliver the same records again, as Lambda retries a failed batch (or a new batch size, as a poller that
+        # gathered more records since would)
+        self.failed_batch_sizes: dict[tuple[str, str, int], int] = {}
         self.racing = False
         self.crashes = True  # an operator's command is never crashed (see _redrive)
         self.faulty_publish = True
@@ -604,9 +608,12 @@ class Simulation:
             return True
         spec, handler, partition = self.random.choice(work)
         times = 2 if self.roll() < self.chaos.duplicate_batch else 1
-        size = self.random.randint(1, 4)
+        where = (spec.name, handler.name, partition)
+        again = self.failed_batch_sizes.get(where)
+        size = again if again is not None and self.roll() < 0.5 else self.random.randint(1, 4)
         records = self.bus.log[handler.topic][partition]
         cursor = self.bus.cursors[(spec.name, handler.name, partition)]
+        start = cursor.next_offset
         batch = [r for r in records[cursor.next_offset:cursor.next_offset + size]
                  if _event_type(r) in handler.event_types or _event_type(r) is None]
         keys = {r.key for r in batch}  # what the handler takes (the rest it skips) is what the trace follows
@@ -619,6 +626,10 @@ class Simulation:
             outcome = "-> crashed (the whole batch is retried)"
         finally:
             self.faulty = self.racing = False
+        if cursor.next_offset == start:  # nothing taken: the batch failed or crashed whole
+            self.failed_batch_sizes[where] = size
+        else:
+            self.failed_batch_sizes.pop(where, None)
         self.note(f"deliver {spec.name}.{handler.name} p{partition}{' twice' if times == 2 else ''}: {label} {outcome}",
                   *keys)
         self._given_up()

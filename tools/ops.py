@@ -13,7 +13,8 @@
 Against the local stack by default (ports from SHOPSTREAM_LOCAL_*_PORT); with ``--env dev`` (and
 AWS credentials) against that environment: handlers are then invoked as Lambda functions,
 Kafka is reached with IAM auth (KAFKA_BOOTSTRAP_SERVERS), queues and tables by their names.
-Replay and redrive are safe to repeat: every handler is idempotent on eventId.
+Replay and redrive are safe to repeat: every handler keeps a state guard (a version, a fact per event, a
+write-once record), so an event it already applied changes nothing.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ class Target:
         if name not in self._queue_urls:
             self._queue_urls[name] = self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
         return self._queue_urls[name]
+
+    def archive_bucket(self) -> str:
+        """The audit archive's bucket: its name locally; deployed, where to find it."""
+        if self.local:
+            from local import naming
+
+            return naming.AUDIT_ARCHIVE_BUCKET
+        return "<the audit stack's archive bucket>"
 
     def table(self, service: str) -> str:
         if self.local:
@@ -169,7 +178,8 @@ def all_queues() -> list[str]:
 def retention_gaps(starts: dict[int, int | None], logs: dict[int, tuple[int, int]]) -> dict[int, int]:
     """Partitions whose asked-for start lies before the first record the broker still holds, with that first
     offset. ``starts``: an offset asked for, or None where the start was found by time and landed on the log's
-    first record (records removed before it may have come after that time); ``logs``: (low, high) watermarks."""
+    first record, or after its end with nothing left (records removed before may have come after that time);
+    ``logs``: (low, high) watermarks."""
     gaps = {}
     for partition, start in starts.items():
         low = logs[partition][0]
@@ -180,77 +190,94 @@ def retention_gaps(starts: dict[int, int | None], logs: dict[int, tuple[int, int
 
 def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets: str | None,
            idle_seconds: float = 3.0, out=print) -> int:
-    """Re-consume a topic into one handler through a fresh consumer group, until it has passed the end each
-    partition had when the replay began and a poll finds nothing more, or nothing came for ``idle_seconds`` after
-    the last invocation. Exit 1 when a record reported failed, the replay stopped short of that end, or part of
-    what was asked for is past the topic's retention (the audit archive has it).
-
-    The end alone does not stop it: a broker may report less than it holds (Tansu answers a partition's end as
-    its last record batch's first offset + 1), so the replay reads on until a poll comes back empty."""
-    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+    """Re-consume a topic into one handler through a fresh consumer group: the records each partition held when
+    the replay began, from the start asked for. A partition is done once it has passed the end it had then and
+    either a poll finds nothing more or a record written after the replay began comes (the live mapping's: not
+    replayed); the end alone does not finish it, since a broker may report less than it holds (Tansu answers a
+    partition's end as its last record batch's first offset + 1). Nothing for ``idle_seconds`` after the last
+    invocation ends it too. Exit 1 when a record reported failed or an invocation failed, the replay stopped
+    short (it prints the --from-offsets to go on from), or what was asked for is past the topic's retention (the
+    audit archive has it)."""
+    from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
     service, handler = find_handler(ref)
     topic = catalog.topic(handler.topic)
     group = f"{catalog.consumer_group_id(service, handler.name)}-replay-{uuid.uuid4().hex[:8]}"
     consumer = Consumer({**target.kafka_config(), "group.id": group, "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest"})
+                         "auto.offset.reset": "latest"})
+    began_ms = int(time.time() * 1000)
     numbers = partition_numbers(consumer, topic.name)
     logs = {p: consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10) for p in numbers}
-    asked: dict[int, int | None] = dict.fromkeys(numbers, 0)  # from the beginning: offset 0 on
-    partitions = [TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in numbers]
+    # the start asked for, per partition (None: found by time on the log's first record or past a log now empty);
+    # from the beginning means from the first record held: nothing asked for is missing
+    asked: dict[int, int | None] = {p: logs[p][0] for p in numbers}
     if from_timestamp:
         millis = int(datetime.fromisoformat(from_timestamp.replace("Z", "+00:00")).timestamp() * 1000)
-        partitions = consumer.offsets_for_times([TopicPartition(topic.name, p, millis) for p in numbers], timeout=10)
-        asked = {tp.partition: logs[tp.partition][1] if tp.offset < 0  # nothing at or after the time
-                 else None if tp.offset == logs[tp.partition][0] else tp.offset for tp in partitions}
+        found = consumer.offsets_for_times([TopicPartition(topic.name, p, millis) for p in numbers], timeout=10)
+        asked = {tp.partition: (None if logs[tp.partition][0] == logs[tp.partition][1] else logs[tp.partition][1])
+                 if tp.offset == OFFSET_END or tp.offset < 0  # nothing at or after the time (or nothing held)
+                 else None if tp.offset == logs[tp.partition][0] else tp.offset for tp in found}
     elif from_offsets:
         starts: dict[int, int] = {}
         for pair in from_offsets.split(","):
             partition_text, _, offset_text = pair.partition(":")
             starts[int(partition_text)] = int(offset_text)
-        asked = {p: starts.get(p, 0) for p in numbers}
-        partitions = [TopicPartition(topic.name, p, starts.get(p, OFFSET_BEGINNING)) for p in numbers]
-    # Where each partition's replay begins and must reach: a start past the end (or OFFSET_END: nothing after the
-    # time) has nothing to replay.
-    reached = {tp.partition: logs[tp.partition][1] if tp.offset == OFFSET_END
-               else max(tp.offset, logs[tp.partition][0]) if tp.offset >= 0 else logs[tp.partition][0]
-               for tp in partitions}
-    consumer.assign(partitions)
+        asked = {p: starts.get(p, logs[p][0]) for p in numbers}
+    # Where each partition starts (never below what it holds) and how far it has got. A start past the end is out
+    # of range: the consumer then goes to the end (auto.offset.reset latest), where only live records come.
+    reached = {p: max(logs[p][0] if start is None else start, logs[p][0]) for p, start in asked.items()}
+    consumer.assign([TopicPartition(topic.name, p, reached[p]) for p in numbers])
     invoke = target.invoker(service, handler)
     replayed, failed, last = 0, 0, time.monotonic()
-
-    def caught_up() -> bool:
-        return all(reached[p] >= logs[p][1] for p in numbers)
-
+    live: set[int] = set()  # partitions past their end whose next record came after the replay began
+    error = ""
     try:
         # ``last`` is set after each invocation: a slow one (a cold start, provider calls) is not idleness.
-        while time.monotonic() - last < idle_seconds:
+        while time.monotonic() - last < idle_seconds and len(live) < len(numbers):
             messages = [m for m in consumer.consume(handler.batch_size, 0.5) if m.error() is None]
-            if not messages:
-                if caught_up():
-                    break
-                continue
+            taken = []
             for message in messages:
                 partition = message.partition() or 0
-                reached[partition] = max(reached[partition], (message.offset() or 0) + 1)
-            event = msk_event([redelivered(msk_record_of(m), "replay") for m in messages])
-            response = invoke(event)
+                if partition in live:
+                    continue
+                if (message.offset() or 0) >= logs[partition][1] and message.timestamp()[1] > began_ms:
+                    live.add(partition)
+                    consumer.pause([TopicPartition(topic.name, partition)])
+                    continue
+                taken.append(message)
+            if not taken:
+                if not messages and all(reached[p] >= logs[p][1] for p in numbers):
+                    break
+                continue
+            event = msk_event([redelivered(msk_record_of(m), "replay") for m in taken])
+            try:
+                response = invoke(event)
+            except Exception as exc:  # the function failed (every record, or the invocation): stop here
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                break
             failed += len(response.get("batchItemFailures", []))
-            replayed += len(messages)
+            replayed += len(taken)
+            for message in taken:
+                partition = message.partition() or 0
+                reached[partition] = max(reached[partition], (message.offset() or 0) + 1)
             last = time.monotonic()
     finally:
         consumer.close()
     out(f"replayed {replayed} record(s) of {topic.name} into {ref} (group {group}); {failed} reported failed")
-    short = {p: (reached[p], logs[p][1]) for p in numbers if reached[p] < logs[p][1]}
-    for partition, (at, end) in sorted(short.items()):
-        out(f"stopped short: {topic.name}[{partition}] reached offset {at} of {end} (nothing read for "
-            f"{idle_seconds:g} s); run the replay again from --from-offsets {partition}:{at}")
+    if error:
+        out(f"stopped: an invocation failed ({error}); nothing after it was replayed")
+    short = {p for p in numbers if reached[p] < logs[p][1]}
+    if error or short:
+        out(f"stopped short of the end of {', '.join(f'[{p}] at {reached[p]} of {logs[p][1]}' for p in sorted(short))}"
+            if short else "stopped short")
+        out("go on with: --from-offsets " + ",".join(f"{p}:{reached[p]}" for p in numbers))
     gaps = retention_gaps(asked, logs)
+    bucket = target.archive_bucket()
     for partition, first in sorted(gaps.items()):
-        out(f"past retention: {topic.name}[{partition}] starts at offset {first}; the records before it that the "
-            f"replay asked for are in the audit archive (s3://<archive bucket>/{topic.name}/<yyyy>/<mm>/<dd>/"
-            f"{partition:04d}-*.jsonl), not replayed")
-    return 0 if not (failed or short or gaps) else 1
+        out(f"past retention: {topic.name}[{partition}] now starts at offset {first}; the records asked for before "
+            f"it were not replayed: they are in the audit archive, s3://{bucket}/{topic.name}/<yyyy>/<mm>/<dd>/"
+            f"{partition:04d}-*.jsonl")
+    return 0 if not (failed or error or short or gaps) else 1
 
 
 # --- dead letters ---------------------------------------------------------------------------
