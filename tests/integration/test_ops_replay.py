@@ -14,7 +14,7 @@ from local import provision
 from tools import ops
 
 pytestmark = pytest.mark.broker
-HANDLER = "audit.trail-catalog"
+HANDLER = "audit.trail-analytics"  # a topic no other broker test writes to (they share the session broker)
 
 
 @pytest.fixture
