@@ -37,8 +37,8 @@ def measure(bootstrap: str) -> dict[str, float]:
     from local import provision
     from local.context import LocalLambdaContext
     from shopstream.config import Settings
-    from shopstream.outbox import OutboxRelay
     from shopstream.publisher import KafkaPublisher, producer_config
+    from shopstream.relay import OutboxRelay
 
     provision.create_topics(bootstrap)
     records = _stream_records(ITEMS)

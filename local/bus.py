@@ -36,8 +36,8 @@ from shopstream import catalog, names
 from shopstream.batch import GroupRunner
 from shopstream.config import Settings, override_settings
 from shopstream.consumer import EventConsumer
-from shopstream.outbox import OutboxRelay
 from shopstream.publisher import InMemoryPublisher
+from shopstream.relay import OutboxRelay
 from shopstream.wire import OutgoingRecord, msk_event, msk_record
 
 TICK_SECONDS = 0.05  # the bus's logical clock: each relay poll and each delivery moves it on this much

@@ -10,7 +10,8 @@ from local.destinations import GiveUp
 from local.streams import StreamReader
 from shopstream.config import Settings, override_settings
 from shopstream.failed_batches import invocation_record
-from shopstream.outbox import OUTBOX_PREFIX, OutboxRelay
+from shopstream.outbox import OUTBOX_PREFIX
+from shopstream.relay import OutboxRelay
 
 BATCH_SIZE = 100  # the relay mapping's batch size (stacks/service/consumers.py)
 

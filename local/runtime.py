@@ -18,7 +18,7 @@ from local.streams import StreamReader
 from shopstream import catalog, names
 from shopstream.api import MUTATING
 from shopstream.config import Settings, override_settings
-from shopstream.outbox import OutboxRelay
+from shopstream.relay import OutboxRelay
 
 RELAY_POLL_SECONDS = 0.1  # after a failed publish
 RELAY_IDLE_SECONDS = 2.0  # read every stream at least this often (writes from other processes)

@@ -12,6 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from notification.notices import customer_notice
+from shopstream import catalog
+from shopstream.events import model_of
+
 if TYPE_CHECKING:
     from local.simulation import Simulation, Violation
 
@@ -296,7 +300,7 @@ def _check_notices(simulation: Simulation, fail: Fail) -> None:
     deactivated one), and UNCONFIRMED where the function died between recording the notice and handing it over
     (the channel has no idempotency key: sending it again could send it twice). Nothing is handed over for a
     customer after their erasure."""
-    from notification.logic import TEMPLATES, notification_id_for
+    from notification.logic import notification_id_for
 
     sender = simulation.sender
     messages = {m["notificationId"]: m for m in stored_items("notification") if m["sk"] == "MESSAGE"}
@@ -318,9 +322,9 @@ def _check_notices(simulation: Simulation, fail: Fail) -> None:
             fail(f"notification {message['notificationId']} closed UNCONFIRMED though no attempt was cut off "
                  "and it was never sent", message.get("userId", ""))
     for event in events(simulation):
-        if event["eventType"] not in TEMPLATES:
+        template = _customer_template(event)
+        if template is None:
             continue
-        template = TEMPLATES[event["eventType"]][0]
         user = event["data"].get("userId", "")
         if notification_id_for(event["eventId"], template) not in messages:
             fail(f"no {template} notice for {event['eventType']} {event['eventId'][:8]} of {user}", user,
@@ -329,6 +333,16 @@ def _check_notices(simulation: Simulation, fail: Fail) -> None:
         erased_at = simulation.erased_at.get(user)
         if erased_at is not None and at > erased_at:
             fail(f"notification {message_id} handed over for {user} after their erasure", user)
+
+
+def _customer_template(event: dict[str, Any]) -> str | None:
+    """The template of the notice the event gives its customer, if it gives one (notification.notices)."""
+    if not any(ref.startswith("notification.") and ref != "notification.alert-notices"
+               for ref in catalog.consumers_of(event["eventType"])):
+        return None
+    spec = catalog.event(event["eventType"], event["eventVersion"])
+    notice = customer_notice(spec.topic, model_of(spec).model_validate(event["data"]))
+    return notice.template if notice else None
 
 
 def _check_trail(simulation: Simulation, fail: Fail) -> None:

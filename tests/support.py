@@ -12,6 +12,7 @@ from typing import Any
 
 from shopstream import catalog, personal
 from shopstream.envelope import EventEnvelope, event_from_command
+from shopstream.events import example_of
 from shopstream.wire import msk_event, msk_record, to_record
 
 _offsets = itertools.count(100)
@@ -50,86 +51,9 @@ def topics_by_name() -> dict[str, catalog.Topic]:
     return {t.name: t for t in catalog.TOPICS}
 
 
-_EUR = {"amount": 2500, "currency": "EUR"}
-_ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-_LINE = {"productId": "p-1", "quantity": 2}
-_LEVEL = {"productId": "p-1", "quantity": 10, "available": 8, "reserved": 2, "version": 3}
-_PAYMENT = {"paymentId": "pay-1", "orderId": "o-1", "userId": "u-1", "amount": _EUR}
-
-# One valid ``data`` payload per event type: the oracle for "consumers accept every version".
-SAMPLE_DATA: dict[str, dict[str, Any]] = {
-    "UserRegistered": {"userId": "u-1", "email": "ada@example.com", "name": "Ada"},
-    "UserUpdated": {"userId": "u-1", "name": "Ada L.", "version": 2},
-    "UserDeactivated": {"userId": "u-1", "version": 3},
-    "UserErased": {"userId": "u-1", "version": 4},
-    "ProductCreated": {"productId": "p-1", "sku": "MUG-1", "name": "Mug", "price": _EUR},
-    "ProductUpdated": {"productId": "p-1", "price": _EUR, "version": 2},
-    "ProductDiscontinued": {"productId": "p-1", "version": 3},
-    "InventoryAdjusted": {"productId": "p-1", "delta": 10, "reason": "restock", "level": _LEVEL},
-    "InventoryReserved": {"orderId": "o-1", "lines": [_LINE], "levels": [_LEVEL]},
-    "InventoryReleased": {"orderId": "o-1", "reason": "payment_declined", "lines": [_LINE], "levels": [_LEVEL]},
-    "InventoryReservationFailed": {"orderId": "o-1", "reason": "out_of_stock",
-                                   "shortages": [{"productId": "p-1", "requested": 2, "available": 1}]},
-    "CartCreated": {"cartId": "c-1", "userId": "u-1", "items": [_LINE]},
-    "CartUpdated": {"cartId": "c-1", "userId": "u-1", "items": [_LINE], "version": 2},
-    "CartAbandoned": {"cartId": "c-1", "userId": "u-1", "items": [_LINE], "lastActivityAt": "2026-01-01T00:00:00Z"},
-    "OrderCreated": {"orderId": "o-1", "userId": "u-1",
-                     "items": [{**_LINE, "unitPrice": {"amount": 1250, "currency": "EUR"}}],
-                     "total": _EUR, "paymentMethod": "pm_card_visa", "shippingAddress": _ADDRESS},
-    "OrderConfirmed": {"orderId": "o-1", "userId": "u-1", "paymentId": "pay-1", "total": _EUR},
-    "OrderCancelled": {"orderId": "o-1", "userId": "u-1", "reason": "customer_request",
-                       "previousStatus": "PENDING", "items": [_LINE]},
-    "OrderCancellationRequested": {"orderId": "o-1", "userId": "u-1", "reason": "customer_request"},
-    "OrderShipped": {"orderId": "o-1", "userId": "u-1", "shipmentId": "s-1", "carrier": "An Post",
-                     "trackingNumber": "T1"},
-    "PaymentInitiated": {**_PAYMENT, "paymentMethod": "pm_card_visa"},
-    "PaymentAuthorised": {**_PAYMENT, "authorisationReference": "pi_1"},
-    "PaymentProcessed": {**_PAYMENT, "providerReference": "ch_1"},
-    "PaymentFailed": {**_PAYMENT, "declineCode": "card_declined"},
-    "PaymentRefunded": {**_PAYMENT, "refundReference": "re_1"},
-    "PaymentVoided": {**_PAYMENT, "authorisationReference": "pi_1", "voidReference": "vo_1",
-                      "reason": "stock_unavailable"},
-    "ShippingCreated": {"shipmentId": "s-1", "orderId": "o-1", "userId": "u-1", "address": _ADDRESS, "items": [_LINE]},
-    "ShippingDispatched": {"shipmentId": "s-1", "orderId": "o-1", "userId": "u-1", "carrier": "An Post",
-                           "trackingNumber": "T1"},
-    "ShippingDelivered": {"shipmentId": "s-1", "orderId": "o-1", "userId": "u-1",
-                          "deliveredAt": "2026-01-02T00:00:00Z"},
-    "ShippingCancelled": {"shipmentId": "s-1", "orderId": "o-1", "userId": "u-1", "reason": "customer_request"},
-    "NotificationSent": {"notificationId": "n-1", "userId": "u-1", "channel": "email", "template": "order-confirmed",
-                         "causeEventType": "OrderConfirmed"},
-    "NotificationFailed": {"notificationId": "n-1", "userId": "u-1", "channel": "email", "template": "order-confirmed",
-                           "causeEventType": "OrderConfirmed", "error": "bounced"},
-    "AuditRecorded": {"actor": "u-1", "action": "POST /orders", "resource": "/orders", "outcome": "success",
-                      "statusCode": 202},
-    "FraudSuspected": {"alertId": "FraudSuspected-1", "userId": "u-1", "declines": 3, "windowMinutes": 10,
-                       "firstDeclineAt": "2026-01-01T00:00:00Z", "lastDeclineAt": "2026-01-01T00:05:00Z",
-                       "paymentIds": ["pay-1", "pay-2", "pay-3"]},
-    "StockOutPredicted": {"alertId": "StockOutPredicted-1", "productId": "p-1", "available": 8,
-                          "unitsPerMinute": 0.5, "minutesToStockOut": 16, "lookbackMinutes": 15,
-                          "windowStart": "2026-01-01T00:00:00Z"},
-    "PaymentFailureSpike": {"alertId": "PaymentFailureSpike-1", "threshold": 0.5,
-                            "windowStarts": ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"],
-                            "failureRates": [0.6, 0.75, 1.0], "attempts": [5, 4, 3]},
-}
-
-
-def sealed_sample(kind: str) -> dict[str, Any]:
-    """A well-formed sealed value (shopstream.personal.Sealed) that no key opens: for schema tests."""
-    return {"kid": "u-1", "kind": kind, "alg": "X25519-HKDF-SHA256-A256GCM", "epk": "A" * 43, "iv": "B" * 16,
-            "ct": "C" * 40}
-
-
-# The data of later versions, where it differs from SAMPLE_DATA (v1).
-SAMPLE_DATA_BY_VERSION: dict[tuple[str, str], dict[str, Any]] = {
-    ("UserRegistered", "v2"): {"userId": "u-1", "email": sealed_sample("email"), "name": sealed_sample("name")},
-    ("UserUpdated", "v2"): {"userId": "u-1", "name": sealed_sample("name"), "version": 2},
-    ("OrderCreated", "v2"): {**SAMPLE_DATA["OrderCreated"], "shippingAddress": sealed_sample("address")},
-    ("ShippingCreated", "v2"): {k: v for k, v in SAMPLE_DATA["ShippingCreated"].items() if k != "address"},
-}
-
-
 def sample_data(event_type: str, version: str = "v1") -> dict[str, Any]:
-    return SAMPLE_DATA_BY_VERSION.get((event_type, version), SAMPLE_DATA[event_type])
+    """A valid ``data`` of the event version: its model's example (shopstream.events.example_of)."""
+    return example_of(catalog.event(event_type, version))
 
 
 def sample_event(event_type: str, version: str = "v1", *, service: str | None = None,

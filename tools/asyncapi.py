@@ -6,8 +6,8 @@
   (stacks/messaging.py ``topic_configs``);
 - a message per event type and version: the payload is a reference to ``schemas/<Event>.<version>.json``, the very
   file the compatibility gate checks and the Glue registry holds; the key field is the Kafka binding's key; the
-  headers are those the publisher writes (shopstream.wire); an example envelope built from the samples the tests
-  hold valid (tests/support.py);
+  headers are those the publisher writes (shopstream.wire); an example envelope built from the model's own example
+  (shopstream.events.example_of), which the tests send as the event's sample;
 - per service, an operation that sends (the newest version of each event it publishes, per topic) and one that
   receives per handler, whose Kafka binding names its consumer group (catalog.consumer_group_id);
 - two servers: the broker of ``make local`` and the environment's MSK cluster (IAM: SASL/OAUTHBEARER on 9098).
@@ -24,6 +24,7 @@ from typing import Any
 
 from shopstream import catalog, tracing, wire
 from shopstream.envelope import CORRELATION_ID_PATTERN
+from shopstream.events import example_of, model_of
 
 ROOT = Path(__file__).resolve().parents[1]
 ASYNCAPI_DOC = ROOT / "docs" / "asyncapi.yaml"
@@ -103,12 +104,11 @@ def _channel(topic: catalog.Topic, environments: dict[str, Any]) -> dict[str, An
 
 
 def example_envelope(spec: catalog.EventSpec) -> dict[str, Any]:
-    """A valid envelope of the event version: the tests' sample data (tests/support.py), through the event's model
-    (as a producer writes it), in an envelope with fixed ids and time (the document is deterministic)."""
+    """A valid envelope of the event version: its model's example, through the model (as a producer writes it), in
+    an envelope with fixed ids and time (the document is deterministic)."""
     from shopstream.envelope import EventEnvelope, EventMetadata, service_source
-    from tests.support import sample_data
 
-    data = spec.model.model_validate(sample_data(spec.name, spec.version)).model_dump(mode="json", by_alias=True)
+    data = model_of(spec).model_validate(example_of(spec)).model_dump(mode="json", by_alias=True)
     producer = (catalog.producers_of(spec.name) or ("audit",))[0]
     envelope = EventEnvelope(
         event_id=str(uuid.uuid5(EXAMPLE_NAMESPACE, f"event/{message_id(spec)}")),
@@ -153,7 +153,7 @@ def _message(spec: catalog.EventSpec) -> dict[str, Any]:
     consumers = catalog.consumers_of(spec.name)
     produced = (f"Sent by: {', '.join(producers)}." if spec == latest else
                 f"Sent by: none any more ({latest.version} is sent).")
-    doc = spec.model.__dict__.get("__doc__") or ""
+    doc = model_of(spec).__dict__.get("__doc__") or ""
     description = " ".join(part for part in (
         " ".join(doc.split()), produced,
         f"Received by: {', '.join(consumers) or 'no handler'}.",

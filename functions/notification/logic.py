@@ -39,29 +39,11 @@ from shopstream.inbound import InboundEvent, PoisonRecord
 from shopstream.observability import logger
 from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflict, try_commit
 
-from . import senders, store
+from . import notices, senders, store
 from .settings import settings as service_settings
 
 SERVICE = "notification"
-TEMPLATES = {
-    "UserRegistered": ("welcome", "Welcome to shopstream"),
-    "UserUpdated": ("profile-updated", "Your profile was updated"),
-    "OrderConfirmed": ("order-confirmed", "Your order is confirmed"),
-    "OrderCancelled": ("order-cancelled", "Your order was cancelled"),
-    "OrderShipped": ("order-shipped", "Your order is on its way"),
-    "PaymentFailed": ("payment-failed", "Your payment did not go through"),
-    "PaymentRefunded": ("payment-refunded", "Your refund is on its way"),
-    "ShippingDispatched": ("shipment-dispatched", "Your parcel was dispatched"),
-    "ShippingDelivered": ("shipment-delivered", "Your parcel was delivered"),
-    "CartAbandoned": ("cart-reminder", "You left something in your cart"),
-}
-ADMIN_TEMPLATES = {
-    "FraudSuspected": ("alert-fraud-suspected", "Fraud suspected"),
-    "StockOutPredicted": ("alert-stock-out-predicted", "Stock-out predicted within the hour"),
-    "PaymentFailureSpike": ("alert-payment-failure-spike", "Payment failure spike"),
-}
 ADMINS = "admins"  # the userId of messages to the administrators (NotificationSent/Failed are keyed by it)
-MARKETING = frozenset({"cart-reminder"})
 FINAL = frozenset({"SENT", "FAILED", "UNCONFIRMED", "SUPPRESSED"})
 
 
@@ -69,7 +51,9 @@ def on_user_event(event: InboundEvent) -> None:
     match event.data:
         case UserRegisteredV1() | UserRegisteredV2() | UserUpdatedV1() | UserUpdatedV2() as data:
             status = "ACTIVE" if isinstance(data, UserRegistered) else None
-            retry_on_conflict(partial(_merge_and_notify, event, data.email, status), what=f"contact {data.user_id}")
+            notice = notices.required(notices.user_notice(data), data)
+            retry_on_conflict(partial(_merge_and_notify, event, notice, data.email, status),
+                              what=f"contact {data.user_id}")
         case UserDeactivated() as data:
             store.apply_contact(data.user_id, data.version, {"status": "DEACTIVATED"})
         case UserErased(user_id=user_id):
@@ -78,7 +62,7 @@ def on_user_event(event: InboundEvent) -> None:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
-def _merge_and_notify(event: InboundEvent, email: Any, status: str | None) -> None:
+def _merge_and_notify(event: InboundEvent, notice: notices.Notice, email: Any, status: str | None) -> None:
     """The contact after this event, and its notice, from one read of the contact and the key: the
     contact's write goes in the notice's first transaction."""
     user_id, version = event.data.user_id, event.data.version
@@ -88,7 +72,7 @@ def _merge_and_notify(event: InboundEvent, email: Any, status: str | None) -> No
     uow = UnitOfWork()
     if after is not None:
         store.write_contact(uow, contact, after)
-    _notify(event, after or contact, key, uow)
+    _notify(event, notice, after or contact, key, uow)
 
 
 def notification_id_for(cause_event_id: str, template: str) -> str:
@@ -97,23 +81,25 @@ def notification_id_for(cause_event_id: str, template: str) -> str:
 
 def notify(event: InboundEvent) -> None:
     """The event's notice to its customer, from one read of their contact and their key."""
+    notice = notices.required(notices.customer_notice(event.topic, event.data), event.data)
+
     def attempt() -> None:
         contact, key = store.contact_and_key(event.data.user_id)
-        _notify(event, contact, key, UnitOfWork())
+        _notify(event, notice, contact, key, UnitOfWork())
 
     retry_on_conflict(attempt, what=f"notifying {event.data.user_id}")
 
 
-def _notify(event: InboundEvent, contact: dict[str, Any] | None, key: personal.CustomerKey, uow: UnitOfWork) -> None:
+def _notify(event: InboundEvent, notice: notices.Notice, contact: dict[str, Any] | None, key: personal.CustomerKey,
+            uow: UnitOfWork) -> None:
     """Record the notice with ``uow`` (and whatever it already holds), then send it if it is to be sent.
     ConditionFailed if something read changed meanwhile (the contact, or the key: erased)."""
-    template, subject = TEMPLATES[event.event_type]
     user_id = event.data.user_id
-    notification_id = notification_id_for(event.envelope.event_id, template)
-    reference = getattr(event.data, "order_id", None) or getattr(event.data, "cart_id", "")
-    message = _message(event, notification_id, user_id, template, subject, f"{subject}. Reference: {reference}")
+    notification_id = notification_id_for(event.envelope.event_id, notice.template)
+    message = _message(event, notification_id, user_id, notice.template, notice.subject,
+                       f"{notice.subject}. Reference: {notice.reference}")
     contact = contact or {}
-    if template in MARKETING and contact.get("status") == "DEACTIVATED":
+    if notice.marketing and contact.get("status") == "DEACTIVATED":
         _record(event, uow, {**message, "status": "SUPPRESSED"})
         return
     try:
@@ -135,12 +121,10 @@ def _notify(event: InboundEvent, contact: dict[str, Any] | None, key: personal.C
 
 def notify_admins(event: InboundEvent) -> None:
     """An analytics alert, to the shop's administrators (one address, from the service's settings)."""
-    template, subject = ADMIN_TEMPLATES[event.event_type]
-    notification_id = notification_id_for(event.envelope.event_id, template)
-    about = (getattr(event.data, "user_id", None) or getattr(event.data, "product_id", None)
-             or "payments")
-    message = _message(event, notification_id, ADMINS, template, subject,
-                       f"{subject}: {about} (alert {event.data.alert_id})")
+    notice = notices.alert_notice(event.data)
+    notification_id = notification_id_for(event.envelope.event_id, notice.template)
+    message = _message(event, notification_id, ADMINS, notice.template, notice.subject,
+                       f"{notice.subject}: {notice.reference} (alert {event.data.alert_id})")
     # The write-once record is the guard: the first attempt to write it is the one that sends.
     if _record(event, UnitOfWork(), {**message, "status": "SENDING"}):
         _deliver(event, message, service_settings().notification_admin_email)

@@ -17,7 +17,7 @@ from shopstream.outbox import OUTBOX_PREFIX
 from stacks.kafka_arns import group_arn, topic_arn
 from stacks.service.functions import AsyncFailureQueue, BucketDestination, ServiceFunctions
 
-RELAY_HANDLER = "shopstream.outbox.relay_handler"  # shipped in the shared layer
+RELAY_HANDLER = "shopstream.relay.relay_handler"  # shipped in the shared layer
 # The actions Lambda's documentation lists for an MSK event source mapping with IAM authentication
 # (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-permissions.html), by the resource they apply to.
 MSK_ESM_CLUSTER_ACTIONS = ["kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"]

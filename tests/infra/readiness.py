@@ -419,7 +419,7 @@ def rule_every_api_a_function_calls_is_reachable_from_where_it_runs(deployment: 
 PRODUCER_CLUSTER_ACTIONS = ("kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently")
 PRODUCER_TOPIC_ACTIONS = ("kafka-cluster:DescribeTopic", "kafka-cluster:WriteData")
 DIRECT_PUBLISH = "SHOPSTREAM_DIRECT_PUBLISH"  # shopstream.catalog.DIRECT_PUBLISH_ENV
-RELAY_HANDLER = "shopstream.outbox.relay_handler"
+RELAY_HANDLER = "shopstream.relay.relay_handler"
 
 
 def _msk_cluster_texts(deployment: Deployment) -> set[str]:

@@ -35,7 +35,7 @@ def test_the_code_analysis_finds_what_each_kind_of_function_calls():
     notices = calls_of("notification.consumers.order_notices", index)
     assert {"sesv2", "sqs", "dynamodb"} <= notices.aws and not notices.kafka  # e-mail, DLQ, table + idempotency
     assert "s3" in calls_of("audit.consumers.trail_order", index).aws  # the archive
-    relay = calls_of("shopstream.outbox.relay_handler", index)
+    relay = calls_of("shopstream.relay.relay_handler", index)
     assert relay.kafka and relay.aws == {"xray"}  # produces to MSK; its spans go to X-Ray's OTLP endpoint
     assert "xray" in calls_of("order.api.handler", index).aws  # every function exports its spans
     api = calls_of("order.api.handler", index)
@@ -49,7 +49,7 @@ def test_what_only_direct_publish_reaches_counts_only_where_a_function_turns_it_
     assert not api.kafka and api.under({}).kafka is False and api.under(on).kafka  # the brokers, behind the gate
     consumer = calls_of("inventory.consumers.order_reservations", index)
     assert not consumer.kafka and consumer.under(on).kafka
-    relay = calls_of("shopstream.outbox.relay_handler", index)
+    relay = calls_of("shopstream.relay.relay_handler", index)
     assert relay.under({}).aws == {"xray"} and relay.under(on).aws == {"xray", "dynamodb"}  # the read-back
 
 

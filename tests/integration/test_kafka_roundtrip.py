@@ -11,8 +11,8 @@ from local import naming, provision
 from local.context import LocalLambdaContext
 from shopstream.config import reset_settings
 from shopstream.consumer import EventConsumer
-from shopstream.outbox import OutboxRelay
 from shopstream.publisher import KafkaPublisher, get_publisher
+from shopstream.relay import OutboxRelay
 from shopstream.transaction import UnitOfWork
 from shopstream.wire import msk_event, msk_record
 from tests.support import product_created

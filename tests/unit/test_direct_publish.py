@@ -11,8 +11,8 @@ import pytest
 
 from local.context import LocalLambdaContext
 from shopstream import catalog, direct, transaction
-from shopstream.outbox import OutboxRelay
 from shopstream.publisher import InMemoryPublisher, PublishError, set_publisher
+from shopstream.relay import OutboxRelay
 from shopstream.transaction import ConditionFailed, UnitOfWork
 from tests.support import product_created
 from tests.unit.test_outbox import stream_event

@@ -11,6 +11,7 @@ from local import naming
 from shopstream import catalog
 from shopstream.consumer import InboundEvent
 from shopstream.envelope import EventEnvelope, event_from_command
+from shopstream.events import model_of
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 
@@ -23,7 +24,7 @@ def envelope(event_type: str, data: dict, *, service: str | None = None) -> Even
 
 def inbound(env: EventEnvelope) -> InboundEvent:
     spec = catalog.event(env.event_type, env.event_version)
-    return InboundEvent(env, spec.model.model_validate(env.data), spec.topic, 0, 0)
+    return InboundEvent(env, model_of(spec).model_validate(env.data), spec.topic, 0, 0)
 
 
 def created(order_id: str = "o-1", product: str = "p-1", quantity: int = 2, method: str = "pm_card_visa") -> dict:

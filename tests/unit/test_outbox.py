@@ -9,8 +9,8 @@ import pytest
 
 from local.context import LocalLambdaContext
 from shopstream.envelope import event_from_command
-from shopstream.outbox import OutboxRelay
 from shopstream.publisher import InMemoryPublisher, PublishError
+from shopstream.relay import OutboxRelay
 from shopstream.transaction import ConditionFailed, UnitOfWork, Unstorable
 from tests.support import product_created
 

@@ -10,6 +10,7 @@ import pytest
 from local import naming
 from shopstream import catalog, personal
 from shopstream.config import override_settings
+from shopstream.events import model_of
 from shopstream.schemas import all_schemas, personal_fields, personal_problems
 from shopstream.transaction import UnitOfWork
 from tools import generate
@@ -45,8 +46,8 @@ def _destroy(user_id: str) -> None:
 
 def test_every_personal_field_of_every_event_is_marked():
     for spec in catalog.EVENTS:
-        schema = spec.model.model_json_schema(by_alias=True)
-        marked = personal.personal_fields(spec.model)
+        schema = model_of(spec).model_json_schema(by_alias=True)
+        marked = personal.personal_fields(model_of(spec))
         for field in schema.get("properties", {}):
             if field in PERSONAL_NAMES and (spec.name, field) not in NOT_PERSONAL:
                 assert marked.get(field) == PERSONAL_NAMES[field], (spec.name, spec.version, field)

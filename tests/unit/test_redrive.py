@@ -171,7 +171,7 @@ def catalog_relay(stored, service_env):
     from local.streams import StreamReader
     from shopstream import aws as clients
     from shopstream.config import get_settings
-    from shopstream.outbox import OutboxRelay
+    from shopstream.relay import OutboxRelay
     from tests.unit.test_outbox import FailingPublisher
 
     table = service_env("catalog")["SHOPSTREAM_TABLE_NAME"]

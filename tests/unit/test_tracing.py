@@ -13,8 +13,9 @@ from local.context import LocalLambdaContext
 from local.traces import MIN_BAR_PCT, SpanStore, flatten, render, timeline, waterfall
 from shopstream import spans, tracing
 from shopstream.consumer import EventConsumer
-from shopstream.outbox import OutboxRelay, republish, stored_record
+from shopstream.outbox import republish, stored_record
 from shopstream.publisher import InMemoryPublisher
+from shopstream.relay import OutboxRelay
 from shopstream.transaction import UnitOfWork
 from shopstream.wire import msk_event, msk_record, redelivered
 from tests.support import product_created

@@ -39,6 +39,7 @@ from shopstream import aws, catalog, coldstart, tracing
 from shopstream.config import get_settings
 from shopstream.dlq import DeadLetterSink, SqsDeadLetterSink, poison_message
 from shopstream.envelope import EventEnvelope
+from shopstream.events import model_of
 from shopstream.inbound import Handled, InboundEvent, PoisonRecord
 from shopstream.observability import flush_metrics, logger, metrics, metrics_per_batch, tracer
 from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
@@ -123,7 +124,7 @@ def parse_record(record: IncomingRecord, accepts: frozenset[str]) -> tuple[Inbou
     if spec.topic != record.topic:
         raise PoisonRecord("wrong_topic", f"{envelope.event_type} belongs on {spec.topic}, not {record.topic}")
     try:
-        data: BaseModel = spec.model.model_validate(envelope.data)
+        data: BaseModel = model_of(spec).model_validate(envelope.data)
     except ValidationError as exc:
         raise PoisonRecord("invalid_data", _summarise(exc)) from exc
     inbound = InboundEvent(envelope, data, record.topic, record.partition, record.offset)

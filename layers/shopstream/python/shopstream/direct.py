@@ -10,7 +10,7 @@ work also publishes its own events, once DynamoDB has acknowledged the commit an
 2. After the commit, ``publish_committed`` delivers the events with a short timeout
    (``direct_publish_timeout_seconds``) and deletes the outbox items of those the broker acknowledged. Every
    failure is swallowed: the items stay, and the relay publishes them.
-3. The relay (outbox.OutboxRelay, ``plan``) publishes plain items at once. A ``direct`` item whose delete is in
+3. The relay (relay.OutboxRelay, ``plan``) publishes plain items at once. A ``direct`` item whose delete is in
    the same batch (the stream's REMOVE of its key) was published: it is skipped without a read. Any other is read
    back, strongly consistent (``still_present``): gone, it was published; still there after its ``direct`` time
    (waited for if need be), it was not (the function crashed, the broker refused, the delete was lost) and the

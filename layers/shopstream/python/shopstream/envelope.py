@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic.alias_generators import to_camel
 
+from shopstream.declarations import declaration_of
+
 
 class WireModel(BaseModel):
     """Base for everything that crosses a service boundary: camelCase JSON, snake_case Python."""
@@ -118,9 +120,7 @@ def event_from_event(
 def _version_of(data: BaseModel | dict[str, Any]) -> str:
     if not isinstance(data, BaseModel):
         return "v1"
-    from shopstream import catalog  # the catalog imports the event models, which import this module
-
-    return catalog.version_of(type(data))
+    return declaration_of(type(data)).version
 
 
 def _data_dict(data: BaseModel | dict[str, Any]) -> dict[str, Any]:

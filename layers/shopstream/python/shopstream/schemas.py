@@ -13,6 +13,7 @@ from pydantic import create_model
 
 from shopstream import catalog
 from shopstream.envelope import EventEnvelope
+from shopstream.events import model_of
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # Glue accepts drafts 4 to 7
 
@@ -28,7 +29,7 @@ def event_schema(spec: catalog.EventSpec) -> dict[str, Any]:
         __base__=EventEnvelope,
         event_type=(Literal[spec.name], ...),  # type: ignore[arg-type]
         event_version=(Literal[spec.version], ...),  # type: ignore[arg-type]
-        data=(spec.model, ...),
+        data=(model_of(spec), ...),
     )
     schema = model.model_json_schema(by_alias=True, mode="validation")
     return {

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shopstream.currencies import ISO_4217_CODES
 from shopstream.envelope import WireModel
+
+
+def example(data: dict[str, Any]) -> ConfigDict:
+    """An event model's example ``data`` (camelCase, as on the wire), in its JSON Schema's ``examples``: the
+    AsyncAPI document shows it, and the tests send it as the event's sample (it must be valid: a test holds it)."""
+    return ConfigDict(json_schema_extra={"examples": [data]})
+
+
+def sealed_example(kind: str) -> dict[str, Any]:
+    """A well-formed sealed value (shopstream.personal.Sealed) that no key opens, for examples."""
+    return {"kid": "u-1", "kind": kind, "alg": "X25519-HKDF-SHA256-A256GCM", "epk": "A" * 43, "iv": "B" * 16,
+            "ct": "C" * 40}
+
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 # Free text that travels in events: bounded so that every event, and every item built from it,
