@@ -84,12 +84,13 @@ def with_previous(body: str, previous: str, previous_date: str) -> str:
     for line in body.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("| figure | result | target |"):
-            line = f"| figure | result | previous run ({previous_date}) | target |"
+            out.append(f"| figure | result | previous run ({previous_date}) | target |")
         elif line.startswith("|---|---|---|"):
-            line = "|---|---|---|---|"
+            out.append("|---|---|---|---|")
         elif line.startswith("| ") and len(cells) == 3:
-            line = f"| {cells[0]} | {cells[1]} | {before.get(figure_key(cells[0]), '–')} | {cells[2]} |"
-        out.append(line)
+            out.append(f"| {cells[0]} | {cells[1]} | {before.get(figure_key(cells[0]), '–')} | {cells[2]} |")
+        else:
+            out.append(line)
     return "\n".join(out)
 
 

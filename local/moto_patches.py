@@ -489,60 +489,83 @@ def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import TooManyTransactionsException
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    plan = _checked_plan(self, transact_items)  # every check, nothing written
+    touched, stream_lengths = _snapshot(self, plan)  # what this transaction touches, to put back
+    _apply(self, plan, touched, stream_lengths)
+
+
+Plan = list[tuple[str, dict[str, Any], dict[str, Any]]]  # (operation, its request, the item's key)
+
+
+def _checked_plan(self: Any, transact_items: list[dict[str, Any]]) -> Plan:
+    """Every operation checked (one per item, its condition), nothing written: TransactionCanceledException with
+    every operation's reason if any fails."""
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
         MockValidationException,
         MultipleTransactionsException,
-        TooManyTransactionsException,
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
-    from moto.dynamodb.models.dynamo_type import DynamoType
 
-    if len(transact_items) > 100:
-        raise TooManyTransactionsException()
-
-    # Phase 1: every check, nothing written.
     seen: set[tuple[str, str]] = set()
     errors: list[tuple[Any, Any, Any]] = []
-    plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    plan: Plan = []
     for item in transact_items:
         if len(list(item.keys())) > 1:
             raise TransactWriteSingleOpException
-        original_item: dict[str, Any] | None = None
+        failed: dict[str, Any] = {}  # the item as it stands, where a failed condition asks for it
         try:
             op_type, op = next(iter(item.items()))
-            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
-                raise ValueError("Unsupported transaction operation")
-            table_name = op["TableName"]
-            table = self.get_table(table_name)
-            key = _key_of(table, op_type, op)
-            unique = (str(table_name), str(dict(sorted(key.items()))))
-            if unique in seen:
-                raise MultipleTransactionsException()
-            seen.add(unique)
-            current = self.get_item(table_name, key)
-            condition = op.get("ConditionExpression")
-            if condition is not None:
-                condition_op = get_filter_expression(condition, op.get("ExpressionAttributeNames"),
-                                                     op.get("ExpressionAttributeValues"))
-                if not condition_op.expr(current):
-                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                        original_item = current.to_json()["Attributes"]
-                    raise ConditionalCheckFailed(item=original_item)
-            plan.append((op_type, op, key))
+            plan.append((op_type, op, _checked_operation(self, op_type, op, seen, failed)))
             errors.append((None, None, None))
         except (MultipleTransactionsException, MockValidationException):
             raise
         except ConditionalCheckFailed as e:
-            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+            errors.append(("ConditionalCheckFailed", str(e.message), failed.get("item")))
         except Exception as e:
-            errors.append((type(e).__name__, str(e), original_item))
+            errors.append((type(e).__name__, str(e), failed.get("item")))
     if any(code is not None for code, _, _ in errors):
         raise TransactionCanceledException(errors)
+    return plan
 
-    # Phase 2: apply, remembering only what this transaction touches.
+
+def _checked_operation(self: Any, op_type: str, op: dict[str, Any], seen: set[tuple[str, str]],
+                       failed: dict[str, Any]) -> dict[str, Any]:
+    """The key of one operation, once its condition holds (ConditionalCheckFailed, with the item in ``failed``
+    where ALL_OLD asks for it)."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import ConditionalCheckFailed, MultipleTransactionsException
+
+    if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+        raise ValueError("Unsupported transaction operation")
+    table_name = op["TableName"]
+    table = self.get_table(table_name)
+    key = _key_of(table, op_type, op)
+    unique = (str(table_name), str(dict(sorted(key.items()))))
+    if unique in seen:
+        raise MultipleTransactionsException()
+    seen.add(unique)
+    current = self.get_item(table_name, key)
+    condition = op.get("ConditionExpression")
+    if condition is not None:
+        condition_op = get_filter_expression(condition, op.get("ExpressionAttributeNames"),
+                                             op.get("ExpressionAttributeValues"))
+        if not condition_op.expr(current):
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                failed["item"] = current.to_json()["Attributes"]
+            raise ConditionalCheckFailed(item=failed.get("item"))
+    return key
+
+
+def _snapshot(self: Any, plan: Plan) -> tuple[list[tuple[Any, Any, Any, Any]], dict[str, int]]:
+    """The items the plan writes as they are now, and each touched table's stream length."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
     touched: list[tuple[Any, Any, Any, Any]] = []
     stream_lengths: dict[str, int] = {}
     for op_type, op, key in plan:
@@ -557,6 +580,17 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         touched.append((table, hash_value, range_value, copy.deepcopy(before) if op_type == "Update" else before))
         if table.stream_shard is not None:
             stream_lengths.setdefault(table.name, len(table.stream_shard.items))
+    return touched, stream_lengths
+
+
+def _apply(self: Any, plan: Plan, touched: list[tuple[Any, Any, Any, Any]], stream_lengths: dict[str, int]) -> None:
+    """Write the plan; on any error put back what it touched (all or nothing)."""
+    from moto.dynamodb.exceptions import (
+        MockValidationException,
+        MultipleTransactionsException,
+        TransactionCanceledException,
+    )
+
     for index, (op_type, op, key) in enumerate(plan):
         names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
         try:

@@ -1363,7 +1363,7 @@ def run_seeds(seeds: list[int], jobs: int, on_report: Callable[[Report], None]) 
             raise
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=200, help="run seeds first..first+N-1")
     parser.add_argument("--first", type=int, default=0)
@@ -1374,6 +1374,65 @@ def main(argv: list[str] | None = None) -> int:
                         "seeds it lacks: a long run can stop and carry on (local/simulation_ledger.py)")
     parser.add_argument("--summarise", type=Path, metavar="LEDGER", help="print what a ledger holds and exit: "
                         "0 every seed done and none failed, 1 violations, 3 seeds missing")
+    return parser
+
+
+@dataclass
+class _Tally:
+    """What the seeds of a run reported, added up."""
+
+    started: float = field(default_factory=time.perf_counter)
+    totals: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    paths: Counter[str] = field(default_factory=Counter)
+    failed: list[int] = field(default_factory=list)
+    erased: int = 0
+    finished: int = 0
+
+    def add(self, report: Report) -> None:
+        self.finished += 1
+        self.erased += report.erased
+        self.totals.update(report.orders)
+        self.faults.update(report.faults)
+        self.paths.update(report.paths)
+        if report.violations:
+            self.failed.append(report.seed)
+
+    def summary(self, seeds: int, jobs: int) -> str:
+        elapsed = time.perf_counter() - self.started
+        return (f"{seeds} seeds in {elapsed:.0f} s ({elapsed / seeds:.2f} s per seed, {jobs} processes): "
+                f"{len(self.failed)} with violations{' ' + str(self.failed[:20]) if self.failed else ''}; "
+                f"orders {dict(sorted(self.totals.items()))}; customers erased {self.erased}; "
+                f"faults injected {dict(sorted(self.faults.items()))}; "
+                f"operator and client paths {dict(sorted(self.paths.items()))}")
+
+
+def _reporter(args: argparse.Namespace, seeds: int, ledger: Ledger | None, tally: _Tally) -> Callable[[Report], None]:
+    """What is done with each seed's report as it comes: kept, added up, printed where asked (one seed, a trace,
+    a violation: with the fewest faults that still fail, for one seed), and progress every 100 seeds."""
+    one_seed = args.seed is not None
+
+    def on_report(report: Report) -> None:
+        if ledger is not None:
+            ledger.record(report)
+        tally.add(report)
+        if one_seed:
+            print(f"seed {report.seed}: fingerprint {report.digest} (a ledger's line for this seed has the same)")
+        if report.violations and one_seed and not args.trace:
+            needed, report = shrink(report.seed)
+            active = {k: v for k, v in vars(needed).items() if v}
+            print(f"seed {report.seed}: still fails with only these faults on: {active}")
+        if report.violations or args.trace or one_seed:
+            print_report(report, trace=args.trace)
+        if seeds > 1 and tally.finished % 100 == 0:
+            print(f"... seed {report.seed}: {len(tally.failed)} with violations so far, "
+                  f"{time.perf_counter() - tally.started:.0f} s", flush=True)
+
+    return on_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.summarise is not None:
         return _summarise(args.summarise)
@@ -1391,55 +1450,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         seeds = [s for s in seeds if s not in ledger.done]
         print(f"ledger {args.ledger}: {len(ledger.done)} seeds done before, {len(seeds)} to run", flush=True)
-    started = time.perf_counter()
-    totals: Counter[str] = Counter()
-    faults: Counter[str] = Counter()
-    paths: Counter[str] = Counter()
-    failed: list[int] = []
-    erased = finished = 0
-
-    def on_report(report: Report) -> None:
-        nonlocal erased, finished
-        if ledger is not None:
-            ledger.record(report)
-        finished += 1
-        if args.seed is not None:
-            print(f"seed {report.seed}: fingerprint {report.digest} (a ledger's line for this seed has the same)")
-        erased += report.erased
-        totals.update(report.orders)
-        faults.update(report.faults)
-        paths.update(report.paths)
-        if report.violations and args.seed is not None and not args.trace:
-            needed, report = shrink(report.seed)
-            active = {k: v for k, v in vars(needed).items() if v}
-            print(f"seed {report.seed}: still fails with only these faults on: {active}")
-        if report.violations or args.trace or args.seed is not None:
-            print_report(report, trace=args.trace)
-        if report.violations:
-            failed.append(report.seed)
-        if len(seeds) > 1 and finished % 100 == 0:
-            print(f"... seed {report.seed}: {len(failed)} with violations so far, "
-                  f"{time.perf_counter() - started:.0f} s", flush=True)
-
+    tally = _Tally()
     # Stopped (the session ends, kill): unwind as on Ctrl-C, so that the pool drops its queue and the ledger closes.
     stopped = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if seeds:
-            run_seeds(seeds, 1 if len(seeds) == 1 else args.jobs, on_report)
+            run_seeds(seeds, 1 if len(seeds) == 1 else args.jobs, _reporter(args, len(seeds), ledger, tally))
     finally:
         signal.signal(signal.SIGTERM, stopped)
         if ledger is not None:
             ledger.close()
-    elapsed = time.perf_counter() - started
     if seeds:
-        print(f"{len(seeds)} seeds in {elapsed:.0f} s ({elapsed / len(seeds):.2f} s per seed, {args.jobs} processes): "
-              f"{len(failed)} with violations{' ' + str(failed[:20]) if failed else ''}; "
-              f"orders {dict(sorted(totals.items()))}; customers erased {erased}; "
-              f"faults injected {dict(sorted(faults.items()))}; "
-              f"operator and client paths {dict(sorted(paths.items()))}")
+        print(tally.summary(len(seeds), args.jobs))
     if args.ledger is not None:
         return _summarise(args.ledger)
-    return 1 if failed else 0
+    return 1 if tally.failed else 0
 
 
 def _open_ledger(path: Path, first: int, count: int) -> Ledger:

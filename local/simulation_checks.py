@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from notification.notices import customer_notice
+from payment import store as payment_store
 from shopstream import catalog
 from shopstream.events import model_of
 
@@ -186,49 +187,60 @@ def _check_money(simulation: Simulation, placed: dict[str, dict[str, Any]], fail
     ledger = {p["pk"].removeprefix("PROVIDER#"): p for p in payment_items if p["sk"] == "LEDGER"}
     held_total = owed_total = 0
     for order_id, order in placed.items():
-        pid = f"pay_{order_id}"
-
-        def moved(call: str, pid: str = pid) -> int:
-            record = ledger.get(f"{call}_{pid}", {})
-            return int(record.get("amount", 0)) if record.get("succeeded") else 0
-
-        authorised, captured, refunded = moved("auth"), moved("capture"), moved("refund")
-        voided = bool(ledger.get(f"void_{pid}", {}).get("succeeded"))
-        kept = order["status"] in KEPT
-        owed = order["total"]["amount"] if kept else 0
-        held_total += captured - refunded
+        held, owed = _check_order_money(simulation, order_id, order, payments.get(order_id), ledger, fail)
+        held_total += held
         owed_total += owed
-        if captured - refunded != owed:
-            fail(f"{order_id}: order {order['status']} worth {order['total']['amount']}, but the provider captured "
-                 f"{captured} and refunded {refunded}", order_id)
-        if refunded and not captured:
-            fail(f"{order_id}: refunded without a capture", order_id)
-        if (captured or voided) and not authorised:
-            fail(f"{order_id}: {'captured' if captured else 'voided'} without an authorisation", order_id)
-        if captured > authorised:
-            fail(f"{order_id}: captured {captured} of an authorisation of {authorised}", order_id)
-        if captured and voided:
-            fail(f"{order_id}: its authorisation was both captured and voided", order_id)
-        if authorised and not captured and not voided:
-            fail(f"{order_id}: an authorisation of {authorised} left open after the drain (neither captured nor "
-                 "voided)", order_id)
-        payment = payments.get(order_id)
-        status = payment["status"] if payment else None
-        if kept and status != "CAPTURED":
-            fail(f"{order_id}: kept order with payment {status}", order_id)
-        if not kept and status not in ("CANCELLED", "FAILED", "REFUNDED", "VOIDED"):
-            fail(f"{order_id}: cancelled order with payment {status}", order_id)
-        if refunded and not order.get("refunded"):
-            fail(f"{order_id}: refunded but the order does not know", order_id)
-        if status in ("FAILED", "VOIDED", "REFUNDED"):  # the payment paths the schedule took
-            why = "no stock" if payment and payment.get("stockFailed") else order.get("cancellation_reason")
-            simulation.paths[f"payment {status.lower()}{f' ({why})' if status == 'VOIDED' else ''}"] += 1
     for record in payment_items:  # the provider's own view of each authorisation
         if record["sk"] == "AUTHORISATION" and record["status"] == "AUTHORISED":
             fail(f"provider: authorisation {record['pk'].removeprefix('PROVIDER#')} still holds {record['amount']} "
                  "after the drain")
     if held_total != owed_total:
         fail(f"money: provider holds {held_total}, kept orders are worth {owed_total}")
+
+
+def _check_order_money(simulation: Simulation, order_id: str, order: dict[str, Any], payment: dict[str, Any] | None,
+                       ledger: dict[str, dict[str, Any]], fail: Fail) -> tuple[int, int]:
+    """One order's money (``_check_money``): what the provider holds of it, and what it is owed."""
+    payment_id = payment_store.payment_id_for(order_id)
+
+    def moved(call: str) -> int:
+        record = ledger.get(payment_store.provider_key(call, payment_id), {})
+        return int(record.get("amount", 0)) if record.get("succeeded") else 0
+
+    authorised, captured, refunded = moved("auth"), moved("capture"), moved("refund")
+    voided = bool(ledger.get(payment_store.provider_key("void", payment_id), {}).get("succeeded"))
+    kept = order["status"] in KEPT
+    owed = order["total"]["amount"] if kept else 0
+    if captured - refunded != owed:
+        fail(f"{order_id}: order {order['status']} worth {order['total']['amount']}, but the provider captured "
+             f"{captured} and refunded {refunded}", order_id)
+    if refunded and not captured:
+        fail(f"{order_id}: refunded without a capture", order_id)
+    if (captured or voided) and not authorised:
+        fail(f"{order_id}: {'captured' if captured else 'voided'} without an authorisation", order_id)
+    if captured > authorised:
+        fail(f"{order_id}: captured {captured} of an authorisation of {authorised}", order_id)
+    if captured and voided:
+        fail(f"{order_id}: its authorisation was both captured and voided", order_id)
+    if authorised and not captured and not voided:
+        fail(f"{order_id}: an authorisation of {authorised} left open after the drain (neither captured nor "
+             "voided)", order_id)
+    _check_payment_status(simulation, order_id, order, payment, kept, refunded, fail)
+    return captured - refunded, owed
+
+
+def _check_payment_status(simulation: Simulation, order_id: str, order: dict[str, Any], payment: dict[str, Any] | None,
+                          kept: bool, refunded: int, fail: Fail) -> None:
+    status = payment["status"] if payment else None
+    if kept and status != "CAPTURED":
+        fail(f"{order_id}: kept order with payment {status}", order_id)
+    if not kept and status not in ("CANCELLED", "FAILED", "REFUNDED", "VOIDED"):
+        fail(f"{order_id}: cancelled order with payment {status}", order_id)
+    if refunded and not order.get("refunded"):
+        fail(f"{order_id}: refunded but the order does not know", order_id)
+    if status in ("FAILED", "VOIDED", "REFUNDED"):  # the payment paths the schedule took
+        why = "no stock" if payment and payment.get("stockFailed") else order.get("cancellation_reason")
+        simulation.paths[f"payment {status.lower()}{f' ({why})' if status == 'VOIDED' else ''}"] += 1
 
 
 def _check_stock(placed: dict[str, dict[str, Any]], fail: Fail) -> None:
@@ -409,29 +421,37 @@ def _check_carts(simulation: Simulation, fail: Fail) -> None:
 def _check_personal_data(simulation: Simulation, fail: Fail) -> None:
     """Never in clear anywhere: tables (idempotency tables too), topics, archive, dead letters, failed batches,
     the logs of the seed (when captured); nothing kept of an erased customer."""
-    from local import naming
-
     clear = sorted({*simulation.personal_values(), STREET})
-
-    def search(where: str, text: str) -> None:
+    for where, text in _everything_kept(simulation):
         for value in clear:
             if value in text:
                 fail(f"{where}: {value!r} in clear")
+    _check_erased(simulation, fail)
 
+
+def _everything_kept(simulation: Simulation) -> Iterator[tuple[str, str]]:
+    """Where each thing the system keeps is, and its text: tables' items, records, objects, letters, log lines."""
     for table in sorted(_backend("dynamodb").tables):
         for item in stored(table):
-            search(f"{table} {item.get('pk', item.get('userId', item.get('id')))}", json.dumps(item, default=repr))
+            yield f"{table} {item.get('pk', item.get('userId', item.get('id')))}", json.dumps(item, default=repr)
     for topic in simulation.bus.log.values():
         for records in topic.values():
             for record in records:
-                search(f"{record.topic} {record.key}", record.value.decode("utf-8", "replace"))
+                yield f"{record.topic} {record.key}", record.value.decode("utf-8", "replace")
     for bucket, key, body in stored_objects():
-        search(f"s3://{bucket}/{key}", _decoded(body))
+        yield f"s3://{bucket}/{key}", _decoded(body)
     for queue, messages in queued().items():
         for message in messages:
-            search(f"queue {queue}", _decoded(message.encode()))
+            yield f"queue {queue}", _decoded(message.encode())
     for line in simulation.log_lines:
-        search("log", line)
+        yield "log", line
+
+
+def _check_erased(simulation: Simulation, fail: Fail) -> None:
+    """Nothing kept of an erased customer: a tombstone profile, no key, tombstone replicas, no carts, one
+    UserErased."""
+    from local import naming
+
     keys = {i["userId"] for i in stored(naming.CUSTOMER_KEYS_TABLE)}
     tables = {service: stored_items(service) for service in ("user", "order", "notification", "cart")}
     for user in simulation.erased:

@@ -344,6 +344,29 @@ class EnvironmentConfig(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvironmentConfig:
+        self._zones_suit_the_cluster()
+        self._brokers_are_offered_and_suit_the_cluster()
+        if self.email is None and self.retain:
+            raise ValueError(
+                "email (the SES identity the user pool sends from) is required when removalPolicy is \"retain\": "
+                "Cognito's own e-mail sending is limited below a production pool's volume")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}")
+        self._audit_retention_is_consistent()
+        if len(self.audit_archive_bucket_name_pattern) > BUCKET_NAME_MAX:
+            raise ValueError(
+                f"the environment name {self.name!r} with region {self.region!r} makes the audit archive bucket name "
+                f"{len(self.audit_archive_bucket_name_pattern)} characters long; S3 allows {BUCKET_NAME_MAX}")
+        if len(self.prefix) > MSK_CLUSTER_NAME_MAX:
+            raise ValueError(f"the environment name makes the MSK cluster name longer than {MSK_CLUSTER_NAME_MAX}")
+        if self.existing_cluster_arn and f":kafka:{self.region}:" not in self.existing_cluster_arn:
+            raise ValueError(f"existingClusterArn must be an MSK cluster in region {self.region}")
+        if self.replication:
+            self._replication_is_deployable(self.replication)
+        self._partitions_fit_the_brokers_and_the_pollers()
+        return self
+
+    def _zones_suit_the_cluster(self) -> None:
         azs = self.availability_zones
         if len(set(azs)) != len(azs):
             raise ValueError(f"availabilityZones {azs} repeats a zone: MSK needs one client subnet per distinct AZ")
@@ -361,13 +384,8 @@ class EnvironmentConfig(_Model):
             raise ValueError("replicationFactor cannot exceed brokerCount")
         if self.min_insync_replicas >= self.replication_factor and self.replication_factor > 1:
             raise ValueError("minInsyncReplicas must be below replicationFactor to survive a broker loss")
-        self._brokers_are_offered_and_suit_the_cluster()
-        if self.email is None and self.retain:
-            raise ValueError(
-                "email (the SES identity the user pool sends from) is required when removalPolicy is \"retain\": "
-                "Cognito's own e-mail sending is limited below a production pool's volume")
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}")
+
+    def _audit_retention_is_consistent(self) -> None:
         if self.audit_retention is not None and self.removal_policy == "destroy":
             raise ValueError(
                 "auditRetention must be null when removalPolicy is \"destroy\": Object Lock keeps every object "
@@ -377,16 +395,8 @@ class EnvironmentConfig(_Model):
         if self.audit_retention is not None and self.trail_retention_days > self.audit_retention.days:
             raise ValueError(f"trailRetentionDays ({self.trail_retention_days}) must not exceed auditRetention.days "
                              f"({self.audit_retention.days}): the archive keeps the history the trail lets go")
-        if len(self.audit_archive_bucket_name_pattern) > BUCKET_NAME_MAX:
-            raise ValueError(
-                f"the environment name {self.name!r} with region {self.region!r} makes the audit archive bucket name "
-                f"{len(self.audit_archive_bucket_name_pattern)} characters long; S3 allows {BUCKET_NAME_MAX}")
-        if len(self.prefix) > MSK_CLUSTER_NAME_MAX:
-            raise ValueError(f"the environment name makes the MSK cluster name longer than {MSK_CLUSTER_NAME_MAX}")
-        if self.existing_cluster_arn and f":kafka:{self.region}:" not in self.existing_cluster_arn:
-            raise ValueError(f"existingClusterArn must be an MSK cluster in region {self.region}")
-        if self.replication:
-            self._replication_is_deployable(self.replication)
+
+    def _partitions_fit_the_brokers_and_the_pollers(self) -> None:
         known = {t.name for t in catalog.TOPICS}
         for topic_name, count in self.partitions.items():
             if topic_name not in known:
@@ -407,7 +417,6 @@ class EnvironmentConfig(_Model):
             if total > MAX_POLLERS_PER_POLLER_GROUP:
                 raise ValueError(f"partitions: the mappings of poller group {group} may scale to {total} pollers "
                                  f"(one per partition); Lambda allows {MAX_POLLERS_PER_POLLER_GROUP} per group")
-        return self
 
     def _brokers_are_offered_and_suit_the_cluster(self) -> None:
         kind = self.broker_instance_type

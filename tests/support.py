@@ -80,27 +80,10 @@ def readable_texts(value: Any, *, open_sealed: bool = True, depth: int = 0) -> I
         yield from readable_texts(text, open_sealed=open_sealed, depth=depth + 1)
     elif isinstance(value, str):
         yield value
-        text = value.strip()
-        if text[:1] in ("{", "["):
-            try:
-                parsed = json.loads(text)
-            except ValueError:  # JSON Lines (an archive object), or not JSON
-                lines = text.splitlines()
-                if len(lines) > 1:
-                    for line in lines:
-                        yield from readable_texts(line, open_sealed=open_sealed, depth=depth + 1)
-                return
-            yield from readable_texts(parsed, open_sealed=open_sealed, depth=depth + 1)
-        elif _B64.match(text):
-            try:
-                decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in
-                                           text else None)
-            except (binascii.Error, ValueError):
-                return
-            yield from readable_texts(decoded, open_sealed=open_sealed, depth=depth + 1)
+        for inner in _decoded_forms(value.strip()):
+            yield from readable_texts(inner, open_sealed=open_sealed, depth=depth + 1)
     elif isinstance(value, dict):
         if open_sealed and personal.is_sealed(value):
-            opened = None
             try:
                 opened = json.dumps(personal.unseal(value, value["kind"]), ensure_ascii=False)
             except personal.Unreadable:
@@ -111,6 +94,23 @@ def readable_texts(value: Any, *, open_sealed: bool = True, depth: int = 0) -> I
     elif isinstance(value, list | tuple):
         for inner in value:
             yield from readable_texts(inner, open_sealed=open_sealed, depth=depth + 1)
+
+
+def _decoded_forms(text: str) -> list[Any]:
+    """What a text holds beyond itself: its JSON, its JSON Lines (an archive object), or its base64's bytes."""
+    if text[:1] in ("{", "["):
+        try:
+            return [json.loads(text)]
+        except ValueError:  # JSON Lines, or not JSON
+            lines = text.splitlines()
+            return lines if len(lines) > 1 else []
+    if _B64.match(text):
+        try:
+            return [base64.b64decode(text + "=" * (-len(text) % 4),
+                                     altchars=b"-_" if "-" in text or "_" in text else None)]
+        except (binascii.Error, ValueError):
+            return []
+    return []
 
 
 def readable_traces(sources: dict[str, Any], needles: tuple[str, ...], *, open_sealed: bool = True) -> list[str]:

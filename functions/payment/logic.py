@@ -26,6 +26,7 @@ the answer already had, not a second call).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from shopstream import tracing
@@ -125,32 +126,52 @@ def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any], *, author
     payment its failed condition handed back. Either way there is no read first.
     ``authoriser``: the event may finish an authorisation in flight (one of the order's own events, which
     come one at a time per order); any other finding one only notes its fact, for the authoriser to go on from."""
-    payment_id = store.payment_id_for(order_id)
-    handed_back: list[dict[str, Any] | None] = []
-    answers: Answers = {}  # a step retried after a lost race reuses its answer: the same key gets the same one
+    steps = _Steps(event, store.payment_id_for(order_id), order_id, fact, authoriser)
     if first_write is not None:
-        written, stored = first_write(payment_id)
-        handed_back.append(stored)
+        written, stored = first_write(steps.payment_id)
+        steps.start_from(stored)
         if written:
-            fact = {}
+            steps.fact = {}
+    retry_on_conflict(steps.attempt, what=f"payment {steps.payment_id}")
 
-    def attempt() -> None:
-        read = (handed_back.pop() if handed_back else store.get(payment_id)) or {
-            "paymentId": payment_id, "orderId": order_id, "status": "PENDING", "version": 0}
-        payment = {**read, **{k: v for k, v in fact.items() if k not in read or k in FACTS}}
-        while True:
-            step = next_step(payment)
-            if step == "authorise" and not authoriser:
-                step = None
-            uow = UnitOfWork()
-            after = _step(step, event, uow, payment, answers)
-            if after == read:
-                return
+
+@dataclass
+class _Steps:
+    """A payment's steps after a fact, attempted again from a fresh read when a commit loses a race."""
+
+    event: InboundEvent
+    payment_id: str
+    order_id: str
+    fact: dict[str, Any]
+    authoriser: bool
+    answers: Answers = field(default_factory=dict)  # a step retried after a lost race reuses its answer
+    _handed_back: list[dict[str, Any] | None] = field(default_factory=list)  # the first attempt's start, if given
+
+    def start_from(self, payment: dict[str, Any] | None) -> None:
+        """The first attempt starts from ``payment`` (None: there is none yet), without a read."""
+        self._handed_back = [payment]
+
+    def attempt(self) -> None:
+        read = self._read()
+        payment = {**read, **{k: v for k, v in self.fact.items() if k not in read or k in FACTS}}
+        uow, after = self._take_step(payment)
+        while after != read:  # the step changed the payment: commit it on the version read, then the next
             store.save(uow, after, read["version"])
             uow.commit()
             read = payment = {**after, "version": read["version"] + 1}
+            uow, after = self._take_step(payment)
 
-    retry_on_conflict(attempt, what=f"payment {payment_id}")
+    def _read(self) -> dict[str, Any]:
+        stored = self._handed_back.pop() if self._handed_back else store.get(self.payment_id)
+        return stored or {"paymentId": self.payment_id, "orderId": self.order_id, "status": "PENDING", "version": 0}
+
+    def _take_step(self, payment: dict[str, Any]) -> tuple[UnitOfWork, dict[str, Any]]:
+        """The payment after its next step, and the step's writes (nothing left to do: the payment as it is)."""
+        step = next_step(payment)
+        if step == "authorise" and not self.authoriser:
+            step = None  # only the order's own events finish an authorisation in flight
+        uow = UnitOfWork()
+        return uow, _step(step, self.event, uow, payment, self.answers)
 
 
 def _step(step: str | None, event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any],
@@ -202,8 +223,8 @@ def _common(payment: dict[str, Any]) -> dict[str, Any]:
 def _authorise(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
     amount = payment["amount"]
     result = _call(answers, "authorise", payment, lambda: providers.provider.authorise(
-        idempotency_key=f"auth_{payment['paymentId']}", amount=amount["amount"], currency=amount["currency"],
-        method=payment["paymentMethod"]))
+        idempotency_key=store.provider_key("auth", payment["paymentId"]), amount=amount["amount"],
+        currency=amount["currency"], method=payment["paymentMethod"]))
     initiated = _emit(uow, event.envelope, "PaymentInitiated",
                       PaymentInitiated(**_common(payment), payment_method=payment["paymentMethod"]))
     # The outcome is caused by the initiation: the trace reads created -> initiated -> authorised.
@@ -218,7 +239,7 @@ def _authorise(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], an
 
 def _capture(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
     result = _call(answers, "capture", payment, lambda: providers.provider.capture(
-        idempotency_key=f"capture_{payment['paymentId']}",
+        idempotency_key=store.provider_key("capture", payment["paymentId"]),
         authorisation_reference=payment["authorisationReference"], amount=payment["amount"]["amount"]))
     if not result.succeeded:
         raise ProviderRefused(f"capture of {payment['paymentId']} refused: {result.decline_code}")
@@ -232,7 +253,8 @@ def _capture(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answ
 
 def _void(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
     result = _call(answers, "void", payment, lambda: providers.provider.void(
-        idempotency_key=f"void_{payment['paymentId']}", authorisation_reference=payment["authorisationReference"]))
+        idempotency_key=store.provider_key("void", payment["paymentId"]),
+        authorisation_reference=payment["authorisationReference"]))
     if not result.succeeded:
         raise ProviderRefused(f"void of {payment['paymentId']} refused: {result.decline_code}")
     _emit(uow, event.envelope, "PaymentVoided", PaymentVoided(
@@ -244,8 +266,8 @@ def _void(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers
 def _refund(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers,
             cause: EventEnvelope | None = None) -> dict[str, Any]:
     result = _call(answers, "refund", payment, lambda: providers.provider.refund(
-        idempotency_key=f"refund_{payment['paymentId']}", charge_reference=payment["providerReference"],
-        amount=payment["amount"]["amount"]))
+        idempotency_key=store.provider_key("refund", payment["paymentId"]),
+        charge_reference=payment["providerReference"], amount=payment["amount"]["amount"]))
     _emit(uow, cause or event.envelope, "PaymentRefunded",
           PaymentRefunded(**_common(payment), refund_reference=result.reference))
     return {**payment, "status": "REFUNDED", "refundReference": result.reference}

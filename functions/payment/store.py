@@ -18,6 +18,12 @@ def payment_id_for(order_id: str) -> str:
     return f"pay_{order_id}"
 
 
+def provider_key(call: str, payment_id: str) -> str:
+    """The idempotency key of a payment's call to the provider (auth, capture, void, refund): one effect each,
+    whoever calls and however often. The provider keeps its ledger under it."""
+    return f"{call}_{payment_id}"
+
+
 def _key(payment_id: str) -> Key:
     return {"pk": f"PAYMENT#{payment_id}", "sk": "PAYMENT"}
 

@@ -282,38 +282,46 @@ class _Walk:
             while done < len(self.units):
                 module, node = self.units[done]
                 done += 1
-                body = node.body if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else [node]
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    for decorator in node.decorator_list:
-                        self.reach_expression(module, decorator)
-                for statement in body:
-                    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        for decorator in statement.decorator_list:
-                            self.reach_expression(module, decorator)
-                        if statement.decorator_list and isinstance(node, ast.Module):
-                            self.reach_unit(module, statement)  # registered by its decorator
-                        elif not isinstance(node, ast.Module):
-                            self.reach_unit(module, statement)  # nested function: assume it runs
-                        continue
-                    if isinstance(statement, ast.ClassDef):
-                        if not isinstance(node, ast.Module):
-                            self.reach_class(module, statement)
-                        continue
-                    for inner in ast.walk(statement):
-                        if isinstance(inner, (ast.Import, ast.ImportFrom)):
-                            self._reach_import(module, inner)
-                    self.reach_expression(module, statement)
-            grew = False
-            for module, cls in list(self.classes):
-                for statement in cls.body:
-                    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        key = (id(statement), statement.name)
-                        if key not in methods_checked and statement.name in self.attribute_names:
-                            methods_checked.add(key)
-                            self.reach_unit(module, statement)
-                            grew = True
-            if not grew and done == len(self.units):
+                self._walk_unit(module, node)
+            if not self._reach_called_methods(methods_checked) and done == len(self.units):
                 return
+
+    def _walk_unit(self, module: _Module, node: ast.AST) -> None:
+        """What one reached unit (a module's top level, a function, a statement) runs."""
+        body = node.body if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)) else [node]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for decorator in node.decorator_list:
+                self.reach_expression(module, decorator)
+        for statement in body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for decorator in statement.decorator_list:
+                    self.reach_expression(module, decorator)
+                if statement.decorator_list and isinstance(node, ast.Module):
+                    self.reach_unit(module, statement)  # registered by its decorator
+                elif not isinstance(node, ast.Module):
+                    self.reach_unit(module, statement)  # nested function: assume it runs
+                continue
+            if isinstance(statement, ast.ClassDef):
+                if not isinstance(node, ast.Module):
+                    self.reach_class(module, statement)
+                continue
+            for inner in ast.walk(statement):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    self._reach_import(module, inner)
+            self.reach_expression(module, statement)
+
+    def _reach_called_methods(self, methods_checked: set[tuple[int, str]]) -> bool:
+        """Reach the methods of reached classes whose names were called; whether any was new."""
+        grew = False
+        for module, cls in list(self.classes):
+            for statement in cls.body:
+                if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    key = (id(statement), statement.name)
+                    if key not in methods_checked and statement.name in self.attribute_names:
+                        methods_checked.add(key)
+                        self.reach_unit(module, statement)
+                        grew = True
+        return grew
 
     def _reach_import(self, module: _Module, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):

@@ -1190,19 +1190,26 @@ def rule_msk_brokers_are_a_size_msk_offers_and_the_cluster_suits_them(deployment
             if refused:
                 problems.append(f"{where}: its configuration sets {', '.join(refused)}, which Express brokers do not "
                                 "let a configuration set (MSK sets them)")
-        for topic_stack, topic_id, topic in deployment.resources("AWS::MSK::Topic"):
-            if deployment.target(topic_stack, topic["Properties"].get("ClusterArn")) != (stack, logical_id):
-                continue
-            topic_props = topic["Properties"]
-            if topic_props.get("ReplicationFactor") != EXPRESS_REPLICATION_FACTOR:
-                problems.append(f"{topic_stack}/{topic_id}: ReplicationFactor {topic_props.get('ReplicationFactor')} "
-                                f"on Express brokers, which replicate {EXPRESS_REPLICATION_FACTOR} times")
-            configs = topic_props.get("Configs")
-            if isinstance(configs, str):
-                protected = sorted(set(json.loads(base64.b64decode(configs))) & EXPRESS_UNSETTABLE_TOPIC_PROPERTIES)
-                if protected:
-                    problems.append(f"{topic_stack}/{topic_id}: sets {', '.join(protected)}, which a topic on "
-                                    "Express brokers does not set")
+        problems += _express_topic_problems(deployment, (stack, logical_id))
+    return problems
+
+
+def _express_topic_problems(deployment: Deployment, cluster: tuple[str, str]) -> list[str]:
+    """The topics of an Express cluster replicate 3 times and set none of the properties MSK protects."""
+    problems = []
+    for topic_stack, topic_id, topic in deployment.resources("AWS::MSK::Topic"):
+        if deployment.target(topic_stack, topic["Properties"].get("ClusterArn")) != cluster:
+            continue
+        topic_props = topic["Properties"]
+        if topic_props.get("ReplicationFactor") != EXPRESS_REPLICATION_FACTOR:
+            problems.append(f"{topic_stack}/{topic_id}: ReplicationFactor {topic_props.get('ReplicationFactor')} "
+                            f"on Express brokers, which replicate {EXPRESS_REPLICATION_FACTOR} times")
+        configs = topic_props.get("Configs")
+        if isinstance(configs, str):
+            protected = sorted(set(json.loads(base64.b64decode(configs))) & EXPRESS_UNSETTABLE_TOPIC_PROPERTIES)
+            if protected:
+                problems.append(f"{topic_stack}/{topic_id}: sets {', '.join(protected)}, which a topic on "
+                                "Express brokers does not set")
     return problems
 
 
@@ -1309,44 +1316,57 @@ def rule_kafka_mappings_emit_their_metrics_and_logs_and_are_watched(deployment: 
     https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html#event-source-mapping-metrics
     https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingMetricsConfig.html
     https://docs.aws.amazon.com/lambda/latest/dg/esm-logging.html"""
-    watched: dict[tuple[str, str], set[str]] = {}  # a mapping's or a function's metrics some alarm watches
+    watched = _alarmed_mappings_and_functions(deployment)
+    problems = []
+    for stack, logical_id, mapping in deployment.resources("AWS::Lambda::EventSourceMapping"):
+        problems += _mapping_observability_problems(deployment, watched, stack, logical_id, mapping["Properties"])
+    return problems
+
+
+def _alarmed_mappings_and_functions(deployment: Deployment) -> dict[tuple[str, str], set[str]]:
+    """A mapping's (by its UUID) or a function's metrics that some alarm watches."""
+    watched: dict[tuple[str, str], set[str]] = {}
     for stack, _, alarm in deployment.resources("AWS::CloudWatch::Alarm"):
         for name, dimensions in _alarm_metrics(alarm):
             for dimension in dimensions:
                 target = deployment.target(stack, dimension.get("Value"))
                 if dimension.get("Name") in ("EventSourceMappingUUID", "FunctionName") and target:
                     watched.setdefault(target, set()).add(name)
+    return watched
+
+
+def _mapping_observability_problems(deployment: Deployment, watched: dict[tuple[str, str], set[str]], stack: str,
+                                    logical_id: str, props: dict) -> list[str]:
+    where = f"{stack}/{logical_id}"
+    metrics = set(props.get("MetricsConfig", {}).get("Metrics", []))
+    kafka = any(k in props for k in ("Topics", "AmazonManagedKafkaEventSourceConfig", "SelfManagedEventSource"))
     problems = []
-    for stack, logical_id, mapping in deployment.resources("AWS::Lambda::EventSourceMapping"):
-        props, where = mapping["Properties"], f"{stack}/{logical_id}"
-        metrics = set(props.get("MetricsConfig", {}).get("Metrics", []))
-        kafka = any(k in props for k in ("Topics", "AmazonManagedKafkaEventSourceConfig", "SelfManagedEventSource"))
-        if not kafka:
-            if metrics & KAFKA_ONLY_METRICS:
-                problems.append(f"{where}: {', '.join(sorted(metrics & KAFKA_ONLY_METRICS))} on a mapping that does "
-                                "not read Kafka (Kafka mappings only)")
-            if "LoggingConfig" in props:
-                problems.append(f"{where}: LoggingConfig on a mapping that does not read Kafka (Kafka mappings only)")
-            continue
-        if "ProvisionedPollerConfig" not in props:
-            if "LoggingConfig" in props:
-                problems.append(f"{where}: LoggingConfig needs provisioned mode (ProvisionedPollerConfig)")
-            function = deployment.target(stack, props["FunctionName"])
-            if function is None or "OffsetLag" not in watched.get(function, set()):
-                problems.append(f"{where}: on demand, no alarm watches its function's OffsetLag (the mapping has no "
-                                "metrics of its own)")
-            continue
-        if KAFKA_MAPPING_METRICS - metrics:
-            missing = ", ".join(sorted(KAFKA_MAPPING_METRICS - metrics))
-            problems.append(f"{where}: does not emit {missing} (MetricsConfig)")
-        level = props.get("LoggingConfig", {}).get("SystemLogLevel")
-        if level not in ("DEBUG", "INFO", "WARN"):
-            problems.append(f"{where}: its pollers send no system logs (LoggingConfig.SystemLogLevel)")
-        alarmed = watched.get((stack, logical_id), set())
-        if not alarmed & MAPPING_LAG_METRICS:
-            problems.append(f"{where}: no alarm watches its offset lag (MaxOffsetLag/SumOffsetLag by its UUID)")
-        if "DroppedEventCount" not in alarmed:
-            problems.append(f"{where}: no alarm watches its DroppedEventCount (records given up and not kept)")
+    if not kafka:
+        if metrics & KAFKA_ONLY_METRICS:
+            problems.append(f"{where}: {', '.join(sorted(metrics & KAFKA_ONLY_METRICS))} on a mapping that does "
+                            "not read Kafka (Kafka mappings only)")
+        if "LoggingConfig" in props:
+            problems.append(f"{where}: LoggingConfig on a mapping that does not read Kafka (Kafka mappings only)")
+        return problems
+    if "ProvisionedPollerConfig" not in props:
+        if "LoggingConfig" in props:
+            problems.append(f"{where}: LoggingConfig needs provisioned mode (ProvisionedPollerConfig)")
+        function = deployment.target(stack, props["FunctionName"])
+        if function is None or "OffsetLag" not in watched.get(function, set()):
+            problems.append(f"{where}: on demand, no alarm watches its function's OffsetLag (the mapping has no "
+                            "metrics of its own)")
+        return problems
+    if KAFKA_MAPPING_METRICS - metrics:
+        missing = ", ".join(sorted(KAFKA_MAPPING_METRICS - metrics))
+        problems.append(f"{where}: does not emit {missing} (MetricsConfig)")
+    level = props.get("LoggingConfig", {}).get("SystemLogLevel")
+    if level not in ("DEBUG", "INFO", "WARN"):
+        problems.append(f"{where}: its pollers send no system logs (LoggingConfig.SystemLogLevel)")
+    alarmed = watched.get((stack, logical_id), set())
+    if not alarmed & MAPPING_LAG_METRICS:
+        problems.append(f"{where}: no alarm watches its offset lag (MaxOffsetLag/SumOffsetLag by its UUID)")
+    if "DroppedEventCount" not in alarmed:
+        problems.append(f"{where}: no alarm watches its DroppedEventCount (records given up and not kept)")
     return problems
 
 
@@ -1377,21 +1397,8 @@ def rule_provisioned_tables_scale_and_alarm_on_throttling(deployment: Deployment
     https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-applicationautoscaling-scalabletarget.html
     https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html"""
     scaling = _dynamodb_scaling(deployment)
-    tracking: dict[tuple[str, str], str] = {}  # (stack, scalable target) -> the metric its target tracking follows
-    for stack, _, policy in deployment.resources("AWS::ApplicationAutoScaling::ScalingPolicy"):
-        props = policy["Properties"]
-        metric = props.get("TargetTrackingScalingPolicyConfiguration", {}).get(
-            "PredefinedMetricSpecification", {}).get("PredefinedMetricType")
-        if props.get("PolicyType") == "TargetTrackingScaling" and metric:
-            for target in _references(props.get("ScalingTargetId")):
-                tracking[(stack, target)] = metric
-    watched: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
-    for stack, _, alarm in deployment.resources("AWS::CloudWatch::Alarm"):
-        for name, dimensions in _alarm_metrics(alarm):
-            values = {d.get("Name"): d.get("Value") for d in dimensions}
-            table = deployment.target(stack, values.get("TableName"))
-            if table:
-                watched.setdefault(table, set()).add((values.get("GlobalSecondaryIndexName"), name))
+    tracking = _target_tracking(deployment)
+    watched = _throttle_alarms(deployment)
     problems = []
     for stack, logical_id, table in deployment.resources("AWS::DynamoDB::Table"):
         props = table["Properties"]
@@ -1401,45 +1408,85 @@ def rule_provisioned_tables_scale_and_alarm_on_throttling(deployment: Deployment
             (index["IndexName"], index.get("ProvisionedThroughput", {}))
             for index in props.get("GlobalSecondaryIndexes", [])]
         for index, created in parts:
-            where = f"{stack}/{logical_id}" + (f" index {index}" if index else "")
             for kind in ("Read", "Write"):
-                found = scaling.get((stack, logical_id, index, kind))
-                if found is None:
-                    problems.append(f"{where}: no auto scaling of its {kind.lower()} capacity (a scalable target for "
-                                    f"dynamodb:{'index' if index else 'table'}:{kind}CapacityUnits)")
-                    continue
-                target, bounds = found
-                if tracking.get((stack, target)) != f"DynamoDB{kind}CapacityUtilization":
-                    problems.append(f"{where}: no target tracking on DynamoDB{kind}CapacityUtilization scales its "
-                                    f"{kind.lower()} capacity ({target})")
-                units = created.get(f"{kind}CapacityUnits")
-                if isinstance(units, int) and not bounds.get("MinCapacity", 0) <= units <= bounds.get("MaxCapacity", 0):
-                    problems.append(f"{where}: created with {units} {kind.lower()} units, outside its auto scaling's "
-                                    f"{bounds.get('MinCapacity')}-{bounds.get('MaxCapacity')}")
-                if (index, f"{kind}ThrottleEvents") not in watched.get((stack, logical_id), set()):
-                    problems.append(f"{where}: no alarm watches its {kind}ThrottleEvents")
+                problems += _capacity_problems(stack, logical_id, index, kind, created, scaling, tracking, watched)
     # A global table (AWS::DynamoDB::GlobalTable) scales inline: WriteProvisionedThroughputSettings "must be specified
     # if BillingMode is set to PROVISIONED" (one write auto scaling for all replicas), and each replica reads at its
     # own ReadProvisionedThroughputSettings.
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-dynamodb-globaltable-writeprovisionedthroughputsettings.html
     for stack, logical_id, table in deployment.resources("AWS::DynamoDB::GlobalTable"):
         props = table["Properties"]
-        if props.get("BillingMode", "PROVISIONED") != "PROVISIONED":
-            continue
-        where = f"{stack}/{logical_id}"
-        write = props.get("WriteProvisionedThroughputSettings", {}).get("WriteCapacityAutoScalingSettings", {})
-        if not write.get("TargetTrackingScalingPolicyConfiguration"):
-            problems.append(f"{where}: no auto scaling of its write capacity (WriteProvisionedThroughputSettings."
-                            "WriteCapacityAutoScalingSettings with a target tracking policy)")
-        for replica in props.get("Replicas", []):
-            read = replica.get("ReadProvisionedThroughputSettings", {})
-            scaled = read.get("ReadCapacityAutoScalingSettings", {}).get("TargetTrackingScalingPolicyConfiguration")
-            if not scaled and not read.get("ReadCapacityUnits"):
-                problems.append(f"{where}: its replica in {render(replica.get('Region'))} has no read capacity "
-                                "(ReadProvisionedThroughputSettings)")
-        for kind in ("Read", "Write"):
-            if (None, f"{kind}ThrottleEvents") not in watched.get((stack, logical_id), set()):
-                problems.append(f"{where}: no alarm watches its {kind}ThrottleEvents")
+        if props.get("BillingMode", "PROVISIONED") == "PROVISIONED":
+            problems += _global_table_capacity_problems(f"{stack}/{logical_id}", props,
+                                                        watched.get((stack, logical_id), set()))
+    return problems
+
+
+def _target_tracking(deployment: Deployment) -> dict[tuple[str, str], str]:
+    """(stack, scalable target) -> the metric its target tracking policy follows."""
+    tracking: dict[tuple[str, str], str] = {}
+    for stack, _, policy in deployment.resources("AWS::ApplicationAutoScaling::ScalingPolicy"):
+        props = policy["Properties"]
+        metric = props.get("TargetTrackingScalingPolicyConfiguration", {}).get(
+            "PredefinedMetricSpecification", {}).get("PredefinedMetricType")
+        if props.get("PolicyType") == "TargetTrackingScaling" and metric:
+            for target in _references(props.get("ScalingTargetId")):
+                tracking[(stack, target)] = metric
+    return tracking
+
+
+def _throttle_alarms(deployment: Deployment) -> dict[tuple[str, str], set[tuple[str | None, str]]]:
+    """(stack, table) -> the (index or None, metric) pairs some alarm watches."""
+    watched: dict[tuple[str, str], set[tuple[str | None, str]]] = {}
+    for stack, _, alarm in deployment.resources("AWS::CloudWatch::Alarm"):
+        for name, dimensions in _alarm_metrics(alarm):
+            values = {d.get("Name"): d.get("Value") for d in dimensions}
+            table = deployment.target(stack, values.get("TableName"))
+            if table:
+                watched.setdefault(table, set()).add((values.get("GlobalSecondaryIndexName"), name))
+    return watched
+
+
+def _capacity_problems(stack: str, logical_id: str, index: str | None, kind: str, created: dict,
+                       scaling: dict[tuple[str, str, str | None, str], tuple[str, dict]],
+                       tracking: dict[tuple[str, str], str],
+                       watched: dict[tuple[str, str], set[tuple[str | None, str]]]) -> list[str]:
+    """One table's or index's read or write capacity: scaled by target tracking, created within its bounds, and
+    its throttling watched."""
+    where = f"{stack}/{logical_id}" + (f" index {index}" if index else "")
+    found = scaling.get((stack, logical_id, index, kind))
+    if found is None:
+        return [f"{where}: no auto scaling of its {kind.lower()} capacity (a scalable target for "
+                f"dynamodb:{'index' if index else 'table'}:{kind}CapacityUnits)"]
+    problems = []
+    target, bounds = found
+    if tracking.get((stack, target)) != f"DynamoDB{kind}CapacityUtilization":
+        problems.append(f"{where}: no target tracking on DynamoDB{kind}CapacityUtilization scales its "
+                        f"{kind.lower()} capacity ({target})")
+    units = created.get(f"{kind}CapacityUnits")
+    if isinstance(units, int) and not bounds.get("MinCapacity", 0) <= units <= bounds.get("MaxCapacity", 0):
+        problems.append(f"{where}: created with {units} {kind.lower()} units, outside its auto scaling's "
+                        f"{bounds.get('MinCapacity')}-{bounds.get('MaxCapacity')}")
+    if (index, f"{kind}ThrottleEvents") not in watched.get((stack, logical_id), set()):
+        problems.append(f"{where}: no alarm watches its {kind}ThrottleEvents")
+    return problems
+
+
+def _global_table_capacity_problems(where: str, props: dict, watched: set[tuple[str | None, str]]) -> list[str]:
+    problems = []
+    write = props.get("WriteProvisionedThroughputSettings", {}).get("WriteCapacityAutoScalingSettings", {})
+    if not write.get("TargetTrackingScalingPolicyConfiguration"):
+        problems.append(f"{where}: no auto scaling of its write capacity (WriteProvisionedThroughputSettings."
+                        "WriteCapacityAutoScalingSettings with a target tracking policy)")
+    for replica in props.get("Replicas", []):
+        read = replica.get("ReadProvisionedThroughputSettings", {})
+        scaled = read.get("ReadCapacityAutoScalingSettings", {}).get("TargetTrackingScalingPolicyConfiguration")
+        if not scaled and not read.get("ReadCapacityUnits"):
+            problems.append(f"{where}: its replica in {render(replica.get('Region'))} has no read capacity "
+                            "(ReadProvisionedThroughputSettings)")
+    for kind in ("Read", "Write"):
+        if (None, f"{kind}ThrottleEvents") not in watched:
+            problems.append(f"{where}: no alarm watches its {kind}ThrottleEvents")
     return problems
 
 

@@ -116,8 +116,8 @@ def republish(records: list[OutgoingRecord], publisher: Publisher | None = None)
                              attributes={**publish_attributes(record), "shopstream.redelivery": "redrive"})
         context = tracing.traceparent(span) or (original.decode() if original else None)
         marks = {"traceparent": context} if context else {}
-        record = replace(record, headers=tracing.headers_with(record.headers, shopstream_redelivery="redrive", **marks))
-        publisher.publish(record)
+        publisher.publish(replace(record, headers=tracing.headers_with(record.headers, shopstream_redelivery="redrive",
+                                                                       **marks)))
         published.append(span)
     try:
         publisher.flush()
