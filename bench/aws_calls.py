@@ -194,8 +194,8 @@ def measure() -> dict[str, dict]:
         with mock_aws():
             from local import provision
             from local.bus import InProcessBus
+            from local.shop import Shop
             from shopstream import aws
-            from tests.integration.conftest import Shop
 
             aws.reset_clients()
             bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)

@@ -56,10 +56,10 @@ def _runtime_cpu(traced: bool) -> tuple[float, float]:
     every record carries a sampled ``traceparent`` (as the relay sends it) and its process span is recorded and
     encoded as OTLP/JSON at each batch's flush, as the exporter would send it (the POST itself is not counted)."""
     from local.context import LocalLambdaContext
+    from local.samples import sample_event
     from shopstream import tracing
     from shopstream.consumer import EventConsumer
     from shopstream.wire import msk_event, msk_record, to_record
-    from tests.support import sample_event
 
     if traced:
         tracing.configure(lambda body: None, sample_rate=1.0)  # encoded by the flush; the POST is not counted

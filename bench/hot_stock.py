@@ -31,9 +31,9 @@ def run(counters: int) -> dict[str, Any]:
     from local import provision
     from local.bus import InProcessBus
     from local.moto_server import _serialize_in_process_calls
+    from local.shop import Shop, scan
     from shopstream import aws, catalog, config, transaction
     from shopstream.consumer import EventConsumer
-    from tests.integration.conftest import Shop, scan
 
     config._service_settings.clear()
     _serialize_in_process_calls(BotocoreStubber)

@@ -33,8 +33,8 @@ def synthetic() -> list[tuple[int, float, float]]:
     """(keys, serial seconds, parallel seconds) for one 64-record batch."""
     from bench.consumer_cpu import InMemoryIdempotency, NoDeadLetters
     from local.context import LocalLambdaContext
+    from local.samples import batch, kafka_record_of, product_created
     from shopstream.consumer import EventConsumer
-    from tests.support import batch, kafka_record_of, product_created
 
     def wait(_inbound: Any) -> None:
         time.sleep(WAIT_MS / 1000)
@@ -114,10 +114,10 @@ def kinds() -> list[tuple[str, str, str, float, int, float]]:
     KIND_RECORDS records of as many keys."""
     from bench.consumer_cpu import NoDeadLetters
     from local.context import LocalLambdaContext
+    from local.samples import batch, kafka_record_of, sample_data
     from shopstream import catalog
     from shopstream.consumer import EventConsumer
     from shopstream.envelope import event_from_command
-    from tests.support import batch, kafka_record_of, sample_data
 
     rows = []
     for ref, event_type, kind in KINDS:
@@ -152,9 +152,9 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
     from local import provision
     from local.bus import InProcessBus
     from local.moto_server import _serialize_in_process_calls
+    from local.shop import Shop
     from shopstream import aws, catalog, config
     from shopstream.consumer import EventConsumer
-    from tests.integration.conftest import Shop
 
     config._service_settings.clear()
     _serialize_in_process_calls(BotocoreStubber)  # key-parallel handlers share moto: one request at a time

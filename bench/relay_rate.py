@@ -13,9 +13,9 @@ ITEMS = int(os.environ.get("BENCH_ITEMS", 10_000))
 
 def _stream_records(count: int) -> list[dict]:
     """DynamoDB stream INSERT records of outbox items, as the relay receives them."""
+    from local.samples import sample_event
     from shopstream.dynamo import to_attributes
     from shopstream.wire import to_record
-    from tests.support import sample_event
 
     records = []
     for n in range(count):

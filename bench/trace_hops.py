@@ -25,8 +25,8 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def measure() -> dict[str, list[float]]:
+    from local.child import local_process
     from local.traces import hops
-    from tests.e2e.local_process import local_process
 
     found: dict[str, list[float]] = {hop: [] for hop in (*HOPS, "saga: POST to shipment created")}
     with tempfile.TemporaryDirectory() as workdir, local_process(Path(workdir), healthy_within=120) as local:

@@ -51,10 +51,11 @@ def main() -> int:
         console.save_token(runtime.console.token)
         runtime.wait_ready()
         print(stack.banner(), flush=True)
+        token_file = naming.CONSOLE_TOKEN_FILE
         print(f"  API   : http://127.0.0.1:{api_port}  (GET /health; OpenAPI: docs/openapi.json)\n"
               f"  console: {console.login_url(api_port, runtime.console.token)}\n"
               f"           (map, dead letters, order stories, analytics; this run's token, also in "
-              f"{console.TOKEN_FILE}, for curl: -H \"Authorization: Bearer $(cat {console.TOKEN_FILE})\")\n"
+              f"{token_file}, for curl: -H \"Authorization: Bearer $(cat {token_file})\")\n"
               f"  token : make token USER=u1 [ADMIN=1]  ->  curl -H \"Authorization: Bearer $TOKEN\" ...\n"
               "Ctrl-C stops everything.", flush=True)
         wait_forever()

@@ -4,7 +4,7 @@ Pages (one HTML page, local/console/; Mermaid from node_modules, so nothing come
 - map: services, topics and handlers from the catalog, with the produce rate of each topic and the
   lag of each consumer group;
 - dead letters: every handler's DLQ and every relay failure queue, each message decoded, with
-  redrive and discard (tools/ops.py's own functions: what ``make ops`` does);
+  redrive and discard (local/ops.py's own functions: what ``make ops`` does);
 - story: an order's (or a correlation id's) causal graph from the audit trail, with timings;
 - analytics: the audit service's ``GET /analytics/live``, refreshed by the page.
 
@@ -41,6 +41,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+from local import naming
 from local.client import partition_numbers
 from shopstream import catalog
 
@@ -50,7 +51,6 @@ VENDOR = {"mermaid.min.js": ROOT / "node_modules" / "mermaid" / "dist" / "mermai
 RATE_SECONDS = 10  # the produce rate is averaged over this many seconds of record timestamps
 Reply = tuple[int, Any, dict[str, str]]
 InvokeApi = Callable[[str, dict[str, Any]], dict[str, Any]]
-TOKEN_FILE = Path(".local") / "console-token"  # where `make local` writes this run's token
 LOGIN_PATH = "/console/login"
 API_PREFIX = "/console/api/"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")  # the gateway listens on 127.0.0.1 only
@@ -128,7 +128,7 @@ def login_url(port: int, token: str) -> str:
     return f"http://127.0.0.1:{port}{LOGIN_PATH}?token={token}"
 
 
-def save_token(token: str, path: Path = TOKEN_FILE) -> Path:
+def save_token(token: str, path: Path = naming.CONSOLE_TOKEN_FILE) -> Path:
     """For this user only (mkstemp makes it 0600), replaced whole: a reader never sees half a token."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
@@ -138,7 +138,7 @@ def save_token(token: str, path: Path = TOKEN_FILE) -> Path:
     return path
 
 
-def forget_token(token: str, path: Path = TOKEN_FILE) -> None:
+def forget_token(token: str, path: Path = naming.CONSOLE_TOKEN_FILE) -> None:
     """At the end of the run, unless another run has written its own since."""
     try:
         if _same(path.read_text().strip(), token):
@@ -345,7 +345,7 @@ class Console:
     def target(self) -> Any:
         with self._lock:
             if self._target is None:
-                from tools.ops import Target
+                from local.ops import Target
 
                 self._target = Target("local")
             return self._target
@@ -403,8 +403,8 @@ class Console:
             if vendored is None or not vendored.exists():
                 return 404, {"message": "not installed: run `make node` (npm ci)"}, {}
             return self._file(vendored)
-        if method == "GET" and path == "/console/asyncapi":  # docs/asyncapi.yaml as a page (tools/asyncapi.py)
-            from tools.asyncapi import html_page
+        if method == "GET" and path == "/console/asyncapi":  # docs/asyncapi.yaml as a page
+            from local.asyncapi_page import html_page
 
             return 200, html_page().encode(), {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"}
         api: dict[tuple[str, str], Callable[[], Any]] = {
@@ -487,7 +487,7 @@ class Console:
             return self._dead_letters()
 
     def _dead_letters(self) -> dict[str, Any]:
-        from tools import ops
+        from local import ops
 
         target = self.target()
         sqs = target.client("sqs")
@@ -505,7 +505,7 @@ class Console:
         return {"generatedAt": datetime.now(UTC).isoformat(), "queues": queues}
 
     def dlq_action(self, action: str, payload: dict[str, Any]) -> Any:
-        from tools import ops
+        from local import ops
 
         queue, message_id = str(payload.get("queue", "")), str(payload.get("messageId", ""))
         if queue not in ops.all_queues() or not message_id:
@@ -519,7 +519,7 @@ class Console:
         return {"queue": queue, "messageId": message_id, "action": action, "ok": code == 0, "output": lines}
 
     def story(self, query: str) -> Any:
-        from tools import ops
+        from local import ops
 
         if not query:
             return 422, {"message": "search by orderId or correlationId (q=...)"}, {}

@@ -11,6 +11,8 @@ from typing import Any
 from shopstream import catalog, names
 from shopstream.config import Settings
 
+CONSOLE_TOKEN_FILE = Path(".local") / "console-token"  # where `make local` writes this run's console token
+
 ENVIRONMENT = "local"
 PREFIX = names.prefix(ENVIRONMENT)
 AUDIT_ARCHIVE_BUCKET = f"{PREFIX}-audit-archive"

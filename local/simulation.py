@@ -453,16 +453,16 @@ class Simulation:
                       "records, kept in the failed-batch bucket)")
 
     def target(self) -> Any:
-        """The operator's command line, against this process's moto (tools/ops.py)."""
+        """The operator's command line, against this process's moto (local/ops.py)."""
         if self._target is None:
-            from tools.ops import Target
+            from local.ops import Target
 
             self._target = Target("local", in_process=True)
         return self._target
 
     def waiting(self) -> dict[str, list[dict[str, Any]]]:
         """What each dead-letter queue that may hold something holds (decoded, as the console shows it)."""
-        from tools import ops
+        from local import ops
 
         found = {queue: ops.dlq_peek(self.target(), queue) for queue in sorted(self.letters)}
         self.letters = {queue for queue, letters in found.items() if letters}
@@ -725,7 +725,7 @@ class Simulation:
         """The operator redrives one dead-letter queue (make ops ARGS="dlq redrive --handler <queue>"): through
         the handler as its mapping would, or the relay's events to the topics. Injected faults may hit the
         records (they are then kept); the command itself is never crashed. True if something was taken."""
-        from tools import ops
+        from local import ops
 
         target = self.target()
         if queue is None:

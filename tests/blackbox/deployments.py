@@ -123,7 +123,7 @@ def running_local(api_url: str, secret_path: Path) -> Deployment:
 
 @contextmanager
 def started_local(workdir: Path) -> Iterator[Deployment]:
-    from tests.e2e.local_process import local_process
+    from local.child import local_process
 
     with local_process(workdir, healthy_within=120) as local:
         yield Deployment("local", local.client)

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from local import naming
+from local.child import ROOT, local_process
 from local.client import ApiClient
 from tests.e2e.browser import Browser, chromium_or_skip
-from tests.e2e.local_process import ROOT, local_process
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 ADMIN = {"user": "ops", "admin": True}

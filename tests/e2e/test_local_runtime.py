@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from local import naming
-from tests.e2e.local_process import local_process
+from local.child import local_process
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 ADMIN = {"user": "ops", "admin": True}

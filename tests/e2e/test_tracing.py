@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.local_process import local_process
+from local.child import local_process
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 ADMIN = {"user": "ops", "admin": True}

@@ -8,14 +8,7 @@ from moto import mock_aws
 
 from local import naming, provision
 from local.bus import InProcessBus
-from local.simulation import scan_table
-
-ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-ADMIN = "admin-1"
-
-
-def scan(service: str) -> list[dict]:
-    return scan_table(service)
+from local.shop import Shop, scan
 
 
 def dlq(bus: InProcessBus, service: str, handler: str) -> list[dict]:
@@ -27,48 +20,6 @@ def dlq(bus: InProcessBus, service: str, handler: str) -> list[dict]:
             out.append(json.loads(m["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     return out
-
-
-class Shop:
-    """Drives the system through its API like a client would, and reads the outcome."""
-
-    def __init__(self, bus: InProcessBus):
-        self.bus = bus
-
-    def register(self, user: str, name: str = "Ada") -> None:
-        status, body = self.bus.call("user", "POST", "/users", user=user, body={"email": f"{user}@x.ie", "name": name})
-        assert status == 201, body
-
-    def product(self, sku: str, price: int, stock: int) -> str:
-        status, body = self.bus.call("catalog", "POST", "/products", user=ADMIN, admin=True,
-                                     body={"sku": sku, "name": sku, "price": {"amount": price, "currency": "EUR"}})
-        assert status == 201, body
-        self.bus.pump()
-        if stock:
-            status, adjusted = self.bus.call("inventory", "POST", f"/inventory/{body['productId']}/adjustments",
-                                             user=ADMIN, admin=True, body={"delta": stock, "reason": "initial"})
-            assert status == 200, adjusted
-        return body["productId"]
-
-    def order(self, user: str, lines: dict[str, int], method: str = "pm_card_visa",
-              correlation_id: str | None = None, **extra) -> str:
-        status, body = self.bus.call("order", "POST", "/orders", user=user, correlation_id=correlation_id, body={
-            "items": [{"productId": p, "quantity": q} for p, q in lines.items()],
-            "paymentMethod": method, "shippingAddress": ADDRESS, **extra})
-        assert status == 202, body
-        return body["orderId"]
-
-    def get_order(self, order_id: str, user: str = ADMIN) -> dict:
-        status, body = self.bus.call("order", "GET", f"/orders/{order_id}", user=user, admin=user == ADMIN)
-        assert status == 200, body
-        return body
-
-    def ship(self, order_id: str) -> None:
-        shipment = f"shp_{order_id}"
-        for action in ("dispatch", "deliver"):
-            status, body = self.bus.call("shipping", "POST", f"/shipments/{shipment}/{action}", user=ADMIN, admin=True)
-            assert status == 200, body
-            self.bus.pump()
 
 
 def ledger(order_id: str) -> dict[str, int]:

@@ -10,9 +10,10 @@ from moto import mock_aws
 
 from local import provision
 from local.bus import InProcessBus
+from local.shop import Shop, scan
 from shopstream import catalog, direct
 from shopstream.publisher import InMemoryPublisher, PublishError, set_publisher
-from tests.integration.conftest import Shop, check_invariants, scan
+from tests.integration.conftest import check_invariants
 
 
 class RefusingBroker(InMemoryPublisher):

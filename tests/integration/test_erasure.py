@@ -18,11 +18,11 @@ import pytest
 from local import naming
 from local.context import LocalLambdaContext
 from local.http_events import claims_for, http_event
+from local.shop import ADMIN
 from shopstream import catalog, personal
 from shopstream.config import override_settings, reset_settings
 from shopstream.envelope import event_from_command
 from shopstream.wire import msk_event, msk_record, to_record
-from tests.integration.conftest import ADMIN
 from tests.support import readable_traces
 
 ADA, GRACE = "cust-ada", "cust-grace"

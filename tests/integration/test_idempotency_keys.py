@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ADDRESS, ADMIN, scan
+from local.shop import ADDRESS, ADMIN, scan
 from tests.integration.test_services import ORDER, _invoke
 
 KEY = "key-1"

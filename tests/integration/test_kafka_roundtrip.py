@@ -9,13 +9,13 @@ from moto import mock_aws
 
 from local import naming, provision
 from local.context import LocalLambdaContext
+from local.samples import product_created
 from shopstream.config import reset_settings
 from shopstream.consumer import EventConsumer
 from shopstream.publisher import KafkaPublisher, get_publisher
 from shopstream.relay import OutboxRelay
 from shopstream.transaction import UnitOfWork
 from shopstream.wire import msk_event, msk_record
-from tests.support import product_created
 from tests.unit.test_outbox import stream_event
 
 pytestmark = pytest.mark.broker

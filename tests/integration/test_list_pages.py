@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from local.shop import ADMIN
 from shopstream.config import override_settings
-from tests.integration.conftest import ADMIN
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 

@@ -10,8 +10,7 @@ import uuid
 
 import pytest
 
-from local import provision
-from tools import ops
+from local import ops, provision
 
 pytestmark = pytest.mark.broker
 HANDLER = "audit.trail-analytics"  # a topic no other broker test writes to (they share the session broker)

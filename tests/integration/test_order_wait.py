@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from local.shop import ADMIN
 from shopstream import long_poll
 from shopstream.config import override_settings
-from tests.integration.conftest import ADMIN
 from tests.support import FakeTime
 
 

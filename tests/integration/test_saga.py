@@ -10,9 +10,10 @@ import pytest
 
 from local.bus import InProcessBus
 from local.context import LocalLambdaContext
+from local.shop import ADMIN, Shop, scan
 from shopstream.config import override_settings
 from shopstream.wire import msk_event, msk_record
-from tests.integration.conftest import ADMIN, Shop, check_invariants, dlq, ledger, scan, stocks
+from tests.integration.conftest import check_invariants, dlq, ledger, stocks
 
 
 @pytest.fixture

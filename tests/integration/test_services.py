@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from local.shop import ADDRESS, ADMIN, scan
 from shopstream import catalog
 from shopstream.config import override_settings
-from tests.integration.conftest import ADDRESS, ADMIN, check_invariants, scan, stocks
+from tests.integration.conftest import check_invariants, stocks
 from tools.generate import openapi_document
 
 
@@ -121,9 +122,9 @@ def test_profile_changes_reach_order_history_and_the_customer(ready):
 
 def test_availability_never_goes_back_to_an_older_stock_version(ready):
     from catalog import logic as catalog_logic
+    from local.samples import sample_event
     from shopstream.consumer import InboundEvent
     from shopstream.events import InventoryAdjusted
-    from tests.support import sample_event
 
     shop, mug = ready
 

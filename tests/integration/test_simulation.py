@@ -154,7 +154,7 @@ BAD_DAY = simulation.Chaos(handler_outage=0.03, broker_outage=0.02, redrive=0.05
 def test_the_simulation_finds_a_redrive_that_applies_part_of_a_stored_batch_and_deletes_it(in_process, monkeypatch):
     """The redrive that read a range for 30 seconds and deleted the whole record: only the first record of a
     stored batch goes back to the handler, and the message goes."""
-    from tools import ops
+    from local import ops
 
     real = ops._records_of
     monkeypatch.setattr(ops, "_records_of", lambda target, letter: (real(target, letter)[0][:1], None))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from local.shop import Shop
 from shopstream import catalog, transaction
 from shopstream.config import get_settings
-from tests.integration.conftest import Shop, check_invariants, dlq
+from tests.integration.conftest import check_invariants, dlq
 
 
 @pytest.mark.parametrize(("partial", "resumes_at"), [(True, 1), (False, 3)], ids=["provisioned", "on-demand"])

@@ -16,9 +16,9 @@ import pytest
 
 from local import naming
 from local.context import LocalLambdaContext
+from local.samples import batch, kafka_record_of
 from shopstream.consumer import EventConsumer
 from shopstream.envelope import EventEnvelope
-from tests.support import batch, kafka_record_of
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)  # the start of a window
 EUR = {"amount": 2500, "currency": "EUR"}
@@ -518,9 +518,9 @@ def test_live_analytics_lists_open_alerts_and_the_route_is_admin_only(audit):
 def test_an_alerts_message_is_recorded_by_one_conditional_put_and_its_outcome_with_its_event(service_env):
     """Nothing else changes with the admins' message record: one PutItem (1 WRU), not a one-item transaction;
     its outcome emits NotificationSent, so it stays a transaction. Again: the record's condition stops it."""
+    from local.samples import sample_event
     from notification import logic, senders
     from shopstream import aws
-    from tests.support import sample_event
     from tests.unit.test_interleavings import inbound
 
     service_env("notification", "alert-notices")
@@ -548,9 +548,9 @@ def test_an_alerts_message_is_recorded_by_one_conditional_put_and_its_outcome_wi
 
 
 def test_notification_tells_the_admins_of_an_alert_once(service_env):
+    from local.samples import sample_event
     from notification import logic, senders
     from shopstream import aws, dynamo
-    from tests.support import sample_event
 
     service_env("notification", "alert-notices")
     sent: list[tuple[str, str]] = []

@@ -9,9 +9,9 @@ import pytest
 
 from local import naming
 from local.context import LocalLambdaContext
+from local.samples import batch, kafka_record_of, product_created, raw_record, sample_event
 from shopstream.consumer import EventConsumer, InboundEvent, PoisonRecord
 from shopstream.inbound import Handled
-from tests.support import batch, kafka_record_of, product_created, raw_record, sample_event
 
 
 class Recorder:

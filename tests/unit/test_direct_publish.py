@@ -10,11 +10,11 @@ import sys
 import pytest
 
 from local.context import LocalLambdaContext
+from local.samples import product_created
 from shopstream import catalog, direct, transaction
 from shopstream.publisher import InMemoryPublisher, PublishError, set_publisher
 from shopstream.relay import OutboxRelay
 from shopstream.transaction import ConditionFailed, UnitOfWork
-from tests.support import product_created
 from tests.unit.test_outbox import stream_event
 
 
@@ -325,8 +325,8 @@ def test_the_commits_trace_context_travels_on_the_direct_path_and_on_the_fallbac
 
 def test_a_relay_redrive_republishes_what_no_function_published_and_counts_no_delete_as_an_event(aws, catalog_table,
                                                                                                 clock):
+    from local.ops import Letter, _relay_records
     from local.relay import failure_record
-    from tools.ops import Letter, _relay_records
 
     published, refused = product_created("p-1"), product_created("p-2")
     set_publisher(Broker(refuse={refused.event_id}))

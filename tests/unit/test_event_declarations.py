@@ -8,10 +8,10 @@ import json
 import pytest
 from pydantic import Field
 
+from local.samples import sample_data
 from shopstream import catalog, declarations, events
 from shopstream.envelope import WireModel, event_from_command
 from shopstream.events import model_of
-from tests.support import sample_data
 from tools import event_index
 
 

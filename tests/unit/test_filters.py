@@ -14,10 +14,10 @@ from types import SimpleNamespace
 import pytest
 
 from local.context import LocalLambdaContext
+from local.samples import batch, kafka_record_of, product_created, raw_record, sample_event
 from shopstream import catalog
 from shopstream.consumer import EventConsumer, InboundEvent
 from shopstream.filters import esm_filter_patterns, passes, unwanted_event_types
-from tests.support import batch, kafka_record_of, product_created, raw_record, sample_event
 
 HANDLER = catalog.service("inventory").handler("product-sync")  # ProductCreated, ProductDiscontinued
 _GOOD = json.loads(product_created().model_dump_json(by_alias=True))

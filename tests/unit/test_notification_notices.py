@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
+from local.samples import sample_data
 from notification import notices
 from shopstream import catalog
 from shopstream.events import model_of
 from shopstream.inbound import PoisonRecord
-from tests.support import sample_data
 
 NOTIFICATION = catalog.service("notification")
 CUSTOMER_HANDLERS = [h for h in NOTIFICATION.handlers if h.topic in notices.CUSTOMER_NOTICES]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.support import sample_event
-from tools import ops
+from local import ops
+from local.samples import sample_event
 
 
 def _text(*envelopes) -> str:

@@ -8,11 +8,11 @@ from datetime import UTC
 import pytest
 
 from local.context import LocalLambdaContext
+from local.samples import product_created
 from shopstream.envelope import event_from_command
 from shopstream.publisher import InMemoryPublisher, PublishError
 from shopstream.relay import OutboxRelay
 from shopstream.transaction import ConditionFailed, UnitOfWork, Unstorable
-from tests.support import product_created
 
 
 def stream_event(dynamodb, table_name: str) -> dict:
@@ -141,9 +141,8 @@ def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog
     import types
     from datetime import datetime
 
-    from local import naming
+    from local import naming, ops
     from shopstream.publisher import set_publisher
-    from tools import ops
 
     events = [product_created(f"p-{i}") for i in range(3)]
     for event in events:

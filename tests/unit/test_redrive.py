@@ -1,4 +1,4 @@
-"""The operator's redrive (tools/ops.py) against what the mappings keep of a batch they gave up on.
+"""The operator's redrive (local/ops.py) against what the mappings keep of a batch they gave up on.
 
 A mapping gives a batch up into its service's failed-batch bucket (the records themselves); S3 announces the
 object to the dead-letter queue; the redrive feeds the records back, and deletes the message and the object
@@ -16,12 +16,12 @@ import pytest
 from local import naming, provision
 from local.destinations import failed_batch_destination
 from local.mapping import on_failure_record
+from local.samples import product_created
 from shopstream import failed_batches, names
 from shopstream.envelope import event_from_command
 from shopstream.publisher import InMemoryPublisher, set_publisher
 from shopstream.transaction import UnitOfWork
 from shopstream.wire import msk_record, to_record
-from tests.support import product_created
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def stored(aws):
 
 @pytest.fixture
 def target(stored):
-    from tools.ops import Target
+    from local.ops import Target
 
     return Target("local", in_process=True)
 
@@ -80,9 +80,9 @@ def test_a_given_up_batch_is_kept_whole_in_s3_and_announced_to_the_handlers_queu
 
 
 def test_a_redrive_applies_the_stored_records_then_deletes_the_message_and_the_object(target, stored):
+    from local import ops
     from order import store
     from shopstream.config import override_settings
-    from tools import ops
 
     _give_up(_product_records("p-1", "p-2"))
     lines: list[str] = []
@@ -97,7 +97,7 @@ def test_a_stored_batch_that_lost_records_is_kept_and_the_redrive_fails(target, 
     """The record names two records; the object holds one (truncated by hand): nothing is applied or deleted."""
     import boto3
 
-    from tools import ops
+    from local import ops
 
     _give_up(_product_records("p-1", "p-2"))
     [key] = _objects("order")
@@ -120,7 +120,7 @@ def test_a_stored_batch_that_lost_records_is_kept_and_the_redrive_fails(target, 
 def test_a_message_whose_stored_batch_is_gone_is_kept_and_says_so(target, stored):
     import boto3
 
-    from tools import ops
+    from local import ops
 
     _give_up(_product_records("p-1"))
     [key] = _objects("order")
@@ -133,7 +133,7 @@ def test_a_message_whose_stored_batch_is_gone_is_kept_and_says_so(target, stored
 
 
 def _listed(target, ref: str) -> list[str]:
-    from tools import ops
+    from local import ops
 
     lines: list[str] = []
     ops.dlq_list(target, ref, out=lines.append)
@@ -142,7 +142,7 @@ def _listed(target, ref: str) -> list[str]:
 
 def test_the_list_names_each_message_by_the_id_a_discard_takes(target, stored):
     """An operator reads the id off `dlq list` (docs/runbooks/dlq.md) and hands it to `dlq discard`."""
-    from tools import ops
+    from local import ops
 
     _give_up(_product_records("p-1"))
     [line, total] = _listed(target, "order.product-replica")
@@ -153,7 +153,7 @@ def test_the_list_names_each_message_by_the_id_a_discard_takes(target, stored):
 
 
 def test_a_discard_deletes_the_message_and_the_stored_batch(target, stored):
-    from tools import ops
+    from local import ops
 
     _give_up(_product_records("p-1"))
     [peeked] = ops.dlq_peek(target, "order.product-replica")
@@ -193,7 +193,7 @@ def catalog_relay(stored, service_env):
 def test_a_relay_batch_is_redriven_from_the_stored_stream_records_even_after_the_outbox_expired(
         target, stored, catalog_relay):
     """The outbox items are gone (their TTL passed, or deleted): the stored batch still holds every event."""
-    from tools import ops
+    from local import ops
 
     events, table = catalog_relay
     for item in stored["dynamodb"].scan(TableName=table)["Items"]:
@@ -212,7 +212,7 @@ def test_a_relay_batch_is_redriven_from_the_stored_stream_records_even_after_the
 def test_a_relay_failure_that_names_more_events_than_the_outbox_still_holds_is_kept(target, stored, service_env):
     """A failure record with coordinates only (as an SQS destination received them) whose outbox items expired:
     before, the redrive published nothing, said so, exited 0 and deleted the message: refunds never made."""
-    from tools import ops
+    from local import ops
 
     service_env("catalog")
     uow = UnitOfWork()
@@ -234,9 +234,9 @@ def test_a_relay_failure_that_names_more_events_than_the_outbox_still_holds_is_k
 
 
 def test_poison_is_still_carried_whole_and_redriven_from_the_message(target, stored):
+    from local import ops
     from shopstream.dlq import poison_message
     from shopstream.wire import IncomingRecord
-    from tools import ops
 
     value = to_record(event_from_command(event_type="ProductCreated", data=product_created("p-9").data,
                                         service="catalog", correlation_id="c")).value

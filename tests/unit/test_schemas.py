@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from local.samples import kafka_record_of, sample_event
 from shopstream import catalog
 from shopstream.consumer import parse_record
 from shopstream.events import model_of
 from shopstream.schemas import all_schemas, breaking_changes, compare_catalogs
 from shopstream.wire import decode_msk_record
-from tests.support import kafka_record_of, sample_event
 from tools import generate
 
 

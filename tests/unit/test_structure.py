@@ -91,3 +91,44 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path):
     (package / "b.py").write_text("def later():\n    from pkg.c import thing\n")
     (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n")
     assert cycles(import_graph(tmp_path, "pkg")) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+# The project's packages, lowest first: each may import those before it and none after it.
+LAYERS = ("shopstream", "functions", "stacks", "local", "tools", "bench", "tests")
+PLACES = {"shopstream": LIBRARY / "shopstream", "functions": ROOT / "functions", "stacks": ROOT / "stacks",
+          "local": ROOT / "local", "tools": ROOT / "tools", "bench": ROOT / "bench", "tests": ROOT / "tests"}
+SERVICES = frozenset(p.name for p in (ROOT / "functions").iterdir() if (p / "__init__.py").exists())
+
+
+def _layer_of(module: str) -> str | None:
+    top = module.split(".")[0]
+    return "functions" if top in SERVICES else top if top in PLACES else None
+
+
+def layer_imports() -> dict[tuple[str, str], list[str]]:
+    """(importer's layer, imported layer) -> the files, for every import between two layers."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for layer, place in PLACES.items():
+        for path in place.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                           [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module
+                           else [])
+                for module in modules:
+                    target = _layer_of(module)
+                    if target is not None and target != layer:
+                        found.setdefault((layer, target), []).append(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    found = layer_imports()
+    upward = {pair: files for pair, files in found.items() if LAYERS.index(pair[1]) > LAYERS.index(pair[0])}
+    assert upward == {}
+
+
+def test_no_service_imports_another():
+    for service in SERVICES:
+        for path in (ROOT / "functions" / service).rglob("*.py"):
+            imported = {name.split(".")[0] for name in _imported(path, f"{service}.{path.stem}")}
+            assert not (imported & SERVICES) - {service}, path

@@ -10,6 +10,7 @@ import pytest
 
 from local import naming
 from local.context import LocalLambdaContext
+from local.samples import product_created
 from local.traces import MIN_BAR_PCT, SpanStore, flatten, render, timeline, waterfall
 from shopstream import spans, tracing
 from shopstream.consumer import EventConsumer
@@ -18,7 +19,6 @@ from shopstream.publisher import InMemoryPublisher
 from shopstream.relay import OutboxRelay
 from shopstream.transaction import UnitOfWork
 from shopstream.wire import msk_event, msk_record, redelivered
-from tests.support import product_created
 from tests.unit.test_outbox import stream_event
 
 

@@ -1,4 +1,4 @@
-"""``python -m local`` (what ``make local`` runs) in a child process on free ports, for end-to-end tests."""
+"""``python -m local`` (what ``make local`` runs) in a child process on free ports: for end-to-end tests and benches."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from local.client import ApiClient
 from local.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
