@@ -45,3 +45,44 @@ def test_a_handler_that_keeps_no_order_has_every_record_in_a_group_of_its_own():
     one, two = ({"topic": "audit-events", "partition": 3, "offset": n, "key": "admin-1"} for n in (10, 11))
     assert ordering_key(one) == ordering_key(two) == ("audit-events", 3, "admin-1")
     assert ordering_key(one, ordered=False) != ordering_key(two, ordered=False)
+
+
+def _kafka_batch(keys: list[str]) -> dict:
+    from shopstream.wire import msk_event, msk_record
+
+    return msk_event([msk_record(topic="order-events", partition=0, offset=n, key=key.encode(), value=b"{}",
+                                 headers=[]) for n, key in enumerate(keys)])
+
+
+def _processed(keys: list[str], failing: set[int], *, concurrency: int, ordered: bool = True) -> tuple[list, dict]:
+    """Which offsets the handler saw, and the partial batch response, when the records at ``failing`` fail."""
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    from shopstream.batch import KeyOrderedBatchProcessor
+
+    seen: list[int] = []
+
+    def handler(record) -> None:
+        seen.append(record.offset)
+        if record.offset in failing:
+            raise RuntimeError("transient")
+
+    processor = KeyOrderedBatchProcessor(concurrency, ordered=ordered, run_groups=SeededInterleaving(random.Random(3)))
+    response = process_partial_response(event=_kafka_batch(keys), record_handler=handler, processor=processor)
+    return sorted(seen), {"failed": [f["itemIdentifier"] for f in response["batchItemFailures"]],
+                          "held": processor.held_back}
+
+
+def test_a_failed_record_holds_back_the_later_records_of_its_key_and_no_other():
+    keys = ["a", "b", "a", "b", "a"]  # offsets 0..4
+    for concurrency in (1, 16):  # one by one, and keys side by side
+        seen, outcome = _processed(keys, failing={0}, concurrency=concurrency)
+        assert seen == [0, 1, 3]  # a's later records (2, 4) were never handed to the handler
+        assert outcome["held"] == 2
+        assert len(outcome["failed"]) == 3  # the failure and the two held back: redelivered from offset 0
+
+
+def test_a_handler_that_keeps_no_order_holds_nothing_back():
+    seen, outcome = _processed(["a", "b", "a", "b", "a"], failing={0}, concurrency=16, ordered=False)
+    assert seen == [0, 1, 2, 3, 4]
+    assert outcome["held"] == 0 and len(outcome["failed"]) == 1

@@ -1,10 +1,12 @@
-"""Key-ordered parallelism inside a batch, on top of Powertools' BatchProcessor.
+"""Key-ordered processing of a batch, on top of Powertools' BatchProcessor: the one place that keeps each key's order.
 
 Records of different keys are processed concurrently (at most ``concurrency`` at a time); the
 records of one key run in their order, one after another, on one thread. Each record still goes
 through Powertools' own ``_process_record`` (success and failure handlers, the partial batch
-response), and the consumer runtime's rule holds per key: once a record fails, the later records
-of its key are held back. This is what the Confluent Parallel Consumer does for slow consumers:
+response). Once a record fails, the later records of its key in the batch are held back: reported
+failed (``HeldBack``) without being handed to the handler, so the redelivery from the failed offset
+applies them in their order (Powertools' SqsFifoPartialProcessor does the same for a FIFO message
+group, ``skip_group_on_error``). This is what the Confluent Parallel Consumer does for slow consumers:
 a partition no longer moves at the pace of one record at a time.
 
 A handler that keeps no order (catalog.HandlerSpec.ordered False: the audit trail, written once per
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import contextvars
 import random
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,6 +30,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
 Record = dict[str, Any]
+
+
+class HeldBack(Exception):
+    """Not attempted: an earlier record of the same key failed in this batch (redelivered after it)."""
+
+
 # (the batch's groups in order of their first record, run one record, at most this many groups at once)
 GroupRunner = Callable[[list[list[Record]], Callable[[Record], None], int], None]
 
@@ -78,6 +88,31 @@ class KeyOrderedBatchProcessor(BatchProcessor):
         self.concurrency = max(1, concurrency)
         self.ordered = ordered
         self.run_groups = run_groups or in_threads
+        self.held_back = 0  # records of this batch held back behind an earlier failure of their key
+        self._failed_keys: set[tuple[str, int, str | int | None]] = set()
+        self._lock = threading.Lock()  # keys run on several threads
+
+    def _process_record(self, record: Record) -> Any:
+        """Powertools' step for one record, unless an earlier record of its key failed in this batch (a handler
+        that keeps no order holds nothing back: each record is a key of its own)."""
+        key = ordering_key(record, ordered=self.ordered)
+        with self._lock:
+            held = key in self._failed_keys
+            self.held_back += held
+        if held:
+            return self._hold_back(record)
+        outcome = super()._process_record(record)
+        if outcome[0] == "fail":
+            with self._lock:
+                self._failed_keys.add(key)
+        return outcome
+
+    def _hold_back(self, record: Record) -> Any:
+        data = self._to_batch_type(record=record, event_type=self.event_type, model=self.model)
+        try:
+            raise HeldBack(f"offset {record.get('offset')} waits for an earlier failed record of its key")
+        except HeldBack:
+            return self.failure_handler(record=data, exception=sys.exc_info())
 
     def process(self) -> list[tuple[Any, ...]]:
         groups: dict[tuple[str, int, str | int | None], list[Record]] = {}

@@ -11,7 +11,8 @@ service's handler function once per eventId (Powertools idempotency on DynamoDB)
 - Per-key order: once a record fails, every later record of the same key in the batch is
   held back (reported failed without being applied), so the redelivery from the failed
   offset applies them in their original order. Records of other keys go on. A handler that
-  keeps no order (catalog.HandlerSpec.ordered False) holds nothing back.
+  keeps no order (catalog.HandlerSpec.ordered False) holds nothing back. The batch processor
+  keeps this rule (shopstream/batch.py), with the order of each key.
 
 Where the mapping does not take a partial batch response (a Kafka mapping in on-demand mode: settings
 ``partial_batch_response`` false), Lambda would commit every offset of a batch the function returns from,
@@ -51,10 +52,6 @@ if TYPE_CHECKING:
     from shopstream.spans import Fixed
 
 DELIVERIES_REMEMBERED = 10_000  # records whose delivery this environment remembers (a redelivery's span links)
-
-
-class HeldBack(Exception):
-    """Not attempted: an earlier record of the same key failed in this batch (redelivered after it)."""
 
 
 class BatchFailed(Exception):
@@ -133,10 +130,7 @@ def parse_record(record: IncomingRecord, accepts: frozenset[str]) -> tuple[Inbou
 
 @dataclass
 class _BatchStats:
-    """Counted per record, emitted once per batch (one EMF value per metric, not one per record).
-
-    Also holds the keys that failed in this batch: their later records are held back.
-    """
+    """Counted per record, emitted once per batch (one EMF value per metric, not one per record)."""
 
     processed: int = 0
     failed: int = 0
@@ -144,7 +138,6 @@ class _BatchStats:
     skipped: int = 0
     held_back: int = 0
     max_lag_ms: float = 0.0
-    failed_keys: set[tuple[str, int, bytes | None]] = field(default_factory=set)
     done: list[Handled] = field(default_factory=list)  # handled in this batch, with outcomes (for after_batch)
     # Whole-batch mode: poison records wait here until the batch is known to succeed (see the module's docstring).
     defer_letters: bool = False
@@ -342,6 +335,7 @@ class EventConsumer:
             return response
         finally:
             _stats.reset(token)
+            stats.held_back = processor.held_back
             stats.emit()
             flush_metrics()
             tracing.flush()
@@ -351,21 +345,6 @@ class EventConsumer:
         self._process(decode_msk_record(record.raw_event))
 
     def _process(self, record: IncomingRecord) -> None:
-        if not self.spec.ordered:  # nothing to hold back: no record waits for another
-            self._process_in_order(record)
-            return
-        stats = _stats.get()
-        ordering_key = (record.topic, record.partition, record.key)
-        if ordering_key in stats.failed_keys:
-            stats.count("held_back")
-            raise HeldBack(f"offset {record.offset} waits for an earlier failed record of its key")
-        try:
-            self._process_in_order(record)
-        except Exception:
-            stats.failed_keys.add(ordering_key)
-            raise
-
-    def _process_in_order(self, record: IncomingRecord) -> None:
         log = logger()
         try:
             inbound, body = parse_record(record, self.accepts)
