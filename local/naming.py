@@ -15,7 +15,9 @@ CONSOLE_TOKEN_FILE = Path(".local") / "console-token"  # where `make local` writ
 
 ENVIRONMENT = "local"
 PREFIX = names.prefix(ENVIRONMENT)
-AUDIT_ARCHIVE_BUCKET = f"{PREFIX}-audit-archive"
+REGION = "eu-west-1"  # the local stack's (moto's) region, and its account moto's default
+ACCOUNT = "123456789012"
+AUDIT_ARCHIVE_BUCKET = names.audit_archive_bucket(PREFIX, ACCOUNT, REGION)
 CUSTOMER_KEYS_TABLE = names.customer_keys_table(PREFIX)
 CUSTOMER_DATA_KEY = names.customer_data_key_alias(PREFIX)  # KMS takes the alias where AWS gets the key's ARN
 REQUEST_FINGERPRINT_KEY = names.request_fingerprint_key_alias(PREFIX)  # likewise

@@ -56,19 +56,21 @@ class Target:
         return self._queue_urls[name]
 
     def archive_bucket(self) -> str:
-        """The audit archive's bucket: its name locally; deployed, where to find it."""
+        """The audit archive's bucket: the local stack's, or the environment's in this session's account and region
+        (the platform stack names it by the same rule)."""
         if self.local:
             from local import naming
 
             return naming.AUDIT_ARCHIVE_BUCKET
-        return "<the audit stack's archive bucket>"
+        account = self.client("sts").get_caller_identity()["Account"]
+        return names.audit_archive_bucket(self.prefix, account, self.client("s3").meta.region_name)
 
     def table(self, service: str) -> str:
         if self.local:
             return names.table(self.prefix, service)
         stack = names.service_stack(self.prefix, service)
         outputs = self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-        return next(o["OutputValue"] for o in outputs.get("Outputs", []) if o["OutputKey"] == "TableName")
+        return next(o["OutputValue"] for o in outputs.get("Outputs", []) if o["OutputKey"] == names.TABLE_NAME_OUTPUT)
 
     def kafka_config(self) -> dict[str, Any]:
         from shopstream.config import Settings
@@ -120,7 +122,7 @@ class Target:
             with override_settings(naming.function_settings(service, bootstrap_servers=self.bootstrap)):
                 response = entry_points.api(service)(event, LocalLambdaContext(function_name=f"{service}-api"))
         else:
-            response = self._lambda(names.function(self.prefix, service, "Api"))(event)
+            response = self._lambda(names.function(self.prefix, service, names.API_FUNCTION))(event)
         return int(response["statusCode"]), json.loads(response.get("body") or "null")
 
 

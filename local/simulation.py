@@ -60,6 +60,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from local import naming
 from local.simulation_checks import check, email_of, name_of, scan_table
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ GIVE_UP_AFTER = 3  # failed deliveries of one batch (or polls of one relay batch
 OUTAGE_DELIVERIES = 12  # how many deliveries of a handler fail in a row during its outage
 BROKER_OUTAGE_POLLS = 6  # how many relay polls in a row fail during a broker outage
 INCIDENT_STEPS = 60  # bus steps during which a handler refuses valid events as poison
-REGION = "eu-west-1"
+REGION = naming.REGION
 LOG_EVERY = 8  # one seed in this many keeps every log line, to look for personal data in them (it costs time)
 # One seed in this many runs the mappings as on-demand Kafka mappings do (dev's): no partial batch response, no
 # give-up; the consumers fail a batch whole (local/bus.py, docs/decisions.md 2026-12-05).
@@ -586,7 +587,6 @@ class Simulation:
         """One step of the platform; False when there was nothing left to relay or deliver."""
         for (topic, partition) in [(t, p) for t, partitions in self.bus.log.items() for p in partitions]:
             self._append_times(topic, partition)
-        from local import naming
         from shopstream import transaction
 
         unrelayed = [spec.name for spec in _services()
@@ -771,7 +771,6 @@ class Simulation:
     def _outbox_expiry(self) -> None:
         """A service's outbox items pass their TTL (those its stream has passed): a relay batch given up before
         is still redriven from what its mapping kept."""
-        from local import naming
         from shopstream import aws, transaction
 
         service = self.random.choice([s.name for s in _services() if s.publishes])
@@ -1176,7 +1175,6 @@ def _expire_key_records(service: str) -> None:
 
 
 def _expire(service: str, which: Callable[[str], bool]) -> None:
-    from local import naming
     from shopstream import aws
 
     client = aws.client("dynamodb")

@@ -11,7 +11,7 @@ from typing import Any
 from local import naming, provision
 from local.processes import free_port, spawn, stop, wait_for_port
 
-LOCAL_REGION = "eu-west-1"
+LOCAL_REGION = naming.REGION
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 

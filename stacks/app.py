@@ -5,7 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from shopstream import catalog
+from shopstream import catalog, names
 from stacks import recovery
 from stacks.config import EnvironmentConfig
 from stacks.messaging import MessagingStack
@@ -33,16 +33,16 @@ def build(app: cdk.App, config: EnvironmentConfig) -> dict[str, cdk.Stack]:
     # The replication target's stacks (another region) name the source cluster and its subnets: CDK's cross-region
     # references, which the producing stacks enable too (stacks/recovery.py).
     producing = {**common, "cross_region_references": True} if config.replication else common
-    network = NetworkStack(app, f"{prefix}-network", config=config,
+    network = NetworkStack(app, names.service_stack(prefix, "network"), config=config,
                            description="shopstream network: VPC, endpoints, security groups", **producing)
-    messaging = MessagingStack(app, f"{prefix}-messaging", config=config, network=network,
+    messaging = MessagingStack(app, names.service_stack(prefix, "messaging"), config=config, network=network,
                                description="shopstream event backbone: MSK, topics, schema registry", **producing)
-    platform = PlatformStack(app, f"{prefix}-platform", config=config,
+    platform = PlatformStack(app, names.service_stack(prefix, "platform"), config=config,
                              description="shopstream shared: layers, API, users, alarms, audit archive", **producing)
     stacks: dict[str, cdk.Stack] = {"network": network, "messaging": messaging, "platform": platform}
     for spec in catalog.SERVICES:
         stacks[spec.name] = ServiceStack(
-            app, f"{prefix}-{spec.name}", spec=spec, config=config, network=network, platform=platform,
+            app, names.service_stack(prefix, spec.name), spec=spec, config=config, network=network, platform=platform,
             cluster_arn=messaging.cluster_arn,
             description=f"shopstream {spec.name} service: {spec.description}", **common)
         # Read at deploy time from SSM (layer versions, bootstrap brokers): deploy after their writers.

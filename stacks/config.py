@@ -563,7 +563,7 @@ class EnvironmentConfig(_Model):
     @property
     def audit_archive_bucket_name_pattern(self) -> str:
         """The archive bucket's name with the account id as 12 characters (stacks/platform.py names it)."""
-        return f"{self.prefix}-audit-archive-{'0' * ACCOUNT_ID_LENGTH}-{self.region}"
+        return names.audit_archive_bucket(self.prefix, "0" * ACCOUNT_ID_LENGTH, self.region)
 
     @property
     def ssm_prefix(self) -> str:

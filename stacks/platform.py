@@ -53,7 +53,7 @@ HTTP_API_ACCESS_LOG_FORMAT = {
 
 def audit_archive_bucket_name(config: EnvironmentConfig) -> str:
     """Deterministic, so services name it without a cross-stack reference."""
-    return f"{config.prefix}-audit-archive-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
+    return names.audit_archive_bucket(config.prefix, cdk.Aws.ACCOUNT_ID, cdk.Aws.REGION)
 
 
 def _user_pool_email(config: EnvironmentConfig) -> cognito.UserPoolEmail | None:

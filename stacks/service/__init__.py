@@ -67,6 +67,6 @@ class ServiceStack(cdk.Stack):
         stack_props = {k: props.pop(k) for k in ("env", "description") if k in props}
         super().__init__(scope, construct_id, **stack_props)
         self.service = ServiceConstruct(self, "Service", spec=spec, **props)
-        cdk.CfnOutput(self, "TableName", value=self.service.table.table_name)  # found by tools/ops.py
+        cdk.CfnOutput(self, names.TABLE_NAME_OUTPUT, value=self.service.table.table_name)  # found by local/ops.py
         if spec.routes:
             cdk.CfnOutput(self, "Routes", value=json.dumps([f"{r.method} {r.path}" for r in spec.routes]))

@@ -20,7 +20,7 @@ def add_api(scope: Construct, functions: ServiceFunctions) -> None:
     # which stays under the integration's (API Gateway answers 503 when an integration takes longer).
     long_polls = any(route.long_poll for route in spec.routes)
     timeout = long_poll.LONG_POLL_FUNCTION_TIMEOUT_SECONDS if long_polls else API_FUNCTION_TIMEOUT_SECONDS
-    function = functions.create("Api", functions.entry_point(names.API_MODULE, spec.api_entry), kind="api",
+    function = functions.create(names.API_FUNCTION, functions.entry_point(names.API_MODULE, spec.api_entry), kind="api",
                                 environment=functions.environment(api=True), timeout=cdk.Duration.seconds(timeout),
                                 snap_start=True)
     functions.allow_table(function)

@@ -66,3 +66,19 @@ def test_a_replay_that_asks_for_records_past_retention_is_told_where_the_log_sta
     asked = {0: 0, 1: 10, 2: 40, 3: None, 4: 40}
     assert ops.retention_gaps(asked, logs) == {1: 40, 3: 40}
     assert ops.retention_gaps(dict.fromkeys(logs, 0), logs) == {1: 40, 2: 40, 3: 40, 4: 40}  # from the beginning
+
+
+def test_a_deployed_environments_archive_bucket_is_named_as_the_platform_stack_names_it(monkeypatch):
+    from moto import mock_aws
+
+    from shopstream import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws.reset_clients()
+    try:
+        with mock_aws():
+            bucket = ops.Target("prod").archive_bucket()
+    finally:
+        aws.reset_clients()
+    assert bucket == "shopstream-prod-audit-archive-123456789012-eu-central-1"

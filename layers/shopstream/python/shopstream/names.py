@@ -1,5 +1,5 @@
 """The names of deployed things, one rule each, for the stacks (stacks/), the local stack (local/)
-and the operations CLI (tools/ops.py), so that each finds by name what another created.
+and the operator's commands (local/ops.py), so that each finds by name what another created.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ RELAY = "relay"  # the outbox relay's place among a service's handlers: ``<servi
 API_MODULE = "api"  # the HTTP API: ServiceSpec.api_entry
 CONSUMERS_MODULE = "consumers"  # the event consumers: HandlerSpec.entry
 SCHEDULES_MODULE = "schedules"  # the scheduled functions: ScheduleSpec.entry
+API_FUNCTION = "Api"  # a service's API function's construct name (names.function's ``construct_name``)
+TABLE_NAME_OUTPUT = "TableName"  # the service stack's output naming its table (CloudFormation names the table)
+SHARED_STACKS = ("network", "messaging", "platform")  # besides one stack per service: ``<prefix>-<name>``
 
 
 def prefix(environment: str) -> str:
@@ -40,7 +43,14 @@ def dead_letter_queue(env_prefix: str, service: str, owner: str) -> str:
 
 
 def service_stack(env_prefix: str, service: str) -> str:
+    """A service's stack, and a shared one's (SHARED_STACKS)."""
     return f"{env_prefix}-{service}"
+
+
+def audit_archive_bucket(env_prefix: str, account: str, region: str) -> str:
+    """The audit archive's bucket: deterministic, so services name it without a cross-stack reference (account and
+    region may be CloudFormation's tokens)."""
+    return f"{env_prefix}-audit-archive-{account}-{region}"
 
 
 def table(env_prefix: str, service: str) -> str:
