@@ -16,14 +16,22 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from shopstream import catalog, tracing, wire
-from shopstream.envelope import CORRELATION_ID_PATTERN
+from shopstream.envelope import CORRELATION_ID_PATTERN, EventEnvelope, EventMetadata, service_source
 from shopstream.events import example_of, model_of
+from shopstream.schemas import schema_file_name
+from shopstream.wire import to_record
+from stacks import config as stack_config
+
+# stacks.messaging and stacks.network are imported where they are used: they load the CDK (jsii, ~0.7 s).
 
 ROOT = Path(__file__).resolve().parents[1]
 ASYNCAPI_DOC = ROOT / "docs" / "asyncapi.yaml"
@@ -56,16 +64,12 @@ def receive_operation_id(service: str, handler: str) -> str:
 
 def schema_ref(spec: catalog.EventSpec) -> str:
     """The payload's reference, relative to docs/asyncapi.yaml."""
-    from shopstream.schemas import schema_file_name
-
     return f"../schemas/{schema_file_name(spec.name, spec.version)}"
 
 
 def _environments() -> dict[str, Any]:
-    from stacks.config import load
-
     environments = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]
-    return {name: load(environments, name) for name in environments}
+    return {name: stack_config.load(environments, name) for name in environments}
 
 
 def _plain(value: str) -> Any:
@@ -105,8 +109,6 @@ def _channel(topic: catalog.Topic, environments: dict[str, Any]) -> dict[str, An
 def example_envelope(spec: catalog.EventSpec) -> dict[str, Any]:
     """A valid envelope of the event version: its model's example, through the model (as a producer writes it), in
     an envelope with fixed ids and time (the document is deterministic)."""
-    from shopstream.envelope import EventEnvelope, EventMetadata, service_source
-
     data = model_of(spec).model_validate(example_of(spec)).model_dump(mode="json", by_alias=True)
     producer = (catalog.producers_of(spec.name) or ("audit",))[0]
     envelope = EventEnvelope(
@@ -142,9 +144,6 @@ def _headers_schema(spec: catalog.EventSpec) -> dict[str, Any]:
 
 
 def _message(spec: catalog.EventSpec) -> dict[str, Any]:
-    from shopstream.envelope import EventEnvelope
-    from shopstream.wire import to_record
-
     example = example_envelope(spec)
     record = to_record(EventEnvelope.model_validate(example))
     latest = catalog.latest(spec.name)
@@ -268,8 +267,6 @@ def _servers(environments: dict[str, Any]) -> dict[str, Any]:
 
 def _wrapped(node: Any) -> Any:
     """Every long description as lines of at most 110 characters (CommonMark reads them as one paragraph)."""
-    import textwrap
-
     if isinstance(node, list):
         return [_wrapped(item) for item in node]
     if not isinstance(node, dict):
@@ -330,8 +327,6 @@ def document() -> dict[str, Any]:
 
 
 def yaml_text(doc: dict[str, Any] | None = None) -> str:
-    import yaml
-
     class Dumper(yaml.SafeDumper):
         """Multi-line descriptions as literal blocks (``|``), read as they are written."""
 
@@ -345,7 +340,5 @@ def yaml_text(doc: dict[str, Any] | None = None) -> str:
 
 
 def load(path: Path = ASYNCAPI_DOC) -> dict[str, Any]:
-    import yaml
-
     loaded: dict[str, Any] = yaml.safe_load(path.read_text())
     return loaded

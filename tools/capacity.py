@@ -23,13 +23,19 @@ from __future__ import annotations
 import functools
 import json
 import math
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shopstream import catalog
-from stacks.config import INVOCATIONS_PER_POLLER
+from stacks.config import (
+    EXPRESS_AVAILABILITY_ZONES,
+    EXPRESS_REPLICATION_FACTOR,
+    INVOCATIONS_PER_POLLER,
+    MSK_PARTITIONS_PER_EXPRESS_BROKER,
+)
 from stacks.config import load as load_config
 
 UTILISATION = 0.7  # headroom: a partition busy 70% of the time at the design rate
@@ -323,8 +329,6 @@ def client_throughput_mbps(orders_per_second: float) -> tuple[float, float]:
 def express_brokers_needed(size: str, orders_per_second: float, partitions: dict[str, int]) -> dict[str, int]:
     """Express brokers of ``size`` each dimension needs (ingress, egress, partition replicas at replication 3), and
     the cluster's count: the largest, in whole multiples of the 3 Availability Zones Express runs in."""
-    from stacks.config import EXPRESS_AVAILABILITY_ZONES, EXPRESS_REPLICATION_FACTOR, MSK_PARTITIONS_PER_EXPRESS_BROKER
-
     ingress, egress = client_throughput_mbps(orders_per_second)
     per_in, per_out = EXPRESS_THROUGHPUT_MBPS[size]
     replicas = sum(partitions.values()) * EXPRESS_REPLICATION_FACTOR
@@ -429,8 +433,6 @@ def _draws(count: int, samples: int) -> tuple[tuple[tuple[float, float], ...], .
     """``count`` independent series of ``samples`` draws, each a (standard normal, uniform) pair, the same on every
     run (seeded): the distribution end to end is a function of the model alone, and more partitions never draw a
     longer time."""
-    import random
-
     rng = random.Random(24)
     return tuple(tuple((rng.gauss(0.0, 1.0), rng.random()) for _ in range(samples)) for _ in range(count))
 

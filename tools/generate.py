@@ -13,9 +13,11 @@ docs/openapi.json and docs/asyncapi.yaml (the topics' contract, tools/asyncapi.p
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 
 from shopstream import catalog, names
@@ -103,8 +105,6 @@ def events_markdown() -> str:
 
 def openapi_document() -> dict:
     """Every service's routes merged into one document (what API Gateway serves)."""
-    import importlib
-
     merged: dict = {"openapi": "3.1.0", "info": {"title": "shopstream API", "version": "1.0.0",
                     "description": "JWT bearer auth (Cognito); X-Correlation-Id on every response."},
                     "paths": {}, "components": {"schemas": {}}}
@@ -153,8 +153,6 @@ def _narrowing(problem: str) -> bool:
 
 
 def _log_narrowings(reason: str, breaking: dict[str, list[str]]) -> None:
-    from datetime import date
-
     kinds = sorted({p.split(": ", 1)[0] + ": " + p.split(": ", 1)[1] for ps in breaking.values() for p in ps})
     paths = sorted({k.split(": ")[0] for k in kinds})
     title = "bounds tightened on existing event versions (`make generate --narrow`)"
