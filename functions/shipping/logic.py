@@ -9,6 +9,7 @@ order may arrive in any order: they are merged into the fulfilment record first.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,65 +60,68 @@ def on_order_event(event: InboundEvent) -> None:
     match data:
         case OrderCreatedV1() | OrderCreatedV2():
             # The address is kept sealed for the customer, as v2 carries it (a v1 one is sealed here).
-            fact: dict[str, Any] = {"userId": data.user_id,
-                                    "address": personal.keep(data.shipping_address, data.user_id, "address"),
-                                    "items": [{"productId": i.product_id, "quantity": i.quantity} for i in data.items]}
+            fact: dict[str, Any] = {"address": personal.keep(data.shipping_address, data.user_id, "address"),
+                                    "items": tuple({"productId": i.product_id, "quantity": i.quantity}
+                                                   for i in data.items)}
         case OrderConfirmed():
-            fact = {"userId": data.user_id, "confirmed": True}
+            fact = {"confirmed": True}
         case OrderCancelled():
-            fact = {"userId": data.user_id, "cancelled": True}
+            fact = {"cancelled": True}
         case OrderCancellationRequested():
-            fact = {"userId": data.user_id, "cancellationRequested": True}
+            fact = {"cancellation_requested": True}
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
-    retry_on_conflict(lambda: _fulfil(event, data.order_id, fact), what=f"fulfilment of {data.order_id}")
+    retry_on_conflict(lambda: _fulfil(event, data.order_id, {"user_id": data.user_id, **fact}),
+                      what=f"fulfilment of {data.order_id}")
 
 
 def _fulfil(event: InboundEvent, order_id: str, fact: dict[str, Any]) -> None:
-    read = store.get_fulfilment(order_id) or {"orderId": order_id, "status": "AWAITING_PAYMENT", "version": 0}
-    merged = {**read, **{k: v for k, v in fact.items() if k != "userId" or "userId" not in read}}
+    read = store.get_fulfilment(order_id)
+    merged = read.merged(**fact)
     shipment_id = store.shipment_id_for(order_id)
     uow = UnitOfWork()
-    if merged.get("cancelled") or merged.get("cancellationRequested"):
-        _give_up(event, uow, merged, shipment_id)
-    elif merged["status"] == "AWAITING_PAYMENT" and merged.get("confirmed") and "items" in merged:
-        merged["status"] = "SHIPMENT_CREATED"
-        shipment = {"shipmentId": shipment_id, "orderId": order_id, "userId": merged["userId"],
-                    "address": merged.get("address"), "items": merged["items"]}
+    if merged.cancelled or merged.cancellation_requested:
+        merged = _give_up(event, uow, merged, shipment_id)
+    elif merged.status == "AWAITING_PAYMENT" and merged.confirmed and merged.items is not None:
+        shipment = {"shipmentId": shipment_id, "orderId": order_id, "userId": merged.user_id,
+                    "address": merged.address, "items": list(merged.items)}
+        merged = replace(merged, status="SHIPMENT_CREATED")
         store.create_shipment(uow, shipment)
         # v2: without the address (no consumer needs it).
         uow.emit(event_from_event(event.envelope, event_type="ShippingCreated", service=SERVICE,
                                   data=ShippingCreatedV2.model_validate(shipment)))
     if merged == read:
         return  # nothing new (a duplicate, or a fact we already had)
-    store.save_fulfilment(uow, merged, read["version"])
+    store.save_fulfilment(uow, merged, read.version)
     uow.commit()
 
 
-def _give_up(event: InboundEvent, uow: UnitOfWork, fulfilment: dict[str, Any], shipment_id: str) -> None:
-    """A cancelled order, or a request to cancel a paid one: the parcel is cancelled unless it left.
+def _give_up(event: InboundEvent, uow: UnitOfWork, fulfilment: store.Fulfilment,
+             shipment_id: str) -> store.Fulfilment:
+    """A cancelled order, or a request to cancel a paid one: the parcel is cancelled unless it left. Returns the
+    fulfilment after it.
 
     The shipment's own conditional status change decides a race with an admin's dispatch.
     """
-    requested = bool(fulfilment.get("cancellationRequested")) and not fulfilment.get("requestAnswered")
-    if fulfilment["status"] == "SHIPMENT_CREATED":
+    requested = fulfilment.cancellation_requested and not fulfilment.request_answered
+    if fulfilment.status == "SHIPMENT_CREATED":
         shipment = store.get_shipment(shipment_id)
-        assert shipment is not None, shipment_id
+        if shipment is None:
+            raise RuntimeError(f"{shipment_id} is not stored though its fulfilment says it was created")
         if shipment["status"] == "CREATED":
             store.move_shipment(uow, shipment_id, "CREATED", "CANCELLED")
         elif shipment["status"] in ("DISPATCHED", "DELIVERED"):
-            if fulfilment.get("cancelled"):
+            if fulfilment.cancelled:
                 logger().error("an order was cancelled after its parcel left", extra={"shipmentId": shipment_id})
-            fulfilment["requestAnswered"] = True  # refused: the order ships (it learns from ShippingDispatched)
-            return
-    elif fulfilment["status"] == "CANCELLED" and not requested:
-        return
-    fulfilment["status"] = "CANCELLED"
-    if requested:
-        fulfilment["requestAnswered"] = True
-        uow.emit(event_from_event(event.envelope, event_type="ShippingCancelled", service=SERVICE,
-                                  data=ShippingCancelled(shipment_id=shipment_id, order_id=fulfilment["orderId"],
-                                                         user_id=fulfilment["userId"], reason="customer_request")))
+            return replace(fulfilment, request_answered=True)  # refused: the order ships (ShippingDispatched)
+    elif fulfilment.status == "CANCELLED" and not requested:
+        return fulfilment
+    if not requested:
+        return replace(fulfilment, status="CANCELLED")
+    uow.emit(event_from_event(event.envelope, event_type="ShippingCancelled", service=SERVICE,
+                              data=ShippingCancelled(shipment_id=shipment_id, order_id=fulfilment.order_id,
+                                                     user_id=fulfilment.user_id, reason="customer_request")))
+    return replace(fulfilment, status="CANCELLED", request_answered=True)
 
 
 def _advance(caller: Caller, shipment_id: str, *, expected: str, status: str, event_type: str,
