@@ -2,7 +2,7 @@
 the models of the topic it handles and no other (shopstream.events loads a topic's module on first use).
 
 A subscribed event with no case here is a poison record (dead-lettered with the reason, never retried), and a test
-fails for it first (tests/unit/test_notification.py: every event the catalog sends to a notification handler).
+fails for it first (tests/unit/test_notification_notices.py: every event the catalog sends to a notification handler).
 """
 
 from __future__ import annotations

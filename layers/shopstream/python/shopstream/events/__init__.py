@@ -39,8 +39,10 @@ def module_of(name: str) -> str:
 
 
 def model_of(spec: EventSpec) -> type[WireModel]:
-    """The event version's pydantic model, imported on first use (its topic's module only)."""
-    model: type[WireModel] = getattr(importlib.import_module(f"{__name__}.{spec.model_module}"), spec.model_name)
+    """The event version's pydantic model, imported on first use (its topic's module only). Every record a consumer
+    parses asks: after the first, the name is this module's own attribute (``__getattr__`` keeps it)."""
+    found = globals().get(spec.model_name)
+    model: type[WireModel] = found if found is not None else __getattr__(spec.model_name)
     return model
 
 
