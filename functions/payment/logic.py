@@ -26,7 +26,7 @@ the answer already had, not a second call).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shopstream import tracing
@@ -34,6 +34,7 @@ from shopstream.envelope import EventEnvelope, event_from_event
 from shopstream.events import (
     InventoryReservationFailed,
     InventoryReserved,
+    Money,
     OrderCancelled,
     OrderCreated,
     PaymentAuthorised,
@@ -50,10 +51,10 @@ from shopstream.transaction import UnitOfWork, retry_on_conflict
 from . import provider as providers
 from . import store
 from .models import PaymentView
+from .store import Fact, Payment
 
 SERVICE = "payment"
 PROVIDER_ATTEMPTS = 3
-FACTS = ("cancelled", "stockReserved", "stockFailed")  # merged into whatever the payment holds
 
 
 class ProviderRefused(RuntimeError):
@@ -72,11 +73,12 @@ def get(caller: Caller, payment_id: str) -> PaymentView:
 def on_order_event(event: InboundEvent) -> None:
     match event.data:
         case OrderCreated() as data:
-            intent = {"userId": data.user_id, "amount": data.total.to_wire(), "paymentMethod": data.payment_method}
+            intent = Fact(user_id=data.user_id, amount=data.total, payment_method=data.payment_method)
+            claimed = Payment(store.payment_id_for(data.order_id), data.order_id, status="AUTHORISING", version=1)
             _advance(event, data.order_id, intent, authoriser=True,
-                     first_write=lambda payment_id: store.record_intent(payment_id, data.order_id, intent))
+                     first_write=lambda _: store.record_intent(claimed.merged(intent)))
         case OrderCancelled() as data:  # e.g. the saga's timeout, after the OrderCreated was given up mid-way
-            _advance(event, data.order_id, {"userId": data.user_id, "cancelled": True}, authoriser=True)
+            _advance(event, data.order_id, Fact(user_id=data.user_id, cancelled=True), authoriser=True)
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
@@ -84,32 +86,32 @@ def on_order_event(event: InboundEvent) -> None:
 def on_inventory_event(event: InboundEvent) -> None:
     match event.data:
         case InventoryReserved(order_id=order_id):
-            _advance(event, order_id, {"stockReserved": True}, first_write=store.claim_capture)
+            _advance(event, order_id, Fact(stock_reserved=True), first_write=store.claim_capture)
         case InventoryReservationFailed(order_id=order_id):
-            _advance(event, order_id, {"stockFailed": True})
+            _advance(event, order_id, Fact(stock_failed=True))
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
-def next_step(payment: dict[str, Any]) -> str | None:
+def next_step(payment: Payment) -> str | None:
     """What the payment's facts call for next (pure)."""
-    give_up = payment.get("cancelled") or payment.get("stockFailed")
-    match payment["status"]:
+    give_up = payment.cancelled or payment.stock_failed
+    match payment.status:
         case "PENDING" if give_up:
             return "cancel"
-        case "PENDING" if "amount" in payment:
+        case "PENDING" if payment.amount is not None:
             return "claim authorisation"
         case "AUTHORISING":
             return "authorise"
         case "AUTHORISED" if give_up:
             return "claim void"
-        case "AUTHORISED" if payment.get("stockReserved"):
+        case "AUTHORISED" if payment.stock_reserved:
             return "claim capture"
         case "VOIDING":
             return "void"
         case "CAPTURING":
             return "capture"
-        case "CAPTURED" if payment.get("cancelled"):
+        case "CAPTURED" if payment.cancelled:
             return "refund"
     return None
 
@@ -117,7 +119,7 @@ def next_step(payment: dict[str, Any]) -> str | None:
 Answers = dict[str, providers.ProviderResult]  # the provider's answers within one invocation, by call
 
 
-def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any], *, authoriser: bool = False,
+def _advance(event: InboundEvent, order_id: str, fact: Fact, *, authoriser: bool = False,
              first_write: Callable[[str], store.Written] | None = None) -> None:
     """Merge the fact, then take steps until none is left; each step commits on the version it read.
 
@@ -131,7 +133,7 @@ def _advance(event: InboundEvent, order_id: str, fact: dict[str, Any], *, author
         written, stored = first_write(steps.payment_id)
         steps.start_from(stored)
         if written:
-            steps.fact = {}
+            steps.fact = Fact()
     retry_on_conflict(steps.attempt, what=f"payment {steps.payment_id}")
 
 
@@ -142,30 +144,29 @@ class _Steps:
     event: InboundEvent
     payment_id: str
     order_id: str
-    fact: dict[str, Any]
+    fact: Fact
     authoriser: bool
     answers: Answers = field(default_factory=dict)  # a step retried after a lost race reuses its answer
-    _handed_back: list[dict[str, Any] | None] = field(default_factory=list)  # the first attempt's start, if given
+    _handed_back: list[Payment | None] = field(default_factory=list)  # the first attempt's start, if given
 
-    def start_from(self, payment: dict[str, Any] | None) -> None:
+    def start_from(self, payment: Payment | None) -> None:
         """The first attempt starts from ``payment`` (None: there is none yet), without a read."""
         self._handed_back = [payment]
 
     def attempt(self) -> None:
         read = self._read()
-        payment = {**read, **{k: v for k, v in self.fact.items() if k not in read or k in FACTS}}
-        uow, after = self._take_step(payment)
+        uow, after = self._take_step(read.merged(self.fact))
         while after != read:  # the step changed the payment: commit it on the version read, then the next
-            store.save(uow, after, read["version"])
+            store.save(uow, after, read.version)
             uow.commit()
-            read = payment = {**after, "version": read["version"] + 1}
-            uow, after = self._take_step(payment)
+            read = replace(after, version=read.version + 1)
+            uow, after = self._take_step(read)
 
-    def _read(self) -> dict[str, Any]:
-        stored = self._handed_back.pop() if self._handed_back else store.get(self.payment_id)
-        return stored or {"paymentId": self.payment_id, "orderId": self.order_id, "status": "PENDING", "version": 0}
+    def _read(self) -> Payment:
+        stored = self._handed_back.pop() if self._handed_back else store.read(self.payment_id)
+        return stored or Payment(self.payment_id, self.order_id)
 
-    def _take_step(self, payment: dict[str, Any]) -> tuple[UnitOfWork, dict[str, Any]]:
+    def _take_step(self, payment: Payment) -> tuple[UnitOfWork, Payment]:
         """The payment after its next step, and the step's writes (nothing left to do: the payment as it is)."""
         step = next_step(payment)
         if step == "authorise" and not self.authoriser:
@@ -174,22 +175,21 @@ class _Steps:
         return uow, _step(step, self.event, uow, payment, self.answers)
 
 
-def _step(step: str | None, event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any],
-          answers: Answers) -> dict[str, Any]:
+def _step(step: str | None, event: InboundEvent, uow: UnitOfWork, payment: Payment, answers: Answers) -> Payment:
     """The payment after ``step``, with the step's events added to ``uow``."""
     match step:
         case "cancel":
-            return {**payment, "status": "CANCELLED"}
+            return replace(payment, status="CANCELLED")
         case "claim authorisation":
-            return {**payment, "status": "AUTHORISING"}
+            return replace(payment, status="AUTHORISING")
         case "authorise":
             return _authorise(event, uow, payment, answers)
         case "claim capture":
-            return {**payment, "status": "CAPTURING"}
+            return replace(payment, status="CAPTURING")
         case "capture":
             return _capture(event, uow, payment, answers)
         case "claim void":
-            return {**payment, "status": "VOIDING"}
+            return replace(payment, status="VOIDING")
         case "void":
             return _void(event, uow, payment, answers)
         case "refund":
@@ -197,14 +197,14 @@ def _step(step: str | None, event: InboundEvent, uow: UnitOfWork, payment: dict[
     return payment
 
 
-def _call(answers: Answers, method: str, payment: dict[str, Any],
+def _call(answers: Answers, method: str, payment: Payment,
           call: Callable[[], providers.ProviderResult]) -> providers.ProviderResult:
     """The provider's answer to ``call``, asked at most once per invocation and retried on a timeout."""
     if method in answers:
         return answers[method]
     with tracing.span(f"{method} payment-provider", kind="client", attributes={
             "rpc.system.name": "payment-provider", "rpc.method": method,
-            "shopstream.payment_id": payment["paymentId"]}):
+            "shopstream.payment_id": payment.payment_id}):
         for attempt in range(PROVIDER_ATTEMPTS):
             try:
                 answers[method] = call()
@@ -215,62 +215,74 @@ def _call(answers: Answers, method: str, payment: dict[str, Any],
     raise AssertionError("unreachable")
 
 
-def _common(payment: dict[str, Any]) -> dict[str, Any]:
-    return {"payment_id": payment["paymentId"], "order_id": payment["orderId"], "user_id": payment["userId"],
-            "amount": payment["amount"]}
+def _amount(payment: Payment) -> Money:
+    assert payment.amount is not None, "a payment is authorised only once its intent is known"
+    return payment.amount
 
 
-def _authorise(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
-    amount = payment["amount"]
+def _common(payment: Payment) -> dict[str, Any]:
+    return {"payment_id": payment.payment_id, "order_id": payment.order_id, "user_id": payment.user_id,
+            "amount": _amount(payment)}
+
+
+def _authorise(event: InboundEvent, uow: UnitOfWork, payment: Payment, answers: Answers) -> Payment:
+    amount = _amount(payment)
     result = _call(answers, "authorise", payment, lambda: providers.provider.authorise(
-        idempotency_key=store.provider_key("auth", payment["paymentId"]), amount=amount["amount"],
-        currency=amount["currency"], method=payment["paymentMethod"]))
+        idempotency_key=store.provider_key("auth", payment.payment_id), amount=amount.amount,
+        currency=amount.currency, method=payment.payment_method))
     initiated = _emit(uow, event.envelope, "PaymentInitiated",
-                      PaymentInitiated(**_common(payment), payment_method=payment["paymentMethod"]))
+                      PaymentInitiated(**_common(payment), payment_method=payment.payment_method))
     # The outcome is caused by the initiation: the trace reads created -> initiated -> authorised.
     if not result.succeeded:
         _emit(uow, initiated, "PaymentFailed",
               PaymentFailed(**_common(payment), decline_code=result.decline_code or "declined"))
-        return {**payment, "status": "FAILED", "declineCode": result.decline_code}
+        return replace(payment, status="FAILED", decline_code=result.decline_code)
     _emit(uow, initiated, "PaymentAuthorised",
           PaymentAuthorised(**_common(payment), authorisation_reference=result.reference))
-    return {**payment, "status": "AUTHORISED", "authorisationReference": result.reference}
+    return replace(payment, status="AUTHORISED", authorisation_reference=result.reference)
 
 
-def _capture(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
+def _authorisation(payment: Payment) -> str:
+    assert payment.authorisation_reference, "captured or voided only once authorised"
+    return payment.authorisation_reference
+
+
+def _capture(event: InboundEvent, uow: UnitOfWork, payment: Payment, answers: Answers) -> Payment:
     result = _call(answers, "capture", payment, lambda: providers.provider.capture(
-        idempotency_key=store.provider_key("capture", payment["paymentId"]),
-        authorisation_reference=payment["authorisationReference"], amount=payment["amount"]["amount"]))
+        idempotency_key=store.provider_key("capture", payment.payment_id),
+        authorisation_reference=_authorisation(payment), amount=_amount(payment).amount))
     if not result.succeeded:
-        raise ProviderRefused(f"capture of {payment['paymentId']} refused: {result.decline_code}")
+        raise ProviderRefused(f"capture of {payment.payment_id} refused: {result.decline_code}")
     processed = _emit(uow, event.envelope, "PaymentProcessed",
                       PaymentProcessed(**_common(payment), provider_reference=result.reference))
-    captured = {**payment, "status": "CAPTURED", "providerReference": result.reference}
-    if payment.get("cancelled"):
+    captured = replace(payment, status="CAPTURED", provider_reference=result.reference)
+    if payment.cancelled:
         return _refund(event, uow, captured, answers, cause=processed)  # cancelled while the capture was in flight
     return captured
 
 
-def _void(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers) -> dict[str, Any]:
+def _void(event: InboundEvent, uow: UnitOfWork, payment: Payment, answers: Answers) -> Payment:
     result = _call(answers, "void", payment, lambda: providers.provider.void(
-        idempotency_key=store.provider_key("void", payment["paymentId"]),
-        authorisation_reference=payment["authorisationReference"]))
+        idempotency_key=store.provider_key("void", payment.payment_id),
+        authorisation_reference=_authorisation(payment)))
     if not result.succeeded:
-        raise ProviderRefused(f"void of {payment['paymentId']} refused: {result.decline_code}")
+        raise ProviderRefused(f"void of {payment.payment_id} refused: {result.decline_code}")
     _emit(uow, event.envelope, "PaymentVoided", PaymentVoided(
-        **_common(payment), authorisation_reference=payment["authorisationReference"], void_reference=result.reference,
-        reason="stock_unavailable" if payment.get("stockFailed") else "order_cancelled"))
-    return {**payment, "status": "VOIDED", "voidReference": result.reference}
+        **_common(payment), authorisation_reference=_authorisation(payment), void_reference=result.reference,
+        reason="stock_unavailable" if payment.stock_failed else "order_cancelled"))
+    return replace(payment, status="VOIDED", void_reference=result.reference)
 
 
-def _refund(event: InboundEvent, uow: UnitOfWork, payment: dict[str, Any], answers: Answers,
-            cause: EventEnvelope | None = None) -> dict[str, Any]:
+def _refund(event: InboundEvent, uow: UnitOfWork, payment: Payment, answers: Answers,
+            cause: EventEnvelope | None = None) -> Payment:
+    assert payment.provider_reference, "refunded only once captured"
+    charge = payment.provider_reference
     result = _call(answers, "refund", payment, lambda: providers.provider.refund(
-        idempotency_key=store.provider_key("refund", payment["paymentId"]),
-        charge_reference=payment["providerReference"], amount=payment["amount"]["amount"]))
+        idempotency_key=store.provider_key("refund", payment.payment_id), charge_reference=charge,
+        amount=_amount(payment).amount))
     _emit(uow, cause or event.envelope, "PaymentRefunded",
           PaymentRefunded(**_common(payment), refund_reference=result.reference))
-    return {**payment, "status": "REFUNDED", "refundReference": result.reference}
+    return replace(payment, status="REFUNDED", refund_reference=result.reference)
 
 
 def _emit(uow: UnitOfWork, cause: EventEnvelope, event_type: str, data: Any) -> EventEnvelope:
