@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from typing import Any, Literal
+from typing import Literal
 
 from shopstream.envelope import EventEnvelope, event_from_event
 from shopstream.events import (
@@ -35,48 +35,49 @@ from shopstream.transaction import ConditionFailed, UnitOfWork, retry_on_conflic
 from . import store
 from .models import Adjustment, StockView
 from .settings import settings
+from .store import Reservation, StockCounter, Taken
 
 SERVICE = "inventory"
 
 
-def _level(shard: dict[str, Any], *, available: int = 0, reserved: int = 0) -> StockLevel:
+def _level(shard: StockCounter, *, available: int = 0, reserved: int = 0) -> StockLevel:
     """The counter's level after the change (its version: the one this change writes)."""
-    new_available, new_reserved = shard["available"] + available, shard["reserved"] + reserved
-    return StockLevel(product_id=shard["productId"], shard=int(shard["shard"]), quantity=new_available + new_reserved,
-                      available=new_available, reserved=new_reserved, version=shard["version"] + 1)
+    new_available, new_reserved = shard.available + available, shard.reserved + reserved
+    return StockLevel(product_id=shard.product_id, shard=shard.shard, quantity=new_available + new_reserved,
+                      available=new_available, reserved=new_reserved, version=shard.version + 1)
 
 
 def view(product_id: str) -> StockView:
     stock = store.get_stock(product_id, settings().inventory_stock_shards)
     if stock is None:
         raise NotFound("no stock record for this product")
-    return StockView(product_id=product_id, available=stock["available"], reserved=stock["reserved"])
+    return StockView(product_id=product_id, available=stock.available, reserved=stock.reserved)
 
 
-def spread(delta: int, shards: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+def spread(delta: int, shards: list[StockCounter]) -> list[tuple[StockCounter, int]]:
     """How an adjustment of ``delta`` units is split over the counters: units added go to the emptiest
     first so that every counter can serve reservations; units removed come from the fullest first.
     Only counters that change are listed."""
-    order = sorted(shards, key=lambda s: (s["available"], s["shard"]), reverse=delta < 0)
+    order = sorted(shards, key=lambda s: (s.available, s.shard), reverse=delta < 0)
     if delta < 0:
         return _draw(order, -delta)
     even, extra = divmod(delta, len(order))
     return [(shard, units) for i, shard in enumerate(order) if (units := even + (i < extra))]
 
 
-def _draw(counters: list[dict[str, Any]], units: int) -> list[tuple[dict[str, Any], int]]:
+def _draw(counters: list[StockCounter], units: int) -> list[tuple[StockCounter, int]]:
     """``units`` taken from ``counters`` in their order, each giving what it holds until enough: (counter,
     -units it gives), only those that give."""
-    taken: list[tuple[dict[str, Any], int]] = []
+    taken: list[tuple[StockCounter, int]] = []
     for counter in counters:
-        give = min(units, int(counter["available"]))
+        give = min(units, counter.available)
         if give:
             taken.append((counter, -give))
             units -= give
     return taken
 
 
-def _chosen(order_id: str, shards: list[dict[str, Any]]) -> int:
+def _chosen(order_id: str, shards: list[StockCounter]) -> int:
     """The counter an order's lines start from: by its id, so that orders of one product spread."""
     return zlib.crc32(order_id.encode()) % len(shards)
 
@@ -90,16 +91,16 @@ def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
         # Made before under this Idempotency-Key: this very request (its binding: this product and body, kept
         # for good), or found by its adjustment record (kept two days; shopstream.api refuses the answer if the
         # key is bound to another request, e.g. another product's adjustment that committed first).
-        if caller.repeat_of_bound_request or (adjustment_id and store.get_adjustment(adjustment_id) is not None):
+        if caller.repeat_of_bound_request or (adjustment_id and store.adjustment_made(adjustment_id)):
             return view(product_id)
         shards = store.get_shards(product_id, settings().inventory_stock_shards)
         if not shards:
             raise NotFound("no stock record for this product")
         stock = store.total(shards)
-        if stock["status"] != "ACTIVE":
+        if stock.status != "ACTIVE":
             raise Conflict("product is discontinued")
-        if stock["available"] + body.delta < 0:
-            raise Conflict(f"only {stock['available']} available; cannot remove {-body.delta}")
+        if stock.available + body.delta < 0:
+            raise Conflict(f"only {stock.available} available; cannot remove {-body.delta}")
         uow = UnitOfWork()
         for shard, units in spread(body.delta, shards):
             store.change_shard(uow, shard, available=units, received=units)
@@ -110,8 +111,7 @@ def adjust(caller: Caller, product_id: str, body: Adjustment) -> StockView:
             store.record_adjustment(uow, adjustment_id, product_id, body.delta)
         # ConditionFailed: a counter changed, or the same request got there first (then a repeat: commit says so)
         commit(uow, status=200)
-        return StockView(product_id=product_id, available=stock["available"] + body.delta,
-                         reserved=stock["reserved"])
+        return StockView(product_id=product_id, available=stock.available + body.delta, reserved=stock.reserved)
 
     adjusted = retry_on_conflict(attempt, what=f"adjusting the stock of {product_id}")
     assert adjusted is not None
@@ -125,7 +125,7 @@ def on_product_event(event: InboundEvent) -> None:
         case ProductDiscontinued(product_id=product_id):
             # Also when ProductCreated has not arrived yet: the counters start out discontinued.
             existing = store.get_shards(product_id, settings().inventory_stock_shards)
-            shards = int(existing[0]["shards"]) if existing else settings().inventory_stock_shards
+            shards = existing[0].shards if existing else settings().inventory_stock_shards
             try_commit(store.discontinue_stock(UnitOfWork(), product_id, shards))
         case other:
             raise PoisonRecord("unexpected_event", type(other).__name__)
@@ -151,27 +151,27 @@ def on_payment_event(event: InboundEvent) -> None:
             raise PoisonRecord("unexpected_event", type(other).__name__)
 
 
-def pick(order_id: str, shards: list[dict[str, Any]], quantity: int) -> dict[str, Any] | None:
+def pick(order_id: str, shards: list[StockCounter], quantity: int) -> StockCounter | None:
     """The counter a line is taken from, whole: the one the order id chooses (orders of one product
     spread over its counters) if it holds enough, else the next one that does; None if none does."""
     start = _chosen(order_id, shards)
-    return next((shard for shard in shards[start:] + shards[:start] if shard["available"] >= quantity), None)
+    return next((shard for shard in shards[start:] + shards[:start] if shard.available >= quantity), None)
 
 
-def consolidate(cause: EventEnvelope, order_id: str, shards: list[dict[str, Any]], quantity: int) -> None:
+def consolidate(cause: EventEnvelope, order_id: str, shards: list[StockCounter], quantity: int) -> None:
     """Move units between a product's counters so that the one the order id chooses holds ``quantity``
     (the product holds enough, but spread thinner than that): one transaction, the fullest counters
     first, an InventoryAdjusted (reason "rebalanced") for each counter it changes. Nothing is created or
     lost: units move with their receipt (each counter keeps received = available + reserved + sold)."""
     into = shards[_chosen(order_id, shards)]
-    fullest_first = sorted((s for s in shards if s is not into), key=lambda s: -int(s["available"]))
-    moves = _draw(fullest_first, quantity - int(into["available"]))
+    fullest_first = sorted((s for s in shards if s is not into), key=lambda s: -s.available)
+    moves = _draw(fullest_first, quantity - into.available)
     moves.append((into, -sum(units for _, units in moves)))
     uow = UnitOfWork()
     for shard, units in moves:
         store.change_shard(uow, shard, available=units, received=units)
         uow.emit(event_from_event(cause, event_type="InventoryAdjusted", service=SERVICE, data=InventoryAdjusted(
-            product_id=shard["productId"], delta=units, reason="rebalanced", level=_level(shard, available=units))))
+            product_id=shard.product_id, delta=units, reason="rebalanced", level=_level(shard, available=units))))
     uow.commit()
 
 
@@ -189,13 +189,12 @@ def reserve(event: InboundEvent, created: OrderCreated) -> None:
             return
         counters = store.get_shards_of(list(wanted), settings().inventory_stock_shards)
         stocks = {p: store.total(shards) for p, shards in counters.items()}
-        shortages = [Shortage(product_id=p, requested=q, available=stocks[p]["available"] if p in stocks else 0)
+        shortages = [Shortage(product_id=p, requested=q, available=stocks[p].available if p in stocks else 0)
                      for p, q in wanted.items()
-                     if p not in stocks or stocks[p]["status"] != "ACTIVE" or stocks[p]["available"] < q]
+                     if p not in stocks or stocks[p].status != "ACTIVE" or stocks[p].available < q]
         uow = UnitOfWork()
-        line_items = [line.to_wire() for line in lines]
         if shortages:
-            store.create_reservation(uow, order_id, line_items, "FAILED")
+            store.create_reservation(uow, Reservation(order_id, "FAILED", tuple(lines), taken=()))
             reason: Literal["out_of_stock", "unknown_product"] = (
                 "unknown_product" if any(s.product_id not in stocks for s in shortages) else "out_of_stock")
             uow.emit(event_from_event(event.envelope, event_type="InventoryReservationFailed", service=SERVICE,
@@ -214,18 +213,13 @@ def reserve(event: InboundEvent, created: OrderCreated) -> None:
                 assert shard is not None
                 store.change_shard(uow, shard, available=-line.quantity, reserved=line.quantity)
                 levels.append(_level(shard, available=-line.quantity, reserved=line.quantity))
-                taken.append({"productId": line.product_id, "shard": int(shard["shard"]), "quantity": line.quantity})
-            store.create_reservation(uow, order_id, line_items, "RESERVED", taken)
+                taken.append(Taken(line.product_id, shard.shard, line.quantity))
+            store.create_reservation(uow, Reservation(order_id, "RESERVED", tuple(lines), tuple(taken)))
             uow.emit(event_from_event(event.envelope, event_type="InventoryReserved", service=SERVICE,
                                       data=InventoryReserved(order_id=order_id, lines=lines, levels=levels)))
         uow.commit()
 
     retry_on_conflict(attempt, what=f"reserve order {order_id}")
-
-
-def _taken(reservation: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """(product, counter, units) the reservation holds."""
-    return [(t["productId"], int(t["shard"]), int(t["quantity"])) for t in reservation.get("taken", [])]
 
 
 def release(event: InboundEvent, order_id: str, *, reason: str) -> None:
@@ -240,27 +234,25 @@ def release(event: InboundEvent, order_id: str, *, reason: str) -> None:
         reservation = store.get_reservation(order_id)
         uow = UnitOfWork()
         if reservation is None:
-            store.create_reservation(uow, order_id, [], "CANCELLED")
+            store.create_reservation(uow, Reservation(order_id, "CANCELLED", lines=(), taken=()))
             uow.commit()
             return
-        if reservation["status"] not in ("RESERVED", "COMMITTED"):
+        if reservation.status not in ("RESERVED", "COMMITTED"):
             return  # failed, released, or cancelled before it was made
-        lines = [ItemQuantity.model_validate(line) for line in reservation["lines"]]
-        taken = _taken(reservation)
-        shards = store.get_shard_items([(p, n) for p, n, _ in taken])
+        shards = store.get_shard_items([(t.product_id, t.shard) for t in reservation.taken])
         levels = []
-        for product_id, number, units in taken:
-            shard = shards[(product_id, number)]
-            if reservation["status"] == "RESERVED":
+        for taken in reservation.taken:
+            shard, units = shards[(taken.product_id, taken.shard)], taken.quantity
+            if reservation.status == "RESERVED":
                 store.change_shard(uow, shard, available=units, reserved=-units)
                 levels.append(_level(shard, available=units, reserved=-units))
             else:
                 store.change_shard(uow, shard, available=units, sold=-units)
                 levels.append(_level(shard, available=units))
-        store.move_reservation(uow, order_id, reservation["status"], "RELEASED")
+        store.move_reservation(uow, order_id, reservation.status, "RELEASED")
         uow.emit(event_from_event(event.envelope, event_type="InventoryReleased", service=SERVICE,
-                                  data=InventoryReleased(order_id=order_id, reason=reason, lines=lines,
-                                                         levels=levels)))
+                                  data=InventoryReleased(order_id=order_id, reason=reason,
+                                                         lines=list(reservation.lines), levels=levels)))
         uow.commit()
 
     retry_on_conflict(attempt, what=f"release order {order_id}")
@@ -272,13 +264,13 @@ def settle(order_id: str) -> None:
 
     def attempt() -> None:
         reservation = store.get_reservation(order_id)
-        if reservation is None or reservation["status"] != "RESERVED":
+        if reservation is None or reservation.status != "RESERVED":
             return
-        taken = _taken(reservation)
-        shards = store.get_shard_items([(p, n) for p, n, _ in taken])
+        shards = store.get_shard_items([(t.product_id, t.shard) for t in reservation.taken])
         uow = UnitOfWork()
-        for product_id, number, units in taken:
-            store.change_shard(uow, shards[(product_id, number)], reserved=-units, sold=units)
+        for taken in reservation.taken:
+            store.change_shard(uow, shards[(taken.product_id, taken.shard)], reserved=-taken.quantity,
+                               sold=taken.quantity)
         store.move_reservation(uow, order_id, "RESERVED", "COMMITTED")
         uow.commit()
 

@@ -14,13 +14,61 @@ the same units; each counter stays >= 0 on its own, so neither can the product's
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from shopstream import dynamo
 from shopstream.dynamo import Key
+from shopstream.events import ItemQuantity
 from shopstream.transaction import UnitOfWork
 
 LEVELS = ("available", "reserved", "sold", "received")
+
+
+@dataclass(frozen=True)
+class StockCounter:
+    """One of a product's stock counters (STOCK#<productId>#<n> / SHARD), as read."""
+
+    product_id: str
+    shard: int  # its number
+    shards: int  # how many the product has
+    available: int
+    reserved: int
+    sold: int
+    received: int  # = available + reserved + sold
+    version: int
+    status: str  # ACTIVE | DISCONTINUED
+
+
+@dataclass(frozen=True)
+class Stock:
+    """A product's stock: the sum of its counters' levels; discontinued if any counter is."""
+
+    product_id: str
+    status: str
+    available: int
+    reserved: int
+    sold: int
+    received: int
+
+
+@dataclass(frozen=True)
+class Taken:
+    """Units of a product a reservation holds on one of its counters."""
+
+    product_id: str
+    shard: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An order's reservation (RESERVATION#<orderId> / RESERVATION): RESERVED -> COMMITTED | RELEASED, ..."""
+
+    order_id: str
+    status: str
+    lines: tuple[ItemQuantity, ...]
+    taken: tuple[Taken, ...]  # the counters the lines were taken from (none unless RESERVED or after)
 
 
 def _shard_key(product_id: str, shard: int) -> Key:
@@ -31,12 +79,17 @@ def _reservation_key(order_id: str) -> Key:
     return {"pk": f"RESERVATION#{order_id}", "sk": "RESERVATION"}
 
 
-def get_shards(product_id: str, shards: int) -> list[dict[str, Any]]:
+def _counter_of(item: dict[str, Any]) -> StockCounter:
+    return StockCounter(product_id=item["productId"], shard=int(item["shard"]), shards=int(item["shards"]),
+                   status=item["status"], version=int(item["version"]), **{level: int(item[level]) for level in LEVELS})
+
+
+def get_shards(product_id: str, shards: int) -> list[StockCounter]:
     """The product's counters, by number (none: the product is unknown here); see ``get_shards_of``."""
     return get_shards_of([product_id], shards).get(product_id, [])
 
 
-def get_shards_of(product_ids: list[str], shards: int) -> dict[str, list[dict[str, Any]]]:
+def get_shards_of(product_ids: list[str], shards: int) -> dict[str, list[StockCounter]]:
     """The counters of several products in one batch read: ``shards`` per product are asked for (the
     number products are created with); a product created with more has the rest read after."""
     def keys(product_id: str, numbers: range) -> set[tuple[str, str]]:
@@ -47,33 +100,33 @@ def get_shards_of(product_ids: list[str], shards: int) -> dict[str, list[dict[st
     more = set().union(*(keys(i["productId"], range(int(i["shards"]))) for i in found.values())) - wanted
     if more:
         found |= dynamo.get_many(sorted(more))
-    by_product: dict[str, list[dict[str, Any]]] = {}
-    for item in sorted(found.values(), key=lambda i: int(i["shard"])):
-        by_product.setdefault(item["productId"], []).append(item)
+    by_product: dict[str, list[StockCounter]] = {}
+    for counter in sorted(map(_counter_of, found.values()), key=lambda c: c.shard):
+        by_product.setdefault(counter.product_id, []).append(counter)
     return by_product
 
 
-def get_shard_items(keys: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+def get_shard_items(keys: list[tuple[str, int]]) -> dict[tuple[str, int], StockCounter]:
     """Counters by (product, number), in one batch read."""
     found = dynamo.get_many([(key["pk"], key["sk"]) for key in (_shard_key(p, n) for p, n in keys)])
-    return {(item["productId"], int(item["shard"])): item for item in found.values()}
+    return {(c.product_id, c.shard): c for c in map(_counter_of, found.values())}
 
 
-def total(shards: list[dict[str, Any]]) -> dict[str, Any]:
+def total(shards: list[StockCounter]) -> Stock:
     """A product's stock: the sum of its counters' levels; discontinued if any counter is."""
-    status = "DISCONTINUED" if any(s["status"] != "ACTIVE" for s in shards) else "ACTIVE"
-    return {"productId": shards[0]["productId"], "status": status, **{level: sum(int(s[level]) for s in shards)
-                                                                       for level in LEVELS}}
+    status = "DISCONTINUED" if any(s.status != "ACTIVE" for s in shards) else "ACTIVE"
+    return Stock(product_id=shards[0].product_id, status=status,
+                 **{level: sum(getattr(s, level) for s in shards) for level in LEVELS})
 
 
-def get_stock(product_id: str, shards: int) -> dict[str, Any] | None:
+def get_stock(product_id: str, shards: int) -> Stock | None:
     """The product's stock summed over its counters (None: unknown here)."""
     found = get_shards(product_id, shards)
     return total(found) if found else None
 
 
-def get_adjustment(adjustment_id: str) -> dict[str, Any] | None:
-    return dynamo.get(f"ADJUSTMENT#{adjustment_id}", "ADJUSTMENT")
+def adjustment_made(adjustment_id: str) -> bool:
+    return dynamo.get(f"ADJUSTMENT#{adjustment_id}", "ADJUSTMENT") is not None
 
 
 def record_adjustment(uow: UnitOfWork, adjustment_id: str, product_id: str, delta: int) -> None:
@@ -82,8 +135,14 @@ def record_adjustment(uow: UnitOfWork, adjustment_id: str, product_id: str, delt
              "ttl": int(time.time()) + 2 * 24 * 3600}, condition="attribute_not_exists(pk)")
 
 
-def get_reservation(order_id: str) -> dict[str, Any] | None:
-    return dynamo.get(**_reservation_key(order_id))
+def get_reservation(order_id: str) -> Reservation | None:
+    item = dynamo.get(**_reservation_key(order_id))
+    if item is None:
+        return None
+    return Reservation(order_id=order_id, status=item["status"],
+                       lines=tuple(ItemQuantity.model_validate(line) for line in item.get("lines", [])),
+                       taken=tuple(Taken(t["productId"], int(t["shard"]), int(t["quantity"]))
+                                   for t in item.get("taken", [])))
 
 
 def create_stock(uow: UnitOfWork, product_id: str, shards: int) -> UnitOfWork:
@@ -110,24 +169,24 @@ def discontinue_stock(uow: UnitOfWork, product_id: str, shards: int) -> UnitOfWo
     return uow
 
 
-def change_shard(uow: UnitOfWork, shard: dict[str, Any], *, available: int = 0, reserved: int = 0,
+def change_shard(uow: UnitOfWork, shard: StockCounter, *, available: int = 0, reserved: int = 0,
                  sold: int = 0, received: int = 0) -> None:
     """Apply deltas to the levels read in ``shard`` (a counter); fails if anyone changed it since."""
     uow.update(
-        _shard_key(shard["productId"], int(shard["shard"])),
+        _shard_key(shard.product_id, shard.shard),
         update="SET available = available + :a, reserved = reserved + :r, sold = sold + :s, "
                "received = received + :rc, version = :next",
         condition="version = :read",
         values={":a": available, ":r": reserved, ":s": sold, ":rc": received,
-                ":read": shard["version"], ":next": shard["version"] + 1},
+                ":read": shard.version, ":next": shard.version + 1},
     )
 
 
-def create_reservation(uow: UnitOfWork, order_id: str, lines: list[dict[str, Any]], status: str,
-                       taken: list[dict[str, Any]] | None = None) -> None:
-    """``taken``: ``{productId, shard, quantity}`` per counter the lines were taken from."""
-    uow.put({**_reservation_key(order_id), "orderId": order_id, "lines": lines, "taken": taken or [],
-             "status": status}, condition="attribute_not_exists(pk)")
+def create_reservation(uow: UnitOfWork, reservation: Reservation) -> None:
+    taken = [{"productId": t.product_id, "shard": t.shard, "quantity": t.quantity} for t in reservation.taken]
+    uow.put({**_reservation_key(reservation.order_id), "orderId": reservation.order_id,
+             "lines": [line.to_wire() for line in reservation.lines], "taken": taken, "status": reservation.status},
+            condition="attribute_not_exists(pk)")
 
 
 def move_reservation(uow: UnitOfWork, order_id: str, expected: str, status: str) -> None:

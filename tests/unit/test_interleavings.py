@@ -89,9 +89,9 @@ def test_a_cancel_that_arrives_before_its_order_leaves_a_tombstone_in_inventory(
         _stock("p-1", 5)
         logic.on_order_event(inbound(envelope("OrderCancelled", cancelled())))
         logic.on_order_event(inbound(envelope("OrderCreated", created())))  # the late create
-        stock = store.get_stock("p-1", 1)
-        assert (stock["available"], stock["reserved"]) == (5, 0)
-        assert store.get_reservation("o-1")["status"] == "CANCELLED"
+        stock, reservation = store.get_stock("p-1", 1), store.get_reservation("o-1")
+        assert stock is not None and (stock.available, stock.reserved) == (5, 0)
+        assert reservation is not None and reservation.status == "CANCELLED"
     assert emitted(outbox) == []
 
 
@@ -102,7 +102,8 @@ def test_a_discontinuation_that_arrives_before_the_creation_keeps_the_product_di
     with as_service("inventory"):
         logic.on_product_event(inbound(envelope("ProductDiscontinued", {"productId": "p-9", "version": 2})))
         logic.on_product_event(inbound(envelope("ProductCreated", data)))
-        assert store.get_stock("p-9", 1)["status"] == "DISCONTINUED"
+        stock = store.get_stock("p-9", 1)
+        assert stock is not None and stock.status == "DISCONTINUED"
 
 
 # --- payment -----------------------------------------------------------------------------------

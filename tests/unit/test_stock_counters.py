@@ -46,16 +46,32 @@ def _levels(product_id: str) -> list[tuple[int, int, int]]:
 
     shards = store.get_shards(product_id, 1)
     for s in shards:
-        assert s["received"] == s["available"] + s["reserved"] + s["sold"], s
-        assert min(s["available"], s["reserved"], s["sold"]) >= 0, s
-    return [(int(s["available"]), int(s["reserved"]), int(s["sold"])) for s in shards]
+        assert s.received == s.available + s.reserved + s.sold, s
+        assert min(s.available, s.reserved, s.sold) >= 0, s
+    return [(s.available, s.reserved, s.sold) for s in shards]
 
 
 def _reserve(order_id: str, product: str = "p-1", quantity: int = 1) -> str:
-    from inventory import logic, store
+    from inventory import logic
 
     logic.on_order_event(inbound(envelope("OrderCreated", created(order_id, product, quantity))))
-    return store.get_reservation(order_id)["status"]
+    return _reservation(order_id).status
+
+
+def _reservation(order_id: str):
+    from inventory import store
+
+    reservation = store.get_reservation(order_id)
+    assert reservation is not None
+    return reservation
+
+
+def _stock(product_id: str):
+    from inventory import store
+
+    stock = store.get_stock(product_id, 1)
+    assert stock is not None
+    return stock
 
 
 def _pay(order_id: str) -> None:
@@ -71,33 +87,31 @@ def test_an_adjustment_fills_the_emptiest_counters_and_removes_from_the_fullest(
 
     _product("p-1", 0, 1, 0, 0)
     shards = store.get_shards("p-1", 1)
-    assert [(int(s["shard"]), units) for s, units in logic.spread(10, shards)] == [(0, 3), (2, 3), (3, 2), (1, 2)]
+    assert [(s.shard, units) for s, units in logic.spread(10, shards)] == [(0, 3), (2, 3), (3, 2), (1, 2)]
     _product("p-2", 3, 1, 3, 2)
-    assert [(int(s["shard"]), units) for s, units in logic.spread(-5, store.get_shards("p-2", 1))] == [(2, -3), (0, -2)]
+    assert [(s.shard, units) for s, units in logic.spread(-5, store.get_shards("p-2", 1))] == [(2, -3), (0, -2)]
 
 
 def test_orders_of_one_product_spread_over_its_counters_until_none_is_left(inventory):
-    from inventory import store
 
     _product("p-1", 10, 10, 10, 10)
     statuses = [_reserve(f"o-{n}") for n in range(40)]
     assert statuses == ["RESERVED"] * 40
-    taken = [store.get_reservation(f"o-{n}")["taken"] for n in range(40)]
-    assert all(len(t) == 1 and t[0]["quantity"] == 1 for t in taken)  # a line is taken whole from one counter
-    first_choices = {t[0]["shard"] for t in taken[:8]}
+    taken = [_reservation(f"o-{n}").taken for n in range(40)]
+    assert all(len(t) == 1 and t[0].quantity == 1 for t in taken)  # a line is taken whole from one counter
+    first_choices = {t[0].shard for t in taken[:8]}
     assert len(first_choices) >= 3  # orders start on different counters
     assert _levels("p-1") == [(0, 10, 0)] * 4
     assert _reserve("o-late") == "FAILED"  # nothing left anywhere: no oversell
 
 
 def test_a_line_no_counter_can_hold_gathers_units_into_one_first(inventory, outbox):
-    from inventory import store
 
     _product("p-1", 2, 2, 2, 2)
     assert _reserve("o-1", quantity=7) == "RESERVED"
-    [taken] = store.get_reservation("o-1")["taken"]
+    [taken] = _reservation("o-1").taken
     levels = _levels("p-1")
-    assert levels[taken["shard"]] == (0, 7, 0) and sum(a for a, _, _ in levels) == 1
+    assert levels[taken.shard] == (0, 7, 0) and sum(a for a, _, _ in levels) == 1
     moved = [e for e in outbox if e.event_type == "InventoryAdjusted"]
     assert moved and all(e.data["reason"] == "rebalanced" for e in moved)
     assert sum(e.data["delta"] for e in moved) == 0  # units moved, none created or lost
@@ -122,7 +136,6 @@ def test_cancelling_and_paying_go_back_to_the_counters_the_units_came_from(inven
 
 def test_two_reservations_racing_for_the_last_units_of_one_counter_never_oversell(inventory):
     """The other order commits between this one's read and its write: this one reads again."""
-    from inventory import store
 
     _product("p-1", 1, 0, 0, 0)
     raced = []
@@ -139,7 +152,7 @@ def test_two_reservations_racing_for_the_last_units_of_one_counter_never_oversel
         transaction.set_commit_hooks()
     assert raced == ["RESERVED"] and status == "FAILED"
     assert _levels("p-1") == [(0, 1, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0)]
-    assert store.get_reservation("o-1")["taken"] == []
+    assert _reservation("o-1").taken == ()
 
 
 def test_a_product_created_with_more_counters_than_the_setting_is_read_whole(inventory):
@@ -148,12 +161,12 @@ def test_a_product_created_with_more_counters_than_the_setting_is_read_whole(inv
     _product("p-1", 0, 0, 0, 0, 0, 5)
     inventory(2)  # the setting changed after the product was created
     assert _reserve("o-1", quantity=5) == "RESERVED"
-    assert store.get_reservation("o-1")["taken"] == [{"productId": "p-1", "shard": 5, "quantity": 5}]
+    assert _reservation("o-1").taken == (store.Taken("p-1", 5, 5),)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_any_mix_of_reservations_cancellations_payments_and_adjustments_keeps_every_counter_whole(inventory, seed):
-    from inventory import logic, store
+    from inventory import logic
     from inventory.models import Adjustment
     from shopstream.request import Caller, Request, serving
 
@@ -177,8 +190,7 @@ def test_any_mix_of_reservations_cancellations_payments_and_adjustments_keeps_ev
             paid[order_id] = reserved.pop(order_id)
             _pay(order_id)
         elif action == "adjust":
-            total = store.get_stock("p-1", 1)
-            delta = rng.randint(-total["available"], 6) or 1
+            delta = rng.randint(-_stock("p-1").available, 6) or 1
             caller = Caller(user_id="admin-1", groups=frozenset({"admin"}), correlation_id=f"c-{step}")
             with serving(Request("inventory", "POST", "/inventory/p-1/adjustments", caller)):
                 logic.adjust(caller, "p-1", Adjustment(delta=delta, reason="count"))
@@ -244,7 +256,7 @@ def test_a_stock_level_reaches_the_catalog_by_one_conditional_update_not_a_trans
 
 
 def test_a_restock_racing_a_reservation_reads_again_instead_of_refusing(inventory):
-    from inventory import logic, store
+    from inventory import logic
     from inventory.models import Adjustment
     from shopstream.request import Caller, Request, serving
 
@@ -264,6 +276,6 @@ def test_a_restock_racing_a_reservation_reads_again_instead_of_refusing(inventor
             again = logic.adjust(caller, "p-1", Adjustment(delta=8, reason="delivery"))  # the retried request
     finally:
         transaction.set_commit_hooks()
-    stock = store.get_stock("p-1", 1)
-    assert (stock["received"], stock["available"], stock["reserved"]) == (16, 15, 1)
+    stock = _stock("p-1")
+    assert (stock.received, stock.available, stock.reserved) == (16, 15, 1)
     assert (view.available, again.available) == (15, 15)
