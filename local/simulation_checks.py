@@ -34,13 +34,8 @@ def scan(table: str) -> list[dict[str, Any]]:
     from shopstream import aws
     from shopstream.dynamo import from_attributes
 
-    client, items, kwargs = aws.client("dynamodb"), [], {"TableName": table}
-    while True:
-        page = client.scan(**kwargs)
-        items += [from_attributes(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    return [from_attributes(item) for page in pages for item in page["Items"]]
 
 
 # --- what moto holds, read directly ----------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,10 @@ class LocalStack:
         """A client of this stack for this process (answered in process)."""
         import boto3
 
-        return boto3.session.Session().client(
-            service_name, region_name=LOCAL_REGION, aws_access_key_id="local", aws_secret_access_key="local")
+        session = boto3.session.Session(region_name=LOCAL_REGION, aws_access_key_id="local",
+                                        aws_secret_access_key="local")
+        any_service: Callable[..., Any] = session.client  # by a name known at run time: the stubs type literals
+        return any_service(service_name)
 
     def _provision(self) -> None:
         provision.create_topics(self.bootstrap_servers, partitions=self.partitions)

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import threading
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:  # types-boto3's stubs (a development requirement): each service's client typed
+    from types_boto3_cloudformation.client import CloudFormationClient
+    from types_boto3_cognito_idp.client import CognitoIdentityProviderClient
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodbstreams.client import DynamoDBStreamsClient
+    from types_boto3_kms.client import KMSClient
+    from types_boto3_lambda.client import LambdaClient
+    from types_boto3_s3.client import S3Client
+    from types_boto3_sesv2.client import SESV2Client
+    from types_boto3_sqs.client import SQSClient
+    from types_boto3_sts.client import STSClient
 
 _lock = threading.Lock()
 
@@ -39,6 +51,28 @@ def _client(service_name: str) -> Any:
     return _session().client(service_name)
 
 
+@overload
+def client(service_name: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service_name: Literal["dynamodbstreams"]) -> DynamoDBStreamsClient: ...
+@overload
+def client(service_name: Literal["sqs"]) -> SQSClient: ...
+@overload
+def client(service_name: Literal["s3"]) -> S3Client: ...
+@overload
+def client(service_name: Literal["kms"]) -> KMSClient: ...
+@overload
+def client(service_name: Literal["sts"]) -> STSClient: ...
+@overload
+def client(service_name: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+@overload
+def client(service_name: Literal["cloudformation"]) -> CloudFormationClient: ...
+@overload
+def client(service_name: Literal["lambda"]) -> LambdaClient: ...
+@overload
+def client(service_name: Literal["sesv2"]) -> SESV2Client: ...
+@overload
+def client(service_name: str) -> Any: ...  # a name known only at run time (the operator's commands)
 def client(service_name: str) -> Any:
     with _lock:  # creating clients from one session is not thread-safe; using them is
         return _client(service_name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from shopstream import aws, dynamo
 from shopstream.config import get_settings
@@ -25,7 +26,7 @@ from shopstream.dynamo import Key
 from shopstream.transaction import UnitOfWork
 
 HEADER = "Idempotency-Key"
-MAC_ALGORITHM = "HMAC_SHA_256"
+MAC_ALGORITHM: Final = "HMAC_SHA_256"
 
 
 @dataclass(frozen=True)

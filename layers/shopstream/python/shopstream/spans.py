@@ -403,7 +403,7 @@ def _tls_context(amazon_only: bool) -> Any:
     from botocore.httpsession import get_cert_path
 
     bundle = os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
-    if amazon_only and not os.environ.get("AWS_CA_BUNDLE"):
+    if amazon_only and bundle and not os.environ.get("AWS_CA_BUNDLE"):
         with open(bundle, encoding="ascii", errors="replace") as pem:
             blocks = pem.read().split("\n\n")
         roots = "".join(block[block.index("-----BEGIN CERTIFICATE-----"):] + "\n" for block in blocks

@@ -10,12 +10,15 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from shopstream import aws, tracing
 from shopstream.config import get_settings
 from shopstream.dynamo import from_attributes, to_attributes
 from shopstream.envelope import EventEnvelope
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 MAX_TRANSACTION_ITEMS = 100
 # A commit whose answer was lost (the connection dropped or timed out after botocore's own retries) is sent again
@@ -148,7 +151,9 @@ class UnitOfWork:
         token = str(uuid.uuid4())
         for attempt in range(ACKNOWLEDGEMENT_RETRIES + 1):
             try:
-                dynamodb.transact_write_items(TransactItems=self.actions, ClientRequestToken=token)
+                # _action builds each in the shape TransactWriteItems takes (a dict per kind: not a TypedDict)
+                actions = cast("list[TransactWriteItemTypeDef]", self.actions)
+                dynamodb.transact_write_items(TransactItems=actions, ClientRequestToken=token)
                 _acknowledged(self)
                 return
             except HTTPClientError:  # no answer (ReadTimeoutError, ConnectionClosedError...): ask again, same token
@@ -229,7 +234,7 @@ def update_item(key: Mapping[str, Any], *, update: str, condition: str | None = 
         response = dynamodb.update_item(**request)
     except dynamodb.exceptions.ConditionalCheckFailedException as exc:
         stored = exc.response.get("Item")
-        return False, from_attributes(stored) if stored else None
+        return False, from_attributes(stored) if isinstance(stored, dict) and stored else None
     except dynamodb.exceptions.ClientError as exc:
         _raise_unstorable_if_invalid(exc)
         raise
