@@ -1277,15 +1277,29 @@ class ProvisionedWorld:
             gc.set_threshold(*self._collector)
 
 
+SIMULATED_EPOCH = datetime(2030, 1, 1, tzinfo=UTC)  # after any world's provisioning: a seed's time moves forward
+
+
+def start_of(seed: int) -> datetime:
+    """The wall-clock instant a seed starts at: its own minute of a day, whenever and wherever it runs. Event times,
+    analytics' windows, TTLs and dates follow the wall clock: without this a seed's outcome (and fingerprint) moved
+    with the time of day it ran at. The clock then runs at real speed; a seed starts on a whole minute and lasts
+    seconds, so the minute boundaries it sees do not depend on the machine's speed."""
+    return SIMULATED_EPOCH + timedelta(minutes=seed % (24 * 60))
+
+
 def simulate(seed: int, chaos: Chaos | None = None, world: ProvisionedWorld | None = None) -> Report:
-    """One seed, in ``world`` or (without one) in moto of its own."""
+    """One seed, in ``world`` or (without one) in moto of its own, at its own instant (``start_of``)."""
+    import time_machine
+
     from shopstream.config import reset_settings
     from shopstream.publisher import set_publisher
 
     reset_settings()
     set_publisher(None)
     simulation = Simulation(seed, chaos)
-    report = simulation.run(world)
+    with time_machine.travel(start_of(seed), tick=True):
+        report = simulation.run(world)
     report.orders = simulation.outcome
     report.erased = len(simulation.erased)
     report.paths = simulation.paths

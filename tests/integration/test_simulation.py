@@ -69,6 +69,18 @@ def test_a_seed_replays_exactly(in_process):
     assert first.faults == second.faults and first.orders == second.orders
 
 
+def test_a_seed_replays_exactly_whatever_the_time_of_day_it_runs_at(in_process):
+    """A seed runs on a clock of its own (simulation.start_of): before it had one, this seed's outcome changed with
+    the wall-clock time it ran at (its fingerprint was another at 01:36, 02:07 and 02:11)."""
+    import time_machine
+
+    digests = set()
+    for when in ("2026-12-06T01:36:10Z", "2026-12-06T02:11:20Z"):
+        with time_machine.travel(when, tick=True):
+            digests.add(simulation.simulate(300107).digest)
+    assert len(digests) == 1
+
+
 def test_a_seed_in_a_process_that_provisioned_once_does_what_it_does_in_moto_of_its_own(in_process):
     """run_seeds restores one provisioning for every seed (ProvisionedWorld): the seed before leaves nothing
     behind, and the schedule is the one the seed draws in moto of its own (what --seed and the tests run)."""
