@@ -6,6 +6,8 @@ import os
 import signal
 import sys
 
+from local import console, naming
+from local.runtime import LocalRuntime
 from local.stack import from_environment, wait_forever
 
 
@@ -30,13 +32,11 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    from local import naming
 
     naming.use_dev_service_settings()  # e.g. one stock counter: functions run one at a time here
     stack = from_environment()
     runtime = None
     api_port = int(os.environ.get("SHOPSTREAM_LOCAL_API_PORT", "8000"))
-    from local import console
 
     try:
         stack.start()
@@ -44,7 +44,6 @@ def main() -> int:
         # broker through the Kafka bootstrap setting; other processes use the banner's AWS_ENDPOINT_URL.
         os.environ.update(stack.process_environment())
         os.environ.pop("AWS_ENDPOINT_URL", None)
-        from local.runtime import LocalRuntime
 
         runtime = LocalRuntime(stack, api_port=api_port).start()
         # Before /health says ready: whoever waits for it (tests, scripts) finds this run's token.

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ASYNCAPI_DOC = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
 
 
 def load(path: Path = ASYNCAPI_DOC) -> dict[str, Any]:
-    import yaml
-
     loaded: dict[str, Any] = yaml.safe_load(path.read_text())
     return loaded
 
@@ -37,8 +38,6 @@ def _e(value: Any) -> str:
 
 def _prose(text: str) -> str:
     """A description (CommonMark) as HTML: escaped, `code` spans and paragraphs kept."""
-    import re
-
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
     return "<br><br>".join(" ".join(p.split()) for p in escaped.split("\n\n"))
 

@@ -26,17 +26,18 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from local import entry_points, naming
+from local import entry_points, moto_patches, naming
 from local.context import LocalLambdaContext
 from local.destinations import GiveUp, failed_batch_destination
 from local.http_events import claims_for, http_event
 from local.mapping import on_failure_record
 from local.relay import StreamRelay
-from shopstream import catalog, names
+from local.streams import StreamReader
+from shopstream import aws, catalog, names, transaction
 from shopstream.batch import GroupRunner
 from shopstream.config import Settings, override_settings
 from shopstream.consumer import EventConsumer
-from shopstream.publisher import InMemoryPublisher
+from shopstream.publisher import InMemoryPublisher, installed_publisher
 from shopstream.relay import OutboxRelay
 from shopstream.wire import OutgoingRecord, msk_event, msk_record
 
@@ -83,8 +84,6 @@ class InProcessBus:
     _settings: dict[tuple[str, str | None], Settings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from local import moto_patches
-
         # Unpatched moto replaces a table's stream shard when a transaction fails, which strands
         # the relays' stream iterators: every user of the bus needs the patch, not only pytest.
         moto_patches.apply()
@@ -130,8 +129,6 @@ class InProcessBus:
     def _collect_direct(self) -> None:
         """What the functions published directly (the process's publisher, when it keeps records) joins the topics."""
         if self.direct_publish:
-            from shopstream.publisher import installed_publisher
-
             publisher = installed_publisher()
             if publisher is not None and hasattr(publisher, "records"):
                 self.append_published(publisher)
@@ -168,9 +165,6 @@ class InProcessBus:
     # --- moving events ---------------------------------------------------------------------
     def _stream_relay(self, service: str) -> StreamRelay:
         if service not in self.relays:
-            from local.streams import StreamReader
-            from shopstream import aws
-
             arn = aws.client("dynamodb").describe_table(TableName=naming.table(service))["Table"]["LatestStreamArn"]
             give_up = self._give_up(service, names.RELAY) if self.give_up_after is not None else None
             self.relays[service] = StreamRelay(service, StreamReader(aws.client("dynamodbstreams"), arn),
@@ -181,8 +175,6 @@ class InProcessBus:
     def relay_step(self, service: str, publisher: Any | None = None) -> int:
         """One poll of a service's stream through the real relay (local/relay.py); what it publishes
         lands on the in-memory topics."""
-        from shopstream import transaction
-
         self.ticks += 1
         table = naming.table(service)
         if self.relayed_at.get(service) == transaction.commits[table]:
@@ -271,8 +263,6 @@ class InProcessBus:
         return len(batch)
 
     def _give_up(self, service: str, owner: str) -> GiveUp:
-        from shopstream import aws
-
         destination = failed_batch_destination(aws.client, service, owner)
 
         def give_up(record: dict[str, Any], shard: str) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
+
+from confluent_kafka import Consumer
 
 from local import auth
 from shopstream import long_poll
@@ -116,10 +119,6 @@ class OrderWatcher:
     TERMINAL = frozenset({"OrderConfirmed", "OrderCancelled"})
 
     def __init__(self, bootstrap: str):
-        import threading
-
-        from confluent_kafka import Consumer
-
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"watch-{time.time_ns()}",
                                   "auto.offset.reset": "latest", "session.timeout.ms": 6000,
                                   "fetch.wait.max.ms": 10})

@@ -33,6 +33,7 @@ import secrets
 import tempfile
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -41,8 +42,13 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
-from local import naming
+from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from local import naming, ops, traces
+from local.asyncapi_page import html_page
 from local.client import partition_numbers
+from local.http_events import claims_for, http_event
 from shopstream import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,8 +90,6 @@ class TopicMeter:
         self.thread.join(timeout=5)
 
     def _run(self) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "console-meter",
                              "enable.auto.commit": False, "fetch.wait.max.ms": 200})
         numbers = {t.name: partition_numbers(consumer, t.name) for t in catalog.TOPICS}
@@ -345,9 +349,7 @@ class Console:
     def target(self) -> Any:
         with self._lock:
             if self._target is None:
-                from local.ops import Target
-
-                self._target = Target("local")
+                self._target = ops.Target("local")
             return self._target
 
     def stop(self) -> None:
@@ -366,8 +368,6 @@ class Console:
             status, answer, extra = self._admit(method, path, query, body, {k.lower(): v for k, v in headers.items()},
                                                 port)
         except Exception as exc:  # shown on the page; the console never takes the gateway down
-            import traceback
-
             traceback.print_exc()
             status, answer, extra = 500, {"message": f"{type(exc).__name__}: {exc}"}, {}
         return status, answer, {**ALWAYS_HEADERS, **extra}
@@ -404,8 +404,6 @@ class Console:
                 return 404, {"message": "not installed: run `make node` (npm ci)"}, {}
             return self._file(vendored)
         if method == "GET" and path == "/console/asyncapi":  # docs/asyncapi.yaml as a page
-            from local.asyncapi_page import html_page
-
             return 200, html_page().encode(), {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"}
         api: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "/console/api/map"): self.system_map,
@@ -436,17 +434,12 @@ class Console:
             ("text/", "application/javascript")) else kind, "Cache-Control": "no-cache"}
 
     def _api(self, service: str, path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
-        from local.http_events import claims_for, http_event
-
         response = self.invoke_api(service, http_event("GET", path, claims=claims_for("console", admin=True),
                                                        query=query))
         return int(response["statusCode"]), json.loads(response.get("body") or "null")
 
     # --- pages' data ----------------------------------------------------------------------------------
     def lags(self, meter: TopicMeter) -> dict[str, int | None]:
-        from confluent_kafka import ConsumerGroupTopicPartitions
-        from confluent_kafka.admin import AdminClient
-
         if self._admin is None:
             self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
         groups = [(catalog.consumer_group_id(s.name, h.name), h.topic) for s in catalog.SERVICES for h in s.handlers]
@@ -487,8 +480,6 @@ class Console:
             return self._dead_letters()
 
     def _dead_letters(self) -> dict[str, Any]:
-        from local import ops
-
         target = self.target()
         sqs = target.client("sqs")
         queues = []
@@ -505,8 +496,6 @@ class Console:
         return {"generatedAt": datetime.now(UTC).isoformat(), "queues": queues}
 
     def dlq_action(self, action: str, payload: dict[str, Any]) -> Any:
-        from local import ops
-
         queue, message_id = str(payload.get("queue", "")), str(payload.get("messageId", ""))
         if queue not in ops.all_queues() or not message_id:
             return 422, {"message": "queue (one of the dead-letter queues) and messageId are required"}, {}
@@ -519,8 +508,6 @@ class Console:
         return {"queue": queue, "messageId": message_id, "action": action, "ok": code == 0, "output": lines}
 
     def story(self, query: str) -> Any:
-        from local import ops
-
         if not query:
             return 422, {"message": "search by orderId or correlationId (q=...)"}, {}
         correlation_id, order = query, None
@@ -557,8 +544,6 @@ class Console:
     def trace(self, query: str) -> Any:
         """An order's trace (or a correlation id's, or a trace id's) as a waterfall, with the traces that
         redeliveries, redrives and replays of its records started (linked to it)."""
-        from local import traces
-
         if self.traces is None:
             return 404, {"message": "this runtime does not collect traces"}, {}
         if not query:
@@ -567,8 +552,6 @@ class Console:
         if re.fullmatch(r"[0-9a-f]{32}", query):
             trace_id = query
         else:
-            from local.http_events import claims_for, http_event
-
             response = self.invoke_api("order", http_event("GET", f"/orders/{query}",
                                                            claims=claims_for("console", admin=True)))
             if int(response["statusCode"]) == 200:

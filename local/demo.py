@@ -19,7 +19,18 @@ from contextlib import ExitStack
 from functools import partial
 from typing import Any
 
+import boto3
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from local import naming
 from local.client import ApiClient, partition_numbers
+from local.processes import free_port
+from local.stack import LocalStack
+from shopstream import aws, catalog
+from shopstream.config import reset_settings
+
+# local.runtime (with moto, ~0.4 s) is imported where an own stack is started: against a running make local, the
+# demo only speaks HTTP, Kafka and SQS.
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01 F5P2", "country": "IE"}
 ADMIN: dict[str, Any] = {"user": "demo-admin", "admin": True}
@@ -186,10 +197,6 @@ def summary(result: dict, elapsed: float) -> str:
 
 def topic_counts(idle_seconds: float = 1.5) -> dict[str, int]:
     """Records per topic, counted by reading them: Tansu's high watermarks can be short by one."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    from shopstream import catalog
-
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap(), "group.id": "demo-counter",
                          "enable.auto.commit": False})
     consumer.assign([TopicPartition(t.name, p, OFFSET_BEGINNING) for t in catalog.TOPICS
@@ -209,10 +216,6 @@ def topic_counts(idle_seconds: float = 1.5) -> dict[str, int]:
 
 
 def dlq_depths() -> dict[str, int]:
-    import boto3
-
-    from local import naming
-
     sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or
                        f"http://127.0.0.1:{os.environ.get('SHOPSTREAM_LOCAL_AWS_PORT', 4566)}",
                        region_name="eu-west-1", aws_access_key_id="local", aws_secret_access_key="local")
@@ -251,12 +254,7 @@ class embedded_stack:  # noqa: N801 (a context manager used like a function)
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        from local import naming
-        from local.processes import free_port
         from local.runtime import LocalRuntime
-        from local.stack import LocalStack
-        from shopstream import aws
-        from shopstream.config import reset_settings
 
         naming.use_dev_service_settings()  # as `make local` runs (local/__main__.py)
         self.stack = LocalStack(external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,

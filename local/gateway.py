@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from local import naming
 from local.http_events import http_event
 from local.read_cache import ReadCache
-from shopstream import catalog, long_poll, tracing
+from shopstream import catalog, long_poll, tracing, transaction
 
 Route = tuple[str, re.Pattern[str], str, bool]  # method, path pattern (a group per parameter), service, long-poll
 MAX_BODY_BYTES = 1024 * 1024  # bodies are small JSON documents; API Gateway's own cap is 10 MB
@@ -195,8 +196,6 @@ class Gateway:
             else:
                 response = self.invoke(match[0], event)
         except Exception:  # a function error: API Gateway answers 500 and the function logs it
-            import traceback
-
             traceback.print_exc()
             return self._reply(request, 500, {"message": "Internal Server Error"})
         self._reply(request, response["statusCode"], response.get("body") or "", response.get("headers"))
@@ -253,8 +252,6 @@ class Gateway:
                 sleep=lambda pause: self.pause(changed, pause), pauses=itertools.repeat(LONG_POLL_RECHECK_SECONDS))
 
     def serve_forever(self) -> None:
-        from shopstream import transaction
-
         transaction.add_commit_listener(self.commits.committed)
         try:
             self.server.serve_forever(poll_interval=0.2)

@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
+
 from local.context import LocalLambdaContext
 from local.destinations import GiveUp
 from shopstream import catalog
@@ -108,8 +110,6 @@ class KafkaMapping:
         self.assigned.set()
 
     def _run(self) -> None:
-        from confluent_kafka import Consumer
-
         consumer = Consumer(consumer_config(self.bootstrap, self.group, critical_path=self.handler.critical_path))
         consumer.subscribe([self.handler.topic], on_assign=self._on_assign)
         try:
@@ -142,8 +142,6 @@ class KafkaMapping:
                         self.handler.name, took, self.handler.timeout_seconds)
 
     def _process(self, consumer: Any, messages: list[Any]) -> None:
-        from confluent_kafka import TopicPartition
-
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for m in messages:
             by_partition[m.partition()].append(m)

@@ -86,10 +86,21 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import hashlib
 import json
+import os
+import re
+import threading
+import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
+
+from botocore import xform_name
+
+# moto's modules are imported inside the functions that use them: apply() checks moto's version before any is
+# looked up, so that a moto these patches were not written for is refused with the pin's message, not an ImportError
+# of a name that moved (process_request imports where moto 5.2.5's own copy of it does).
 
 PATCHED_VERSION = "5.2.5"
 _applied = False
@@ -162,9 +173,6 @@ def _parse_condition_expressions_once() -> None:
 
 
 def _route_urls_once() -> None:
-    import os
-    import re
-
     import moto.backend_index as backend_index
     from moto.core import botocore_stubber
     from moto.core.base_backend import BackendDict
@@ -305,8 +313,6 @@ def _copy_parsed_trees_directly() -> None:
 
 
 def _query_reads_its_partition() -> None:
-    import threading
-
     from moto.dynamodb.models.table import Table
 
     querying = threading.local()  # per thread: in-process moto may serve several threads at once
@@ -341,9 +347,6 @@ CLIENT_TOKEN_SECONDS = 600
 
 
 def _honour_client_request_tokens() -> None:
-    import hashlib
-    import time
-
     from moto.core.responses import ActionResult
     from moto.dynamodb.exceptions import DynamodbException
     from moto.dynamodb.responses import DynamoHandler
@@ -462,7 +465,6 @@ def _list_action_methods_once() -> None:
 
 
 def _shortcut_dict_members() -> None:
-    from botocore import xform_name
     from moto.core.serialize import AttributePicker
 
     general = AttributePicker.__call__

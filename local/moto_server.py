@@ -20,7 +20,15 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
+from botocore import UNSIGNED
+from botocore.config import Config
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from waitress import create_server, serve
+
+from local import moto_patches
+from shopstream import aws
 
 COUNTS_PATH = "/_shopstream/requests"  # GET: requests served so far, by action (benchmarks read it)
 
@@ -126,12 +134,6 @@ class InProcessMoto:
     to other processes."""
 
     def __init__(self, host: str, port: int):
-        from moto import mock_aws
-        from moto.core.botocore_stubber import BotocoreStubber
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from waitress import create_server
-
-        from local import moto_patches
         moto_patches.apply()
         _serialize_in_process_calls(BotocoreStubber)
         self.mock = mock_aws()
@@ -171,8 +173,6 @@ _signing_factory: list[Any] = []  # shopstream.aws's factory before the first in
 def install_unsigned_clients() -> None:
     """shopstream.aws makes unsigned clients (unsigned_clients) until as many remove_unsigned_clients() as installs:
     in-process mocks may overlap and stop in any order."""
-    from shopstream import aws
-
     with _installed:
         if not _signing_factory:
             _signing_factory.append(aws._client)
@@ -183,8 +183,6 @@ def install_unsigned_clients() -> None:
 def remove_unsigned_clients() -> None:
     """Undo one install_unsigned_clients(); the last one puts the signing factory back, with fresh clients (a reset
     made meanwhile cleared the unsigned ones: the signing ones it did not see are not kept either)."""
-    from shopstream import aws
-
     with _installed:
         if len(_signing_factory) < 2:
             return
@@ -200,10 +198,6 @@ def unsigned_clients() -> Any:
     services, the region from it), but no signature is computed; moto checks none. Computing one was a sixth
     of a simple call's time. S3's clients sign as before (botocore's S3 signing also sets the payload headers;
     S3 calls are few)."""
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    from shopstream import aws
 
     @cache
     def client(service_name: str) -> Any:
@@ -254,14 +248,10 @@ def main() -> None:
     parser.add_argument("-p", "--port", type=int, default=4566)
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    from local import moto_patches
-
     moto_patches.apply()
     app = DomainDispatcherApplication(create_backend_app)
     # waitress keeps connections alive (werkzeug's development server closes each one after a single
     # response, so every AWS call paid a new TCP connection and a new server thread).
-    from waitress import serve
-
     serve(serialized(app), host=args.host, port=args.port, threads=16, connection_limit=1000,
           channel_timeout=300, ident="moto", _quiet=True)
 

@@ -18,6 +18,8 @@ from typing import Any
 from moto import __version__ as moto_version
 
 WRITTEN_FOR = "5.2.5"  # the layout of BackendDict and of SQS queues this relies on (local/moto_patches.py pins it)
+# moto's internals are imported where used, after the version check: another moto is refused with that message,
+# not an ImportError of a name that moved (as in local/moto_patches.py).
 
 
 class Snapshot:

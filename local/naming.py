@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from shopstream import catalog, names
-from shopstream.config import Settings
+from shopstream.config import Settings, settings_from
+from stacks import config as stack_config
 
 CONSOLE_TOKEN_FILE = Path(".local") / "console-token"  # where `make local` writes this run's console token
 
@@ -60,8 +61,6 @@ def function_settings(service: str, handler: str | None = None, *, bootstrap_ser
     Without a handler these are the API's settings (a schedule shares them locally), or with ``relay`` the
     outbox relay's. ``direct_publish``: as an environment with cdk.json's ``directPublish`` on.
     """
-    from shopstream.config import settings_from
-
     spec = catalog.service(service)
     environment = catalog.function_environment(
         spec, environment=ENVIRONMENT, table_name=table(service), idempotency_table_name=idempotency_table(service),
@@ -79,10 +78,8 @@ def all_queues() -> list[str]:
 
 
 def _dev() -> Any:
-    from stacks.config import load
-
     environments = json.loads((Path(__file__).resolve().parents[1] / "cdk.json").read_text())["context"]["environments"]
-    return load(environments, "dev")
+    return stack_config.load(environments, "dev")
 
 
 def dev_partitions() -> dict[str, int]:

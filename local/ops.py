@@ -14,15 +14,31 @@ import base64
 import json
 import os
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Producer, TopicPartition
+from pydantic import ValidationError
+
+from local import entry_points, naming
 from local.client import partition_numbers
-from shopstream import catalog, failed_batches, names
-from shopstream.wire import msk_event, msk_record, msk_record_of, redelivered
+from local.context import LocalLambdaContext
+from local.http_events import claims_for, http_event
+from local.stack import from_environment
+from local.traces import render
+from shopstream import aws, catalog, failed_batches, names, outbox, tracing
+from shopstream.config import Settings, override_settings
+from shopstream.consumer import PoisonRecord, parse_record
+from shopstream.envelope import EventEnvelope
+from shopstream.outbox import failure_window, outbox_items_between, record_of_item, stored_record
+from shopstream.publisher import producer_config
+from shopstream.wire import IncomingRecord, msk_event, msk_record, msk_record_of, redelivered, to_record
 
 
 # --- where things are -----------------------------------------------------------------------
@@ -35,8 +51,6 @@ class Target:
         self.env = env
         self.local = env == "local"
         if self.local and not in_process:
-            from local.stack import from_environment
-
             quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
             for key, value in {**from_environment().environment(), **quiet, **local_trace_export()}.items():
                 os.environ.setdefault(key, value)
@@ -45,8 +59,6 @@ class Target:
         self._queue_urls: dict[str, str] = {}
 
     def client(self, name: str) -> Any:
-        from shopstream import aws
-
         return aws.client(name)
 
     def queue_url(self, service: str, handler: str) -> str:
@@ -59,8 +71,6 @@ class Target:
         """The audit archive's bucket: the local stack's, or the environment's in this session's account and region
         (the platform stack names it by the same rule)."""
         if self.local:
-            from local import naming
-
             return naming.AUDIT_ARCHIVE_BUCKET
         account = self.client("sts").get_caller_identity()["Account"]
         return names.audit_archive_bucket(self.prefix, account, self.client("s3").meta.region_name)
@@ -73,9 +83,6 @@ class Target:
         return next(o["OutputValue"] for o in outputs.get("Outputs", []) if o["OutputKey"] == names.TABLE_NAME_OUTPUT)
 
     def kafka_config(self) -> dict[str, Any]:
-        from shopstream.config import Settings
-        from shopstream.publisher import producer_config
-
         settings = Settings(kafka_bootstrap_servers=self.bootstrap, kafka_auth="none" if self.local else "iam")
         config = {k: v for k, v in producer_config(settings).items()
                   if k in ("bootstrap.servers", "security.protocol", "sasl.mechanisms", "oauth_cb")}
@@ -84,10 +91,6 @@ class Target:
     def invoker(self, service: str, handler: catalog.HandlerSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """Run one batch through the handler exactly as its mapping would."""
         if self.local:
-            from local import entry_points, naming
-            from local.context import LocalLambdaContext
-            from shopstream.config import override_settings
-
             settings = naming.function_settings(service, handler.name, bootstrap_servers=self.bootstrap,
                                                 dlq_url=self.queue_url(service, handler.name))
             function = entry_points.consumer(service, handler)
@@ -111,14 +114,8 @@ class Target:
 
     def api(self, service: str, method: str, path: str) -> tuple[int, Any]:
         """Call a service's API function as the operator (an admin), as API Gateway would."""
-        from local.http_events import claims_for, http_event
-
         event = http_event(method, path, claims=claims_for("ops", admin=True))
         if self.local:
-            from local import entry_points, naming
-            from local.context import LocalLambdaContext
-            from shopstream.config import override_settings
-
             with override_settings(naming.function_settings(service, bootstrap_servers=self.bootstrap)):
                 response = entry_points.api(service)(event, LocalLambdaContext(function_name=f"{service}-api"))
         else:
@@ -131,10 +128,8 @@ def local_api_url() -> str:
 
 
 def local_console_token() -> str | None:
-    from local.naming import CONSOLE_TOKEN_FILE
-
     try:
-        return CONSOLE_TOKEN_FILE.read_text().strip() or None
+        return naming.CONSOLE_TOKEN_FILE.read_text().strip() or None
     except OSError:
         return None
 
@@ -142,8 +137,6 @@ def local_console_token() -> str | None:
 def local_trace_export() -> dict[str, str]:
     """Where handlers run by this process (replay, redrive) send their spans: the running local runtime's
     collector (local/traces.py), behind its console token. Nothing when no make local runs here."""
-    from shopstream import tracing
-
     token = local_console_token()
     if token is None:
         return {}
@@ -189,8 +182,6 @@ def replay(target: Target, ref: str, *, from_timestamp: str | None, from_offsets
     invocation ends it too. Exit 1 when a record reported failed or an invocation failed, the replay stopped
     short (it prints the --from-offsets to go on from), or what was asked for is past the topic's retention (the
     audit archive has it)."""
-    from confluent_kafka import OFFSET_END, Consumer, TopicPartition
-
     service, handler = find_handler(ref)
     topic = catalog.topic(handler.topic)
     group = f"{catalog.consumer_group_id(service, handler.name)}-replay-{uuid.uuid4().hex[:8]}"
@@ -403,8 +394,6 @@ def _read_back(target: Target, info: dict[str, Any], seconds: float = 30) -> tup
     """An on-failure record with offsets only (written before the mappings kept their records in S3): the
     records read back from the topic, all of first..last or it says which are gone (past the topic's
     retention) or were not read in time."""
-    from confluent_kafka import Consumer, TopicPartition
-
     first, last = int(info["firstOffset"]), int(info["lastOffset"])
     consumer = Consumer({**target.kafka_config(), "group.id": f"redrive-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
@@ -427,8 +416,6 @@ def _read_back(target: Target, info: dict[str, Any], seconds: float = 30) -> tup
 def _relay_records(letter: Letter) -> tuple[list[Any], str | None]:
     """The outbox events a relay's failure letter stands for: from the stored stream records, or (a record
     with coordinates only) from the outbox items the table still holds in the batch's window."""
-    from shopstream.outbox import failure_window, outbox_items_between, record_of_item, stored_record
-
     body = letter.record
     if letter.missing or body is None:
         return [], letter.missing or "no invocation record"
@@ -453,9 +440,6 @@ def _relay_records(letter: Letter) -> tuple[list[Any], str | None]:
 def relay_redrive(target: Target, service: str, out=print, only: set[str] | None = None) -> int:
     """Publish again the outbox events of each batch the relay gave up on (the stored stream records), then
     delete the message. Consumers drop what they already have, by eventId."""
-    from shopstream.config import Settings, override_settings
-    from shopstream.outbox import republish
-
     settings = Settings(service=service, table_name=target.table(service), kafka_bootstrap_servers=target.bootstrap,
                         kafka_auth="none" if target.local else "iam")
     redriven, kept = 0, 0
@@ -471,7 +455,7 @@ def relay_redrive(target: Target, service: str, out=print, only: set[str] | None
                 out(f"kept     {letter.describe()}: {missing}; nothing was published, the message stays")
                 continue
             try:
-                published = republish(events)
+                published = outbox.republish(events)
             except Exception as exc:  # the broker refused: the message stays for the next attempt
                 kept += 1
                 _release(target, service, RELAY, [letter.message])
@@ -592,8 +576,6 @@ def describe_record(topic: str | None, partition: int | None, offset: int | None
 def tail(target: Target, topic_name: str, *, follow: bool = False, key: str | None = None,
          idle_seconds: float = 2.0, out=print) -> int:
     """Print the topic's records from the beginning (every partition), decoded; ``--follow`` keeps going."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
     topic = catalog.topic(topic_name)
     consumer = Consumer({**target.kafka_config(), "group.id": f"ops-tail-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
@@ -621,12 +603,6 @@ def tail(target: Target, topic_name: str, *, follow: bool = False, key: str | No
 def validated_records(topic_name: str, text: str) -> list[Any]:
     """The Kafka records for a file of envelopes (one JSON object, or an array of them), each checked as
     a consumer would check it (``shopstream.consumer.parse_record``): a ValueError names what is wrong."""
-    from pydantic import ValidationError
-
-    from shopstream.consumer import PoisonRecord, parse_record
-    from shopstream.envelope import EventEnvelope
-    from shopstream.wire import IncomingRecord, to_record
-
     catalog.topic(topic_name)  # KeyError for an unknown topic
     try:
         loaded = json.loads(text)
@@ -655,8 +631,6 @@ def validated_records(topic_name: str, text: str) -> list[Any]:
 
 def produce(target: Target, topic_name: str, path: str, out=print) -> int:
     """Send the envelopes of a file to a topic, keyed and with headers as the outbox relay would."""
-    from confluent_kafka import Producer
-
     try:
         with open(path) as handle:
             records = validated_records(topic_name, handle.read())
@@ -706,10 +680,6 @@ def trace(target: Target, ref: str, mermaid_path: str | None, out=print,
 
 def local_waterfall(ref: str) -> dict[str, Any] | None:
     """The running make local's waterfall of an order (its console API, with this run's console token)."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
     token = local_console_token()
     if token is None:
         return None
@@ -732,8 +702,6 @@ def _waterfall(ref: str, out: Callable[[str], Any], fetch: Callable[[str], dict[
     for line in answer.get("text") or []:
         out(line)
     for linked in answer.get("linked") or []:
-        from local.traces import render
-
         out(f"\nlinked trace {linked['traceId']} (a record of this trace delivered again)")
         for line in render(linked["rows"]):
             out(line)

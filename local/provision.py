@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from local import naming
 from shopstream import catalog, names
 from shopstream.failed_batches import DEAD_LETTER_RETENTION, FAILED_BATCH_RETENTION, OBJECT_PREFIX, mapping_prefix
@@ -15,8 +17,6 @@ def create_topics(bootstrap_servers: str, timeout: float = 30.0, partitions: Map
                   ) -> list[str]:
     """Topics with the catalog's retention, and its partitions unless ``partitions`` names others (a local runtime:
     dev's); existing ones are left as they are."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [

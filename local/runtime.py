@@ -8,16 +8,23 @@ import time
 from contextlib import nullcontext
 from typing import Any
 
-from local import entry_points, naming
+from confluent_kafka.admin import AdminClient
+
+from local import auth, entry_points, moto_server, naming
+from local.console import Console
 from local.context import LocalLambdaContext
 from local.destinations import GiveUp, failed_batch_destination
+from local.gateway import Gateway
 from local.mapping import FUNCTION_SLOT, KafkaMapping
+from local.read_cache import ReadCache
 from local.relay import StreamRelay
 from local.stack import LocalStack
 from local.streams import StreamReader
-from shopstream import catalog, names
+from local.traces import SpanStore
+from shopstream import aws, catalog, names, tracing, transaction
 from shopstream.api import MUTATING
 from shopstream.config import Settings, override_settings
+from shopstream.publisher import set_publisher
 from shopstream.relay import OutboxRelay
 
 RELAY_POLL_SECONDS = 0.1  # after a failed publish
@@ -57,8 +64,6 @@ class LocalRuntime:
         return settings.model_copy(update={"handler_concurrency_cap": 1}) if handler else settings
 
     def send_on_failure(self, service: str, handler: str) -> GiveUp:
-        from shopstream import aws
-
         return failed_batch_destination(aws.client, service, handler)
 
     def mapping(self, spec: catalog.ServiceSpec, handler: catalog.HandlerSpec, *, group_id: str | None = None,
@@ -75,10 +80,9 @@ class LocalRuntime:
         every 100 ms keep a request in flight most of the time)."""
         if service not in self._api_settings:  # built once: reading settings costs more than a request
             self._api_settings[service] = self.settings(service)
-        from local.moto_server import LOCK
 
         method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")).upper()
-        priority = LOCK.foreground() if method in MUTATING else nullcontext()
+        priority = moto_server.LOCK.foreground() if method in MUTATING else nullcontext()
         with self._api_lock, priority, override_settings(self._api_settings[service]):
             return self.apis[service](event, LocalLambdaContext(function_name=f"{service}-api"))
 
@@ -88,8 +92,6 @@ class LocalRuntime:
         Instead of polling every stream all the time, a relay reads its stream when its table had a
         commit in this process (transaction listener), when its last batch did not go through, and
         at least every RELAY_IDLE_SECONDS (writes made by other processes, such as tools)."""
-        from shopstream import aws, transaction
-
         relay = OutboxRelay()
         streams, dynamodb = self.stack.client("dynamodbstreams"), self.stack.client("dynamodb")
         relays = {naming.table(s.name): StreamRelay(
@@ -141,8 +143,6 @@ class LocalRuntime:
     def health(self) -> tuple[int, dict[str, Any]]:
         checks: dict[str, Any] = {}
         try:
-            from confluent_kafka.admin import AdminClient
-
             topics = AdminClient({"bootstrap.servers": self.stack.bootstrap_servers}).list_topics(timeout=2).topics
             checks["kafka"] = all(t.name in topics for t in catalog.TOPICS)
         except Exception as exc:  # reported, not raised
@@ -158,9 +158,6 @@ class LocalRuntime:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
-        from local import auth
-        from local.gateway import Gateway
-
         for spec in catalog.SERVICES:
             for handler in spec.handlers:
                 self.mappings.append(self.mapping(spec, handler).start())
@@ -168,17 +165,12 @@ class LocalRuntime:
                 self.threads.append(threading.Thread(target=self._schedule_loop, args=(spec, schedule),
                                                      name=f"schedule-{schedule.name}", daemon=True))
         self.threads.append(threading.Thread(target=self._relay_loop, name="outbox-relays", daemon=True))
-        from local.console import Console
-        from local.traces import SpanStore
-        from shopstream import tracing
 
         # Every function here records its spans into this process's collector (the console's waterfall).
         self.traces = SpanStore()
         tracing.configure(self.traces.ingest, sample_rate=1.0)
         self.console = Console(bootstrap=self.stack.bootstrap_servers, invoke_api=self.invoke_api,
                                traces=self.traces)
-        from local import moto_server
-        from local.read_cache import ReadCache
 
         # Told of every AWS request, it tracks what each cached GET read: only with moto in this process (LocalStack
         # always runs it so), which sees every request, whichever process makes it.
@@ -211,8 +203,6 @@ class LocalRuntime:
         if self.console is not None:
             self.console.stop()
         if self.reads is not None:
-            from local import moto_server
-
             moto_server.remove_observer(self.reads.observe)
         for mapping in self.mappings:
             mapping.stopping.set()
@@ -220,8 +210,6 @@ class LocalRuntime:
             mapping.stop()
         for thread in self.threads:
             thread.join(timeout=5)
-        from shopstream import tracing
-        from shopstream.publisher import set_publisher
 
         set_publisher(None)  # closes the producer before the broker goes away
         tracing.reset()

@@ -44,7 +44,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
+import logging
+import multiprocessing
 import os
 import random
 import signal
@@ -53,18 +56,36 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from local import naming
-from local.simulation_checks import check, email_of, name_of, scan_table
+import time_machine
+from botocore.exceptions import ReadTimeoutError
 
-if TYPE_CHECKING:
-    from local.simulation_ledger import Ledger
+from local import entry_points, moto_patches, naming, ops, provision
+from local import simulation_ledger as ledgers
+from local.bus import InProcessBus
+from local.context import LocalLambdaContext
+from local.simulation_checks import Violation, check, email_of, name_of, scan_table
+from notification import senders
+from payment import provider as payment_provider
+from shopstream import aws, catalog, direct, failed_batches, names, transaction
+from shopstream.batch import SeededInterleaving
+from shopstream.config import reset_settings
+from shopstream.dlq import SqsDeadLetterSink
+from shopstream.inbound import PoisonRecord
+from shopstream.observability import logger
+from shopstream.outbox import outbox_record
+from shopstream.publisher import PublishError, set_publisher
+from shopstream.transaction import ACKNOWLEDGEMENT_RETRIES
+
+# moto, and local.moto_server and local.moto_snapshot, which load it, are imported where a seed's world is made:
+# `make simulate-summary` (--summarise) only reads a ledger and must not load them (~0.3 s).
 
 ORDER_METHODS = ("pm_card_visa",) * 4 + ("pm_card_chargeDeclined", "pm_card_insufficientFunds")
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
@@ -99,12 +120,6 @@ class Step:
 
 
 @dataclass
-class Violation:
-    what: str
-    keys: frozenset[str] = frozenset()
-
-
-@dataclass
 class Report:
     seed: int
     violations: list[Violation]
@@ -119,8 +134,6 @@ class Report:
     def fingerprint(self) -> str:
         """What the seed did and found (every step, fault, path, outcome and violation), hashed: the same
         wherever and however often the seed runs, so a replay or a ledger entry can be compared."""
-        import hashlib
-
         seen = {"steps": [s.text for s in self.steps], "faults": sorted(self.faults.items()),
                 "paths": sorted(self.paths.items()), "orders": sorted(self.orders.items()), "erased": self.erased,
                 "violations": [v.what for v in self.violations]}
@@ -165,8 +178,6 @@ class Chaos:
 def _sim_context() -> Any:
     """A Lambda context whose invocation is always about to time out: an idempotency record left in
     progress by a crash expires at once, as it would after the real function's timeout."""
-    from local.context import LocalLambdaContext
-
     return LocalLambdaContext("simulated", timeout_seconds=0.001)
 
 
@@ -188,12 +199,11 @@ class _FlakyPublisher:
         self.flush()
 
     def flush(self) -> None:
-        from shopstream.publisher import PublishError
-
         failed: dict[str, str] = {}
         down = self.simulation.broker_down > 0
-        direct = self.simulation.publishing_directly
-        if direct and self.simulation.faulty and self.simulation.roll() < self.simulation.chaos.direct_publish_refused:
+        directly = self.simulation.publishing_directly
+        if (directly and self.simulation.faulty
+                and self.simulation.roll() < self.simulation.chaos.direct_publish_refused):
             self.simulation.paths["direct publish refused by the broker"] += 1
             down = True
         for record in self.pending:
@@ -208,7 +218,7 @@ class _FlakyPublisher:
         self.pending = []
         if failed:
             self.simulation.faults["publish"] += len(failed)
-            if direct:
+            if directly:
                 self.simulation.paths["direct: not acknowledged (the relay publishes)"] += 1
             raise PublishError(failed)
 
@@ -300,14 +310,6 @@ class Simulation:
     # --- the run -----------------------------------------------------------------------------
     def run(self, world: ProvisionedWorld | None = None) -> Report:
         """One seed, in ``world`` (provisioned once for many seeds, restored for this one) or in moto of its own."""
-        from local import moto_patches
-        from local.bus import InProcessBus
-        from notification import senders
-        from payment import provider as payment_provider
-        from shopstream import direct, transaction
-        from shopstream.batch import SeededInterleaving
-        from shopstream.publisher import set_publisher
-
         moto_patches.apply()
         started = time.perf_counter()
         self.sender = _CountingSender(self)
@@ -362,10 +364,6 @@ class Simulation:
     def _observe(self) -> None:
         """Wrap every consumer (the bus and the operator's redrive both look them up by name) and the
         dead-letter sink, to know which records each invocation applied and which it dead-lettered."""
-        from local import entry_points
-        from shopstream import catalog, names
-        from shopstream.dlq import SqsDeadLetterSink
-
         for spec in catalog.SERVICES:
             if not spec.handlers:
                 continue
@@ -409,10 +407,6 @@ class Simulation:
 
     def _capture_logs(self) -> None:
         """Every line the services log (INFO up) and libraries warn, kept as text for the personal-data check."""
-        import logging
-
-        from shopstream.observability import logger
-
         simulation, service_logger = self, logger()._logger
 
         class Lines(logging.Handler):
@@ -441,8 +435,6 @@ class Simulation:
 
     def _given_up(self) -> None:
         """The batches the mappings gave up since the last look: their records failed."""
-        from shopstream import failed_batches
-
         while self.bus.given_up:
             service, owner, record = self.bus.given_up.pop(0)
             self.letters.add(f"{service}.{owner}")
@@ -456,24 +448,17 @@ class Simulation:
     def target(self) -> Any:
         """The operator's command line, against this process's moto (local/ops.py)."""
         if self._target is None:
-            from local.ops import Target
-
-            self._target = Target("local", in_process=True)
+            self._target = ops.Target("local", in_process=True)
         return self._target
 
     def waiting(self) -> dict[str, list[dict[str, Any]]]:
         """What each dead-letter queue that may hold something holds (decoded, as the console shows it)."""
-        from local import ops
-
         found = {queue: ops.dlq_peek(self.target(), queue) for queue in sorted(self.letters)}
         self.letters = {queue for queue, letters in found.items() if letters}
         return {queue: letters for queue, letters in found.items() if letters}
 
     def held(self) -> tuple[set[tuple[str, str, int, int]], set[str]]:
         """What the dead letters hold now: handlers' records (poison or stored), relays' events."""
-        from shopstream import failed_batches, names
-        from shopstream.outbox import outbox_record
-
         records: set[tuple[str, str, int, int]] = set()
         events: set[str] = set()
         for queue, letters in self.waiting().items():
@@ -587,8 +572,6 @@ class Simulation:
         """One step of the platform; False when there was nothing left to relay or deliver."""
         for (topic, partition) in [(t, p) for t, partitions in self.bus.log.items() for p in partitions]:
             self._append_times(topic, partition)
-        from shopstream import transaction
-
         unrelayed = [spec.name for spec in _services()
                      if self.bus.relayed_at.get(spec.name) != transaction.commits[naming.table(spec.name)]]
         work = self.bus.pending()
@@ -666,8 +649,6 @@ class Simulation:
     # --- the bad day, and the operator -----------------------------------------------------------
     def _bad_day(self) -> None:
         """Now and then: an outage, an incident, poison, the passing of time, or the operator at work."""
-        from shopstream import catalog
-
         if self.incident is not None:
             handler, left = self.incident
             self.incident = (handler, left - 1) if left > 1 else None
@@ -694,8 +675,6 @@ class Simulation:
         return times
 
     def _handler_outage(self) -> None:
-        from shopstream import catalog
-
         spec = self.random.choice([s for s in catalog.SERVICES if s.handlers])
         handler = f"{spec.name}.{self.random.choice(spec.handlers).name}"
         self.outages[handler] = OUTAGE_DELIVERIES
@@ -713,8 +692,6 @@ class Simulation:
             self.note(f"incident: {self.incident[0]} refuses valid events as poison (a bug, until it is fixed)")
 
     def _poison(self) -> None:
-        from shopstream import catalog
-
         topic = self.random.choice(catalog.TOPICS).name
         value = self.random.choice([b"\xff\xfe not even text", b'{"not": "an envelope"}', b"42", b"[1, 2]"])
         partition, offset = self.bus.inject(topic, f"junk-{self.tick()}", value)
@@ -725,8 +702,6 @@ class Simulation:
         """The operator redrives one dead-letter queue (make ops ARGS="dlq redrive --handler <queue>"): through
         the handler as its mapping would, or the relay's events to the topics. Injected faults may hit the
         records (they are then kept); the command itself is never crashed. True if something was taken."""
-        from local import ops
-
         target = self.target()
         if queue is None:
             waiting = sorted(self.waiting())
@@ -771,8 +746,6 @@ class Simulation:
     def _outbox_expiry(self) -> None:
         """A service's outbox items pass their TTL (those its stream has passed): a relay batch given up before
         is still redriven from what its mapping kept."""
-        from shopstream import aws, transaction
-
         service = self.random.choice([s.name for s in _services() if s.publishes])
         if self.bus.relayed_at.get(service) != transaction.commits[naming.table(service)]:
             return
@@ -791,8 +764,6 @@ class Simulation:
         if not self.faulty:
             return
         if self.incident is not None and self.delivering == self.incident[0] and self.roll() < 0.5:
-            from shopstream.inbound import PoisonRecord
-
             self.faults["refused"] += 1
             raise PoisonRecord("handler_refused", "incident: a bug refuses a valid event")
         roll = self.roll()
@@ -829,14 +800,10 @@ class Simulation:
         """A transaction's answer lost after it was written: sent again with its token (DynamoDB answers success,
         local/moto_patches.py), or now and then every answer lost, so the function fails after committing and
         its events wait for the relay."""
-        from botocore.exceptions import ReadTimeoutError
-
         if self._losing is not None and self._losing[0] is uow:
             left = self._losing[1] - 1
             self._losing = (uow, left) if left else None
             raise ReadTimeoutError(endpoint_url="injected: the answer was lost again")
-        from shopstream.transaction import ACKNOWLEDGEMENT_RETRIES
-
         if not self.faulty or self.roll() >= self.chaos.commit_answer_lost:
             self._answers_lost = None
             return
@@ -1090,20 +1057,16 @@ class _ChaosProvider:
     """The payment simulator, timing out (after recording what it did) when the seed says so."""
 
     def __init__(self, simulation: Simulation):
-        from payment.provider import SimulatedProvider
-
         self.simulation = simulation
-        self.inner = SimulatedProvider(fault_rate=0.0)
+        self.inner = payment_provider.SimulatedProvider(fault_rate=0.0)
 
     def _answer(self, call: str, result: Any, key: str) -> Any:
-        from payment.provider import ProviderTimeout
-
         if not result.succeeded:
             self.simulation.paths[f"provider: {call} declined ({result.decline_code})"] += 1
         if self.simulation.faulty and self.simulation.roll() < self.simulation.chaos.provider_timeout:
             self.simulation.faults["provider-timeout"] += 1
             self.simulation.paths[f"provider: timeout after the {call} was recorded"] += 1
-            raise ProviderTimeout(f"injected: no answer for {key}")
+            raise payment_provider.ProviderTimeout(f"injected: no answer for {key}")
         return result
 
     def authorise(self, **kwargs: Any) -> Any:
@@ -1121,14 +1084,10 @@ class _ChaosProvider:
 
 # --- helpers ------------------------------------------------------------------------------------
 def _services() -> tuple[Any, ...]:
-    from shopstream import catalog
-
     return catalog.SERVICES
 
 
 def _services_handler(service: str, handler: str) -> Any:
-    from shopstream import catalog
-
     return catalog.service(service).handler(handler)
 
 
@@ -1175,8 +1134,6 @@ def _expire_key_records(service: str) -> None:
 
 
 def _expire(service: str, which: Callable[[str], bool]) -> None:
-    from shopstream import aws
-
     client = aws.client("dynamodb")
     table = naming.idempotency_table(service)
     for item in client.scan(TableName=table)["Items"]:
@@ -1192,8 +1149,6 @@ def _prepare_environment() -> None:
                        "POWERTOOLS_LOG_LEVEL": "CRITICAL"})
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(name, None)
-    import logging
-
     logging.disable(logging.CRITICAL)  # the services log every injected fault; the report says what matters
 
 
@@ -1201,9 +1156,6 @@ def _prepare_environment() -> None:
 def _own_world() -> Iterator[dict[str, str]]:
     """moto of the seed's own, provisioned from nothing; the queue URLs by name."""
     from moto import mock_aws
-
-    from local import provision
-    from shopstream import aws
 
     with mock_aws():
         yield provision.create_aws_resources(aws.client, REGION)
@@ -1227,10 +1179,8 @@ class ProvisionedWorld:
     def __init__(self) -> None:
         from moto import mock_aws
 
-        from local import moto_patches, provision
         from local.moto_server import install_unsigned_clients
         from local.moto_snapshot import Snapshot
-        from shopstream import aws
 
         moto_patches.apply()
         install_unsigned_clients()
@@ -1290,11 +1240,6 @@ def start_of(seed: int) -> datetime:
 
 def simulate(seed: int, chaos: Chaos | None = None, world: ProvisionedWorld | None = None) -> Report:
     """One seed, in ``world`` or (without one) in moto of its own, at its own instant (``start_of``)."""
-    import time_machine
-
-    from shopstream.config import reset_settings
-    from shopstream.publisher import set_publisher
-
     reset_settings()
     set_publisher(None)
     simulation = Simulation(seed, chaos)
@@ -1321,8 +1266,6 @@ def print_report(report: Report, *, trace: bool = False, out: Any = sys.stdout) 
 def shrink(seed: int, chaos: Chaos | None = None) -> tuple[Chaos, Report]:
     """The fewest kinds of fault with which the seed still fails: each kind is switched off in turn
     and stays off if the violation remains (the schedule's random draws stay the same)."""
-    from dataclasses import fields, replace
-
     chaos = chaos or Chaos()
     report = simulate(seed, chaos)
     for name in (f.name for f in fields(Chaos)):
@@ -1360,9 +1303,6 @@ def run_seeds(seeds: list[int], jobs: int, on_report: Callable[[Report], None]) 
         finally:
             world.close()
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no moto mock or caches inherited
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_prepare_environment) as pool:
         try:
@@ -1419,7 +1359,8 @@ class _Tally:
                 f"operator and client paths {dict(sorted(self.paths.items()))}")
 
 
-def _reporter(args: argparse.Namespace, seeds: int, ledger: Ledger | None, tally: _Tally) -> Callable[[Report], None]:
+def _reporter(args: argparse.Namespace, seeds: int, ledger: ledgers.Ledger | None,
+              tally: _Tally) -> Callable[[Report], None]:
     """What is done with each seed's report as it comes: kept, added up, printed where asked (one seed, a trace,
     a violation: with the fewest faults that still fail, for one seed), and progress every 100 seeds."""
     one_seed = args.seed is not None
@@ -1453,11 +1394,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
     ledger = None
     if args.ledger is not None:
-        from local.simulation_ledger import LedgerError
-
         try:
             ledger = _open_ledger(args.ledger, args.first, args.seeds)
-        except LedgerError as error:
+        except ledgers.LedgerError as error:
             print(f"refused: {error}", file=sys.stderr)
             return 2
         seeds = [s for s in seeds if s not in ledger.done]
@@ -1479,18 +1418,12 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if tally.failed else 0
 
 
-def _open_ledger(path: Path, first: int, count: int) -> Ledger:
-    from dataclasses import asdict
-
-    from local import simulation_ledger as ledgers
-
+def _open_ledger(path: Path, first: int, count: int) -> ledgers.Ledger:
     code = ledgers.code_version(Path(__file__).resolve().parents[1], leave_out=[path])
     return ledgers.Ledger(path, ledgers.header(code, {"chaos": asdict(Chaos())}, first, count))
 
 
 def _summarise(path: Path) -> int:
-    from local import simulation_ledger as ledgers
-
     try:
         summary = ledgers.summarise(path)
     except (OSError, ledgers.LedgerError) as error:

