@@ -10,12 +10,24 @@ write units on the table, write units on its global secondary index, read units.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import os
 import statistics
 from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import botocore.session
+from moto import mock_aws
 
 from bench.capacity_units import Call, MotoStore, Units
+from local import naming, provision
+from local.bus import InProcessBus
+from local.shop import Shop
+from payment.provider import SimulatedProvider
+from shopstream import aws, catalog, filters
+from tools import capacity
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", 100))
 current_handler: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_handler", default=None)
@@ -24,8 +36,6 @@ current_handler: contextvars.ContextVar[str | None] = contextvars.ContextVar("be
 def _count_calls_of_every_client(count, units: dict[str, Units]) -> object:
     """Register ``count`` on every botocore client created from now on, and the capacity units of each
     DynamoDB call made while a handler runs (into ``units``, per handler); returns an undo."""
-    import botocore.session
-
     original = botocore.session.Session.create_client
 
     def begin(params, model, context, **_kwargs):
@@ -91,10 +101,6 @@ def _attribute_api_writes(bus, events: Counter) -> None:
 def _delivered_on_aws(handler, event: dict) -> int:
     """Records of the batch the handler's mapping would hand it on AWS (its filters, if it had any: see
     shopstream/filters.py; the in-process bus hands it every record)."""
-    import base64
-
-    from shopstream import filters
-
     patterns = filters.esm_filter_patterns(handler)
     count = 0
     for record in (r for records in event["records"].values() for r in records):
@@ -108,8 +114,6 @@ def _realistic_flow(shop, bus) -> None:
     changes, one order in four is checked out from a cart (changed twice before), one in five is declined (enough, from
     100 orders, for fraud alerts), half of the confirmed ones are shipped, a few carts are
     abandoned, a product is withdrawn and a customer leaves with carts open."""
-    from datetime import UTC, datetime, timedelta
-
     users = [f"bench-user-{n}" for n in range(max(ORDERS // 10, 2))]
     for user in users:
         shop.register(user)
@@ -165,8 +169,6 @@ def in_process_aws_environment() -> None:
 
 def measure() -> dict[str, dict]:
     in_process_aws_environment()
-    import boto3
-    from moto import mock_aws
 
     calls: dict[str, Counter] = defaultdict(Counter)
     units: dict[str, Units] = defaultdict(Units)
@@ -178,7 +180,6 @@ def measure() -> dict[str, dict]:
             calls[handler][f"{model.service_model.service_name}.{model.name}"] += 1
 
     undo = _count_calls_of_every_client(count, units)
-    from payment.provider import SimulatedProvider
 
     def not_counted(method):
         def run(*args, **kwargs):
@@ -192,11 +193,6 @@ def measure() -> dict[str, dict]:
     SimulatedProvider._once = not_counted(SimulatedProvider._once)  # type: ignore[method-assign]
     try:
         with mock_aws():
-            from local import provision
-            from local.bus import InProcessBus
-            from local.shop import Shop
-            from shopstream import aws
-
             aws.reset_clients()
             bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)
             _attribute_calls_to_handlers(bus, events)
@@ -204,8 +200,6 @@ def measure() -> dict[str, dict]:
             _realistic_flow(Shop(bus), bus)
     finally:
         undo()
-    from local import naming
-    from shopstream import catalog
 
     tables = {naming.table(s.name): s.name for s in catalog.SERVICES}
     tables |= {naming.idempotency_table(s.name): f"{s.name} idempotency" for s in catalog.SERVICES}
@@ -235,8 +229,6 @@ DESIGN_ORDERS_PER_SECOND = 2000.0
 def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORDERS_PER_SECOND) -> dict[str, dict]:
     """Units per second each table takes at ``orders_per_second``: the capacity model's records/s per handler
     (tools/capacity.py) times the units each handler took per event here, plus the API's writes."""
-    from tools import capacity
-
     rates = {load.ref: load.records_per_second for load in capacity.loads(orders_per_second)}
     # mutating API requests per order as the model counts them (a cart created and changed twice, the order, a kept
     # order's dispatch and delivery)
@@ -249,8 +241,6 @@ def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORD
 
 
 def report(rows: dict[str, dict]) -> str:
-    from tools import capacity
-
     mix = {name: round(count, 2) for name, count in capacity.api_requests_per_order().items()}
     lines = ["| handler | events | DynamoDB calls / event | other calls / event | target ≤ 3 DynamoDB "
              "| WRU / event | GSI WRU / event | RRU / event | top operations |",

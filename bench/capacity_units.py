@@ -27,6 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
+
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 TRANSACTION_FACTOR = 2  # prepare + commit, per item
@@ -237,13 +241,9 @@ class MotoStore:
     """Items as moto holds them (mock_aws in this process): looked up, never changed."""
 
     def __init__(self, region: str, account: str | None = None):
-        from moto.core.models import DEFAULT_ACCOUNT_ID
-
         self.region, self.account = region, account or DEFAULT_ACCOUNT_ID
 
     def _table(self, table: str) -> Any:
-        from moto.dynamodb.models import dynamodb_backends
-
         return dynamodb_backends[self.account][self.region].get_table(table)
 
     def key_names(self, table: str) -> tuple[str, ...]:
@@ -259,8 +259,6 @@ class MotoStore:
         return out
 
     def get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        from moto.dynamodb.models.dynamo_type import DynamoType
-
         t = self._table(table)
         if t.hash_key_attr not in key or (t.range_key_attr and t.range_key_attr not in key):
             return None

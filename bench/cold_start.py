@@ -23,9 +23,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from local.http_events import claims_for, http_event
+from shopstream import catalog, names
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", 7))
@@ -80,9 +85,6 @@ class Function:
 
 def functions() -> list[Function]:
     """Every function of the catalog: the API, each consumer and each schedule of every service."""
-    from local.http_events import claims_for, http_event
-    from shopstream import catalog, names
-
     def environment(spec: catalog.ServiceSpec, handler: catalog.HandlerSpec | None = None) -> dict[str, str]:
         return {**catalog.function_environment(
             spec, environment="bench", table_name="t", idempotency_table_name="t-idempotency",
@@ -112,8 +114,6 @@ def functions() -> list[Function]:
 
 def _skipped_batch(handler: Any) -> dict[str, Any]:
     """An ``aws:kafka`` batch of one valid event on the handler's topic of a type it does not take."""
-    from shopstream import catalog
-
     other = next(e for e in catalog.EVENTS if e.name not in handler.event_types)
     envelope = {"eventId": "6f1c1c3e-9a55-4c1e-8a36-0d5b8d9f0e01", "eventType": other.name, "eventVersion": "v1",
                 "timestamp": "2026-11-29T10:00:00.000Z", "source": "bench-service", "correlationId": "cold-start",
@@ -202,9 +202,6 @@ class _Sink:
     """An OTLP/HTTP receiver on loopback that accepts everything (the export's round trip without a network)."""
 
     def __enter__(self) -> str:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         class Accept(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))

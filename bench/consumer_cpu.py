@@ -6,8 +6,18 @@ from __future__ import annotations
 import gc
 import json
 import os
+import statistics
 import time
 from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from local.context import LocalLambdaContext
+from local.samples import sample_event
+from shopstream import tracing
+from shopstream.consumer import EventConsumer
+from shopstream.wire import msk_event, msk_record, to_record
 
 RECORDS = int(os.environ.get("BENCH_RECORDS", 10_000))
 
@@ -16,16 +26,12 @@ class InMemoryIdempotency:
     """Powertools persistence kept in a dict (benchmark only: isolates the runtime's own CPU)."""
 
     def __new__(cls):
-        from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-
         class _Layer(BasePersistenceLayer):
             def __init__(self):
                 super().__init__()
                 self.items: dict[str, Any] = {}
 
             def _get_record(self, idempotency_key):
-                from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
-
                 if idempotency_key not in self.items:
                     raise IdempotencyItemNotFoundError
                 return self.items[idempotency_key]
@@ -55,12 +61,6 @@ def _runtime_cpu(traced: bool) -> tuple[float, float]:
     """CPU per record of one pass over RECORDS records (µs), and of json.loads of the same payloads. ``traced``:
     every record carries a sampled ``traceparent`` (as the relay sends it) and its process span is recorded and
     encoded as OTLP/JSON at each batch's flush, as the exporter would send it (the POST itself is not counted)."""
-    from local.context import LocalLambdaContext
-    from local.samples import sample_event
-    from shopstream import tracing
-    from shopstream.consumer import EventConsumer
-    from shopstream.wire import msk_event, msk_record, to_record
-
     if traced:
         tracing.configure(lambda body: None, sample_rate=1.0)  # encoded by the flush; the POST is not counted
     else:
@@ -102,8 +102,6 @@ def _runtime_cpu(traced: bool) -> tuple[float, float]:
 
 
 def measure() -> dict[str, float]:
-    import statistics
-
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     plain, traced, json_us = [], [], []

@@ -17,6 +17,18 @@ import time
 from collections import Counter
 from typing import Any
 
+import boto3
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+
+from bench.aws_calls import in_process_aws_environment
+from local import provision
+from local.bus import InProcessBus
+from local.moto_server import _serialize_in_process_calls
+from local.shop import Shop, scan
+from shopstream import aws, catalog, config, transaction
+from shopstream.consumer import EventConsumer
+
 ORDERS = int(os.environ.get("BENCH_HOT_ORDERS", 192))
 CALL_MS = float(os.environ.get("BENCH_DYNAMODB_MS", 5))
 PARALLEL = 16
@@ -24,17 +36,6 @@ PARALLEL = 16
 
 def run(counters: int) -> dict[str, Any]:
     os.environ["SHOPSTREAM_INVENTORY_STOCK_SHARDS"] = str(counters)
-    import boto3
-    from moto import mock_aws
-    from moto.core.botocore_stubber import BotocoreStubber
-
-    from local import provision
-    from local.bus import InProcessBus
-    from local.moto_server import _serialize_in_process_calls
-    from local.shop import Shop, scan
-    from shopstream import aws, catalog, config, transaction
-    from shopstream.consumer import EventConsumer
-
     config._service_settings.clear()
     _serialize_in_process_calls(BotocoreStubber)
     spec = catalog.service("inventory").handler("order-reservations")
@@ -93,7 +94,6 @@ def run(counters: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    from bench.aws_calls import in_process_aws_environment
     in_process_aws_environment()
     print(f"{ORDERS} orders of one product; inventory.order-reservations running {PARALLEL} orders side by side "
           f"(as {PARALLEL} partitions' invocations would), each DynamoDB call {CALL_MS:g} ms.\n")

@@ -22,6 +22,23 @@ import os
 import time
 from typing import Any
 
+import boto3
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+
+from bench.aws_calls import in_process_aws_environment
+from bench.consumer_cpu import InMemoryIdempotency, NoDeadLetters
+from local import provision
+from local.bus import InProcessBus
+from local.context import LocalLambdaContext
+from local.moto_server import _serialize_in_process_calls
+from local.samples import batch, kafka_record_of, product_created, sample_data
+from local.shop import Shop
+from shopstream import aws, catalog, config
+from shopstream.consumer import EventConsumer
+from shopstream.envelope import event_from_command
+from tools import capacity
+
 RECORDS = 64
 WAIT_MS = 50
 PARALLEL = 16
@@ -31,11 +48,6 @@ PROVIDER_MS = int(os.environ.get("BENCH_PROVIDER_MS", 300))
 
 def synthetic() -> list[tuple[int, float, float]]:
     """(keys, serial seconds, parallel seconds) for one 64-record batch."""
-    from bench.consumer_cpu import InMemoryIdempotency, NoDeadLetters
-    from local.context import LocalLambdaContext
-    from local.samples import batch, kafka_record_of, product_created
-    from shopstream.consumer import EventConsumer
-
     def wait(_inbound: Any) -> None:
         time.sleep(WAIT_MS / 1000)
 
@@ -70,23 +82,16 @@ class SleepingStore:
     """One DynamoDB call: DYNAMODB_MS of waiting, as on AWS, whoever else is calling."""
 
     def call(self) -> None:
-        from tools import capacity
-
         time.sleep(capacity.DYNAMODB_MS / 1000)
 
 
 class SleepingSender:
     def send(self, **_: Any) -> None:
-        from tools import capacity
-
         time.sleep(capacity.SES_MS / 1000)
 
 
 def _waits(ref: str) -> tuple[str, Any]:
     """What one record of ``ref`` waits on (tools/capacity.py), as a description and a handler function."""
-    from shopstream import catalog
-    from tools import capacity
-
     service, name = ref.split(".")
     spec = catalog.service(service).handler(name)
     calls = capacity.calls_per_event(ref)[0]
@@ -112,13 +117,6 @@ def _waits(ref: str) -> tuple[str, Any]:
 def kinds() -> list[tuple[str, str, str, float, int, float]]:
     """(handler, kind, waits per record, serial seconds, catalog concurrency, seconds at it) for one batch of
     KIND_RECORDS records of as many keys."""
-    from bench.consumer_cpu import NoDeadLetters
-    from local.context import LocalLambdaContext
-    from local.samples import batch, kafka_record_of, sample_data
-    from shopstream import catalog
-    from shopstream.consumer import EventConsumer
-    from shopstream.envelope import event_from_command
-
     rows = []
     for ref, event_type, kind in KINDS:
         service, name = ref.split(".")
@@ -145,17 +143,6 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
     """(seconds in payment.inventory-outcomes, events it took, orders confirmed) for ORDERS orders;
     ``concurrency`` None: what the catalog says."""
     os.environ["SHOPSTREAM_PAYMENT_SIMULATOR_LATENCY_MS"] = str(PROVIDER_MS)
-    import boto3
-    from moto import mock_aws
-    from moto.core.botocore_stubber import BotocoreStubber
-
-    from local import provision
-    from local.bus import InProcessBus
-    from local.moto_server import _serialize_in_process_calls
-    from local.shop import Shop
-    from shopstream import aws, catalog, config
-    from shopstream.consumer import EventConsumer
-
     config._service_settings.clear()
     _serialize_in_process_calls(BotocoreStubber)  # key-parallel handlers share moto: one request at a time
     with mock_aws():
@@ -192,8 +179,6 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
 
 
 def main() -> None:
-    from bench.aws_calls import in_process_aws_environment
-
     in_process_aws_environment()
     print(f"Synthetic: {RECORDS} records in one batch, each waiting {WAIT_MS} ms; concurrency 1 against {PARALLEL}.\n")
     print("| keys in the batch | one at a time | keys side by side | speed-up |")
@@ -213,7 +198,6 @@ def main() -> None:
           "on AWS each key's calls go to DynamoDB at once. Bounded by the rounds of the catalog's concurrency "
           f"({KIND_RECORDS} keys 16 at a time: 7 rounds; 64 at a time: 2), by starting the threads and by the "
           "runtime's CPU per record, which the threads share.")
-    from shopstream import catalog
 
     configured = catalog.service("payment").handler("inventory-outcomes").concurrency
     print(f"\nPayment: {ORDERS} orders, the simulated provider answering in {PROVIDER_MS} ms; time spent in "

@@ -36,6 +36,10 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from local.client import ApiClient, OrderWatcher
+from local.demo import embedded_stack, percentile
+from local.moto_server import COUNTS_PATH
+
 ORDERS = int(os.environ.get("BENCH_LOCAL_ORDERS", 1000))
 RATE = float(os.environ.get("BENCH_LOCAL_RATE", 5.5))
 CLIENTS = 10
@@ -56,8 +60,6 @@ def run_clients(client_loop: Callable[[int], None]) -> None:
 
 
 def moto_requests(aws_port: int) -> dict[str, Any]:
-    from local.moto_server import COUNTS_PATH
-
     with urllib.request.urlopen(f"http://127.0.0.1:{aws_port}{COUNTS_PATH}", timeout=10) as response:
         counts: dict[str, Any] = json.loads(response.read())
         return counts
@@ -72,8 +74,6 @@ def busy_seconds(runtime: Any) -> dict[str, float]:
 
 
 def measure(*, open_loop: bool = True) -> dict[str, Any]:
-    from local.demo import embedded_stack
-
     with embedded_stack() as client:
         runtime = embedded_stack.current
         admin = {"user": "bench-admin", "admin": True}
@@ -99,9 +99,6 @@ def measure(*, open_loop: bool = True) -> dict[str, Any]:
 
 def open_loop_figures(client: Any, runtime: Any, users: list[str], body: dict[str, Any]) -> dict[str, Any]:
     """Idle settle and the sustained run: orders offered at RATE, settles seen on the broker."""
-    from local.client import OrderWatcher
-    from local.demo import percentile
-
     settled = OrderWatcher(runtime.stack.bootstrap_servers)
 
     idle: list[float] = []
@@ -171,8 +168,6 @@ def closed_loop_figures(runtime: Any, users: list[str], body: dict[str, Any]) ->
 def closed_loop(runtime: Any, users: list[str], body: dict[str, Any], *, watch: bool) -> dict[str, Any]:
     """The closed-loop clients in a process of their own, as a user's would be (in this one, a hundred reads a second
     would take the interpreter's turns from the runtime they measure)."""
-    from local.demo import percentile
-
     before = moto_requests(runtime.stack.aws_port)
     cache = getattr(runtime, "reads", None)  # the gateway's read cache (local/read_cache.py), where there is one
     hits_before = cache.hits if cache is not None else 0
@@ -203,8 +198,6 @@ def closed_loop_clients(url: str, bootstrap: str | None, users: list[str], body:
     """CLOSED_ORDERS orders from CLIENTS clients, each placing an order and reading it every POLL_SECONDS (start to
     start, no catching up) until it is settled, then placing its next: settle as the client sees it. With a
     ``bootstrap`` the clients see their orders settle on the broker instead of reading them."""
-    from local.client import ApiClient, OrderWatcher
-
     client = ApiClient(url)
     watcher = OrderWatcher(bootstrap) if bootstrap else None
     seen: dict[str, list[Any]] = {"settle_seconds": [], "post_seconds": [], "get_seconds": [], "refused": [],

@@ -8,15 +8,22 @@ import os
 import time
 import uuid
 
+from confluent_kafka import Producer
+
+from local import provision
+from local.context import LocalLambdaContext
+from local.samples import sample_event
+from shopstream.config import Settings
+from shopstream.dynamo import to_attributes
+from shopstream.publisher import KafkaPublisher, producer_config
+from shopstream.relay import OutboxRelay
+from shopstream.wire import to_record
+
 ITEMS = int(os.environ.get("BENCH_ITEMS", 10_000))
 
 
 def _stream_records(count: int) -> list[dict]:
     """DynamoDB stream INSERT records of outbox items, as the relay receives them."""
-    from local.samples import sample_event
-    from shopstream.dynamo import to_attributes
-    from shopstream.wire import to_record
-
     records = []
     for n in range(count):
         envelope = sample_event("ProductCreated")
@@ -32,14 +39,6 @@ def _stream_records(count: int) -> list[dict]:
 
 
 def measure(bootstrap: str) -> dict[str, float]:
-    from confluent_kafka import Producer
-
-    from local import provision
-    from local.context import LocalLambdaContext
-    from shopstream.config import Settings
-    from shopstream.publisher import KafkaPublisher, producer_config
-    from shopstream.relay import OutboxRelay
-
     provision.create_topics(bootstrap)
     records = _stream_records(ITEMS)
     settings = Settings(kafka_bootstrap_servers=bootstrap)

@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from local.stack import LocalStack
+
 RESULTS = Path(__file__).with_name("results.md")
 
 
@@ -27,8 +29,6 @@ def machine() -> str:
 
 def moto_request_ms(samples: int = 200) -> float:
     """Latency of one DynamoDB GetItem against the local moto server (what every local call costs)."""
-    from local.stack import LocalStack
-
     stack = LocalStack(external_bootstrap="unused:0")
     stack.log_dir.mkdir(exist_ok=True)
     stack._start_moto()

@@ -12,6 +12,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from local.child import local_process
+from local.traces import hops
+
 ORDERS = int(os.environ.get("BENCH_TRACE_ORDERS", 20))
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 ADMIN = {"user": "ops", "admin": True}
@@ -25,9 +28,6 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def measure() -> dict[str, list[float]]:
-    from local.child import local_process
-    from local.traces import hops
-
     found: dict[str, list[float]] = {hop: [] for hop in (*HOPS, "saga: POST to shipment created")}
     with tempfile.TemporaryDirectory() as workdir, local_process(Path(workdir), healthy_within=120) as local:
         client = local.client
