@@ -15,7 +15,10 @@ import contextvars
 import os
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NotRequired, TypedDict
+from unittest.mock import patch
 
 import boto3
 import botocore.session
@@ -31,9 +34,24 @@ from tools import capacity
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", 100))
 current_handler: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_handler", default=None)
+# boto3.client, for a service named at run time (boto3's stubs type a client per literal name)
+boto3_client: Callable[..., Any] = boto3.client
 
 
-def _count_calls_of_every_client(count, units: dict[str, Units]) -> object:
+class Row(TypedDict):
+    """One handler's (or API request's) figures: only ``events`` where it took none."""
+
+    events: int
+    dynamodb_per_event: NotRequired[float]
+    other_per_event: NotRequired[float]
+    wru_per_event: NotRequired[float]
+    index_wru_per_event: NotRequired[float]
+    rru_per_event: NotRequired[float]
+    by_table: NotRequired[dict[tuple[str, str], float]]  # (table, write|index_write|read) -> units per event
+    by_operation: NotRequired[dict[str, float]]  # calls per event, most made first
+
+
+def _count_calls_of_every_client(count: Callable[..., None], units: dict[str, Units]) -> Callable[[], object]:
     """Register ``count`` on every botocore client created from now on, and the capacity units of each
     DynamoDB call made while a handler runs (into ``units``, per handler); returns an undo."""
     original = botocore.session.Session.create_client
@@ -56,8 +74,9 @@ def _count_calls_of_every_client(count, units: dict[str, Units]) -> object:
             client.meta.events.register("after-call.dynamodb", end)
         return client
 
-    botocore.session.Session.create_client = create_client
-    return lambda: setattr(botocore.session.Session, "create_client", original)
+    patched = patch.object(botocore.session.Session, "create_client", create_client)
+    patched.start()
+    return patched.stop
 
 
 def _attribute_calls_to_handlers(bus, events: Counter) -> None:
@@ -167,7 +186,7 @@ def in_process_aws_environment() -> None:
         os.environ.setdefault(key, value)
 
 
-def measure() -> dict[str, dict]:
+def measure() -> dict[str, Row]:
     in_process_aws_environment()
 
     calls: dict[str, Counter] = defaultdict(Counter)
@@ -190,11 +209,11 @@ def measure() -> dict[str, dict]:
                 current_handler.reset(token)
         return run
 
-    SimulatedProvider._once = not_counted(SimulatedProvider._once)  # type: ignore[method-assign]
+    SimulatedProvider._once = not_counted(SimulatedProvider._once)  # type: ignore[method-assign]  # patched for the whole run
     try:
         with mock_aws():
             aws.reset_clients()
-            bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)
+            bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3_client, "eu-west-1"), batch_size=100)
             _attribute_calls_to_handlers(bus, events)
             _attribute_api_writes(bus, events)
             _realistic_flow(Shop(bus), bus)
@@ -204,7 +223,7 @@ def measure() -> dict[str, dict]:
     tables = {naming.table(s.name): s.name for s in catalog.SERVICES}
     tables |= {naming.idempotency_table(s.name): f"{s.name} idempotency" for s in catalog.SERVICES}
     tables[naming.CUSTOMER_KEYS_TABLE] = "customer keys"
-    rows = {f"{s.name}.{h.name}": {"events": 0} for s in catalog.SERVICES for h in s.handlers}
+    rows: dict[str, Row] = {f"{s.name}.{h.name}": {"events": 0} for s in catalog.SERVICES for h in s.handlers}
     for handler, counter in sorted(calls.items()):
         n = max(events[handler], 1)
         dynamodb = sum(v for k, v in counter.items() if k.startswith("dynamodb."))
@@ -226,21 +245,22 @@ def _is_api(name: str) -> bool:
 DESIGN_ORDERS_PER_SECOND = 2000.0
 
 
-def design_capacity(rows: dict[str, dict], orders_per_second: float = DESIGN_ORDERS_PER_SECOND) -> dict[str, dict]:
+def design_capacity(rows: dict[str, Row],
+                    orders_per_second: float = DESIGN_ORDERS_PER_SECOND) -> dict[str, dict[str, float]]:
     """Units per second each table takes at ``orders_per_second``: the capacity model's records/s per handler
     (tools/capacity.py) times the units each handler took per event here, plus the API's writes."""
     rates = {load.ref: load.records_per_second for load in capacity.loads(orders_per_second)}
     # mutating API requests per order as the model counts them (a cart created and changed twice, the order, a kept
     # order's dispatch and delivery)
     rates |= {name: per_order * orders_per_second for name, per_order in capacity.api_requests_per_order().items()}
-    out: dict[str, dict] = defaultdict(lambda: {"write": 0.0, "index_write": 0.0, "read": 0.0})
+    out: dict[str, dict[str, float]] = defaultdict(lambda: {"write": 0.0, "index_write": 0.0, "read": 0.0})
     for name, row in rows.items():
         for (table, kind), per_event in row.get("by_table", {}).items():
             out[table][kind] += per_event * rates.get(name, 0.0)
     return dict(sorted(out.items()))
 
 
-def report(rows: dict[str, dict]) -> str:
+def report(rows: dict[str, Row]) -> str:
     mix = {name: round(count, 2) for name, count in capacity.api_requests_per_order().items()}
     lines = ["| handler | events | DynamoDB calls / event | other calls / event | target ≤ 3 DynamoDB "
              "| WRU / event | GSI WRU / event | RRU / event | top operations |",
@@ -260,7 +280,7 @@ def report(rows: dict[str, dict]) -> str:
     trail = [r for h, r in handlers.items() if r["events"] and h.startswith("audit.trail-")]
     others = [r for h, r in handlers.items() if r["events"] and not h.startswith("audit.trail-")]
 
-    def weighted(group: list[dict], column: str) -> float:
+    def weighted(group: list[Row], column: Literal["wru_per_event", "index_wru_per_event", "rru_per_event"]) -> float:
         return sum(r[column] * r["events"] for r in group) / max(sum(r["events"] for r in group), 1)
 
     lines += ["", f"{len(measured)} of {len(handlers)} handlers exercised; DynamoDB calls per event: median "

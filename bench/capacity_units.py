@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,7 +101,8 @@ class Units:
     write: float = 0.0  # table writes
     index_write: float = 0.0  # global secondary index writes
     read: float = 0.0
-    by_table: Counter[tuple[str, str]] = field(default_factory=Counter)  # (table, write|index_write|read) -> units
+    # (table, write|index_write|read) -> units
+    by_table: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, table: str, kind: str, units: float) -> None:
         setattr(self, kind, getattr(self, kind) + units)
@@ -111,7 +112,8 @@ class Units:
         self.write += other.write
         self.index_write += other.index_write
         self.read += other.read
-        self.by_table.update(other.by_table)
+        for key, units in other.by_table.items():
+            self.by_table[key] += units
         return self
 
 
@@ -188,7 +190,7 @@ class Call:
     def _reads(self, response: dict[str, Any]) -> dict[str, float]:
         """Read units by table."""
         p = self.params
-        out: Counter[str] = Counter()
+        out: defaultdict[str, float] = defaultdict(float)
         if self.operation == "GetItem":
             stored = self.store.get(p["TableName"], p["Key"])
             out[p["TableName"]] += read_units(item_size(stored), consistent=bool(p.get("ConsistentRead")))

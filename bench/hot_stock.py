@@ -16,12 +16,12 @@ import os
 import time
 from collections import Counter
 from typing import Any
+from unittest.mock import patch
 
-import boto3
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-from bench.aws_calls import in_process_aws_environment
+from bench.aws_calls import boto3_client, in_process_aws_environment
 from local import provision
 from local.bus import InProcessBus
 from local.moto_server import _serialize_in_process_calls
@@ -57,7 +57,7 @@ def run(counters: int) -> dict[str, Any]:
 
     with mock_aws():
         aws.reset_clients()
-        bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)
+        bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3_client, "eu-west-1"), batch_size=100)
         consumer = getattr(bus.consumer_modules["inventory"], spec.entry)
         assert isinstance(consumer, EventConsumer)
         consumer.concurrency = PARALLEL  # as the invocations of that many partitions would run side by side
@@ -70,7 +70,8 @@ def run(counters: int) -> dict[str, Any]:
                 in_handler[0] = False
 
         setattr(bus.consumer_modules["inventory"], spec.entry, lambda event, context: timed(event, context))
-        transaction.UnitOfWork.commit = counting_commit  # type: ignore[method-assign]
+        counting = patch.object(transaction.UnitOfWork, "commit", counting_commit)
+        counting.start()
         try:
             shop = Shop(bus)
             users = [f"bench-buyer-{n}" for n in range(16)]
@@ -87,7 +88,7 @@ def run(counters: int) -> dict[str, Any]:
                        for c in books), books
             assert len(books) == counters
         finally:
-            transaction.UnitOfWork.commit = original_commit  # type: ignore[method-assign]
+            counting.stop()
             setattr(bus.consumer_modules["inventory"], spec.entry, consumer)
             consumer.concurrency = spec.concurrency
     return {"counters": counters, "orders": len(orders), "reserved": reserved, "lost": counts["lost races"]}

@@ -22,11 +22,10 @@ import os
 import time
 from typing import Any
 
-import boto3
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-from bench.aws_calls import in_process_aws_environment
+from bench.aws_calls import boto3_client, in_process_aws_environment
 from bench.consumer_cpu import InMemoryIdempotency, NoDeadLetters
 from local import provision
 from local.bus import InProcessBus
@@ -147,7 +146,7 @@ def payment(concurrency: int | None) -> tuple[float, int, int]:
     _serialize_in_process_calls(BotocoreStubber)  # key-parallel handlers share moto: one request at a time
     with mock_aws():
         aws.reset_clients()
-        bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3.client, "eu-west-1"), batch_size=100)
+        bus = InProcessBus(queue_urls=provision.create_aws_resources(boto3_client, "eu-west-1"), batch_size=100)
         spec = catalog.service("payment").handler("inventory-outcomes")
         consumer = getattr(bus.consumer_modules["payment"], spec.entry)
         assert isinstance(consumer, EventConsumer)
@@ -205,8 +204,9 @@ def main() -> None:
     print("| concurrency | seconds in the handler | events | orders confirmed | charges per second |")
     print("|---|---|---|---|---|")
     results = {}
-    for label, concurrency in (("1 (one record at a time)", 1), (f"{configured} (catalog)", None)):
-        seconds, events, confirmed = payment(concurrency)
+    runs: tuple[tuple[str, int | None], ...] = (("1 (one record at a time)", 1), (f"{configured} (catalog)", None))
+    for label, asked in runs:
+        seconds, events, confirmed = payment(asked)
         results[label] = seconds
         print(f"| {label} | {seconds:.1f} | {events} | {confirmed} of {ORDERS} | {confirmed / seconds:.1f} |")
     serial, parallel = results.values()

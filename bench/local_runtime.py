@@ -36,7 +36,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from local.client import ApiClient, OrderWatcher
+from local.client import ApiClient, Caller, OrderWatcher
 from local.demo import embedded_stack, percentile
 from local.moto_server import COUNTS_PATH
 
@@ -76,7 +76,7 @@ def busy_seconds(runtime: Any) -> dict[str, float]:
 def measure(*, open_loop: bool = True) -> dict[str, Any]:
     with embedded_stack() as client:
         runtime = embedded_stack.current
-        admin = {"user": "bench-admin", "admin": True}
+        admin: Caller = {"user": "bench-admin", "admin": True}
         users = [f"bench-{n}" for n in range(CLIENTS)]
         for user in users:
             client.call("POST", "/users", user=user, body={"email": f"{user}@x.ie", "name": user})

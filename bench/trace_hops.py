@@ -13,11 +13,12 @@ import urllib.request
 from pathlib import Path
 
 from local.child import local_process
+from local.client import Caller
 from local.traces import hops
 
 ORDERS = int(os.environ.get("BENCH_TRACE_ORDERS", 20))
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-ADMIN = {"user": "ops", "admin": True}
+ADMIN: Caller = {"user": "ops", "admin": True}
 HOPS = ("API request", "commit", "wait in the outbox", "relay publish", "wait in the mapping", "handler",
         "provider call")
 

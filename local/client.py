@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from confluent_kafka import Consumer
 
@@ -36,6 +36,13 @@ class LocalTokens:
 
     def user_id(self, user: str) -> str:
         return user
+
+
+class Caller(TypedDict):
+    """Who makes a call, as ``ApiClient.call`` takes it: ``client.call("GET", path, **caller)``."""
+
+    user: str
+    admin: bool
 
 
 class ApiClient:
