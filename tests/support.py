@@ -1,5 +1,5 @@
 """What tests share beyond local.samples (events and records built from the catalog): the strongest reader of
-personal data, a fake clock."""
+personal data, a fake clock, the check that a lookup found something."""
 
 from __future__ import annotations
 
@@ -8,9 +8,18 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from shopstream import catalog, personal
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """``value``, which the test expects a lookup to have found (an AssertionError if it is None): what an optional
+    result is read as where the test reads it in place."""
+    assert value is not None, "the lookup found nothing"
+    return value
 
 
 def topics_by_name() -> dict[str, catalog.Topic]:

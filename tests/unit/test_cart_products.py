@@ -11,6 +11,7 @@ import pytest
 from shopstream import transaction
 from shopstream.dynamo import from_attributes
 from shopstream.transaction import MAX_TRANSACTION_ITEMS
+from tests.support import present
 from tests.unit.test_interleavings import envelope, inbound
 
 AT = "2026-11-29T10:00:00.000+00:00"
@@ -33,7 +34,7 @@ def _replace(cart_id: str, products: list[str]) -> None:
     from cart import store
 
     uow = transaction.UnitOfWork()
-    store.replace_items(uow, store.get(cart_id), [_line(p) for p in products], AT)
+    store.replace_items(uow, present(store.get(cart_id)), [_line(p) for p in products], AT)
     uow.commit()
 
 
@@ -41,7 +42,7 @@ def _close(cart_id: str) -> None:
     from cart import store
 
     uow = transaction.UnitOfWork()
-    store.close(uow, store.get(cart_id), "CHECKED_OUT", AT)
+    store.close(uow, present(store.get(cart_id)), "CHECKED_OUT", AT)
     uow.commit()
 
 
@@ -117,9 +118,9 @@ def test_a_discontinued_product_leaves_every_open_cart_and_only_those(as_service
         before = len(_cart_updates())
         for _ in range(2):  # a redelivery finds no cart holding it any more
             logic.on_product_event(_discontinued("p-gone"))
-        assert [line["productId"] for line in store.get("c-1")["items"]] == ["p-kept"]
-        assert store.get("c-2")["items"] == [] and store.get("c-2")["version"] == 2
-        assert store.get("c-3")["version"] == 1 and store.get("c-4")["items"] == [_line("p-gone")]
+        assert [line["productId"] for line in present(store.get("c-1"))["items"]] == ["p-kept"]
+        assert present(store.get("c-2"))["items"] == [] and present(store.get("c-2"))["version"] == 2
+        assert present(store.get("c-3"))["version"] == 1 and present(store.get("c-4"))["items"] == [_line("p-gone")]
         updates = _cart_updates()[before:]
         assert sorted(u["key"] for u in updates) == ["c-1", "c-2"]
         assert _index() == {("p-kept", "c-1"), ("p-kept", "c-3")}
@@ -139,7 +140,7 @@ def test_many_carts_take_one_query_one_read_and_as_few_transactions_as_hold_them
         logic.on_product_event(_discontinued("p-gone"))
     assert calls == ["query", "batch_get_item", "transact_write_items", "transact_write_items"]
     with as_service("cart"):
-        assert _index() == set() and all(store.get(f"c-{n:02}")["items"] == [] for n in range(carts))
+        assert _index() == set() and all(present(store.get(f"c-{n:02}"))["items"] == [] for n in range(carts))
 
 
 class _Counting:
@@ -176,10 +177,10 @@ def test_a_cart_that_changes_between_the_read_and_the_write_still_loses_the_prod
             logic.on_product_event(_discontinued("p-gone"))
         finally:
             transaction.set_commit_hooks()
-        assert store.get("c-1")["items"] == []
+        assert present(store.get("c-1"))["items"] == []
         expected = {"lines replaced": [_line("p-new")], "checked out": [_line("p-gone"), _line("p-kept")],
                     "product removed": [_line("p-kept")]}[race]
-        assert store.get("c-2")["items"] == expected
+        assert present(store.get("c-2"))["items"] == expected
         assert _index() == _expected_index()
 
 
@@ -203,7 +204,7 @@ def test_a_deactivated_customers_open_carts_close_together_even_one_that_changes
             logic.on_user_event(inbound(envelope("UserDeactivated", {"userId": "u-1", "version": 2})))
         finally:
             transaction.set_commit_hooks()
-        assert [store.get(c)["status"] for c in ("c-1", "c-2", "c-3", "c-4")] == ["ABANDONED"] * 3 + ["OPEN"]
+        assert [present(store.get(c))["status"] for c in ("c-1", "c-2", "c-3", "c-4")] == ["ABANDONED"] * 3 + ["OPEN"]
         assert _index() == {("p-1", "c-4")} == _expected_index()
         closed = [u for u in _cart_updates() if '"ABANDONED"' in u["payload"]]
         assert sorted(u["key"] for u in closed) == ["c-1", "c-2", "c-3"]
@@ -293,8 +294,8 @@ def test_a_cart_holds_at_most_as_many_lines_as_its_index_can_write_in_one_transa
     from cart import store
     from cart.models import CartItems
 
-    CartItems(items=[_line(f"p-{n}") for n in range(store.MAX_PRODUCTS)])
+    CartItems.model_validate({"items": [_line(f"p-{n}") for n in range(store.MAX_PRODUCTS)]})
     with pytest.raises(ValidationError, match="items"):
-        CartItems(items=[_line(f"p-{n}") for n in range(store.MAX_PRODUCTS + 1)])
+        CartItems.model_validate({"items": [_line(f"p-{n}") for n in range(store.MAX_PRODUCTS + 1)]})
     # replacing every line of a full cart: the old entries, the new ones, the cart and its event
     assert 2 * store.MAX_PRODUCTS + 2 <= transaction.MAX_TRANSACTION_ITEMS

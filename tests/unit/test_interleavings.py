@@ -12,6 +12,7 @@ from shopstream import catalog
 from shopstream.consumer import InboundEvent
 from shopstream.envelope import EventEnvelope, event_from_command
 from shopstream.events import model_of
+from tests.support import present
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
 
@@ -157,7 +158,7 @@ def test_a_capture_in_flight_when_the_cancel_commits_is_refunded(as_service, out
     with as_service("payment"):
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
         logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
-        assert store.get("pay_o-1")["status"] == "REFUNDED"
+        assert present(store.get("pay_o-1"))["status"] == "REFUNDED"
         assert _calls() == {"auth": 1000, "capture": 1000, "refund": 1000}
     assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed", "PaymentRefunded"]
 
@@ -174,7 +175,7 @@ def test_a_reservation_that_lands_while_the_authorisation_is_in_flight_is_captur
     monkeypatch.setattr(provider, "provider", racing)
     with as_service("payment"):
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
-        assert store.get("pay_o-1")["status"] == "CAPTURED"
+        assert present(store.get("pay_o-1"))["status"] == "CAPTURED"
     assert racing.asked == ["authorise", "capture"]
     assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed"]
 
@@ -190,7 +191,7 @@ def test_a_cancel_while_the_authorisation_is_in_flight_finishes_it_and_voids_it(
     with as_service("payment"):
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
         logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))  # late: takes nothing
-        assert store.get("pay_o-1")["status"] == "VOIDED"
+        assert present(store.get("pay_o-1"))["status"] == "VOIDED"
         assert _calls() == {"auth": 1000, "void": 0}
     assert racing.asked == ["authorise", "authorise", "void"]
     assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentVoided"]
@@ -213,10 +214,11 @@ def test_an_authorisation_abandoned_in_flight_is_finished_and_voided_by_the_saga
             logic.on_order_event(inbound(envelope("OrderCreated", created())))
         logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
         payment = store.get("pay_o-1")
+        assert payment is not None
         assert (payment["status"], payment["stockReserved"]) == ("AUTHORISING", True)
         assert simulator.calls == logic.PROVIDER_ATTEMPTS  # the reservation did not ask the provider
         logic.on_order_event(inbound(envelope("OrderCancelled", {**cancelled(), "reason": "timeout"})))
-        assert store.get("pay_o-1")["status"] == "VOIDED"
+        assert present(store.get("pay_o-1"))["status"] == "VOIDED"
         assert _calls() == {"auth": 1000, "void": 0}
     assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentVoided"]
 
@@ -232,6 +234,7 @@ def test_a_failed_reservation_voids_the_authorisation_or_prevents_it(as_service,
             handle = logic.on_inventory_event if event.event_type.startswith("Inventory") else logic.on_order_event
             handle(event)
         payment = store.get("pay_o-1")
+        assert payment is not None
         if failure_first:  # nothing was authorised: nothing to void
             assert (payment["status"], _calls()) == ("CANCELLED", {})
         else:
@@ -249,7 +252,7 @@ def test_a_declined_authorisation_fails_the_payment_and_the_reservation_takes_no
     with as_service("payment"):
         logic.on_order_event(inbound(envelope("OrderCreated", created(method="pm_card_chargeDeclined"))))
         logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
-        assert store.get("pay_o-1")["status"] == "FAILED"
+        assert present(store.get("pay_o-1"))["status"] == "FAILED"
         assert _calls() == {"auth": 0}
     assert emitted(outbox) == ["PaymentInitiated", "PaymentFailed"]
     assert outbox[-1].data["declineCode"] == "card_declined"
@@ -268,9 +271,9 @@ def test_a_capture_whose_answer_was_lost_is_finished_by_the_redelivery_without_c
         simulator.timeouts_to_inject = logic.PROVIDER_ATTEMPTS  # every attempt of this invocation: after recording
         with pytest.raises(ProviderTimeout):
             logic.on_inventory_event(reservation)
-        assert store.get("pay_o-1")["status"] == "CAPTURING"
+        assert present(store.get("pay_o-1"))["status"] == "CAPTURING"
         logic.on_inventory_event(reservation)  # the mapping's retry
-        assert store.get("pay_o-1")["status"] == "CAPTURED"
+        assert present(store.get("pay_o-1"))["status"] == "CAPTURED"
         assert _calls() == {"auth": 1000, "capture": 1000}
     assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed"]
 
@@ -282,7 +285,7 @@ def test_a_cancel_before_the_order_and_the_reservation_means_no_authorisation_at
         logic.on_order_event(inbound(envelope("OrderCancelled", cancelled())))
         logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
-        assert store.get("pay_o-1")["status"] == "CANCELLED"
+        assert present(store.get("pay_o-1"))["status"] == "CANCELLED"
         assert _ledger("PROVIDER#") == []
     assert emitted(outbox) == []
 
@@ -292,9 +295,9 @@ def test_a_reservation_seen_before_the_order_is_authorised_and_captured_when_the
 
     with as_service("payment"):
         logic.on_inventory_event(inbound(envelope("InventoryReserved", reserved())))
-        assert store.get("pay_o-1")["status"] == "PENDING"  # waiting for the amount, not failing
+        assert present(store.get("pay_o-1"))["status"] == "PENDING"  # waiting for the amount, not failing
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
-        assert store.get("pay_o-1")["status"] == "CAPTURED"
+        assert present(store.get("pay_o-1"))["status"] == "CAPTURED"
     assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed"]
 
 
@@ -308,7 +311,7 @@ def test_replaying_every_payment_event_authorises_captures_and_refunds_once(as_s
             logic.on_order_event(events[0])
             logic.on_inventory_event(events[1])
             logic.on_order_event(events[2])
-        assert store.get("pay_o-1")["status"] == "REFUNDED"
+        assert present(store.get("pay_o-1"))["status"] == "REFUNDED"
         assert _calls() == {"auth": 1000, "capture": 1000, "refund": 1000}
     assert emitted(outbox) == ["PaymentInitiated", "PaymentAuthorised", "PaymentProcessed", "PaymentRefunded"]
 
@@ -389,7 +392,7 @@ def test_an_order_confirmed_before_it_was_created_still_gets_its_parcel(as_servi
         logic.on_order_event(inbound(envelope("OrderConfirmed", confirmed)))
         assert store.get_shipment("shp_o-1") is None
         logic.on_order_event(inbound(envelope("OrderCreated", created())))
-        assert store.get_shipment("shp_o-1")["status"] == "CREATED"
+        assert present(store.get_shipment("shp_o-1"))["status"] == "CREATED"
     assert emitted(outbox) == ["ShippingCreated"]
 
 
@@ -480,6 +483,7 @@ def test_no_cart_reminder_to_a_deactivated_customer_whatever_the_order_of_events
         logic.notify(inbound(envelope("CartAbandoned", {"cartId": "c-1", "userId": "u-1", "items": [],
                                                         "lastActivityAt": "2026-01-01T00:00:00Z"})))
         contact = store.get_contact("u-1")
+        assert contact is not None
         # a v1 registration's address in clear is sealed on arrival; the name is not kept at all
         assert personal.is_sealed(contact["email"]) and "name" not in contact
         assert (contact["status"], personal.reveal(contact["email"], "email")) == ("DEACTIVATED", "a@b.ie")
@@ -578,6 +582,7 @@ def test_a_contact_changed_by_another_event_meanwhile_is_merged_again_and_notice
         finally:
             transaction.set_commit_hooks()
         contact = store.get_contact("u-1")
+        assert contact is not None
         assert (contact["version"], contact["status"]) == (3, "ACTIVE")  # the registration's status kept
         assert personal.reveal(contact["email"], "email") == "new@example.com"
         assert sorted(m["template"] for m in _messages_to("u-1")) == ["profile-updated", "welcome"]
@@ -653,10 +658,12 @@ def test_an_erasure_leaves_a_tombstone_whatever_arrives_before_or_after_it(as_se
             orders.on_user_event(inbound(event))
     with as_service("notification"):
         contact = contacts.get_contact("u-1")
+        assert contact is not None
         assert replica.erased(contact) and set(contact) == {"pk", "sk", "userId", "erased", "erasedAt", "rev"}
         statuses = {m["template"]: m["status"] for m in _messages_to("u-1")}
     with as_service("order"):
         user = order_store.get_replica("USER", "u-1")
+        assert user is not None
         assert replica.erased(user) and "name" not in user and "status" not in user
     # the welcome and the profile notice were never sent: the address could not be opened, or was not kept
     assert sender.sent == [] and set(statuses.values()) == {"SUPPRESSED"}
@@ -676,9 +683,9 @@ def test_an_erased_customers_carts_are_deleted_and_no_cart_is_created_for_them_a
         for cart_id, user_id in (("c-1", "u-1"), ("c-2", "u-1"), ("c-3", "u-2")):
             create(cart_id, user_id)
         checked_out = UnitOfWork()
-        store.close(checked_out, store.get("c-2"), "CHECKED_OUT", "2026-11-29T10:01:00.000+00:00")
+        store.close(checked_out, present(store.get("c-2")), "CHECKED_OUT", "2026-11-29T10:01:00.000+00:00")
         checked_out.commit()
-        assert store.get("c-2")["status"] == "CHECKED_OUT"
+        assert present(store.get("c-2"))["status"] == "CHECKED_OUT"
         erased = inbound(envelope("UserErased", {"userId": "u-1", "version": 2}))
         for _ in range(2):  # a redelivery deletes nothing more
             logic.on_user_event(erased)
@@ -701,7 +708,7 @@ def test_a_cart_changed_while_its_checkout_closes_it_is_closed_all_the_same(as_s
         store.create(uow, {"cartId": "c-1", "userId": "u-1", "items": [{"productId": "p-1", "quantity": 1}],
                            "status": "OPEN", "version": 1, "updatedAt": "2026-11-29T10:00:00.000+00:00"})
         uow.commit()
-        raced = []
+        raced: list[bool] = []
 
         def change_the_lines_first(uow) -> None:
             if raced or not any(e.event_type == "CartUpdated" for e in uow.events):
@@ -709,7 +716,7 @@ def test_a_cart_changed_while_its_checkout_closes_it_is_closed_all_the_same(as_s
             raced.append(True)
             transaction.set_commit_hooks()
             change = UnitOfWork()
-            store.replace_items(change, store.get("c-1"), [{"productId": "p-2", "quantity": 3}],
+            store.replace_items(change, present(store.get("c-1")), [{"productId": "p-2", "quantity": 3}],
                                 "2026-11-29T10:00:01.000+00:00")
             change.commit()
 
@@ -721,6 +728,7 @@ def test_a_cart_changed_while_its_checkout_closes_it_is_closed_all_the_same(as_s
             transaction.set_commit_hooks()
         assert raced, "the race was not run"
         cart = store.get("c-1")
+        assert cart is not None
         assert cart["status"] == "CHECKED_OUT" and cart["version"] == 3
         assert [e.data["status"] for e in outbox if e.event_type == "CartUpdated"] == ["CHECKED_OUT"]
         assert store.open_carts_with("p-2") == []

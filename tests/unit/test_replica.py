@@ -10,9 +10,11 @@ import pytest
 
 from local import naming
 from shopstream.config import override_settings
+from tests.support import present
 
 KEY = {"pk": "CONTACT#u-1", "sk": "CONTACT", "userId": "u-1"}
-EVENTS = [  # (version, fields): a registration, an address change, a deactivation
+Event = tuple[int, dict[str, str | None]]  # (version, fields): a None field is one the event does not carry
+EVENTS: list[Event] = [  # a registration, an address change, a deactivation
     (1, {"email": "ada@example.com", "name": "Ada", "status": "ACTIVE"}),
     (2, {"email": "ada@lovelace.ie", "name": None}),
     (3, {"status": "DEACTIVATED"}),
@@ -37,7 +39,7 @@ def calls(aws):
         with override_settings(naming.function_settings("notification")):
             yield counted
     finally:
-        shop_aws.client = original  # type: ignore[assignment]
+        shop_aws.client = original
 
 
 def _visible(item: dict | None) -> dict:
@@ -64,7 +66,7 @@ def test_events_in_order_cost_one_write_each_and_a_replay_writes_nothing(calls):
     for version, fields in EVENTS:
         replica.apply(KEY, version, fields)
     assert calls == Counter({"UpdateItem": 3})
-    revision = replica.apply(KEY, *EVENTS[0])["rev"]  # type: ignore[index]
+    revision = present(replica.apply(KEY, *EVENTS[0]))["rev"]
     assert calls == Counter({"UpdateItem": 4}) and revision == 3  # the failed write was the only call
 
 
@@ -82,7 +84,7 @@ def test_a_write_racing_the_merge_is_not_lost(calls):
     from shopstream import replica, transaction
 
     replica.apply(KEY, *EVENTS[2])
-    raced = []
+    raced: list[bool] = []
 
     def another_writer_first(uow):
         if not raced:  # just before this handler's second write, another one lands
@@ -112,7 +114,9 @@ def test_a_tombstone_takes_nothing_in_one_write_and_answers_itself(calls, before
     assert replica.erase(KEY, "2026-11-29T12:00:00.000+00:00") is True
     assert replica.erase(KEY, "2026-11-29T12:00:01.000+00:00") is False  # a redelivered erasure
     calls.clear()
-    for version, fields in [*EVENTS, (9, {"email": "ada@new.example", "name": "Ada", "status": "ACTIVE"})]:
+    newer: Event = (9, {"email": "ada@new.example", "name": "Ada", "status": "ACTIVE"})
+    for version, fields in [*EVENTS, newer]:
         after = replica.apply(KEY, version, fields)
+        assert after is not None
         assert replica.erased(after) and set(after) == {"pk", "sk", "userId", "erased", "erasedAt", "rev"}, after
     assert calls == Counter({"UpdateItem": len(EVENTS) + 1})

@@ -96,7 +96,7 @@ def test_consumers_accept_every_catalog_version(spec):
     inbound, body = parse_record(record, frozenset({spec.name}))
     assert inbound is not None and inbound.envelope == envelope
     assert isinstance(inbound.data, model_of(spec))
-    assert body["eventId"] == envelope.event_id
+    assert body is not None and body["eventId"] == envelope.event_id
 
 
 def test_every_sample_is_valid_under_its_json_schema():

@@ -4,11 +4,16 @@ line is taken whole from one counter, and no interleaving oversells (moto; logic
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import pytest
 
 from shopstream import transaction
+from tests.support import present
 from tests.unit.test_interleavings import cancelled, created, envelope, inbound
+
+if TYPE_CHECKING:
+    from inventory.store import Reservation, Stock
 
 
 @pytest.fixture
@@ -58,20 +63,16 @@ def _reserve(order_id: str, product: str = "p-1", quantity: int = 1) -> str:
     return _reservation(order_id).status
 
 
-def _reservation(order_id: str):
+def _reservation(order_id: str) -> Reservation:
     from inventory import store
 
-    reservation = store.get_reservation(order_id)
-    assert reservation is not None
-    return reservation
+    return present(store.get_reservation(order_id))
 
 
-def _stock(product_id: str):
+def _stock(product_id: str) -> Stock:
     from inventory import store
 
-    stock = store.get_stock(product_id, 1)
-    assert stock is not None
-    return stock
+    return present(store.get_stock(product_id, 1))
 
 
 def _pay(order_id: str) -> None:
@@ -183,7 +184,7 @@ def test_any_mix_of_reservations_cancellations_payments_and_adjustments_keeps_ev
                 reserved[f"o-{step}"] = quantity
         elif action == "cancel" and (reserved or paid):
             order_id = rng.choice(sorted({**reserved, **paid}))
-            quantity = reserved.pop(order_id, None) or paid.pop(order_id)
+            quantity = reserved.pop(order_id) if order_id in reserved else paid.pop(order_id)
             logic.on_order_event(inbound(envelope("OrderCancelled", cancelled(order_id, quantity=quantity))))
         elif action == "pay" and reserved:
             order_id = rng.choice(sorted(reserved))
