@@ -89,13 +89,13 @@ class CodeIndex:
 
     def _parse(self, name: str, path: Path, is_package: bool) -> _Module:
         module = _Module(name, path, ast.parse(path.read_text(), str(path)), is_package)
-        for node in module.tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                module.defs[node.name] = node
-            elif isinstance(node, ast.Assign):
-                for target in node.targets:
+        for statement in module.tree.body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                module.defs[statement.name] = statement
+            elif isinstance(statement, ast.Assign):
+                for target in statement.targets:
                     if isinstance(target, ast.Name):
-                        module.assigned[target.id] = node.value
+                        module.assigned[target.id] = statement.value
         # Import bindings from every scope of the module (a function-local import binds the same way).
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Import):
@@ -380,6 +380,8 @@ def _class_of(index: CodeIndex, module: _Module, expression: ast.expr, depth: in
     if depth > 20 or not isinstance(expression, ast.Call):
         return None
     function = expression.func
+    name: str | None
+    scope: _Module | None
     if isinstance(function, ast.Name):
         name, scope = function.id, module
     elif isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name) \

@@ -25,6 +25,7 @@ from stacks.config import (
     load,
 )
 from tests.infra.code_calls import CodeIndex, calls_of
+from tests.support import present
 from tools import capacity
 
 
@@ -203,7 +204,8 @@ def rule_environment_is_pinned(deployment: Deployment) -> list[str]:
     targets = {deployment.regions.get(stack) for stack, _, _ in deployment.resources("AWS::MSK::Replicator")}
     others = {r for r in deployment.regions.values() if r} - {deployment.region} - targets
     if others:
-        problems.append(f"stacks of one environment in several regions: {sorted(set(deployment.regions.values()))}")
+        regions = sorted({r for r in deployment.regions.values() if r})  # an agnostic stack is a problem above
+        problems.append(f"stacks of one environment in several regions: {regions}")
     for stack, logical_id, subnet in deployment.resources("AWS::EC2::Subnet"):
         zone = subnet["Properties"].get("AvailabilityZone")
         region = deployment.region_of(stack)
@@ -297,12 +299,16 @@ MSK_IAM_PORT = 9098  # https://docs.aws.amazon.com/msk/latest/developerguide/por
 ARN_SERVICE = {"AWS::SQS::Queue": "sqs", "AWS::SNS::Topic": "sns", "AWS::S3::Bucket": "s3"}
 
 
+# (to SG | None=not a group of these stacks, from SG | None=CIDR, ports)
+_Ingress = tuple[tuple[str, str] | None, tuple[str, str] | None, int, int]
+
+
 @dataclass
 class _Network:
     endpoints: dict[str, dict]  # service suffix -> endpoint resource
     endpoint_stack: dict[str, str]
     nat: bool
-    ingress: list[tuple[tuple[str, str], tuple[str, str] | None, int, int]]  # (to SG, from SG | None=CIDR, ports)
+    ingress: list[_Ingress]
 
 
 def _network(deployment: Deployment) -> _Network:
@@ -312,7 +318,7 @@ def _network(deployment: Deployment) -> _Network:
         suffix = re.sub(r"^com\.amazonaws\.(\{AWS::Region\}|[a-z0-9-]+)\.", "", name)
         endpoints[suffix], stacks[suffix] = endpoint, stack
     nat = any(True for _ in deployment.resources("AWS::EC2::NatGateway"))
-    ingress = []
+    ingress: list[_Ingress] = []
     for stack, logical_id, group in deployment.resources("AWS::EC2::SecurityGroup"):
         for rule_ in group["Properties"].get("SecurityGroupIngress", []):
             source = deployment.target(stack, rule_["SourceSecurityGroupId"]) if "SourceSecurityGroupId" in rule_ \
@@ -404,7 +410,7 @@ def rule_every_api_a_function_calls_is_reachable_from_where_it_runs(deployment: 
         needs = [] if "ProvisionedPollerConfig" in props else ["lambda", "sts"]
         destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         if destination is not None:
-            kind = (deployment.resource(deployment.target(stack, destination)) or {}).get("Type")
+            kind = (deployment.resource(deployment.target(stack, destination)) or {}).get("Type", "")
             needs.append(ARN_SERVICE.get(kind) or render(destination).split(":")[2])
         for service in needs:
             problems += _reach_aws(deployment, network, service, groups, who)
@@ -538,6 +544,12 @@ def _allows(deployment: Deployment, stack: str, statements: list[dict], action: 
     return False
 
 
+def _exactly(text: str) -> Callable[[str], bool]:
+    def covers(arn: str) -> bool:
+        return arn == text
+    return covers
+
+
 def _kafka_scoped(kind: str, name: str) -> Callable[[str], bool]:
     def covers(arn: str) -> bool:
         return f":{kind}/" in arn and (arn.endswith(f"/{name}") or arn.endswith("/*"))
@@ -555,13 +567,14 @@ def rule_every_msk_mapping_role_has_the_documented_actions(deployment: Deploymen
         props = mapping["Properties"]
         if "Topics" not in props:
             continue
-        function = deployment.resource(deployment.target(stack, props["FunctionName"]))
+        function = present(deployment.resource(deployment.target(stack, props["FunctionName"])))
         statements = deployment.role_statements(stack, function["Properties"]["Role"])
         cluster_text = render(deployment.resolve(stack, props["EventSourceArn"])[1])
         topic = props["Topics"][0]
         group = props.get("AmazonManagedKafkaEventSourceConfig", {}).get("ConsumerGroupId", "*")
-        scopes = {"cluster": lambda arn, c=cluster_text: arn == c, "topic": _kafka_scoped("topic", topic),
-                  "group": _kafka_scoped("group", group), "any": lambda arn: False}
+        scopes: dict[str, Callable[[str], bool]] = {
+            "cluster": _exactly(cluster_text), "topic": _kafka_scoped("topic", topic),
+            "group": _kafka_scoped("group", group), "any": lambda arn: False}
         for scope, actions in MSK_ESM_ACTIONS.items():
             for action in actions:
                 options = action if isinstance(action, tuple) else (action,)
@@ -593,7 +606,8 @@ def _destination_permissions(deployment: Deployment, stack: str, destination: ob
                 for action in DESTINATION_ACTIONS.get(service, ())
                 if not _allows(deployment, stack, statements, action, covers.get(action, lambda arn: arn == text))]
     props = resource.get("Properties", {})
-    key, needed = None, ()
+    key: object = None
+    needed: tuple[str, ...] = ()
     if service == "sqs" and props.get("KmsMasterKeyId") not in (None, "alias/aws/sqs"):
         key, needed = props["KmsMasterKeyId"], ("kms:GenerateDataKey", "kms:Decrypt")
     for encryption in props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
@@ -692,7 +706,7 @@ def rule_msk_triggered_functions_use_only_supported_settings(deployment: Deploym
         if "Topics" not in props and deployment.target(stack, props.get("EventSourceArn")) not in clusters:
             continue
         where = f"{stack}/{logical_id}"
-        function = deployment.resource(deployment.target(stack, props["FunctionName"]))["Properties"]
+        function = present(deployment.resource(deployment.target(stack, props["FunctionName"])))["Properties"]
         if function.get("TracingConfig", {}).get("Mode") == "Active":
             problems.append(f"{where}: its function has X-Ray active tracing, which MSK mappings do not support")
         if function.get("Timeout", 3) > 14 * 60:
@@ -731,7 +745,7 @@ def rule_every_asynchronously_invoked_function_keeps_its_failures(deployment: De
     for stack, _, rule_ in deployment.resources("AWS::Events::Rule"):
         for target in rule_["Properties"].get("Targets", []):
             address = deployment.target(stack, target["Arn"])
-            if (deployment.resource(address) or {}).get("Type") == "AWS::Lambda::Function":
+            if address is not None and (deployment.resource(address) or {}).get("Type") == "AWS::Lambda::Function":
                 invoked.add(address)
     for stack, _, permission in deployment.resources("AWS::Lambda::Permission"):
         if permission["Properties"].get("Principal") in ASYNC_PRINCIPALS:
@@ -743,7 +757,7 @@ def rule_every_asynchronously_invoked_function_keeps_its_failures(deployment: De
         configs[deployment.target(stack, config["Properties"]["FunctionName"])] = config["Properties"]
     problems = []
     for address in sorted(invoked):
-        function = deployment.resource(address)["Properties"]
+        function = present(deployment.resource(address))["Properties"]
         config = configs.get(address, {})
         destination = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination") \
             or function.get("DeadLetterConfig", {}).get("TargetArn")
@@ -1128,7 +1142,7 @@ def rule_msk_clusters_follow_their_configurations_latest_revision(deployment: De
         if not info:
             continue
         configuration = deployment.target(stack, info.get("Arn"))
-        if (deployment.resource(configuration) or {}).get("Type") != "AWS::MSK::Configuration":
+        if configuration is None or (deployment.resource(configuration) or {}).get("Type") != "AWS::MSK::Configuration":
             continue  # a configuration made elsewhere: its revision is chosen there
         revision = info.get("Revision")
         follows = (isinstance(revision, dict) and deployment.target(stack, revision) == configuration
@@ -1666,7 +1680,7 @@ def rule_a_cross_region_replication_source_lets_msk_replicator_connect(deploymen
     https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-network-reqs.html
     https://docs.aws.amazon.com/msk/latest/developerguide/msk-replicator-prepare-clusters.html
     https://docs.aws.amazon.com/msk/latest/developerguide/aws-access-mult-vpc.html#mvpc-requirements"""
-    policies: dict[tuple[str, str], list[dict]] = {}
+    policies: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # cluster -> (policy's stack, statement)
     for stack, _, policy in deployment.resources("AWS::MSK::ClusterPolicy"):
         address = deployment.target(stack, policy["Properties"].get("ClusterArn"))
         if address:
@@ -1843,14 +1857,15 @@ def rule_a_failover_region_can_open_what_the_environment_sealed(deployment: Depl
     https://docs.aws.amazon.com/kms/latest/developerguide/mrk-how-it-works.html
     https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-replicakey.html
     https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-dynamodb-globaltable.html"""
-    primaries, replicas = {}, {}
-    for stack, _, alias in deployment.resources("AWS::KMS::Alias"):
-        name = render(alias["Properties"]["AliasName"])
+    primaries: dict[tuple[str, str], str] = {}  # key -> alias
+    replicas: dict[tuple[str, str], str] = {}
+    for stack, _, alias_resource in deployment.resources("AWS::KMS::Alias"):
+        name = render(alias_resource["Properties"]["AliasName"])
         if not CUSTOMER_DATA_KEY_ALIAS.match(name):
             continue
-        address = deployment.target(stack, alias["Properties"]["TargetKeyId"])
+        address = deployment.target(stack, alias_resource["Properties"]["TargetKeyId"])
         kind = (deployment.resource(address) or {}).get("Type")
-        if kind == "AWS::KMS::Key":
+        if kind == "AWS::KMS::Key" and address is not None:
             primaries[address] = name
         elif kind == "AWS::KMS::ReplicaKey" and address is not None:
             replicas[address] = name
@@ -1867,7 +1882,7 @@ def rule_a_failover_region_can_open_what_the_environment_sealed(deployment: Depl
                             "cannot make it multi-Region later, so no region could ever open what it sealed")
         for region in sorted(targets):
             here = [r for r in replicas if deployment.regions.get(r[0]) == region and replicas[r] == alias
-                    and deployment.target(r[0], deployment.resource(r)["Properties"].get("PrimaryKeyArn"))
+                    and deployment.target(r[0], present(deployment.resource(r))["Properties"].get("PrimaryKeyArn"))
                     == (stack, logical_id)]
             if not here:
                 problems.append(f"{where}: no replica of it under {alias} in {region}, where the events are "

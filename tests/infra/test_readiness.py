@@ -14,6 +14,7 @@ from stacks.config import load
 from tests.infra.code_calls import CodeIndex, calls_of
 from tests.infra.conftest import ENVIRONMENTS, REPLICATED_ENVIRONMENTS, cdk_context, replicated
 from tests.infra.readiness import RULES, Deployment, check, render
+from tests.support import present
 
 
 @pytest.fixture(scope="session")
@@ -32,24 +33,24 @@ def test_every_environment_meets_every_rule(deployments, env, rule):
 # --- the code analysis the reachability rule relies on -------------------------------------------------------
 def test_the_code_analysis_finds_what_each_kind_of_function_calls():
     index = CodeIndex()
-    notices = calls_of("notification.consumers.order_notices", index)
+    notices = present(calls_of("notification.consumers.order_notices", index))
     assert {"sesv2", "sqs", "dynamodb"} <= notices.aws and not notices.kafka  # e-mail, DLQ, table + idempotency
-    assert "s3" in calls_of("audit.consumers.trail_order", index).aws  # the archive
-    relay = calls_of("shopstream.relay.relay_handler", index)
+    assert "s3" in present(calls_of("audit.consumers.trail_order", index)).aws  # the archive
+    relay = present(calls_of("shopstream.relay.relay_handler", index))
     assert relay.kafka and relay.aws == {"xray"}  # produces to MSK; its spans go to X-Ray's OTLP endpoint
-    assert "xray" in calls_of("order.api.handler", index).aws  # every function exports its spans
-    api = calls_of("order.api.handler", index)
+    assert "xray" in present(calls_of("order.api.handler", index)).aws  # every function exports its spans
+    api = present(calls_of("order.api.handler", index))
     assert "dynamodb" in api.aws and not api.kafka
     assert calls_of("index.handler", index) is None  # not this repository's code
 
 
 def test_what_only_direct_publish_reaches_counts_only_where_a_function_turns_it_on():
     index, on = CodeIndex(), {"SHOPSTREAM_DIRECT_PUBLISH": "true"}
-    api = calls_of("order.api.handler", index)
+    api = present(calls_of("order.api.handler", index))
     assert not api.kafka and api.under({}).kafka is False and api.under(on).kafka  # the brokers, behind the gate
-    consumer = calls_of("inventory.consumers.order_reservations", index)
+    consumer = present(calls_of("inventory.consumers.order_reservations", index))
     assert not consumer.kafka and consumer.under(on).kafka
-    relay = calls_of("shopstream.relay.relay_handler", index)
+    relay = present(calls_of("shopstream.relay.relay_handler", index))
     assert relay.under({}).aws == {"xray"} and relay.under(on).aws == {"xray", "dynamodb"}  # the read-back
 
 
@@ -74,7 +75,7 @@ def test_the_code_analysis_follows_what_runs_not_what_is_merely_defined(tmp_path
         "def other(event, context):\n    return clients.dynamic('s3')\n")
     monkeypatch.setattr(code_calls, "SOURCE_ROOTS", (tmp_path,))
     assert calls_of("svc.handlers.handler", CodeIndex()) == code_calls.Calls(frozenset({"kms", "sns"}), False)
-    other = calls_of("svc.handlers.other", CodeIndex())
+    other = present(calls_of("svc.handlers.other", CodeIndex()))
     assert other.aws == frozenset() and other.unresolved == ("svc.clients:12",)
 
 
