@@ -1,5 +1,5 @@
 """What tests share beyond local.samples (events and records built from the catalog): the strongest reader of
-personal data, a fake clock, the check that a lookup found something."""
+personal data, a fake clock, the check that a lookup found something, who a request is made as."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from shopstream import catalog, personal
 
@@ -20,6 +20,13 @@ def present(value: T | None) -> T:
     result is read as where the test reads it in place."""
     assert value is not None, "the lookup found nothing"
     return value
+
+
+class Who(TypedDict):
+    """Who a request to the local runtime is made as: the ``user`` and ``admin`` keywords of its clients."""
+
+    user: str
+    admin: bool
 
 
 def topics_by_name() -> dict[str, catalog.Topic]:

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from tests.blackbox.deployments import Deployment
+from tests.support import Who
 
 pytestmark = pytest.mark.broker
 ADDRESS = {"line1": "1 Test Street", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-ADMIN = {"user": "e2e-admin", "admin": True}
+ADMIN: Who = {"user": "e2e-admin", "admin": True}
 SETTLE_SECONDS = 120  # a deployed saga crosses six mappings; locally it takes a second or two
 
 

@@ -22,9 +22,10 @@ from local import naming
 from local.child import ROOT, local_process
 from local.client import ApiClient
 from tests.e2e.browser import Browser, chromium_or_skip
+from tests.support import Who
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-ADMIN = {"user": "ops", "admin": True}
+ADMIN: Who = {"user": "ops", "admin": True}
 pytestmark = pytest.mark.broker
 
 

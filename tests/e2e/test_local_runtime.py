@@ -16,9 +16,10 @@ import pytest
 
 from local import naming
 from local.child import local_process
+from tests.support import Who, present
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-ADMIN = {"user": "ops", "admin": True}
+ADMIN: Who = {"user": "ops", "admin": True}
 pytestmark = pytest.mark.broker
 
 
@@ -323,8 +324,8 @@ def test_saga_poison_and_duplicates_through_the_local_runtime(runtime):
     deadline = time.monotonic() + 60
     while original is None and time.monotonic() < deadline:
         for message in reader.consume(100, 1.0):
-            if message.error() is None and json.loads(message.value())["data"].get("orderId") == happy \
-                    and json.loads(message.value())["eventType"] == "OrderCreated":
+            if message.error() is None and json.loads(present(message.value()))["data"].get("orderId") == happy \
+                    and json.loads(present(message.value()))["eventType"] == "OrderCreated":
                 original = message
     reader.close()
     assert original is not None

@@ -12,9 +12,10 @@ import urllib.request
 import pytest
 
 from local.child import local_process
+from tests.support import Who
 
 ADDRESS = {"line1": "1 Main St", "city": "Dublin", "postalCode": "D01", "country": "IE"}
-ADMIN = {"user": "ops", "admin": True}
+ADMIN: Who = {"user": "ops", "admin": True}
 pytestmark = pytest.mark.broker
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from local.shop import ADMIN
 from shopstream.config import override_settings
+from tests.support import Who
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 
@@ -26,10 +27,11 @@ def get(bus, service: str, path: str, query: dict[str, str] | None = None, *, us
     return response["statusCode"], json.loads(response["body"])
 
 
-def every_page(bus, service: str, path: str, items: str, limit: int, **who) -> list[list[dict]]:
+def every_page(bus, service: str, path: str, items: str, limit: int, *, user: str = "u-1",
+               admin: bool = False) -> list[list[dict]]:
     pages, query = [], {"limit": str(limit)}
     while True:
-        status, body = get(bus, service, path, query, **who)
+        status, body = get(bus, service, path, query, user=user, admin=admin)
         assert status == 200, body
         assert len(body[items]) <= limit
         pages.append(body[items])
@@ -73,7 +75,7 @@ def test_a_customer_s_orders_come_newest_first_a_page_at_a_time(listed):
 
 def test_a_trail_comes_a_page_at_a_time_and_a_page_stops_at_its_byte_budget(listed, monkeypatch):
     shop, _, _ = listed
-    who = {"user": ADMIN, "admin": True}
+    who: Who = {"user": ADMIN, "admin": True}
     status, whole = get(shop.bus, "audit", "/audit/corr-listed", {"limit": "500"}, **who)
     assert status == 200 and "nextCursor" not in whole or whole["nextCursor"] is None
     every_id = sorted(e["eventId"] for e in whole["events"])
