@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 import pytest
 
 from shopstream import catalog
@@ -108,7 +110,17 @@ def test_function_environment_is_derived_from_the_specs():
     assert "SHOPSTREAM_CUSTOMER_KEYS_TABLE" not in env
 
 
-def _environment_of(service: str, handler: str | None = None, *, api: bool = False, **given: str) -> dict[str, str]:
+class _Resources(TypedDict, total=False):
+    """Resources a function's environment can name (function_environment's keywords), each given or not."""
+
+    request_fingerprint_key: str
+    customer_keys_table: str
+    customer_data_key: str
+    user_pool_id: str
+
+
+def _environment_of(service: str, handler: str | None = None, *, api: bool = False,
+                    **given: Unpack[_Resources]) -> dict[str, str]:
     """A function's environment as the stacks and the local runtime build it, with ``given`` resources."""
     spec = catalog.service(service)
     return catalog.function_environment(

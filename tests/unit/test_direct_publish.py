@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Collection
+from typing import TypedDict
 
 import pytest
 
@@ -42,7 +44,7 @@ def clock():
 class Broker(InMemoryPublisher):
     """Acknowledges what it is handed, except the event ids it is told to refuse."""
 
-    def __init__(self, refuse: set[str] = frozenset()):
+    def __init__(self, refuse: Collection[str] = frozenset()):
         super().__init__()
         self.refuse = refuse
 
@@ -234,10 +236,18 @@ def test_when_every_answer_is_lost_the_commit_fails_but_stands_and_nothing_leave
     assert broker.records == [] and len(_outbox(aws, catalog_table)) == 1  # the relay's to publish
 
 
+class _Kind(TypedDict, total=False):
+    """Which of a service's functions an environment is for (function_environment's keywords): one of them."""
+
+    handler: catalog.HandlerSpec
+    api: bool
+    relay: bool
+
+
 def test_only_the_critical_paths_committers_and_their_relays_are_told_to_publish_directly():
     told = set()
     for spec in catalog.SERVICES:
-        functions = [(f"{spec.name}.{h.name}", {"handler": h}) for h in spec.handlers]
+        functions: list[tuple[str, _Kind]] = [(f"{spec.name}.{h.name}", {"handler": h}) for h in spec.handlers]
         functions += [(f"{spec.name}.api", {"api": True}), (f"{spec.name}.relay", {"relay": True})]
         for ref, kind in functions:
             environment = catalog.function_environment(spec, environment="e", table_name="t",
@@ -290,6 +300,7 @@ def test_each_delivery_counts_only_its_own_acknowledgements(monkeypatch):
     with pytest.raises(PublishError) as given_up:
         publisher.deliver([late], timeout=0.01)
     assert set(given_up.value.failed) == {late.event_id}
+    assert isinstance(publisher._producer, FakeProducer)
     publisher._producer.answer_next = True
     publisher.deliver([next_one], timeout=1.0)  # the late failure is not this call's
 
@@ -308,6 +319,7 @@ def test_the_commits_trace_context_travels_on_the_direct_path_and_on_the_fallbac
         with tracing.activate(request):
             _commit(sent, kept)
         trace_id = tracing.trace_id_of(tracing.traceparent(request))
+        assert trace_id is not None
         clock[0][0] += direct.GRACE_SECONDS
         relay_out = InMemoryPublisher()
         OutboxRelay(relay_out)(stream_event(aws["dynamodb"], catalog_table), LocalLambdaContext())

@@ -36,7 +36,8 @@ _ZERO_SPAN = "0" * 16
 
 log = logging.getLogger("shopstream.tracing")
 
-Exporter = Callable[[bytes], None]  # takes one ExportTraceServiceRequest, OTLP/JSON encoded
+# Takes one ExportTraceServiceRequest, OTLP/JSON encoded; what it returns is not used (a collector's count, say).
+Exporter = Callable[[bytes], object]
 
 
 class SpanContext(tuple[str, str, int, bool]):
