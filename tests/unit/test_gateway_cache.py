@@ -82,7 +82,13 @@ def test_a_write_while_the_function_runs_keeps_its_answer_from_being_given_again
         writer.start()
         writer.join()
 
-    function = Function(cache, also=lambda: consumer_writes() if function.runs == 1 else None)
+    function: Function  # made below, with this as what it also does
+
+    def also() -> None:
+        if function.runs == 1:
+            consumer_writes()
+
+    function = Function(cache, also=also)
     assert _ask(cache, function) == "run 1"
     assert _ask(cache, function) == "run 2"  # the first answer may hold the state before that write
     assert _ask(cache, function) == "run 2"
@@ -250,22 +256,28 @@ def test_only_requests_that_change_something_go_ahead_of_the_consumers(method, a
     from local.http_events import http_event
     from local.moto_server import LOCK
     from local.runtime import LocalRuntime
+    from local.stack import LocalStack
 
-    runtime = LocalRuntime(SimpleNamespace(bootstrap_servers="127.0.0.1:1", queue_urls={}))
+    runtime = LocalRuntime(LocalStack(external_bootstrap="127.0.0.1:1"))  # never started: no broker, no queue
     consumers_held: list[bool] = []
-    runtime.apis = {"order": lambda event, context: consumers_held.append(not LOCK._no_foreground.is_set()) or {
-        "statusCode": 200}}
+
+    def order_api(event, context):
+        consumers_held.append(not LOCK._no_foreground.is_set())
+        return {"statusCode": 200}
+
+    runtime.apis = {"order": order_api}
     runtime._api_settings["order"] = naming.function_settings("order")
     runtime.invoke_api("order", http_event(method, "/orders/o-1"))
     assert consumers_held == [ahead]
 
 
-def test_the_gateway_answers_without_waiting_for_the_clients_acknowledgement(gateway):
+def test_the_gateway_answers_without_waiting_for_the_clients_acknowledgement(gateway, monkeypatch):
     """A response leaves in two writes (headers, then body): with Nagle's algorithm on, the body waited for the
     client's delayed ACK of the headers, ~40 ms on every answer of a kept-alive connection. The gateway's
     connections send at once (TCP_NODELAY)."""
     import http.client
     import socket
+    from http.server import BaseHTTPRequestHandler
 
     from local.gateway import Gateway
 
@@ -273,13 +285,14 @@ def test_the_gateway_answers_without_waiting_for_the_clients_acknowledgement(gat
                      verify=lambda token: {"sub": token}, health=lambda: (200, {}))
     seen: list[int] = []
     handler = served.server.RequestHandlerClass
+    assert isinstance(handler, type) and issubclass(handler, BaseHTTPRequestHandler)  # the gateway's own class
     setup = handler.setup
 
     def noted(self):
         setup(self)
         seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
-    handler.setup = noted
+    monkeypatch.setattr(handler, "setup", noted)
     thread = threading.Thread(target=served.server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from types import SimpleNamespace
 
 from local.runtime import LocalRuntime
+from local.stack import LocalStack
 
 
 class Overlap:
@@ -36,7 +36,7 @@ def run_together(calls: list[threading.Thread]) -> None:
 def test_api_requests_are_served_one_at_a_time_even_for_different_services():
     # Powertools keeps the request being served on the resolver and on a class all resolvers share:
     # two requests at once lost their route (a 500 under load, seen in bench.local_runtime).
-    runtime = LocalRuntime(SimpleNamespace(bootstrap_servers="127.0.0.1:1", queue_urls={}))
+    runtime = LocalRuntime(LocalStack(external_bootstrap="127.0.0.1:1"))  # never started: no broker, no queue
     overlap, served = Overlap(), []
 
     def api(service):
@@ -68,7 +68,7 @@ def test_consumer_functions_run_one_at_a_time_across_mappings():
         return {"batchItemFailures": []}
 
     mappings = [KafkaMapping(spec.name, handler, function, naming.function_settings(spec.name, handler.name),
-                             "127.0.0.1:1", send_on_failure=lambda record: None)
+                             "127.0.0.1:1", send_on_failure=lambda record, where: None)
                 for spec in catalog.SERVICES[:3] for handler in spec.handlers[:1]]
     record = {"topic": "t", "partition": 0, "offset": 0, "key": None, "value": "e30=", "headers": []}
     run_together([threading.Thread(target=m.invoke, args=([record],)) for m in mappings * 4])

@@ -14,16 +14,19 @@ from shopstream import long_poll
 from tests.support import FakeTime
 
 
-def reads(*values):
+class _Reads:
     """A read that answers each value in turn, then the last one for good; ``calls`` counts the reads."""
-    answers = list(values)
 
-    def read():
-        read.calls += 1
-        return answers.pop(0) if len(answers) > 1 else answers[0]
+    def __init__(self, values: tuple[str, ...]):
+        self.answers, self.calls = list(values), 0
 
-    read.calls = 0
-    return read
+    def __call__(self) -> str:
+        self.calls += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def reads(*values: str) -> _Reads:
+    return _Reads(values)
 
 
 # --- the loop ---------------------------------------------------------------------------------------------------
@@ -194,7 +197,12 @@ def test_the_local_gateway_asks_for_the_outcome_now_until_it_is_not_a_timeout():
 
 def test_the_local_gateway_answers_a_timeout_at_the_clients_deadline():
     calls = []
-    gateway = _gateway(lambda service, event: calls.append(event) or _answer("timeout"))
+
+    def invoke(service, event):
+        calls.append(event)
+        return _answer("timeout")
+
+    gateway = _gateway(invoke)
     time = FakeTime()
     gateway.clock, gateway.pause = time.clock, lambda changed, seconds: time.sleep(seconds)
     try:
@@ -210,7 +218,12 @@ def test_the_local_gateway_answers_a_timeout_at_the_clients_deadline():
                                    {"waitFor": "CONFIRMED", "timeoutSeconds": "x"}])
 def test_a_wait_the_function_refuses_reaches_it_as_sent(query):
     sent = []
-    gateway = _gateway(lambda service, event: sent.append(event) or _answer(None, status=422))
+
+    def invoke(service, event):
+        sent.append(event)
+        return _answer(None, status=422)
+
+    gateway = _gateway(invoke)
     try:
         assert gateway.long_poll("order", _event(query), query)["statusCode"] == 422
     finally:
@@ -222,8 +235,9 @@ def test_the_local_gateway_waits_outside_the_api_lock_and_ahead_of_no_consumer()
     """While a long-poll waits, another API request is served and the consumers' AWS calls are not held back."""
     from local.moto_server import LOCK
     from local.runtime import LocalRuntime
+    from local.stack import LocalStack
 
-    runtime = LocalRuntime(SimpleNamespace(bootstrap_servers="127.0.0.1:1", queue_urls={}))
+    runtime = LocalRuntime(LocalStack(external_bootstrap="127.0.0.1:1"))  # never started: no broker, no queue
     runtime.apis = {"order": lambda event, context: _answer("timeout"),
                     "user": lambda event, context: {"statusCode": 200, "headers": {}}}
     served_meanwhile, consumers_free = [], []
@@ -270,7 +284,12 @@ def test_a_local_long_poll_asks_again_when_a_commit_names_its_order(commit, wake
     gateway = _gateway(invoke)
     time, woke = FakeTime(), []
     gateway.clock = time.clock
-    gateway.pause = lambda changed, seconds: (woke.append(changed.is_set()), time.sleep(seconds))
+
+    def pause(changed, seconds):
+        woke.append(changed.is_set())
+        time.sleep(seconds)
+
+    gateway.pause = pause
     query = {"waitFor": "CONFIRMED"}
     try:
         response = gateway.long_poll("order", _event(query), query, ("o-1",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import boto3
@@ -98,7 +99,7 @@ def test_two_actions_on_one_item_are_refused(table):
     assert _items(table) == {}
 
 
-def test_the_cost_does_not_grow_with_the_table(table):
+def test_the_cost_does_not_grow_with_the_table(table, monkeypatch):
     """What a transaction copies is what it touches: a large table is not deep-copied."""
     import copy
 
@@ -111,11 +112,9 @@ def test_the_cost_does_not_grow_with_the_table(table):
         copies.append(type(value).__name__)
         return original(value, *args, **kwargs)
 
-    copy.deepcopy = counting
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(copy, "deepcopy", counting)
         table.transact_write_items(TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}}])
-    finally:
-        copy.deepcopy = original
     assert "Table" not in copies
 
 
@@ -133,10 +132,11 @@ def _dynamodb_conversation() -> list:
                         GlobalSecondaryIndexes=[{"IndexName": "by-g", "Projection": {"ProjectionType": "ALL"},
                                                  "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}],
                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    every_type = {"pk": {"S": "a"}, "sk": {"S": "1"}, "g": {"S": "x"}, "n": {"N": "1.5"}, "b": {"B": b"\x00\xff"},
-                  "ss": {"SS": ["p", "q"]}, "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01"]}, "null": {"NULL": True},
-                  "bool": {"BOOL": False}, "m": {"M": {"l": {"L": [{"S": "z"}, {"N": "3"}]}}}}
-    seen = [client.put_item(TableName="c", Item=every_type, ReturnConsumedCapacity="TOTAL")]
+    every_type: dict[str, dict[str, object]] = {
+        "pk": {"S": "a"}, "sk": {"S": "1"}, "g": {"S": "x"}, "n": {"N": "1.5"}, "b": {"B": b"\x00\xff"},
+        "ss": {"SS": ["p", "q"]}, "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01"]}, "null": {"NULL": True},
+        "bool": {"BOOL": False}, "m": {"M": {"l": {"L": [{"S": "z"}, {"N": "3"}]}}}}
+    seen: list[object] = [client.put_item(TableName="c", Item=every_type, ReturnConsumedCapacity="TOTAL")]
     seen.append(client.get_item(TableName="c", Key={"pk": {"S": "a"}, "sk": {"S": "1"}}))
     seen.append(client.update_item(TableName="c", Key={"pk": {"S": "a"}, "sk": {"S": "1"}}, ReturnValues="ALL_NEW",
                                    UpdateExpression="SET n = n + :one", ExpressionAttributeValues={":one": {"N": "1"}}))
@@ -178,7 +178,8 @@ def _dynamodb_conversation() -> list:
 
 def test_results_written_directly_read_the_same_as_through_the_serializer(monkeypatch):
     moto_patches.apply()
-    answers, direct = [], []
+    answers: list[list] = []
+    direct: list[int] = []  # values written directly, by run
     wire_value = moto_patches._wire_value
 
     def counted(value):  # only results written directly pass binary values and times through here
@@ -186,8 +187,8 @@ def test_results_written_directly_read_the_same_as_through_the_serializer(monkey
         return wire_value(value)
 
     monkeypatch.setattr(moto_patches, "_wire_value", counted)
-    for fast in (False, True):
-        monkeypatch.setattr(moto_patches, "FAST_JSON_RESULTS", fast)
+    for fast_json in (False, True):
+        monkeypatch.setattr(moto_patches, "FAST_JSON_RESULTS", fast_json)
         direct.append(0)
         with mock_aws():
             answers.append(_dynamodb_conversation())
@@ -226,7 +227,13 @@ def test_the_action_methods_of_a_response_class_are_listed_once_and_the_same(tab
 
     listed = []
     getmembers = inspect.getmembers
-    monkeypatch.setattr(inspect, "getmembers", lambda *args, **kw: listed.append(args[0]) or getmembers(*args, **kw))
+
+    def listing(*args, **kw):
+        listed.append(args[0])
+        return getmembers(*args, **kw)
+
+    monkeypatch.setattr(inspect, "getmembers", listing)
+    assert isinstance(responses.method_names_from_class, functools._lru_cache_wrapper)  # moto_patches' cache
     responses.method_names_from_class.cache_clear()
     for n in range(3):
         table.put_item(TableName="t", Item={"pk": {"S": str(n)}})
@@ -319,7 +326,12 @@ def test_a_query_answers_its_partition_in_order_without_reading_the_others(monke
             assert by_index == [(i["pk"], i["sk"]) for i in ordered] and len(ordered) > 3
         compared: list[str] = []
         equal = DynamoType.__eq__
-        monkeypatch.setattr(DynamoType, "__eq__", lambda a, b: (compared.append(str(a.value)), equal(a, b))[1])
+
+        def comparing(a, b):
+            compared.append(str(a.value))
+            return equal(a, b)
+
+        monkeypatch.setattr(DynamoType, "__eq__", comparing)
         client.query(TableName="q", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p4"}})
         assert compared and {value for value in compared if value.startswith("p")} <= {"p4"}
 
@@ -387,8 +399,12 @@ def test_a_condition_parsed_once_is_evaluated_with_each_requests_own_values(tabl
 
     lexed = []
     lex = ConditionExpressionParser._lex_condition_expression
-    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression",
-                        lambda self: lexed.append(self.condition_expression) or lex(self))
+
+    def lexing(self):
+        lexed.append(self.condition_expression)
+        return lex(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression", lexing)
     moto_patches.condition_parses.clear()
     for key in ("a", "b", "c"):  # one text, no values: parsed once, whichever request and path asks
         table.put_item(TableName="t", Item={"pk": {"S": key}, "v": {"N": "1"}},
@@ -434,13 +450,21 @@ def test_a_kept_condition_is_not_changed_by_an_item_that_was_set_from_its_values
 
 
 def test_a_services_url_routes_are_built_once_under_the_settings_they_depend_on(monkeypatch):
+    import inspect
+
     from moto.core.base_backend import BaseBackend
 
     moto_patches.apply()
     built = []
-    urls = BaseBackend.urls
-    monkeypatch.setattr(BaseBackend, "urls",
-                        property(lambda self: built.append(type(self).__name__) or urls.fget(self)))
+    urls = inspect.getattr_static(BaseBackend, "urls")  # the property (read from the class, mypy sees its getter)
+    assert isinstance(urls, property) and urls.fget is not None
+    read_urls = urls.fget
+
+    def building(self):
+        built.append(type(self).__name__)
+        return read_urls(self)
+
+    monkeypatch.setattr(BaseBackend, "urls", property(building))
     moto_patches.url_routes.clear()
     with mock_aws():
         s3, dynamodb = boto3.client("s3", region_name="us-east-1"), boto3.client("dynamodb", region_name="us-east-1")

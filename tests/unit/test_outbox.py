@@ -138,7 +138,6 @@ def _failure_record(first: str, last: str, size: int) -> dict:
 def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog_table):
     """A failure record with coordinates only (an SQS destination's): the events are read back from the outbox
     items, which outlive any such record (`make ops ARGS="dlq redrive --handler catalog.relay"`)."""
-    import types
     from datetime import datetime
 
     from local import naming, ops
@@ -155,10 +154,7 @@ def test_a_batch_the_relay_gave_up_on_is_republished_from_the_table(aws, catalog
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(_failure_record(now, now, 3)))
     published = InMemoryPublisher()
     set_publisher(published)
-    from shopstream import aws as clients
-
-    target = types.SimpleNamespace(client=clients.client, queue_url=lambda service, handler: url,
-                                   table=naming.table, bootstrap="", local=True)
+    target = ops.Target("local", in_process=True)  # the local names, with this process's clients (moto)
     lines: list[str] = []
     assert ops.dlq_redrive(target, "catalog.relay", out=lines.append) == 0
     assert sorted(r.event_id for r in published.records) == sorted(e.event_id for e in events)
