@@ -25,11 +25,12 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
 Record = dict[str, Any]
+Item = TypeVar("Item")  # what SeededInterleaving orders: records here, anything in its tests
 
 
 class HeldBack(Exception):
@@ -69,10 +70,10 @@ class SeededInterleaving:
     def __init__(self, rng: random.Random):
         self.rng = rng
 
-    def __call__(self, groups: list[list[Record]], run: Callable[[Record], None], concurrency: int) -> None:
+    def __call__(self, groups: list[list[Item]], run: Callable[[Item], None], concurrency: int) -> None:
         waiting = [list(group) for group in groups]
         waiting.reverse()  # popped from the end: the first group first
-        running: list[list[Record]] = []
+        running: list[list[Item]] = []
         while waiting or running:
             while waiting and len(running) < concurrency:
                 running.append(waiting.pop())
