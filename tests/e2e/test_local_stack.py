@@ -43,6 +43,7 @@ def running_stack(tmp_path):
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     process = subprocess.Popen([sys.executable, "-m", "local"], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None  # a pipe
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

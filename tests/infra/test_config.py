@@ -329,5 +329,6 @@ def test_dev_runs_its_mappings_on_demand_and_the_others_provisioned():
         assert config.msk_monitoring_level == "PER_TOPIC_PER_PARTITION"  # retained: every partition's lag
         assert sum(len(mappings) for mappings in config.poller_groups().values()) == 35
         # never more pollers than the topic has partitions (prod's key-parallel payment-events has 6)
-        assert config.pollers(handler)[0] == min(config.event_pollers.critical_path_minimum,
-                                                 config.partition_count(handler.topic))
+        minimum = config.event_pollers.critical_path_minimum
+        assert minimum is not None  # provisioned
+        assert config.pollers(handler)[0] == min(minimum, config.partition_count(handler.topic))

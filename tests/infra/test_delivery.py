@@ -165,8 +165,9 @@ def test_a_deploy_role_only_assumes_the_cdk_bootstrap_roles_and_reads_its_own_st
     bootstrap = {f"arn:${{Partition}}:iam::${{AccountId}}:role/cdk-hnb659fds-{kind}-role-${{AccountId}}-{region}"
                  for kind in ("deploy", "file-publishing", "image-publishing", "lookup")}
     own_stacks = {f"arn:${{Partition}}:cloudformation:{region}:${{AccountId}}:stack/shopstream-{env}-*/*"}
-    expected = {"UseTheCdkBootstrapRoles": ({"sts:AssumeRole", "sts:TagSession"}, bootstrap, {}),
-                "ReadStackOutputs": ({"cloudformation:DescribeStacks"}, own_stacks, {})}
+    expected: dict[str, tuple[set[str], set[str], dict]] = {  # (actions, resources, condition) by statement
+        "UseTheCdkBootstrapRoles": ({"sts:AssumeRole", "sts:TagSession"}, bootstrap, {}),
+        "ReadStackOutputs": ({"cloudformation:DescribeStacks"}, own_stacks, {})}
     if env in settings.black_box_environments:
         expected["BlackBoxTestUsers"] = (
             set(delivery.TEST_USER_ACTIONS), {f"arn:${{Partition}}:cognito-idp:{region}:${{AccountId}}:userpool/*"},

@@ -48,7 +48,8 @@ def every_table_item() -> dict[str, Any]:
     from shopstream import aws
     from shopstream.dynamo import from_attributes
 
-    client, found = aws.client("dynamodb"), {}
+    client = aws.client("dynamodb")
+    found: dict[str, Any] = {}
     tables = client.list_tables()["TableNames"]
     assert naming.CUSTOMER_KEYS_TABLE in tables and len(tables) >= 19
     for table in tables:

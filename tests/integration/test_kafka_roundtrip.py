@@ -24,13 +24,14 @@ pytestmark = pytest.mark.broker
 def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 30.0):
     import time
 
-    from confluent_kafka import Consumer
+    from confluent_kafka import Consumer, Message
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "session.timeout.ms": 6000})
     consumer.subscribe([topic])
-    messages, deadline = [], time.monotonic() + timeout
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout
     try:
         while len(messages) < expected and time.monotonic() < deadline:
             messages += [m for m in consumer.consume(100, 0.5) if m.error() is None]

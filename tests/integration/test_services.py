@@ -151,6 +151,7 @@ def test_provider_timeouts_are_retried_with_the_same_key_and_never_move_money_tw
 
     shop, mug = ready
     simulator = provider.provider
+    assert isinstance(simulator, provider.SimulatedProvider)  # the provider the services call here
     simulator.timeouts_to_inject = 4  # more than one invocation's retries: the mapping retries the record
     try:
         order_id = shop.order("u-1", {mug: 2})

@@ -85,7 +85,11 @@ def test_a_seed_in_a_process_that_provisioned_once_does_what_it_does_in_moto_of_
     """run_seeds restores one provisioning for every seed (ProvisionedWorld): the seed before leaves nothing
     behind, and the schedule is the one the seed draws in moto of its own (what --seed and the tests run)."""
     in_world: dict[int, simulation.Report] = {}
-    simulation.run_seeds([6, 4], jobs=1, on_report=lambda report: in_world.setdefault(report.seed, report))
+
+    def keep(report: simulation.Report) -> None:
+        in_world.setdefault(report.seed, report)
+
+    simulation.run_seeds([6, 4], jobs=1, on_report=keep)
     for seed in (4, 6):
         own = simulation.simulate(seed)
         assert [s.text for s in in_world[seed].steps] == [s.text for s in own.steps]

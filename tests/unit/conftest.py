@@ -60,5 +60,10 @@ def outbox(monkeypatch):
     from shopstream import transaction
 
     events: list = []
-    monkeypatch.setattr(transaction, "_after_commit", lambda uow: uow is not None and events.extend(uow.events))
+
+    def after_commit(uow: transaction.UnitOfWork | None) -> None:
+        if uow is not None:
+            events.extend(uow.events)
+
+    monkeypatch.setattr(transaction, "_after_commit", after_commit)
     return events

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,8 +161,11 @@ def test_a_batch_counts_its_events_in_one_write_per_window_and_partition_and_eac
 
     writes: list[int] = []
     commit = store._commit_counts
-    monkeypatch.setattr(store, "_commit_counts", lambda minute, shard, chunk: (writes.append(len(chunk)),
-                                                                                commit(minute, shard, chunk)))
+    def commit_counts(minute, shard, chunk):
+        writes.append(len(chunk))
+        return commit(minute, shard, chunk)
+
+    monkeypatch.setattr(store, "_commit_counts", commit_counts)
     audit.clock.at = T0 + timedelta(minutes=1)
     first = [payment(f"o-{n}", T0 + timedelta(seconds=n % 60), failed=n % 4 == 0) for n in range(30)]
     audit.send("payments", *first)
@@ -600,7 +603,7 @@ def test_metrics_from_16_threads_enter_powertools_one_at_a_time_and_count_every_
 
     monkeypatch.setattr(store, "count_each_once", count_each_once)
     monkeypatch.setattr(store, "record_join_side", lambda *args: {})
-    added: Counter[str] = Counter()
+    added: defaultdict[str, float] = defaultdict(float)  # a metric's sum (Counter counts in int)
     inside, overlaps = [0], [0]
     door = threading.Lock()
 

@@ -37,12 +37,12 @@ def calls(aws):
 
     shop_aws.reset_clients()
     original = shop_aws.client
-    shop_aws.client = lambda name: aws["dynamodb"] if name == "dynamodb" else original(name)  # type: ignore
+    shop_aws.client = lambda name: aws["dynamodb"] if name == "dynamodb" else original(name)  # type: ignore[assignment]
     try:
         with override_settings(naming.function_settings("audit")):
             yield counted
     finally:
-        shop_aws.client = original  # type: ignore[assignment]
+        shop_aws.client = original
 
 
 def _trail(aws) -> list[dict]:

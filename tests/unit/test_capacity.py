@@ -45,7 +45,7 @@ def _load(**fields) -> capacity.HandlerLoad:
     return capacity.HandlerLoad(**{**defaults, **fields})
 
 
-def _units(write: float = 0.0, index_write: float = 0.0, read: float = 0.0) -> dict[str, float]:
+def _units(write: float = 0.0, index_write: float = 0.0, read: float = 0.0) -> dict[str, pytest.Approx[float]]:
     return {"write": pytest.approx(write), "index_write": pytest.approx(index_write), "read": pytest.approx(read)}
 
 

@@ -42,7 +42,7 @@ def consumer(service_env):
 
 
 def dlq_messages(aws, env) -> list[dict]:
-    out = []
+    out: list[dict] = []
     while True:
         got = aws["sqs"].receive_message(QueueUrl=env["SHOPSTREAM_DLQ_URL"], MaxNumberOfMessages=10)
         if not got.get("Messages"):

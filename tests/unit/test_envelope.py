@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from shopstream.envelope import EventEnvelope, event_from_command, event_from_event
-from shopstream.events import ProductCreated
+from shopstream.events import Money, ProductCreated
 
 ENVELOPE_FIELDS = {"eventId", "eventType", "eventVersion", "timestamp", "source", "correlationId",
                    "causationId", "data", "metadata"}
@@ -16,7 +16,7 @@ ENVELOPE_FIELDS = {"eventId", "eventType", "eventVersion", "timestamp", "source"
 def _command_event() -> EventEnvelope:
     return event_from_command(
         event_type="ProductCreated",
-        data=ProductCreated(product_id="p-1", sku="S", name="Mug", price={"amount": 100, "currency": "EUR"}),
+        data=ProductCreated(product_id="p-1", sku="S", name="Mug", price=Money(amount=100, currency="EUR")),
         service="catalog", correlation_id="req-1", user_id="u-1", session_id="s-1")
 
 
@@ -29,7 +29,8 @@ def test_wire_form_is_exactly_the_envelope_in_camel_case():
     assert wire["causationId"] is None
     assert wire["data"]["productId"] == "p-1" and wire["data"]["price"] == {"amount": 100, "currency": "EUR"}
     assert wire["timestamp"].endswith("Z")
-    assert datetime.fromisoformat(wire["timestamp"].replace("Z", "+00:00")).utcoffset().total_seconds() == 0
+    offset = datetime.fromisoformat(wire["timestamp"].replace("Z", "+00:00")).utcoffset()
+    assert offset is not None and offset.total_seconds() == 0
 
 
 def test_derived_event_keeps_the_correlation_and_points_to_its_cause():

@@ -33,6 +33,7 @@ def test_every_handler_of_the_service_has_its_notices():
 def test_every_subscribed_event_gives_its_notice(handler, name, version):
     spec = catalog.event(name, version)
     data = _data(name, version)
+    notice: notices.Notice | None
     if handler == "alert-notices":
         notice = notices.alert_notice(data)
     else:
