@@ -185,7 +185,8 @@ def create_request_fingerprint_key(kms: Any) -> str:
     return str(key["Arn"])
 
 
-def create_aws_resources(client: Callable[[str], Any], region: str) -> dict[str, str]:
+def create_aws_resources(client: Callable[..., Any], region: str) -> dict[str, str]:
+    """``client``: a client by service name (shopstream.aws.client, or boto3.client: its stubs type each name)."""
     """Every table, queue, bucket and key the services use, through ``client(service_name)``
     (moto in process, the moto server, or anything speaking the AWS APIs); the queue URLs by name."""
     create_tables(client("dynamodb"))

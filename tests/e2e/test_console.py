@@ -14,7 +14,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,8 +70,9 @@ def _order(client: ApiClient, product_id: str, method: str) -> str:
 def _aws(run, service: str):
     import boto3
 
-    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{run['ports']['aws']}", region_name="eu-west-1",
-                        aws_access_key_id="local", aws_secret_access_key="local")
+    any_service: Callable[..., Any] = boto3.client  # named at run time: the stubs type each literal name
+    return any_service(service, endpoint_url=f"http://127.0.0.1:{run['ports']['aws']}", region_name="eu-west-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
 
 
 def _ops(run, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,8 +34,9 @@ def runtime(tmp_path_factory):
 def _aws(ports, service: str):
     import boto3
 
-    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{ports['aws']}", region_name="eu-west-1",
-                        aws_access_key_id="local", aws_secret_access_key="local")
+    any_service: Callable[..., Any] = boto3.client  # named at run time: the stubs type each literal name
+    return any_service(service, endpoint_url=f"http://127.0.0.1:{ports['aws']}", region_name="eu-west-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
 
 
 def _sqs(ports):

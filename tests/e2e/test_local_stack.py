@@ -77,12 +77,12 @@ def test_local_stack_provisions_the_catalog_and_stops_cleanly(running_stack):
     config = admin.describe_configs([resource])[resource].result()
     assert config["retention.ms"].value == str(catalog.topic("payment-events").retention_ms)
 
-    session = {"endpoint_url": f"http://127.0.0.1:{aws_port}", "region_name": "eu-west-1",
-               "aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    tables = set(boto3.client("dynamodb", **session).list_tables()["TableNames"])
+    session = boto3.session.Session(region_name="eu-west-1", aws_access_key_id="local", aws_secret_access_key="local")
+    endpoint = f"http://127.0.0.1:{aws_port}"
+    tables = set(session.client("dynamodb", endpoint_url=endpoint).list_tables()["TableNames"])
     assert {naming.table(s.name) for s in catalog.SERVICES} <= tables
     assert {naming.idempotency_table(s.name) for s in catalog.SERVICES} <= tables
-    queues = boto3.client("sqs", **session).list_queues(MaxResults=1000)["QueueUrls"]
+    queues = session.client("sqs", endpoint_url=endpoint).list_queues(MaxResults=1000)["QueueUrls"]
     assert len(queues) == len(naming.all_queues())
 
     process.send_signal(signal.SIGTERM)

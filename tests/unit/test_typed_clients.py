@@ -15,7 +15,7 @@ def _typed_services() -> set[str]:
     tree = ast.parse((ROOT / "layers/shopstream/python/shopstream/aws.py").read_text())
     return {node.slice.value for node in ast.walk(tree)
             if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "Literal"
-            and isinstance(node.slice, ast.Constant)}
+            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)}
 
 
 def _services_called() -> set[str]:
