@@ -299,8 +299,10 @@ MSK_IAM_PORT = 9098  # https://docs.aws.amazon.com/msk/latest/developerguide/por
 ARN_SERVICE = {"AWS::SQS::Queue": "sqs", "AWS::SNS::Topic": "sns", "AWS::S3::Bucket": "s3"}
 
 
-# (to SG | None=not a group of these stacks, from SG | None=CIDR, ports)
+# (to SG | None=not a group of these stacks, from SG | None=CIDR, ports); a source group that is not one of
+# these stacks' is OUTSIDE: it admits none of ours (read as a CIDR it would admit everything)
 _Ingress = tuple[tuple[str, str] | None, tuple[str, str] | None, int, int]
+OUTSIDE = ("", "a security group outside these stacks")
 
 
 @dataclass
@@ -321,14 +323,18 @@ def _network(deployment: Deployment) -> _Network:
     ingress: list[_Ingress] = []
     for stack, logical_id, group in deployment.resources("AWS::EC2::SecurityGroup"):
         for rule_ in group["Properties"].get("SecurityGroupIngress", []):
-            source = deployment.target(stack, rule_["SourceSecurityGroupId"]) if "SourceSecurityGroupId" in rule_ \
-                else None
-            ingress.append(((stack, logical_id), source, *_ports(rule_)))
+            ingress.append(((stack, logical_id), _source(deployment, stack, rule_), *_ports(rule_)))
     for stack, _, rule_ in deployment.resources("AWS::EC2::SecurityGroupIngress"):
         props = rule_["Properties"]
-        source = deployment.target(stack, props["SourceSecurityGroupId"]) if "SourceSecurityGroupId" in props else None
-        ingress.append((deployment.target(stack, props["GroupId"]), source, *_ports(props)))
+        ingress.append((deployment.target(stack, props["GroupId"]), _source(deployment, stack, props), *_ports(props)))
     return _Network(endpoints, stacks, nat, ingress)
+
+
+def _source(deployment: Deployment, stack: str, rule_: dict) -> tuple[str, str] | None:
+    """The group a rule admits (None: a CIDR; OUTSIDE: a group that is not one of these stacks')."""
+    if "SourceSecurityGroupId" not in rule_:
+        return None
+    return deployment.target(stack, rule_["SourceSecurityGroupId"]) or OUTSIDE
 
 
 def _ports(rule_: dict) -> tuple[int, int]:

@@ -145,6 +145,13 @@ def _pollers_shut_out(d: Deployment) -> None:
             del d.templates[stack]["Resources"][logical_id]
 
 
+def _pollers_admitted_only_from_outside(d: Deployment) -> None:
+    """The cluster's self-admitting rule names a security group of another account or stack instead."""
+    for _, _, rule in d.resources("AWS::EC2::SecurityGroupIngress"):
+        if rule["Properties"].get("SourceSecurityGroupId") == rule["Properties"]["GroupId"]:
+            rule["Properties"]["SourceSecurityGroupId"] = "sg-0123456789abcdef0"
+
+
 def _without_describe_dynamic_configuration(d: Deployment) -> None:
     for _, _, policy in d.resources("AWS::IAM::Policy"):
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -332,6 +339,8 @@ MUTATIONS: list[tuple[str, str, Callable[[Deployment], None], str]] = [
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "staging", _on_demand_pollers,
      "calls lambda from the VPC"),
     ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _pollers_shut_out,
+     "does not admit itself on 9098"),
+    ("every_api_a_function_calls_is_reachable_from_where_it_runs", "dev", _pollers_admitted_only_from_outside,
      "does not admit itself on 9098"),
     ("every_msk_mapping_role_has_the_documented_actions", "prod", _without_describe_dynamic_configuration,
      "lacks kafka-cluster:DescribeClusterDynamicConfiguration on the cluster"),
