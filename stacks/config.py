@@ -18,6 +18,9 @@ from pydantic.alias_generators import to_camel
 from shopstream import catalog, names
 from shopstream.config import PARTIAL_BATCH_RESPONSE_ENV
 
+# The CDK (aws_cdk and jsii: ~0.65 s) is imported only by ``log_retention``: the local runtime and the tools that read
+# cdk.json without synthesising (local/naming.py, tools/capacity.py, tools/asyncapi.py) import this module.
+
 # CloudWatch Logs retention values (PutRetentionPolicy retentionInDays) and the CDK enum members.
 LOG_RETENTION_DAYS = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
                       30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -28,7 +29,6 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
 
 def _finding_text(stack: cdk.Stack, value: str) -> str:
     """How cdk-nag names a resource in a finding id: Fn::Join parts concatenated, intrinsics as compact JSON."""
-    import json
 
     def render(part: object) -> str:
         if isinstance(part, str):

@@ -26,6 +26,9 @@ from stacks.config import EnvironmentConfig, log_retention
 from stacks.layers import Layers
 from stacks.nag import acknowledge
 
+# stacks.service.data and stacks.service.monitoring are imported where used: the stacks.service package imports this
+# module, so importing them here would be an import cycle.
+
 ADMIN_GROUP = "admin"
 # The longest wait KMS allows between scheduling a key's deletion and the deletion (cancellable meanwhile).
 # https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html

@@ -48,6 +48,9 @@ from . import analytics, store
 from .analytics import Tally
 from .settings import settings
 
+# .models (the API's response models: 2 ms on a consumer's or the schedule's init) is imported by ``live``, which
+# only the API serves: the consumers and the schedule load this module and never use the models.
+
 SERVICE = "audit"
 ALERT_NAMESPACE = uuid.UUID("6f1c1f43-3a43-4c55-9d36-7d3f0f1f5e11")
 
@@ -364,7 +367,7 @@ def live(minutes: int) -> dict[str, Any]:
                                      closed=not analytics.is_open(m, at, _lateness())) for m in starts]
     alerts = sorted((a for a in store.alerts() if a["openUntil"] > iso(at)), key=lambda a: a["detectedAt"],
                     reverse=True)
-    from .models import LIVE_ALERTS_BYTES  # the API's bound; consumers never load the models
+    from .models import LIVE_ALERTS_BYTES  # the API's bound
 
     alerts, omitted = pages.first_within(alerts, LIVE_ALERTS_BYTES)
     return {"generatedAt": at, "windowSeconds": int(analytics.WINDOW.total_seconds()),

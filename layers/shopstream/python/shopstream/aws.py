@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # types-boto3's stubs (a development requirement): each servi
     from types_boto3_sqs.client import SQSClient
     from types_boto3_sts.client import STSClient
 
+# boto3 and botocore's session (~105-120 ms on a function's init) are imported by the first client, not with this
+# module: the functions import it at init and make no client there (nor in an invocation that calls no AWS API).
+
 _lock = threading.Lock()
 
 

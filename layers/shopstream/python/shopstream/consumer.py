@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from shopstream import aws, catalog, coldstart, tracing
@@ -43,6 +44,7 @@ from shopstream.envelope import EventEnvelope
 from shopstream.events import model_of
 from shopstream.inbound import Handled, InboundEvent, PoisonRecord
 from shopstream.observability import flush_metrics, logger, metrics, metrics_per_batch, tracer
+from shopstream.transaction import Unstorable
 from shopstream.wire import HEADER_EVENT_TYPE, IncomingRecord, decode_msk_record
 
 if TYPE_CHECKING:
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
 
     from shopstream.batch import GroupRunner
     from shopstream.spans import Fixed
+
+# Powertools' idempotency utility (~110 ms on a consumer's init, boto3 with it) is imported by the first invocation
+# of a consumer that keeps idempotency records (catalog.HandlerSpec.idempotent); the others never load it.
 
 DELIVERIES_REMEMBERED = 10_000  # records whose delivery this environment remembers (a redelivery's span links)
 
@@ -66,8 +71,6 @@ def permanent_failure(error: Exception) -> PoisonRecord | None:
     digits), an event the handler cannot even build from valid input and a value nested deeper than
     Python recurses are answered the same way on every retry.
     """
-    from shopstream.transaction import Unstorable
-
     if isinstance(error, PoisonRecord):
         return error
     if isinstance(error, Unstorable):
@@ -151,8 +154,6 @@ class _BatchStats:
                 self.max_lag_ms = max(self.max_lag_ms, lag_ms)
 
     def emit(self) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
         current = metrics()
         for name, value in (("EventsProcessed", self.processed), ("EventsFailed", self.failed),
                             ("EventsPoisoned", self.poisoned), ("EventsSkipped", self.skipped),

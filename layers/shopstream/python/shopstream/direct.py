@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from shopstream import aws, tracing
+from shopstream import aws, dynamo, tracing
 from shopstream.config import get_settings
 from shopstream.observability import logger
 from shopstream.outbox import OUTBOX_PREFIX, outbox_record, publish_attributes
@@ -147,15 +147,13 @@ def _deliver(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _delete(table_name: str, items: list[dict[str, Any]]) -> None:
     """BatchWriteItem deletes of the items; what stays unprocessed is left (the relay publishes it again)."""
-    from shopstream.dynamo import backoff_seconds
-
     client = aws.client("dynamodb")
     requests = [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items]
     for start in range(0, len(requests), BATCH_WRITE_MAX):
         pending: dict[str, Any] = {table_name: requests[start:start + BATCH_WRITE_MAX]}
         for attempt in range(1, DELETE_ATTEMPTS + 1):
             if attempt > 1:
-                _sleep(backoff_seconds(attempt - 1))
+                _sleep(dynamo.backoff_seconds(attempt - 1))
             pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
             if not pending:
                 break
@@ -218,6 +216,4 @@ def _gone(waiting: list[tuple[str, dict[str, Any]]], skip: set[str]) -> list[tup
 
 def still_present(images: list[dict[str, Any]]) -> set[tuple[str, str]]:
     """(pk, sk) of the outbox items the service's table still holds (BatchGetItem, strongly consistent)."""
-    from shopstream import dynamo
-
     return set(dynamo.get_many([_key(image) for image in images]))

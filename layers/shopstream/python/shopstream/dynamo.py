@@ -11,6 +11,9 @@ from typing import Any, TypedDict
 from shopstream import aws
 from shopstream.config import get_settings
 
+# boto3's type (de)serializers (boto3 with them: ~115-150 ms on a function's init) are imported by the first item
+# converted: every function but the relay loads this module at init, and converts nothing there.
+
 
 class Key(TypedDict):
     """Every service table's primary key (catalog.TableSpec)."""

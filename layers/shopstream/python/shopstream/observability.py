@@ -1,7 +1,8 @@
 """Powertools Logger, Metrics and Tracer, created on first use.
 
-The Tracer (and aws_xray_sdk behind it) is only imported when tracing is enabled, which
-keeps it out of the cold start of functions and local processes that do not trace.
+The Tracer is only made when tracing is enabled (its class comes with Powertools' package; aws_xray_sdk,
+which making one imports, does not), which keeps the X-Ray SDK out of the cold start of functions and local
+processes that do not trace.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 NAMESPACE = "shopstream"
@@ -99,6 +100,4 @@ def tracing_enabled() -> bool:
 def tracer() -> Any | None:
     if not tracing_enabled():
         return None
-    from aws_lambda_powertools import Tracer
-
     return Tracer()

@@ -25,6 +25,10 @@ from shopstream.envelope import EventEnvelope
 from shopstream.publisher import Publisher, get_publisher
 from shopstream.wire import OutgoingRecord, outgoing, to_record
 
+# shopstream.dynamo (with shopstream.aws: 1 ms on the relay's init from byte code, 3 ms compiled from source as on
+# Lambda) is imported where outbox items are read back (the operator's replay): the relay loads this module at init
+# and never reads the table.
+
 OUTBOX_PREFIX = "OUTBOX#"
 # Outbox items are spread over this many partition keys per hour, so writes never pile onto one
 # DynamoDB partition and a time window can be read back with a few queries (relay redrive).

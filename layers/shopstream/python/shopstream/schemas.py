@@ -14,6 +14,7 @@ from pydantic import create_model
 from shopstream import catalog
 from shopstream.envelope import EventEnvelope
 from shopstream.events import model_of
+from shopstream.personal import PERSONAL
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # Glue accepts drafts 4 to 7
 
@@ -144,8 +145,6 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # --- personal data (shopstream.personal) ---------------------------------------------------
 def personal_fields(schema: dict[str, Any]) -> dict[str, tuple[str, bool]]:
     """Every field of an event schema marked ``x-personal``: path -> (kind, whether it is sealed)."""
-    from shopstream.personal import PERSONAL
-
     found: dict[str, tuple[str, bool]] = {}
 
     def walk(node: dict[str, Any], path: str, seen: frozenset[str]) -> None:

@@ -12,7 +12,7 @@ carries, not another child in the old trace: a delivery the idempotency record a
 and a record a tool sends again (``shopstream-redelivery`` header: ``replay``, ``redrive``).
 
 Configuration (process-wide, from the environment; the stacks set it from cdk.json):
-- ``SHOPSTREAM_TRACE_EXPORT``: unset or ``off``: no tracing (nothing is imported, each call is a check);
+- ``SHOPSTREAM_TRACE_EXPORT``: unset or ``off``: no tracing (shopstream.spans is not imported, each call is a check);
   ``xray``: OTLP to X-Ray's endpoint, SigV4-signed; an ``http(s)://`` URL: OTLP/HTTP JSON to it
   (``SHOPSTREAM_TRACE_HEADERS``: ``name=value,...`` sent with it). The local runtime installs its
   collector with ``configure``.
@@ -31,8 +31,14 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
+from shopstream.config import get_settings
+
 if TYPE_CHECKING:
     from shopstream.spans import Exporter, Fixed, Recorder, Span, SpanContext
+
+# shopstream.spans (0.5 ms on an API's init from byte code, 7 ms compiled from source as on Lambda) and, for X-Ray's
+# credentials, shopstream.aws (which the relay does not load otherwise: 0.4 ms, 1 ms compiled) are imported with the
+# first recorder: with tracing off (SHOPSTREAM_TRACE_EXPORT unset or off) neither is.
 
 TRACEPARENT = "traceparent"  # the W3C header, in Kafka record headers and as the outbox item's attribute
 TRACE_RESPONSE_HEADER = "traceresponse"  # W3C Trace Context level 2: the context that served a request
@@ -55,8 +61,6 @@ def _load() -> Any:
 
 
 def _service() -> str:
-    from shopstream.config import get_settings
-
     service = get_settings().service
     return f"{service}-service" if service else "shopstream"
 
