@@ -54,7 +54,9 @@ if TYPE_CHECKING:
     from shopstream.spans import Fixed
 
 # Powertools' idempotency utility (~110 ms on a consumer's init, boto3 with it) is imported by the first invocation
-# of a consumer that keeps idempotency records (catalog.HandlerSpec.idempotent); the others never load it.
+# of a consumer that keeps idempotency records (catalog.HandlerSpec.idempotent); the batch machinery by the first
+# batch: the consumers modules load Powertools' batch module first, before pydantic, but this module's importers that
+# load pydantic before it (local/ops.py, tools, tests) would pay ~100 ms for its models of every AWS event source.
 
 DELIVERIES_REMEMBERED = 10_000  # records whose delivery this environment remembers (a redelivery's span links)
 
