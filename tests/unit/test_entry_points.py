@@ -18,7 +18,7 @@ from shopstream.events import model_of
 
 ROOT = Path(__file__).resolve().parents[2]
 HTTP_LAYER = ("aws_lambda_powertools.event_handler", "shopstream.api")
-# The consumer runtime (shopstream.consumer) itself is light: service logic imports its InboundEvent
+# The consumer runtime (shopstream.consumer) itself is light: service logic imports InboundEvent (shopstream.inbound)
 # and PoisonRecord; only a consumers module loads Powertools' batch processor.
 BATCH_MACHINERY = ("aws_lambda_powertools.utilities.batch", "shopstream.batch")
 # Powertools' parser models: a pydantic model of every AWS event source, which its batch module loads

@@ -127,7 +127,7 @@ class UnitOfWork:
             from shopstream import direct
 
             direct_items = direct.mark(self.actions)  # before the write: the items carry their grace
-        from botocore.exceptions import HTTPClientError  # loaded with the client already
+        from botocore.exceptions import HTTPClientError  # the client made next loads it anyway (see the top)
 
         try:
             if tracing.enabled():
@@ -150,7 +150,7 @@ class UnitOfWork:
             direct.publish_committed(self.table_name, direct_items)
 
     def _write(self) -> None:
-        from botocore.exceptions import HTTPClientError  # loaded with the client already
+        from botocore.exceptions import HTTPClientError  # the client made next loads it anyway (see the top)
 
         dynamodb = aws.client("dynamodb")
         token = str(uuid.uuid4())
