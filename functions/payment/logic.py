@@ -74,9 +74,8 @@ def on_order_event(event: InboundEvent) -> None:
     match event.data:
         case OrderCreated() as data:
             intent = Fact(user_id=data.user_id, amount=data.total, payment_method=data.payment_method)
-            claimed = Payment(store.payment_id_for(data.order_id), data.order_id, status="AUTHORISING", version=1)
-            _advance(event, data.order_id, intent, authoriser=True,
-                     first_write=lambda _: store.record_intent(claimed.merged(intent)))
+            _advance(event, data.order_id, intent, authoriser=True, first_write=lambda payment_id: store.record_intent(
+                Payment(payment_id, data.order_id, status="AUTHORISING", version=1).merged(intent)))
         case OrderCancelled() as data:  # e.g. the saga's timeout, after the OrderCreated was given up mid-way
             _advance(event, data.order_id, Fact(user_id=data.user_id, cancelled=True), authoriser=True)
         case other:

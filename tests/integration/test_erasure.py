@@ -19,6 +19,7 @@ from local import naming
 from local.context import LocalLambdaContext
 from local.http_events import claims_for, http_event
 from local.shop import ADMIN
+from local.simulation_checks import scan
 from shopstream import catalog, personal
 from shopstream.config import override_settings, reset_settings
 from shopstream.envelope import event_from_command
@@ -46,22 +47,10 @@ def traces(sources: dict[str, Any], needles: tuple[str, ...] = NEEDLES, *, open_
 # --- where the system keeps things --------------------------------------------------------------------
 def every_table_item() -> dict[str, Any]:
     from shopstream import aws
-    from shopstream.dynamo import from_attributes
 
-    client = aws.client("dynamodb")
-    found: dict[str, Any] = {}
-    tables = client.list_tables()["TableNames"]
+    tables = aws.client("dynamodb").list_tables()["TableNames"]
     assert naming.CUSTOMER_KEYS_TABLE in tables and len(tables) >= 19
-    for table in tables:
-        kwargs: dict[str, Any] = {"TableName": table}
-        while True:
-            page = client.scan(**kwargs)
-            for n, item in enumerate(page["Items"]):
-                found[f"table {table} #{len(found)}.{n}"] = from_attributes(item)
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return found
+    return {f"table {table} #{n}": item for table in tables for n, item in enumerate(scan(table))}
 
 
 def sealed_for(value: Any, kid: str) -> bool:
